@@ -1,0 +1,386 @@
+//! The Docker runtime adapter (bollard): one hardened container per sandbox,
+//! commands through Docker's exec API, files through its archive API.
+
+mod archive;
+mod errors;
+
+use archive::{file_archive, first_entry, Entry, EntryKind};
+use async_trait::async_trait;
+use bollard::container::LogOutput;
+use bollard::exec::{CreateExecOptions, StartExecOptions, StartExecResults};
+use bollard::models::{ContainerCreateBody, ContainerSummaryStateEnum, HostConfig, Mount, MountType};
+use bollard::query_parameters::{
+    CreateContainerOptionsBuilder, DownloadFromContainerOptionsBuilder, ListContainersOptionsBuilder,
+    RemoveContainerOptionsBuilder, UploadToContainerOptionsBuilder,
+};
+use bollard::{body_full, Docker};
+use domain::ports::{
+    ContainerStatus, ExecRequest, FileContent, FileEntry, ManagedContainer, OutputSink, OutputStream, RuntimeError,
+    SandboxRuntime, SandboxSpec, SANDBOX_HOME,
+};
+use errors::{map_err, PathContext};
+use futures::StreamExt;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+pub const LABEL_MANAGED: &str = "sockt.managed";
+pub const LABEL_SANDBOX: &str = "sockt.sandbox_id";
+pub const LABEL_TIER: &str = "sockt.tier";
+const SANDBOX_USER: &str = "sandbox";
+const SANDBOX_UID: u64 = 1000;
+/// Directories the sandbox user may write to; each is a volume, so the
+/// archive API can write there while the root filesystem stays read-only.
+const WRITABLE_ROOTS: [&str; 2] = [SANDBOX_HOME, "/tmp"];
+const PID_DIR: &str = "/tmp/.sockt";
+/// Cap on what an internal helper command (listing) may print.
+const MAX_HELPER_OUTPUT: usize = 16 << 20;
+
+/// Settings of the Docker adapter.
+#[derive(Debug, Clone)]
+pub struct DockerConfig {
+    /// Docker network sandboxes join ("bridge", "none", or a named network).
+    pub network: String,
+    /// OCI runtime (e.g. "runsc" for gVisor); None for the engine's default.
+    pub oci_runtime: Option<String>,
+}
+
+impl Default for DockerConfig {
+    fn default() -> Self {
+        DockerConfig { network: "bridge".into(), oci_runtime: None }
+    }
+}
+
+pub struct DockerRuntime {
+    docker: Docker,
+    config: DockerConfig,
+}
+
+impl DockerRuntime {
+    /// Connect to the local engine and agree on an API version.
+    pub async fn connect(config: DockerConfig) -> anyhow::Result<DockerRuntime> {
+        let docker = Docker::connect_with_local_defaults()?.negotiate_version().await?;
+        docker.ping().await.map_err(|e| anyhow::anyhow!("the Docker engine does not answer: {e}"))?;
+        Ok(DockerRuntime { docker, config })
+    }
+
+    pub fn client(&self) -> &Docker {
+        &self.docker
+    }
+
+    /// Run a helper command as the sandbox user and collect its output.
+    async fn run_helper(&self, container: &str, cmd: Vec<String>) -> Result<(i64, Vec<u8>, Vec<u8>), RuntimeError> {
+        let exec = self
+            .docker
+            .create_exec(
+                container,
+                CreateExecOptions {
+                    attach_stdout: Some(true),
+                    attach_stderr: Some(true),
+                    user: Some(SANDBOX_USER.to_string()),
+                    cmd: Some(cmd),
+                    ..Default::default()
+                },
+            )
+            .await
+            .map_err(|e| map_err(e, PathContext::None))?;
+        let mut stdout = Vec::new();
+        let mut stderr = Vec::new();
+        if let StartExecResults::Attached { mut output, .. } =
+            self.docker.start_exec(&exec.id, None::<StartExecOptions>).await.map_err(|e| map_err(e, PathContext::None))?
+        {
+            while let Some(item) = output.next().await {
+                match item.map_err(|e| map_err(e, PathContext::None))? {
+                    LogOutput::StdOut { message } if stdout.len() < MAX_HELPER_OUTPUT => stdout.extend_from_slice(&message),
+                    LogOutput::StdErr { message } if stderr.len() < MAX_HELPER_OUTPUT => stderr.extend_from_slice(&message),
+                    _ => {}
+                }
+            }
+        }
+        let code = self.exit_code(&exec.id).await?;
+        Ok((code, stdout, stderr))
+    }
+
+    async fn exit_code(&self, exec_id: &str) -> Result<i64, RuntimeError> {
+        let inspect = self.docker.inspect_exec(exec_id).await.map_err(|e| map_err(e, PathContext::None))?;
+        inspect.exit_code.ok_or_else(|| RuntimeError::Failed("the engine reported no exit code".into()))
+    }
+
+    /// Download the start of one archive entry at `path` (no link following).
+    async fn download_entry(&self, container: &str, path: &str, max_bytes: u64) -> Result<Entry, RuntimeError> {
+        let options = DownloadFromContainerOptionsBuilder::new().path(path).build();
+        let mut stream = self.docker.download_from_container(container, Some(options));
+        let mut buffer: Vec<u8> = Vec::new();
+        loop {
+            if let Some(entry) = first_entry(&buffer, max_bytes).map_err(RuntimeError::Failed)? {
+                return Ok(entry);
+            }
+            match stream.next().await {
+                Some(Ok(bytes)) => buffer.extend_from_slice(&bytes),
+                Some(Err(e)) => return Err(map_err(e, PathContext::Path(path))),
+                None => {
+                    return first_entry(&buffer, max_bytes)
+                        .map_err(RuntimeError::Failed)?
+                        .ok_or_else(|| RuntimeError::Failed(format!("the archive of {path} ended early")))
+                }
+            }
+        }
+    }
+}
+
+/// The writable root `path` lies strictly inside, and the path relative to it.
+fn split_writable(path: &str) -> Option<(&'static str, &str)> {
+    WRITABLE_ROOTS.iter().find_map(|root| {
+        let rest = path.strip_prefix(root)?.strip_prefix('/')?;
+        (!rest.is_empty()).then_some((*root, rest))
+    })
+}
+
+/// Resolve a symlink target against the directory holding the link.
+fn resolve_link(link_path: &str, target: &str) -> String {
+    if target.starts_with('/') {
+        return target.to_string();
+    }
+    let parent = link_path.rsplit_once('/').map(|(p, _)| p).unwrap_or("");
+    domain::ports::resolve_sandbox_path(&format!("{parent}/{target}")).unwrap_or_else(|_| target.to_string())
+}
+
+#[async_trait]
+impl SandboxRuntime for DockerRuntime {
+    async fn create(&self, spec: &SandboxSpec) -> Result<String, RuntimeError> {
+        let labels = HashMap::from([
+            (LABEL_MANAGED.to_string(), "true".to_string()),
+            (LABEL_SANDBOX.to_string(), spec.sandbox_id.clone()),
+            (LABEL_TIER.to_string(), spec.tier.name.as_str().to_string()),
+        ]);
+        let memory = (spec.tier.memory_mib as i64) << 20;
+        let mounts = WRITABLE_ROOTS
+            .iter()
+            .map(|target| Mount { target: Some(target.to_string()), typ: Some(MountType::VOLUME), ..Default::default() })
+            .collect();
+        let host_config = HostConfig {
+            nano_cpus: Some(spec.tier.millicpus as i64 * 1_000_000),
+            memory: Some(memory),
+            memory_swap: Some(memory),
+            pids_limit: Some(spec.tier.pids as i64),
+            cap_drop: Some(vec!["ALL".into()]),
+            security_opt: Some(vec!["no-new-privileges:true".into()]),
+            readonly_rootfs: Some(true),
+            mounts: Some(mounts),
+            init: Some(true),
+            network_mode: Some(self.config.network.clone()),
+            runtime: self.config.oci_runtime.clone(),
+            ..Default::default()
+        };
+        let body = ContainerCreateBody {
+            image: Some(spec.image.clone()),
+            cmd: Some(vec!["sleep".into(), "infinity".into()]),
+            user: Some(SANDBOX_USER.into()),
+            working_dir: Some(SANDBOX_HOME.into()),
+            hostname: Some("sandbox".into()),
+            env: Some(vec![format!("HOME={SANDBOX_HOME}"), format!("USER={SANDBOX_USER}"), "LANG=C.UTF-8".into()]),
+            labels: Some(labels),
+            host_config: Some(host_config),
+            ..Default::default()
+        };
+        let name = format!("sockt-{}", spec.sandbox_id);
+        let options = CreateContainerOptionsBuilder::new().name(&name).build();
+        let created = self.docker.create_container(Some(options), body).await.map_err(|e| match map_err(e, PathContext::None) {
+            RuntimeError::ContainerGone => RuntimeError::ImageMissing(spec.image.clone()),
+            other => other,
+        })?;
+        if let Err(e) = self.docker.start_container(&created.id, None).await {
+            let _ = self.destroy(&created.id).await;
+            return Err(map_err(e, PathContext::None));
+        }
+        Ok(created.id)
+    }
+
+    async fn pause(&self, container: &str) -> Result<(), RuntimeError> {
+        match self.docker.pause_container(container).await {
+            Ok(()) => Ok(()),
+            Err(e) => match map_err(e, PathContext::None) {
+                // Already paused.
+                RuntimeError::Failed(m) if m.contains("already paused") => Ok(()),
+                other => Err(other),
+            },
+        }
+    }
+
+    async fn resume(&self, container: &str) -> Result<(), RuntimeError> {
+        match self.docker.unpause_container(container).await {
+            Ok(()) => Ok(()),
+            Err(e) => match map_err(e, PathContext::None) {
+                RuntimeError::Failed(m) if m.contains("not paused") => Ok(()),
+                other => Err(other),
+            },
+        }
+    }
+
+    async fn destroy(&self, container: &str) -> Result<(), RuntimeError> {
+        let options = RemoveContainerOptionsBuilder::new().force(true).v(true).build();
+        match self.docker.remove_container(container, Some(options)).await {
+            Ok(()) => Ok(()),
+            Err(e) => match map_err(e, PathContext::None) {
+                RuntimeError::ContainerGone => Ok(()),
+                RuntimeError::Failed(m) if m.contains("already in progress") => Ok(()),
+                other => Err(other),
+            },
+        }
+    }
+
+    async fn exec(&self, container: &str, request: &ExecRequest, sink: Arc<dyn OutputSink>) -> Result<i64, RuntimeError> {
+        // The wrapper is its exec's session leader: it records its pid (the
+        // session id) so kill_exec can end every process of the session.
+        let pid_file = format!("{PID_DIR}/{}.pid", request.execution_id);
+        let script = format!(
+            "mkdir -p {PID_DIR} 2>/dev/null; echo $$ > \"$1\"; /bin/bash -lc \"$2\"; rc=$?; rm -f \"$1\"; exit $rc"
+        );
+        let exec = self
+            .docker
+            .create_exec(
+                container,
+                CreateExecOptions {
+                    attach_stdout: Some(true),
+                    attach_stderr: Some(true),
+                    user: Some(SANDBOX_USER.to_string()),
+                    working_dir: Some(request.working_dir.clone()),
+                    cmd: Some(vec!["/bin/bash".into(), "-c".into(), script, "sockt-exec".into(), pid_file, request.command.clone()]),
+                    ..Default::default()
+                },
+            )
+            .await
+            .map_err(|e| map_err(e, PathContext::None))?;
+        let started = self
+            .docker
+            .start_exec(&exec.id, None::<StartExecOptions>)
+            .await
+            .map_err(|e| map_err(e, PathContext::WorkingDir(&request.working_dir)))?;
+        if let StartExecResults::Attached { mut output, .. } = started {
+            while let Some(item) = output.next().await {
+                match item.map_err(|e| map_err(e, PathContext::WorkingDir(&request.working_dir)))? {
+                    LogOutput::StdOut { message } | LogOutput::Console { message } => sink.push(OutputStream::Stdout, &message),
+                    LogOutput::StdErr { message } => sink.push(OutputStream::Stderr, &message),
+                    LogOutput::StdIn { .. } => {}
+                }
+            }
+        }
+        let code = self.exit_code(&exec.id).await?;
+        // runc reports a missing working directory as exit 126/127 with a message on stdout.
+        if code == 126 || code == 127 {
+            let (exists, _, _) = self.run_helper(container, vec!["test".into(), "-d".into(), request.working_dir.clone()]).await?;
+            if exists != 0 {
+                return Err(RuntimeError::FileNotFound(format!("working_dir {}", request.working_dir)));
+            }
+        }
+        Ok(code)
+    }
+
+    async fn kill_exec(&self, container: &str, execution_id: &str) -> Result<(), RuntimeError> {
+        let pid_file = format!("{PID_DIR}/{execution_id}.pid");
+        let script = "p=$(cat \"$1\" 2>/dev/null) || exit 0; [ -n \"$p\" ] || exit 0; \
+                      for _ in 1 2 3; do pkill -KILL -s \"$p\" 2>/dev/null; kill -KILL -- -\"$p\" 2>/dev/null; done; rm -f \"$1\"; exit 0";
+        self.run_helper(container, vec!["/bin/sh".into(), "-c".into(), script.into(), "sockt-kill".into(), pid_file])
+            .await
+            .map(|_| ())
+    }
+
+    async fn write_file(&self, container: &str, path: &str, bytes: Vec<u8>, create_dirs: bool) -> Result<(), RuntimeError> {
+        let (root, relative) = split_writable(path).ok_or_else(|| RuntimeError::NotWritable { path: path.to_string() })?;
+        if !create_dirs {
+            if let Some((parent, _)) = path.rsplit_once('/') {
+                let parent = if parent.is_empty() { "/" } else { parent };
+                let (code, _, _) = self.run_helper(container, vec!["test".into(), "-d".into(), parent.to_string()]).await?;
+                if code != 0 {
+                    return Err(RuntimeError::FileNotFound(format!("{parent} (pass create_dirs to create it)")));
+                }
+            }
+        }
+        let tar = file_archive(relative, &bytes, SANDBOX_UID, create_dirs).map_err(|e| RuntimeError::Failed(format!("building the archive: {e}")))?;
+        let options = UploadToContainerOptionsBuilder::new().path(root).build();
+        self.docker
+            .upload_to_container(container, Some(options), body_full(tar.into()))
+            .await
+            .map_err(|e| map_err(e, PathContext::Path(path)))
+    }
+
+    async fn read_file(&self, container: &str, path: &str, max_bytes: u64) -> Result<FileContent, RuntimeError> {
+        let mut current = path.to_string();
+        for _ in 0..8 {
+            let entry = self.download_entry(container, &current, max_bytes).await?;
+            match entry.kind {
+                EntryKind::File => return Ok(FileContent { bytes: entry.data, size: entry.size }),
+                EntryKind::Directory => return Err(RuntimeError::IsDirectory(path.to_string())),
+                EntryKind::Symlink(target) => current = resolve_link(&current, &target),
+                EntryKind::Other => return Err(RuntimeError::FileNotFound(format!("{path} (not a regular file)"))),
+            }
+        }
+        Err(RuntimeError::FileNotFound(format!("{path} (too many levels of symbolic links)")))
+    }
+
+    async fn list_files(&self, container: &str, path: &str, max_depth: u32) -> Result<Vec<FileEntry>, RuntimeError> {
+        let script = "[ -e \"$1\" ] || exit 3; [ -d \"$1\" ] || exit 4; \
+                      find \"$1\" -mindepth 1 -maxdepth \"$2\" -printf '%y\\t%s\\t%T@\\t%P\\0' 2>/dev/null; exit 0";
+        let (code, stdout, _) = self
+            .run_helper(container, vec!["/bin/sh".into(), "-c".into(), script.into(), "sockt-ls".into(), path.into(), max_depth.to_string()])
+            .await?;
+        match code {
+            3 => return Err(RuntimeError::FileNotFound(path.to_string())),
+            4 => return Err(RuntimeError::NotADirectory(path.to_string())),
+            _ => {}
+        }
+        let mut entries: Vec<FileEntry> = stdout
+            .split(|b| *b == 0)
+            .filter(|record| !record.is_empty())
+            .filter_map(|record| {
+                let text = String::from_utf8_lossy(record);
+                let mut fields = text.splitn(4, '\t');
+                let kind = fields.next()?;
+                let size = fields.next()?.parse().ok()?;
+                let mod_ts = fields.next()?.split('.').next()?.parse().ok()?;
+                let name = fields.next()?.to_string();
+                Some(FileEntry { name, size, mod_ts, is_dir: kind == "d" })
+            })
+            .collect();
+        entries.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(entries)
+    }
+
+    async fn list_managed(&self) -> Result<Vec<ManagedContainer>, RuntimeError> {
+        let filters = HashMap::from([("label".to_string(), vec![format!("{LABEL_MANAGED}=true")])]);
+        let options = ListContainersOptionsBuilder::new().all(true).filters(&filters).build();
+        let containers = self.docker.list_containers(Some(options)).await.map_err(|e| map_err(e, PathContext::None))?;
+        Ok(containers
+            .into_iter()
+            .filter_map(|c| {
+                let sandbox_id = c.labels.as_ref()?.get(LABEL_SANDBOX)?.clone();
+                let status = match c.state {
+                    Some(ContainerSummaryStateEnum::RUNNING) => ContainerStatus::Running,
+                    Some(ContainerSummaryStateEnum::PAUSED) => ContainerStatus::Paused,
+                    _ => ContainerStatus::Stopped,
+                };
+                Some(ManagedContainer { container_id: c.id?, sandbox_id, status })
+            })
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_home_and_tmp_are_writable() {
+        assert_eq!(split_writable("/home/sandbox/a/b"), Some((SANDBOX_HOME, "a/b")));
+        assert_eq!(split_writable("/tmp/x"), Some(("/tmp", "x")));
+        assert_eq!(split_writable("/home/sandbox"), None);
+        assert_eq!(split_writable("/home/sandboxed/x"), None);
+        assert_eq!(split_writable("/etc/passwd"), None);
+    }
+
+    #[test]
+    fn links_resolve_against_their_directory() {
+        assert_eq!(resolve_link("/home/sandbox/l", "t.txt"), "/home/sandbox/t.txt");
+        assert_eq!(resolve_link("/home/sandbox/d/l", "../t"), "/home/sandbox/t");
+        assert_eq!(resolve_link("/home/sandbox/l", "/etc/hosts"), "/etc/hosts");
+    }
+}

@@ -1,0 +1,202 @@
+//! The event store: SQLite (a file in the data directory, the embedded
+//! default) or PostgreSQL, with the project's own migrations. Opening it
+//! replays every stored event into the read model.
+
+use anyhow::Context;
+use commands::SharedBus;
+use cqrs_es::persist::{PersistedEventRepository, PersistedEventStore, QueryReplay};
+use cqrs_es::{Aggregate, CqrsFramework, Query};
+use domain::account::Account;
+use domain::sandbox::Sandbox;
+use postgres_es::PostgresEventRepository;
+use projections::ReadModel;
+use sqlite_es::SqliteEventRepository;
+use sqlx::postgres::PgPoolOptions;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Where the events live.
+#[derive(Debug, Clone)]
+pub enum StoreLocation {
+    /// A SQLite file, created on first use.
+    Sqlite(PathBuf),
+    /// A PostgreSQL connection URL.
+    Postgres(String),
+}
+
+impl StoreLocation {
+    /// PostgreSQL when a URL is given, else `events.db` in the data directory.
+    pub fn choose(database_url: Option<&str>, data_dir: &Path) -> StoreLocation {
+        match database_url.filter(|u| !u.trim().is_empty()) {
+            Some(url) => StoreLocation::Postgres(url.to_string()),
+            None => StoreLocation::Sqlite(data_dir.join("events.db")),
+        }
+    }
+
+    pub fn backend(&self) -> &'static str {
+        match self {
+            StoreLocation::Sqlite(_) => "sqlite",
+            StoreLocation::Postgres(_) => "postgres",
+        }
+    }
+}
+
+/// The command buses of both aggregates and the read model they feed.
+#[derive(Clone)]
+pub struct EventStores {
+    pub sandboxes: SharedBus<Sandbox>,
+    pub accounts: SharedBus<Account>,
+    pub read: ReadModel,
+    pub backend: &'static str,
+    /// Events replayed into the read model on open.
+    pub replayed: usize,
+}
+
+/// Counts replayed events for the start-up log line.
+struct Counting<Q>(Q, Arc<std::sync::atomic::AtomicUsize>);
+
+#[async_trait::async_trait]
+impl<A: Aggregate, Q: Query<A>> Query<A> for Counting<Q> {
+    async fn dispatch(&self, id: &str, events: &[cqrs_es::EventEnvelope<A>]) {
+        self.1.fetch_add(events.len(), std::sync::atomic::Ordering::Relaxed);
+        self.0.dispatch(id, events).await;
+    }
+}
+
+async fn replay<R, A>(repo: R, read: &ReadModel, counter: &Arc<std::sync::atomic::AtomicUsize>) -> anyhow::Result<()>
+where
+    R: PersistedEventRepository,
+    A: Aggregate,
+    ReadModel: Query<A>,
+{
+    QueryReplay::new(repo, Counting(read.clone(), counter.clone()))
+        .replay_all()
+        .await
+        .map_err(|e| anyhow::anyhow!("replaying {} events: {e}", A::TYPE))
+}
+
+fn framework<R, A>(repo: R, read: &ReadModel) -> Arc<CqrsFramework<A, PersistedEventStore<R, A>>>
+where
+    R: PersistedEventRepository + 'static,
+    A: Aggregate<Services = ()> + 'static,
+    ReadModel: Query<A>,
+{
+    let store = PersistedEventStore::new_event_store(repo);
+    Arc::new(CqrsFramework::new(store, vec![Box::new(read.clone())], ()))
+}
+
+/// Open (creating and migrating as needed) the store and replay it.
+pub async fn open(location: &StoreLocation) -> anyhow::Result<EventStores> {
+    let read = ReadModel::new();
+    let counter = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let (sandboxes, accounts): (SharedBus<Sandbox>, SharedBus<Account>) = match location {
+        StoreLocation::Sqlite(path) => {
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir).with_context(|| format!("creating data directory {}", dir.display()))?;
+            }
+            let options = SqliteConnectOptions::new()
+                .filename(path)
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Full)
+                .busy_timeout(Duration::from_secs(10));
+            let pool = SqlitePoolOptions::new()
+                .max_connections(8)
+                .connect_with(options)
+                .await
+                .with_context(|| format!("opening SQLite event store {}", path.display()))?;
+            sqlx::migrate!("migrations/sqlite").run(&pool).await.context("migrating the SQLite event store")?;
+            replay::<_, Sandbox>(SqliteEventRepository::new(pool.clone()), &read, &counter).await?;
+            replay::<_, Account>(SqliteEventRepository::new(pool.clone()), &read, &counter).await?;
+            (
+                framework::<_, Sandbox>(SqliteEventRepository::new(pool.clone()), &read),
+                framework::<_, Account>(SqliteEventRepository::new(pool), &read),
+            )
+        }
+        StoreLocation::Postgres(url) => {
+            let pool = PgPoolOptions::new()
+                .max_connections(10)
+                .acquire_timeout(Duration::from_secs(10))
+                .connect(url)
+                .await
+                .context("connecting to the PostgreSQL event store (check SOCKT_DATABASE_URL)")?;
+            sqlx::migrate!("migrations/postgres").run(&pool).await.context("migrating the PostgreSQL event store")?;
+            replay::<_, Sandbox>(PostgresEventRepository::new(pool.clone()), &read, &counter).await?;
+            replay::<_, Account>(PostgresEventRepository::new(pool.clone()), &read, &counter).await?;
+            (
+                framework::<_, Sandbox>(PostgresEventRepository::new(pool.clone()), &read),
+                framework::<_, Account>(PostgresEventRepository::new(pool), &read),
+            )
+        }
+    };
+    Ok(EventStores {
+        sandboxes,
+        accounts,
+        read,
+        backend: location.backend(),
+        replayed: counter.load(std::sync::atomic::Ordering::Relaxed),
+    })
+}
+
+/// Finds accounts that another process wrote to the same store.
+pub struct StoreDirectory {
+    location: StoreLocation,
+    pool: DirectoryPool,
+    read: ReadModel,
+}
+
+enum DirectoryPool {
+    Sqlite(sqlx::SqlitePool),
+    Postgres(sqlx::PgPool),
+}
+
+impl StoreDirectory {
+    pub async fn connect(location: &StoreLocation, read: ReadModel) -> anyhow::Result<StoreDirectory> {
+        let pool = match location {
+            StoreLocation::Sqlite(path) => DirectoryPool::Sqlite(
+                SqlitePoolOptions::new()
+                    .max_connections(2)
+                    .connect_with(SqliteConnectOptions::new().filename(path).busy_timeout(Duration::from_secs(10)))
+                    .await?,
+            ),
+            StoreLocation::Postgres(url) => DirectoryPool::Postgres(PgPoolOptions::new().max_connections(2).connect(url).await?),
+        };
+        Ok(StoreDirectory { location: location.clone(), pool, read })
+    }
+}
+
+#[async_trait::async_trait]
+impl commands::AccountDirectory for StoreDirectory {
+    async fn load_by_key_hash(&self, key_hash: &str) -> bool {
+        // Hashes are lower-case hex, so the pattern cannot be abused.
+        if !key_hash.chars().all(|c| c.is_ascii_hexdigit()) {
+            return false;
+        }
+        let pattern = format!("%\"key_hash\":\"{key_hash}\"%");
+        let found: Result<Option<(String,)>, sqlx::Error> = match &self.pool {
+            DirectoryPool::Sqlite(pool) => sqlx::query_as("SELECT aggregate_id FROM events WHERE aggregate_type = 'Account' AND event_type = 'AccountOpened' AND payload LIKE ?")
+                .bind(&pattern)
+                .fetch_optional(pool)
+                .await,
+            DirectoryPool::Postgres(pool) => sqlx::query_as("SELECT aggregate_id FROM events WHERE aggregate_type = 'Account' AND event_type = 'AccountOpened' AND payload::text LIKE $1")
+                .bind(&pattern)
+                .fetch_optional(pool)
+                .await,
+        };
+        let account_id = match found {
+            Ok(Some((id,))) => id,
+            Ok(None) => return false,
+            Err(e) => {
+                tracing::error!(error = %e, backend = self.location.backend(), "account lookup failed");
+                return false;
+            }
+        };
+        let replayed = match &self.pool {
+            DirectoryPool::Sqlite(pool) => QueryReplay::<_, _, Account>::new(SqliteEventRepository::new(pool.clone()), self.read.clone()).replay(&account_id).await,
+            DirectoryPool::Postgres(pool) => QueryReplay::<_, _, Account>::new(PostgresEventRepository::new(pool.clone()), self.read.clone()).replay(&account_id).await,
+        };
+        replayed.is_ok()
+    }
+}

@@ -1,0 +1,132 @@
+//! Configuration: one typed struct per command, read once from flags and
+//! `SOCKT_*` environment variables. Nothing else reads the environment.
+
+use clap::{Args, Parser, Subcommand};
+use secrecy::SecretString;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(name = "sockt", version, about = "Sockt: sandboxes for AI agents, billed per second")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server (REST API, metrics, health).
+    Serve(ServeConfig),
+    /// Manage the sandbox image.
+    Image {
+        #[command(subcommand)]
+        command: ImageCommand,
+    },
+    /// Manage accounts and their credits.
+    Accounts {
+        #[command(subcommand)]
+        command: AccountsCommand,
+    },
+    /// Measure Sockt against the plain docker CLI on this machine.
+    Bench(crate::bench::BenchConfig),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ImageCommand {
+    /// Build the default sandbox image from Debian packages (reused when present).
+    Build(ImageConfig),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AccountsCommand {
+    /// Open an account and print its API key (once, alone on the last line).
+    Create {
+        #[command(flatten)]
+        store: StoreConfig,
+        /// Credits to deposit, in US cents.
+        #[arg(long, default_value_t = 0)]
+        credits_cents: u64,
+        #[arg(long, default_value = "default")]
+        name: String,
+    },
+    /// Deposit credits into an account.
+    Deposit {
+        #[command(flatten)]
+        store: StoreConfig,
+        #[arg(long)]
+        account_id: String,
+        #[arg(long)]
+        credits_cents: u64,
+    },
+}
+
+/// Where the event store lives.
+#[derive(Debug, Clone, Args)]
+pub struct StoreConfig {
+    /// Directory for the embedded SQLite store and build files.
+    #[arg(long, env = "SOCKT_DATA_DIR", default_value = ".data")]
+    pub data_dir: PathBuf,
+    /// PostgreSQL URL (postgres://...); the embedded SQLite store when unset.
+    #[arg(long, env = "SOCKT_DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<SecretString>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ImageConfig {
+    #[command(flatten)]
+    pub store: StoreConfig,
+    /// Image every sandbox runs; the default is built locally from Debian packages.
+    #[arg(long, env = "SOCKT_SANDBOX_IMAGE", default_value = adapters::image::DEFAULT_IMAGE)]
+    pub sandbox_image: String,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeConfig {
+    /// Address and port to listen on.
+    #[arg(long, env = "SOCKT_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    #[command(flatten)]
+    pub image: ImageConfig,
+    /// Bearer token for the admin endpoints (/v1/admin/...); disabled when unset.
+    #[arg(long, env = "SOCKT_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<SecretString>,
+    /// Base URL clients reach this server at (for proxy_url); defaults to http://LISTEN.
+    #[arg(long, env = "SOCKT_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// Requests per minute per API key, sandbox token or anonymous address.
+    #[arg(long, env = "SOCKT_RATE_LIMIT_PER_MINUTE", default_value_t = 300)]
+    pub rate_limit_per_minute: u32,
+    /// Most sandboxes holding a container at once.
+    #[arg(long, env = "SOCKT_MAX_SANDBOXES", default_value_t = 50)]
+    pub max_sandboxes: usize,
+    /// Credits allocated to a credits sandbox created without initial_credits_cents.
+    #[arg(long, env = "SOCKT_DEFAULT_CREDITS_CENTS", default_value_t = 100)]
+    pub default_credits_cents: u64,
+    /// Default exec timeout in milliseconds.
+    #[arg(long, env = "SOCKT_EXEC_TIMEOUT_MS", default_value_t = 30_000)]
+    pub exec_timeout_ms: u64,
+    /// Largest exec timeout a client may ask for, in milliseconds.
+    #[arg(long, env = "SOCKT_MAX_EXEC_TIMEOUT_MS", default_value_t = 3_600_000)]
+    pub max_exec_timeout_ms: u64,
+    /// Output kept per execution, in bytes; the rest is dropped and flagged `truncated`.
+    #[arg(long, env = "SOCKT_MAX_OUTPUT_BYTES", default_value_t = 1 << 20)]
+    pub max_output_bytes: usize,
+    /// Largest file written or read through the files API, in bytes.
+    #[arg(long, env = "SOCKT_MAX_FILE_BYTES", default_value_t = 64 << 20)]
+    pub max_file_bytes: u64,
+    /// Seconds of balance under which a sandbox warns `low_balance`.
+    #[arg(long, env = "SOCKT_LOW_BALANCE_SECS", default_value_t = 60)]
+    pub low_balance_secs: u64,
+    /// How often running time is recorded as a charge, in milliseconds.
+    #[arg(long, env = "SOCKT_CHARGE_INTERVAL_MS", default_value_t = 10_000)]
+    pub charge_interval_ms: u64,
+    /// Docker network sandboxes join ("bridge", "none", ...).
+    #[arg(long, env = "SOCKT_SANDBOX_NETWORK", default_value = "bridge")]
+    pub sandbox_network: String,
+    /// OCI runtime for sandboxes (e.g. runsc for gVisor); the engine's default when unset.
+    #[arg(long, env = "SOCKT_OCI_RUNTIME")]
+    pub oci_runtime: Option<String>,
+    /// Log format: json or text.
+    #[arg(long, env = "SOCKT_LOG_FORMAT", default_value = "json")]
+    pub log_format: String,
+}

@@ -1,0 +1,13 @@
+//! The composition root and the transports: configuration, the REST API
+//! (wire-compatible with the Sockt clients), operability endpoints, and the
+//! `sockt` command line.
+
+pub mod bench;
+pub mod config;
+pub mod error;
+pub mod metrics;
+pub mod rate_limit;
+pub mod rest;
+pub mod server;
+
+pub use server::{bootstrap, router, serve, AppState, Running};

@@ -1,0 +1,67 @@
+//! Who is calling: `Authorization: Bearer <key|token>` or `?sandbox_token=`.
+
+use crate::error::ApiError;
+use crate::server::AppState;
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::header::AUTHORIZATION;
+use commands::{AppError, Principal};
+use secrecy::ExposeSecret;
+
+/// The authenticated caller of a request (possibly anonymous).
+pub struct Caller(pub Principal);
+
+/// The secret a request carries, if any.
+pub(super) fn presented_secret(parts: &Parts) -> Result<Option<String>, AppError> {
+    if let Some(value) = parts.headers.get(AUTHORIZATION) {
+        let value = value.to_str().map_err(|_| AppError::Unauthorized("malformed Authorization header".into()))?;
+        let token = value
+            .strip_prefix("Bearer ")
+            .or_else(|| value.strip_prefix("bearer "))
+            .ok_or_else(|| AppError::Unauthorized("use Authorization: Bearer <api key or sandbox token>".into()))?;
+        let token = token.trim();
+        if !token.is_empty() {
+            return Ok(Some(token.to_string()));
+        }
+    }
+    let query = parts.uri.query().unwrap_or("");
+    Ok(url_param(query, "sandbox_token"))
+}
+
+fn url_param(query: &str, name: &str) -> Option<String> {
+    query.split('&').find_map(|pair| {
+        let (key, value) = pair.split_once('=')?;
+        (key == name && !value.is_empty()).then(|| value.to_string())
+    })
+}
+
+/// Constant-time comparison, so response timing reveals nothing of the token.
+fn same_secret(a: &str, b: &str) -> bool {
+    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let Some(secret) = presented_secret(parts)? else { return Ok(Caller(Principal::Anonymous)) };
+        if let Some(admin) = &state.admin_token {
+            if same_secret(admin.expose_secret(), &secret) {
+                return Ok(Caller(Principal::Admin));
+            }
+        }
+        Ok(Caller(state.app.principal_for_secret(&secret).await?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_tokens_are_found() {
+        assert_eq!(url_param("a=1&sandbox_token=sbx_x", "sandbox_token").as_deref(), Some("sbx_x"));
+        assert_eq!(url_param("sandbox_token=", "sandbox_token"), None);
+        assert!(same_secret("abc", "abc") && !same_secret("abc", "abd") && !same_secret("abc", "ab"));
+    }
+}

@@ -1,0 +1,100 @@
+//! File endpoints: write (utf8 or base64), read (utf8 or base64, max_bytes)
+//! and list (recursive, max_depth).
+
+use super::caller::Caller;
+use super::json::JsonBody;
+use crate::error::ApiResult;
+use crate::server::AppState;
+use axum::extract::{Path, Query, State};
+use axum::Json;
+use base64::Engine;
+use commands::AppError;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
+
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Encoding {
+    #[default]
+    #[serde(alias = "utf-8", alias = "text")]
+    Utf8,
+    Base64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WriteRequest {
+    path: String,
+    content: String,
+    #[serde(default)]
+    encoding: Encoding,
+    #[serde(default = "yes")]
+    create_dirs: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+pub async fn write(State(state): State<AppState>, Caller(caller): Caller, Path(id): Path<String>, JsonBody(body): JsonBody<WriteRequest>) -> ApiResult<Json<Value>> {
+    let bytes = match body.encoding {
+        Encoding::Utf8 => body.content.into_bytes(),
+        Encoding::Base64 => B64
+            .decode(body.content.as_bytes())
+            .map_err(|e| AppError::Invalid { code: "invalid_base64", message: format!("content is not valid base64: {e}") })?,
+    };
+    let (path, size) = state.app.write_file(&caller, &id, &body.path, bytes, body.create_dirs).await?;
+    Ok(Json(json!({ "path": path, "size": size, "written": true })))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReadRequest {
+    path: String,
+    #[serde(default)]
+    encoding: Encoding,
+    max_bytes: Option<u64>,
+}
+
+pub async fn read(State(state): State<AppState>, Caller(caller): Caller, Path(id): Path<String>, JsonBody(body): JsonBody<ReadRequest>) -> ApiResult<Json<Value>> {
+    let file = state.app.read_file(&caller, &id, &body.path, body.max_bytes).await?;
+    let mut answer = json!({ "path": file.path, "size": file.size, "truncated": file.truncated });
+    match body.encoding {
+        Encoding::Utf8 => {
+            let text = String::from_utf8(file.bytes).map_err(|_| AppError::Invalid {
+                code: "not_utf8",
+                message: "the file is not valid UTF-8; read it with encoding \"base64\"".into(),
+            })?;
+            answer["content"] = json!(text);
+            answer["encoding"] = json!("utf8");
+        }
+        Encoding::Base64 => {
+            answer["content_b64"] = json!(B64.encode(&file.bytes));
+            answer["encoding"] = json!("base64");
+        }
+    }
+    Ok(Json(answer))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ListQuery {
+    path: Option<String>,
+    recursive: Option<String>,
+    max_depth: Option<u32>,
+}
+
+pub async fn list(State(state): State<AppState>, Caller(caller): Caller, Path(id): Path<String>, Query(query): Query<ListQuery>) -> ApiResult<Json<Value>> {
+    let recursive = match query.recursive.as_deref() {
+        None | Some("false") | Some("0") | Some("") => false,
+        Some("true") | Some("1") => true,
+        Some(other) => return Err(AppError::invalid(format!("recursive must be true or false, not '{other}'")).into()),
+    };
+    let (path, entries) = state.app.list_files(&caller, &id, query.path.as_deref().unwrap_or("."), recursive, query.max_depth).await?;
+    let entries: Vec<Value> = entries
+        .into_iter()
+        .map(|e| json!({ "name": e.name, "size": e.size, "mod_ts": e.mod_ts, "is_dir": e.is_dir }))
+        .collect();
+    Ok(Json(json!({ "path": path, "entries": entries })))
+}

@@ -1,0 +1,117 @@
+//! The JSON shapes the Sockt clients read, built from the projections.
+
+use commands::ExecPoll;
+use domain::sandbox::{PauseReason, SandboxState};
+use domain::Tier;
+use projections::{LedgerEntry, SandboxView};
+use serde_json::{json, Value};
+
+/// `low_balance`, `out_of_balance` or nothing.
+pub fn warning_level(view: &SandboxView, now_ms: i64, low_balance_secs: u64) -> Option<&'static str> {
+    if view.state.is_ended() || matches!(view.state, SandboxState::AwaitingPayment) {
+        return None;
+    }
+    if view.pause_reason == Some(PauseReason::OutOfBalance) || view.balance_at(now_ms).is_zero() {
+        return Some("out_of_balance");
+    }
+    (view.seconds_remaining_at(now_ms) < low_balance_secs).then_some("low_balance")
+}
+
+fn next_poll_secs(view: &SandboxView) -> u64 {
+    match view.state {
+        SandboxState::Creating | SandboxState::Starting | SandboxState::AwaitingPayment => 1,
+        SandboxState::Running => 10,
+        _ => 30,
+    }
+}
+
+/// The sandbox status object.
+pub fn sandbox_status(view: &SandboxView, now_ms: i64, low_balance_secs: u64, public_url: &str, token: Option<&str>) -> Value {
+    let balance = view.balance_at(now_ms);
+    json!({
+        "sandbox_id": view.sandbox_id,
+        "status": view.state.as_str(),
+        "tier": view.tier.as_str(),
+        "runtime": "docker",
+        "billing_method": view.billing.as_str(),
+        "template": view.image,
+        "label": view.label,
+        "consumed_msats": view.consumed_at(now_ms).0,
+        "msats_per_second": view.msats_per_second,
+        "sats_per_second": view.msats_per_second as f64 / 1000.0,
+        "prepaid_balance_msats": balance.0,
+        "seconds_remaining": view.seconds_remaining_at(now_ms),
+        "warning_level": warning_level(view, now_ms, low_balance_secs),
+        "next_poll_secs": next_poll_secs(view),
+        "pending_invoice": Value::Null,
+        "sandbox_token": token,
+        "proxy_url": format!("{public_url}/v1/sandboxes/{}/proxy/", view.sandbox_id),
+        "paid_in_msats": view.paid_in.0,
+        "refunded_msats": view.refunded.0,
+        "pause_reason": view.pause_reason,
+        "error": view.failure,
+        "created_at_ms": view.created_at_ms,
+    })
+}
+
+pub fn tiers() -> Value {
+    let tiers: Vec<Value> = Tier::all()
+        .iter()
+        .map(|t| {
+            let sats = t.msats_per_second as f64 / 1000.0;
+            let cents = t.msats_per_second as f64 / domain::money::MSATS_PER_CENT as f64;
+            json!({
+                "tier": t.name.as_str(),
+                "name": t.display_name,
+                "msats_per_second": t.msats_per_second,
+                "sats_per_second": sats,
+                "usd_cents_per_second": cents,
+                "cost_per_minute_sats": sats * 60.0,
+                "cost_per_hour_sats": sats * 3600.0,
+                "cost_per_day_sats": sats * 86400.0,
+                "cost_per_hour_usd": cents * 3600.0 / 100.0,
+                "vcpus": t.millicpus as f64 / 1000.0,
+                "memory_mib": t.memory_mib,
+                "gpu": t.needs_gpu,
+            })
+        })
+        .collect();
+    json!({ "tiers": tiers })
+}
+
+pub fn execution(poll: &ExecPoll, now_ms: i64, low_balance_secs: u64) -> Value {
+    let e = &poll.execution;
+    json!({
+        "execution_id": e.execution_id,
+        "sandbox_id": e.sandbox_id,
+        "command": e.command,
+        "working_dir": e.working_dir,
+        "status": e.status.as_str(),
+        "output": poll.output.chunks,
+        "next_offset": poll.output.next_offset,
+        "truncated": poll.output.truncated || e.output.as_ref().is_some_and(|o| o.truncated),
+        "output_available": poll.output.available,
+        "exit_code": e.exit_code,
+        "error": e.error,
+        "duration_ms": e.duration_ms,
+        "stdout_bytes": e.output.as_ref().map(|o| o.stdout_bytes),
+        "stderr_bytes": e.output.as_ref().map(|o| o.stderr_bytes),
+        "pending_invoice": Value::Null,
+        "warning_level": warning_level(&poll.sandbox, now_ms, low_balance_secs),
+    })
+}
+
+pub fn ledger(view: &SandboxView, entries: &[LedgerEntry]) -> Value {
+    json!({
+        "sandbox_id": view.sandbox_id,
+        "billing_method": view.billing.as_str(),
+        "rounding": "amount = min(floor(msats_per_second × duration_ms / 1000), balance before)",
+        "entries": entries,
+        "totals": {
+            "paid_in_msats": view.paid_in.0,
+            "charged_msats": view.charged.0,
+            "refunded_msats": view.refunded.0,
+            "balance_msats": view.balance.0,
+        },
+    })
+}

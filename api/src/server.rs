@@ -1,0 +1,121 @@
+//! The composition root: wires the event store, Docker, the application and
+//! the HTTP router together, and runs them until shutdown.
+
+use crate::config::ServeConfig;
+use crate::metrics::Metrics;
+use crate::rate_limit::CallerLimiter;
+use crate::rest;
+use adapters::clock::SystemClock;
+use adapters::docker::{DockerConfig, DockerRuntime};
+use adapters::store::{self, StoreDirectory, StoreLocation};
+use anyhow::Context;
+use axum::extract::DefaultBodyLimit;
+use axum::Router;
+use commands::{App, AppConfig, Meter};
+use secrecy::{ExposeSecret, SecretString};
+use std::net::SocketAddr;
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub app: Arc<App>,
+    pub admin_token: Option<SecretString>,
+    pub limiter: Arc<CallerLimiter>,
+    pub metrics: Arc<Metrics>,
+    pub public_url: String,
+    pub store_backend: &'static str,
+}
+
+/// The whole HTTP surface.
+pub fn router(state: AppState) -> Router {
+    // Room for a base64-encoded file of the largest allowed size, plus JSON.
+    let body_limit = (state.app.config().max_file_bytes as usize / 3 + 1) * 4 + (64 << 10);
+    rest::routes(state.clone()).layer(DefaultBodyLimit::max(body_limit)).with_state(state)
+}
+
+/// Serve `router` on `listener` until `shutdown` is cancelled.
+pub async fn serve(listener: TcpListener, router: Router, shutdown: CancellationToken) -> std::io::Result<()> {
+    axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(async move { shutdown.cancelled().await })
+        .await
+}
+
+/// A started server's parts.
+pub struct Running {
+    pub state: AppState,
+    pub shutdown: CancellationToken,
+}
+
+/// Open the store, connect Docker, make sure the image exists, reconcile,
+/// and start the meter. The caller serves `router(running.state)`.
+pub async fn bootstrap(config: &ServeConfig) -> anyhow::Result<Running> {
+    let data_dir = &config.image.store.data_dir;
+    std::fs::create_dir_all(data_dir).with_context(|| format!("creating data directory {}", data_dir.display()))?;
+    let runtime = DockerRuntime::connect(DockerConfig { network: config.sandbox_network.clone(), oci_runtime: config.oci_runtime.clone() })
+        .await
+        .context("connecting to Docker (is the engine running and its socket reachable?)")?;
+    let image = &config.image.sandbox_image;
+    let outcome = adapters::image::ensure_image(runtime.client(), image, &data_dir.join("image-build"), &|line| {
+        tracing::info!(target: "sockt::image", "{line}");
+        eprintln!("[image] {line}");
+    })
+    .await
+    .with_context(|| format!("preparing the sandbox image {image}"))?;
+    tracing::info!(image, ?outcome, "sandbox image ready");
+
+    let location = StoreLocation::choose(config.image.store.database_url.as_ref().map(|s| s.expose_secret()), data_dir);
+    let stores = store::open(&location).await?;
+    tracing::info!(backend = stores.backend, replayed = stores.replayed, "event store open");
+    let directory = StoreDirectory::connect(&location, stores.read.clone()).await?;
+
+    let public_url = config.public_url.clone().unwrap_or_else(|| format!("http://{}", config.listen)).trim_end_matches('/').to_string();
+    let app_config = AppConfig {
+        sandbox_image: image.clone(),
+        max_live_sandboxes: config.max_sandboxes,
+        default_credits_cents: config.default_credits_cents,
+        default_exec_timeout: Duration::from_millis(config.exec_timeout_ms),
+        max_exec_timeout: Duration::from_millis(config.max_exec_timeout_ms.max(config.exec_timeout_ms)),
+        max_output_bytes: config.max_output_bytes,
+        max_file_bytes: config.max_file_bytes,
+        low_balance_secs: config.low_balance_secs,
+        charge_interval: Duration::from_millis(config.charge_interval_ms.max(1000)),
+        public_url: public_url.clone(),
+        ..AppConfig::default()
+    };
+    let app = App::new(stores.sandboxes, stores.accounts, stores.read, Arc::new(runtime), Arc::new(SystemClock), app_config)
+        .with_directory(Arc::new(directory));
+    let report = app.reconcile().await.map_err(|e| anyhow::anyhow!("reconciling with Docker: {e}"))?;
+    tracing::info!(?report, "reconciled");
+
+    let shutdown = CancellationToken::new();
+    tokio::spawn(Meter::run(app.clone(), shutdown.clone()));
+    let limit = NonZeroU32::new(config.rate_limit_per_minute).context("SOCKT_RATE_LIMIT_PER_MINUTE must be at least 1")?;
+    let limiter = Arc::new(CallerLimiter::per_minute(limit));
+    {
+        let limiter = limiter.clone();
+        let shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(60));
+            loop {
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    _ = tick.tick() => limiter.shrink(),
+                }
+            }
+        });
+    }
+    let state = AppState {
+        app,
+        admin_token: config.admin_token.clone(),
+        limiter,
+        metrics: Arc::new(Metrics::default()),
+        public_url,
+        store_backend: location.backend(),
+    };
+    Ok(Running { state, shutdown })
+}

@@ -1,0 +1,48 @@
+//! The application's settings (a slice of the server configuration).
+
+use std::time::Duration;
+
+#[derive(Debug, Clone)]
+pub struct AppConfig {
+    /// Image every new sandbox runs.
+    pub sandbox_image: String,
+    /// Most sandboxes holding a container at once; more answer `no_capacity`.
+    pub max_live_sandboxes: usize,
+    /// Credits allocated when a credits sandbox is created without `initial_credits_cents`.
+    pub default_credits_cents: u64,
+    pub default_exec_timeout: Duration,
+    pub max_exec_timeout: Duration,
+    /// Output kept per execution; beyond it output is dropped and marked truncated.
+    pub max_output_bytes: usize,
+    /// Output kept for all executions together; the oldest finished go first.
+    pub output_store_bytes: usize,
+    /// Concurrent executions per sandbox.
+    pub max_running_execs: usize,
+    /// Largest file written or read through the files API.
+    pub max_file_bytes: u64,
+    /// Below this many seconds of balance a sandbox warns `low_balance`.
+    pub low_balance_secs: u64,
+    /// How often the meter records a charge for a running sandbox.
+    pub charge_interval: Duration,
+    /// Public base URL, used to build `proxy_url`.
+    pub public_url: String,
+}
+
+impl Default for AppConfig {
+    fn default() -> Self {
+        AppConfig {
+            sandbox_image: "sockt-sandbox:bookworm".into(),
+            max_live_sandboxes: 50,
+            default_credits_cents: 100,
+            default_exec_timeout: Duration::from_secs(30),
+            max_exec_timeout: Duration::from_secs(3600),
+            max_output_bytes: 1 << 20,
+            output_store_bytes: 256 << 20,
+            max_running_execs: 16,
+            max_file_bytes: 64 << 20,
+            low_balance_secs: 60,
+            charge_interval: Duration::from_secs(10),
+            public_url: "http://127.0.0.1:8080".into(),
+        }
+    }
+}

@@ -1,0 +1,202 @@
+//! Executions: start a command, run it to its end (exit, timeout or cancel),
+//! record how it ended, and serve polls of its output.
+
+use crate::app::{App, ExecPoll};
+use crate::auth::Principal;
+use crate::error::AppError;
+use crate::exec_output::ExecBuffer;
+use domain::execution::{ExecutionStatus, KILLED_EXIT_CODE, TIMEOUT_EXIT_CODE};
+use domain::ports::{resolve_sandbox_path, ExecRequest};
+use domain::sandbox::{SandboxCommand, SandboxState};
+use projections::ExecutionView;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+
+/// Longest a poll may wait for new output.
+const MAX_POLL_WAIT: Duration = Duration::from_secs(30);
+/// How long a killed command gets to report its end.
+const KILL_GRACE: Duration = Duration::from_secs(5);
+const MAX_COMMAND_BYTES: usize = 256 * 1024;
+
+/// Cancellation handles of the executions running in this process.
+#[derive(Default)]
+pub(crate) struct RunningExecs {
+    by_id: Mutex<HashMap<String, (String, CancellationToken)>>,
+}
+
+impl RunningExecs {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (String, CancellationToken)>> {
+        self.by_id.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn insert(&self, execution_id: &str, sandbox_id: &str) -> CancellationToken {
+        let token = CancellationToken::new();
+        self.lock().insert(execution_id.to_string(), (sandbox_id.to_string(), token.clone()));
+        token
+    }
+
+    fn remove(&self, execution_id: &str) {
+        self.lock().remove(execution_id);
+    }
+
+    fn cancel(&self, execution_id: &str) -> bool {
+        self.lock().get(execution_id).map(|(_, t)| t.cancel()).is_some()
+    }
+
+    fn count_for(&self, sandbox_id: &str) -> usize {
+        self.lock().values().filter(|(s, _)| s == sandbox_id).count()
+    }
+
+    pub(crate) fn cancel_sandbox(&self, sandbox_id: &str) {
+        for (s, token) in self.lock().values() {
+            if s == sandbox_id {
+                token.cancel();
+            }
+        }
+    }
+}
+
+enum Ending {
+    Exited(Result<i64, domain::ports::RuntimeError>),
+    TimedOut,
+    Cancelled,
+}
+
+impl App {
+    /// Start `/bin/bash -lc command` in the sandbox; returns at once with the
+    /// running execution.
+    pub async fn exec(self: &Arc<Self>, principal: &Principal, sandbox_id: &str, command: &str, working_dir: Option<&str>, timeout_ms: Option<u64>) -> Result<ExecutionView, AppError> {
+        if command.trim().is_empty() {
+            return Err(AppError::invalid("command must not be empty"));
+        }
+        if command.len() > MAX_COMMAND_BYTES || command.contains('\0') {
+            return Err(AppError::invalid(format!("command must be at most {MAX_COMMAND_BYTES} bytes with no NUL bytes")));
+        }
+        let max_ms = self.config.max_exec_timeout.as_millis() as u64;
+        let timeout_ms = timeout_ms.unwrap_or(self.config.default_exec_timeout.as_millis() as u64);
+        if timeout_ms == 0 || timeout_ms > max_ms {
+            return Err(AppError::invalid(format!("timeout_ms must be between 1 and {max_ms}")));
+        }
+        let working_dir = resolve_sandbox_path(working_dir.unwrap_or("")).map_err(AppError::invalid)?;
+        let view = self.authorized_sandbox(principal, sandbox_id)?;
+        if view.state != SandboxState::Running {
+            return Err(crate::error::not_running(view.state, format!("sandbox is {}, it must be running to run a command", view.state)));
+        }
+        if self.running.count_for(sandbox_id) >= self.config.max_running_execs {
+            return Err(AppError::RateLimited(format!(
+                "{} commands are already running in this sandbox; wait for one to finish",
+                self.config.max_running_execs
+            )));
+        }
+        let container = view.container_id.clone().ok_or_else(|| AppError::Internal("running sandbox without container".into()))?;
+        let execution_id = uuid::Uuid::new_v4().to_string();
+        {
+            let _guard = self.locks.lock(sandbox_id).await;
+            self.sandboxes
+                .execute(
+                    sandbox_id,
+                    SandboxCommand::StartExecution {
+                        execution_id: execution_id.clone(),
+                        command: command.to_string(),
+                        working_dir: working_dir.clone(),
+                        timeout_ms,
+                        now_ms: self.now_ms(),
+                    },
+                )
+                .await?;
+        }
+        let buffer = self.outputs.open(&execution_id);
+        let cancel = self.running.insert(&execution_id, sandbox_id);
+        let request = ExecRequest { execution_id: execution_id.clone(), command: command.to_string(), working_dir };
+        let app = self.clone();
+        let sandbox = sandbox_id.to_string();
+        tokio::spawn(async move {
+            app.run_exec(&sandbox, &container, request, buffer, cancel, Duration::from_millis(timeout_ms)).await;
+        });
+        self.read.execution(&execution_id).ok_or_else(|| AppError::Internal("execution view missing after start".into()))
+    }
+
+    async fn run_exec(&self, sandbox_id: &str, container: &str, request: ExecRequest, buffer: Arc<ExecBuffer>, cancel: CancellationToken, timeout: Duration) {
+        let started = Instant::now();
+        let run = self.runtime.exec(container, &request, buffer.clone());
+        tokio::pin!(run);
+        let ending = tokio::select! {
+            result = &mut run => Ending::Exited(result),
+            _ = tokio::time::sleep(timeout) => Ending::TimedOut,
+            _ = cancel.cancelled() => Ending::Cancelled,
+        };
+        if !matches!(ending, Ending::Exited(_)) {
+            if let Err(e) = self.runtime.kill_exec(container, &request.execution_id).await {
+                tracing::warn!(execution_id = %request.execution_id, error = %e, "could not kill the process tree");
+            }
+            let _ = tokio::time::timeout(KILL_GRACE, &mut run).await;
+        }
+        let (status, exit_code, error) = match ending {
+            Ending::Exited(Ok(code)) => (ExecutionStatus::Completed, Some(code), None),
+            Ending::Exited(Err(e)) => (ExecutionStatus::Failed, None, Some(e.to_string())),
+            Ending::TimedOut => (
+                ExecutionStatus::Failed,
+                Some(TIMEOUT_EXIT_CODE),
+                Some(format!("timed out after {} ms; the command and its children were killed", timeout.as_millis())),
+            ),
+            Ending::Cancelled => (ExecutionStatus::Cancelled, Some(KILLED_EXIT_CODE), Some("cancelled; the command and its children were killed".into())),
+        };
+        let output = buffer.digest();
+        {
+            let _guard = self.locks.lock(sandbox_id).await;
+            let finished = self
+                .sandboxes
+                .execute(
+                    sandbox_id,
+                    SandboxCommand::FinishExecution {
+                        execution_id: request.execution_id.clone(),
+                        status,
+                        exit_code,
+                        error,
+                        duration_ms: started.elapsed().as_millis() as u64,
+                        output,
+                        now_ms: self.now_ms(),
+                    },
+                )
+                .await;
+            if let Err(e) = finished {
+                tracing::error!(execution_id = %request.execution_id, error = %e, "could not record the end of an execution");
+            }
+        }
+        self.running.remove(&request.execution_id);
+        buffer.mark_finished();
+    }
+
+    /// The execution with its output after `offset`, waiting up to `wait`
+    /// for news while it runs.
+    pub async fn poll_execution(&self, principal: &Principal, execution_id: &str, offset: usize, wait: Duration) -> Result<ExecPoll, AppError> {
+        let execution = self.read.execution(execution_id).ok_or_else(AppError::execution_not_found)?;
+        self.authorized_sandbox(principal, &execution.sandbox_id).map_err(|_| AppError::execution_not_found())?;
+        let wait = if execution.status.is_finished() { Duration::ZERO } else { wait.min(MAX_POLL_WAIT) };
+        let output = self.outputs.read(execution_id, offset, wait).await;
+        let execution = self.read.execution(execution_id).ok_or_else(AppError::execution_not_found)?;
+        let sandbox = self.read.sandbox(&execution.sandbox_id).ok_or_else(AppError::sandbox_not_found)?;
+        Ok(ExecPoll { execution, output, sandbox })
+    }
+
+    /// Kill a running execution's process tree; it ends `cancelled`.
+    pub async fn cancel_execution(&self, principal: &Principal, execution_id: &str) -> Result<ExecPoll, AppError> {
+        let execution = self.read.execution(execution_id).ok_or_else(AppError::execution_not_found)?;
+        self.authorized_sandbox(principal, &execution.sandbox_id).map_err(|_| AppError::execution_not_found())?;
+        if execution.status.is_finished() {
+            return Err(AppError::Conflict { code: "execution_finished", message: format!("execution already {}", execution.status.as_str()) });
+        }
+        if self.running.cancel(execution_id) {
+            let deadline = Instant::now() + KILL_GRACE * 2;
+            while Instant::now() < deadline {
+                if self.read.execution(execution_id).is_some_and(|e| e.status.is_finished()) {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+        self.poll_execution(principal, execution_id, 0, Duration::ZERO).await
+    }
+}

@@ -1,0 +1,25 @@
+//! The write side: the application API every transport calls (REST today,
+//! GraphQL and MCP next), command dispatch, the executions it runs, the meter
+//! that charges running time, and start-up reconciliation.
+
+mod app;
+mod auth;
+mod bus;
+mod config;
+mod error;
+mod exec_output;
+mod executions;
+mod files;
+mod locks;
+mod meter;
+mod reconcile;
+
+pub use app::{AccountDirectory, App, CreateSandbox, ExecPoll};
+pub use auth::{hash_secret, new_api_key, Principal, API_KEY_PREFIX};
+pub use bus::{CommandBus, SharedBus};
+pub use config::AppConfig;
+pub use error::AppError;
+pub use exec_output::{OutputChunk, OutputSnapshot};
+pub use files::{FileRead, FileReadEncoding};
+pub use meter::Meter;
+pub use reconcile::ReconcileReport;

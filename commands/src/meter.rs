@@ -1,0 +1,66 @@
+//! The meter: charges running sandboxes periodically and the moment their
+//! balance runs out, warns on low balance, and pauses a sandbox with nothing
+//! left. A restart resumes from the last charge in the log.
+
+use crate::app::App;
+use domain::metering;
+use domain::sandbox::{PauseReason, SandboxCommand, SandboxState};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+const TICK: Duration = Duration::from_millis(500);
+
+pub struct Meter;
+
+impl Meter {
+    /// Run until `shutdown` is cancelled.
+    pub async fn run(app: Arc<App>, shutdown: CancellationToken) {
+        let mut tick = tokio::time::interval(TICK);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tick.tick() => app.meter_tick().await,
+            }
+        }
+    }
+}
+
+impl App {
+    /// Charge every running sandbox that is due, and pause those at zero.
+    pub async fn meter_tick(&self) {
+        let interval_ms = self.config.charge_interval.as_millis() as i64;
+        for view in self.read.sandboxes_in(&[SandboxState::Running]) {
+            let now = self.now_ms();
+            let Some(from) = view.charged_until_ms else { continue };
+            let exhausted = metering::exhausted_at(view.balance, view.msats_per_second, from).unwrap_or(i64::MAX);
+            let low = !view.low_balance_warned && view.seconds_remaining_at(now) < self.config.low_balance_secs;
+            let due = now - from >= interval_ms || now >= exhausted || low;
+            if !due {
+                continue;
+            }
+            {
+                let _guard = self.locks.lock(&view.sandbox_id).await;
+                let charged = self
+                    .sandboxes
+                    .execute(&view.sandbox_id, SandboxCommand::ChargeUsage { now_ms: now, low_balance_secs: self.config.low_balance_secs })
+                    .await;
+                if let Err(e) = charged {
+                    tracing::error!(sandbox_id = %view.sandbox_id, error = %e, "could not charge usage");
+                    continue;
+                }
+            }
+            let out_of_balance = self
+                .read
+                .sandbox(&view.sandbox_id)
+                .is_some_and(|v| v.state == SandboxState::Running && v.balance.is_zero());
+            if out_of_balance {
+                tracing::info!(sandbox_id = %view.sandbox_id, "balance exhausted; pausing");
+                if let Err(e) = self.pause_for(&view.sandbox_id, PauseReason::OutOfBalance).await {
+                    tracing::error!(sandbox_id = %view.sandbox_id, error = %e, "could not pause an exhausted sandbox");
+                }
+            }
+        }
+    }
+}

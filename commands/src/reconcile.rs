@@ -1,0 +1,105 @@
+//! Start-up reconciliation between the event log and the container runtime:
+//! remove containers no live sandbox owns, fail sandboxes whose container
+//! vanished or never came up, align paused state, end executions the previous
+//! process was running, and finish credit returns a crash interrupted.
+
+use crate::app::App;
+use crate::error::AppError;
+use domain::execution::{ExecutionStatus, OutputDigest};
+use domain::ports::ContainerStatus;
+use domain::sandbox::{SandboxCommand, SandboxState};
+use domain::account::AccountCommand;
+use std::collections::HashMap;
+
+/// What reconciliation changed.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct ReconcileReport {
+    pub containers_removed: usize,
+    pub sandboxes_failed: usize,
+    pub executions_ended: usize,
+    pub credits_returned: usize,
+}
+
+impl App {
+    pub async fn reconcile(&self) -> Result<ReconcileReport, AppError> {
+        let mut report = ReconcileReport::default();
+        let containers = self.runtime.list_managed().await?;
+        let mut by_sandbox: HashMap<String, Vec<(String, ContainerStatus)>> = HashMap::new();
+        for c in containers {
+            by_sandbox.entry(c.sandbox_id).or_default().push((c.container_id, c.status));
+        }
+
+        // Containers whose sandbox is not alive, or not the one it recorded.
+        for (sandbox_id, found) in &by_sandbox {
+            let view = self.read.sandbox(sandbox_id);
+            for (container_id, _) in found {
+                let owned = view.as_ref().is_some_and(|v| {
+                    !v.state.is_ended() && v.container_id.as_deref() == Some(container_id.as_str())
+                });
+                if !owned {
+                    self.runtime.destroy(container_id).await?;
+                    report.containers_removed += 1;
+                }
+            }
+        }
+
+        let live = [SandboxState::Creating, SandboxState::Starting, SandboxState::Running, SandboxState::Paused];
+        for view in self.read.sandboxes_in(&live) {
+            let status = view.container_id.as_deref().and_then(|container| {
+                by_sandbox.get(&view.sandbox_id)?.iter().find(|(c, _)| c == container).map(|(_, s)| *s)
+            });
+            match (view.state, status) {
+                (SandboxState::Creating | SandboxState::Starting, _) => {
+                    self.fail(&view.sandbox_id, "the server restarted while the sandbox was being created").await;
+                    report.sandboxes_failed += 1;
+                }
+                (_, None) | (_, Some(ContainerStatus::Stopped)) => {
+                    if let (Some(container), Some(ContainerStatus::Stopped)) = (view.container_id.as_deref(), status) {
+                        self.runtime.destroy(container).await?;
+                    }
+                    self.fail(&view.sandbox_id, "the sandbox's container vanished or stopped").await;
+                    report.sandboxes_failed += 1;
+                }
+                (SandboxState::Paused, Some(ContainerStatus::Running)) => {
+                    if let Some(container) = view.container_id.as_deref() {
+                        self.runtime.pause(container).await?;
+                    }
+                }
+                (SandboxState::Running, Some(ContainerStatus::Paused)) => {
+                    if let Some(container) = view.container_id.as_deref() {
+                        self.runtime.resume(container).await?;
+                    }
+                }
+                _ => {}
+            }
+        }
+
+        for execution in self.read.running_executions() {
+            let _guard = self.locks.lock(&execution.sandbox_id).await;
+            self.sandboxes
+                .execute(
+                    &execution.sandbox_id,
+                    SandboxCommand::FinishExecution {
+                        execution_id: execution.execution_id.clone(),
+                        status: ExecutionStatus::Failed,
+                        exit_code: None,
+                        error: Some("the server restarted while the command ran; its output is lost".into()),
+                        duration_ms: 0,
+                        output: OutputDigest::default(),
+                        now_ms: self.now_ms(),
+                    },
+                )
+                .await?;
+            report.executions_ended += 1;
+        }
+
+        for (sandbox_id, account_id, amount) in self.read.unreturned_credits() {
+            let _guard = self.locks.lock(&account_id).await;
+            self.accounts
+                .execute(&account_id, AccountCommand::ReturnCredits { sandbox_id, amount, now_ms: self.now_ms() })
+                .await?;
+            report.credits_returned += 1;
+        }
+        Ok(report)
+    }
+}

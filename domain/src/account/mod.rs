@@ -1,0 +1,216 @@
+//! The `Account` aggregate: an API key's owner and its credits, deposited,
+//! allocated to sandboxes and returned from them.
+
+use crate::money::MSATS_PER_CENT;
+use crate::Msats;
+use cqrs_es::event_sink::EventSink;
+use cqrs_es::{Aggregate, DomainEvent};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
+
+#[cfg(test)]
+mod tests;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AccountCommand {
+    OpenAccount {
+        name: String,
+        key_hash: String,
+        now_ms: i64,
+    },
+    DepositCredits {
+        cents: u64,
+        now_ms: i64,
+    },
+    AllocateCredits {
+        sandbox_id: String,
+        amount: Msats,
+        now_ms: i64,
+    },
+    /// Return a sandbox's unused credits. Once per sandbox: a repeat is ignored.
+    ReturnCredits {
+        sandbox_id: String,
+        amount: Msats,
+        now_ms: i64,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AccountEvent {
+    AccountOpened {
+        name: String,
+        key_hash: String,
+        at_ms: i64,
+    },
+    CreditsDeposited {
+        cents: u64,
+        amount: Msats,
+        balance_after: Msats,
+        at_ms: i64,
+    },
+    CreditsAllocated {
+        sandbox_id: String,
+        amount: Msats,
+        balance_after: Msats,
+        at_ms: i64,
+    },
+    CreditsReturned {
+        sandbox_id: String,
+        amount: Msats,
+        balance_after: Msats,
+        at_ms: i64,
+    },
+}
+
+impl DomainEvent for AccountEvent {
+    fn event_type(&self) -> String {
+        match self {
+            AccountEvent::AccountOpened { .. } => "AccountOpened",
+            AccountEvent::CreditsDeposited { .. } => "CreditsDeposited",
+            AccountEvent::CreditsAllocated { .. } => "CreditsAllocated",
+            AccountEvent::CreditsReturned { .. } => "CreditsReturned",
+        }
+        .to_string()
+    }
+
+    fn event_version(&self) -> String {
+        "1.0".to_string()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AccountError {
+    #[error("account not found")]
+    NotFound,
+    #[error("account already exists")]
+    AlreadyOpened,
+    #[error("amount must be positive")]
+    InvalidAmount,
+    #[error("insufficient credits: {available_cents} cents available, {requested_cents} requested")]
+    InsufficientCredits {
+        available_cents: u64,
+        requested_cents: u64,
+    },
+    #[error("amount overflows")]
+    Overflow,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Account {
+    pub opened: bool,
+    pub balance: Msats,
+    pub returned_sandboxes: BTreeSet<String>,
+}
+
+impl Aggregate for Account {
+    const TYPE: &'static str = "Account";
+    type Command = AccountCommand;
+    type Event = AccountEvent;
+    type Error = AccountError;
+    type Services = ();
+
+    async fn handle(
+        &mut self,
+        command: Self::Command,
+        _services: &Self::Services,
+        sink: &EventSink<Self>,
+    ) -> Result<(), Self::Error> {
+        for event in self.decide(command)? {
+            sink.write(event, self).await;
+        }
+        Ok(())
+    }
+
+    fn apply(&mut self, event: Self::Event) {
+        match event {
+            AccountEvent::AccountOpened { .. } => self.opened = true,
+            AccountEvent::CreditsDeposited { balance_after, .. }
+            | AccountEvent::CreditsAllocated { balance_after, .. } => self.balance = balance_after,
+            AccountEvent::CreditsReturned {
+                sandbox_id,
+                balance_after,
+                ..
+            } => {
+                self.balance = balance_after;
+                self.returned_sandboxes.insert(sandbox_id);
+            }
+        }
+    }
+}
+
+impl Account {
+    pub fn decide(&self, command: AccountCommand) -> Result<Vec<AccountEvent>, AccountError> {
+        if let AccountCommand::OpenAccount {
+            name,
+            key_hash,
+            now_ms,
+        } = command
+        {
+            if self.opened {
+                return Err(AccountError::AlreadyOpened);
+            }
+            return Ok(vec![AccountEvent::AccountOpened {
+                name,
+                key_hash,
+                at_ms: now_ms,
+            }]);
+        }
+        if !self.opened {
+            return Err(AccountError::NotFound);
+        }
+        match command {
+            AccountCommand::OpenAccount { .. } => Err(AccountError::AlreadyOpened),
+            AccountCommand::DepositCredits { cents, now_ms } => {
+                let amount = Msats::from_cents(cents).ok_or(AccountError::Overflow)?;
+                if amount.is_zero() {
+                    return Err(AccountError::InvalidAmount);
+                }
+                let balance_after = self.balance.checked_add(amount).ok_or(AccountError::Overflow)?;
+                Ok(vec![AccountEvent::CreditsDeposited {
+                    cents,
+                    amount,
+                    balance_after,
+                    at_ms: now_ms,
+                }])
+            }
+            AccountCommand::AllocateCredits {
+                sandbox_id,
+                amount,
+                now_ms,
+            } => {
+                if amount.is_zero() {
+                    return Err(AccountError::InvalidAmount);
+                }
+                let balance_after =
+                    self.balance
+                        .checked_sub(amount)
+                        .ok_or(AccountError::InsufficientCredits {
+                            available_cents: self.balance.whole_cents(),
+                            requested_cents: amount.0.div_ceil(MSATS_PER_CENT),
+                        })?;
+                Ok(vec![AccountEvent::CreditsAllocated {
+                    sandbox_id,
+                    amount,
+                    balance_after,
+                    at_ms: now_ms,
+                }])
+            }
+            AccountCommand::ReturnCredits {
+                sandbox_id,
+                amount,
+                now_ms,
+            } => {
+                if amount.is_zero() || self.returned_sandboxes.contains(&sandbox_id) {
+                    return Ok(vec![]);
+                }
+                let balance_after = self.balance.checked_add(amount).ok_or(AccountError::Overflow)?;
+                Ok(vec![AccountEvent::CreditsReturned {
+                    sandbox_id,
+                    amount,
+                    balance_after,
+                    at_ms: now_ms,
+                }])
+            }
+        }
+    }
+}

@@ -1,0 +1,14 @@
+//! The Sockt domain: sandbox and account aggregates, their commands, events and
+//! errors, money and tier values, the metering arithmetic, and the ports that
+//! adapters implement. No I/O lives here.
+
+pub mod account;
+pub mod execution;
+pub mod metering;
+pub mod money;
+pub mod ports;
+pub mod sandbox;
+pub mod tier;
+
+pub use money::Msats;
+pub use tier::{Tier, TierName};

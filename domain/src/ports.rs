@@ -1,0 +1,203 @@
+//! Ports: what the application needs from the outside world, as traits that
+//! adapters implement (Docker, the clock). They speak in sandbox operations,
+//! never in the vocabulary of one runtime.
+
+use crate::Tier;
+use async_trait::async_trait;
+use std::sync::Arc;
+
+/// The home directory of the sandbox user; relative paths start here.
+pub const SANDBOX_HOME: &str = "/home/sandbox";
+
+/// The current time, in milliseconds since the Unix epoch.
+pub trait Clock: Send + Sync {
+    fn now_ms(&self) -> i64;
+}
+
+/// What the runtime needs to make one sandbox.
+#[derive(Debug, Clone)]
+pub struct SandboxSpec {
+    pub sandbox_id: String,
+    pub image: String,
+    pub tier: Tier,
+}
+
+#[derive(Debug, Clone)]
+pub struct ExecRequest {
+    pub execution_id: String,
+    pub command: String,
+    /// Absolute path inside the sandbox.
+    pub working_dir: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutputStream {
+    Stdout,
+    Stderr,
+}
+
+impl OutputStream {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OutputStream::Stdout => "stdout",
+            OutputStream::Stderr => "stderr",
+        }
+    }
+}
+
+/// Receives an execution's output as it is produced.
+pub trait OutputSink: Send + Sync {
+    fn push(&self, stream: OutputStream, bytes: &[u8]);
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileEntry {
+    /// Path relative to the listed directory.
+    pub name: String,
+    pub size: u64,
+    /// Modification time, seconds since the Unix epoch.
+    pub mod_ts: i64,
+    pub is_dir: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileContent {
+    pub bytes: Vec<u8>,
+    /// The file's whole size, even when `bytes` holds less.
+    pub size: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ContainerStatus {
+    Running,
+    Paused,
+    Stopped,
+}
+
+/// A container this server made, found by its labels.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ManagedContainer {
+    pub container_id: String,
+    pub sandbox_id: String,
+    pub status: ContainerStatus,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RuntimeError {
+    #[error("no such file or directory: {0}")]
+    FileNotFound(String),
+    #[error("{0} is a directory")]
+    IsDirectory(String),
+    #[error("{0} is not a directory")]
+    NotADirectory(String),
+    #[error("{path} is not writable: files can be written under {SANDBOX_HOME} and /tmp")]
+    NotWritable { path: String },
+    #[error("the sandbox's container no longer exists")]
+    ContainerGone,
+    #[error("the sandbox image {0} is not available")]
+    ImageMissing(String),
+    #[error("the container runtime is unreachable: {0}")]
+    Unavailable(String),
+    #[error("the container runtime failed: {0}")]
+    Failed(String),
+}
+
+/// Runs sandboxes. One implementation per isolation technology.
+#[async_trait]
+pub trait SandboxRuntime: Send + Sync {
+    /// Create and start a sandbox; returns the runtime's id for it.
+    async fn create(&self, spec: &SandboxSpec) -> Result<String, RuntimeError>;
+    async fn pause(&self, container: &str) -> Result<(), RuntimeError>;
+    async fn resume(&self, container: &str) -> Result<(), RuntimeError>;
+    /// Remove the sandbox and everything it held. Removing a missing one succeeds.
+    async fn destroy(&self, container: &str) -> Result<(), RuntimeError>;
+    /// Run `/bin/bash -lc command` as the sandbox user, streaming output to
+    /// `sink`; returns the exit code.
+    async fn exec(
+        &self,
+        container: &str,
+        request: &ExecRequest,
+        sink: Arc<dyn OutputSink>,
+    ) -> Result<i64, RuntimeError>;
+    /// Kill the whole process tree of a running execution.
+    async fn kill_exec(&self, container: &str, execution_id: &str) -> Result<(), RuntimeError>;
+    /// Write a file (absolute path), owned by the sandbox user.
+    async fn write_file(
+        &self,
+        container: &str,
+        path: &str,
+        bytes: Vec<u8>,
+        create_dirs: bool,
+    ) -> Result<(), RuntimeError>;
+    /// Read at most `max_bytes` of a file (absolute path).
+    async fn read_file(
+        &self,
+        container: &str,
+        path: &str,
+        max_bytes: u64,
+    ) -> Result<FileContent, RuntimeError>;
+    /// List a directory (absolute path) down to `max_depth` levels.
+    async fn list_files(
+        &self,
+        container: &str,
+        path: &str,
+        max_depth: u32,
+    ) -> Result<Vec<FileEntry>, RuntimeError>;
+    /// Every container this server made, whatever its state.
+    async fn list_managed(&self) -> Result<Vec<ManagedContainer>, RuntimeError>;
+}
+
+/// Resolve a client path against the sandbox home, lexically removing `.`
+/// and `..` (never above `/`). Refuses empty paths and NUL bytes.
+pub fn resolve_sandbox_path(path: &str) -> Result<String, String> {
+    if path.contains('\0') {
+        return Err("path must not contain NUL bytes".into());
+    }
+    let joined = if path.starts_with('/') {
+        path.to_string()
+    } else if path.is_empty() || path == "." {
+        SANDBOX_HOME.to_string()
+    } else {
+        format!("{SANDBOX_HOME}/{path}")
+    };
+    let mut parts: Vec<&str> = Vec::new();
+    for part in joined.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            other => parts.push(other),
+        }
+    }
+    Ok(format!("/{}", parts.join("/")))
+}
+
+/// A shared runtime handle.
+pub type SharedRuntime = Arc<dyn SandboxRuntime>;
+
+#[cfg(test)]
+mod tests {
+    use super::resolve_sandbox_path as r;
+
+    #[test]
+    fn relative_paths_start_at_home() {
+        assert_eq!(r("a.txt").as_deref(), Ok("/home/sandbox/a.txt"));
+        assert_eq!(r("").as_deref(), Ok("/home/sandbox"));
+        assert_eq!(r(".").as_deref(), Ok("/home/sandbox"));
+        assert_eq!(r("d/../e").as_deref(), Ok("/home/sandbox/e"));
+    }
+
+    #[test]
+    fn absolute_paths_are_normalised_and_never_climb_above_root() {
+        assert_eq!(r("/tmp//x/./y").as_deref(), Ok("/tmp/x/y"));
+        assert_eq!(r("/../../etc").as_deref(), Ok("/etc"));
+        assert_eq!(r("/").as_deref(), Ok("/"));
+        assert!(r("a\0b").is_err());
+    }
+
+    #[test]
+    fn odd_names_survive() {
+        assert_eq!(r("with space/ünï\ncode").as_deref(), Ok("/home/sandbox/with space/ünï\ncode"));
+    }
+}

@@ -1,0 +1,84 @@
+//! Commands the `Sandbox` aggregate accepts. Every command carries the time it
+//! is issued at, so the aggregate stays pure.
+
+use super::event::{BillingMethod, PauseReason};
+use crate::execution::{ExecutionStatus, OutputDigest};
+use crate::{Msats, TierName};
+use serde::{Deserialize, Serialize};
+
+/// Where money put into a sandbox came from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum FundingSource {
+    /// Credits allocated from an account.
+    Account { account_id: String },
+    /// A settled Lightning invoice.
+    Payment { payment_hash: String },
+}
+
+/// An amount and its source.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Funding {
+    pub amount: Msats,
+    pub source: FundingSource,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SandboxCommand {
+    CreateSandbox {
+        owner: Option<String>,
+        tier: TierName,
+        billing: BillingMethod,
+        label: Option<String>,
+        image: String,
+        token_hash: Option<String>,
+        initial_funding: Option<Funding>,
+        now_ms: i64,
+    },
+    ExtendBalance {
+        funding: Funding,
+        now_ms: i64,
+    },
+    RecordStarted {
+        container_id: String,
+        now_ms: i64,
+    },
+    StartExecution {
+        execution_id: String,
+        command: String,
+        working_dir: String,
+        timeout_ms: u64,
+        now_ms: i64,
+    },
+    FinishExecution {
+        execution_id: String,
+        status: ExecutionStatus,
+        exit_code: Option<i64>,
+        error: Option<String>,
+        duration_ms: u64,
+        output: OutputDigest,
+        now_ms: i64,
+    },
+    /// Charge running time up to `now_ms`; warn when fewer than
+    /// `low_balance_secs` seconds of balance remain.
+    ChargeUsage {
+        now_ms: i64,
+        low_balance_secs: u64,
+    },
+    PauseSandbox {
+        reason: PauseReason,
+        now_ms: i64,
+    },
+    ResumeSandbox {
+        now_ms: i64,
+    },
+    TerminateSandbox {
+        now_ms: i64,
+    },
+    /// The sandbox can no longer run (its container could not be made or
+    /// vanished). No time after the last charge is billed.
+    FailSandbox {
+        reason: String,
+        now_ms: i64,
+    },
+}

@@ -1,0 +1,33 @@
+//! Rules a `Sandbox` command can break, one variant per rule.
+
+use super::state::SandboxState;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SandboxError {
+    #[error("sandbox not found")]
+    NotFound,
+    #[error("sandbox already exists")]
+    AlreadyExists,
+    #[error("sandbox is {0}")]
+    Ended(SandboxState),
+    #[error("sandbox is {state}, it must be running to {action}")]
+    NotRunning {
+        state: SandboxState,
+        action: &'static str,
+    },
+    #[error("cannot {action} a sandbox that is {state}")]
+    InvalidTransition {
+        state: SandboxState,
+        action: &'static str,
+    },
+    #[error("the sandbox has no balance left; extend its balance first")]
+    OutOfBalance,
+    #[error("amount must be positive")]
+    InvalidAmount,
+    #[error("the funding source does not match the sandbox's billing method")]
+    WrongFundingSource,
+    #[error("execution already exists")]
+    DuplicateExecution,
+    #[error("amount overflows")]
+    Overflow,
+}

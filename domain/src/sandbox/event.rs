@@ -1,0 +1,137 @@
+//! Events of the `Sandbox` stream. Names and shapes are stable once stored: a
+//! shape change gets a new version and an upcaster.
+
+use super::command::FundingSource;
+use crate::execution::{ExecutionStatus, OutputDigest};
+use crate::{Msats, TierName};
+use cqrs_es::DomainEvent;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BillingMethod {
+    Credits,
+    Lightning,
+}
+
+impl BillingMethod {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BillingMethod::Credits => "credits",
+            BillingMethod::Lightning => "lightning",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PauseReason {
+    Requested,
+    OutOfBalance,
+}
+
+/// Where unused balance went.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum RefundDestination {
+    Account { account_id: String },
+    Payment { payment_hash: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum SandboxEvent {
+    SandboxCreated {
+        owner: Option<String>,
+        tier: TierName,
+        msats_per_second: u64,
+        billing: BillingMethod,
+        label: Option<String>,
+        image: String,
+        token_hash: Option<String>,
+        at_ms: i64,
+    },
+    BalanceExtended {
+        amount: Msats,
+        source: FundingSource,
+        balance_after: Msats,
+        at_ms: i64,
+    },
+    SandboxStarted {
+        container_id: String,
+        at_ms: i64,
+    },
+    ExecStarted {
+        execution_id: String,
+        command: String,
+        working_dir: String,
+        timeout_ms: u64,
+        at_ms: i64,
+    },
+    ExecFinished {
+        execution_id: String,
+        status: ExecutionStatus,
+        exit_code: Option<i64>,
+        error: Option<String>,
+        duration_ms: u64,
+        output: OutputDigest,
+        at_ms: i64,
+    },
+    /// Running time `[from_ms, to_ms)` charged at `msats_per_second`:
+    /// `amount = min(floor(rate × (to − from) / 1000), balance before)`.
+    UsageCharged {
+        from_ms: i64,
+        to_ms: i64,
+        msats_per_second: u64,
+        amount: Msats,
+        balance_after: Msats,
+    },
+    LowBalanceWarned {
+        balance: Msats,
+        seconds_remaining: u64,
+        at_ms: i64,
+    },
+    SandboxPaused {
+        reason: PauseReason,
+        at_ms: i64,
+    },
+    SandboxResumed {
+        at_ms: i64,
+    },
+    SandboxTerminated {
+        at_ms: i64,
+    },
+    RefundIssued {
+        amount: Msats,
+        destination: RefundDestination,
+        balance_after: Msats,
+        at_ms: i64,
+    },
+    SandboxFailed {
+        reason: String,
+        at_ms: i64,
+    },
+}
+
+impl DomainEvent for SandboxEvent {
+    fn event_type(&self) -> String {
+        let name = match self {
+            SandboxEvent::SandboxCreated { .. } => "SandboxCreated",
+            SandboxEvent::BalanceExtended { .. } => "BalanceExtended",
+            SandboxEvent::SandboxStarted { .. } => "SandboxStarted",
+            SandboxEvent::ExecStarted { .. } => "ExecStarted",
+            SandboxEvent::ExecFinished { .. } => "ExecFinished",
+            SandboxEvent::UsageCharged { .. } => "UsageCharged",
+            SandboxEvent::LowBalanceWarned { .. } => "LowBalanceWarned",
+            SandboxEvent::SandboxPaused { .. } => "SandboxPaused",
+            SandboxEvent::SandboxResumed { .. } => "SandboxResumed",
+            SandboxEvent::SandboxTerminated { .. } => "SandboxTerminated",
+            SandboxEvent::RefundIssued { .. } => "RefundIssued",
+            SandboxEvent::SandboxFailed { .. } => "SandboxFailed",
+        };
+        name.to_string()
+    }
+
+    fn event_version(&self) -> String {
+        "1.0".to_string()
+    }
+}

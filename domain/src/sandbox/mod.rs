@@ -1,0 +1,16 @@
+//! The `Sandbox` aggregate: one sandbox's lifecycle and its money.
+//!
+//! Invariant kept by every handler: `paid_in = charged + refunded + balance`
+//! and charges cover only milliseconds in which the sandbox was running.
+
+mod command;
+mod error;
+mod event;
+mod state;
+#[cfg(test)]
+mod tests;
+
+pub use command::{Funding, FundingSource, SandboxCommand};
+pub use error::SandboxError;
+pub use event::{BillingMethod, PauseReason, RefundDestination, SandboxEvent};
+pub use state::{Sandbox, SandboxState};

@@ -1,0 +1,449 @@
+//! The `Sandbox` aggregate's state and its command handling.
+
+use super::command::{Funding, FundingSource, SandboxCommand};
+use super::error::SandboxError;
+use super::event::{BillingMethod, PauseReason, RefundDestination, SandboxEvent};
+use crate::metering;
+use crate::{Msats, TierName};
+use cqrs_es::event_sink::EventSink;
+use cqrs_es::Aggregate;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
+use std::fmt;
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SandboxState {
+    /// No event yet: the stream does not exist.
+    #[default]
+    Unknown,
+    AwaitingPayment,
+    Creating,
+    Starting,
+    Running,
+    Paused,
+    Terminated,
+    Failed,
+}
+
+impl SandboxState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SandboxState::Unknown => "unknown",
+            SandboxState::AwaitingPayment => "awaiting_payment",
+            SandboxState::Creating => "creating",
+            SandboxState::Starting => "starting",
+            SandboxState::Running => "running",
+            SandboxState::Paused => "paused",
+            SandboxState::Terminated => "terminated",
+            SandboxState::Failed => "failed",
+        }
+    }
+
+    /// Terminated and failed sandboxes never come back.
+    pub fn is_ended(self) -> bool {
+        matches!(self, SandboxState::Terminated | SandboxState::Failed)
+    }
+}
+
+impl fmt::Display for SandboxState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Sandbox {
+    pub state: SandboxState,
+    pub tier: Option<TierName>,
+    pub msats_per_second: u64,
+    pub billing: Option<BillingMethod>,
+    pub owner: Option<String>,
+    pub container_id: Option<String>,
+    pub pause_reason: Option<PauseReason>,
+    pub balance: Msats,
+    pub paid_in: Msats,
+    pub charged: Msats,
+    pub refunded: Msats,
+    /// While running: the instant up to which usage has been charged.
+    pub charged_until_ms: Option<i64>,
+    pub low_balance_warned: bool,
+    pub running_executions: BTreeSet<String>,
+    pub credited_payments: BTreeSet<String>,
+}
+
+impl Aggregate for Sandbox {
+    const TYPE: &'static str = "Sandbox";
+    type Command = SandboxCommand;
+    type Event = SandboxEvent;
+    type Error = SandboxError;
+    type Services = ();
+
+    async fn handle(
+        &mut self,
+        command: Self::Command,
+        _services: &Self::Services,
+        sink: &EventSink<Self>,
+    ) -> Result<(), Self::Error> {
+        for event in self.decide(command)? {
+            sink.write(event, self).await;
+        }
+        Ok(())
+    }
+
+    fn apply(&mut self, event: Self::Event) {
+        match event {
+            SandboxEvent::SandboxCreated {
+                owner,
+                tier,
+                msats_per_second,
+                billing,
+                ..
+            } => {
+                self.owner = owner;
+                self.tier = Some(tier);
+                self.msats_per_second = msats_per_second;
+                self.billing = Some(billing);
+                self.state = match billing {
+                    BillingMethod::Credits => SandboxState::Creating,
+                    BillingMethod::Lightning => SandboxState::AwaitingPayment,
+                };
+            }
+            SandboxEvent::BalanceExtended {
+                amount,
+                source,
+                balance_after,
+                ..
+            } => {
+                self.balance = balance_after;
+                self.paid_in = Msats(self.paid_in.0.saturating_add(amount.0));
+                self.low_balance_warned = false;
+                if let FundingSource::Payment { payment_hash } = source {
+                    self.credited_payments.insert(payment_hash);
+                }
+                if self.state == SandboxState::AwaitingPayment {
+                    self.state = SandboxState::Creating;
+                }
+            }
+            SandboxEvent::SandboxStarted {
+                container_id,
+                at_ms,
+            } => {
+                self.container_id = Some(container_id);
+                self.state = SandboxState::Running;
+                self.charged_until_ms = Some(at_ms);
+            }
+            SandboxEvent::ExecStarted { execution_id, .. } => {
+                self.running_executions.insert(execution_id);
+            }
+            SandboxEvent::ExecFinished { execution_id, .. } => {
+                self.running_executions.remove(&execution_id);
+            }
+            SandboxEvent::UsageCharged {
+                to_ms,
+                amount,
+                balance_after,
+                ..
+            } => {
+                self.charged = Msats(self.charged.0.saturating_add(amount.0));
+                self.balance = balance_after;
+                self.charged_until_ms = Some(to_ms);
+            }
+            SandboxEvent::LowBalanceWarned { .. } => self.low_balance_warned = true,
+            SandboxEvent::SandboxPaused { reason, .. } => {
+                self.state = SandboxState::Paused;
+                self.pause_reason = Some(reason);
+                self.charged_until_ms = None;
+            }
+            SandboxEvent::SandboxResumed { at_ms } => {
+                self.state = SandboxState::Running;
+                self.pause_reason = None;
+                self.charged_until_ms = Some(at_ms);
+            }
+            SandboxEvent::SandboxTerminated { .. } => {
+                self.state = SandboxState::Terminated;
+                self.charged_until_ms = None;
+                self.running_executions.clear();
+            }
+            SandboxEvent::RefundIssued {
+                amount,
+                balance_after,
+                ..
+            } => {
+                self.refunded = Msats(self.refunded.0.saturating_add(amount.0));
+                self.balance = balance_after;
+            }
+            SandboxEvent::SandboxFailed { .. } => {
+                self.state = SandboxState::Failed;
+                self.charged_until_ms = None;
+                self.running_executions.clear();
+            }
+        }
+    }
+}
+
+impl Sandbox {
+    /// The events a command produces, without applying them.
+    pub fn decide(&self, command: SandboxCommand) -> Result<Vec<SandboxEvent>, SandboxError> {
+        if self.state == SandboxState::Unknown {
+            return match command {
+                SandboxCommand::CreateSandbox {
+                    owner,
+                    tier,
+                    billing,
+                    label,
+                    image,
+                    token_hash,
+                    initial_funding,
+                    now_ms,
+                } => {
+                    let mut events = vec![SandboxEvent::SandboxCreated {
+                        owner,
+                        tier,
+                        msats_per_second: crate::Tier::of(tier).msats_per_second,
+                        billing,
+                        label,
+                        image,
+                        token_hash,
+                        at_ms: now_ms,
+                    }];
+                    if let Some(funding) = initial_funding {
+                        check_funding(billing, &funding)?;
+                        events.push(SandboxEvent::BalanceExtended {
+                            balance_after: funding.amount,
+                            amount: funding.amount,
+                            source: funding.source,
+                            at_ms: now_ms,
+                        });
+                    }
+                    Ok(events)
+                }
+                _ => Err(SandboxError::NotFound),
+            };
+        }
+        match command {
+            SandboxCommand::CreateSandbox { .. } => Err(SandboxError::AlreadyExists),
+            SandboxCommand::ExtendBalance { funding, now_ms } => self.extend(funding, now_ms),
+            SandboxCommand::RecordStarted {
+                container_id,
+                now_ms,
+            } => {
+                self.ensure_alive()?;
+                if !matches!(self.state, SandboxState::Creating | SandboxState::Starting) {
+                    return Err(self.invalid("start"));
+                }
+                Ok(vec![SandboxEvent::SandboxStarted {
+                    container_id,
+                    at_ms: now_ms,
+                }])
+            }
+            SandboxCommand::StartExecution {
+                execution_id,
+                command,
+                working_dir,
+                timeout_ms,
+                now_ms,
+            } => {
+                self.ensure_running("run a command")?;
+                if self.running_executions.contains(&execution_id) {
+                    return Err(SandboxError::DuplicateExecution);
+                }
+                Ok(vec![SandboxEvent::ExecStarted {
+                    execution_id,
+                    command,
+                    working_dir,
+                    timeout_ms,
+                    at_ms: now_ms,
+                }])
+            }
+            SandboxCommand::FinishExecution {
+                execution_id,
+                status,
+                exit_code,
+                error,
+                duration_ms,
+                output,
+                now_ms,
+            } => {
+                // Finishing twice (or after the sandbox ended) records nothing.
+                if !self.running_executions.contains(&execution_id) {
+                    return Ok(vec![]);
+                }
+                Ok(vec![SandboxEvent::ExecFinished {
+                    execution_id,
+                    status,
+                    exit_code,
+                    error,
+                    duration_ms,
+                    output,
+                    at_ms: now_ms,
+                }])
+            }
+            SandboxCommand::ChargeUsage {
+                now_ms,
+                low_balance_secs,
+            } => {
+                let mut events = self.charge_until(now_ms);
+                let balance_after = match events.first() {
+                    Some(SandboxEvent::UsageCharged { balance_after, .. }) => *balance_after,
+                    _ => self.balance,
+                };
+                if self.state == SandboxState::Running && !self.low_balance_warned {
+                    let remaining =
+                        metering::seconds_remaining(balance_after, self.msats_per_second)
+                            .unwrap_or(u64::MAX);
+                    if remaining < low_balance_secs {
+                        events.push(SandboxEvent::LowBalanceWarned {
+                            balance: balance_after,
+                            seconds_remaining: remaining,
+                            at_ms: now_ms,
+                        });
+                    }
+                }
+                Ok(events)
+            }
+            SandboxCommand::PauseSandbox { reason, now_ms } => {
+                self.ensure_alive()?;
+                match self.state {
+                    SandboxState::Paused => Ok(vec![]),
+                    SandboxState::Running => {
+                        let mut events = self.charge_until(now_ms);
+                        events.push(SandboxEvent::SandboxPaused {
+                            reason,
+                            at_ms: now_ms,
+                        });
+                        Ok(events)
+                    }
+                    _ => Err(self.invalid("pause")),
+                }
+            }
+            SandboxCommand::ResumeSandbox { now_ms } => {
+                self.ensure_alive()?;
+                match self.state {
+                    SandboxState::Running => Ok(vec![]),
+                    SandboxState::Paused if self.balance.is_zero() => {
+                        Err(SandboxError::OutOfBalance)
+                    }
+                    SandboxState::Paused => Ok(vec![SandboxEvent::SandboxResumed { at_ms: now_ms }]),
+                    _ => Err(self.invalid("resume")),
+                }
+            }
+            SandboxCommand::TerminateSandbox { now_ms } => {
+                self.ensure_alive()?;
+                let mut events = self.charge_until(now_ms);
+                events.push(SandboxEvent::SandboxTerminated { at_ms: now_ms });
+                events.extend(self.refund_to_account(&events, now_ms));
+                Ok(events)
+            }
+            SandboxCommand::FailSandbox { reason, now_ms } => {
+                self.ensure_alive()?;
+                let mut events = vec![SandboxEvent::SandboxFailed {
+                    reason,
+                    at_ms: now_ms,
+                }];
+                events.extend(self.refund_to_account(&events, now_ms));
+                Ok(events)
+            }
+        }
+    }
+
+    fn extend(&self, funding: Funding, now_ms: i64) -> Result<Vec<SandboxEvent>, SandboxError> {
+        self.ensure_alive()?;
+        if let FundingSource::Payment { payment_hash } = &funding.source {
+            if self.credited_payments.contains(payment_hash) {
+                return Ok(vec![]);
+            }
+        }
+        let billing = self.billing.ok_or(SandboxError::NotFound)?;
+        check_funding(billing, &funding)?;
+        let balance_after = self
+            .balance
+            .checked_add(funding.amount)
+            .ok_or(SandboxError::Overflow)?;
+        Ok(vec![SandboxEvent::BalanceExtended {
+            amount: funding.amount,
+            source: funding.source,
+            balance_after,
+            at_ms: now_ms,
+        }])
+    }
+
+    /// A charge for running time up to `now_ms`, ending where the balance runs out.
+    fn charge_until(&self, now_ms: i64) -> Vec<SandboxEvent> {
+        let (SandboxState::Running, Some(from_ms)) = (self.state, self.charged_until_ms) else {
+            return vec![];
+        };
+        let exhausted = metering::exhausted_at(self.balance, self.msats_per_second, from_ms)
+            .unwrap_or(i64::MAX);
+        let to_ms = now_ms.min(exhausted);
+        if to_ms <= from_ms {
+            return vec![];
+        }
+        let amount = metering::charge(self.msats_per_second, from_ms, to_ms, self.balance);
+        vec![SandboxEvent::UsageCharged {
+            from_ms,
+            to_ms,
+            msats_per_second: self.msats_per_second,
+            amount,
+            balance_after: self.balance.saturating_sub(amount),
+        }]
+    }
+
+    /// Credits left in an ending sandbox go back to the owning account.
+    fn refund_to_account(&self, earlier: &[SandboxEvent], now_ms: i64) -> Option<SandboxEvent> {
+        if self.billing != Some(BillingMethod::Credits) {
+            return None;
+        }
+        let charged_now: u64 = earlier
+            .iter()
+            .map(|e| match e {
+                SandboxEvent::UsageCharged { amount, .. } => amount.0,
+                _ => 0,
+            })
+            .sum();
+        let left = self.balance.saturating_sub(Msats(charged_now));
+        let account_id = self.owner.clone()?;
+        (!left.is_zero()).then_some(SandboxEvent::RefundIssued {
+            amount: left,
+            destination: RefundDestination::Account { account_id },
+            balance_after: Msats::ZERO,
+            at_ms: now_ms,
+        })
+    }
+
+    fn ensure_alive(&self) -> Result<(), SandboxError> {
+        if self.state.is_ended() {
+            return Err(SandboxError::Ended(self.state));
+        }
+        Ok(())
+    }
+
+    fn ensure_running(&self, action: &'static str) -> Result<(), SandboxError> {
+        self.ensure_alive()?;
+        if self.state != SandboxState::Running {
+            return Err(SandboxError::NotRunning {
+                state: self.state,
+                action,
+            });
+        }
+        Ok(())
+    }
+
+    fn invalid(&self, action: &'static str) -> SandboxError {
+        SandboxError::InvalidTransition {
+            state: self.state,
+            action,
+        }
+    }
+}
+
+fn check_funding(billing: BillingMethod, funding: &Funding) -> Result<(), SandboxError> {
+    if funding.amount.is_zero() {
+        return Err(SandboxError::InvalidAmount);
+    }
+    match (billing, &funding.source) {
+        (BillingMethod::Credits, FundingSource::Account { .. })
+        | (BillingMethod::Lightning, FundingSource::Payment { .. }) => Ok(()),
+        _ => Err(SandboxError::WrongFundingSource),
+    }
+}

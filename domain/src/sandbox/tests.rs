@@ -1,0 +1,424 @@
+//! Given/when/then tests of the `Sandbox` aggregate, one per rule.
+
+use super::*;
+use crate::execution::{ExecutionStatus, OutputDigest};
+use crate::{Msats, TierName};
+use cqrs_es::test::TestFramework;
+
+type Test = TestFramework<Sandbox>;
+
+const T0: i64 = 1_700_000_000_000;
+
+fn account_funding(msats: u64) -> Funding {
+    Funding {
+        amount: Msats(msats),
+        source: FundingSource::Account {
+            account_id: "acct".into(),
+        },
+    }
+}
+
+fn created() -> SandboxEvent {
+    SandboxEvent::SandboxCreated {
+        owner: Some("acct".into()),
+        tier: TierName::Micro,
+        msats_per_second: 1_000,
+        billing: BillingMethod::Credits,
+        label: Some("job".into()),
+        image: "img".into(),
+        token_hash: None,
+        at_ms: T0,
+    }
+}
+
+fn funded(msats: u64) -> SandboxEvent {
+    SandboxEvent::BalanceExtended {
+        amount: Msats(msats),
+        source: FundingSource::Account {
+            account_id: "acct".into(),
+        },
+        balance_after: Msats(msats),
+        at_ms: T0,
+    }
+}
+
+fn started(at_ms: i64) -> SandboxEvent {
+    SandboxEvent::SandboxStarted {
+        container_id: "c1".into(),
+        at_ms,
+    }
+}
+
+fn running(msats: u64) -> Vec<SandboxEvent> {
+    vec![created(), funded(msats), started(T0)]
+}
+
+#[test]
+fn create_with_credits_records_creation_and_funding() {
+    Test::with(())
+        .given_no_previous_events()
+        .when(SandboxCommand::CreateSandbox {
+            owner: Some("acct".into()),
+            tier: TierName::Micro,
+            billing: BillingMethod::Credits,
+            label: Some("job".into()),
+            image: "img".into(),
+            token_hash: None,
+            initial_funding: Some(account_funding(60_000)),
+            now_ms: T0,
+        })
+        .then_expect_events(vec![created(), funded(60_000)]);
+}
+
+#[test]
+fn create_twice_is_refused() {
+    Test::with(())
+        .given(vec![created()])
+        .when(SandboxCommand::CreateSandbox {
+            owner: None,
+            tier: TierName::Nano,
+            billing: BillingMethod::Credits,
+            label: None,
+            image: "img".into(),
+            token_hash: None,
+            initial_funding: None,
+            now_ms: T0,
+        })
+        .then_expect_error(SandboxError::AlreadyExists);
+}
+
+#[test]
+fn commands_on_a_missing_sandbox_are_not_found() {
+    Test::with(())
+        .given_no_previous_events()
+        .when(SandboxCommand::PauseSandbox {
+            reason: PauseReason::Requested,
+            now_ms: T0,
+        })
+        .then_expect_error(SandboxError::NotFound);
+}
+
+#[test]
+fn lightning_money_cannot_fund_a_credits_sandbox() {
+    Test::with(())
+        .given(vec![created()])
+        .when(SandboxCommand::ExtendBalance {
+            funding: Funding {
+                amount: Msats(5),
+                source: FundingSource::Payment {
+                    payment_hash: "h".into(),
+                },
+            },
+            now_ms: T0,
+        })
+        .then_expect_error(SandboxError::WrongFundingSource);
+}
+
+#[test]
+fn zero_funding_is_refused() {
+    Test::with(())
+        .given(vec![created()])
+        .when(SandboxCommand::ExtendBalance {
+            funding: account_funding(0),
+            now_ms: T0,
+        })
+        .then_expect_error(SandboxError::InvalidAmount);
+}
+
+#[test]
+fn a_payment_hash_is_credited_once() {
+    let lightning_created = SandboxEvent::SandboxCreated {
+        owner: None,
+        tier: TierName::Nano,
+        msats_per_second: 500,
+        billing: BillingMethod::Lightning,
+        label: None,
+        image: "img".into(),
+        token_hash: Some("th".into()),
+        at_ms: T0,
+    };
+    let paid = SandboxEvent::BalanceExtended {
+        amount: Msats(10_000),
+        source: FundingSource::Payment {
+            payment_hash: "h".into(),
+        },
+        balance_after: Msats(10_000),
+        at_ms: T0,
+    };
+    Test::with(())
+        .given(vec![lightning_created, paid])
+        .when(SandboxCommand::ExtendBalance {
+            funding: Funding {
+                amount: Msats(10_000),
+                source: FundingSource::Payment {
+                    payment_hash: "h".into(),
+                },
+            },
+            now_ms: T0 + 5,
+        })
+        .then_expect_events(vec![]);
+}
+
+#[test]
+fn exec_needs_a_running_sandbox() {
+    Test::with(())
+        .given(vec![created(), funded(1_000)])
+        .when(SandboxCommand::StartExecution {
+            execution_id: "e1".into(),
+            command: "true".into(),
+            working_dir: "/home/sandbox".into(),
+            timeout_ms: 1_000,
+            now_ms: T0,
+        })
+        .then_expect_error(SandboxError::NotRunning {
+            state: SandboxState::Creating,
+            action: "run a command",
+        });
+}
+
+#[test]
+fn finishing_an_unknown_execution_records_nothing() {
+    Test::with(())
+        .given(running(10_000))
+        .when(SandboxCommand::FinishExecution {
+            execution_id: "nope".into(),
+            status: ExecutionStatus::Completed,
+            exit_code: Some(0),
+            error: None,
+            duration_ms: 3,
+            output: OutputDigest::default(),
+            now_ms: T0,
+        })
+        .then_expect_events(vec![]);
+}
+
+#[test]
+fn charge_covers_the_interval_since_the_last_charge() {
+    Test::with(())
+        .given(running(100_000))
+        .when(SandboxCommand::ChargeUsage {
+            now_ms: T0 + 2_500,
+            low_balance_secs: 10,
+        })
+        .then_expect_events(vec![SandboxEvent::UsageCharged {
+            from_ms: T0,
+            to_ms: T0 + 2_500,
+            msats_per_second: 1_000,
+            amount: Msats(2_500),
+            balance_after: Msats(97_500),
+        }]);
+}
+
+#[test]
+fn charge_stops_where_the_balance_runs_out_and_warns() {
+    Test::with(())
+        .given(running(3_000))
+        .when(SandboxCommand::ChargeUsage {
+            now_ms: T0 + 10_000,
+            low_balance_secs: 60,
+        })
+        .then_expect_events(vec![
+            SandboxEvent::UsageCharged {
+                from_ms: T0,
+                to_ms: T0 + 3_000,
+                msats_per_second: 1_000,
+                amount: Msats(3_000),
+                balance_after: Msats(0),
+            },
+            SandboxEvent::LowBalanceWarned {
+                balance: Msats(0),
+                seconds_remaining: 0,
+                at_ms: T0 + 10_000,
+            },
+        ]);
+}
+
+#[test]
+fn low_balance_is_warned_once() {
+    let mut given = running(100_000);
+    given.push(SandboxEvent::LowBalanceWarned {
+        balance: Msats(100_000),
+        seconds_remaining: 100,
+        at_ms: T0,
+    });
+    Test::with(())
+        .given(given)
+        .when(SandboxCommand::ChargeUsage {
+            now_ms: T0 + 1_000,
+            low_balance_secs: 1_000,
+        })
+        .then_expect_events(vec![SandboxEvent::UsageCharged {
+            from_ms: T0,
+            to_ms: T0 + 1_000,
+            msats_per_second: 1_000,
+            amount: Msats(1_000),
+            balance_after: Msats(99_000),
+        }]);
+}
+
+#[test]
+fn a_paused_sandbox_is_not_charged() {
+    let mut given = running(100_000);
+    given.push(SandboxEvent::SandboxPaused {
+        reason: PauseReason::Requested,
+        at_ms: T0,
+    });
+    Test::with(())
+        .given(given)
+        .when(SandboxCommand::ChargeUsage {
+            now_ms: T0 + 50_000,
+            low_balance_secs: 0,
+        })
+        .then_expect_events(vec![]);
+}
+
+#[test]
+fn pause_charges_up_to_the_pause() {
+    Test::with(())
+        .given(running(100_000))
+        .when(SandboxCommand::PauseSandbox {
+            reason: PauseReason::Requested,
+            now_ms: T0 + 1_500,
+        })
+        .then_expect_events(vec![
+            SandboxEvent::UsageCharged {
+                from_ms: T0,
+                to_ms: T0 + 1_500,
+                msats_per_second: 1_000,
+                amount: Msats(1_500),
+                balance_after: Msats(98_500),
+            },
+            SandboxEvent::SandboxPaused {
+                reason: PauseReason::Requested,
+                at_ms: T0 + 1_500,
+            },
+        ]);
+}
+
+#[test]
+fn resume_needs_balance() {
+    let mut given = running(1_000);
+    given.push(SandboxEvent::UsageCharged {
+        from_ms: T0,
+        to_ms: T0 + 1_000,
+        msats_per_second: 1_000,
+        amount: Msats(1_000),
+        balance_after: Msats(0),
+    });
+    given.push(SandboxEvent::SandboxPaused {
+        reason: PauseReason::OutOfBalance,
+        at_ms: T0 + 1_000,
+    });
+    Test::with(())
+        .given(given)
+        .when(SandboxCommand::ResumeSandbox { now_ms: T0 + 2_000 })
+        .then_expect_error(SandboxError::OutOfBalance);
+}
+
+#[test]
+fn resume_restarts_the_meter_at_the_resume() {
+    let mut given = running(10_000);
+    given.push(SandboxEvent::SandboxPaused {
+        reason: PauseReason::Requested,
+        at_ms: T0,
+    });
+    Test::with(())
+        .given(given)
+        .when(SandboxCommand::ResumeSandbox { now_ms: T0 + 9_000 })
+        .then_expect_events(vec![SandboxEvent::SandboxResumed { at_ms: T0 + 9_000 }]);
+}
+
+#[test]
+fn terminate_charges_then_returns_the_rest_to_the_account() {
+    Test::with(())
+        .given(running(10_000))
+        .when(SandboxCommand::TerminateSandbox { now_ms: T0 + 4_000 })
+        .then_expect_events(vec![
+            SandboxEvent::UsageCharged {
+                from_ms: T0,
+                to_ms: T0 + 4_000,
+                msats_per_second: 1_000,
+                amount: Msats(4_000),
+                balance_after: Msats(6_000),
+            },
+            SandboxEvent::SandboxTerminated { at_ms: T0 + 4_000 },
+            SandboxEvent::RefundIssued {
+                amount: Msats(6_000),
+                destination: RefundDestination::Account {
+                    account_id: "acct".into(),
+                },
+                balance_after: Msats(0),
+                at_ms: T0 + 4_000,
+            },
+        ]);
+}
+
+#[test]
+fn nothing_happens_to_a_terminated_sandbox() {
+    let mut given = running(10_000);
+    given.push(SandboxEvent::SandboxTerminated { at_ms: T0 });
+    Test::with(())
+        .given(given)
+        .when(SandboxCommand::ResumeSandbox { now_ms: T0 })
+        .then_expect_error(SandboxError::Ended(SandboxState::Terminated));
+}
+
+#[test]
+fn failure_bills_nothing_more_and_returns_the_balance() {
+    Test::with(())
+        .given(running(10_000))
+        .when(SandboxCommand::FailSandbox {
+            reason: "container vanished".into(),
+            now_ms: T0 + 99_000,
+        })
+        .then_expect_events(vec![
+            SandboxEvent::SandboxFailed {
+                reason: "container vanished".into(),
+                at_ms: T0 + 99_000,
+            },
+            SandboxEvent::RefundIssued {
+                amount: Msats(10_000),
+                destination: RefundDestination::Account {
+                    account_id: "acct".into(),
+                },
+                balance_after: Msats(0),
+                at_ms: T0 + 99_000,
+            },
+        ]);
+}
+
+mod conservation {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn apply_all(sandbox: &mut Sandbox, events: Vec<SandboxEvent>) {
+        for e in events {
+            cqrs_es::Aggregate::apply(sandbox, e);
+        }
+    }
+
+    proptest! {
+        /// Any sequence of charges, pauses, resumes and top-ups keeps
+        /// paid_in = charged + refunded + balance.
+        #[test]
+        fn money_is_conserved(steps in proptest::collection::vec((0u8..5, 0i64..20_000, 0u64..50_000), 1..40)) {
+            let mut sandbox = Sandbox::default();
+            apply_all(&mut sandbox, running(20_000));
+            let mut now = T0;
+            for (op, dt, amount) in steps {
+                now += dt;
+                let command = match op {
+                    0 => SandboxCommand::ChargeUsage { now_ms: now, low_balance_secs: 30 },
+                    1 => SandboxCommand::PauseSandbox { reason: PauseReason::Requested, now_ms: now },
+                    2 => SandboxCommand::ResumeSandbox { now_ms: now },
+                    3 => SandboxCommand::ExtendBalance { funding: account_funding(amount), now_ms: now },
+                    _ => SandboxCommand::TerminateSandbox { now_ms: now },
+                };
+                if let Ok(events) = sandbox.decide(command) {
+                    apply_all(&mut sandbox, events);
+                }
+                prop_assert_eq!(sandbox.paid_in.0, sandbox.charged.0 + sandbox.refunded.0 + sandbox.balance.0);
+            }
+        }
+    }
+}

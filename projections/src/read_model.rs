@@ -1,0 +1,242 @@
+//! The in-memory read model: a `Query` for both aggregates that keeps every
+//! view current, and the lookups the transports use.
+
+use crate::accounts::AccountView;
+use crate::executions::ExecutionView;
+use crate::ledger::{entry_for, LedgerEntry};
+use crate::sandboxes::SandboxView;
+use async_trait::async_trait;
+use cqrs_es::{EventEnvelope, Query};
+use domain::account::{Account, AccountEvent};
+use domain::execution::ExecutionStatus;
+use domain::sandbox::{RefundDestination, Sandbox, SandboxEvent, SandboxState};
+use domain::Msats;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+#[derive(Default)]
+struct Views {
+    sandboxes: HashMap<String, SandboxView>,
+    executions: HashMap<String, ExecutionView>,
+    ledgers: HashMap<String, Vec<LedgerEntry>>,
+    accounts: HashMap<String, AccountView>,
+    account_by_key: HashMap<String, String>,
+    /// Credits each sandbox gave back to its account, and the sandboxes whose
+    /// credits the account has taken in.
+    refunds_to_accounts: HashMap<String, (String, Msats)>,
+    returned_to_accounts: HashSet<String>,
+}
+
+/// Shared, cheaply cloneable handle on every view.
+#[derive(Clone, Default)]
+pub struct ReadModel {
+    views: Arc<RwLock<Views>>,
+}
+
+impl ReadModel {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn read(&self) -> RwLockReadGuard<'_, Views> {
+        self.views.read().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, Views> {
+        self.views.write().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    pub fn sandbox(&self, sandbox_id: &str) -> Option<SandboxView> {
+        self.read().sandboxes.get(sandbox_id).cloned()
+    }
+
+    /// Every sandbox in one of `states`.
+    pub fn sandboxes_in(&self, states: &[SandboxState]) -> Vec<SandboxView> {
+        self.read()
+            .sandboxes
+            .values()
+            .filter(|s| states.contains(&s.state))
+            .cloned()
+            .collect()
+    }
+
+    /// Sandboxes that hold (or are about to hold) a container.
+    pub fn live_sandbox_count(&self) -> usize {
+        self.read()
+            .sandboxes
+            .values()
+            .filter(|s| {
+                matches!(
+                    s.state,
+                    SandboxState::Creating
+                        | SandboxState::Starting
+                        | SandboxState::Running
+                        | SandboxState::Paused
+                )
+            })
+            .count()
+    }
+
+    pub fn count_by_state(&self) -> Vec<(SandboxState, usize)> {
+        let mut counts: HashMap<SandboxState, usize> = HashMap::new();
+        for s in self.read().sandboxes.values() {
+            *counts.entry(s.state).or_default() += 1;
+        }
+        let mut counts: Vec<_> = counts.into_iter().collect();
+        counts.sort_by_key(|(s, _)| s.as_str());
+        counts
+    }
+
+    pub fn execution(&self, execution_id: &str) -> Option<ExecutionView> {
+        self.read().executions.get(execution_id).cloned()
+    }
+
+    pub fn running_executions(&self) -> Vec<ExecutionView> {
+        self.read()
+            .executions
+            .values()
+            .filter(|e| e.status == ExecutionStatus::Running)
+            .cloned()
+            .collect()
+    }
+
+    pub fn ledger(&self, sandbox_id: &str) -> Vec<LedgerEntry> {
+        self.read()
+            .ledgers
+            .get(sandbox_id)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    pub fn account(&self, account_id: &str) -> Option<AccountView> {
+        self.read().accounts.get(account_id).cloned()
+    }
+
+    pub fn account_by_key_hash(&self, key_hash: &str) -> Option<AccountView> {
+        let views = self.read();
+        let id = views.account_by_key.get(key_hash)?;
+        views.accounts.get(id).cloned()
+    }
+
+    /// (sandbox, account, amount) of credits refunded by a sandbox but not yet
+    /// returned to its account: work left by a crash between the two commits.
+    pub fn unreturned_credits(&self) -> Vec<(String, String, Msats)> {
+        let views = self.read();
+        views
+            .refunds_to_accounts
+            .iter()
+            .filter(|(sandbox, _)| !views.returned_to_accounts.contains(*sandbox))
+            .map(|(sandbox, (account, amount))| (sandbox.clone(), account.clone(), *amount))
+            .collect()
+    }
+
+    fn apply_sandbox_event(views: &mut Views, sandbox_id: &str, sequence: usize, event: &SandboxEvent) {
+        if let Some(view) = SandboxView::created(sandbox_id, event) {
+            views.sandboxes.insert(sandbox_id.to_string(), view);
+        }
+        if let Some(view) = views.sandboxes.get_mut(sandbox_id) {
+            view.apply(event);
+        }
+        let ledger = views.ledgers.entry(sandbox_id.to_string()).or_default();
+        if let Some(entry) = entry_for(sequence, event, ledger.last()) {
+            ledger.push(entry);
+        }
+        match event {
+            SandboxEvent::ExecStarted {
+                execution_id,
+                command,
+                working_dir,
+                timeout_ms,
+                at_ms,
+            } => {
+                views.executions.insert(
+                    execution_id.clone(),
+                    ExecutionView {
+                        execution_id: execution_id.clone(),
+                        sandbox_id: sandbox_id.to_string(),
+                        command: command.clone(),
+                        working_dir: working_dir.clone(),
+                        timeout_ms: *timeout_ms,
+                        status: ExecutionStatus::Running,
+                        exit_code: None,
+                        error: None,
+                        started_at_ms: *at_ms,
+                        duration_ms: None,
+                        output: None,
+                    },
+                );
+            }
+            SandboxEvent::ExecFinished {
+                execution_id,
+                status,
+                exit_code,
+                error,
+                duration_ms,
+                output,
+                ..
+            } => {
+                if let Some(view) = views.executions.get_mut(execution_id) {
+                    view.status = *status;
+                    view.exit_code = *exit_code;
+                    view.error = error.clone();
+                    view.duration_ms = Some(*duration_ms);
+                    view.output = Some(output.clone());
+                }
+            }
+            SandboxEvent::SandboxTerminated { .. } | SandboxEvent::SandboxFailed { .. } => {
+                // A process that dies with its sandbox ends with it.
+                for view in views.executions.values_mut() {
+                    if view.sandbox_id == sandbox_id && view.status == ExecutionStatus::Running {
+                        view.status = ExecutionStatus::Failed;
+                        view.error = Some("the sandbox ended while the command ran".into());
+                    }
+                }
+            }
+            SandboxEvent::RefundIssued {
+                amount,
+                destination: RefundDestination::Account { account_id },
+                ..
+            } => {
+                views
+                    .refunds_to_accounts
+                    .insert(sandbox_id.to_string(), (account_id.clone(), *amount));
+            }
+            _ => {}
+        }
+    }
+
+    fn apply_account_event(views: &mut Views, account_id: &str, event: &AccountEvent) {
+        if let Some(view) = AccountView::opened(account_id, event) {
+            views
+                .account_by_key
+                .insert(view.key_hash.clone(), account_id.to_string());
+            views.accounts.insert(account_id.to_string(), view);
+        }
+        if let Some(view) = views.accounts.get_mut(account_id) {
+            view.apply(event);
+        }
+        if let AccountEvent::CreditsReturned { sandbox_id, .. } = event {
+            views.returned_to_accounts.insert(sandbox_id.clone());
+        }
+    }
+}
+
+#[async_trait]
+impl Query<Sandbox> for ReadModel {
+    async fn dispatch(&self, aggregate_id: &str, events: &[EventEnvelope<Sandbox>]) {
+        let mut views = self.write();
+        for envelope in events {
+            Self::apply_sandbox_event(&mut views, aggregate_id, envelope.sequence, &envelope.payload);
+        }
+    }
+}
+
+#[async_trait]
+impl Query<Account> for ReadModel {
+    async fn dispatch(&self, aggregate_id: &str, events: &[EventEnvelope<Account>]) {
+        let mut views = self.write();
+        for envelope in events {
+            Self::apply_account_event(&mut views, aggregate_id, &envelope.payload);
+        }
+    }
+}

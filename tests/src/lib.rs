@@ -1,0 +1,1 @@
+//! Integration tests against real Docker, PostgreSQL and the sockt binary.
