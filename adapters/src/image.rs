@@ -16,8 +16,19 @@ const RECIPE_LABEL: &str = "sockt.recipe";
 
 /// Debian packages in the default image.
 const PACKAGES: &[&str] = &[
-    "bash", "coreutils", "findutils", "procps", "util-linux", "python3", "python3-pip", "python3-venv", "curl", "git",
-    "ca-certificates", "less", "nano",
+    "bash",
+    "coreutils",
+    "findutils",
+    "procps",
+    "util-linux",
+    "python3",
+    "python3-pip",
+    "python3-venv",
+    "curl",
+    "git",
+    "ca-certificates",
+    "less",
+    "nano",
 ];
 const HOOKS: &[&str] = &[
     "chroot \"$1\" useradd --create-home --uid 1000 --user-group --shell /bin/bash sandbox",
@@ -40,10 +51,18 @@ pub enum ImageOutcome {
 }
 
 /// Make sure `image` exists locally: reuse it, build it (the default) or pull it.
-pub async fn ensure_image(docker: &Docker, image: &str, work_dir: &Path, progress: &(dyn Fn(&str) + Sync)) -> anyhow::Result<ImageOutcome> {
+pub async fn ensure_image(
+    docker: &Docker,
+    image: &str,
+    work_dir: &Path,
+    progress: &(dyn Fn(&str) + Sync),
+) -> anyhow::Result<ImageOutcome> {
     let is_default = image == DEFAULT_IMAGE;
     if let Ok(found) = docker.inspect_image(image).await {
-        let current = found.config.and_then(|c| c.labels).and_then(|l| l.get(RECIPE_LABEL).cloned());
+        let current = found
+            .config
+            .and_then(|c| c.labels)
+            .and_then(|l| l.get(RECIPE_LABEL).cloned());
         if !is_default || current.as_deref() == Some(recipe().as_str()) {
             return Ok(ImageOutcome::AlreadyPresent);
         }
@@ -65,16 +84,28 @@ pub async fn ensure_image(docker: &Docker, image: &str, work_dir: &Path, progres
     Ok(ImageOutcome::Pulled)
 }
 
-async fn build_default(docker: &Docker, work_dir: &Path, progress: &(dyn Fn(&str) + Sync)) -> anyhow::Result<()> {
-    std::fs::create_dir_all(work_dir).with_context(|| format!("creating {}", work_dir.display()))?;
+async fn build_default(
+    docker: &Docker,
+    work_dir: &Path,
+    progress: &(dyn Fn(&str) + Sync),
+) -> anyhow::Result<()> {
+    std::fs::create_dir_all(work_dir)
+        .with_context(|| format!("creating {}", work_dir.display()))?;
     let rootfs = work_dir.join("rootfs.tar");
     progress("bootstrapping a Debian bookworm root filesystem with mmdebstrap (about a minute)");
     let mut command = tokio::process::Command::new("mmdebstrap");
-    command.arg("--variant=minbase").arg(format!("--include={}", PACKAGES.join(",")));
+    command
+        .arg("--variant=minbase")
+        .arg(format!("--include={}", PACKAGES.join(",")));
     for hook in HOOKS {
         command.arg(format!("--customize-hook={hook}"));
     }
-    command.arg("bookworm").arg(&rootfs).stdout(Stdio::null()).stderr(Stdio::piped()).kill_on_drop(true);
+    command
+        .arg("bookworm")
+        .arg(&rootfs)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
     let mut child = command
         .spawn()
         .context("running mmdebstrap: install it first (apt-get install mmdebstrap) or set SOCKT_SANDBOX_IMAGE")?;
@@ -90,7 +121,9 @@ async fn build_default(docker: &Docker, work_dir: &Path, progress: &(dyn Fn(&str
     }
 
     progress(&format!("importing the root filesystem as {DEFAULT_IMAGE}"));
-    let (repo, tag) = DEFAULT_IMAGE.split_once(':').unwrap_or((DEFAULT_IMAGE, "latest"));
+    let (repo, tag) = DEFAULT_IMAGE
+        .split_once(':')
+        .unwrap_or((DEFAULT_IMAGE, "latest"));
     let changes = vec![
         "USER sandbox".to_string(),
         "WORKDIR /home/sandbox".to_string(),
@@ -98,8 +131,15 @@ async fn build_default(docker: &Docker, work_dir: &Path, progress: &(dyn Fn(&str
         "CMD [\"sleep\", \"infinity\"]".to_string(),
         format!("LABEL {RECIPE_LABEL}={}", recipe()),
     ];
-    let options = CreateImageOptionsBuilder::new().from_src("-").repo(repo).tag(tag).changes(changes).build();
-    let file = tokio::fs::File::open(&rootfs).await.with_context(|| format!("opening {}", rootfs.display()))?;
+    let options = CreateImageOptionsBuilder::new()
+        .from_src("-")
+        .repo(repo)
+        .tag(tag)
+        .changes(changes)
+        .build();
+    let file = tokio::fs::File::open(&rootfs)
+        .await
+        .with_context(|| format!("opening {}", rootfs.display()))?;
     let body = body_try_stream(tokio_util::io::ReaderStream::new(file));
     let mut stream = docker.create_image(Some(options), Some(body), None);
     while let Some(item) = stream.next().await {

@@ -52,6 +52,8 @@ pub struct EventStores {
     pub backend: &'static str,
     /// Events replayed into the read model on open.
     pub replayed: usize,
+    /// This store's identity, made on first open.
+    pub instance_id: String,
 }
 
 /// Counts replayed events for the start-up log line.
@@ -60,12 +62,17 @@ struct Counting<Q>(Q, Arc<std::sync::atomic::AtomicUsize>);
 #[async_trait::async_trait]
 impl<A: Aggregate, Q: Query<A>> Query<A> for Counting<Q> {
     async fn dispatch(&self, id: &str, events: &[cqrs_es::EventEnvelope<A>]) {
-        self.1.fetch_add(events.len(), std::sync::atomic::Ordering::Relaxed);
+        self.1
+            .fetch_add(events.len(), std::sync::atomic::Ordering::Relaxed);
         self.0.dispatch(id, events).await;
     }
 }
 
-async fn replay<R, A>(repo: R, read: &ReadModel, counter: &Arc<std::sync::atomic::AtomicUsize>) -> anyhow::Result<()>
+async fn replay<R, A>(
+    repo: R,
+    read: &ReadModel,
+    counter: &Arc<std::sync::atomic::AtomicUsize>,
+) -> anyhow::Result<()>
 where
     R: PersistedEventRepository,
     A: Aggregate,
@@ -91,10 +98,12 @@ where
 pub async fn open(location: &StoreLocation) -> anyhow::Result<EventStores> {
     let read = ReadModel::new();
     let counter = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let instance_id: String;
     let (sandboxes, accounts): (SharedBus<Sandbox>, SharedBus<Account>) = match location {
         StoreLocation::Sqlite(path) => {
             if let Some(dir) = path.parent() {
-                std::fs::create_dir_all(dir).with_context(|| format!("creating data directory {}", dir.display()))?;
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("creating data directory {}", dir.display()))?;
             }
             let options = SqliteConnectOptions::new()
                 .filename(path)
@@ -107,7 +116,17 @@ pub async fn open(location: &StoreLocation) -> anyhow::Result<EventStores> {
                 .connect_with(options)
                 .await
                 .with_context(|| format!("opening SQLite event store {}", path.display()))?;
-            sqlx::migrate!("migrations/sqlite").run(&pool).await.context("migrating the SQLite event store")?;
+            sqlx::migrate!("migrations/sqlite")
+                .run(&pool)
+                .await
+                .context("migrating the SQLite event store")?;
+            sqlx::query("INSERT INTO sockt_instance (id) SELECT ? WHERE NOT EXISTS (SELECT 1 FROM sockt_instance)")
+                .bind(new_instance_id())
+                .execute(&pool)
+                .await?;
+            instance_id = sqlx::query_scalar("SELECT id FROM sockt_instance")
+                .fetch_one(&pool)
+                .await?;
             replay::<_, Sandbox>(SqliteEventRepository::new(pool.clone()), &read, &counter).await?;
             replay::<_, Account>(SqliteEventRepository::new(pool.clone()), &read, &counter).await?;
             (
@@ -122,9 +141,21 @@ pub async fn open(location: &StoreLocation) -> anyhow::Result<EventStores> {
                 .connect(url)
                 .await
                 .context("connecting to the PostgreSQL event store (check SOCKT_DATABASE_URL)")?;
-            sqlx::migrate!("migrations/postgres").run(&pool).await.context("migrating the PostgreSQL event store")?;
-            replay::<_, Sandbox>(PostgresEventRepository::new(pool.clone()), &read, &counter).await?;
-            replay::<_, Account>(PostgresEventRepository::new(pool.clone()), &read, &counter).await?;
+            sqlx::migrate!("migrations/postgres")
+                .run(&pool)
+                .await
+                .context("migrating the PostgreSQL event store")?;
+            sqlx::query("INSERT INTO sockt_instance (id) SELECT $1 WHERE NOT EXISTS (SELECT 1 FROM sockt_instance) ON CONFLICT DO NOTHING")
+                .bind(new_instance_id())
+                .execute(&pool)
+                .await?;
+            instance_id = sqlx::query_scalar("SELECT id FROM sockt_instance")
+                .fetch_one(&pool)
+                .await?;
+            replay::<_, Sandbox>(PostgresEventRepository::new(pool.clone()), &read, &counter)
+                .await?;
+            replay::<_, Account>(PostgresEventRepository::new(pool.clone()), &read, &counter)
+                .await?;
             (
                 framework::<_, Sandbox>(PostgresEventRepository::new(pool.clone()), &read),
                 framework::<_, Account>(PostgresEventRepository::new(pool), &read),
@@ -137,7 +168,17 @@ pub async fn open(location: &StoreLocation) -> anyhow::Result<EventStores> {
         read,
         backend: location.backend(),
         replayed: counter.load(std::sync::atomic::Ordering::Relaxed),
+        instance_id,
     })
+}
+
+fn new_instance_id() -> String {
+    use std::time::{SystemTime, UNIX_EPOCH};
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    format!("{:x}{:x}", nanos, std::process::id())
 }
 
 /// Finds accounts that another process wrote to the same store.
@@ -153,17 +194,30 @@ enum DirectoryPool {
 }
 
 impl StoreDirectory {
-    pub async fn connect(location: &StoreLocation, read: ReadModel) -> anyhow::Result<StoreDirectory> {
+    pub async fn connect(
+        location: &StoreLocation,
+        read: ReadModel,
+    ) -> anyhow::Result<StoreDirectory> {
         let pool = match location {
             StoreLocation::Sqlite(path) => DirectoryPool::Sqlite(
                 SqlitePoolOptions::new()
                     .max_connections(2)
-                    .connect_with(SqliteConnectOptions::new().filename(path).busy_timeout(Duration::from_secs(10)))
+                    .connect_with(
+                        SqliteConnectOptions::new()
+                            .filename(path)
+                            .busy_timeout(Duration::from_secs(10)),
+                    )
                     .await?,
             ),
-            StoreLocation::Postgres(url) => DirectoryPool::Postgres(PgPoolOptions::new().max_connections(2).connect(url).await?),
+            StoreLocation::Postgres(url) => {
+                DirectoryPool::Postgres(PgPoolOptions::new().max_connections(2).connect(url).await?)
+            }
         };
-        Ok(StoreDirectory { location: location.clone(), pool, read })
+        Ok(StoreDirectory {
+            location: location.clone(),
+            pool,
+            read,
+        })
     }
 }
 
@@ -194,8 +248,22 @@ impl commands::AccountDirectory for StoreDirectory {
             }
         };
         let replayed = match &self.pool {
-            DirectoryPool::Sqlite(pool) => QueryReplay::<_, _, Account>::new(SqliteEventRepository::new(pool.clone()), self.read.clone()).replay(&account_id).await,
-            DirectoryPool::Postgres(pool) => QueryReplay::<_, _, Account>::new(PostgresEventRepository::new(pool.clone()), self.read.clone()).replay(&account_id).await,
+            DirectoryPool::Sqlite(pool) => {
+                QueryReplay::<_, _, Account>::new(
+                    SqliteEventRepository::new(pool.clone()),
+                    self.read.clone(),
+                )
+                .replay(&account_id)
+                .await
+            }
+            DirectoryPool::Postgres(pool) => {
+                QueryReplay::<_, _, Account>::new(
+                    PostgresEventRepository::new(pool.clone()),
+                    self.read.clone(),
+                )
+                .replay(&account_id)
+                .await
+            }
         };
         replayed.is_ok()
     }

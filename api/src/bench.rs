@@ -36,8 +36,16 @@ struct Client {
 }
 
 impl Client {
-    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> anyhow::Result<Value> {
-        let mut request = self.http.request(method, format!("{}{path}", self.url)).bearer_auth(&self.key);
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> anyhow::Result<Value> {
+        let mut request = self
+            .http
+            .request(method, format!("{}{path}", self.url))
+            .bearer_auth(&self.key);
         if let Some(body) = body {
             request = request.json(&body);
         }
@@ -51,11 +59,22 @@ impl Client {
     }
 
     async fn create_running(&self, tier: &str) -> anyhow::Result<String> {
-        let created = self.call(reqwest::Method::POST, "/v1/sandboxes", Some(json!({"tier": tier, "initial_credits_cents": 50}))).await?;
-        let id = created["sandbox_id"].as_str().context("no sandbox_id")?.to_string();
+        let created = self
+            .call(
+                reqwest::Method::POST,
+                "/v1/sandboxes",
+                Some(json!({"tier": tier, "initial_credits_cents": 50})),
+            )
+            .await?;
+        let id = created["sandbox_id"]
+            .as_str()
+            .context("no sandbox_id")?
+            .to_string();
         let deadline = Instant::now() + Duration::from_secs(60);
         while Instant::now() < deadline {
-            let status = self.call(reqwest::Method::GET, &format!("/v1/sandboxes/{id}"), None).await?;
+            let status = self
+                .call(reqwest::Method::GET, &format!("/v1/sandboxes/{id}"), None)
+                .await?;
             match status["status"].as_str() {
                 Some("running") => return Ok(id),
                 Some("failed") | Some("terminated") => bail!("sandbox {id} ended: {status}"),
@@ -66,10 +85,25 @@ impl Client {
     }
 
     async fn exec_wait(&self, id: &str, command: &str) -> anyhow::Result<Value> {
-        let started = self.call(reqwest::Method::POST, &format!("/v1/sandboxes/{id}/exec"), Some(json!({"command": command}))).await?;
-        let execution = started["execution_id"].as_str().context("no execution_id")?.to_string();
+        let started = self
+            .call(
+                reqwest::Method::POST,
+                &format!("/v1/sandboxes/{id}/exec"),
+                Some(json!({"command": command})),
+            )
+            .await?;
+        let execution = started["execution_id"]
+            .as_str()
+            .context("no execution_id")?
+            .to_string();
         loop {
-            let poll = self.call(reqwest::Method::GET, &format!("/v1/executions/{execution}?wait_ms=10000"), None).await?;
+            let poll = self
+                .call(
+                    reqwest::Method::GET,
+                    &format!("/v1/executions/{execution}?wait_ms=10000"),
+                    None,
+                )
+                .await?;
             if poll["status"] != "running" {
                 return Ok(poll);
             }
@@ -77,22 +111,56 @@ impl Client {
     }
 
     async fn terminate(&self, id: &str) {
-        let _ = self.call(reqwest::Method::DELETE, &format!("/v1/sandboxes/{id}"), None).await;
+        let _ = self
+            .call(
+                reqwest::Method::DELETE,
+                &format!("/v1/sandboxes/{id}"),
+                None,
+            )
+            .await;
     }
 }
 
 fn docker(args: &[&str]) -> anyhow::Result<String> {
-    let output = Command::new("docker").args(args).output().context("running the docker CLI")?;
+    let output = Command::new("docker")
+        .args(args)
+        .output()
+        .context("running the docker CLI")?;
     if !output.status.success() {
-        bail!("docker {} failed: {}", args.join(" "), String::from_utf8_lossy(&output.stderr));
+        bail!(
+            "docker {} failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&output.stderr)
+        );
     }
     Ok(String::from_utf8_lossy(&output.stdout).trim().to_string())
 }
 
 fn docker_run(image: &str) -> anyhow::Result<String> {
     docker(&[
-        "run", "-d", "--read-only", "--cap-drop", "ALL", "--security-opt", "no-new-privileges:true", "--user", "sandbox",
-        "-v", "/home/sandbox", "-v", "/tmp", "--init", "--cpus", "1", "--memory", "1g", "--pids-limit", "512", image, "sleep", "infinity",
+        "run",
+        "-d",
+        "--read-only",
+        "--cap-drop",
+        "ALL",
+        "--security-opt",
+        "no-new-privileges:true",
+        "--user",
+        "sandbox",
+        "-v",
+        "/home/sandbox",
+        "-v",
+        "/tmp",
+        "--init",
+        "--cpus",
+        "1",
+        "--memory",
+        "1g",
+        "--pids-limit",
+        "512",
+        image,
+        "sleep",
+        "infinity",
     ])
 }
 
@@ -132,17 +200,29 @@ fn time_sync(n: usize, mut f: impl FnMut() -> anyhow::Result<()>) -> anyhow::Res
 fn row(name: &str, mut sockt: Vec<f64>, mut plain: Vec<f64>) {
     let (s50, s95) = (percentile(&mut sockt, 50.0), percentile(&mut sockt, 95.0));
     let (d50, d95) = (percentile(&mut plain, 50.0), percentile(&mut plain, 95.0));
-    println!("| {name} | {s50:.1} | {s95:.1} | {d50:.1} | {d95:.1} | {:.2}x |", s50 / d50);
+    println!(
+        "| {name} | {s50:.1} | {s95:.1} | {d50:.1} | {d95:.1} | {:.2}x |",
+        s50 / d50
+    );
 }
 
 pub async fn run(config: BenchConfig) -> anyhow::Result<()> {
-    let client = Client { http: reqwest::Client::new(), url: config.url.trim_end_matches('/').to_string(), key: config.api_key.expose_secret().to_string() };
+    let client = Client {
+        http: reqwest::Client::new(),
+        url: config.url.trim_end_matches('/').to_string(),
+        key: config.api_key.expose_secret().to_string(),
+    };
     let n = config.iterations.max(3);
     let payload = vec![0xA5u8; 1 << 20];
     let payload_b64 = base64::engine::general_purpose::STANDARD.encode(&payload);
-    println!("sockt bench: {n} samples per operation against {} and the docker CLI (image {})", client.url, config.sandbox_image);
+    println!(
+        "sockt bench: {n} samples per operation against {} and the docker CLI (image {})",
+        client.url, config.sandbox_image
+    );
     println!();
-    println!("| operation | sockt p50 ms | sockt p95 ms | docker p50 ms | docker p95 ms | p50 ratio |");
+    println!(
+        "| operation | sockt p50 ms | sockt p95 ms | docker p50 ms | docker p95 ms | p50 ratio |"
+    );
     println!("|---|---|---|---|---|---|");
 
     // create → running
@@ -163,7 +243,11 @@ pub async fn run(config: BenchConfig) -> anyhow::Result<()> {
     for c in &containers {
         let _ = docker(&["rm", "-f", "-v", c]);
     }
-    row("create → running (docker: run -d + first exec)", sockt_create, docker_create);
+    row(
+        "create → running (docker: run -d + first exec)",
+        sockt_create,
+        docker_create,
+    );
 
     let id = client.create_running(&config.tier).await?;
     let container = docker_run(&config.sandbox_image)?;

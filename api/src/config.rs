@@ -7,7 +7,11 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 #[derive(Debug, Parser)]
-#[command(name = "sockt", version, about = "Sockt: sandboxes for AI agents, billed per second")]
+#[command(
+    name = "sockt",
+    version,
+    about = "Sockt: sandboxes for AI agents, billed per second"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

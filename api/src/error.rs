@@ -21,7 +21,9 @@ pub fn status_of(error: &AppError) -> StatusCode {
         AppError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
         AppError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
         AppError::NoCapacity(_) => StatusCode::SERVICE_UNAVAILABLE,
-        AppError::Unavailable { code, .. } if *code == "runtime_unavailable" => StatusCode::BAD_GATEWAY,
+        AppError::Unavailable { code, .. } if *code == "runtime_unavailable" => {
+            StatusCode::BAD_GATEWAY
+        }
         AppError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
         AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
     }
@@ -36,7 +38,10 @@ pub struct ApiError {
 
 impl From<AppError> for ApiError {
     fn from(error: AppError) -> Self {
-        ApiError { error, retry_after_secs: None }
+        ApiError {
+            error,
+            retry_after_secs: None,
+        }
     }
 }
 
@@ -50,9 +55,16 @@ impl IntoResponse for ApiError {
             }
             other => other.to_string(),
         };
-        let mut response = (status, Json(json!({ "code": self.error.code(), "message": message }))).into_response();
+        let mut response = (
+            status,
+            Json(json!({ "code": self.error.code(), "message": message })),
+        )
+            .into_response();
         let retry = self.retry_after_secs.or(match self.error {
-            AppError::Unavailable { code: "pod_starting", .. } => Some(1),
+            AppError::Unavailable {
+                code: "pod_starting",
+                ..
+            } => Some(1),
             _ => None,
         });
         if let Some(secs) = retry {

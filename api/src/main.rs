@@ -7,8 +7,11 @@ use secrecy::ExposeSecret;
 use std::process::ExitCode;
 
 fn init_logs(format: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("SOCKT_LOG").unwrap_or_else(|_| "info".into());
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_env("SOCKT_LOG").unwrap_or_else(|_| "info".into());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     if format == "text" {
         builder.init();
     } else {
@@ -19,7 +22,9 @@ fn init_logs(format: &str) {
 async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     init_logs(&config.log_format);
     let running = api::bootstrap(&config).await?;
-    let listener = tokio::net::TcpListener::bind(config.listen).await.with_context(|| format!("binding {}", config.listen))?;
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("binding {}", config.listen))?;
     let address = listener.local_addr()?;
     tracing::info!(%address, "sockt listening");
     eprintln!("sockt listening on http://{address}");
@@ -28,10 +33,11 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         let ctrl_c = tokio::signal::ctrl_c();
         #[cfg(unix)]
         {
-            let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(term) => term,
-                Err(_) => return,
-            };
+            let mut term =
+                match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                    Ok(term) => term,
+                    Err(_) => return,
+                };
             tokio::select! { _ = ctrl_c => {}, _ = term.recv() => {} }
         }
         #[cfg(not(unix))]
@@ -43,7 +49,10 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
 }
 
 async fn open_store(store: &StoreConfig) -> anyhow::Result<adapters::store::EventStores> {
-    let location = adapters::store::StoreLocation::choose(store.database_url.as_ref().map(|s| s.expose_secret()), &store.data_dir);
+    let location = adapters::store::StoreLocation::choose(
+        store.database_url.as_ref().map(|s| s.expose_secret()),
+        &store.data_dir,
+    );
     adapters::store::open(&location).await
 }
 
@@ -52,30 +61,73 @@ async fn application(store: &StoreConfig) -> anyhow::Result<std::sync::Arc<comma
     let stores = open_store(store).await?;
     let runtime = adapters::docker::DockerRuntime::connect(Default::default()).await?;
     let clock = std::sync::Arc::new(adapters::clock::SystemClock);
-    Ok(commands::App::new(stores.sandboxes, stores.accounts, stores.read, std::sync::Arc::new(runtime), clock, commands::AppConfig::default()))
+    Ok(commands::App::new(
+        stores.sandboxes,
+        stores.accounts,
+        stores.read,
+        std::sync::Arc::new(runtime),
+        clock,
+        commands::AppConfig::default(),
+    ))
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(config) => serve(config).await,
-        Command::Image { command: ImageCommand::Build(config) } => {
+        Command::Image {
+            command: ImageCommand::Build(config),
+        } => {
             let runtime = adapters::docker::DockerRuntime::connect(Default::default()).await?;
-            let outcome = adapters::image::ensure_image(runtime.client(), &config.sandbox_image, &config.store.data_dir.join("image-build"), &|line| eprintln!("[image] {line}")).await?;
+            let outcome = adapters::image::ensure_image(
+                runtime.client(),
+                &config.sandbox_image,
+                &config.store.data_dir.join("image-build"),
+                &|line| eprintln!("[image] {line}"),
+            )
+            .await?;
             println!("{}: {:?}", config.sandbox_image, outcome);
             Ok(())
         }
-        Command::Accounts { command: AccountsCommand::Create { store, credits_cents, name } } => {
+        Command::Accounts {
+            command:
+                AccountsCommand::Create {
+                    store,
+                    credits_cents,
+                    name,
+                },
+        } => {
             let app = application(&store).await?;
-            let (account, key) = app.open_account(&name, credits_cents).await.map_err(|e| anyhow::anyhow!("{e}"))?;
-            println!("account {} opened with {} cents of credits", account.account_id, account.balance.whole_cents());
+            let (account, key) = app
+                .open_account(&name, credits_cents)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!(
+                "account {} opened with {} cents of credits",
+                account.account_id,
+                account.balance.whole_cents()
+            );
             println!("API key (shown once, store it now):");
             println!("{key}");
             Ok(())
         }
-        Command::Accounts { command: AccountsCommand::Deposit { store, account_id, credits_cents } } => {
+        Command::Accounts {
+            command:
+                AccountsCommand::Deposit {
+                    store,
+                    account_id,
+                    credits_cents,
+                },
+        } => {
             let app = application(&store).await?;
-            let account = app.deposit_credits(&account_id, credits_cents).await.map_err(|e| anyhow::anyhow!("{e}"))?;
-            println!("account {} now holds {} cents of credits", account.account_id, account.balance.whole_cents());
+            let account = app
+                .deposit_credits(&account_id, credits_cents)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!(
+                "account {} now holds {} cents of credits",
+                account.account_id,
+                account.balance.whole_cents()
+            );
             Ok(())
         }
         Command::Bench(config) => api::bench::run(config).await,

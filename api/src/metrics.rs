@@ -5,7 +5,9 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::sync::Mutex;
 
-const BUCKETS_MS: [f64; 10] = [5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0, 10000.0];
+const BUCKETS_MS: [f64; 10] = [
+    5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0, 10000.0,
+];
 
 #[derive(Default)]
 struct Series {
@@ -22,7 +24,9 @@ pub struct Metrics {
 impl Metrics {
     pub fn record(&self, method: &str, route: &str, status: u16, elapsed_ms: f64) {
         let mut requests = self.requests.lock().unwrap_or_else(|p| p.into_inner());
-        let series = requests.entry((method.to_string(), route.to_string(), status)).or_default();
+        let series = requests
+            .entry((method.to_string(), route.to_string(), status))
+            .or_default();
         series.count += 1;
         series.sum_ms += elapsed_ms;
         for (i, bound) in BUCKETS_MS.iter().enumerate() {
@@ -36,21 +40,43 @@ impl Metrics {
     pub fn render(&self, gauges: &[(&str, &str, Vec<(String, f64)>)]) -> String {
         let mut out = String::new();
         let requests = self.requests.lock().unwrap_or_else(|p| p.into_inner());
-        let _ = writeln!(out, "# HELP sockt_http_requests_total HTTP requests by method, route and status.");
+        let _ = writeln!(
+            out,
+            "# HELP sockt_http_requests_total HTTP requests by method, route and status."
+        );
         let _ = writeln!(out, "# TYPE sockt_http_requests_total counter");
         for ((method, route, status), s) in requests.iter() {
             let _ = writeln!(out, "sockt_http_requests_total{{method=\"{method}\",route=\"{route}\",status=\"{status}\"}} {}", s.count);
         }
-        let _ = writeln!(out, "# HELP sockt_http_request_duration_ms HTTP request latency in milliseconds.");
+        let _ = writeln!(
+            out,
+            "# HELP sockt_http_request_duration_ms HTTP request latency in milliseconds."
+        );
         let _ = writeln!(out, "# TYPE sockt_http_request_duration_ms histogram");
         for ((method, route, status), s) in requests.iter() {
             let labels = format!("method=\"{method}\",route=\"{route}\",status=\"{status}\"");
             for (i, bound) in BUCKETS_MS.iter().enumerate() {
-                let _ = writeln!(out, "sockt_http_request_duration_ms_bucket{{{labels},le=\"{bound}\"}} {}", s.buckets[i]);
+                let _ = writeln!(
+                    out,
+                    "sockt_http_request_duration_ms_bucket{{{labels},le=\"{bound}\"}} {}",
+                    s.buckets[i]
+                );
             }
-            let _ = writeln!(out, "sockt_http_request_duration_ms_bucket{{{labels},le=\"+Inf\"}} {}", s.count);
-            let _ = writeln!(out, "sockt_http_request_duration_ms_sum{{{labels}}} {}", s.sum_ms);
-            let _ = writeln!(out, "sockt_http_request_duration_ms_count{{{labels}}} {}", s.count);
+            let _ = writeln!(
+                out,
+                "sockt_http_request_duration_ms_bucket{{{labels},le=\"+Inf\"}} {}",
+                s.count
+            );
+            let _ = writeln!(
+                out,
+                "sockt_http_request_duration_ms_sum{{{labels}}} {}",
+                s.sum_ms
+            );
+            let _ = writeln!(
+                out,
+                "sockt_http_request_duration_ms_count{{{labels}}} {}",
+                s.count
+            );
         }
         for (name, help, values) in gauges {
             let _ = writeln!(out, "# HELP {name} {help}");
@@ -76,8 +102,14 @@ mod tests {
         let m = Metrics::default();
         m.record("GET", "/healthz", 200, 3.0);
         m.record("GET", "/healthz", 200, 30.0);
-        let text = m.render(&[("sockt_sandboxes", "Sandboxes by state.", vec![("state=\"running\"".into(), 2.0)])]);
-        assert!(text.contains("sockt_http_requests_total{method=\"GET\",route=\"/healthz\",status=\"200\"} 2"));
+        let text = m.render(&[(
+            "sockt_sandboxes",
+            "Sandboxes by state.",
+            vec![("state=\"running\"".into(), 2.0)],
+        )]);
+        assert!(text.contains(
+            "sockt_http_requests_total{method=\"GET\",route=\"/healthz\",status=\"200\"} 2"
+        ));
         assert!(text.contains("le=\"5\"} 1"));
         assert!(text.contains("sockt_sandboxes{state=\"running\"} 2"));
     }

@@ -14,12 +14,17 @@ pub struct CallerLimiter {
 
 impl CallerLimiter {
     pub fn per_minute(limit: NonZeroU32) -> CallerLimiter {
-        CallerLimiter { limiter: RateLimiter::keyed(Quota::per_minute(limit)), clock: DefaultClock::default() }
+        CallerLimiter {
+            limiter: RateLimiter::keyed(Quota::per_minute(limit)),
+            clock: DefaultClock::default(),
+        }
     }
 
     /// Ok, or how long the caller must wait.
     pub fn check(&self, caller: &str) -> Result<(), Duration> {
-        self.limiter.check_key(&caller.to_string()).map_err(|not_until| not_until.wait_time_from(self.clock.now()))
+        self.limiter
+            .check_key(&caller.to_string())
+            .map_err(|not_until| not_until.wait_time_from(self.clock.now()))
     }
 
     /// Forget callers whose buckets are full again.

@@ -29,20 +29,31 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     pub public_url: String,
     pub store_backend: &'static str,
+    /// The store's identity, also the label on this server's containers.
+    pub instance_id: String,
 }
 
 /// The whole HTTP surface.
 pub fn router(state: AppState) -> Router {
     // Room for a base64-encoded file of the largest allowed size, plus JSON.
     let body_limit = (state.app.config().max_file_bytes as usize / 3 + 1) * 4 + (64 << 10);
-    rest::routes(state.clone()).layer(DefaultBodyLimit::max(body_limit)).with_state(state)
+    rest::routes(state.clone())
+        .layer(DefaultBodyLimit::max(body_limit))
+        .with_state(state)
 }
 
 /// Serve `router` on `listener` until `shutdown` is cancelled.
-pub async fn serve(listener: TcpListener, router: Router, shutdown: CancellationToken) -> std::io::Result<()> {
-    axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(async move { shutdown.cancelled().await })
-        .await
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move { shutdown.cancelled().await })
+    .await
 }
 
 /// A started server's parts.
@@ -55,31 +66,57 @@ pub struct Running {
 /// and start the meter. The caller serves `router(running.state)`.
 pub async fn bootstrap(config: &ServeConfig) -> anyhow::Result<Running> {
     let data_dir = &config.image.store.data_dir;
-    std::fs::create_dir_all(data_dir).with_context(|| format!("creating data directory {}", data_dir.display()))?;
-    let runtime = DockerRuntime::connect(DockerConfig { network: config.sandbox_network.clone(), oci_runtime: config.oci_runtime.clone() })
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("creating data directory {}", data_dir.display()))?;
+    let location = StoreLocation::choose(
+        config
+            .image
+            .store
+            .database_url
+            .as_ref()
+            .map(|s| s.expose_secret()),
+        data_dir,
+    );
+    let stores = store::open(&location).await?;
+    tracing::info!(backend = stores.backend, replayed = stores.replayed, instance = %stores.instance_id, "event store open");
+    let docker_config = DockerConfig {
+        instance: stores.instance_id.clone(),
+        network: config.sandbox_network.clone(),
+        oci_runtime: config.oci_runtime.clone(),
+    };
+    let runtime = DockerRuntime::connect(docker_config)
         .await
         .context("connecting to Docker (is the engine running and its socket reachable?)")?;
     let image = &config.image.sandbox_image;
-    let outcome = adapters::image::ensure_image(runtime.client(), image, &data_dir.join("image-build"), &|line| {
-        tracing::info!(target: "sockt::image", "{line}");
-        eprintln!("[image] {line}");
-    })
+    let outcome = adapters::image::ensure_image(
+        runtime.client(),
+        image,
+        &data_dir.join("image-build"),
+        &|line| {
+            tracing::info!(target: "sockt::image", "{line}");
+            eprintln!("[image] {line}");
+        },
+    )
     .await
     .with_context(|| format!("preparing the sandbox image {image}"))?;
     tracing::info!(image, ?outcome, "sandbox image ready");
-
-    let location = StoreLocation::choose(config.image.store.database_url.as_ref().map(|s| s.expose_secret()), data_dir);
-    let stores = store::open(&location).await?;
-    tracing::info!(backend = stores.backend, replayed = stores.replayed, "event store open");
+    let stores_instance = stores.instance_id.clone();
     let directory = StoreDirectory::connect(&location, stores.read.clone()).await?;
 
-    let public_url = config.public_url.clone().unwrap_or_else(|| format!("http://{}", config.listen)).trim_end_matches('/').to_string();
+    let public_url = config
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{}", config.listen))
+        .trim_end_matches('/')
+        .to_string();
     let app_config = AppConfig {
         sandbox_image: image.clone(),
         max_live_sandboxes: config.max_sandboxes,
         default_credits_cents: config.default_credits_cents,
         default_exec_timeout: Duration::from_millis(config.exec_timeout_ms),
-        max_exec_timeout: Duration::from_millis(config.max_exec_timeout_ms.max(config.exec_timeout_ms)),
+        max_exec_timeout: Duration::from_millis(
+            config.max_exec_timeout_ms.max(config.exec_timeout_ms),
+        ),
         max_output_bytes: config.max_output_bytes,
         max_file_bytes: config.max_file_bytes,
         low_balance_secs: config.low_balance_secs,
@@ -87,14 +124,25 @@ pub async fn bootstrap(config: &ServeConfig) -> anyhow::Result<Running> {
         public_url: public_url.clone(),
         ..AppConfig::default()
     };
-    let app = App::new(stores.sandboxes, stores.accounts, stores.read, Arc::new(runtime), Arc::new(SystemClock), app_config)
-        .with_directory(Arc::new(directory));
-    let report = app.reconcile().await.map_err(|e| anyhow::anyhow!("reconciling with Docker: {e}"))?;
+    let app = App::new(
+        stores.sandboxes,
+        stores.accounts,
+        stores.read,
+        Arc::new(runtime),
+        Arc::new(SystemClock),
+        app_config,
+    )
+    .with_directory(Arc::new(directory));
+    let report = app
+        .reconcile()
+        .await
+        .map_err(|e| anyhow::anyhow!("reconciling with Docker: {e}"))?;
     tracing::info!(?report, "reconciled");
 
     let shutdown = CancellationToken::new();
     tokio::spawn(Meter::run(app.clone(), shutdown.clone()));
-    let limit = NonZeroU32::new(config.rate_limit_per_minute).context("SOCKT_RATE_LIMIT_PER_MINUTE must be at least 1")?;
+    let limit = NonZeroU32::new(config.rate_limit_per_minute)
+        .context("SOCKT_RATE_LIMIT_PER_MINUTE must be at least 1")?;
     let limiter = Arc::new(CallerLimiter::per_minute(limit));
     {
         let limiter = limiter.clone();
@@ -116,6 +164,7 @@ pub async fn bootstrap(config: &ServeConfig) -> anyhow::Result<Running> {
         metrics: Arc::new(Metrics::default()),
         public_url,
         store_backend: location.backend(),
+        instance_id: stores_instance,
     };
     Ok(Running { state, shutdown })
 }

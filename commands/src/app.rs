@@ -1,7 +1,9 @@
 //! The application API: one function per use case, called by every transport.
 //! Handlers hold no rules; this module and the aggregates do.
 
-use crate::auth::{hash_secret, new_api_key, new_sandbox_token, Principal, API_KEY_PREFIX, SANDBOX_TOKEN_PREFIX};
+use crate::auth::{
+    hash_secret, new_api_key, new_sandbox_token, Principal, API_KEY_PREFIX, SANDBOX_TOKEN_PREFIX,
+};
 use crate::bus::SharedBus;
 use crate::config::AppConfig;
 use crate::error::AppError;
@@ -134,8 +136,15 @@ impl App {
     }
 
     /// The sandbox, if it exists and the caller may see it; otherwise 404.
-    pub(crate) fn authorized_sandbox(&self, principal: &Principal, sandbox_id: &str) -> Result<SandboxView, AppError> {
-        let view = self.read.sandbox(sandbox_id).ok_or_else(AppError::sandbox_not_found)?;
+    pub(crate) fn authorized_sandbox(
+        &self,
+        principal: &Principal,
+        sandbox_id: &str,
+    ) -> Result<SandboxView, AppError> {
+        let view = self
+            .read
+            .sandbox(sandbox_id)
+            .ok_or_else(AppError::sandbox_not_found)?;
         let allowed = match principal {
             Principal::Admin => true,
             Principal::Account(account) => view.owner.as_deref() == Some(account.as_str()),
@@ -153,56 +162,131 @@ impl App {
 
     /// Open an account with an initial deposit; returns its id and API key
     /// (the only time the key is shown).
-    pub async fn open_account(&self, name: &str, credits_cents: u64) -> Result<(AccountView, String), AppError> {
+    pub async fn open_account(
+        &self,
+        name: &str,
+        credits_cents: u64,
+    ) -> Result<(AccountView, String), AppError> {
         let name = name.trim();
-        if name.is_empty() || name.chars().count() > MAX_LABEL_CHARS || name.chars().any(char::is_control) {
-            return Err(AppError::invalid(format!("name must be 1 to {MAX_LABEL_CHARS} printable characters")));
+        if name.is_empty()
+            || name.chars().count() > MAX_LABEL_CHARS
+            || name.chars().any(char::is_control)
+        {
+            return Err(AppError::invalid(format!(
+                "name must be 1 to {MAX_LABEL_CHARS} printable characters"
+            )));
         }
         if credits_cents > MAX_CREDITS_CENTS {
-            return Err(AppError::invalid(format!("credits_cents must be at most {MAX_CREDITS_CENTS}")));
+            return Err(AppError::invalid(format!(
+                "credits_cents must be at most {MAX_CREDITS_CENTS}"
+            )));
         }
         let account_id = uuid::Uuid::new_v4().to_string();
         let key = new_api_key();
         let now_ms = self.now_ms();
         self.accounts
-            .execute(&account_id, AccountCommand::OpenAccount { name: name.to_string(), key_hash: hash_secret(&key), now_ms })
+            .execute(
+                &account_id,
+                AccountCommand::OpenAccount {
+                    name: name.to_string(),
+                    key_hash: hash_secret(&key),
+                    now_ms,
+                },
+            )
             .await?;
         if credits_cents > 0 {
-            self.accounts.execute(&account_id, AccountCommand::DepositCredits { cents: credits_cents, now_ms }).await?;
+            self.accounts
+                .execute(
+                    &account_id,
+                    AccountCommand::DepositCredits {
+                        cents: credits_cents,
+                        now_ms,
+                    },
+                )
+                .await?;
         }
-        let view = self.read.account(&account_id).ok_or_else(|| AppError::Internal("account view missing after open".into()))?;
+        let view = self
+            .read
+            .account(&account_id)
+            .ok_or_else(|| AppError::Internal("account view missing after open".into()))?;
         Ok((view, key))
     }
 
-    pub async fn deposit_credits(&self, account_id: &str, cents: u64) -> Result<AccountView, AppError> {
+    pub async fn deposit_credits(
+        &self,
+        account_id: &str,
+        cents: u64,
+    ) -> Result<AccountView, AppError> {
         if cents == 0 || cents > MAX_CREDITS_CENTS {
-            return Err(AppError::invalid(format!("credits_cents must be between 1 and {MAX_CREDITS_CENTS}")));
+            return Err(AppError::invalid(format!(
+                "credits_cents must be between 1 and {MAX_CREDITS_CENTS}"
+            )));
         }
         let _guard = self.locks.lock(account_id).await;
-        self.accounts.execute(account_id, AccountCommand::DepositCredits { cents, now_ms: self.now_ms() }).await?;
-        self.read.account(account_id).ok_or_else(|| AppError::NotFound { code: "account_not_found", message: "no such account".into() })
+        self.accounts
+            .execute(
+                account_id,
+                AccountCommand::DepositCredits {
+                    cents,
+                    now_ms: self.now_ms(),
+                },
+            )
+            .await?;
+        self.read
+            .account(account_id)
+            .ok_or_else(|| AppError::NotFound {
+                code: "account_not_found",
+                message: "no such account".into(),
+            })
     }
 
     pub fn account(&self, principal: &Principal) -> Result<AccountView, AppError> {
-        let id = principal.account_id().ok_or_else(|| AppError::Unauthorized("an API key is required".into()))?;
-        self.read.account(id).ok_or_else(|| AppError::Unauthorized("unknown account".into()))
+        let id = principal
+            .account_id()
+            .ok_or_else(|| AppError::Unauthorized("an API key is required".into()))?;
+        self.read
+            .account(id)
+            .ok_or_else(|| AppError::Unauthorized("unknown account".into()))
     }
 
     // ---- sandboxes ------------------------------------------------------
 
     /// Create a sandbox; it is provisioned in the background and the returned
     /// view says `creating`. Returns the sandbox token (shown once).
-    pub async fn create_sandbox(self: &Arc<Self>, principal: &Principal, request: CreateSandbox) -> Result<(SandboxView, String), AppError> {
-        let tier_name: TierName = request.tier.trim().parse().map_err(|e: domain::tier::UnknownTier| AppError::Invalid {
-            code: "invalid_tier",
-            message: format!("{e}; choose one of: {}", Tier::all().iter().map(|t| t.name.as_str()).collect::<Vec<_>>().join(", ")),
-        })?;
+    pub async fn create_sandbox(
+        self: &Arc<Self>,
+        principal: &Principal,
+        request: CreateSandbox,
+    ) -> Result<(SandboxView, String), AppError> {
+        let tier_name: TierName =
+            request
+                .tier
+                .trim()
+                .parse()
+                .map_err(|e: domain::tier::UnknownTier| AppError::Invalid {
+                    code: "invalid_tier",
+                    message: format!(
+                        "{e}; choose one of: {}",
+                        Tier::all()
+                            .iter()
+                            .map(|t| t.name.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                })?;
         let tier = Tier::of(tier_name);
         let label = validate_label(request.label)?;
         let billing = match request.billing_method.as_deref().map(str::trim) {
             None | Some("") | Some("credits") => BillingMethod::Credits,
             Some("lightning") => BillingMethod::Lightning,
-            Some(other) => return Err(AppError::Invalid { code: "invalid_billing_method", message: format!("unknown billing_method '{other}'; use 'credits' or 'lightning'") }),
+            Some(other) => {
+                return Err(AppError::Invalid {
+                    code: "invalid_billing_method",
+                    message: format!(
+                        "unknown billing_method '{other}'; use 'credits' or 'lightning'"
+                    ),
+                })
+            }
         };
         if billing == BillingMethod::Lightning {
             return Err(AppError::Unavailable {
@@ -210,21 +294,37 @@ impl App {
                 message: "Lightning billing is not configured on this server; use billing_method 'credits' with an API key".into(),
             });
         }
-        let account_id = match principal {
-            Principal::Account(id) => id.clone(),
-            Principal::Admin => return Err(AppError::Forbidden("the admin token manages accounts; create sandboxes with an account's API key".into())),
-            _ => return Err(AppError::Unauthorized("credits billing needs an API key: send Authorization: Bearer sockt_live_...".into())),
-        };
+        let account_id =
+            match principal {
+                Principal::Account(id) => id.clone(),
+                Principal::Admin => return Err(AppError::Forbidden(
+                    "the admin token manages accounts; create sandboxes with an account's API key"
+                        .into(),
+                )),
+                _ => return Err(AppError::Unauthorized(
+                    "credits billing needs an API key: send Authorization: Bearer sockt_live_..."
+                        .into(),
+                )),
+            };
         if tier.needs_gpu {
-            return Err(AppError::NoCapacity(format!("tier {tier_name} needs a GPU and this server has none")));
+            return Err(AppError::NoCapacity(format!(
+                "tier {tier_name} needs a GPU and this server has none"
+            )));
         }
-        let cents = request.initial_credits_cents.unwrap_or(self.config.default_credits_cents);
+        let cents = request
+            .initial_credits_cents
+            .unwrap_or(self.config.default_credits_cents);
         if cents == 0 || cents > MAX_CREDITS_CENTS {
-            return Err(AppError::invalid(format!("initial_credits_cents must be between 1 and {MAX_CREDITS_CENTS}")));
+            return Err(AppError::invalid(format!(
+                "initial_credits_cents must be between 1 and {MAX_CREDITS_CENTS}"
+            )));
         }
-        let amount = Msats::from_cents(cents).ok_or_else(|| AppError::invalid("initial_credits_cents is too large"))?;
+        let amount = Msats::from_cents(cents)
+            .ok_or_else(|| AppError::invalid("initial_credits_cents is too large"))?;
         if self.read.live_sandbox_count() >= self.config.max_live_sandboxes {
-            return Err(AppError::NoCapacity("the server is at its sandbox limit; retry later".into()));
+            return Err(AppError::NoCapacity(
+                "the server is at its sandbox limit; retry later".into(),
+            ));
         }
 
         let sandbox_id = uuid::Uuid::new_v4().to_string();
@@ -233,7 +333,14 @@ impl App {
         {
             let _guard = self.locks.lock(&account_id).await;
             self.accounts
-                .execute(&account_id, AccountCommand::AllocateCredits { sandbox_id: sandbox_id.clone(), amount, now_ms })
+                .execute(
+                    &account_id,
+                    AccountCommand::AllocateCredits {
+                        sandbox_id: sandbox_id.clone(),
+                        amount,
+                        now_ms,
+                    },
+                )
                 .await?;
         }
         let created = self
@@ -247,32 +354,60 @@ impl App {
                     label,
                     image: self.config.sandbox_image.clone(),
                     token_hash: Some(hash_secret(&token)),
-                    initial_funding: Some(Funding { amount, source: FundingSource::Account { account_id: account_id.clone() } }),
+                    initial_funding: Some(Funding {
+                        amount,
+                        source: FundingSource::Account {
+                            account_id: account_id.clone(),
+                        },
+                    }),
                     now_ms,
                 },
             )
             .await;
         if let Err(e) = created {
             // Give the allocation back; the sandbox never existed.
-            let _ = self.accounts.execute(&account_id, AccountCommand::ReturnCredits { sandbox_id, amount, now_ms }).await;
+            let _ = self
+                .accounts
+                .execute(
+                    &account_id,
+                    AccountCommand::ReturnCredits {
+                        sandbox_id,
+                        amount,
+                        now_ms,
+                    },
+                )
+                .await;
             return Err(e.into());
         }
         let app = self.clone();
         let id = sandbox_id.clone();
         tokio::spawn(async move { app.provision(&id, tier).await });
-        let view = self.read.sandbox(&sandbox_id).ok_or_else(|| AppError::Internal("sandbox view missing after create".into()))?;
+        let view = self
+            .read
+            .sandbox(&sandbox_id)
+            .ok_or_else(|| AppError::Internal("sandbox view missing after create".into()))?;
         Ok((view, token))
     }
 
     /// Make the sandbox's container and record the outcome.
     async fn provision(&self, sandbox_id: &str, tier: Tier) {
-        let spec = SandboxSpec { sandbox_id: sandbox_id.to_string(), image: self.config.sandbox_image.clone(), tier };
+        let spec = SandboxSpec {
+            sandbox_id: sandbox_id.to_string(),
+            image: self.config.sandbox_image.clone(),
+            tier,
+        };
         match self.runtime.create(&spec).await {
             Ok(container_id) => {
                 let _guard = self.locks.lock(sandbox_id).await;
                 let recorded = self
                     .sandboxes
-                    .execute(sandbox_id, SandboxCommand::RecordStarted { container_id: container_id.clone(), now_ms: self.now_ms() })
+                    .execute(
+                        sandbox_id,
+                        SandboxCommand::RecordStarted {
+                            container_id: container_id.clone(),
+                            now_ms: self.now_ms(),
+                        },
+                    )
                     .await;
                 if let Err(e) = recorded {
                     tracing::info!(sandbox_id, error = %e, "sandbox ended while its container started; removing it");
@@ -283,7 +418,8 @@ impl App {
             }
             Err(e) => {
                 tracing::error!(sandbox_id, error = %e, "could not create the sandbox's container");
-                self.fail(sandbox_id, &format!("could not start the sandbox: {e}")).await;
+                self.fail(sandbox_id, &format!("could not start the sandbox: {e}"))
+                    .await;
             }
         }
     }
@@ -292,7 +428,16 @@ impl App {
     pub(crate) async fn fail(&self, sandbox_id: &str, reason: &str) {
         {
             let _guard = self.locks.lock(sandbox_id).await;
-            let failed = self.sandboxes.execute(sandbox_id, SandboxCommand::FailSandbox { reason: reason.to_string(), now_ms: self.now_ms() }).await;
+            let failed = self
+                .sandboxes
+                .execute(
+                    sandbox_id,
+                    SandboxCommand::FailSandbox {
+                        reason: reason.to_string(),
+                        now_ms: self.now_ms(),
+                    },
+                )
+                .await;
             if let Err(e) = failed {
                 tracing::warn!(sandbox_id, error = %e, "could not record the failure");
             }
@@ -302,48 +447,91 @@ impl App {
 
     /// Hand credits a sandbox refunded back to its account (idempotent).
     pub(crate) async fn return_credits(&self, sandbox_id: &str) {
-        let Some(view) = self.read.sandbox(sandbox_id) else { return };
-        let (Some(owner), BillingMethod::Credits) = (view.owner.as_deref(), view.billing) else { return };
+        let Some(view) = self.read.sandbox(sandbox_id) else {
+            return;
+        };
+        let (Some(owner), BillingMethod::Credits) = (view.owner.as_deref(), view.billing) else {
+            return;
+        };
         if view.refunded.is_zero() {
             return;
         }
         let _guard = self.locks.lock(owner).await;
         let returned = self
             .accounts
-            .execute(owner, AccountCommand::ReturnCredits { sandbox_id: sandbox_id.to_string(), amount: view.refunded, now_ms: self.now_ms() })
+            .execute(
+                owner,
+                AccountCommand::ReturnCredits {
+                    sandbox_id: sandbox_id.to_string(),
+                    amount: view.refunded,
+                    now_ms: self.now_ms(),
+                },
+            )
             .await;
         if let Err(e) = returned {
             tracing::error!(sandbox_id, error = %e, "could not return credits; the next start retries");
         }
     }
 
-    pub fn sandbox(&self, principal: &Principal, sandbox_id: &str) -> Result<SandboxView, AppError> {
+    pub fn sandbox(
+        &self,
+        principal: &Principal,
+        sandbox_id: &str,
+    ) -> Result<SandboxView, AppError> {
         self.authorized_sandbox(principal, sandbox_id)
     }
 
-    pub fn ledger(&self, principal: &Principal, sandbox_id: &str) -> Result<(SandboxView, Vec<LedgerEntry>), AppError> {
+    pub fn ledger(
+        &self,
+        principal: &Principal,
+        sandbox_id: &str,
+    ) -> Result<(SandboxView, Vec<LedgerEntry>), AppError> {
         let view = self.authorized_sandbox(principal, sandbox_id)?;
         Ok((view, self.read.ledger(sandbox_id)))
     }
 
-    pub async fn pause(&self, principal: &Principal, sandbox_id: &str) -> Result<SandboxView, AppError> {
+    pub async fn pause(
+        &self,
+        principal: &Principal,
+        sandbox_id: &str,
+    ) -> Result<SandboxView, AppError> {
         self.authorized_sandbox(principal, sandbox_id)?;
         self.pause_for(sandbox_id, PauseReason::Requested).await?;
         self.authorized_sandbox(principal, sandbox_id)
     }
 
     /// Freeze the container, then record the pause (which charges up to now).
-    pub(crate) async fn pause_for(&self, sandbox_id: &str, reason: PauseReason) -> Result<(), AppError> {
+    pub(crate) async fn pause_for(
+        &self,
+        sandbox_id: &str,
+        reason: PauseReason,
+    ) -> Result<(), AppError> {
         let _guard = self.locks.lock(sandbox_id).await;
-        let view = self.read.sandbox(sandbox_id).ok_or_else(AppError::sandbox_not_found)?;
-        if let (SandboxState::Running, Some(container)) = (view.state, view.container_id.as_deref()) {
+        let view = self
+            .read
+            .sandbox(sandbox_id)
+            .ok_or_else(AppError::sandbox_not_found)?;
+        if let (SandboxState::Running, Some(container)) = (view.state, view.container_id.as_deref())
+        {
             self.runtime.pause(container).await?;
         }
-        self.sandboxes.execute(sandbox_id, SandboxCommand::PauseSandbox { reason, now_ms: self.now_ms() }).await?;
+        self.sandboxes
+            .execute(
+                sandbox_id,
+                SandboxCommand::PauseSandbox {
+                    reason,
+                    now_ms: self.now_ms(),
+                },
+            )
+            .await?;
         Ok(())
     }
 
-    pub async fn resume(&self, principal: &Principal, sandbox_id: &str) -> Result<SandboxView, AppError> {
+    pub async fn resume(
+        &self,
+        principal: &Principal,
+        sandbox_id: &str,
+    ) -> Result<SandboxView, AppError> {
         self.authorized_sandbox(principal, sandbox_id)?;
         self.resume_paused(sandbox_id).await?;
         self.authorized_sandbox(principal, sandbox_id)
@@ -351,17 +539,38 @@ impl App {
 
     async fn resume_paused(&self, sandbox_id: &str) -> Result<(), AppError> {
         let _guard = self.locks.lock(sandbox_id).await;
-        let view = self.read.sandbox(sandbox_id).ok_or_else(AppError::sandbox_not_found)?;
+        let view = self
+            .read
+            .sandbox(sandbox_id)
+            .ok_or_else(AppError::sandbox_not_found)?;
         let container = match (view.state, view.container_id.as_deref()) {
-            (SandboxState::Paused, Some(container)) if !view.balance.is_zero() => container.to_string(),
+            (SandboxState::Paused, Some(container)) if !view.balance.is_zero() => {
+                container.to_string()
+            }
             // Anything else is decided (and refused or ignored) by the aggregate.
             _ => {
-                self.sandboxes.execute(sandbox_id, SandboxCommand::ResumeSandbox { now_ms: self.now_ms() }).await?;
+                self.sandboxes
+                    .execute(
+                        sandbox_id,
+                        SandboxCommand::ResumeSandbox {
+                            now_ms: self.now_ms(),
+                        },
+                    )
+                    .await?;
                 return Ok(());
             }
         };
         self.runtime.resume(&container).await?;
-        if let Err(e) = self.sandboxes.execute(sandbox_id, SandboxCommand::ResumeSandbox { now_ms: self.now_ms() }).await {
+        if let Err(e) = self
+            .sandboxes
+            .execute(
+                sandbox_id,
+                SandboxCommand::ResumeSandbox {
+                    now_ms: self.now_ms(),
+                },
+            )
+            .await
+        {
             let _ = self.runtime.pause(&container).await;
             return Err(e.into());
         }
@@ -370,7 +579,11 @@ impl App {
 
     /// Remove the container and everything in it, charge up to now and give
     /// the unused balance back.
-    pub async fn terminate(&self, principal: &Principal, sandbox_id: &str) -> Result<SandboxView, AppError> {
+    pub async fn terminate(
+        &self,
+        principal: &Principal,
+        sandbox_id: &str,
+    ) -> Result<SandboxView, AppError> {
         let view = self.authorized_sandbox(principal, sandbox_id)?;
         if view.state.is_ended() {
             return Err(AppError::Gone(format!("sandbox is already {}", view.state)));
@@ -378,11 +591,21 @@ impl App {
         self.running.cancel_sandbox(sandbox_id);
         {
             let _guard = self.locks.lock(sandbox_id).await;
-            let view = self.read.sandbox(sandbox_id).ok_or_else(AppError::sandbox_not_found)?;
+            let view = self
+                .read
+                .sandbox(sandbox_id)
+                .ok_or_else(AppError::sandbox_not_found)?;
             if let Some(container) = view.container_id.as_deref() {
                 self.runtime.destroy(container).await?;
             }
-            self.sandboxes.execute(sandbox_id, SandboxCommand::TerminateSandbox { now_ms: self.now_ms() }).await?;
+            self.sandboxes
+                .execute(
+                    sandbox_id,
+                    SandboxCommand::TerminateSandbox {
+                        now_ms: self.now_ms(),
+                    },
+                )
+                .await?;
         }
         self.return_credits(sandbox_id).await;
         self.authorized_sandbox(principal, sandbox_id)
@@ -390,7 +613,13 @@ impl App {
 
     /// Add money to a sandbox: credits from the caller's account (sats come
     /// with Lightning billing). A sandbox paused for lack of balance resumes.
-    pub async fn extend_balance(&self, principal: &Principal, sandbox_id: &str, credits_cents: Option<u64>, sats: Option<u64>) -> Result<SandboxView, AppError> {
+    pub async fn extend_balance(
+        &self,
+        principal: &Principal,
+        sandbox_id: &str,
+        credits_cents: Option<u64>,
+        sats: Option<u64>,
+    ) -> Result<SandboxView, AppError> {
         let view = self.authorized_sandbox(principal, sandbox_id)?;
         if view.state.is_ended() {
             return Err(AppError::Gone(format!("sandbox is {}", view.state)));
@@ -403,32 +632,74 @@ impl App {
             _ => return Err(AppError::invalid("send exactly one of credits_cents (credits sandboxes) or sats (Lightning sandboxes)")),
         };
         if cents == 0 || cents > MAX_CREDITS_CENTS {
-            return Err(AppError::invalid(format!("credits_cents must be between 1 and {MAX_CREDITS_CENTS}")));
+            return Err(AppError::invalid(format!(
+                "credits_cents must be between 1 and {MAX_CREDITS_CENTS}"
+            )));
         }
         let owner = match (principal, view.owner.as_deref()) {
             (Principal::Account(caller), Some(owner)) if caller == owner => owner.to_string(),
-            _ => return Err(AppError::Forbidden("only the owning account's API key can add credits".into())),
+            _ => {
+                return Err(AppError::Forbidden(
+                    "only the owning account's API key can add credits".into(),
+                ))
+            }
         };
-        let amount = Msats::from_cents(cents).ok_or_else(|| AppError::invalid("credits_cents is too large"))?;
+        let amount = Msats::from_cents(cents)
+            .ok_or_else(|| AppError::invalid("credits_cents is too large"))?;
         let now_ms = self.now_ms();
         {
             let _guard = self.locks.lock(&owner).await;
-            self.accounts.execute(&owner, AccountCommand::AllocateCredits { sandbox_id: sandbox_id.to_string(), amount, now_ms }).await?;
+            self.accounts
+                .execute(
+                    &owner,
+                    AccountCommand::AllocateCredits {
+                        sandbox_id: sandbox_id.to_string(),
+                        amount,
+                        now_ms,
+                    },
+                )
+                .await?;
         }
         let extended = {
             let _guard = self.locks.lock(sandbox_id).await;
             self.sandboxes
-                .execute(sandbox_id, SandboxCommand::ExtendBalance { funding: Funding { amount, source: FundingSource::Account { account_id: owner.clone() } }, now_ms })
+                .execute(
+                    sandbox_id,
+                    SandboxCommand::ExtendBalance {
+                        funding: Funding {
+                            amount,
+                            source: FundingSource::Account {
+                                account_id: owner.clone(),
+                            },
+                        },
+                        now_ms,
+                    },
+                )
                 .await
         };
         if let Err(e) = extended {
             let _guard = self.locks.lock(&owner).await;
             let refund_id = format!("{sandbox_id}:topup:{now_ms}");
-            let _ = self.accounts.execute(&owner, AccountCommand::ReturnCredits { sandbox_id: refund_id, amount, now_ms }).await;
+            let _ = self
+                .accounts
+                .execute(
+                    &owner,
+                    AccountCommand::ReturnCredits {
+                        sandbox_id: refund_id,
+                        amount,
+                        now_ms,
+                    },
+                )
+                .await;
             return Err(e.into());
         }
-        let after = self.read.sandbox(sandbox_id).ok_or_else(AppError::sandbox_not_found)?;
-        if after.state == SandboxState::Paused && after.pause_reason == Some(PauseReason::OutOfBalance) {
+        let after = self
+            .read
+            .sandbox(sandbox_id)
+            .ok_or_else(AppError::sandbox_not_found)?;
+        if after.state == SandboxState::Paused
+            && after.pause_reason == Some(PauseReason::OutOfBalance)
+        {
             self.resume_paused(sandbox_id).await?;
         }
         self.authorized_sandbox(principal, sandbox_id)
@@ -436,9 +707,17 @@ impl App {
 }
 
 fn validate_label(label: Option<String>) -> Result<Option<String>, AppError> {
-    let Some(label) = label.map(|l| l.trim().to_string()).filter(|l| !l.is_empty()) else { return Ok(None) };
+    let Some(label) = label
+        .map(|l| l.trim().to_string())
+        .filter(|l| !l.is_empty())
+    else {
+        return Ok(None);
+    };
     if label.chars().count() > MAX_LABEL_CHARS || label.chars().any(char::is_control) {
-        return Err(AppError::Invalid { code: "invalid_label", message: format!("label must be at most {MAX_LABEL_CHARS} printable characters") });
+        return Err(AppError::Invalid {
+            code: "invalid_label",
+            message: format!("label must be at most {MAX_LABEL_CHARS} printable characters"),
+        });
     }
     Ok(Some(label))
 }

@@ -255,26 +255,34 @@ impl OutputStore {
         guard.0.get(execution_id).cloned()
     }
 
-    /// Output after `offset`, waiting up to `wait` for something new while
-    /// the execution runs.
-    pub(crate) async fn read(&self, execution_id: &str, offset: usize, wait: Duration) -> OutputSnapshot {
+    /// Output after `offset` (all of it without one). While the execution
+    /// runs, waits up to `wait` for news: output past `offset`, or, without
+    /// an offset, any output that arrives during the wait; or the end.
+    pub(crate) async fn read(
+        &self,
+        execution_id: &str,
+        offset: Option<usize>,
+        wait: Duration,
+    ) -> OutputSnapshot {
+        let from = offset.unwrap_or(0);
         let Some(buffer) = self.get(execution_id) else {
             return OutputSnapshot {
                 chunks: vec![],
-                next_offset: offset,
+                next_offset: from,
                 truncated: false,
                 available: false,
             };
         };
         let deadline = tokio::time::Instant::now() + wait;
+        let seen = offset.unwrap_or_else(|| buffer.snapshot(0).0.next_offset);
         loop {
             let notified = buffer.changed.notified();
-            let (snapshot, finished) = buffer.snapshot(offset);
-            if finished || !snapshot.chunks.is_empty() || tokio::time::Instant::now() >= deadline {
+            let (snapshot, finished) = buffer.snapshot(from);
+            if finished || snapshot.next_offset > seen || tokio::time::Instant::now() >= deadline {
                 return snapshot;
             }
             if tokio::time::timeout_at(deadline, notified).await.is_err() {
-                return buffer.snapshot(offset).0;
+                return buffer.snapshot(from).0;
             }
         }
     }
@@ -324,7 +332,10 @@ mod tests {
         assert_eq!(text(&b, "stdout"), "abcd");
         assert!(digest.truncated);
         assert_eq!(digest.stdout_bytes, 8);
-        assert_eq!(digest.stdout_sha256, hex::encode(Sha256::digest(b"abcdefgh")));
+        assert_eq!(
+            digest.stdout_sha256,
+            hex::encode(Sha256::digest(b"abcdefgh"))
+        );
     }
 
     #[tokio::test]
@@ -332,11 +343,19 @@ mod tests {
         let store = OutputStore::new(1024, 4096);
         let b = store.open("e");
         b.push(OutputStream::Stdout, b"one");
-        let first = store.read("e", 0, Duration::ZERO).await;
+        let first = store.read("e", Some(0), Duration::ZERO).await;
         b.push(OutputStream::Stderr, b"two");
-        let second = store.read("e", first.next_offset, Duration::ZERO).await;
-        assert_eq!(second.chunks, vec![OutputChunk { stream: "stderr", chunk: "two".into() }]);
-        let missing = store.read("other", 0, Duration::ZERO).await;
+        let second = store
+            .read("e", Some(first.next_offset), Duration::ZERO)
+            .await;
+        assert_eq!(
+            second.chunks,
+            vec![OutputChunk {
+                stream: "stderr",
+                chunk: "two".into()
+            }]
+        );
+        let missing = store.read("other", None, Duration::ZERO).await;
         assert!(!missing.available);
     }
 
@@ -346,11 +365,26 @@ mod tests {
         let b = store.open("e");
         let reader = {
             let store = store.clone();
-            tokio::spawn(async move { store.read("e", 0, Duration::from_secs(10)).await })
+            tokio::spawn(async move { store.read("e", None, Duration::from_secs(10)).await })
         };
         tokio::time::sleep(Duration::from_millis(50)).await;
         b.push(OutputStream::Stdout, b"hi");
         let snapshot = tokio::time::timeout(Duration::from_secs(2), reader).await;
         assert!(matches!(snapshot, Ok(Ok(s)) if s.chunks.len() == 1));
+    }
+
+    #[tokio::test]
+    async fn without_a_cursor_a_long_poll_waits_for_new_output() {
+        let store = Arc::new(OutputStore::new(1024, 4096));
+        let b = store.open("e");
+        b.push(OutputStream::Stdout, b"old");
+        let waited = store.read("e", None, Duration::from_millis(100)).await;
+        assert_eq!(waited.chunks.len(), 1, "all output so far, after the wait");
+        let immediate = tokio::time::timeout(
+            Duration::from_millis(50),
+            store.read("e", Some(0), Duration::from_secs(10)),
+        )
+        .await;
+        assert!(immediate.is_ok(), "output past the cursor answers at once");
     }
 }

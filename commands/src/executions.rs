@@ -33,7 +33,10 @@ impl RunningExecs {
 
     fn insert(&self, execution_id: &str, sandbox_id: &str) -> CancellationToken {
         let token = CancellationToken::new();
-        self.lock().insert(execution_id.to_string(), (sandbox_id.to_string(), token.clone()));
+        self.lock().insert(
+            execution_id.to_string(),
+            (sandbox_id.to_string(), token.clone()),
+        );
         token
     }
 
@@ -42,11 +45,17 @@ impl RunningExecs {
     }
 
     fn cancel(&self, execution_id: &str) -> bool {
-        self.lock().get(execution_id).map(|(_, t)| t.cancel()).is_some()
+        self.lock()
+            .get(execution_id)
+            .map(|(_, t)| t.cancel())
+            .is_some()
     }
 
     fn count_for(&self, sandbox_id: &str) -> usize {
-        self.lock().values().filter(|(s, _)| s == sandbox_id).count()
+        self.lock()
+            .values()
+            .filter(|(s, _)| s == sandbox_id)
+            .count()
     }
 
     pub(crate) fn cancel_sandbox(&self, sandbox_id: &str) {
@@ -67,22 +76,40 @@ enum Ending {
 impl App {
     /// Start `/bin/bash -lc command` in the sandbox; returns at once with the
     /// running execution.
-    pub async fn exec(self: &Arc<Self>, principal: &Principal, sandbox_id: &str, command: &str, working_dir: Option<&str>, timeout_ms: Option<u64>) -> Result<ExecutionView, AppError> {
+    pub async fn exec(
+        self: &Arc<Self>,
+        principal: &Principal,
+        sandbox_id: &str,
+        command: &str,
+        working_dir: Option<&str>,
+        timeout_ms: Option<u64>,
+    ) -> Result<ExecutionView, AppError> {
         if command.trim().is_empty() {
             return Err(AppError::invalid("command must not be empty"));
         }
         if command.len() > MAX_COMMAND_BYTES || command.contains('\0') {
-            return Err(AppError::invalid(format!("command must be at most {MAX_COMMAND_BYTES} bytes with no NUL bytes")));
+            return Err(AppError::invalid(format!(
+                "command must be at most {MAX_COMMAND_BYTES} bytes with no NUL bytes"
+            )));
         }
         let max_ms = self.config.max_exec_timeout.as_millis() as u64;
         let timeout_ms = timeout_ms.unwrap_or(self.config.default_exec_timeout.as_millis() as u64);
         if timeout_ms == 0 || timeout_ms > max_ms {
-            return Err(AppError::invalid(format!("timeout_ms must be between 1 and {max_ms}")));
+            return Err(AppError::invalid(format!(
+                "timeout_ms must be between 1 and {max_ms}"
+            )));
         }
-        let working_dir = resolve_sandbox_path(working_dir.unwrap_or("")).map_err(AppError::invalid)?;
+        let working_dir =
+            resolve_sandbox_path(working_dir.unwrap_or("")).map_err(AppError::invalid)?;
         let view = self.authorized_sandbox(principal, sandbox_id)?;
         if view.state != SandboxState::Running {
-            return Err(crate::error::not_running(view.state, format!("sandbox is {}, it must be running to run a command", view.state)));
+            return Err(crate::error::not_running(
+                view.state,
+                format!(
+                    "sandbox is {}, it must be running to run a command",
+                    view.state
+                ),
+            ));
         }
         if self.running.count_for(sandbox_id) >= self.config.max_running_execs {
             return Err(AppError::RateLimited(format!(
@@ -90,7 +117,10 @@ impl App {
                 self.config.max_running_execs
             )));
         }
-        let container = view.container_id.clone().ok_or_else(|| AppError::Internal("running sandbox without container".into()))?;
+        let container = view
+            .container_id
+            .clone()
+            .ok_or_else(|| AppError::Internal("running sandbox without container".into()))?;
         let execution_id = uuid::Uuid::new_v4().to_string();
         {
             let _guard = self.locks.lock(sandbox_id).await;
@@ -109,16 +139,38 @@ impl App {
         }
         let buffer = self.outputs.open(&execution_id);
         let cancel = self.running.insert(&execution_id, sandbox_id);
-        let request = ExecRequest { execution_id: execution_id.clone(), command: command.to_string(), working_dir };
+        let request = ExecRequest {
+            execution_id: execution_id.clone(),
+            command: command.to_string(),
+            working_dir,
+        };
         let app = self.clone();
         let sandbox = sandbox_id.to_string();
         tokio::spawn(async move {
-            app.run_exec(&sandbox, &container, request, buffer, cancel, Duration::from_millis(timeout_ms)).await;
+            app.run_exec(
+                &sandbox,
+                &container,
+                request,
+                buffer,
+                cancel,
+                Duration::from_millis(timeout_ms),
+            )
+            .await;
         });
-        self.read.execution(&execution_id).ok_or_else(|| AppError::Internal("execution view missing after start".into()))
+        self.read
+            .execution(&execution_id)
+            .ok_or_else(|| AppError::Internal("execution view missing after start".into()))
     }
 
-    async fn run_exec(&self, sandbox_id: &str, container: &str, request: ExecRequest, buffer: Arc<ExecBuffer>, cancel: CancellationToken, timeout: Duration) {
+    async fn run_exec(
+        &self,
+        sandbox_id: &str,
+        container: &str,
+        request: ExecRequest,
+        buffer: Arc<ExecBuffer>,
+        cancel: CancellationToken,
+        timeout: Duration,
+    ) {
         let started = Instant::now();
         let run = self.runtime.exec(container, &request, buffer.clone());
         tokio::pin!(run);
@@ -128,7 +180,11 @@ impl App {
             _ = cancel.cancelled() => Ending::Cancelled,
         };
         if !matches!(ending, Ending::Exited(_)) {
-            if let Err(e) = self.runtime.kill_exec(container, &request.execution_id).await {
+            if let Err(e) = self
+                .runtime
+                .kill_exec(container, &request.execution_id)
+                .await
+            {
                 tracing::warn!(execution_id = %request.execution_id, error = %e, "could not kill the process tree");
             }
             let _ = tokio::time::timeout(KILL_GRACE, &mut run).await;
@@ -139,9 +195,16 @@ impl App {
             Ending::TimedOut => (
                 ExecutionStatus::Failed,
                 Some(TIMEOUT_EXIT_CODE),
-                Some(format!("timed out after {} ms; the command and its children were killed", timeout.as_millis())),
+                Some(format!(
+                    "timed out after {} ms; the command and its children were killed",
+                    timeout.as_millis()
+                )),
             ),
-            Ending::Cancelled => (ExecutionStatus::Cancelled, Some(KILLED_EXIT_CODE), Some("cancelled; the command and its children were killed".into())),
+            Ending::Cancelled => (
+                ExecutionStatus::Cancelled,
+                Some(KILLED_EXIT_CODE),
+                Some("cancelled; the command and its children were killed".into()),
+            ),
         };
         let output = buffer.digest();
         {
@@ -171,32 +234,72 @@ impl App {
 
     /// The execution with its output after `offset`, waiting up to `wait`
     /// for news while it runs.
-    pub async fn poll_execution(&self, principal: &Principal, execution_id: &str, offset: usize, wait: Duration) -> Result<ExecPoll, AppError> {
-        let execution = self.read.execution(execution_id).ok_or_else(AppError::execution_not_found)?;
-        self.authorized_sandbox(principal, &execution.sandbox_id).map_err(|_| AppError::execution_not_found())?;
-        let wait = if execution.status.is_finished() { Duration::ZERO } else { wait.min(MAX_POLL_WAIT) };
+    pub async fn poll_execution(
+        &self,
+        principal: &Principal,
+        execution_id: &str,
+        offset: Option<usize>,
+        wait: Duration,
+    ) -> Result<ExecPoll, AppError> {
+        let execution = self
+            .read
+            .execution(execution_id)
+            .ok_or_else(AppError::execution_not_found)?;
+        self.authorized_sandbox(principal, &execution.sandbox_id)
+            .map_err(|_| AppError::execution_not_found())?;
+        let wait = if execution.status.is_finished() {
+            Duration::ZERO
+        } else {
+            wait.min(MAX_POLL_WAIT)
+        };
         let output = self.outputs.read(execution_id, offset, wait).await;
-        let execution = self.read.execution(execution_id).ok_or_else(AppError::execution_not_found)?;
-        let sandbox = self.read.sandbox(&execution.sandbox_id).ok_or_else(AppError::sandbox_not_found)?;
-        Ok(ExecPoll { execution, output, sandbox })
+        let execution = self
+            .read
+            .execution(execution_id)
+            .ok_or_else(AppError::execution_not_found)?;
+        let sandbox = self
+            .read
+            .sandbox(&execution.sandbox_id)
+            .ok_or_else(AppError::sandbox_not_found)?;
+        Ok(ExecPoll {
+            execution,
+            output,
+            sandbox,
+        })
     }
 
     /// Kill a running execution's process tree; it ends `cancelled`.
-    pub async fn cancel_execution(&self, principal: &Principal, execution_id: &str) -> Result<ExecPoll, AppError> {
-        let execution = self.read.execution(execution_id).ok_or_else(AppError::execution_not_found)?;
-        self.authorized_sandbox(principal, &execution.sandbox_id).map_err(|_| AppError::execution_not_found())?;
+    pub async fn cancel_execution(
+        &self,
+        principal: &Principal,
+        execution_id: &str,
+    ) -> Result<ExecPoll, AppError> {
+        let execution = self
+            .read
+            .execution(execution_id)
+            .ok_or_else(AppError::execution_not_found)?;
+        self.authorized_sandbox(principal, &execution.sandbox_id)
+            .map_err(|_| AppError::execution_not_found())?;
         if execution.status.is_finished() {
-            return Err(AppError::Conflict { code: "execution_finished", message: format!("execution already {}", execution.status.as_str()) });
+            return Err(AppError::Conflict {
+                code: "execution_finished",
+                message: format!("execution already {}", execution.status.as_str()),
+            });
         }
         if self.running.cancel(execution_id) {
             let deadline = Instant::now() + KILL_GRACE * 2;
             while Instant::now() < deadline {
-                if self.read.execution(execution_id).is_some_and(|e| e.status.is_finished()) {
+                if self
+                    .read
+                    .execution(execution_id)
+                    .is_some_and(|e| e.status.is_finished())
+                {
                     break;
                 }
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
         }
-        self.poll_execution(principal, execution_id, 0, Duration::ZERO).await
+        self.poll_execution(principal, execution_id, None, Duration::ZERO)
+            .await
     }
 }

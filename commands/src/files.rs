@@ -27,20 +27,39 @@ const MAX_LIST_DEPTH: u32 = 32;
 
 impl App {
     /// The running sandbox's container, or why there is none.
-    fn running_container(&self, principal: &Principal, sandbox_id: &str, action: &str) -> Result<String, AppError> {
+    fn running_container(
+        &self,
+        principal: &Principal,
+        sandbox_id: &str,
+        action: &str,
+    ) -> Result<String, AppError> {
         let view = self.authorized_sandbox(principal, sandbox_id)?;
         if view.state != SandboxState::Running {
-            return Err(crate::error::not_running(view.state, format!("sandbox is {}, it must be running to {action}", view.state)));
+            return Err(crate::error::not_running(
+                view.state,
+                format!("sandbox is {}, it must be running to {action}", view.state),
+            ));
         }
-        view.container_id.ok_or_else(|| AppError::Internal("running sandbox without container".into()))
+        view.container_id
+            .ok_or_else(|| AppError::Internal("running sandbox without container".into()))
     }
 
-    pub async fn write_file(&self, principal: &Principal, sandbox_id: &str, path: &str, bytes: Vec<u8>, create_dirs: bool) -> Result<(String, u64), AppError> {
+    pub async fn write_file(
+        &self,
+        principal: &Principal,
+        sandbox_id: &str,
+        path: &str,
+        bytes: Vec<u8>,
+        create_dirs: bool,
+    ) -> Result<(String, u64), AppError> {
         if path.trim().is_empty() {
             return Err(AppError::invalid("path must not be empty"));
         }
         if bytes.len() as u64 > self.config.max_file_bytes {
-            return Err(AppError::TooLarge(format!("files are limited to {} bytes", self.config.max_file_bytes)));
+            return Err(AppError::TooLarge(format!(
+                "files are limited to {} bytes",
+                self.config.max_file_bytes
+            )));
         }
         let path = resolve_sandbox_path(path).map_err(AppError::invalid)?;
         if path == "/" || path.ends_with('/') {
@@ -48,11 +67,19 @@ impl App {
         }
         let container = self.running_container(principal, sandbox_id, "write files")?;
         let size = bytes.len() as u64;
-        self.runtime.write_file(&container, &path, bytes, create_dirs).await?;
+        self.runtime
+            .write_file(&container, &path, bytes, create_dirs)
+            .await?;
         Ok((path, size))
     }
 
-    pub async fn read_file(&self, principal: &Principal, sandbox_id: &str, path: &str, max_bytes: Option<u64>) -> Result<FileRead, AppError> {
+    pub async fn read_file(
+        &self,
+        principal: &Principal,
+        sandbox_id: &str,
+        path: &str,
+        max_bytes: Option<u64>,
+    ) -> Result<FileRead, AppError> {
         if path.trim().is_empty() {
             return Err(AppError::invalid("path must not be empty"));
         }
@@ -61,26 +88,47 @@ impl App {
         let limit = self.config.max_file_bytes;
         let wanted = max_bytes.unwrap_or(limit);
         if wanted > limit {
-            return Err(AppError::TooLarge(format!("max_bytes is limited to {limit}")));
+            return Err(AppError::TooLarge(format!(
+                "max_bytes is limited to {limit}"
+            )));
         }
         // Read one byte past the limit to tell "exactly the limit" from "larger".
-        let content = self.runtime.read_file(&container, &path, wanted.min(limit)).await?;
+        let content = self
+            .runtime
+            .read_file(&container, &path, wanted.min(limit))
+            .await?;
         if max_bytes.is_none() && content.size > limit {
             return Err(AppError::TooLarge(format!(
                 "{path} is {} bytes, more than the {limit} bytes a read returns; pass max_bytes to read its start",
                 content.size
             )));
         }
-        Ok(FileRead { truncated: (content.bytes.len() as u64) < content.size, path, size: content.size, bytes: content.bytes })
+        Ok(FileRead {
+            truncated: (content.bytes.len() as u64) < content.size,
+            path,
+            size: content.size,
+            bytes: content.bytes,
+        })
     }
 
-    pub async fn list_files(&self, principal: &Principal, sandbox_id: &str, path: &str, recursive: bool, max_depth: Option<u32>) -> Result<(String, Vec<FileEntry>), AppError> {
+    pub async fn list_files(
+        &self,
+        principal: &Principal,
+        sandbox_id: &str,
+        path: &str,
+        recursive: bool,
+        max_depth: Option<u32>,
+    ) -> Result<(String, Vec<FileEntry>), AppError> {
         let path = resolve_sandbox_path(path).map_err(AppError::invalid)?;
         let depth = match (recursive, max_depth) {
             (false, _) => 1,
             (true, None) => MAX_LIST_DEPTH,
             (true, Some(d)) if (1..=MAX_LIST_DEPTH).contains(&d) => d,
-            (true, Some(_)) => return Err(AppError::invalid(format!("max_depth must be between 1 and {MAX_LIST_DEPTH}"))),
+            (true, Some(_)) => {
+                return Err(AppError::invalid(format!(
+                    "max_depth must be between 1 and {MAX_LIST_DEPTH}"
+                )))
+            }
         };
         let container = self.running_container(principal, sandbox_id, "list files")?;
         let entries = self.runtime.list_files(&container, &path, depth).await?;

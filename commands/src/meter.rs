@@ -33,9 +33,13 @@ impl App {
         let interval_ms = self.config.charge_interval.as_millis() as i64;
         for view in self.read.sandboxes_in(&[SandboxState::Running]) {
             let now = self.now_ms();
-            let Some(from) = view.charged_until_ms else { continue };
-            let exhausted = metering::exhausted_at(view.balance, view.msats_per_second, from).unwrap_or(i64::MAX);
-            let low = !view.low_balance_warned && view.seconds_remaining_at(now) < self.config.low_balance_secs;
+            let Some(from) = view.charged_until_ms else {
+                continue;
+            };
+            let exhausted = metering::exhausted_at(view.balance, view.msats_per_second, from)
+                .unwrap_or(i64::MAX);
+            let low = !view.low_balance_warned
+                && view.seconds_remaining_at(now) < self.config.low_balance_secs;
             let due = now - from >= interval_ms || now >= exhausted || low;
             if !due {
                 continue;
@@ -44,7 +48,13 @@ impl App {
                 let _guard = self.locks.lock(&view.sandbox_id).await;
                 let charged = self
                     .sandboxes
-                    .execute(&view.sandbox_id, SandboxCommand::ChargeUsage { now_ms: now, low_balance_secs: self.config.low_balance_secs })
+                    .execute(
+                        &view.sandbox_id,
+                        SandboxCommand::ChargeUsage {
+                            now_ms: now,
+                            low_balance_secs: self.config.low_balance_secs,
+                        },
+                    )
                     .await;
                 if let Err(e) = charged {
                     tracing::error!(sandbox_id = %view.sandbox_id, error = %e, "could not charge usage");
@@ -57,7 +67,10 @@ impl App {
                 .is_some_and(|v| v.state == SandboxState::Running && v.balance.is_zero());
             if out_of_balance {
                 tracing::info!(sandbox_id = %view.sandbox_id, "balance exhausted; pausing");
-                if let Err(e) = self.pause_for(&view.sandbox_id, PauseReason::OutOfBalance).await {
+                if let Err(e) = self
+                    .pause_for(&view.sandbox_id, PauseReason::OutOfBalance)
+                    .await
+                {
                     tracing::error!(sandbox_id = %view.sandbox_id, error = %e, "could not pause an exhausted sandbox");
                 }
             }

@@ -5,10 +5,10 @@
 
 use crate::app::App;
 use crate::error::AppError;
+use domain::account::AccountCommand;
 use domain::execution::{ExecutionStatus, OutputDigest};
 use domain::ports::ContainerStatus;
 use domain::sandbox::{SandboxCommand, SandboxState};
-use domain::account::AccountCommand;
 use std::collections::HashMap;
 
 /// What reconciliation changed.
@@ -26,7 +26,10 @@ impl App {
         let containers = self.runtime.list_managed().await?;
         let mut by_sandbox: HashMap<String, Vec<(String, ContainerStatus)>> = HashMap::new();
         for c in containers {
-            by_sandbox.entry(c.sandbox_id).or_default().push((c.container_id, c.status));
+            by_sandbox
+                .entry(c.sandbox_id)
+                .or_default()
+                .push((c.container_id, c.status));
         }
 
         // Containers whose sandbox is not alive, or not the one it recorded.
@@ -43,21 +46,40 @@ impl App {
             }
         }
 
-        let live = [SandboxState::Creating, SandboxState::Starting, SandboxState::Running, SandboxState::Paused];
+        let live = [
+            SandboxState::Creating,
+            SandboxState::Starting,
+            SandboxState::Running,
+            SandboxState::Paused,
+        ];
         for view in self.read.sandboxes_in(&live) {
             let status = view.container_id.as_deref().and_then(|container| {
-                by_sandbox.get(&view.sandbox_id)?.iter().find(|(c, _)| c == container).map(|(_, s)| *s)
+                by_sandbox
+                    .get(&view.sandbox_id)?
+                    .iter()
+                    .find(|(c, _)| c == container)
+                    .map(|(_, s)| *s)
             });
             match (view.state, status) {
                 (SandboxState::Creating | SandboxState::Starting, _) => {
-                    self.fail(&view.sandbox_id, "the server restarted while the sandbox was being created").await;
+                    self.fail(
+                        &view.sandbox_id,
+                        "the server restarted while the sandbox was being created",
+                    )
+                    .await;
                     report.sandboxes_failed += 1;
                 }
                 (_, None) | (_, Some(ContainerStatus::Stopped)) => {
-                    if let (Some(container), Some(ContainerStatus::Stopped)) = (view.container_id.as_deref(), status) {
+                    if let (Some(container), Some(ContainerStatus::Stopped)) =
+                        (view.container_id.as_deref(), status)
+                    {
                         self.runtime.destroy(container).await?;
                     }
-                    self.fail(&view.sandbox_id, "the sandbox's container vanished or stopped").await;
+                    self.fail(
+                        &view.sandbox_id,
+                        "the sandbox's container vanished or stopped",
+                    )
+                    .await;
                     report.sandboxes_failed += 1;
                 }
                 (SandboxState::Paused, Some(ContainerStatus::Running)) => {
@@ -83,7 +105,9 @@ impl App {
                         execution_id: execution.execution_id.clone(),
                         status: ExecutionStatus::Failed,
                         exit_code: None,
-                        error: Some("the server restarted while the command ran; its output is lost".into()),
+                        error: Some(
+                            "the server restarted while the command ran; its output is lost".into(),
+                        ),
                         duration_ms: 0,
                         output: OutputDigest::default(),
                         now_ms: self.now_ms(),
@@ -96,7 +120,14 @@ impl App {
         for (sandbox_id, account_id, amount) in self.read.unreturned_credits() {
             let _guard = self.locks.lock(&account_id).await;
             self.accounts
-                .execute(&account_id, AccountCommand::ReturnCredits { sandbox_id, amount, now_ms: self.now_ms() })
+                .execute(
+                    &account_id,
+                    AccountCommand::ReturnCredits {
+                        sandbox_id,
+                        amount,
+                        now_ms: self.now_ms(),
+                    },
+                )
                 .await?;
             report.credits_returned += 1;
         }

@@ -31,7 +31,9 @@ pub fn exhausted_at(balance: Msats, msats_per_second: u64, from_ms: i64) -> Opti
     }
     // Smallest d with floor(r*d/1000) >= balance: d = ceil(balance*1000/r).
     let needed = (balance.0 as u128 * 1000).div_ceil(msats_per_second as u128);
-    i64::try_from(needed).ok().map(|d| from_ms.saturating_add(d))
+    i64::try_from(needed)
+        .ok()
+        .map(|d| from_ms.saturating_add(d))
 }
 
 #[cfg(test)]

@@ -198,6 +198,9 @@ mod tests {
 
     #[test]
     fn odd_names_survive() {
-        assert_eq!(r("with space/ünï\ncode").as_deref(), Ok("/home/sandbox/with space/ünï\ncode"));
+        assert_eq!(
+            r("with space/ünï\ncode").as_deref(),
+            Ok("/home/sandbox/with space/ünï\ncode")
+        );
     }
 }

@@ -30,12 +30,60 @@ pub struct Tier {
 }
 
 const TIERS: [Tier; 6] = [
-    Tier { name: TierName::Nano, display_name: "Nano", msats_per_second: 500, millicpus: 250, memory_mib: 256, pids: 128, needs_gpu: false },
-    Tier { name: TierName::Micro, display_name: "Micro", msats_per_second: 1_000, millicpus: 500, memory_mib: 512, pids: 256, needs_gpu: false },
-    Tier { name: TierName::Small, display_name: "Small", msats_per_second: 2_500, millicpus: 1_000, memory_mib: 1_024, pids: 512, needs_gpu: false },
-    Tier { name: TierName::Medium, display_name: "Medium", msats_per_second: 5_000, millicpus: 2_000, memory_mib: 2_048, pids: 1_024, needs_gpu: false },
-    Tier { name: TierName::Large, display_name: "Large", msats_per_second: 10_000, millicpus: 4_000, memory_mib: 4_096, pids: 2_048, needs_gpu: false },
-    Tier { name: TierName::GpuSmall, display_name: "GPU Small", msats_per_second: 25_000, millicpus: 4_000, memory_mib: 8_192, pids: 2_048, needs_gpu: true },
+    Tier {
+        name: TierName::Nano,
+        display_name: "Nano",
+        msats_per_second: 500,
+        millicpus: 250,
+        memory_mib: 256,
+        pids: 128,
+        needs_gpu: false,
+    },
+    Tier {
+        name: TierName::Micro,
+        display_name: "Micro",
+        msats_per_second: 1_000,
+        millicpus: 500,
+        memory_mib: 512,
+        pids: 256,
+        needs_gpu: false,
+    },
+    Tier {
+        name: TierName::Small,
+        display_name: "Small",
+        msats_per_second: 2_500,
+        millicpus: 1_000,
+        memory_mib: 1_024,
+        pids: 512,
+        needs_gpu: false,
+    },
+    Tier {
+        name: TierName::Medium,
+        display_name: "Medium",
+        msats_per_second: 5_000,
+        millicpus: 2_000,
+        memory_mib: 2_048,
+        pids: 1_024,
+        needs_gpu: false,
+    },
+    Tier {
+        name: TierName::Large,
+        display_name: "Large",
+        msats_per_second: 10_000,
+        millicpus: 4_000,
+        memory_mib: 4_096,
+        pids: 2_048,
+        needs_gpu: false,
+    },
+    Tier {
+        name: TierName::GpuSmall,
+        display_name: "GPU Small",
+        msats_per_second: 25_000,
+        millicpus: 4_000,
+        memory_mib: 8_192,
+        pids: 2_048,
+        needs_gpu: true,
+    },
 ];
 
 impl Tier {
@@ -45,7 +93,11 @@ impl Tier {
 
     pub fn of(name: TierName) -> Tier {
         // The catalogue holds every variant; the fallback is unreachable by construction.
-        TIERS.iter().copied().find(|t| t.name == name).unwrap_or(TIERS[0])
+        TIERS
+            .iter()
+            .copied()
+            .find(|t| t.name == name)
+            .unwrap_or(TIERS[0])
     }
 }
 

@@ -39,11 +39,15 @@ impl ReadModel {
     }
 
     fn read(&self) -> RwLockReadGuard<'_, Views> {
-        self.views.read().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.views
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn write(&self) -> RwLockWriteGuard<'_, Views> {
-        self.views.write().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.views
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     pub fn sandbox(&self, sandbox_id: &str) -> Option<SandboxView> {
@@ -130,7 +134,12 @@ impl ReadModel {
             .collect()
     }
 
-    fn apply_sandbox_event(views: &mut Views, sandbox_id: &str, sequence: usize, event: &SandboxEvent) {
+    fn apply_sandbox_event(
+        views: &mut Views,
+        sandbox_id: &str,
+        sequence: usize,
+        event: &SandboxEvent,
+    ) {
         if let Some(view) = SandboxView::created(sandbox_id, event) {
             views.sandboxes.insert(sandbox_id.to_string(), view);
         }
@@ -226,7 +235,12 @@ impl Query<Sandbox> for ReadModel {
     async fn dispatch(&self, aggregate_id: &str, events: &[EventEnvelope<Sandbox>]) {
         let mut views = self.write();
         for envelope in events {
-            Self::apply_sandbox_event(&mut views, aggregate_id, envelope.sequence, &envelope.payload);
+            Self::apply_sandbox_event(
+                &mut views,
+                aggregate_id,
+                envelope.sequence,
+                &envelope.payload,
+            );
         }
     }
 }

@@ -1,1 +1,241 @@
-//! Integration tests against real Docker, PostgreSQL and the sockt binary.
+//! Test harness for the integration tests: a real server (in process, on a
+//! random port, with its own data directory and store) against the real
+//! Docker engine, plus helpers to talk to it and to the `sockt` binary.
+#![allow(clippy::unwrap_used)]
+
+use clap::Parser;
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+
+pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
+
+/// A fresh data directory under the system temp dir.
+pub fn temp_dir(prefix: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("{prefix}-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// The `sockt` binary built beside this test (the test script builds it first).
+pub fn sockt_binary() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().and_then(|p| p.parent()).unwrap();
+    let binary = dir.join("sockt");
+    assert!(
+        binary.exists(),
+        "{} is missing: run `cargo build --bin sockt` first (scripts/test.sh does)",
+        binary.display()
+    );
+    binary
+}
+
+/// A running server and a client for it.
+pub struct TestServer {
+    pub url: String,
+    pub data_dir: PathBuf,
+    pub instance_id: String,
+    shutdown: CancellationToken,
+    served: Option<tokio::task::JoinHandle<()>>,
+    http: reqwest::Client,
+}
+
+impl TestServer {
+    pub async fn start() -> TestServer {
+        Self::start_with(&[]).await
+    }
+
+    /// Start with extra `sockt serve` flags.
+    pub async fn start_with(extra: &[&str]) -> TestServer {
+        Self::start_in(temp_dir("sockt-test"), extra).await
+    }
+
+    /// Start on an existing data directory (a restart).
+    pub async fn start_in(data_dir: PathBuf, extra: &[&str]) -> TestServer {
+        let dir = data_dir.to_string_lossy().to_string();
+        let mut args = vec![
+            "sockt",
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--data-dir",
+            &dir,
+            "--admin-token",
+            ADMIN_TOKEN,
+            "--log-format",
+            "text",
+        ];
+        args.extend_from_slice(extra);
+        let cli = api::config::Cli::try_parse_from(args).unwrap();
+        let api::config::Command::Serve(config) = cli.command else {
+            unreachable!("serve was parsed")
+        };
+        let running = api::bootstrap(&config).await.unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let instance_id = running.state.instance_id.clone();
+        let shutdown = running.shutdown.clone();
+        let router = api::router(running.state);
+        let served = tokio::spawn(async move {
+            api::serve(listener, router, running.shutdown)
+                .await
+                .unwrap();
+        });
+        TestServer {
+            url,
+            data_dir,
+            instance_id,
+            shutdown,
+            served: Some(served),
+            http: reqwest::Client::new(),
+        }
+    }
+
+    /// Stop serving (containers stay, as after a crash of the process).
+    pub async fn stop(mut self) -> PathBuf {
+        self.shutdown.cancel();
+        if let Some(served) = self.served.take() {
+            let _ = served.await;
+        }
+        // Keep the containers: the caller restarts on this data directory.
+        self.instance_id.clear();
+        self.data_dir.clone()
+    }
+
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        auth: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut request = self.http.request(method, format!("{}{path}", self.url));
+        if let Some(auth) = auth {
+            request = request.bearer_auth(auth);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        let text = response.text().await.unwrap();
+        let value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        (status, value)
+    }
+
+    pub async fn get(&self, path: &str, auth: &str) -> (StatusCode, Value) {
+        self.call(Method::GET, path, Some(auth), None).await
+    }
+
+    pub async fn post(&self, path: &str, auth: &str, body: Value) -> (StatusCode, Value) {
+        self.call(Method::POST, path, Some(auth), Some(body)).await
+    }
+
+    pub async fn delete(&self, path: &str, auth: &str) -> (StatusCode, Value) {
+        self.call(Method::DELETE, path, Some(auth), None).await
+    }
+
+    /// A new account with `cents` of credits; returns its API key.
+    pub async fn account(&self, cents: u64) -> String {
+        let (status, body) = self
+            .post(
+                "/v1/admin/accounts",
+                ADMIN_TOKEN,
+                json!({"name": "test", "credits_cents": cents}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        body["api_key"].as_str().unwrap().to_string()
+    }
+
+    /// Create a sandbox and wait until it runs; returns its id.
+    pub async fn running_sandbox(&self, key: &str, body: Value) -> String {
+        let (status, created) = self.post("/v1/sandboxes", key, body).await;
+        assert_eq!(status, StatusCode::CREATED, "{created}");
+        let id = created["sandbox_id"].as_str().unwrap().to_string();
+        self.wait_for_state(key, &id, "running").await;
+        id
+    }
+
+    pub async fn wait_for_state(&self, key: &str, id: &str, state: &str) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let (_, status) = self.get(&format!("/v1/sandboxes/{id}"), key).await;
+            if status["status"] == state {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "sandbox {id} never reached {state}: {status}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Run a command to its end; returns the final poll.
+    pub async fn exec(&self, key: &str, id: &str, body: Value) -> Value {
+        let (status, started) = self
+            .post(&format!("/v1/sandboxes/{id}/exec"), key, body)
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{started}");
+        let execution = started["execution_id"].as_str().unwrap().to_string();
+        self.wait_execution(key, &execution).await
+    }
+
+    pub async fn wait_execution(&self, key: &str, execution: &str) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            let (status, poll) = self
+                .get(&format!("/v1/executions/{execution}?wait_ms=5000"), key)
+                .await;
+            assert_eq!(status, StatusCode::OK, "{poll}");
+            if poll["status"] != "running" {
+                return poll;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "execution {execution} never ended"
+            );
+        }
+    }
+}
+
+/// All of one stream's output in a poll.
+pub fn stream_text(poll: &Value, stream: &str) -> String {
+    poll["output"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["stream"] == stream)
+        .map(|c| c["chunk"].as_str().unwrap())
+        .collect()
+}
+
+/// `docker` CLI output, for checks from outside the server.
+pub fn docker(args: &[&str]) -> String {
+    let output = std::process::Command::new("docker")
+        .args(args)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&output.stdout).trim().to_string()
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+        if !self.instance_id.is_empty() {
+            let ids = docker(&[
+                "ps",
+                "-aq",
+                "--filter",
+                &format!("label=sockt.instance={}", self.instance_id),
+            ]);
+            for id in ids.split_whitespace() {
+                docker(&["rm", "-f", "-v", id]);
+            }
+            let _ = std::fs::remove_dir_all(&self.data_dir);
+        }
+    }
+}

@@ -41,7 +41,12 @@ fn header(kind: tar::EntryType, mode: u32, size: u64, uid: u64) -> tar::Header {
 
 /// An archive holding `relative` (with `bytes`), and, when `with_parents`,
 /// every parent directory of it, all owned by `uid`.
-pub(super) fn file_archive(relative: &str, bytes: &[u8], uid: u64, with_parents: bool) -> io::Result<Vec<u8>> {
+pub(super) fn file_archive(
+    relative: &str,
+    bytes: &[u8],
+    uid: u64,
+    with_parents: bool,
+) -> io::Result<Vec<u8>> {
     let mut builder = tar::Builder::new(Vec::new());
     if with_parents {
         let parts: Vec<&str> = relative.split('/').collect();
@@ -85,20 +90,34 @@ pub(super) fn first_entry(buffer: &[u8], max_bytes: u64) -> Result<Option<Entry>
     let mut offset = 0usize;
     let mut long_link: Option<String> = None;
     loop {
-        let Some(block) = buffer.get(offset..offset + 512) else { return Ok(None) };
+        let Some(block) = buffer.get(offset..offset + 512) else {
+            return Ok(None);
+        };
         if block.iter().all(|b| *b == 0) {
             return Err("the engine sent an empty archive".into());
         }
         let header = tar::Header::from_byte_slice(block);
-        let size = header.entry_size().map_err(|e| format!("bad archive header: {e}"))?;
+        let size = header
+            .entry_size()
+            .map_err(|e| format!("bad archive header: {e}"))?;
         let kind = header.entry_type();
         let data_start = offset + 512;
-        if kind.is_pax_local_extensions() || kind.is_pax_global_extensions() || kind.is_gnu_longname() || kind.is_gnu_longlink() {
-            let Some(data) = buffer.get(data_start..data_start + size as usize) else { return Ok(None) };
+        if kind.is_pax_local_extensions()
+            || kind.is_pax_global_extensions()
+            || kind.is_gnu_longname()
+            || kind.is_gnu_longlink()
+        {
+            let Some(data) = buffer.get(data_start..data_start + size as usize) else {
+                return Ok(None);
+            };
             if kind.is_pax_local_extensions() {
                 long_link = pax_linkpath(data).or(long_link);
             } else if kind.is_gnu_longlink() {
-                long_link = Some(String::from_utf8_lossy(data).trim_end_matches('\0').to_string());
+                long_link = Some(
+                    String::from_utf8_lossy(data)
+                        .trim_end_matches('\0')
+                        .to_string(),
+                );
             }
             offset = data_start + padded(size);
             continue;
@@ -106,15 +125,39 @@ pub(super) fn first_entry(buffer: &[u8], max_bytes: u64) -> Result<Option<Entry>
         let entry = match kind {
             tar::EntryType::Regular | tar::EntryType::Continuous => {
                 let wanted = size.min(max_bytes) as usize;
-                let Some(data) = buffer.get(data_start..data_start + wanted) else { return Ok(None) };
-                Entry { kind: EntryKind::File, size, data: data.to_vec() }
+                let Some(data) = buffer.get(data_start..data_start + wanted) else {
+                    return Ok(None);
+                };
+                Entry {
+                    kind: EntryKind::File,
+                    size,
+                    data: data.to_vec(),
+                }
             }
-            tar::EntryType::Directory => Entry { kind: EntryKind::Directory, size: 0, data: vec![] },
+            tar::EntryType::Directory => Entry {
+                kind: EntryKind::Directory,
+                size: 0,
+                data: vec![],
+            },
             tar::EntryType::Symlink => {
-                let target = long_link.or_else(|| header.link_name().ok().flatten().map(|p| p.to_string_lossy().into_owned()));
-                Entry { kind: EntryKind::Symlink(target.unwrap_or_default()), size: 0, data: vec![] }
+                let target = long_link.or_else(|| {
+                    header
+                        .link_name()
+                        .ok()
+                        .flatten()
+                        .map(|p| p.to_string_lossy().into_owned())
+                });
+                Entry {
+                    kind: EntryKind::Symlink(target.unwrap_or_default()),
+                    size: 0,
+                    data: vec![],
+                }
             }
-            _ => Entry { kind: EntryKind::Other, size, data: vec![] },
+            _ => Entry {
+                kind: EntryKind::Other,
+                size,
+                data: vec![],
+            },
         };
         return Ok(Some(entry));
     }
@@ -133,10 +176,20 @@ mod tests {
             .unwrap()
             .map(|e| {
                 let e = e.unwrap();
-                (e.path().unwrap().to_string_lossy().into_owned(), e.header().uid().unwrap())
+                (
+                    e.path().unwrap().to_string_lossy().into_owned(),
+                    e.header().uid().unwrap(),
+                )
             })
             .collect();
-        assert_eq!(names, vec![("a/".into(), 1000), ("a/b/".into(), 1000), ("a/b/c.bin".into(), 1000)]);
+        assert_eq!(
+            names,
+            vec![
+                ("a/".into(), 1000),
+                ("a/b/".into(), 1000),
+                ("a/b/c.bin".into(), 1000)
+            ]
+        );
     }
 
     #[test]
@@ -144,7 +197,14 @@ mod tests {
         let tar = file_archive("f.txt", b"hello world", 1000, false).unwrap();
         assert_eq!(first_entry(&tar[..100], 5), Ok(None));
         let entry = first_entry(&tar[..600], 5).unwrap().unwrap();
-        assert_eq!(entry, Entry { kind: EntryKind::File, size: 11, data: b"hello".to_vec() });
+        assert_eq!(
+            entry,
+            Entry {
+                kind: EntryKind::File,
+                size: 11,
+                data: b"hello".to_vec()
+            }
+        );
     }
 
     #[test]

@@ -12,19 +12,26 @@ pub(super) enum PathContext<'a> {
 
 pub(super) fn map_err(error: Error, context: PathContext<'_>) -> RuntimeError {
     match error {
-        Error::DockerResponseServerError { status_code, message } => {
+        Error::DockerResponseServerError {
+            status_code,
+            message,
+        } => {
             let lower = message.to_lowercase();
             match (status_code, context) {
                 (404, _) if lower.contains("no such container") => RuntimeError::ContainerGone,
                 (404, _) if lower.contains("no such image") => RuntimeError::ImageMissing(message),
                 (404, PathContext::Path(path)) => RuntimeError::FileNotFound(path.to_string()),
-                (_, PathContext::WorkingDir(dir)) if lower.contains("chdir") || lower.contains("no such file") => {
+                (_, PathContext::WorkingDir(dir))
+                    if lower.contains("chdir") || lower.contains("no such file") =>
+                {
                     RuntimeError::FileNotFound(format!("working_dir {dir}"))
                 }
                 (400 | 500, PathContext::Path(path)) if lower.contains("not a directory") => {
                     RuntimeError::NotADirectory(path.to_string())
                 }
-                (409, _) if lower.contains("is paused") => RuntimeError::Failed("the sandbox is paused".into()),
+                (409, _) if lower.contains("is paused") => {
+                    RuntimeError::Failed("the sandbox is paused".into())
+                }
                 _ => RuntimeError::Failed(format!("engine answered {status_code}: {message}")),
             }
         }

@@ -8,15 +8,17 @@ use archive::{file_archive, first_entry, Entry, EntryKind};
 use async_trait::async_trait;
 use bollard::container::LogOutput;
 use bollard::exec::{CreateExecOptions, StartExecOptions, StartExecResults};
-use bollard::models::{ContainerCreateBody, ContainerSummaryStateEnum, HostConfig, Mount, MountType};
+use bollard::models::{
+    ContainerCreateBody, ContainerSummaryStateEnum, HostConfig, Mount, MountType,
+};
 use bollard::query_parameters::{
-    CreateContainerOptionsBuilder, DownloadFromContainerOptionsBuilder, ListContainersOptionsBuilder,
-    RemoveContainerOptionsBuilder, UploadToContainerOptionsBuilder,
+    CreateContainerOptionsBuilder, DownloadFromContainerOptionsBuilder,
+    ListContainersOptionsBuilder, RemoveContainerOptionsBuilder, UploadToContainerOptionsBuilder,
 };
 use bollard::{body_full, Docker};
 use domain::ports::{
-    ContainerStatus, ExecRequest, FileContent, FileEntry, ManagedContainer, OutputSink, OutputStream, RuntimeError,
-    SandboxRuntime, SandboxSpec, SANDBOX_HOME,
+    ContainerStatus, ExecRequest, FileContent, FileEntry, ManagedContainer, OutputSink,
+    OutputStream, RuntimeError, SandboxRuntime, SandboxSpec, SANDBOX_HOME,
 };
 use errors::{map_err, PathContext};
 use futures::StreamExt;
@@ -26,6 +28,8 @@ use std::sync::Arc;
 pub const LABEL_MANAGED: &str = "sockt.managed";
 pub const LABEL_SANDBOX: &str = "sockt.sandbox_id";
 pub const LABEL_TIER: &str = "sockt.tier";
+/// The store a container belongs to.
+pub const LABEL_INSTANCE: &str = "sockt.instance";
 const SANDBOX_USER: &str = "sandbox";
 const SANDBOX_UID: u64 = 1000;
 /// Directories the sandbox user may write to; each is a volume, so the
@@ -38,6 +42,8 @@ const MAX_HELPER_OUTPUT: usize = 16 << 20;
 /// Settings of the Docker adapter.
 #[derive(Debug, Clone)]
 pub struct DockerConfig {
+    /// The event store's identity; only containers labelled with it are this server's.
+    pub instance: String,
     /// Docker network sandboxes join ("bridge", "none", or a named network).
     pub network: String,
     /// OCI runtime (e.g. "runsc" for gVisor); None for the engine's default.
@@ -46,7 +52,11 @@ pub struct DockerConfig {
 
 impl Default for DockerConfig {
     fn default() -> Self {
-        DockerConfig { network: "bridge".into(), oci_runtime: None }
+        DockerConfig {
+            instance: "default".into(),
+            network: "bridge".into(),
+            oci_runtime: None,
+        }
     }
 }
 
@@ -58,8 +68,13 @@ pub struct DockerRuntime {
 impl DockerRuntime {
     /// Connect to the local engine and agree on an API version.
     pub async fn connect(config: DockerConfig) -> anyhow::Result<DockerRuntime> {
-        let docker = Docker::connect_with_local_defaults()?.negotiate_version().await?;
-        docker.ping().await.map_err(|e| anyhow::anyhow!("the Docker engine does not answer: {e}"))?;
+        let docker = Docker::connect_with_local_defaults()?
+            .negotiate_version()
+            .await?;
+        docker
+            .ping()
+            .await
+            .map_err(|e| anyhow::anyhow!("the Docker engine does not answer: {e}"))?;
         Ok(DockerRuntime { docker, config })
     }
 
@@ -68,7 +83,11 @@ impl DockerRuntime {
     }
 
     /// Run a helper command as the sandbox user and collect its output.
-    async fn run_helper(&self, container: &str, cmd: Vec<String>) -> Result<(i64, Vec<u8>, Vec<u8>), RuntimeError> {
+    async fn run_helper(
+        &self,
+        container: &str,
+        cmd: Vec<String>,
+    ) -> Result<(i64, Vec<u8>, Vec<u8>), RuntimeError> {
         let exec = self
             .docker
             .create_exec(
@@ -85,13 +104,20 @@ impl DockerRuntime {
             .map_err(|e| map_err(e, PathContext::None))?;
         let mut stdout = Vec::new();
         let mut stderr = Vec::new();
-        if let StartExecResults::Attached { mut output, .. } =
-            self.docker.start_exec(&exec.id, None::<StartExecOptions>).await.map_err(|e| map_err(e, PathContext::None))?
+        if let StartExecResults::Attached { mut output, .. } = self
+            .docker
+            .start_exec(&exec.id, None::<StartExecOptions>)
+            .await
+            .map_err(|e| map_err(e, PathContext::None))?
         {
             while let Some(item) = output.next().await {
                 match item.map_err(|e| map_err(e, PathContext::None))? {
-                    LogOutput::StdOut { message } if stdout.len() < MAX_HELPER_OUTPUT => stdout.extend_from_slice(&message),
-                    LogOutput::StdErr { message } if stderr.len() < MAX_HELPER_OUTPUT => stderr.extend_from_slice(&message),
+                    LogOutput::StdOut { message } if stdout.len() < MAX_HELPER_OUTPUT => {
+                        stdout.extend_from_slice(&message)
+                    }
+                    LogOutput::StdErr { message } if stderr.len() < MAX_HELPER_OUTPUT => {
+                        stderr.extend_from_slice(&message)
+                    }
                     _ => {}
                 }
             }
@@ -101,14 +127,29 @@ impl DockerRuntime {
     }
 
     async fn exit_code(&self, exec_id: &str) -> Result<i64, RuntimeError> {
-        let inspect = self.docker.inspect_exec(exec_id).await.map_err(|e| map_err(e, PathContext::None))?;
-        inspect.exit_code.ok_or_else(|| RuntimeError::Failed("the engine reported no exit code".into()))
+        let inspect = self
+            .docker
+            .inspect_exec(exec_id)
+            .await
+            .map_err(|e| map_err(e, PathContext::None))?;
+        inspect
+            .exit_code
+            .ok_or_else(|| RuntimeError::Failed("the engine reported no exit code".into()))
     }
 
     /// Download the start of one archive entry at `path` (no link following).
-    async fn download_entry(&self, container: &str, path: &str, max_bytes: u64) -> Result<Entry, RuntimeError> {
-        let options = DownloadFromContainerOptionsBuilder::new().path(path).build();
-        let mut stream = self.docker.download_from_container(container, Some(options));
+    async fn download_entry(
+        &self,
+        container: &str,
+        path: &str,
+        max_bytes: u64,
+    ) -> Result<Entry, RuntimeError> {
+        let options = DownloadFromContainerOptionsBuilder::new()
+            .path(path)
+            .build();
+        let mut stream = self
+            .docker
+            .download_from_container(container, Some(options));
         let mut buffer: Vec<u8> = Vec::new();
         loop {
             if let Some(entry) = first_entry(&buffer, max_bytes).map_err(RuntimeError::Failed)? {
@@ -120,7 +161,9 @@ impl DockerRuntime {
                 None => {
                     return first_entry(&buffer, max_bytes)
                         .map_err(RuntimeError::Failed)?
-                        .ok_or_else(|| RuntimeError::Failed(format!("the archive of {path} ended early")))
+                        .ok_or_else(|| {
+                            RuntimeError::Failed(format!("the archive of {path} ended early"))
+                        })
                 }
             }
         }
@@ -141,7 +184,8 @@ fn resolve_link(link_path: &str, target: &str) -> String {
         return target.to_string();
     }
     let parent = link_path.rsplit_once('/').map(|(p, _)| p).unwrap_or("");
-    domain::ports::resolve_sandbox_path(&format!("{parent}/{target}")).unwrap_or_else(|_| target.to_string())
+    domain::ports::resolve_sandbox_path(&format!("{parent}/{target}"))
+        .unwrap_or_else(|_| target.to_string())
 }
 
 #[async_trait]
@@ -151,11 +195,16 @@ impl SandboxRuntime for DockerRuntime {
             (LABEL_MANAGED.to_string(), "true".to_string()),
             (LABEL_SANDBOX.to_string(), spec.sandbox_id.clone()),
             (LABEL_TIER.to_string(), spec.tier.name.as_str().to_string()),
+            (LABEL_INSTANCE.to_string(), self.config.instance.clone()),
         ]);
         let memory = (spec.tier.memory_mib as i64) << 20;
         let mounts = WRITABLE_ROOTS
             .iter()
-            .map(|target| Mount { target: Some(target.to_string()), typ: Some(MountType::VOLUME), ..Default::default() })
+            .map(|target| Mount {
+                target: Some(target.to_string()),
+                typ: Some(MountType::VOLUME),
+                ..Default::default()
+            })
             .collect();
         let host_config = HostConfig {
             nano_cpus: Some(spec.tier.millicpus as i64 * 1_000_000),
@@ -177,17 +226,25 @@ impl SandboxRuntime for DockerRuntime {
             user: Some(SANDBOX_USER.into()),
             working_dir: Some(SANDBOX_HOME.into()),
             hostname: Some("sandbox".into()),
-            env: Some(vec![format!("HOME={SANDBOX_HOME}"), format!("USER={SANDBOX_USER}"), "LANG=C.UTF-8".into()]),
+            env: Some(vec![
+                format!("HOME={SANDBOX_HOME}"),
+                format!("USER={SANDBOX_USER}"),
+                "LANG=C.UTF-8".into(),
+            ]),
             labels: Some(labels),
             host_config: Some(host_config),
             ..Default::default()
         };
         let name = format!("sockt-{}", spec.sandbox_id);
         let options = CreateContainerOptionsBuilder::new().name(&name).build();
-        let created = self.docker.create_container(Some(options), body).await.map_err(|e| match map_err(e, PathContext::None) {
-            RuntimeError::ContainerGone => RuntimeError::ImageMissing(spec.image.clone()),
-            other => other,
-        })?;
+        let created = self
+            .docker
+            .create_container(Some(options), body)
+            .await
+            .map_err(|e| match map_err(e, PathContext::None) {
+                RuntimeError::ContainerGone => RuntimeError::ImageMissing(spec.image.clone()),
+                other => other,
+            })?;
         if let Err(e) = self.docker.start_container(&created.id, None).await {
             let _ = self.destroy(&created.id).await;
             return Err(map_err(e, PathContext::None));
@@ -217,7 +274,10 @@ impl SandboxRuntime for DockerRuntime {
     }
 
     async fn destroy(&self, container: &str) -> Result<(), RuntimeError> {
-        let options = RemoveContainerOptionsBuilder::new().force(true).v(true).build();
+        let options = RemoveContainerOptionsBuilder::new()
+            .force(true)
+            .v(true)
+            .build();
         match self.docker.remove_container(container, Some(options)).await {
             Ok(()) => Ok(()),
             Err(e) => match map_err(e, PathContext::None) {
@@ -228,7 +288,12 @@ impl SandboxRuntime for DockerRuntime {
         }
     }
 
-    async fn exec(&self, container: &str, request: &ExecRequest, sink: Arc<dyn OutputSink>) -> Result<i64, RuntimeError> {
+    async fn exec(
+        &self,
+        container: &str,
+        request: &ExecRequest,
+        sink: Arc<dyn OutputSink>,
+    ) -> Result<i64, RuntimeError> {
         // The wrapper is its exec's session leader: it records its pid (the
         // session id) so kill_exec can end every process of the session.
         let pid_file = format!("{PID_DIR}/{}.pid", request.execution_id);
@@ -244,7 +309,14 @@ impl SandboxRuntime for DockerRuntime {
                     attach_stderr: Some(true),
                     user: Some(SANDBOX_USER.to_string()),
                     working_dir: Some(request.working_dir.clone()),
-                    cmd: Some(vec!["/bin/bash".into(), "-c".into(), script, "sockt-exec".into(), pid_file, request.command.clone()]),
+                    cmd: Some(vec![
+                        "/bin/bash".into(),
+                        "-c".into(),
+                        script,
+                        "sockt-exec".into(),
+                        pid_file,
+                        request.command.clone(),
+                    ]),
                     ..Default::default()
                 },
             )
@@ -258,7 +330,9 @@ impl SandboxRuntime for DockerRuntime {
         if let StartExecResults::Attached { mut output, .. } = started {
             while let Some(item) = output.next().await {
                 match item.map_err(|e| map_err(e, PathContext::WorkingDir(&request.working_dir)))? {
-                    LogOutput::StdOut { message } | LogOutput::Console { message } => sink.push(OutputStream::Stdout, &message),
+                    LogOutput::StdOut { message } | LogOutput::Console { message } => {
+                        sink.push(OutputStream::Stdout, &message)
+                    }
                     LogOutput::StdErr { message } => sink.push(OutputStream::Stderr, &message),
                     LogOutput::StdIn { .. } => {}
                 }
@@ -267,9 +341,17 @@ impl SandboxRuntime for DockerRuntime {
         let code = self.exit_code(&exec.id).await?;
         // runc reports a missing working directory as exit 126/127 with a message on stdout.
         if code == 126 || code == 127 {
-            let (exists, _, _) = self.run_helper(container, vec!["test".into(), "-d".into(), request.working_dir.clone()]).await?;
+            let (exists, _, _) = self
+                .run_helper(
+                    container,
+                    vec!["test".into(), "-d".into(), request.working_dir.clone()],
+                )
+                .await?;
             if exists != 0 {
-                return Err(RuntimeError::FileNotFound(format!("working_dir {}", request.working_dir)));
+                return Err(RuntimeError::FileNotFound(format!(
+                    "working_dir {}",
+                    request.working_dir
+                )));
             }
         }
         Ok(code)
@@ -279,23 +361,48 @@ impl SandboxRuntime for DockerRuntime {
         let pid_file = format!("{PID_DIR}/{execution_id}.pid");
         let script = "p=$(cat \"$1\" 2>/dev/null) || exit 0; [ -n \"$p\" ] || exit 0; \
                       for _ in 1 2 3; do pkill -KILL -s \"$p\" 2>/dev/null; kill -KILL -- -\"$p\" 2>/dev/null; done; rm -f \"$1\"; exit 0";
-        self.run_helper(container, vec!["/bin/sh".into(), "-c".into(), script.into(), "sockt-kill".into(), pid_file])
-            .await
-            .map(|_| ())
+        self.run_helper(
+            container,
+            vec![
+                "/bin/sh".into(),
+                "-c".into(),
+                script.into(),
+                "sockt-kill".into(),
+                pid_file,
+            ],
+        )
+        .await
+        .map(|_| ())
     }
 
-    async fn write_file(&self, container: &str, path: &str, bytes: Vec<u8>, create_dirs: bool) -> Result<(), RuntimeError> {
-        let (root, relative) = split_writable(path).ok_or_else(|| RuntimeError::NotWritable { path: path.to_string() })?;
+    async fn write_file(
+        &self,
+        container: &str,
+        path: &str,
+        bytes: Vec<u8>,
+        create_dirs: bool,
+    ) -> Result<(), RuntimeError> {
+        let (root, relative) = split_writable(path).ok_or_else(|| RuntimeError::NotWritable {
+            path: path.to_string(),
+        })?;
         if !create_dirs {
             if let Some((parent, _)) = path.rsplit_once('/') {
                 let parent = if parent.is_empty() { "/" } else { parent };
-                let (code, _, _) = self.run_helper(container, vec!["test".into(), "-d".into(), parent.to_string()]).await?;
+                let (code, _, _) = self
+                    .run_helper(
+                        container,
+                        vec!["test".into(), "-d".into(), parent.to_string()],
+                    )
+                    .await?;
                 if code != 0 {
-                    return Err(RuntimeError::FileNotFound(format!("{parent} (pass create_dirs to create it)")));
+                    return Err(RuntimeError::FileNotFound(format!(
+                        "{parent} (pass create_dirs to create it)"
+                    )));
                 }
             }
         }
-        let tar = file_archive(relative, &bytes, SANDBOX_UID, create_dirs).map_err(|e| RuntimeError::Failed(format!("building the archive: {e}")))?;
+        let tar = file_archive(relative, &bytes, SANDBOX_UID, create_dirs)
+            .map_err(|e| RuntimeError::Failed(format!("building the archive: {e}")))?;
         let options = UploadToContainerOptionsBuilder::new().path(root).build();
         self.docker
             .upload_to_container(container, Some(options), body_full(tar.into()))
@@ -303,25 +410,56 @@ impl SandboxRuntime for DockerRuntime {
             .map_err(|e| map_err(e, PathContext::Path(path)))
     }
 
-    async fn read_file(&self, container: &str, path: &str, max_bytes: u64) -> Result<FileContent, RuntimeError> {
+    async fn read_file(
+        &self,
+        container: &str,
+        path: &str,
+        max_bytes: u64,
+    ) -> Result<FileContent, RuntimeError> {
         let mut current = path.to_string();
         for _ in 0..8 {
             let entry = self.download_entry(container, &current, max_bytes).await?;
             match entry.kind {
-                EntryKind::File => return Ok(FileContent { bytes: entry.data, size: entry.size }),
+                EntryKind::File => {
+                    return Ok(FileContent {
+                        bytes: entry.data,
+                        size: entry.size,
+                    })
+                }
                 EntryKind::Directory => return Err(RuntimeError::IsDirectory(path.to_string())),
                 EntryKind::Symlink(target) => current = resolve_link(&current, &target),
-                EntryKind::Other => return Err(RuntimeError::FileNotFound(format!("{path} (not a regular file)"))),
+                EntryKind::Other => {
+                    return Err(RuntimeError::FileNotFound(format!(
+                        "{path} (not a regular file)"
+                    )))
+                }
             }
         }
-        Err(RuntimeError::FileNotFound(format!("{path} (too many levels of symbolic links)")))
+        Err(RuntimeError::FileNotFound(format!(
+            "{path} (too many levels of symbolic links)"
+        )))
     }
 
-    async fn list_files(&self, container: &str, path: &str, max_depth: u32) -> Result<Vec<FileEntry>, RuntimeError> {
+    async fn list_files(
+        &self,
+        container: &str,
+        path: &str,
+        max_depth: u32,
+    ) -> Result<Vec<FileEntry>, RuntimeError> {
         let script = "[ -e \"$1\" ] || exit 3; [ -d \"$1\" ] || exit 4; \
                       find \"$1\" -mindepth 1 -maxdepth \"$2\" -printf '%y\\t%s\\t%T@\\t%P\\0' 2>/dev/null; exit 0";
         let (code, stdout, _) = self
-            .run_helper(container, vec!["/bin/sh".into(), "-c".into(), script.into(), "sockt-ls".into(), path.into(), max_depth.to_string()])
+            .run_helper(
+                container,
+                vec![
+                    "/bin/sh".into(),
+                    "-c".into(),
+                    script.into(),
+                    "sockt-ls".into(),
+                    path.into(),
+                    max_depth.to_string(),
+                ],
+            )
             .await?;
         match code {
             3 => return Err(RuntimeError::FileNotFound(path.to_string())),
@@ -338,7 +476,12 @@ impl SandboxRuntime for DockerRuntime {
                 let size = fields.next()?.parse().ok()?;
                 let mod_ts = fields.next()?.split('.').next()?.parse().ok()?;
                 let name = fields.next()?.to_string();
-                Some(FileEntry { name, size, mod_ts, is_dir: kind == "d" })
+                Some(FileEntry {
+                    name,
+                    size,
+                    mod_ts,
+                    is_dir: kind == "d",
+                })
             })
             .collect();
         entries.sort_by(|a, b| a.name.cmp(&b.name));
@@ -346,9 +489,22 @@ impl SandboxRuntime for DockerRuntime {
     }
 
     async fn list_managed(&self) -> Result<Vec<ManagedContainer>, RuntimeError> {
-        let filters = HashMap::from([("label".to_string(), vec![format!("{LABEL_MANAGED}=true")])]);
-        let options = ListContainersOptionsBuilder::new().all(true).filters(&filters).build();
-        let containers = self.docker.list_containers(Some(options)).await.map_err(|e| map_err(e, PathContext::None))?;
+        let filters = HashMap::from([(
+            "label".to_string(),
+            vec![
+                format!("{LABEL_MANAGED}=true"),
+                format!("{LABEL_INSTANCE}={}", self.config.instance),
+            ],
+        )]);
+        let options = ListContainersOptionsBuilder::new()
+            .all(true)
+            .filters(&filters)
+            .build();
+        let containers = self
+            .docker
+            .list_containers(Some(options))
+            .await
+            .map_err(|e| map_err(e, PathContext::None))?;
         Ok(containers
             .into_iter()
             .filter_map(|c| {
@@ -358,7 +514,11 @@ impl SandboxRuntime for DockerRuntime {
                     Some(ContainerSummaryStateEnum::PAUSED) => ContainerStatus::Paused,
                     _ => ContainerStatus::Stopped,
                 };
-                Some(ManagedContainer { container_id: c.id?, sandbox_id, status })
+                Some(ManagedContainer {
+                    container_id: c.id?,
+                    sandbox_id,
+                    status,
+                })
             })
             .collect())
     }
@@ -370,7 +530,10 @@ mod tests {
 
     #[test]
     fn only_home_and_tmp_are_writable() {
-        assert_eq!(split_writable("/home/sandbox/a/b"), Some((SANDBOX_HOME, "a/b")));
+        assert_eq!(
+            split_writable("/home/sandbox/a/b"),
+            Some((SANDBOX_HOME, "a/b"))
+        );
         assert_eq!(split_writable("/tmp/x"), Some(("/tmp", "x")));
         assert_eq!(split_writable("/home/sandbox"), None);
         assert_eq!(split_writable("/home/sandboxed/x"), None);
@@ -379,7 +542,10 @@ mod tests {
 
     #[test]
     fn links_resolve_against_their_directory() {
-        assert_eq!(resolve_link("/home/sandbox/l", "t.txt"), "/home/sandbox/t.txt");
+        assert_eq!(
+            resolve_link("/home/sandbox/l", "t.txt"),
+            "/home/sandbox/t.txt"
+        );
         assert_eq!(resolve_link("/home/sandbox/d/l", "../t"), "/home/sandbox/t");
         assert_eq!(resolve_link("/home/sandbox/l", "/etc/hosts"), "/etc/hosts");
     }

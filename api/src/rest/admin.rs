@@ -26,16 +26,20 @@ fn require_admin(caller: &Principal) -> Result<(), AppError> {
     match caller {
         Principal::Admin => Ok(()),
         Principal::Anonymous => Err(AppError::Unauthorized("the admin token is required".into())),
-        _ => Err(AppError::Forbidden("only the admin token may manage accounts".into())),
+        _ => Err(AppError::Forbidden(
+            "only the admin token may manage accounts".into(),
+        )),
     }
 }
 
-pub async fn my_account(State(state): State<AppState>, Caller(caller): Caller) -> ApiResult<Json<Value>> {
+pub async fn my_account(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+) -> ApiResult<Json<Value>> {
     Ok(Json(account_json(&state.app.account(&caller)?)))
 }
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct CreateAccount {
     #[serde(default = "default_name")]
     name: String,
@@ -47,21 +51,34 @@ fn default_name() -> String {
     "default".into()
 }
 
-pub async fn create_account(State(state): State<AppState>, Caller(caller): Caller, JsonBody(body): JsonBody<CreateAccount>) -> ApiResult<(StatusCode, Json<Value>)> {
+pub async fn create_account(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    JsonBody(body): JsonBody<CreateAccount>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
     require_admin(&caller)?;
-    let (view, key) = state.app.open_account(&body.name, body.credits_cents).await?;
+    let (view, key) = state
+        .app
+        .open_account(&body.name, body.credits_cents)
+        .await?;
     let mut answer = account_json(&view);
     answer["api_key"] = json!(key);
     Ok((StatusCode::CREATED, Json(answer)))
 }
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct Deposit {
     credits_cents: u64,
 }
 
-pub async fn deposit(State(state): State<AppState>, Caller(caller): Caller, Path(id): Path<String>, JsonBody(body): JsonBody<Deposit>) -> ApiResult<Json<Value>> {
+pub async fn deposit(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<Deposit>,
+) -> ApiResult<Json<Value>> {
     require_admin(&caller)?;
-    Ok(Json(account_json(&state.app.deposit_credits(&id, body.credits_cents).await?)))
+    Ok(Json(account_json(
+        &state.app.deposit_credits(&id, body.credits_cents).await?,
+    )))
 }

@@ -3,8 +3,8 @@
 use crate::error::ApiError;
 use crate::server::AppState;
 use axum::extract::FromRequestParts;
-use axum::http::request::Parts;
 use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
 use commands::{AppError, Principal};
 use secrecy::ExposeSecret;
 
@@ -14,11 +14,17 @@ pub struct Caller(pub Principal);
 /// The secret a request carries, if any.
 pub(super) fn presented_secret(parts: &Parts) -> Result<Option<String>, AppError> {
     if let Some(value) = parts.headers.get(AUTHORIZATION) {
-        let value = value.to_str().map_err(|_| AppError::Unauthorized("malformed Authorization header".into()))?;
+        let value = value
+            .to_str()
+            .map_err(|_| AppError::Unauthorized("malformed Authorization header".into()))?;
         let token = value
             .strip_prefix("Bearer ")
             .or_else(|| value.strip_prefix("bearer "))
-            .ok_or_else(|| AppError::Unauthorized("use Authorization: Bearer <api key or sandbox token>".into()))?;
+            .ok_or_else(|| {
+                AppError::Unauthorized(
+                    "use Authorization: Bearer <api key or sandbox token>".into(),
+                )
+            })?;
         let token = token.trim();
         if !token.is_empty() {
             return Ok(Some(token.to_string()));
@@ -37,14 +43,23 @@ fn url_param(query: &str, name: &str) -> Option<String> {
 
 /// Constant-time comparison, so response timing reveals nothing of the token.
 fn same_secret(a: &str, b: &str) -> bool {
-    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
 }
 
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let Some(secret) = presented_secret(parts)? else { return Ok(Caller(Principal::Anonymous)) };
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let Some(secret) = presented_secret(parts)? else {
+            return Ok(Caller(Principal::Anonymous));
+        };
         if let Some(admin) = &state.admin_token {
             if same_secret(admin.expose_secret(), &secret) {
                 return Ok(Caller(Principal::Admin));
@@ -60,8 +75,13 @@ mod tests {
 
     #[test]
     fn query_tokens_are_found() {
-        assert_eq!(url_param("a=1&sandbox_token=sbx_x", "sandbox_token").as_deref(), Some("sbx_x"));
+        assert_eq!(
+            url_param("a=1&sandbox_token=sbx_x", "sandbox_token").as_deref(),
+            Some("sbx_x")
+        );
         assert_eq!(url_param("sandbox_token=", "sandbox_token"), None);
-        assert!(same_secret("abc", "abc") && !same_secret("abc", "abd") && !same_secret("abc", "ab"));
+        assert!(
+            same_secret("abc", "abc") && !same_secret("abc", "abd") && !same_secret("abc", "ab")
+        );
     }
 }

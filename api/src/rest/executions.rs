@@ -14,15 +14,28 @@ use serde_json::{json, Value};
 use std::time::Duration;
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct ExecRequest {
     command: String,
     working_dir: Option<String>,
     timeout_ms: Option<u64>,
 }
 
-pub async fn start(State(state): State<AppState>, Caller(caller): Caller, Path(id): Path<String>, JsonBody(body): JsonBody<ExecRequest>) -> ApiResult<(StatusCode, Json<Value>)> {
-    let execution = state.app.exec(&caller, &id, &body.command, body.working_dir.as_deref(), body.timeout_ms).await?;
+pub async fn start(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<ExecRequest>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let execution = state
+        .app
+        .exec(
+            &caller,
+            &id,
+            &body.command,
+            body.working_dir.as_deref(),
+            body.timeout_ms,
+        )
+        .await?;
     Ok((
         StatusCode::CREATED,
         Json(json!({
@@ -43,13 +56,33 @@ pub struct PollQuery {
     wait_ms: Option<u64>,
 }
 
-pub async fn poll(State(state): State<AppState>, Caller(caller): Caller, Path(id): Path<String>, Query(query): Query<PollQuery>) -> ApiResult<Json<Value>> {
+pub async fn poll(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(id): Path<String>,
+    Query(query): Query<PollQuery>,
+) -> ApiResult<Json<Value>> {
     let wait = Duration::from_millis(query.wait_ms.unwrap_or(0));
-    let poll = state.app.poll_execution(&caller, &id, query.offset.unwrap_or(0), wait).await?;
-    Ok(Json(wire::execution(&poll, state.app.now_ms(), state.app.config().low_balance_secs)))
+    let poll = state
+        .app
+        .poll_execution(&caller, &id, query.offset, wait)
+        .await?;
+    Ok(Json(wire::execution(
+        &poll,
+        state.app.now_ms(),
+        state.app.config().low_balance_secs,
+    )))
 }
 
-pub async fn cancel(State(state): State<AppState>, Caller(caller): Caller, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+pub async fn cancel(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
     let poll = state.app.cancel_execution(&caller, &id).await?;
-    Ok(Json(wire::execution(&poll, state.app.now_ms(), state.app.config().low_balance_secs)))
+    Ok(Json(wire::execution(
+        &poll,
+        state.app.now_ms(),
+        state.app.config().low_balance_secs,
+    )))
 }

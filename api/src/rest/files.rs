@@ -24,7 +24,6 @@ pub enum Encoding {
 }
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct WriteRequest {
     path: String,
     content: String,
@@ -38,19 +37,29 @@ fn yes() -> bool {
     true
 }
 
-pub async fn write(State(state): State<AppState>, Caller(caller): Caller, Path(id): Path<String>, JsonBody(body): JsonBody<WriteRequest>) -> ApiResult<Json<Value>> {
+pub async fn write(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<WriteRequest>,
+) -> ApiResult<Json<Value>> {
     let bytes = match body.encoding {
         Encoding::Utf8 => body.content.into_bytes(),
         Encoding::Base64 => B64
             .decode(body.content.as_bytes())
-            .map_err(|e| AppError::Invalid { code: "invalid_base64", message: format!("content is not valid base64: {e}") })?,
+            .map_err(|e| AppError::Invalid {
+                code: "invalid_base64",
+                message: format!("content is not valid base64: {e}"),
+            })?,
     };
-    let (path, size) = state.app.write_file(&caller, &id, &body.path, bytes, body.create_dirs).await?;
+    let (path, size) = state
+        .app
+        .write_file(&caller, &id, &body.path, bytes, body.create_dirs)
+        .await?;
     Ok(Json(json!({ "path": path, "size": size, "written": true })))
 }
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct ReadRequest {
     path: String,
     #[serde(default)]
@@ -58,8 +67,16 @@ pub struct ReadRequest {
     max_bytes: Option<u64>,
 }
 
-pub async fn read(State(state): State<AppState>, Caller(caller): Caller, Path(id): Path<String>, JsonBody(body): JsonBody<ReadRequest>) -> ApiResult<Json<Value>> {
-    let file = state.app.read_file(&caller, &id, &body.path, body.max_bytes).await?;
+pub async fn read(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<ReadRequest>,
+) -> ApiResult<Json<Value>> {
+    let file = state
+        .app
+        .read_file(&caller, &id, &body.path, body.max_bytes)
+        .await?;
     let mut answer = json!({ "path": file.path, "size": file.size, "truncated": file.truncated });
     match body.encoding {
         Encoding::Utf8 => {
@@ -85,13 +102,32 @@ pub struct ListQuery {
     max_depth: Option<u32>,
 }
 
-pub async fn list(State(state): State<AppState>, Caller(caller): Caller, Path(id): Path<String>, Query(query): Query<ListQuery>) -> ApiResult<Json<Value>> {
+pub async fn list(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(id): Path<String>,
+    Query(query): Query<ListQuery>,
+) -> ApiResult<Json<Value>> {
     let recursive = match query.recursive.as_deref() {
         None | Some("false") | Some("0") | Some("") => false,
         Some("true") | Some("1") => true,
-        Some(other) => return Err(AppError::invalid(format!("recursive must be true or false, not '{other}'")).into()),
+        Some(other) => {
+            return Err(AppError::invalid(format!(
+                "recursive must be true or false, not '{other}'"
+            ))
+            .into())
+        }
     };
-    let (path, entries) = state.app.list_files(&caller, &id, query.path.as_deref().unwrap_or("."), recursive, query.max_depth).await?;
+    let (path, entries) = state
+        .app
+        .list_files(
+            &caller,
+            &id,
+            query.path.as_deref().unwrap_or("."),
+            recursive,
+            query.max_depth,
+        )
+        .await?;
     let entries: Vec<Value> = entries
         .into_iter()
         .map(|e| json!({ "name": e.name, "size": e.size, "mod_ts": e.mod_ts, "is_dir": e.is_dir }))

@@ -28,8 +28,14 @@ where
 fn rejection_error(rejection: JsonRejection) -> AppError {
     match rejection.status() {
         StatusCode::PAYLOAD_TOO_LARGE => AppError::TooLarge("the request body is too large".into()),
-        StatusCode::UNSUPPORTED_MEDIA_TYPE => AppError::Invalid { code: "invalid_content_type", message: "send the body as JSON with Content-Type: application/json".into() },
-        _ => AppError::Invalid { code: "invalid_json", message: rejection.body_text() },
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => AppError::Invalid {
+            code: "invalid_content_type",
+            message: "send the body as JSON with Content-Type: application/json".into(),
+        },
+        _ => AppError::Invalid {
+            code: "invalid_json",
+            message: rejection.body_text(),
+        },
     }
 }
 
@@ -38,5 +44,11 @@ pub fn optional_json<T: DeserializeOwned + Default>(bytes: &[u8]) -> Result<T, A
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(T::default());
     }
-    serde_json::from_slice(bytes).map_err(|e| AppError::Invalid { code: "invalid_json", message: format!("invalid JSON body: {e}") }.into())
+    serde_json::from_slice(bytes).map_err(|e| {
+        AppError::Invalid {
+            code: "invalid_json",
+            message: format!("invalid JSON body: {e}"),
+        }
+        .into()
+    })
 }

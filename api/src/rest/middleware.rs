@@ -23,7 +23,9 @@ pub async fn rate_limit(State(state): State<AppState>, request: Request, next: N
     };
     if let Err(wait) = state.limiter.check(&key) {
         let error = ApiError {
-            error: AppError::RateLimited("rate limit exceeded; retry after the time in Retry-After".into()),
+            error: AppError::RateLimited(
+                "rate limit exceeded; retry after the time in Retry-After".into(),
+            ),
             retry_after_secs: Some(wait.as_secs_f64().ceil() as u64),
         };
         return error.into_response();

@@ -20,20 +20,32 @@ pub fn routes(state: AppState) -> Router<AppState> {
     let v1 = Router::new()
         .route("/v1/sandboxes/tiers", get(sandboxes::tiers))
         .route("/v1/sandboxes", post(sandboxes::create))
-        .route("/v1/sandboxes/{id}", get(sandboxes::status).delete(sandboxes::terminate))
+        .route(
+            "/v1/sandboxes/{id}",
+            get(sandboxes::status).delete(sandboxes::terminate),
+        )
         .route("/v1/sandboxes/{id}/pause", post(sandboxes::pause))
         .route("/v1/sandboxes/{id}/resume", post(sandboxes::resume))
-        .route("/v1/sandboxes/{id}/balance", post(sandboxes::extend_balance))
+        .route(
+            "/v1/sandboxes/{id}/balance",
+            post(sandboxes::extend_balance),
+        )
         .route("/v1/sandboxes/{id}/ledger", get(sandboxes::ledger))
         .route("/v1/sandboxes/{id}/exec", post(executions::start))
-        .route("/v1/executions/{id}", get(executions::poll).delete(executions::cancel))
+        .route(
+            "/v1/executions/{id}",
+            get(executions::poll).delete(executions::cancel),
+        )
         .route("/v1/sandboxes/{id}/files/write", post(files::write))
         .route("/v1/sandboxes/{id}/files/read", post(files::read))
         .route("/v1/sandboxes/{id}/files", get(files::list))
         .route("/v1/account", get(admin::my_account))
         .route("/v1/admin/accounts", post(admin::create_account))
         .route("/v1/admin/accounts/{id}/credits", post(admin::deposit))
-        .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::rate_limit));
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            middleware::rate_limit,
+        ));
     Router::new()
         .merge(v1)
         .route("/healthz", get(ops::healthz))
@@ -41,5 +53,8 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/v1/openapi.json", get(ops::openapi))
         .fallback(ops::not_found)
         .method_not_allowed_fallback(ops::method_not_allowed)
-        .layer(axum::middleware::from_fn_with_state(state, middleware::observe))
+        .layer(axum::middleware::from_fn_with_state(
+            state,
+            middleware::observe,
+        ))
 }

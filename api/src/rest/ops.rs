@@ -13,16 +13,26 @@ use serde_json::{json, Value};
 const OPENAPI: &str = include_str!("../../openapi.json");
 
 pub async fn healthz(State(state): State<AppState>) -> Json<Value> {
-    Json(json!({ "status": "ok", "store": state.store_backend, "live_sandboxes": state.app.read_model().live_sandbox_count() }))
+    Json(
+        json!({ "status": "ok", "store": state.store_backend, "instance": state.instance_id, "live_sandboxes": state.app.read_model().live_sandbox_count() }),
+    )
 }
 
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     let read = state.app.read_model();
-    let by_state = read.count_by_state().into_iter().map(|(s, n)| (format!("state=\"{}\"", s.as_str()), n as f64)).collect();
+    let by_state = read
+        .count_by_state()
+        .into_iter()
+        .map(|(s, n)| (format!("state=\"{}\"", s.as_str()), n as f64))
+        .collect();
     let running = read.running_executions().len() as f64;
     let text = state.metrics.render(&[
         ("sockt_sandboxes", "Sandboxes by state.", by_state),
-        ("sockt_running_executions", "Commands running now.", vec![(String::new(), running)]),
+        (
+            "sockt_running_executions",
+            "Commands running now.",
+            vec![(String::new(), running)],
+        ),
     ]);
     ([(CONTENT_TYPE, "text/plain; version=0.0.4")], text)
 }
@@ -32,9 +42,18 @@ pub async fn openapi() -> impl IntoResponse {
 }
 
 pub async fn not_found() -> ApiError {
-    AppError::NotFound { code: "not_found", message: "no such endpoint; see /v1/openapi.json".into() }.into()
+    AppError::NotFound {
+        code: "not_found",
+        message: "no such endpoint; see /v1/openapi.json".into(),
+    }
+    .into()
 }
 
 pub async fn method_not_allowed() -> impl IntoResponse {
-    (axum::http::StatusCode::METHOD_NOT_ALLOWED, Json(json!({ "code": "method_not_allowed", "message": "this endpoint does not accept that method; see /v1/openapi.json" })))
+    (
+        axum::http::StatusCode::METHOD_NOT_ALLOWED,
+        Json(
+            json!({ "code": "method_not_allowed", "message": "this endpoint does not accept that method; see /v1/openapi.json" }),
+        ),
+    )
 }

@@ -19,7 +19,6 @@ pub async fn tiers() -> Json<Value> {
 }
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct CreateRequest {
     tier: String,
     billing_method: Option<String>,
@@ -30,10 +29,20 @@ pub struct CreateRequest {
 
 fn status_of(state: &AppState, view: &projections::SandboxView, token: Option<&str>) -> Value {
     let app = &state.app;
-    wire::sandbox_status(view, app.now_ms(), app.config().low_balance_secs, &state.public_url, token)
+    wire::sandbox_status(
+        view,
+        app.now_ms(),
+        app.config().low_balance_secs,
+        &state.public_url,
+        token,
+    )
 }
 
-pub async fn create(State(state): State<AppState>, Caller(caller): Caller, JsonBody(body): JsonBody<CreateRequest>) -> ApiResult<(StatusCode, Json<Value>)> {
+pub async fn create(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    JsonBody(body): JsonBody<CreateRequest>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
     let request = CreateSandbox {
         tier: body.tier,
         billing_method: body.billing_method,
@@ -42,57 +51,90 @@ pub async fn create(State(state): State<AppState>, Caller(caller): Caller, JsonB
         label: body.label,
     };
     let (view, token) = state.app.create_sandbox(&caller, request).await?;
-    Ok((StatusCode::CREATED, Json(status_of(&state, &view, Some(&token)))))
+    Ok((
+        StatusCode::CREATED,
+        Json(status_of(&state, &view, Some(&token))),
+    ))
 }
 
-pub async fn status(State(state): State<AppState>, Caller(caller): Caller, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+pub async fn status(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
     let view = state.app.sandbox(&caller, &id)?;
     Ok(Json(status_of(&state, &view, None)))
 }
 
-pub async fn pause(State(state): State<AppState>, Caller(caller): Caller, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+pub async fn pause(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
     let view = state.app.pause(&caller, &id).await?;
     Ok(Json(status_of(&state, &view, None)))
 }
 
-pub async fn resume(State(state): State<AppState>, Caller(caller): Caller, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+pub async fn resume(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
     let view = state.app.resume(&caller, &id).await?;
     Ok(Json(status_of(&state, &view, None)))
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct TerminateRequest {
     /// Where Lightning sandboxes refund their unused balance.
     #[allow(dead_code)]
     lightning_address: Option<String>,
 }
 
-pub async fn terminate(State(state): State<AppState>, Caller(caller): Caller, Path(id): Path<String>, body: Bytes) -> ApiResult<Json<Value>> {
+pub async fn terminate(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> ApiResult<Json<Value>> {
     let _request: TerminateRequest = optional_json(&body)?;
     let view = state.app.terminate(&caller, &id).await?;
     let mut status = status_of(&state, &view, None);
     if let Value::Object(map) = &mut status {
         map.insert("terminated".into(), json!(true));
         map.insert("result".into(), json!("terminated"));
-        map.insert("refund".into(), json!({ "destination": "account", "amount_msats": view.refunded.0 }));
+        map.insert(
+            "refund".into(),
+            json!({ "destination": "account", "amount_msats": view.refunded.0 }),
+        );
     }
     Ok(Json(status))
 }
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct BalanceRequest {
     credits_cents: Option<u64>,
     sats: Option<u64>,
 }
 
-pub async fn extend_balance(State(state): State<AppState>, Caller(caller): Caller, Path(id): Path<String>, JsonBody(body): JsonBody<BalanceRequest>) -> ApiResult<Json<Value>> {
-    let view = state.app.extend_balance(&caller, &id, body.credits_cents, body.sats).await?;
+pub async fn extend_balance(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<BalanceRequest>,
+) -> ApiResult<Json<Value>> {
+    let view = state
+        .app
+        .extend_balance(&caller, &id, body.credits_cents, body.sats)
+        .await?;
     Ok(Json(status_of(&state, &view, None)))
 }
 
-pub async fn ledger(State(state): State<AppState>, Caller(caller): Caller, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+pub async fn ledger(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
     let (view, entries) = state.app.ledger(&caller, &id)?;
     Ok(Json(wire::ledger(&view, &entries)))
 }

@@ -7,7 +7,11 @@ use projections::{LedgerEntry, SandboxView};
 use serde_json::{json, Value};
 
 /// `low_balance`, `out_of_balance` or nothing.
-pub fn warning_level(view: &SandboxView, now_ms: i64, low_balance_secs: u64) -> Option<&'static str> {
+pub fn warning_level(
+    view: &SandboxView,
+    now_ms: i64,
+    low_balance_secs: u64,
+) -> Option<&'static str> {
     if view.state.is_ended() || matches!(view.state, SandboxState::AwaitingPayment) {
         return None;
     }
@@ -26,7 +30,13 @@ fn next_poll_secs(view: &SandboxView) -> u64 {
 }
 
 /// The sandbox status object.
-pub fn sandbox_status(view: &SandboxView, now_ms: i64, low_balance_secs: u64, public_url: &str, token: Option<&str>) -> Value {
+pub fn sandbox_status(
+    view: &SandboxView,
+    now_ms: i64,
+    low_balance_secs: u64,
+    public_url: &str,
+    token: Option<&str>,
+) -> Value {
     let balance = view.balance_at(now_ms);
     json!({
         "sandbox_id": view.sandbox_id,

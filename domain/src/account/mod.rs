@@ -86,7 +86,9 @@ pub enum AccountError {
     AlreadyOpened,
     #[error("amount must be positive")]
     InvalidAmount,
-    #[error("insufficient credits: {available_cents} cents available, {requested_cents} requested")]
+    #[error(
+        "insufficient credits: {available_cents} cents available, {requested_cents} requested"
+    )]
     InsufficientCredits {
         available_cents: u64,
         requested_cents: u64,
@@ -165,7 +167,10 @@ impl Account {
                 if amount.is_zero() {
                     return Err(AccountError::InvalidAmount);
                 }
-                let balance_after = self.balance.checked_add(amount).ok_or(AccountError::Overflow)?;
+                let balance_after = self
+                    .balance
+                    .checked_add(amount)
+                    .ok_or(AccountError::Overflow)?;
                 Ok(vec![AccountEvent::CreditsDeposited {
                     cents,
                     amount,
@@ -203,7 +208,10 @@ impl Account {
                 if amount.is_zero() || self.returned_sandboxes.contains(&sandbox_id) {
                     return Ok(vec![]);
                 }
-                let balance_after = self.balance.checked_add(amount).ok_or(AccountError::Overflow)?;
+                let balance_after = self
+                    .balance
+                    .checked_add(amount)
+                    .ok_or(AccountError::Overflow)?;
                 Ok(vec![AccountEvent::CreditsReturned {
                     sandbox_id,
                     amount,

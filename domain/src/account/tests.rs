@@ -38,7 +38,10 @@ fn opening_twice_is_refused() {
 fn deposits_need_an_account() {
     Test::with(())
         .given_no_previous_events()
-        .when(AccountCommand::DepositCredits { cents: 5, now_ms: 1 })
+        .when(AccountCommand::DepositCredits {
+            cents: 5,
+            now_ms: 1,
+        })
         .then_expect_error(AccountError::NotFound);
 }
 
@@ -46,7 +49,10 @@ fn deposits_need_an_account() {
 fn deposit_converts_cents_at_the_fixed_price() {
     Test::with(())
         .given(vec![opened()])
-        .when(AccountCommand::DepositCredits { cents: 250, now_ms: 1 })
+        .when(AccountCommand::DepositCredits {
+            cents: 250,
+            now_ms: 1,
+        })
         .then_expect_events(vec![deposited(250)]);
 }
 

@@ -324,7 +324,9 @@ impl Sandbox {
                     SandboxState::Paused if self.balance.is_zero() => {
                         Err(SandboxError::OutOfBalance)
                     }
-                    SandboxState::Paused => Ok(vec![SandboxEvent::SandboxResumed { at_ms: now_ms }]),
+                    SandboxState::Paused => {
+                        Ok(vec![SandboxEvent::SandboxResumed { at_ms: now_ms }])
+                    }
                     _ => Err(self.invalid("resume")),
                 }
             }

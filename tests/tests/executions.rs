@@ -1,0 +1,196 @@
+//! Execution semantics against real containers: timeouts and cancels kill
+//! the whole process tree, cumulative output with cursor and long-poll,
+//! bounded output, invalid UTF-8, concurrent commands.
+#![allow(clippy::unwrap_used)]
+
+use reqwest::StatusCode;
+use serde_json::json;
+use std::time::{Duration, Instant};
+use tests::{stream_text, TestServer};
+
+async fn process_count(server: &TestServer, key: &str, id: &str, pattern: &str) -> usize {
+    let poll = server
+        .exec(
+            key,
+            id,
+            json!({"command": format!("pgrep -c -f '{pattern}' || true")}),
+        )
+        .await;
+    stream_text(&poll, "stdout").trim().parse().unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn timeouts_and_cancels_kill_the_process_tree() {
+    let server = TestServer::start_with(&[
+        "--exec-timeout-ms",
+        "1500",
+        "--max-exec-timeout-ms",
+        "60000",
+    ])
+    .await;
+    let key = server.account(100).await;
+    let id = server.running_sandbox(&key, json!({"tier": "micro"})).await;
+
+    // Default timeout from configuration; children in the background die too.
+    let started = Instant::now();
+    let poll = server
+        .exec(
+            &key,
+            &id,
+            json!({"command": "(sleep 301 &) ; sleep 302 & echo started; sleep 303"}),
+        )
+        .await;
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert_eq!(poll["status"], "failed");
+    assert_eq!(poll["exit_code"], 124);
+    assert!(
+        poll["error"]
+            .as_str()
+            .unwrap()
+            .contains("timed out after 1500 ms"),
+        "{poll}"
+    );
+    assert_eq!(stream_text(&poll, "stdout"), "started\n");
+    assert_eq!(
+        process_count(&server, &key, &id, "sleep 30[123]").await,
+        0,
+        "no process of the tree survives"
+    );
+
+    // Cancel.
+    let (_, started) = server
+        .post(
+            &format!("/v1/sandboxes/{id}/exec"),
+            &key,
+            json!({"command": "sleep 401 & sleep 402", "timeout_ms": 60000}),
+        )
+        .await;
+    let execution = started["execution_id"].as_str().unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (status, cancelled) = server
+        .delete(&format!("/v1/executions/{execution}"), &key)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{cancelled}");
+    assert_eq!(cancelled["status"], "cancelled");
+    assert_eq!(cancelled["exit_code"], 137);
+    assert_eq!(process_count(&server, &key, &id, "sleep 40[12]").await, 0);
+    let (status, again) = server
+        .delete(&format!("/v1/executions/{execution}"), &key)
+        .await;
+    assert_eq!(
+        (status, again["code"].as_str()),
+        (StatusCode::CONFLICT, Some("execution_finished"))
+    );
+
+    // Out-of-range timeouts are refused.
+    let (status, body) = server
+        .post(
+            &format!("/v1/sandboxes/{id}/exec"),
+            &key,
+            json!({"command": "true", "timeout_ms": 600000}),
+        )
+        .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_request"))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn output_is_cumulative_with_cursor_long_poll_and_bounds() {
+    let server = TestServer::start_with(&["--max-output-bytes", "4096"]).await;
+    let key = server.account(100).await;
+    let id = server.running_sandbox(&key, json!({"tier": "micro"})).await;
+
+    let (_, started) = server
+        .post(
+            &format!("/v1/sandboxes/{id}/exec"),
+            &key,
+            json!({"command": "echo one; sleep 1; echo two >&2; sleep 1; echo three"}),
+        )
+        .await;
+    let execution = started["execution_id"].as_str().unwrap().to_string();
+    // A long poll returns as soon as there is output, not after the wait.
+    let asked = Instant::now();
+    let (_, first) = server
+        .get(
+            &format!("/v1/executions/{execution}?offset=0&wait_ms=10000"),
+            &key,
+        )
+        .await;
+    assert!(asked.elapsed() < Duration::from_secs(5));
+    assert_eq!(stream_text(&first, "stdout"), "one\n");
+    let cursor = first["next_offset"].as_u64().unwrap();
+    let (_, second) = server
+        .get(
+            &format!("/v1/executions/{execution}?offset={cursor}&wait_ms=10000"),
+            &key,
+        )
+        .await;
+    assert_eq!(
+        stream_text(&second, "stdout"),
+        "",
+        "the cursor skips what was read: {second}"
+    );
+    assert_eq!(stream_text(&second, "stderr"), "two\n");
+    let last = server.wait_execution(&key, &execution).await;
+    // Without a cursor every poll returns everything so far.
+    assert_eq!(stream_text(&last, "stdout"), "one\nthree\n");
+    assert_eq!(stream_text(&last, "stderr"), "two\n");
+    assert_eq!(last["exit_code"], 0);
+
+    // Output past the bound is dropped and flagged; sizes count everything.
+    let poll = server
+        .exec(
+            &key,
+            &id,
+            json!({"command": "head -c 100000 /dev/zero | tr '\\0' a"}),
+        )
+        .await;
+    assert_eq!(poll["truncated"], true);
+    assert_eq!(stream_text(&poll, "stdout").len(), 4096);
+    assert_eq!(poll["stdout_bytes"], 100000);
+
+    // Invalid UTF-8 never breaks the JSON.
+    let poll = server
+        .exec(&key, &id, json!({"command": "printf 'ok \\xff\\xfe end'"}))
+        .await;
+    assert_eq!(stream_text(&poll, "stdout"), "ok \u{fffd}\u{fffd} end");
+
+    // Several commands at once in one sandbox.
+    let mut executions = Vec::new();
+    let begun = Instant::now();
+    for i in 0..4 {
+        let (status, started) = server
+            .post(
+                &format!("/v1/sandboxes/{id}/exec"),
+                &key,
+                json!({"command": format!("sleep 1; echo {i}")}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED);
+        executions.push(started["execution_id"].as_str().unwrap().to_string());
+    }
+    for (i, execution) in executions.iter().enumerate() {
+        let poll = server.wait_execution(&key, execution).await;
+        assert_eq!(stream_text(&poll, "stdout"), format!("{i}\n"));
+    }
+    assert!(
+        begun.elapsed() < Duration::from_secs(4),
+        "they ran concurrently"
+    );
+
+    // A working directory that does not exist is a clear failure.
+    let poll = server
+        .exec(
+            &key,
+            &id,
+            json!({"command": "pwd", "working_dir": "no/such/dir"}),
+        )
+        .await;
+    assert_eq!(poll["status"], "failed");
+    assert!(
+        poll["error"].as_str().unwrap().contains("working_dir"),
+        "{poll}"
+    );
+}

@@ -1,0 +1,304 @@
+//! Recovery: kill -9 the server at any moment and start it again. State
+//! comes back from the event log, running sandboxes keep running and are
+//! billed without gaps or overlaps, stray containers go, vanished ones fail.
+#![allow(clippy::unwrap_used)]
+
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+use tests::{docker, sockt_binary, stream_text, temp_dir, TestServer};
+
+/// Start `sockt serve` as a process; returns it and its base URL.
+fn spawn_server(data_dir: &Path) -> (Child, String) {
+    let mut child = Command::new(sockt_binary())
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--log-format",
+            "text",
+            "--charge-interval-ms",
+            "1000",
+        ])
+        .env("SOCKT_DATA_DIR", data_dir)
+        .env_remove("SOCKT_DATABASE_URL")
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Some(url) = line.strip_prefix("sockt listening on ") {
+                let _ = tx.send(url.to_string());
+            }
+        }
+    });
+    let url = rx
+        .recv_timeout(Duration::from_secs(120))
+        .expect("the server did not start");
+    (child, url)
+}
+
+async fn call(
+    url: &str,
+    method: reqwest::Method,
+    path: &str,
+    key: &str,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
+    let mut request = reqwest::Client::new()
+        .request(method, format!("{url}{path}"))
+        .bearer_auth(key);
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.unwrap();
+    (
+        response.status(),
+        response.json().await.unwrap_or(Value::Null),
+    )
+}
+
+async fn wait_running(url: &str, key: &str, id: &str) {
+    for _ in 0..600 {
+        let (_, status) = call(
+            url,
+            reqwest::Method::GET,
+            &format!("/v1/sandboxes/{id}"),
+            key,
+            None,
+        )
+        .await;
+        if status["status"] == "running" {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("sandbox {id} never ran");
+}
+
+async fn wait_exec(url: &str, key: &str, execution: &str) -> Value {
+    loop {
+        let (_, poll) = call(
+            url,
+            reqwest::Method::GET,
+            &format!("/v1/executions/{execution}?wait_ms=5000"),
+            key,
+            None,
+        )
+        .await;
+        if poll["status"] != "running" {
+            return poll;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn kill_dash_nine_then_restart_loses_nothing_and_bills_no_second_twice() {
+    let data_dir = temp_dir("sockt-restart");
+    let (mut server, url) = spawn_server(&data_dir);
+
+    // An account made by the CLI while the server runs: the key is the last line.
+    let output = Command::new(sockt_binary())
+        .args([
+            "accounts",
+            "create",
+            "--credits-cents",
+            "100",
+            "--name",
+            "cli",
+        ])
+        .env("SOCKT_DATA_DIR", &data_dir)
+        .env_remove("SOCKT_DATABASE_URL")
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let key = stdout.lines().last().unwrap().trim().to_string();
+    assert!(key.starts_with("sockt_live_"), "{stdout}");
+
+    let (status, created) = call(
+        &url,
+        reqwest::Method::POST,
+        "/v1/sandboxes",
+        &key,
+        Some(json!({"tier": "small", "initial_credits_cents": 50})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let id = created["sandbox_id"].as_str().unwrap().to_string();
+    wait_running(&url, &key, &id).await;
+    let container = docker(&["inspect", "-f", "{{.Id}}", &format!("sockt-{id}")]);
+    let (_, started) = call(
+        &url,
+        reqwest::Method::POST,
+        &format!("/v1/sandboxes/{id}/exec"),
+        &key,
+        Some(json!({"command": "sleep 60"})),
+    )
+    .await;
+    let interrupted = started["execution_id"].as_str().unwrap().to_string();
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+
+    server.kill().unwrap();
+    server.wait().unwrap();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        docker(&["inspect", "-f", "{{.State.Status}}", &container]),
+        "running",
+        "the sandbox outlives the server"
+    );
+
+    let (mut server, url) = spawn_server(&data_dir);
+    let (_, status) = call(
+        &url,
+        reqwest::Method::GET,
+        &format!("/v1/sandboxes/{id}"),
+        &key,
+        None,
+    )
+    .await;
+    assert_eq!(status["status"], "running", "{status}");
+    let poll = wait_exec(&url, &key, &interrupted).await;
+    assert_eq!(poll["status"], "failed");
+    assert!(
+        poll["error"].as_str().unwrap().contains("restarted"),
+        "{poll}"
+    );
+    let (_, started) = call(
+        &url,
+        reqwest::Method::POST,
+        &format!("/v1/sandboxes/{id}/exec"),
+        &key,
+        Some(json!({"command": "echo back"})),
+    )
+    .await;
+    let poll = wait_exec(&url, &key, started["execution_id"].as_str().unwrap()).await;
+    assert_eq!(stream_text(&poll, "stdout"), "back\n");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let (status, _) = call(
+        &url,
+        reqwest::Method::DELETE,
+        &format!("/v1/sandboxes/{id}"),
+        &key,
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+
+    let (_, ledger) = call(
+        &url,
+        reqwest::Method::GET,
+        &format!("/v1/sandboxes/{id}/ledger"),
+        &key,
+        None,
+    )
+    .await;
+    let charges: Vec<&Value> = ledger["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "charge")
+        .collect();
+    for pair in charges.windows(2) {
+        assert_eq!(
+            pair[0]["to_ms"], pair[1]["from_ms"],
+            "no gap and no overlap across the restart"
+        );
+    }
+    let first = charges.first().unwrap()["from_ms"].as_i64().unwrap();
+    let last = charges.last().unwrap()["to_ms"].as_i64().unwrap();
+    let covered: i64 = charges
+        .iter()
+        .map(|c| c["duration_ms"].as_i64().unwrap())
+        .sum();
+    assert_eq!(covered, last - first);
+    assert!(covered > 7_000, "the downtime was billed too: {covered} ms");
+    let charged: u64 = charges
+        .iter()
+        .map(|c| c["amount_msats"].as_u64().unwrap())
+        .sum();
+    assert_eq!(ledger["totals"]["charged_msats"].as_u64().unwrap(), charged);
+    assert_eq!(
+        ledger["totals"]["paid_in_msats"].as_u64().unwrap(),
+        charged + ledger["totals"]["refunded_msats"].as_u64().unwrap()
+    );
+    server.kill().unwrap();
+    let _ = server.wait();
+    let _ = std::fs::remove_dir_all(&data_dir);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn restart_removes_strays_and_fails_sandboxes_whose_container_vanished() {
+    let server = TestServer::start().await;
+    let key = server.account(100).await;
+    let kept = server
+        .running_sandbox(&key, json!({"tier": "nano", "initial_credits_cents": 10}))
+        .await;
+    let lost = server
+        .running_sandbox(&key, json!({"tier": "nano", "initial_credits_cents": 10}))
+        .await;
+    let instance = server.instance_id.clone();
+    let data_dir = server.stop().await;
+
+    docker(&["rm", "-f", "-v", &format!("sockt-{lost}")]);
+    let stray = docker(&[
+        "run",
+        "-d",
+        "--label",
+        "sockt.managed=true",
+        "--label",
+        &format!("sockt.instance={instance}"),
+        "--label",
+        "sockt.sandbox_id=ghost",
+        adapters::image::DEFAULT_IMAGE,
+        "sleep",
+        "infinity",
+    ]);
+    assert!(!stray.is_empty());
+
+    let server = TestServer::start_in(data_dir, &[]).await;
+    assert_eq!(
+        docker(&["ps", "-aq", "--filter", &format!("id={stray}")]),
+        "",
+        "the stray container was removed"
+    );
+    let (_, status) = server.get(&format!("/v1/sandboxes/{kept}"), &key).await;
+    assert_eq!(status["status"], "running");
+    let (_, status) = server.get(&format!("/v1/sandboxes/{lost}"), &key).await;
+    assert_eq!(status["status"], "failed");
+    assert!(status["error"].as_str().unwrap().contains("vanished"));
+    let (status_code, body) = server
+        .post(
+            &format!("/v1/sandboxes/{lost}/exec"),
+            &key,
+            json!({"command": "true"}),
+        )
+        .await;
+    assert_eq!(status_code, StatusCode::GONE, "{body}");
+    let (_, ledger) = server
+        .get(&format!("/v1/sandboxes/{lost}/ledger"), &key)
+        .await;
+    let totals = &ledger["totals"];
+    assert_eq!(totals["balance_msats"], 0);
+    let (_, account) = server.get("/v1/account", &key).await;
+    let (_, kept_ledger) = server
+        .get(&format!("/v1/sandboxes/{kept}/ledger"), &key)
+        .await;
+    // 100 cents less the kept sandbox's allocation, less what the lost one used.
+    assert_eq!(
+        account["credits_msats"].as_u64().unwrap(),
+        1_000_000
+            - kept_ledger["totals"]["paid_in_msats"].as_u64().unwrap()
+            - totals["charged_msats"].as_u64().unwrap()
+    );
+}
