@@ -224,18 +224,16 @@ impl StoreDirectory {
 #[async_trait::async_trait]
 impl commands::AccountDirectory for StoreDirectory {
     async fn load_by_key_hash(&self, key_hash: &str) -> bool {
-        // Hashes are lower-case hex, so the pattern cannot be abused.
         if !key_hash.chars().all(|c| c.is_ascii_hexdigit()) {
             return false;
         }
-        let pattern = format!("%\"key_hash\":\"{key_hash}\"%");
         let found: Result<Option<(String,)>, sqlx::Error> = match &self.pool {
-            DirectoryPool::Sqlite(pool) => sqlx::query_as("SELECT aggregate_id FROM events WHERE aggregate_type = 'Account' AND event_type = 'AccountOpened' AND payload LIKE ?")
-                .bind(&pattern)
+            DirectoryPool::Sqlite(pool) => sqlx::query_as("SELECT aggregate_id FROM events WHERE aggregate_type = 'Account' AND event_type = 'AccountOpened' AND json_extract(payload, '$.AccountOpened.key_hash') = ?")
+                .bind(key_hash)
                 .fetch_optional(pool)
                 .await,
-            DirectoryPool::Postgres(pool) => sqlx::query_as("SELECT aggregate_id FROM events WHERE aggregate_type = 'Account' AND event_type = 'AccountOpened' AND payload::text LIKE $1")
-                .bind(&pattern)
+            DirectoryPool::Postgres(pool) => sqlx::query_as("SELECT aggregate_id FROM events WHERE aggregate_type = 'Account' AND event_type = 'AccountOpened' AND payload->'AccountOpened'->>'key_hash' = $1")
+                .bind(key_hash)
                 .fetch_optional(pool)
                 .await,
         };

@@ -16,6 +16,9 @@ struct Series {
     buckets: [u64; BUCKETS_MS.len()],
 }
 
+/// A gauge: name, help text, and values by label set.
+pub type Gauge<'a> = (&'a str, &'a str, Vec<(String, f64)>);
+
 #[derive(Default)]
 pub struct Metrics {
     requests: Mutex<BTreeMap<(String, String, u16), Series>>,
@@ -37,7 +40,7 @@ impl Metrics {
     }
 
     /// The exposition text, with `gauges` (name, help, labelled values) appended.
-    pub fn render(&self, gauges: &[(&str, &str, Vec<(String, f64)>)]) -> String {
+    pub fn render(&self, gauges: &[Gauge<'_>]) -> String {
         let mut out = String::new();
         let requests = self.requests.lock().unwrap_or_else(|p| p.into_inner());
         let _ = writeln!(

@@ -208,9 +208,12 @@ impl OutputSink for ExecBuffer {
     }
 }
 
+/// Buffers by execution id, and the ids oldest first.
+type Buffers = (HashMap<String, Arc<ExecBuffer>>, VecDeque<String>);
+
 /// Every kept execution's output, bounded in total.
 pub(crate) struct OutputStore {
-    buffers: Mutex<(HashMap<String, Arc<ExecBuffer>>, VecDeque<String>)>,
+    buffers: Mutex<Buffers>,
     per_execution: usize,
     total: usize,
 }

@@ -80,10 +80,7 @@ pub async fn read(
     let mut answer = json!({ "path": file.path, "size": file.size, "truncated": file.truncated });
     match body.encoding {
         Encoding::Utf8 => {
-            let text = String::from_utf8(file.bytes).map_err(|_| AppError::Invalid {
-                code: "not_utf8",
-                message: "the file is not valid UTF-8; read it with encoding \"base64\"".into(),
-            })?;
+            let text = utf8_text(file.bytes, file.truncated)?;
             answer["content"] = json!(text);
             answer["encoding"] = json!("utf8");
         }
@@ -93,6 +90,28 @@ pub async fn read(
         }
     }
     Ok(Json(answer))
+}
+
+/// The bytes as text. A read cut short may end inside a character: that
+/// partial character is left out rather than refused.
+fn utf8_text(bytes: Vec<u8>, truncated: bool) -> Result<String, AppError> {
+    match String::from_utf8(bytes) {
+        Ok(text) => Ok(text),
+        Err(e) if truncated && e.utf8_error().error_len().is_none() => {
+            let valid = e.utf8_error().valid_up_to();
+            let mut bytes = e.into_bytes();
+            bytes.truncate(valid);
+            String::from_utf8(bytes).map_err(|_| not_utf8())
+        }
+        Err(_) => Err(not_utf8()),
+    }
+}
+
+fn not_utf8() -> AppError {
+    AppError::Invalid {
+        code: "not_utf8",
+        message: "the file is not valid UTF-8; read it with encoding \"base64\"".into(),
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -133,4 +152,21 @@ pub async fn list(
         .map(|e| json!({ "name": e.name, "size": e.size, "mod_ts": e.mod_ts, "is_dir": e.is_dir }))
         .collect();
     Ok(Json(json!({ "path": path, "entries": entries })))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cut_inside_a_character_drops_it() {
+        assert_eq!(
+            utf8_text("hé".as_bytes()[..2].to_vec(), true)
+                .ok()
+                .as_deref(),
+            Some("h")
+        );
+        assert!(utf8_text("hé".as_bytes()[..2].to_vec(), false).is_err());
+        assert!(utf8_text(vec![0xff, b'a'], true).is_err());
+    }
 }

@@ -1,0 +1,230 @@
+//! The event store suite, run on SQLite and on a real PostgreSQL (started by
+//! scripts/postgres.sh, URL in SOCKT_TEST_DATABASE_URL): events written
+//! through the command buses replay into an identical read model, the store
+//! keeps its identity, and a server keeps its state across restarts.
+#![allow(clippy::unwrap_used)]
+
+use adapters::store::{self, StoreDirectory, StoreLocation};
+use commands::AccountDirectory;
+use domain::account::AccountCommand;
+use domain::execution::{ExecutionStatus, OutputDigest};
+use domain::sandbox::{BillingMethod, Funding, FundingSource, PauseReason, SandboxCommand};
+use domain::{Msats, TierName};
+use reqwest::StatusCode;
+use serde_json::json;
+use sqlx::Connection;
+use tests::{temp_dir, TestServer};
+
+/// A fresh PostgreSQL database, or None (loudly) where none is configured.
+async fn postgres_database() -> Option<String> {
+    let Ok(admin_url) = std::env::var("SOCKT_TEST_DATABASE_URL") else {
+        if std::env::var("CI").is_ok() {
+            panic!("SOCKT_TEST_DATABASE_URL is not set: CI must run the PostgreSQL store tests (scripts/test.sh starts PostgreSQL)");
+        }
+        eprintln!("SKIPPED: PostgreSQL store tests need SOCKT_TEST_DATABASE_URL (run scripts/test.sh, which starts PostgreSQL)");
+        return None;
+    };
+    let name = format!("sockt_test_{}", uuid::Uuid::new_v4().simple());
+    let mut connection = sqlx::PgConnection::connect(&admin_url).await.unwrap();
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut connection)
+        .await
+        .unwrap();
+    let base = admin_url.rsplit_once('/').unwrap().0;
+    Some(format!("{base}/{name}"))
+}
+
+async fn store_suite(location: StoreLocation) {
+    let live = store::open(&location).await.unwrap();
+    let t0 = 1_800_000_000_000i64;
+    let account = "acct-1";
+    live.accounts
+        .execute(
+            account,
+            AccountCommand::OpenAccount {
+                name: "n".into(),
+                key_hash: "ab12".into(),
+                now_ms: t0,
+            },
+        )
+        .await
+        .unwrap();
+    live.accounts
+        .execute(
+            account,
+            AccountCommand::DepositCredits {
+                cents: 100,
+                now_ms: t0,
+            },
+        )
+        .await
+        .unwrap();
+    live.accounts
+        .execute(
+            account,
+            AccountCommand::AllocateCredits {
+                sandbox_id: "sb-1".into(),
+                amount: Msats(200_000),
+                now_ms: t0,
+            },
+        )
+        .await
+        .unwrap();
+    let sandbox_commands = vec![
+        SandboxCommand::CreateSandbox {
+            owner: Some(account.into()),
+            tier: TierName::Small,
+            billing: BillingMethod::Credits,
+            label: Some("ünï label".into()),
+            image: "img".into(),
+            token_hash: Some("th".into()),
+            initial_funding: Some(Funding {
+                amount: Msats(200_000),
+                source: FundingSource::Account {
+                    account_id: account.into(),
+                },
+            }),
+            now_ms: t0,
+        },
+        SandboxCommand::RecordStarted {
+            container_id: "c".into(),
+            now_ms: t0 + 500,
+        },
+        SandboxCommand::StartExecution {
+            execution_id: "e1".into(),
+            command: "echo '\"quoted\"'".into(),
+            working_dir: "/home/sandbox".into(),
+            timeout_ms: 1000,
+            now_ms: t0 + 600,
+        },
+        SandboxCommand::FinishExecution {
+            execution_id: "e1".into(),
+            status: ExecutionStatus::Completed,
+            exit_code: Some(0),
+            error: None,
+            duration_ms: 5,
+            output: OutputDigest::default(),
+            now_ms: t0 + 605,
+        },
+        SandboxCommand::ChargeUsage {
+            now_ms: t0 + 10_500,
+            low_balance_secs: 60,
+        },
+        SandboxCommand::PauseSandbox {
+            reason: PauseReason::Requested,
+            now_ms: t0 + 12_000,
+        },
+        SandboxCommand::ResumeSandbox {
+            now_ms: t0 + 20_000,
+        },
+        SandboxCommand::TerminateSandbox {
+            now_ms: t0 + 21_000,
+        },
+    ];
+    for command in sandbox_commands {
+        live.sandboxes.execute("sb-1", command).await.unwrap();
+    }
+    // A command against the ended stream is refused and stores nothing.
+    assert!(live
+        .sandboxes
+        .execute(
+            "sb-1",
+            SandboxCommand::ResumeSandbox {
+                now_ms: t0 + 30_000
+            }
+        )
+        .await
+        .is_err());
+
+    let view = live.read.sandbox("sb-1").unwrap();
+    // Running 11.5 s before the pause and 1 s after the resume, at 2 500 msat/s.
+    assert_eq!(view.charged, Msats(28_750 + 2_500));
+    assert_eq!(
+        view.paid_in.0,
+        view.charged.0 + view.refunded.0 + view.balance.0
+    );
+
+    // A second handle replays exactly what the first one built live.
+    let replayed = store::open(&location).await.unwrap();
+    assert_eq!(replayed.replayed, 3 + 12);
+    assert_eq!(replayed.read.sandbox("sb-1"), live.read.sandbox("sb-1"));
+    assert_eq!(replayed.read.ledger("sb-1"), live.read.ledger("sb-1"));
+    assert_eq!(replayed.read.execution("e1"), live.read.execution("e1"));
+    assert_eq!(replayed.read.account(account), live.read.account(account));
+    assert_eq!(
+        replayed.instance_id, live.instance_id,
+        "the store keeps its identity"
+    );
+    assert_eq!(
+        replayed.read.unreturned_credits().len(),
+        1,
+        "the credit return is still due"
+    );
+
+    // Accounts another process opens are found by key hash.
+    let other = store::open(&location).await.unwrap();
+    other
+        .accounts
+        .execute(
+            "acct-2",
+            AccountCommand::OpenAccount {
+                name: "late".into(),
+                key_hash: "cd34".into(),
+                now_ms: t0,
+            },
+        )
+        .await
+        .unwrap();
+    let directory = StoreDirectory::connect(&location, live.read.clone())
+        .await
+        .unwrap();
+    assert!(live.read.account_by_key_hash("cd34").is_none());
+    assert!(directory.load_by_key_hash("cd34").await);
+    assert_eq!(
+        live.read.account_by_key_hash("cd34").unwrap().account_id,
+        "acct-2"
+    );
+    assert!(!directory.load_by_key_hash("ffff").await);
+    assert!(!directory.load_by_key_hash("%' OR 1=1 --").await);
+}
+
+#[tokio::test]
+async fn sqlite_store_suite() {
+    let dir = temp_dir("sockt-store");
+    store_suite(StoreLocation::Sqlite(dir.join("events.db"))).await;
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test]
+async fn postgres_store_suite() {
+    let Some(url) = postgres_database().await else {
+        return;
+    };
+    store_suite(StoreLocation::Postgres(url)).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_server_on_postgres_keeps_its_state_across_restarts() {
+    let Some(url) = postgres_database().await else {
+        return;
+    };
+    let server = TestServer::start_with(&["--database-url", &url]).await;
+    let (_, health) = server
+        .call(reqwest::Method::GET, "/healthz", None, None)
+        .await;
+    assert_eq!(health["store"], "postgres");
+    let key = server.account(100).await;
+    let id = server.running_sandbox(&key, json!({"tier": "nano"})).await;
+    let poll = server.exec(&key, &id, json!({"command": "echo pg"})).await;
+    assert_eq!(poll["exit_code"], 0);
+    let data_dir = server.stop().await;
+
+    let server = TestServer::start_in(data_dir, &["--database-url", &url]).await;
+    let (status, view) = server.get(&format!("/v1/sandboxes/{id}"), &key).await;
+    assert_eq!(
+        (status, view["status"].as_str()),
+        (StatusCode::OK, Some("running"))
+    );
+    let (status, _) = server.delete(&format!("/v1/sandboxes/{id}"), &key).await;
+    assert_eq!(status, StatusCode::OK);
+}
