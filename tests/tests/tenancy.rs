@@ -71,6 +71,7 @@ async fn a_key_sees_only_its_own_sandboxes() {
         .post("/v1/sandboxes", &bob, json!({"tier": "nano"}))
         .await;
     let other_id = other["sandbox_id"].as_str().unwrap();
+    server.wait_for_state(&bob, other_id, "running").await;
     let (status, _) = server
         .get(&format!("/v1/sandboxes/{other_id}"), &token)
         .await;

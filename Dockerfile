@@ -1,0 +1,13 @@
+# The Sockt server image (for docker-compose.yml).
+FROM rust:1-bookworm AS build
+WORKDIR /src
+COPY . .
+RUN cargo build --release --locked --bin sockt
+
+FROM debian:bookworm-slim
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends ca-certificates mmdebstrap \
+ && rm -rf /var/lib/apt/lists/*
+COPY --from=build /src/target/release/sockt /usr/local/bin/sockt
+EXPOSE 8080
+ENTRYPOINT ["sockt", "serve"]

@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Run every test: unit and property tests, the store suite on SQLite and a
+# real PostgreSQL, HTTP integration tests against real Docker containers, the
+# kill -9 restart test, and the contract test with the official `sockt`
+# Python SDK 0.2.0 from PyPI. Installs and starts what it needs.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/common.sh
+
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/sockt-target}"
+venv="${SOCKT_TEST_VENV:-/var/tmp/sockt-test-venv}"
+require_docker
+ensure_mmdebstrap
+
+echo "== build" >&2
+cargo build --bin sockt
+cargo test --workspace --no-run
+sockt="$CARGO_TARGET_DIR/debug/sockt"
+
+echo "== sandbox image (built once from Debian packages, then reused)" >&2
+"$sockt" image build --data-dir "$CARGO_TARGET_DIR/sockt-image-build"
+
+echo "== PostgreSQL" >&2
+SOCKT_TEST_DATABASE_URL="$(scripts/postgres.sh)"
+export SOCKT_TEST_DATABASE_URL
+
+echo "== Rust tests" >&2
+unset SOCKT_DATABASE_URL SOCKT_DATA_DIR SOCKT_LISTEN SOCKT_SANDBOX_IMAGE SOCKT_ADMIN_TOKEN
+cargo test --workspace -- --test-threads 4
+
+echo "== SDK contract test (sockt==0.2.0 from PyPI)" >&2
+if [ ! -x "$venv/bin/pytest" ] || ! "$venv/bin/python" -c "import sockt" 2>/dev/null; then
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install -q "sockt==0.2.0" "pytest>=8"
+fi
+data_dir="$(mktemp -d /tmp/sockt-sdk-test.XXXXXX)"
+log="$data_dir/server.log"
+"$sockt" serve --listen 127.0.0.1:0 --data-dir "$data_dir" --log-format text 2>"$log" &
+server_pid=$!
+cleanup() {
+  kill "$server_pid" 2>/dev/null || true
+  wait "$server_pid" 2>/dev/null || true
+  instance="$(cat "$data_dir/instance" 2>/dev/null || true)"
+  if [ -n "$instance" ]; then
+    docker ps -aq --filter "label=sockt.instance=$instance" | xargs -r docker rm -f -v >/dev/null
+  fi
+  rm -rf "$data_dir"
+}
+trap cleanup EXIT
+for _ in $(seq 600); do
+  url="$(sed -n 's/^sockt listening on //p' "$log" | head -n 1)"
+  [ -n "$url" ] && break
+  kill -0 "$server_pid" 2>/dev/null || { cat "$log" >&2; exit 1; }
+  sleep 0.2
+done
+[ -n "$url" ] || { echo "the server did not start" >&2; cat "$log" >&2; exit 1; }
+curl -fsS "$url/healthz" | python3 -c 'import json,sys; print(json.load(sys.stdin)["instance"])' > "$data_dir/instance"
+key="$("$sockt" accounts create --data-dir "$data_dir" --credits-cents 1000 --name sdk-contract | tail -n 1)"
+SOCKT_API_URL="$url" SOCKT_API_KEY="$key" "$venv/bin/pytest" -q tests/sdk
