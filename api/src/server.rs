@@ -31,6 +31,8 @@ pub struct AppState {
     pub store_backend: &'static str,
     /// The store's identity, also the label on this server's containers.
     pub instance_id: String,
+    /// HTTP client of the sandbox proxy.
+    pub proxy: reqwest::Client,
 }
 
 /// The whole HTTP surface.
@@ -63,8 +65,9 @@ pub struct Running {
 }
 
 /// Open the store, connect Docker, make sure the image exists, reconcile,
-/// and start the meter. The caller serves `router(running.state)`.
-pub async fn bootstrap(config: &ServeConfig) -> anyhow::Result<Running> {
+/// and start the meter. The caller serves `router(running.state)` on the
+/// listener bound at `local_addr`.
+pub async fn bootstrap(config: &ServeConfig, local_addr: SocketAddr) -> anyhow::Result<Running> {
     let data_dir = &config.image.store.data_dir;
     std::fs::create_dir_all(data_dir)
         .with_context(|| format!("creating data directory {}", data_dir.display()))?;
@@ -106,7 +109,7 @@ pub async fn bootstrap(config: &ServeConfig) -> anyhow::Result<Running> {
     let public_url = config
         .public_url
         .clone()
-        .unwrap_or_else(|| format!("http://{}", config.listen))
+        .unwrap_or_else(|| format!("http://{local_addr}"))
         .trim_end_matches('/')
         .to_string();
     let app_config = AppConfig {
@@ -165,6 +168,10 @@ pub async fn bootstrap(config: &ServeConfig) -> anyhow::Result<Running> {
         public_url,
         store_backend: location.backend(),
         instance_id: stores_instance,
+        proxy: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
+            .build()?,
     };
     Ok(Running { state, shutdown })
 }

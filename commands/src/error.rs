@@ -173,6 +173,10 @@ impl From<RuntimeError> for AppError {
             },
             RuntimeError::NotWritable { .. } => AppError::Forbidden(message),
             RuntimeError::ContainerGone => AppError::Gone(message),
+            RuntimeError::NoNetwork(_) => AppError::Conflict {
+                code: "sandbox_offline",
+                message,
+            },
             RuntimeError::ImageMissing(_) | RuntimeError::Unavailable(_) => AppError::Unavailable {
                 code: "runtime_unavailable",
                 message,

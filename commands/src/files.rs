@@ -26,6 +26,20 @@ pub struct FileRead {
 const MAX_LIST_DEPTH: u32 = 32;
 
 impl App {
+    /// Where the server reaches `port` of the caller's running sandbox.
+    pub async fn sandbox_endpoint(
+        &self,
+        principal: &Principal,
+        sandbox_id: &str,
+        port: u16,
+    ) -> Result<std::net::SocketAddr, AppError> {
+        if port == 0 {
+            return Err(AppError::invalid("port must be between 1 and 65535"));
+        }
+        let container = self.running_container(principal, sandbox_id, "reach its ports")?;
+        Ok(self.runtime.endpoint(&container, port).await?)
+    }
+
     /// The running sandbox's container, or why there is none.
     fn running_container(
         &self,

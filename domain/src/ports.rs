@@ -96,6 +96,8 @@ pub enum RuntimeError {
     ContainerGone,
     #[error("the sandbox image {0} is not available")]
     ImageMissing(String),
+    #[error("the sandbox has no network address: {0}")]
+    NoNetwork(String),
     #[error("the container runtime is unreachable: {0}")]
     Unavailable(String),
     #[error("the container runtime failed: {0}")]
@@ -145,6 +147,12 @@ pub trait SandboxRuntime: Send + Sync {
     ) -> Result<Vec<FileEntry>, RuntimeError>;
     /// Every container this server made, whatever its state.
     async fn list_managed(&self) -> Result<Vec<ManagedContainer>, RuntimeError>;
+    /// Where the server reaches `port` of a sandbox (for the HTTP proxy).
+    async fn endpoint(
+        &self,
+        container: &str,
+        port: u16,
+    ) -> Result<std::net::SocketAddr, RuntimeError>;
 }
 
 /// Resolve a client path against the sandbox home, lexically removing `.`

@@ -72,9 +72,10 @@ impl TestServer {
         let api::config::Command::Serve(config) = cli.command else {
             unreachable!("serve was parsed")
         };
-        let running = api::bootstrap(&config).await.unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
+        let address = listener.local_addr().unwrap();
+        let url = format!("http://{address}");
+        let running = api::bootstrap(&config, address).await.unwrap();
         let instance_id = running.state.instance_id.clone();
         let shutdown = running.shutdown.clone();
         let router = api::router(running.state);

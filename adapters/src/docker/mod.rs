@@ -488,6 +488,34 @@ impl SandboxRuntime for DockerRuntime {
         Ok(entries)
     }
 
+    async fn endpoint(
+        &self,
+        container: &str,
+        port: u16,
+    ) -> Result<std::net::SocketAddr, RuntimeError> {
+        let info = self
+            .docker
+            .inspect_container(container, None)
+            .await
+            .map_err(|e| map_err(e, PathContext::None))?;
+        let networks = info
+            .network_settings
+            .and_then(|n| n.networks)
+            .unwrap_or_default();
+        let address = networks
+            .get(&self.config.network)
+            .or_else(|| networks.values().next())
+            .and_then(|n| n.ip_address.clone())
+            .filter(|ip| !ip.is_empty())
+            .ok_or_else(|| {
+                RuntimeError::NoNetwork(format!("it is on network '{}'", self.config.network))
+            })?;
+        let ip: std::net::IpAddr = address
+            .parse()
+            .map_err(|_| RuntimeError::Failed(format!("bad container address {address}")))?;
+        Ok(std::net::SocketAddr::new(ip, port))
+    }
+
     async fn list_managed(&self) -> Result<Vec<ManagedContainer>, RuntimeError> {
         let filters = HashMap::from([(
             "label".to_string(),

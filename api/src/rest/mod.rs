@@ -7,11 +7,12 @@ mod files;
 mod json;
 mod middleware;
 mod ops;
+mod proxy;
 mod sandboxes;
 mod wire;
 
 use crate::server::AppState;
-use axum::routing::{get, post};
+use axum::routing::{any, get, post};
 use axum::Router;
 
 pub use caller::Caller;
@@ -39,6 +40,9 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/v1/sandboxes/{id}/files/write", post(files::write))
         .route("/v1/sandboxes/{id}/files/read", post(files::read))
         .route("/v1/sandboxes/{id}/files", get(files::list))
+        .route("/v1/sandboxes/{id}/proxy/{port}", any(proxy::root))
+        .route("/v1/sandboxes/{id}/proxy/{port}/", any(proxy::root))
+        .route("/v1/sandboxes/{id}/proxy/{port}/{*path}", any(proxy::path))
         .route("/v1/account", get(admin::my_account))
         .route("/v1/admin/accounts", post(admin::create_account))
         .route("/v1/admin/accounts/{id}/credits", post(admin::deposit))

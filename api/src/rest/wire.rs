@@ -56,6 +56,7 @@ pub fn sandbox_status(
         "pending_invoice": Value::Null,
         "sandbox_token": token,
         "proxy_url": format!("{public_url}/v1/sandboxes/{}/proxy/", view.sandbox_id),
+        "proxy_url_template": format!("{public_url}/v1/sandboxes/{}/proxy/{{port}}/{{path}}", view.sandbox_id),
         "paid_in_msats": view.paid_in.0,
         "refunded_msats": view.refunded.0,
         "pause_reason": view.pause_reason,
