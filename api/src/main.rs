@@ -21,11 +21,11 @@ fn init_logs(format: &str) {
 
 async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     init_logs(&config.log_format);
-    let running = api::bootstrap(&config).await?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("binding {}", config.listen))?;
     let address = listener.local_addr()?;
+    let running = api::bootstrap(&config, address).await?;
     tracing::info!(%address, "sockt listening");
     eprintln!("sockt listening on http://{address}");
     let shutdown = running.shutdown.clone();
