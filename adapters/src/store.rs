@@ -94,6 +94,24 @@ where
     Arc::new(CqrsFramework::new(store, vec![Box::new(read.clone())], ()))
 }
 
+/// Replay both aggregates' streams into the read model, then build their
+/// command buses, each over its own repository from `repository`.
+async fn assemble<R>(
+    repository: impl Fn() -> R,
+    read: &ReadModel,
+    counter: &Arc<std::sync::atomic::AtomicUsize>,
+) -> anyhow::Result<(SharedBus<Sandbox>, SharedBus<Account>)>
+where
+    R: PersistedEventRepository + 'static,
+{
+    replay::<_, Sandbox>(repository(), read, counter).await?;
+    replay::<_, Account>(repository(), read, counter).await?;
+    Ok((
+        framework::<_, Sandbox>(repository(), read),
+        framework::<_, Account>(repository(), read),
+    ))
+}
+
 /// Open (creating and migrating as needed) the store and replay it.
 pub async fn open(location: &StoreLocation) -> anyhow::Result<EventStores> {
     let read = ReadModel::new();
@@ -127,12 +145,7 @@ pub async fn open(location: &StoreLocation) -> anyhow::Result<EventStores> {
             instance_id = sqlx::query_scalar("SELECT id FROM sockt_instance")
                 .fetch_one(&pool)
                 .await?;
-            replay::<_, Sandbox>(SqliteEventRepository::new(pool.clone()), &read, &counter).await?;
-            replay::<_, Account>(SqliteEventRepository::new(pool.clone()), &read, &counter).await?;
-            (
-                framework::<_, Sandbox>(SqliteEventRepository::new(pool.clone()), &read),
-                framework::<_, Account>(SqliteEventRepository::new(pool), &read),
-            )
+            assemble(|| SqliteEventRepository::new(pool.clone()), &read, &counter).await?
         }
         StoreLocation::Postgres(url) => {
             let pool = PgPoolOptions::new()
@@ -152,14 +165,12 @@ pub async fn open(location: &StoreLocation) -> anyhow::Result<EventStores> {
             instance_id = sqlx::query_scalar("SELECT id FROM sockt_instance")
                 .fetch_one(&pool)
                 .await?;
-            replay::<_, Sandbox>(PostgresEventRepository::new(pool.clone()), &read, &counter)
-                .await?;
-            replay::<_, Account>(PostgresEventRepository::new(pool.clone()), &read, &counter)
-                .await?;
-            (
-                framework::<_, Sandbox>(PostgresEventRepository::new(pool.clone()), &read),
-                framework::<_, Account>(PostgresEventRepository::new(pool), &read),
+            assemble(
+                || PostgresEventRepository::new(pool.clone()),
+                &read,
+                &counter,
             )
+            .await?
         }
     };
     Ok(EventStores {

@@ -232,6 +232,21 @@ impl App {
         buffer.mark_finished();
     }
 
+    /// The execution, if it exists and the caller may see its sandbox; otherwise 404.
+    fn authorized_execution(
+        &self,
+        principal: &Principal,
+        execution_id: &str,
+    ) -> Result<ExecutionView, AppError> {
+        let execution = self
+            .read
+            .execution(execution_id)
+            .ok_or_else(AppError::execution_not_found)?;
+        self.authorized_sandbox(principal, &execution.sandbox_id)
+            .map_err(|_| AppError::execution_not_found())?;
+        Ok(execution)
+    }
+
     /// The execution with its output after `offset`, waiting up to `wait`
     /// for news while it runs.
     pub async fn poll_execution(
@@ -241,12 +256,7 @@ impl App {
         offset: Option<usize>,
         wait: Duration,
     ) -> Result<ExecPoll, AppError> {
-        let execution = self
-            .read
-            .execution(execution_id)
-            .ok_or_else(AppError::execution_not_found)?;
-        self.authorized_sandbox(principal, &execution.sandbox_id)
-            .map_err(|_| AppError::execution_not_found())?;
+        let execution = self.authorized_execution(principal, execution_id)?;
         let wait = if execution.status.is_finished() {
             Duration::ZERO
         } else {
@@ -274,12 +284,7 @@ impl App {
         principal: &Principal,
         execution_id: &str,
     ) -> Result<ExecPoll, AppError> {
-        let execution = self
-            .read
-            .execution(execution_id)
-            .ok_or_else(AppError::execution_not_found)?;
-        self.authorized_sandbox(principal, &execution.sandbox_id)
-            .map_err(|_| AppError::execution_not_found())?;
+        let execution = self.authorized_execution(principal, execution_id)?;
         if execution.status.is_finished() {
             return Err(AppError::Conflict {
                 code: "execution_finished",

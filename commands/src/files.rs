@@ -55,6 +55,7 @@ impl App {
             ));
         }
         view.container_id
+            .clone()
             .ok_or_else(|| AppError::Internal("running sandbox without container".into()))
     }
 

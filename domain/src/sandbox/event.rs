@@ -112,6 +112,26 @@ pub enum SandboxEvent {
     },
 }
 
+impl SandboxEvent {
+    /// When it happened (a charge: the end of the interval it covers).
+    pub fn at_ms(&self) -> i64 {
+        match self {
+            SandboxEvent::UsageCharged { to_ms, .. } => *to_ms,
+            SandboxEvent::SandboxCreated { at_ms, .. }
+            | SandboxEvent::BalanceExtended { at_ms, .. }
+            | SandboxEvent::SandboxStarted { at_ms, .. }
+            | SandboxEvent::ExecStarted { at_ms, .. }
+            | SandboxEvent::ExecFinished { at_ms, .. }
+            | SandboxEvent::LowBalanceWarned { at_ms, .. }
+            | SandboxEvent::SandboxPaused { at_ms, .. }
+            | SandboxEvent::SandboxResumed { at_ms }
+            | SandboxEvent::SandboxTerminated { at_ms }
+            | SandboxEvent::RefundIssued { at_ms, .. }
+            | SandboxEvent::SandboxFailed { at_ms, .. } => *at_ms,
+        }
+    }
+}
+
 impl DomainEvent for SandboxEvent {
     fn event_type(&self) -> String {
         let name = match self {
