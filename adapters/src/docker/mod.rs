@@ -35,7 +35,8 @@ const SANDBOX_UID: u64 = 1000;
 /// Directories the sandbox user may write to; each is a volume, so the
 /// archive API can write there while the root filesystem stays read-only.
 const WRITABLE_ROOTS: [&str; 2] = [SANDBOX_HOME, "/tmp"];
-const PID_DIR: &str = "/tmp/.sockt";
+/// Environment variable naming the execution a process belongs to.
+const EXEC_MARKER: &str = "SOCKT_EXEC_ID";
 /// Cap on what an internal helper command (listing) may print.
 const MAX_HELPER_OUTPUT: usize = 16 << 20;
 
@@ -294,12 +295,8 @@ impl SandboxRuntime for DockerRuntime {
         request: &ExecRequest,
         sink: Arc<dyn OutputSink>,
     ) -> Result<i64, RuntimeError> {
-        // The wrapper is its exec's session leader: it records its pid (the
-        // session id) so kill_exec can end every process of the session.
-        let pid_file = format!("{PID_DIR}/{}.pid", request.execution_id);
-        let script = format!(
-            "mkdir -p {PID_DIR} 2>/dev/null; echo $$ > \"$1\"; /bin/bash -lc \"$2\"; rc=$?; rm -f \"$1\"; exit $rc"
-        );
+        // The exec's process is a session leader; the marker in its
+        // environment (inherited by its children) lets kill_exec find it.
         let exec = self
             .docker
             .create_exec(
@@ -309,12 +306,10 @@ impl SandboxRuntime for DockerRuntime {
                     attach_stderr: Some(true),
                     user: Some(SANDBOX_USER.to_string()),
                     working_dir: Some(request.working_dir.clone()),
+                    env: Some(vec![format!("{EXEC_MARKER}={}", request.execution_id)]),
                     cmd: Some(vec![
                         "/bin/bash".into(),
-                        "-c".into(),
-                        script,
-                        "sockt-exec".into(),
-                        pid_file,
+                        "-lc".into(),
                         request.command.clone(),
                     ]),
                     ..Default::default()
@@ -358,9 +353,17 @@ impl SandboxRuntime for DockerRuntime {
     }
 
     async fn kill_exec(&self, container: &str, execution_id: &str) -> Result<(), RuntimeError> {
-        let pid_file = format!("{PID_DIR}/{execution_id}.pid");
-        let script = "p=$(cat \"$1\" 2>/dev/null) || exit 0; [ -n \"$p\" ] || exit 0; \
-                      for _ in 1 2 3; do pkill -KILL -s \"$p\" 2>/dev/null; kill -KILL -- -\"$p\" 2>/dev/null; done; rm -f \"$1\"; exit 0";
+        // Kill every process carrying the execution's marker, and every
+        // process of their sessions (children that cleared their environment).
+        let script = "for round in 1 2 3; do \
+                        for d in /proc/[0-9]*; do \
+                          tr '\\0' '\\n' < \"$d/environ\" 2>/dev/null | grep -qx \"$1\" || continue; \
+                          pid=${d#/proc/}; sid=$(ps -o sid= -p \"$pid\" 2>/dev/null | tr -d ' '); \
+                          [ -n \"$sid\" ] && [ \"$sid\" != 0 ] && pkill -KILL -s \"$sid\" 2>/dev/null; \
+                          kill -KILL \"$pid\" 2>/dev/null; \
+                        done; \
+                      done; exit 0";
+        let marker = format!("{EXEC_MARKER}={execution_id}");
         self.run_helper(
             container,
             vec![
@@ -368,7 +371,7 @@ impl SandboxRuntime for DockerRuntime {
                 "-c".into(),
                 script.into(),
                 "sockt-kill".into(),
-                pid_file,
+                marker,
             ],
         )
         .await
