@@ -428,6 +428,14 @@ impl App {
     pub(crate) async fn fail(&self, sandbox_id: &str, reason: &str) {
         {
             let _guard = self.locks.lock(sandbox_id).await;
+            // Terminated (or failed) meanwhile: nothing left to fail.
+            if self
+                .read
+                .sandbox(sandbox_id)
+                .is_none_or(|v| v.state.is_ended())
+            {
+                return;
+            }
             let failed = self
                 .sandboxes
                 .execute(

@@ -21,6 +21,45 @@ pub struct ReconcileReport {
 }
 
 impl App {
+    /// While serving: fail running or paused sandboxes whose container died
+    /// or was removed behind Sockt's back, so they stop being billed.
+    /// Returns how many failed.
+    pub async fn watch_containers(&self) -> Result<usize, AppError> {
+        let alive: HashMap<String, ContainerStatus> = self
+            .runtime
+            .list_managed()
+            .await?
+            .into_iter()
+            .map(|c| (c.container_id, c.status))
+            .collect();
+        let mut failed = 0;
+        for view in self
+            .read
+            .sandboxes_in(&[SandboxState::Running, SandboxState::Paused])
+        {
+            let Some(container) = view.container_id.as_deref() else {
+                continue;
+            };
+            if matches!(
+                alive.get(container),
+                Some(ContainerStatus::Running | ContainerStatus::Paused)
+            ) {
+                continue;
+            }
+            tracing::warn!(sandbox_id = %view.sandbox_id, "the sandbox's container died or vanished");
+            if alive.contains_key(container) {
+                self.runtime.destroy(container).await?;
+            }
+            self.fail(
+                &view.sandbox_id,
+                "the sandbox's container vanished or stopped",
+            )
+            .await;
+            failed += 1;
+        }
+        Ok(failed)
+    }
+
     pub async fn reconcile(&self) -> Result<ReconcileReport, AppError> {
         let mut report = ReconcileReport::default();
         let containers = self.runtime.list_managed().await?;

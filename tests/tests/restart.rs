@@ -302,3 +302,32 @@ async fn restart_removes_strays_and_fails_sandboxes_whose_container_vanished() {
             - totals["charged_msats"].as_u64().unwrap()
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_container_that_dies_while_serving_fails_its_sandbox_and_stops_billing() {
+    let server = TestServer::start().await;
+    let key = server.account(100).await;
+    let id = server
+        .running_sandbox(&key, json!({"tier": "nano", "initial_credits_cents": 10}))
+        .await;
+    docker(&["rm", "-f", &format!("sockt-{id}")]);
+    let failed = server.wait_for_state(&key, &id, "failed").await;
+    assert!(
+        failed["error"].as_str().unwrap().contains("vanished"),
+        "{failed}"
+    );
+    let charged = failed["consumed_msats"].as_u64().unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let (_, later) = server.get(&format!("/v1/sandboxes/{id}"), &key).await;
+    assert_eq!(
+        later["consumed_msats"].as_u64().unwrap(),
+        charged,
+        "no billing after the failure"
+    );
+    let (_, account) = server.get("/v1/account", &key).await;
+    assert_eq!(
+        account["credits_msats"].as_u64().unwrap(),
+        1_000_000 - charged,
+        "the rest came back"
+    );
+}
