@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Run every test: unit and property tests, the store suite on SQLite and a
 # real PostgreSQL, HTTP integration tests against real Docker containers, the
-# kill -9 restart test, and the contract test with the official `sockt`
-# Python SDK 0.2.0 from PyPI. Installs and starts what it needs.
+# kill -9 restart test, Lightning billing against a live LNbits, and the
+# contract tests with the official `sockt` Python SDK 0.2.0 from PyPI.
+# Installs and starts what it needs (PostgreSQL, LNbits, the sandbox image).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/common.sh
@@ -24,6 +25,12 @@ echo "== PostgreSQL" >&2
 SOCKT_TEST_DATABASE_URL="$(scripts/postgres.sh)"
 export SOCKT_TEST_DATABASE_URL
 
+echo "== LNbits (FakeWallet)" >&2
+eval "$(scripts/lnbits.sh)"
+export SOCKT_TEST_LNBITS_URL SOCKT_TEST_LNBITS_TOKEN
+stop_lnbits() { kill "$SOCKT_TEST_LNBITS_PID" 2>/dev/null || true; }
+trap stop_lnbits EXIT
+
 echo "== Rust tests" >&2
 unset SOCKT_DATABASE_URL SOCKT_DATA_DIR SOCKT_LISTEN SOCKT_SANDBOX_IMAGE SOCKT_ADMIN_TOKEN
 cargo test --workspace -- --test-threads 4
@@ -35,9 +42,13 @@ if [ ! -x "$venv/bin/pytest" ] || ! "$venv/bin/python" -c "import sockt" 2>/dev/
 fi
 data_dir="$(mktemp -d /tmp/sockt-sdk-test.XXXXXX)"
 log="$data_dir/server.log"
-"$sockt" serve --listen 127.0.0.1:0 --data-dir "$data_dir" --log-format text 2>"$log" &
+sockt_wallet_key="$(curl -fsS -X POST "$SOCKT_TEST_LNBITS_URL/api/v1/account" -H 'content-type: application/json' -d '{"name":"sockt"}' \
+  | python3 -c 'import json,sys; print(json.load(sys.stdin)["adminkey"])')"
+SOCKT_LNBITS_ADMIN_KEY="$sockt_wallet_key" "$sockt" serve --listen 127.0.0.1:0 --data-dir "$data_dir" --log-format text \
+  --lnbits-url "$SOCKT_TEST_LNBITS_URL" --lnurl-allow-http true --lightning-min-sats 1 2>"$log" &
 server_pid=$!
 cleanup() {
+  stop_lnbits
   kill "$server_pid" 2>/dev/null || true
   wait "$server_pid" 2>/dev/null || true
   instance="$(cat "$data_dir/instance" 2>/dev/null || true)"

@@ -20,7 +20,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the server (REST API, metrics, health).
-    Serve(ServeConfig),
+    Serve(Box<ServeConfig>),
     /// Manage the sandbox image.
     Image {
         #[command(subcommand)]
@@ -130,6 +130,34 @@ pub struct ServeConfig {
     /// OCI runtime for sandboxes (e.g. runsc for gVisor); the engine's default when unset.
     #[arg(long, env = "SOCKT_OCI_RUNTIME")]
     pub oci_runtime: Option<String>,
+    /// LNbits base URL of Sockt's Lightning wallet; Lightning billing is off when unset.
+    #[arg(long, env = "SOCKT_LNBITS_URL")]
+    pub lnbits_url: Option<String>,
+    /// Admin key of Sockt's LNbits wallet.
+    #[arg(long, env = "SOCKT_LNBITS_ADMIN_KEY", hide_env_values = true)]
+    pub lnbits_admin_key: Option<SecretString>,
+    /// Smallest prepaid or top-up amount, in sats.
+    #[arg(long, env = "SOCKT_LIGHTNING_MIN_SATS", default_value_t = 100)]
+    pub lightning_min_sats: u64,
+    /// Largest prepaid or top-up amount, in sats.
+    #[arg(long, env = "SOCKT_LIGHTNING_MAX_SATS", default_value_t = 1_000_000)]
+    pub lightning_max_sats: u64,
+    /// How long an invoice stays payable, in seconds.
+    #[arg(
+        long,
+        env = "SOCKT_LIGHTNING_INVOICE_EXPIRY_SECS",
+        default_value_t = 600
+    )]
+    pub lightning_invoice_expiry_secs: u64,
+    /// Size of the top-up invoice offered when a Lightning sandbox runs low, in sats.
+    #[arg(long, env = "SOCKT_LIGHTNING_TOPUP_SATS", default_value_t = 1_000)]
+    pub lightning_topup_sats: u64,
+    /// Ask LNbits to notify /v1/lightning/webhook on payment (polling runs regardless).
+    #[arg(long, env = "SOCKT_LIGHTNING_WEBHOOKS", default_value_t = true, action = clap::ArgAction::Set)]
+    pub lightning_webhooks: bool,
+    /// Resolve Lightning Addresses over plain http (only for a wallet on a private test network).
+    #[arg(long, env = "SOCKT_LNURL_ALLOW_HTTP", default_value_t = false, action = clap::ArgAction::Set)]
+    pub lnurl_allow_http: bool,
     /// Log format: json or text.
     #[arg(long, env = "SOCKT_LOG_FORMAT", default_value = "json")]
     pub log_format: String,

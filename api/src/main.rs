@@ -73,7 +73,7 @@ async fn application(store: &StoreConfig) -> anyhow::Result<std::sync::Arc<comma
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Serve(config) => serve(config).await,
+        Command::Serve(config) => serve(*config).await,
         Command::Image {
             command: ImageCommand::Build(config),
         } => {

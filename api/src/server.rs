@@ -7,11 +7,12 @@ use crate::rate_limit::CallerLimiter;
 use crate::rest;
 use adapters::clock::SystemClock;
 use adapters::docker::{DockerConfig, DockerRuntime};
+use adapters::lightning::{LnbitsGateway, LnurlResolver};
 use adapters::store::{self, StoreDirectory, StoreLocation};
 use anyhow::Context;
 use axum::extract::DefaultBodyLimit;
 use axum::Router;
-use commands::{App, AppConfig, Meter};
+use commands::{App, AppConfig, Lightning, LightningConfig, Meter};
 use secrecy::{ExposeSecret, SecretString};
 use std::net::SocketAddr;
 use std::num::NonZeroU32;
@@ -56,6 +57,43 @@ pub async fn serve(
     )
     .with_graceful_shutdown(async move { shutdown.cancelled().await })
     .await
+}
+
+/// LNbits and LNURL, when configured.
+fn lightning_services(config: &ServeConfig, public_url: &str) -> anyhow::Result<Option<Lightning>> {
+    let (Some(url), Some(key)) = (
+        config.lnbits_url.as_deref(),
+        config.lnbits_admin_key.as_ref(),
+    ) else {
+        if config.lnbits_url.is_some() {
+            anyhow::bail!("SOCKT_LNBITS_URL is set but SOCKT_LNBITS_ADMIN_KEY is not");
+        }
+        tracing::info!(
+            "Lightning billing is off (set SOCKT_LNBITS_URL and SOCKT_LNBITS_ADMIN_KEY)"
+        );
+        return Ok(None);
+    };
+    if config.lightning_min_sats == 0 || config.lightning_min_sats > config.lightning_max_sats {
+        anyhow::bail!(
+            "SOCKT_LIGHTNING_MIN_SATS must be at least 1 and at most SOCKT_LIGHTNING_MAX_SATS"
+        );
+    }
+    tracing::info!(lnbits = url, "Lightning billing is on");
+    Ok(Some(Lightning {
+        gateway: Arc::new(LnbitsGateway::new(url, key.expose_secret())?),
+        resolver: Arc::new(LnurlResolver::new(config.lnurl_allow_http)?),
+        config: LightningConfig {
+            min_sats: config.lightning_min_sats,
+            max_sats: config.lightning_max_sats,
+            invoice_expiry_secs: config.lightning_invoice_expiry_secs.max(10),
+            topup_sats: config
+                .lightning_topup_sats
+                .clamp(config.lightning_min_sats, config.lightning_max_sats),
+            webhook_url: config
+                .lightning_webhooks
+                .then(|| format!("{public_url}/v1/lightning/webhook")),
+        },
+    }))
 }
 
 /// A started server's parts.
@@ -127,6 +165,7 @@ pub async fn bootstrap(config: &ServeConfig, local_addr: SocketAddr) -> anyhow::
         public_url: public_url.clone(),
         ..AppConfig::default()
     };
+    let lightning = lightning_services(config, &public_url)?;
     let app = App::new(
         stores.sandboxes,
         stores.accounts,
@@ -136,6 +175,10 @@ pub async fn bootstrap(config: &ServeConfig, local_addr: SocketAddr) -> anyhow::
         app_config,
     )
     .with_directory(Arc::new(directory));
+    let app = match lightning {
+        Some(lightning) => app.with_lightning(lightning),
+        None => app,
+    };
     let report = app
         .reconcile()
         .await

@@ -51,6 +51,7 @@ pub trait AccountDirectory: Send + Sync {
 
 pub struct App {
     pub(crate) directory: Option<Arc<dyn AccountDirectory>>,
+    pub(crate) lightning: Option<crate::lightning::Lightning>,
     pub(crate) sandboxes: SharedBus<Sandbox>,
     pub(crate) accounts: SharedBus<Account>,
     pub(crate) read: ReadModel,
@@ -73,6 +74,7 @@ impl App {
     ) -> Arc<App> {
         Arc::new(App {
             directory: None,
+            lightning: None,
             outputs: OutputStore::new(config.max_output_bytes, config.output_store_bytes),
             sandboxes,
             accounts,
@@ -90,6 +92,17 @@ impl App {
         match Arc::try_unwrap(self) {
             Ok(mut app) => {
                 app.directory = Some(directory);
+                Arc::new(app)
+            }
+            Err(shared) => shared,
+        }
+    }
+
+    /// The same application, also billing in sats over Lightning.
+    pub fn with_lightning(self: Arc<Self>, lightning: crate::lightning::Lightning) -> Arc<App> {
+        match Arc::try_unwrap(self) {
+            Ok(mut app) => {
+                app.lightning = Some(lightning);
                 Arc::new(app)
             }
             Err(shared) => shared,
@@ -288,29 +301,29 @@ impl App {
                 })
             }
         };
-        if billing == BillingMethod::Lightning {
-            return Err(AppError::Unavailable {
-                code: "lightning_unavailable",
-                message: "Lightning billing is not configured on this server; use billing_method 'credits' with an API key".into(),
-            });
-        }
-        let account_id =
-            match principal {
-                Principal::Account(id) => id.clone(),
-                Principal::Admin => return Err(AppError::Forbidden(
-                    "the admin token manages accounts; create sandboxes with an account's API key"
-                        .into(),
-                )),
-                _ => return Err(AppError::Unauthorized(
-                    "credits billing needs an API key: send Authorization: Bearer sockt_live_..."
-                        .into(),
-                )),
-            };
         if tier.needs_gpu {
             return Err(AppError::NoCapacity(format!(
                 "tier {tier_name} needs a GPU and this server has none"
             )));
         }
+        if billing == BillingMethod::Lightning {
+            return self
+                .create_lightning_sandbox(principal, tier_name, label, request.prepaid_sats)
+                .await;
+        }
+        let account_id = match principal {
+            Principal::Account(id) => id.clone(),
+            Principal::Admin => {
+                return Err(AppError::Forbidden(
+                    "the admin token manages accounts; create sandboxes with an account's API key".into(),
+                ))
+            }
+            _ => {
+                return Err(AppError::Unauthorized(
+                    "credits billing needs an API key: send Authorization: Bearer sockt_live_... (or use billing_method 'lightning')".into(),
+                ))
+            }
+        };
         let cents = request
             .initial_credits_cents
             .unwrap_or(self.config.default_credits_cents);
@@ -321,11 +334,7 @@ impl App {
         }
         let amount = Msats::from_cents(cents)
             .ok_or_else(|| AppError::invalid("initial_credits_cents is too large"))?;
-        if self.read.live_sandbox_count() >= self.config.max_live_sandboxes {
-            return Err(AppError::NoCapacity(
-                "the server is at its sandbox limit; retry later".into(),
-            ));
-        }
+        self.ensure_capacity()?;
 
         let sandbox_id = uuid::Uuid::new_v4().to_string();
         let token = new_sandbox_token();
@@ -389,8 +398,17 @@ impl App {
         Ok((view, token))
     }
 
+    pub(crate) fn ensure_capacity(&self) -> Result<(), AppError> {
+        if self.read.live_sandbox_count() >= self.config.max_live_sandboxes {
+            return Err(AppError::NoCapacity(
+                "the server is at its sandbox limit; retry later".into(),
+            ));
+        }
+        Ok(())
+    }
+
     /// Make the sandbox's container and record the outcome.
-    async fn provision(&self, sandbox_id: &str, tier: Tier) {
+    pub(crate) async fn provision(&self, sandbox_id: &str, tier: Tier) {
         let spec = SandboxSpec {
             sandbox_id: sandbox_id.to_string(),
             image: self.config.sandbox_image.clone(),
@@ -545,7 +563,7 @@ impl App {
         self.authorized_sandbox(principal, sandbox_id)
     }
 
-    async fn resume_paused(&self, sandbox_id: &str) -> Result<(), AppError> {
+    pub(crate) async fn resume_paused(&self, sandbox_id: &str) -> Result<(), AppError> {
         let _guard = self.locks.lock(sandbox_id).await;
         let view = self
             .read
@@ -587,14 +605,29 @@ impl App {
 
     /// Remove the container and everything in it, charge up to now and give
     /// the unused balance back.
+    /// Lightning sandboxes pay their unused balance to `lightning_address`,
+    /// or offer it behind an LNURL-withdraw link.
     pub async fn terminate(
-        &self,
+        self: &Arc<Self>,
         principal: &Principal,
         sandbox_id: &str,
-    ) -> Result<SandboxView, AppError> {
+        lightning_address: Option<&str>,
+    ) -> Result<(SandboxView, Option<crate::lightning::RefundOutcome>), AppError> {
         let view = self.authorized_sandbox(principal, sandbox_id)?;
         if view.state.is_ended() {
             return Err(AppError::Gone(format!("sandbox is already {}", view.state)));
+        }
+        let address = lightning_address.map(str::trim).filter(|a| !a.is_empty());
+        if let Some(address) = address {
+            let valid = address
+                .split_once('@')
+                .is_some_and(|(name, host)| !name.is_empty() && !host.is_empty());
+            if !valid {
+                return Err(AppError::Invalid {
+                    code: "invalid_lightning_address",
+                    message: "a Lightning Address looks like name@host".into(),
+                });
+            }
         }
         self.running.cancel_sandbox(sandbox_id);
         {
@@ -616,13 +649,17 @@ impl App {
                 .await?;
         }
         self.return_credits(sandbox_id).await;
-        self.authorized_sandbox(principal, sandbox_id)
+        let refund = match view.billing {
+            BillingMethod::Lightning => Some(self.refund_lightning(sandbox_id, address).await?),
+            BillingMethod::Credits => None,
+        };
+        Ok((self.authorized_sandbox(principal, sandbox_id)?, refund))
     }
 
     /// Add money to a sandbox: credits from the caller's account (sats come
     /// with Lightning billing). A sandbox paused for lack of balance resumes.
     pub async fn extend_balance(
-        &self,
+        self: &Arc<Self>,
         principal: &Principal,
         sandbox_id: &str,
         credits_cents: Option<u64>,
@@ -634,10 +671,21 @@ impl App {
         }
         let cents = match (credits_cents, sats, view.billing) {
             (Some(cents), None, BillingMethod::Credits) => cents,
-            (None, Some(_), _) | (_, _, BillingMethod::Lightning) => {
-                return Err(AppError::Unavailable { code: "lightning_unavailable", message: "Lightning billing is not configured on this server".into() })
+            (None, Some(sats), BillingMethod::Lightning) => {
+                let amount = self.check_sats(Some(sats))?;
+                self.issue_invoice(sandbox_id, amount).await?;
+                return self.authorized_sandbox(principal, sandbox_id);
             }
-            _ => return Err(AppError::invalid("send exactly one of credits_cents (credits sandboxes) or sats (Lightning sandboxes)")),
+            (_, _, BillingMethod::Credits) => {
+                return Err(AppError::invalid(
+                    "send credits_cents to add credits to a credits sandbox",
+                ))
+            }
+            (_, _, BillingMethod::Lightning) => {
+                return Err(AppError::invalid(
+                    "send sats to get a top-up invoice for a Lightning sandbox",
+                ))
+            }
         };
         if cents == 0 || cents > MAX_CREDITS_CENTS {
             return Err(AppError::invalid(format!(

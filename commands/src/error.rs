@@ -107,6 +107,22 @@ impl From<SandboxError> for AppError {
                 AppError::invalid(message)
             }
             SandboxError::Overflow => AppError::invalid(message),
+            SandboxError::NotLightning => AppError::Invalid {
+                code: "not_lightning",
+                message,
+            },
+            SandboxError::UnknownPayment => AppError::Invalid {
+                code: "unknown_payment",
+                message,
+            },
+            SandboxError::InvoiceExpired => AppError::Conflict {
+                code: "invoice_expired",
+                message,
+            },
+            SandboxError::NotEnded | SandboxError::RefundTooLarge => AppError::Conflict {
+                code: "invalid_state",
+                message,
+            },
         }
     }
 }

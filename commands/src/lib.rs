@@ -1,6 +1,6 @@
 //! The write side: the application API every transport calls (REST today,
 //! GraphQL and MCP next), command dispatch, the executions it runs, the meter
-//! that charges running time, and start-up reconciliation.
+//! that charges running time, Lightning billing, and start-up reconciliation.
 
 mod app;
 mod auth;
@@ -10,6 +10,7 @@ mod error;
 mod exec_output;
 mod executions;
 mod files;
+mod lightning;
 mod locks;
 mod meter;
 mod reconcile;
@@ -21,5 +22,6 @@ pub use config::AppConfig;
 pub use error::AppError;
 pub use exec_output::{OutputChunk, OutputSnapshot};
 pub use files::{FileRead, FileReadEncoding};
+pub use lightning::{Lightning, LightningConfig, RefundOutcome};
 pub use meter::Meter;
 pub use reconcile::ReconcileReport;

@@ -10,6 +10,8 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 const TICK: Duration = Duration::from_millis(500);
+/// How often open invoices are polled (the fallback to gateway push).
+const SETTLE: Duration = Duration::from_secs(1);
 /// How often containers are checked for having died behind Sockt's back.
 const WATCH: Duration = Duration::from_secs(5);
 
@@ -20,12 +22,15 @@ impl Meter {
     pub async fn run(app: Arc<App>, shutdown: CancellationToken) {
         let mut tick = tokio::time::interval(TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut settle = tokio::time::interval(SETTLE);
+        settle.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut watch = tokio::time::interval(WATCH);
         watch.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 _ = shutdown.cancelled() => return,
                 _ = tick.tick() => app.meter_tick().await,
+                _ = settle.tick() => app.lightning_tick().await,
                 _ = watch.tick() => {
                     if let Err(e) = app.watch_containers().await {
                         tracing::error!(error = %e, "could not check the sandboxes' containers");

@@ -4,6 +4,7 @@
 
 pub mod account;
 pub mod execution;
+pub mod lightning;
 pub mod metering;
 pub mod money;
 pub mod ports;

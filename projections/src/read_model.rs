@@ -9,6 +9,8 @@ use async_trait::async_trait;
 use cqrs_es::{EventEnvelope, Query};
 use domain::account::{Account, AccountEvent};
 use domain::execution::ExecutionStatus;
+use domain::lightning::Invoice;
+use domain::sandbox::FundingSource;
 use domain::sandbox::{RefundDestination, Sandbox, SandboxEvent, SandboxState};
 use domain::Msats;
 use std::collections::{HashMap, HashSet};
@@ -25,6 +27,10 @@ struct Views {
     /// credits the account has taken in.
     refunds_to_accounts: HashMap<String, (String, Msats)>,
     returned_to_accounts: HashSet<String>,
+    /// Unpaid, unexpired invoices: payment hash → (sandbox, invoice).
+    open_invoices: HashMap<String, (String, Invoice)>,
+    /// LNURL-withdraw offers: k1 hash → sandbox.
+    withdraw_offers: HashMap<String, String>,
 }
 
 /// Shared, cheaply cloneable handle on every view.
@@ -134,6 +140,21 @@ impl ReadModel {
             .collect()
     }
 
+    /// Every invoice not yet paid nor expired, with its sandbox.
+    pub fn open_invoices(&self) -> Vec<(String, Invoice)> {
+        self.read().open_invoices.values().cloned().collect()
+    }
+
+    /// The sandbox that issued the invoice with this payment hash, if still open.
+    pub fn open_invoice(&self, payment_hash: &str) -> Option<(String, Invoice)> {
+        self.read().open_invoices.get(payment_hash).cloned()
+    }
+
+    /// The sandbox whose LNURL-withdraw offer has this k1 hash.
+    pub fn sandbox_for_withdraw(&self, k1_hash: &str) -> Option<String> {
+        self.read().withdraw_offers.get(k1_hash).cloned()
+    }
+
     fn apply_sandbox_event(
         views: &mut Views,
         sandbox_id: &str,
@@ -200,6 +221,24 @@ impl ReadModel {
                         view.error = Some("the sandbox ended while the command ran".into());
                     }
                 }
+            }
+            SandboxEvent::InvoiceIssued { invoice, .. } => {
+                views.open_invoices.insert(
+                    invoice.payment_hash.clone(),
+                    (sandbox_id.to_string(), invoice.clone()),
+                );
+            }
+            SandboxEvent::InvoiceExpired { payment_hash, .. }
+            | SandboxEvent::BalanceExtended {
+                source: FundingSource::Payment { payment_hash },
+                ..
+            } => {
+                views.open_invoices.remove(payment_hash);
+            }
+            SandboxEvent::WithdrawOffered { k1_hash, .. } => {
+                views
+                    .withdraw_offers
+                    .insert(k1_hash.clone(), sandbox_id.to_string());
             }
             SandboxEvent::RefundIssued {
                 amount,

@@ -3,6 +3,8 @@
 //! Docker engine, plus helpers to talk to it and to the `sockt` binary.
 #![allow(clippy::unwrap_used)]
 
+pub mod lnbits;
+
 use clap::Parser;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
@@ -124,6 +126,24 @@ impl TestServer {
         let text = response.text().await.unwrap();
         let value = serde_json::from_str(&text).unwrap_or(Value::String(text));
         (status, value)
+    }
+
+    /// Start with Lightning billing against the test LNbits, Sockt's wallet
+    /// being a fresh wallet there.
+    pub async fn start_lightning(lnbits: &lnbits::Lnbits, extra: &[&str]) -> TestServer {
+        let wallet = lnbits.wallet("sockt").await;
+        let mut args = vec![
+            "--lnbits-url",
+            lnbits.base.as_str(),
+            "--lnbits-admin-key",
+            wallet.adminkey.as_str(),
+            "--lnurl-allow-http",
+            "true",
+            "--lightning-min-sats",
+            "1",
+        ];
+        args.extend_from_slice(extra);
+        Self::start_with(&args).await
     }
 
     pub async fn get(&self, path: &str, auth: &str) -> (StatusCode, Value) {

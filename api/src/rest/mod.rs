@@ -5,6 +5,7 @@ mod caller;
 mod executions;
 mod files;
 mod json;
+mod lightning;
 mod middleware;
 mod ops;
 mod proxy;
@@ -43,6 +44,12 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/v1/sandboxes/{id}/proxy/{port}", any(proxy::root))
         .route("/v1/sandboxes/{id}/proxy/{port}/", any(proxy::root))
         .route("/v1/sandboxes/{id}/proxy/{port}/{*path}", any(proxy::path))
+        .route("/v1/lightning/webhook", post(lightning::webhook))
+        .route("/v1/lnurl/withdraw/{k1}", get(lightning::withdraw_request))
+        .route(
+            "/v1/lnurl/withdraw/{k1}/callback",
+            get(lightning::withdraw_callback),
+        )
         .route("/v1/account", get(admin::my_account))
         .route("/v1/admin/accounts", post(admin::create_account))
         .route("/v1/admin/accounts/{id}/credits", post(admin::deposit))

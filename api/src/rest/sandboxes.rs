@@ -7,7 +7,7 @@ use super::wire;
 use crate::error::ApiResult;
 use crate::server::AppState;
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::Json;
 use commands::CreateSandbox;
@@ -87,7 +87,6 @@ pub async fn resume(
 #[derive(Debug, Default, Deserialize)]
 pub struct TerminateRequest {
     /// Where Lightning sandboxes refund their unused balance.
-    #[allow(dead_code)]
     lightning_address: Option<String>,
 }
 
@@ -95,20 +94,31 @@ pub async fn terminate(
     State(state): State<AppState>,
     Caller(caller): Caller,
     Path(id): Path<String>,
+    Query(query): Query<TerminateQuery>,
     body: Bytes,
 ) -> ApiResult<Json<Value>> {
-    let _request: TerminateRequest = optional_json(&body)?;
-    let view = state.app.terminate(&caller, &id).await?;
+    let request: TerminateRequest = optional_json(&body)?;
+    let address = request.lightning_address.or(query.lightning_address);
+    let (view, refund) = state
+        .app
+        .terminate(&caller, &id, address.as_deref())
+        .await?;
     let mut status = status_of(&state, &view, None);
+    let refund = match refund {
+        None => json!({ "destination": "account", "amount_msats": view.refunded.0 }),
+        Some(outcome) => super::lightning::refund_json(&state, outcome),
+    };
     if let Value::Object(map) = &mut status {
         map.insert("terminated".into(), json!(true));
         map.insert("result".into(), json!("terminated"));
-        map.insert(
-            "refund".into(),
-            json!({ "destination": "account", "amount_msats": view.refunded.0 }),
-        );
+        map.insert("refund".into(), refund);
     }
     Ok(Json(status))
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct TerminateQuery {
+    lightning_address: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

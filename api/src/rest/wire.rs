@@ -6,6 +6,43 @@ use domain::Tier;
 use projections::{LedgerEntry, SandboxView};
 use serde_json::{json, Value};
 
+/// RFC 3339 UTC time of a millisecond timestamp.
+pub fn rfc3339(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
+    let (days, rest) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Civil date from days since 1970-01-01 (H. Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rest / 3600,
+        rest % 3600 / 60,
+        rest % 60
+    )
+}
+
+/// The invoice to pay now, as the clients read it.
+pub fn pending_invoice(view: &SandboxView) -> Value {
+    match &view.pending_invoice {
+        Some(invoice) => json!({
+            "bolt11": invoice.bolt11,
+            "payment_hash": invoice.payment_hash,
+            "amount_msats": invoice.amount.0,
+            "amount_sats": invoice.amount.0 / 1000,
+            "expires_at": rfc3339(invoice.expires_at_ms),
+            "expires_at_ms": invoice.expires_at_ms,
+        }),
+        None => Value::Null,
+    }
+}
+
 /// `low_balance`, `out_of_balance` or nothing.
 pub fn warning_level(
     view: &SandboxView,
@@ -53,7 +90,7 @@ pub fn sandbox_status(
         "seconds_remaining": view.seconds_remaining_at(now_ms),
         "warning_level": warning_level(view, now_ms, low_balance_secs),
         "next_poll_secs": next_poll_secs(view),
-        "pending_invoice": Value::Null,
+        "pending_invoice": pending_invoice(view),
         "sandbox_token": token,
         "proxy_url": format!("{public_url}/v1/sandboxes/{}/proxy/", view.sandbox_id),
         "proxy_url_template": format!("{public_url}/v1/sandboxes/{}/proxy/{{port}}/{{path}}", view.sandbox_id),
@@ -107,7 +144,7 @@ pub fn execution(poll: &ExecPoll, now_ms: i64, low_balance_secs: u64) -> Value {
         "duration_ms": e.duration_ms,
         "stdout_bytes": e.output.as_ref().map(|o| o.stdout_bytes),
         "stderr_bytes": e.output.as_ref().map(|o| o.stderr_bytes),
-        "pending_invoice": Value::Null,
+        "pending_invoice": pending_invoice(&poll.sandbox),
         "warning_level": warning_level(&poll.sandbox, now_ms, low_balance_secs),
     })
 }
@@ -125,4 +162,16 @@ pub fn ledger(view: &SandboxView, entries: &[LedgerEntry]) -> Value {
             "balance_msats": view.balance.0,
         },
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::rfc3339;
+
+    #[test]
+    fn timestamps_format_as_rfc3339() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(951_782_400_000), "2000-02-29T00:00:00Z");
+        assert_eq!(rfc3339(1_795_681_513_627), "2026-11-26T08:25:13Z");
+    }
 }

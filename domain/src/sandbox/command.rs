@@ -1,8 +1,9 @@
 //! Commands the `Sandbox` aggregate accepts. Every command carries the time it
 //! is issued at, so the aggregate stays pure.
 
-use super::event::{BillingMethod, PauseReason};
+use super::event::{BillingMethod, PauseReason, RefundDestination};
 use crate::execution::{ExecutionStatus, OutputDigest};
+use crate::lightning::Invoice;
 use crate::{Msats, TierName};
 use serde::{Deserialize, Serialize};
 
@@ -73,6 +74,32 @@ pub enum SandboxCommand {
         now_ms: i64,
     },
     TerminateSandbox {
+        now_ms: i64,
+    },
+    /// A Lightning invoice that will fund the sandbox once paid.
+    IssueInvoice {
+        invoice: Invoice,
+        now_ms: i64,
+    },
+    /// The pending invoice expired unpaid; it is never credited.
+    ExpireInvoice {
+        payment_hash: String,
+        now_ms: i64,
+    },
+    /// Unused balance of an ended sandbox was paid out.
+    RecordRefund {
+        amount: Msats,
+        destination: RefundDestination,
+        now_ms: i64,
+    },
+    RecordRefundFailure {
+        reason: String,
+        now_ms: i64,
+    },
+    /// The unused balance waits behind an LNURL-withdraw link.
+    OfferWithdraw {
+        k1_hash: String,
+        amount: Msats,
         now_ms: i64,
     },
     /// The sandbox can no longer run (its container could not be made or

@@ -30,4 +30,14 @@ pub enum SandboxError {
     DuplicateExecution,
     #[error("amount overflows")]
     Overflow,
+    #[error("this sandbox is not billed over Lightning")]
+    NotLightning,
+    #[error("that payment was not requested by this sandbox")]
+    UnknownPayment,
+    #[error("that invoice expired unpaid")]
+    InvoiceExpired,
+    #[error("the sandbox must have ended before its balance is paid out")]
+    NotEnded,
+    #[error("the refund exceeds the balance")]
+    RefundTooLarge,
 }

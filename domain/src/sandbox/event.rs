@@ -3,6 +3,7 @@
 
 use super::command::FundingSource;
 use crate::execution::{ExecutionStatus, OutputDigest};
+use crate::lightning::Invoice;
 use crate::{Msats, TierName};
 use cqrs_es::DomainEvent;
 use serde::{Deserialize, Serialize};
@@ -110,6 +111,25 @@ pub enum SandboxEvent {
         reason: String,
         at_ms: i64,
     },
+    InvoiceIssued {
+        invoice: Invoice,
+        at_ms: i64,
+    },
+    InvoiceExpired {
+        payment_hash: String,
+        at_ms: i64,
+    },
+    RefundFailed {
+        amount: Msats,
+        reason: String,
+        attempt: u32,
+        at_ms: i64,
+    },
+    WithdrawOffered {
+        k1_hash: String,
+        amount: Msats,
+        at_ms: i64,
+    },
 }
 
 impl SandboxEvent {
@@ -127,7 +147,11 @@ impl SandboxEvent {
             | SandboxEvent::SandboxResumed { at_ms }
             | SandboxEvent::SandboxTerminated { at_ms }
             | SandboxEvent::RefundIssued { at_ms, .. }
-            | SandboxEvent::SandboxFailed { at_ms, .. } => *at_ms,
+            | SandboxEvent::SandboxFailed { at_ms, .. }
+            | SandboxEvent::InvoiceIssued { at_ms, .. }
+            | SandboxEvent::InvoiceExpired { at_ms, .. }
+            | SandboxEvent::RefundFailed { at_ms, .. }
+            | SandboxEvent::WithdrawOffered { at_ms, .. } => *at_ms,
         }
     }
 }
@@ -147,6 +171,10 @@ impl DomainEvent for SandboxEvent {
             SandboxEvent::SandboxTerminated { .. } => "SandboxTerminated",
             SandboxEvent::RefundIssued { .. } => "RefundIssued",
             SandboxEvent::SandboxFailed { .. } => "SandboxFailed",
+            SandboxEvent::InvoiceIssued { .. } => "InvoiceIssued",
+            SandboxEvent::InvoiceExpired { .. } => "InvoiceExpired",
+            SandboxEvent::RefundFailed { .. } => "RefundFailed",
+            SandboxEvent::WithdrawOffered { .. } => "WithdrawOffered",
         };
         name.to_string()
     }

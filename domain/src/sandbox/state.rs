@@ -3,6 +3,7 @@
 use super::command::{Funding, FundingSource, SandboxCommand};
 use super::error::SandboxError;
 use super::event::{BillingMethod, PauseReason, RefundDestination, SandboxEvent};
+use crate::lightning::Invoice;
 use crate::metering;
 use crate::{Msats, TierName};
 use cqrs_es::event_sink::EventSink;
@@ -70,6 +71,13 @@ pub struct Sandbox {
     pub low_balance_warned: bool,
     pub running_executions: BTreeSet<String>,
     pub credited_payments: BTreeSet<String>,
+    /// The invoice to pay now (initial payment or top-up), if any.
+    pub pending_invoice: Option<Invoice>,
+    /// Payment hashes of every invoice this sandbox issued.
+    pub issued_invoices: BTreeSet<String>,
+    pub expired_invoices: BTreeSet<String>,
+    pub withdraw_k1_hash: Option<String>,
+    pub refund_attempts: u32,
 }
 
 impl Aggregate for Sandbox {
@@ -119,6 +127,13 @@ impl Aggregate for Sandbox {
                 self.paid_in = Msats(self.paid_in.0.saturating_add(amount.0));
                 self.low_balance_warned = false;
                 if let FundingSource::Payment { payment_hash } = source {
+                    if self
+                        .pending_invoice
+                        .as_ref()
+                        .is_some_and(|i| i.payment_hash == payment_hash)
+                    {
+                        self.pending_invoice = None;
+                    }
                     self.credited_payments.insert(payment_hash);
                 }
                 if self.state == SandboxState::AwaitingPayment {
@@ -164,6 +179,7 @@ impl Aggregate for Sandbox {
                 self.state = SandboxState::Terminated;
                 self.charged_until_ms = None;
                 self.running_executions.clear();
+                self.pending_invoice = None;
             }
             SandboxEvent::RefundIssued {
                 amount,
@@ -177,7 +193,24 @@ impl Aggregate for Sandbox {
                 self.state = SandboxState::Failed;
                 self.charged_until_ms = None;
                 self.running_executions.clear();
+                self.pending_invoice = None;
             }
+            SandboxEvent::InvoiceIssued { invoice, .. } => {
+                self.issued_invoices.insert(invoice.payment_hash.clone());
+                self.pending_invoice = Some(invoice);
+            }
+            SandboxEvent::InvoiceExpired { payment_hash, .. } => {
+                if self
+                    .pending_invoice
+                    .as_ref()
+                    .is_some_and(|i| i.payment_hash == payment_hash)
+                {
+                    self.pending_invoice = None;
+                }
+                self.expired_invoices.insert(payment_hash);
+            }
+            SandboxEvent::RefundFailed { attempt, .. } => self.refund_attempts = attempt,
+            SandboxEvent::WithdrawOffered { k1_hash, .. } => self.withdraw_k1_hash = Some(k1_hash),
         }
     }
 }
@@ -337,6 +370,85 @@ impl Sandbox {
                 events.extend(self.refund_to_account(&events, now_ms));
                 Ok(events)
             }
+            SandboxCommand::IssueInvoice { invoice, now_ms } => {
+                self.ensure_alive()?;
+                if self.billing != Some(BillingMethod::Lightning) {
+                    return Err(SandboxError::NotLightning);
+                }
+                if invoice.amount.is_zero() {
+                    return Err(SandboxError::InvalidAmount);
+                }
+                Ok(vec![SandboxEvent::InvoiceIssued {
+                    invoice,
+                    at_ms: now_ms,
+                }])
+            }
+            SandboxCommand::ExpireInvoice {
+                payment_hash,
+                now_ms,
+            } => {
+                let open = self.issued_invoices.contains(&payment_hash)
+                    && !self.credited_payments.contains(&payment_hash)
+                    && !self.expired_invoices.contains(&payment_hash);
+                Ok(if open {
+                    vec![SandboxEvent::InvoiceExpired {
+                        payment_hash,
+                        at_ms: now_ms,
+                    }]
+                } else {
+                    vec![]
+                })
+            }
+            SandboxCommand::RecordRefund {
+                amount,
+                destination,
+                now_ms,
+            } => {
+                if !self.state.is_ended() {
+                    return Err(SandboxError::NotEnded);
+                }
+                if amount.is_zero() {
+                    return Err(SandboxError::InvalidAmount);
+                }
+                let balance_after = self
+                    .balance
+                    .checked_sub(amount)
+                    .ok_or(SandboxError::RefundTooLarge)?;
+                Ok(vec![SandboxEvent::RefundIssued {
+                    amount,
+                    destination,
+                    balance_after,
+                    at_ms: now_ms,
+                }])
+            }
+            SandboxCommand::RecordRefundFailure { reason, now_ms } => {
+                if !self.state.is_ended() {
+                    return Err(SandboxError::NotEnded);
+                }
+                Ok(vec![SandboxEvent::RefundFailed {
+                    amount: self.balance,
+                    reason,
+                    attempt: self.refund_attempts + 1,
+                    at_ms: now_ms,
+                }])
+            }
+            SandboxCommand::OfferWithdraw {
+                k1_hash,
+                amount,
+                now_ms,
+            } => {
+                if !self.state.is_ended() {
+                    return Err(SandboxError::NotEnded);
+                }
+                if amount.is_zero() || amount > self.balance {
+                    return Err(SandboxError::RefundTooLarge);
+                }
+                Ok(vec![SandboxEvent::WithdrawOffered {
+                    k1_hash,
+                    amount,
+                    at_ms: now_ms,
+                }])
+            }
             SandboxCommand::FailSandbox { reason, now_ms } => {
                 self.ensure_alive()?;
                 let mut events = vec![SandboxEvent::SandboxFailed {
@@ -350,14 +462,23 @@ impl Sandbox {
     }
 
     fn extend(&self, funding: Funding, now_ms: i64) -> Result<Vec<SandboxEvent>, SandboxError> {
-        self.ensure_alive()?;
-        if let FundingSource::Payment { payment_hash } = &funding.source {
-            if self.credited_payments.contains(payment_hash) {
-                return Ok(vec![]);
-            }
-        }
         let billing = self.billing.ok_or(SandboxError::NotFound)?;
         check_funding(billing, &funding)?;
+        match &funding.source {
+            // Money that arrived is recorded even after the end, to be paid back.
+            FundingSource::Payment { payment_hash } => {
+                if self.credited_payments.contains(payment_hash) {
+                    return Ok(vec![]);
+                }
+                if !self.issued_invoices.contains(payment_hash) {
+                    return Err(SandboxError::UnknownPayment);
+                }
+                if self.expired_invoices.contains(payment_hash) {
+                    return Err(SandboxError::InvoiceExpired);
+                }
+            }
+            FundingSource::Account { .. } => self.ensure_alive()?,
+        }
         let balance_after = self
             .balance
             .checked_add(funding.amount)

@@ -387,6 +387,203 @@ fn failure_bills_nothing_more_and_returns_the_balance() {
         ]);
 }
 
+fn lightning_created() -> SandboxEvent {
+    SandboxEvent::SandboxCreated {
+        owner: None,
+        tier: TierName::Nano,
+        msats_per_second: 500,
+        billing: BillingMethod::Lightning,
+        label: None,
+        image: "img".into(),
+        token_hash: Some("th".into()),
+        at_ms: T0,
+    }
+}
+
+fn invoice(hash: &str, sats: u64) -> crate::lightning::Invoice {
+    crate::lightning::Invoice {
+        bolt11: format!("lnbc-{hash}"),
+        payment_hash: hash.into(),
+        amount: Msats(sats * 1000),
+        expires_at_ms: T0 + 600_000,
+    }
+}
+
+fn paid(hash: &str, msats: u64, balance_after: u64) -> SandboxEvent {
+    SandboxEvent::BalanceExtended {
+        amount: Msats(msats),
+        source: FundingSource::Payment {
+            payment_hash: hash.into(),
+        },
+        balance_after: Msats(balance_after),
+        at_ms: T0,
+    }
+}
+
+fn payment(hash: &str, msats: u64) -> SandboxCommand {
+    SandboxCommand::ExtendBalance {
+        funding: Funding {
+            amount: Msats(msats),
+            source: FundingSource::Payment {
+                payment_hash: hash.into(),
+            },
+        },
+        now_ms: T0,
+    }
+}
+
+#[test]
+fn credits_sandboxes_issue_no_invoices() {
+    Test::with(())
+        .given(vec![created()])
+        .when(SandboxCommand::IssueInvoice {
+            invoice: invoice("h", 10),
+            now_ms: T0,
+        })
+        .then_expect_error(SandboxError::NotLightning);
+}
+
+#[test]
+fn only_payments_of_issued_invoices_are_credited() {
+    Test::with(())
+        .given(vec![lightning_created()])
+        .when(payment("stranger", 10_000))
+        .then_expect_error(SandboxError::UnknownPayment);
+}
+
+#[test]
+fn paying_the_invoice_funds_the_sandbox() {
+    Test::with(())
+        .given(vec![
+            lightning_created(),
+            SandboxEvent::InvoiceIssued {
+                invoice: invoice("h", 10),
+                at_ms: T0,
+            },
+        ])
+        .when(payment("h", 10_000))
+        .then_expect_events(vec![paid("h", 10_000, 10_000)]);
+}
+
+#[test]
+fn money_arriving_after_the_end_is_recorded_for_the_refund() {
+    Test::with(())
+        .given(vec![
+            lightning_created(),
+            SandboxEvent::InvoiceIssued {
+                invoice: invoice("late", 10),
+                at_ms: T0,
+            },
+            SandboxEvent::SandboxTerminated { at_ms: T0 },
+        ])
+        .when(payment("late", 10_000))
+        .then_expect_events(vec![paid("late", 10_000, 10_000)]);
+}
+
+#[test]
+fn an_expired_invoice_is_never_credited_afterwards() {
+    let mut sandbox = Sandbox::default();
+    for e in [
+        lightning_created(),
+        SandboxEvent::InvoiceIssued {
+            invoice: invoice("h", 10),
+            at_ms: T0,
+        },
+    ] {
+        cqrs_es::Aggregate::apply(&mut sandbox, e);
+    }
+    let expired = sandbox
+        .decide(SandboxCommand::ExpireInvoice {
+            payment_hash: "h".into(),
+            now_ms: T0 + 1,
+        })
+        .unwrap();
+    assert_eq!(
+        expired,
+        vec![SandboxEvent::InvoiceExpired {
+            payment_hash: "h".into(),
+            at_ms: T0 + 1
+        }]
+    );
+    for e in expired {
+        cqrs_es::Aggregate::apply(&mut sandbox, e);
+    }
+    assert!(sandbox.pending_invoice.is_none());
+}
+
+#[test]
+fn refunds_need_an_ended_sandbox_and_fit_the_balance() {
+    let funded = vec![
+        lightning_created(),
+        SandboxEvent::InvoiceIssued {
+            invoice: invoice("h", 10),
+            at_ms: T0,
+        },
+        paid("h", 10_000, 10_000),
+    ];
+    let destination = RefundDestination::Payment {
+        payment_hash: "r".into(),
+    };
+    Test::with(())
+        .given(funded.clone())
+        .when(SandboxCommand::RecordRefund {
+            amount: Msats(1),
+            destination: destination.clone(),
+            now_ms: T0,
+        })
+        .then_expect_error(SandboxError::NotEnded);
+    let mut ended = funded;
+    ended.push(SandboxEvent::SandboxTerminated { at_ms: T0 });
+    Test::with(())
+        .given(ended.clone())
+        .when(SandboxCommand::RecordRefund {
+            amount: Msats(10_001),
+            destination: destination.clone(),
+            now_ms: T0,
+        })
+        .then_expect_error(SandboxError::RefundTooLarge);
+    Test::with(())
+        .given(ended)
+        .when(SandboxCommand::RecordRefund {
+            amount: Msats(10_000),
+            destination: destination.clone(),
+            now_ms: T0,
+        })
+        .then_expect_events(vec![SandboxEvent::RefundIssued {
+            amount: Msats(10_000),
+            destination,
+            balance_after: Msats(0),
+            at_ms: T0,
+        }]);
+}
+
+mod idempotent_crediting {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Any interleaving of duplicate settlement notifications credits each
+        /// payment hash exactly once.
+        #[test]
+        fn each_payment_is_credited_once(order in proptest::collection::vec(0usize..3, 1..30)) {
+            let mut sandbox = Sandbox::default();
+            let hashes = ["a", "b", "c"];
+            cqrs_es::Aggregate::apply(&mut sandbox, lightning_created());
+            for h in hashes {
+                cqrs_es::Aggregate::apply(&mut sandbox, SandboxEvent::InvoiceIssued { invoice: invoice(h, 1), at_ms: T0 });
+            }
+            for i in &order {
+                for e in sandbox.decide(payment(hashes[*i], 1_000)).unwrap() {
+                    cqrs_es::Aggregate::apply(&mut sandbox, e);
+                }
+            }
+            let distinct = order.iter().collect::<std::collections::BTreeSet<_>>().len() as u64;
+            prop_assert_eq!(sandbox.paid_in, Msats(distinct * 1_000));
+            prop_assert_eq!(sandbox.balance, Msats(distinct * 1_000));
+        }
+    }
+}
+
 mod conservation {
     use super::*;
     use proptest::prelude::*;

@@ -1,0 +1,9 @@
+//! Lightning adapters: LNbits as Sockt's wallet, BOLT11 checks, and LNURL-pay
+//! resolution of Lightning Addresses for refunds.
+
+pub mod bolt11;
+mod lnbits;
+mod lnurl;
+
+pub use lnbits::LnbitsGateway;
+pub use lnurl::LnurlResolver;

@@ -1,0 +1,524 @@
+//! Lightning billing: invoices that fund anonymous sandboxes, settlement
+//! (gateway push and polling, crediting each payment hash once), top-up
+//! invoices as the balance runs low, and refunds of the unused balance to a
+//! Lightning Address or through an LNURL-withdraw link.
+
+use crate::app::App;
+use crate::auth::{hash_secret, new_sandbox_token, Principal};
+use crate::error::AppError;
+use domain::lightning::{AddressResolver, Invoice, LightningError, LightningGateway, PaymentState};
+use domain::sandbox::{
+    BillingMethod, Funding, FundingSource, PauseReason, RefundDestination, SandboxCommand,
+    SandboxState,
+};
+use domain::Msats;
+use domain::TierName;
+use projections::SandboxView;
+use sha2::{Digest, Sha256};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Settings of Lightning billing.
+#[derive(Debug, Clone)]
+pub struct LightningConfig {
+    pub min_sats: u64,
+    pub max_sats: u64,
+    pub invoice_expiry_secs: u64,
+    /// Size of the top-up invoice offered when the balance runs low.
+    pub topup_sats: u64,
+    /// Where the gateway posts payment notifications (None: polling only).
+    pub webhook_url: Option<String>,
+}
+
+/// The Lightning side of the application, when configured.
+pub struct Lightning {
+    pub gateway: Arc<dyn LightningGateway>,
+    pub resolver: Arc<dyn AddressResolver>,
+    pub config: LightningConfig,
+}
+
+/// How a terminated Lightning sandbox's balance goes back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RefundOutcome {
+    /// Nothing (or only sub-sat dust) was left.
+    Nothing,
+    Paid {
+        amount: Msats,
+        payment_hash: String,
+    },
+    /// Paying the address failed; it is retried with backoff.
+    Retrying {
+        amount: Msats,
+        reason: String,
+    },
+    /// Claimable once through this LNURL-withdraw secret.
+    Withdraw {
+        amount: Msats,
+        k1: String,
+    },
+}
+
+const REFUND_ATTEMPTS: u32 = 6;
+
+pub(crate) fn lightning_error(e: LightningError) -> AppError {
+    match e {
+        LightningError::Unavailable(_) => AppError::Unavailable {
+            code: "lightning_unavailable",
+            message: e.to_string(),
+        },
+        LightningError::Address(_) => AppError::Invalid {
+            code: "invalid_lightning_address",
+            message: e.to_string(),
+        },
+        LightningError::InvalidInvoice(_) => AppError::Invalid {
+            code: "invalid_invoice",
+            message: e.to_string(),
+        },
+        LightningError::Refused(_) | LightningError::PaymentFailed(_) => AppError::Unavailable {
+            code: "lightning_failed",
+            message: e.to_string(),
+        },
+    }
+}
+
+fn whole_sats(amount: Msats) -> Msats {
+    Msats(amount.0 - amount.0 % 1000)
+}
+
+impl App {
+    pub(crate) fn lightning(&self) -> Result<&Lightning, AppError> {
+        self.lightning.as_ref().ok_or_else(|| AppError::Unavailable {
+            code: "lightning_unavailable",
+            message: "Lightning billing is not configured on this server (SOCKT_LNBITS_URL); use billing_method 'credits' with an API key".into(),
+        })
+    }
+
+    pub(crate) fn check_sats(&self, sats: Option<u64>) -> Result<Msats, AppError> {
+        let config = &self.lightning()?.config;
+        let sats = sats.ok_or_else(|| AppError::Invalid {
+            code: "invalid_amount",
+            message: "prepaid_sats is required for Lightning billing".into(),
+        })?;
+        if sats < config.min_sats || sats > config.max_sats {
+            return Err(AppError::Invalid {
+                code: "invalid_amount",
+                message: format!(
+                    "the amount must be between {} and {} sats",
+                    config.min_sats, config.max_sats
+                ),
+            });
+        }
+        Msats::from_sats(sats).ok_or_else(|| AppError::invalid("amount too large"))
+    }
+
+    /// Create an anonymous (or account-owned) sandbox that starts once its
+    /// invoice for `prepaid_sats` is paid. Returns the view with the pending
+    /// invoice, and the sandbox token.
+    pub(crate) async fn create_lightning_sandbox(
+        self: &Arc<Self>,
+        principal: &Principal,
+        tier: TierName,
+        label: Option<String>,
+        prepaid_sats: Option<u64>,
+    ) -> Result<(SandboxView, String), AppError> {
+        let amount = self.check_sats(prepaid_sats)?;
+        let owner = match principal {
+            Principal::Account(id) => Some(id.clone()),
+            Principal::Admin => {
+                return Err(AppError::Forbidden(
+                    "the admin token manages accounts; it does not own sandboxes".into(),
+                ))
+            }
+            Principal::Anonymous | Principal::SandboxToken(_) => None,
+        };
+        self.ensure_capacity()?;
+        let sandbox_id = uuid::Uuid::new_v4().to_string();
+        let token = new_sandbox_token();
+        let create = SandboxCommand::CreateSandbox {
+            owner,
+            tier,
+            billing: BillingMethod::Lightning,
+            label,
+            image: self.config.sandbox_image.clone(),
+            token_hash: Some(hash_secret(&token)),
+            initial_funding: None,
+            now_ms: self.now_ms(),
+        };
+        self.sandboxes.execute(&sandbox_id, create).await?;
+        if let Err(e) = self.issue_invoice(&sandbox_id, amount).await {
+            self.fail(&sandbox_id, &format!("no invoice could be issued: {e}"))
+                .await;
+            return Err(e);
+        }
+        let view = self
+            .read
+            .sandbox(&sandbox_id)
+            .ok_or_else(|| AppError::Internal("sandbox view missing after create".into()))?;
+        Ok((view, token))
+    }
+
+    /// Issue an invoice for `amount` to fund the sandbox; it becomes the pending invoice.
+    pub(crate) async fn issue_invoice(
+        &self,
+        sandbox_id: &str,
+        amount: Msats,
+    ) -> Result<Invoice, AppError> {
+        let lightning = self.lightning()?;
+        let memo = format!("Sockt sandbox {sandbox_id}: {} sats", amount.0 / 1000);
+        let webhook = lightning.config.webhook_url.as_deref();
+        let invoice = lightning
+            .gateway
+            .create_invoice(amount, &memo, lightning.config.invoice_expiry_secs, webhook)
+            .await
+            .map_err(lightning_error)?;
+        let _guard = self.locks.lock(sandbox_id).await;
+        self.sandboxes
+            .execute(
+                sandbox_id,
+                SandboxCommand::IssueInvoice {
+                    invoice: invoice.clone(),
+                    now_ms: self.now_ms(),
+                },
+            )
+            .await?;
+        Ok(invoice)
+    }
+
+    /// Check a payment with the gateway (never trusting a notification's
+    /// word) and credit it once. Unknown or closed hashes are ignored.
+    pub async fn settle_payment(self: &Arc<Self>, payment_hash: &str) -> Result<(), AppError> {
+        let Some((sandbox_id, invoice)) = self.read.open_invoice(payment_hash) else {
+            return Ok(());
+        };
+        let state = self
+            .lightning()?
+            .gateway
+            .payment_state(payment_hash)
+            .await
+            .map_err(lightning_error)?;
+        match state {
+            PaymentState::Paid => self.credit_payment(&sandbox_id, &invoice).await,
+            PaymentState::Failed => self.expire_invoice(&sandbox_id, &invoice).await,
+            PaymentState::Pending if self.now_ms() > invoice.expires_at_ms + 5_000 => {
+                self.expire_invoice(&sandbox_id, &invoice).await
+            }
+            PaymentState::Pending => Ok(()),
+        }
+    }
+
+    async fn credit_payment(
+        self: &Arc<Self>,
+        sandbox_id: &str,
+        invoice: &Invoice,
+    ) -> Result<(), AppError> {
+        let (before, after) = {
+            let _guard = self.locks.lock(sandbox_id).await;
+            let before = self
+                .read
+                .sandbox(sandbox_id)
+                .ok_or_else(AppError::sandbox_not_found)?;
+            let funding = Funding {
+                amount: invoice.amount,
+                source: FundingSource::Payment {
+                    payment_hash: invoice.payment_hash.clone(),
+                },
+            };
+            self.sandboxes
+                .execute(
+                    sandbox_id,
+                    SandboxCommand::ExtendBalance {
+                        funding,
+                        now_ms: self.now_ms(),
+                    },
+                )
+                .await?;
+            let after = self
+                .read
+                .sandbox(sandbox_id)
+                .ok_or_else(AppError::sandbox_not_found)?;
+            (before, after)
+        };
+        // A duplicate notification credits nothing and must trigger nothing.
+        if after.paid_in == before.paid_in {
+            return Ok(());
+        }
+        tracing::info!(sandbox_id, payment_hash = %invoice.payment_hash, amount_msats = invoice.amount.0, "payment credited");
+        match before.state {
+            SandboxState::AwaitingPayment => {
+                let app = self.clone();
+                let id = sandbox_id.to_string();
+                let tier = domain::Tier::of(after.tier);
+                tokio::spawn(async move { app.provision(&id, tier).await });
+            }
+            SandboxState::Paused if after.pause_reason == Some(PauseReason::OutOfBalance) => {
+                self.resume_paused(sandbox_id).await?
+            }
+            state if state.is_ended() => {
+                // Paid after the end: send it back the way the terminate chose.
+                let app = self.clone();
+                let id = sandbox_id.to_string();
+                tokio::spawn(async move { app.retry_refund(&id, None).await });
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    async fn expire_invoice(&self, sandbox_id: &str, invoice: &Invoice) -> Result<(), AppError> {
+        {
+            let _guard = self.locks.lock(sandbox_id).await;
+            let expire = SandboxCommand::ExpireInvoice {
+                payment_hash: invoice.payment_hash.clone(),
+                now_ms: self.now_ms(),
+            };
+            self.sandboxes.execute(sandbox_id, expire).await?;
+        }
+        // A sandbox still waiting for its first payment gets a fresh invoice.
+        let view = self
+            .read
+            .sandbox(sandbox_id)
+            .ok_or_else(AppError::sandbox_not_found)?;
+        if view.state == SandboxState::AwaitingPayment && view.pending_invoice.is_none() {
+            self.issue_invoice(sandbox_id, invoice.amount).await?;
+        }
+        Ok(())
+    }
+
+    /// One pass of the settlement watcher: poll every open invoice, and offer
+    /// a top-up invoice to Lightning sandboxes running low or paused empty.
+    pub async fn lightning_tick(self: &Arc<Self>) {
+        if self.lightning.is_none() {
+            return;
+        }
+        for (_, invoice) in self.read.open_invoices() {
+            if let Err(e) = self.settle_payment(&invoice.payment_hash).await {
+                tracing::warn!(payment_hash = %invoice.payment_hash, error = %e, "could not check a payment");
+            }
+        }
+        let Ok(lightning) = self.lightning() else {
+            return;
+        };
+        let topup = Msats::from_sats(lightning.config.topup_sats).unwrap_or(Msats(1000));
+        let now = self.now_ms();
+        for view in self
+            .read
+            .sandboxes_in(&[SandboxState::Running, SandboxState::Paused])
+        {
+            let low = match view.state {
+                SandboxState::Running => {
+                    view.seconds_remaining_at(now) < self.config.low_balance_secs
+                }
+                _ => view.pause_reason == Some(PauseReason::OutOfBalance),
+            };
+            if view.billing == BillingMethod::Lightning && low && view.pending_invoice.is_none() {
+                if let Err(e) = self.issue_invoice(&view.sandbox_id, topup).await {
+                    tracing::warn!(sandbox_id = %view.sandbox_id, error = %e, "could not issue a top-up invoice");
+                }
+            }
+        }
+    }
+
+    /// After a Lightning sandbox ends: pay its balance to `address`, or
+    /// offer it behind an LNURL-withdraw link.
+    pub(crate) async fn refund_lightning(
+        self: &Arc<Self>,
+        sandbox_id: &str,
+        address: Option<&str>,
+    ) -> Result<RefundOutcome, AppError> {
+        let view = self
+            .read
+            .sandbox(sandbox_id)
+            .ok_or_else(AppError::sandbox_not_found)?;
+        let amount = whole_sats(view.balance);
+        if amount.is_zero() {
+            return Ok(RefundOutcome::Nothing);
+        }
+        match address {
+            Some(address) => match self.pay_address(sandbox_id, address, amount).await {
+                Ok(payment_hash) => Ok(RefundOutcome::Paid {
+                    amount,
+                    payment_hash,
+                }),
+                Err(e) => {
+                    let reason = e.to_string();
+                    let app = self.clone();
+                    let id = sandbox_id.to_string();
+                    let address = address.to_string();
+                    tokio::spawn(async move { app.retry_refund(&id, Some(&address)).await });
+                    Ok(RefundOutcome::Retrying { amount, reason })
+                }
+            },
+            None => {
+                let k1 = hex::encode(rand::random::<[u8; 32]>());
+                let _guard = self.locks.lock(sandbox_id).await;
+                self.sandboxes
+                    .execute(
+                        sandbox_id,
+                        SandboxCommand::OfferWithdraw {
+                            k1_hash: hash_hex(&k1),
+                            amount,
+                            now_ms: self.now_ms(),
+                        },
+                    )
+                    .await?;
+                Ok(RefundOutcome::Withdraw { amount, k1 })
+            }
+        }
+    }
+
+    /// Resolve the address, pay it, and record the refund (or the failure).
+    async fn pay_address(
+        &self,
+        sandbox_id: &str,
+        address: &str,
+        amount: Msats,
+    ) -> Result<String, AppError> {
+        let lightning = self.lightning()?;
+        let attempt = async {
+            let bolt11 = lightning.resolver.invoice_for(address, amount).await?;
+            let invoice = lightning.gateway.decode(&bolt11)?;
+            lightning.gateway.pay(&invoice).await
+        };
+        match attempt.await {
+            Ok(payment_hash) => {
+                let _guard = self.locks.lock(sandbox_id).await;
+                let destination = RefundDestination::Payment {
+                    payment_hash: payment_hash.clone(),
+                };
+                self.sandboxes
+                    .execute(
+                        sandbox_id,
+                        SandboxCommand::RecordRefund {
+                            amount,
+                            destination,
+                            now_ms: self.now_ms(),
+                        },
+                    )
+                    .await?;
+                Ok(payment_hash)
+            }
+            Err(e) => {
+                let _guard = self.locks.lock(sandbox_id).await;
+                self.sandboxes
+                    .execute(
+                        sandbox_id,
+                        SandboxCommand::RecordRefundFailure {
+                            reason: e.to_string(),
+                            now_ms: self.now_ms(),
+                        },
+                    )
+                    .await?;
+                Err(lightning_error(e))
+            }
+        }
+    }
+
+    /// Retry a refund with exponential backoff (1 s, 2 s, 4 s, ...). Without
+    /// an address, leave it claimable through a new LNURL-withdraw link.
+    async fn retry_refund(&self, sandbox_id: &str, address: Option<&str>) {
+        let mut delay = Duration::from_secs(1);
+        for _ in 0..REFUND_ATTEMPTS {
+            tokio::time::sleep(delay).await;
+            let Some(view) = self.read.sandbox(sandbox_id) else {
+                return;
+            };
+            let amount = whole_sats(view.balance);
+            if amount.is_zero() {
+                return;
+            }
+            let Some(address) = address else {
+                let k1 = hex::encode(rand::random::<[u8; 32]>());
+                let _guard = self.locks.lock(sandbox_id).await;
+                let _ = self
+                    .sandboxes
+                    .execute(
+                        sandbox_id,
+                        SandboxCommand::OfferWithdraw {
+                            k1_hash: hash_hex(&k1),
+                            amount,
+                            now_ms: self.now_ms(),
+                        },
+                    )
+                    .await;
+                tracing::info!(sandbox_id, "late payment left claimable by LNURL-withdraw");
+                return;
+            };
+            match self.pay_address(sandbox_id, address, amount).await {
+                Ok(_) => return,
+                Err(e) => tracing::warn!(sandbox_id, error = %e, "refund attempt failed"),
+            }
+            delay *= 2;
+        }
+        tracing::error!(
+            sandbox_id,
+            "refund gave up after {REFUND_ATTEMPTS} attempts; the balance stays on the sandbox"
+        );
+    }
+
+    /// The LNURL-withdraw offer behind `k1`: (sandbox, amount claimable).
+    pub fn withdraw_offer(&self, k1: &str) -> Result<(String, Msats), AppError> {
+        let not_found = || AppError::NotFound {
+            code: "withdraw_not_found",
+            message: "no such withdraw link, or already claimed".into(),
+        };
+        let sandbox_id = self
+            .read
+            .sandbox_for_withdraw(&hash_hex(k1))
+            .ok_or_else(not_found)?;
+        let view = self.read.sandbox(&sandbox_id).ok_or_else(not_found)?;
+        let amount = whole_sats(view.balance);
+        if amount.is_zero() || view.withdraw_k1_hash.as_deref() != Some(hash_hex(k1).as_str()) {
+            return Err(not_found());
+        }
+        Ok((sandbox_id, amount))
+    }
+
+    /// Claim a withdraw offer with the wallet's invoice `bolt11`.
+    pub async fn claim_withdraw(&self, k1: &str, bolt11: &str) -> Result<Msats, AppError> {
+        let lightning = self.lightning()?;
+        let (sandbox_id, offered) = self.withdraw_offer(k1)?;
+        let invoice = lightning.gateway.decode(bolt11).map_err(lightning_error)?;
+        if invoice.amount.is_zero() || invoice.amount > offered {
+            return Err(AppError::Invalid {
+                code: "invalid_invoice",
+                message: format!("the invoice must be for at most {} msat", offered.0),
+            });
+        }
+        if invoice.expires_at_ms < self.now_ms() {
+            return Err(AppError::Invalid {
+                code: "invalid_invoice",
+                message: "the invoice has expired".into(),
+            });
+        }
+        let _guard = self.locks.lock(&sandbox_id).await;
+        // Re-check under the lock: a link pays out once.
+        let (_, offered) = self.withdraw_offer(k1)?;
+        if invoice.amount > offered {
+            return Err(AppError::Conflict {
+                code: "withdraw_claimed",
+                message: "already claimed".into(),
+            });
+        }
+        let payment_hash = lightning
+            .gateway
+            .pay(&invoice)
+            .await
+            .map_err(lightning_error)?;
+        let destination = RefundDestination::Payment { payment_hash };
+        self.sandboxes
+            .execute(
+                &sandbox_id,
+                SandboxCommand::RecordRefund {
+                    amount: invoice.amount,
+                    destination,
+                    now_ms: self.now_ms(),
+                },
+            )
+            .await?;
+        Ok(invoice.amount)
+    }
+}
+
+fn hash_hex(secret: &str) -> String {
+    hex::encode(Sha256::digest(secret.as_bytes()))
+}

@@ -1,0 +1,66 @@
+//! Lightning values and ports: invoices, what a gateway (a Lightning node or
+//! an accounts server such as LNbits) does for Sockt, and how a Lightning
+//! Address is turned into an invoice for a refund.
+
+use crate::Msats;
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+/// A BOLT11 invoice Sockt issued (or was given), already checked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Invoice {
+    pub bolt11: String,
+    /// Lower-case hex.
+    pub payment_hash: String,
+    pub amount: Msats,
+    pub expires_at_ms: i64,
+}
+
+/// Where an incoming payment stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PaymentState {
+    Pending,
+    Paid,
+    /// Expired or failed: it will never be paid.
+    Failed,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LightningError {
+    #[error("the Lightning gateway is unreachable: {0}")]
+    Unavailable(String),
+    #[error("the Lightning gateway refused: {0}")]
+    Refused(String),
+    #[error("invalid invoice: {0}")]
+    InvalidInvoice(String),
+    #[error("payment failed: {0}")]
+    PaymentFailed(String),
+    #[error("cannot pay this Lightning Address: {0}")]
+    Address(String),
+}
+
+/// Sockt's own Lightning wallet.
+#[async_trait]
+pub trait LightningGateway: Send + Sync {
+    /// An invoice for `amount` (whole sats), valid `expiry_secs`; the gateway
+    /// calls `webhook` (if any) when it is paid.
+    async fn create_invoice(
+        &self,
+        amount: Msats,
+        memo: &str,
+        expiry_secs: u64,
+        webhook: Option<&str>,
+    ) -> Result<Invoice, LightningError>;
+    async fn payment_state(&self, payment_hash: &str) -> Result<PaymentState, LightningError>;
+    /// Pay a checked invoice; returns its payment hash once settled.
+    async fn pay(&self, invoice: &Invoice) -> Result<String, LightningError>;
+    /// Decode and check a BOLT11 string (signature, amount, hash).
+    fn decode(&self, bolt11: &str) -> Result<Invoice, LightningError>;
+}
+
+/// Turns a Lightning Address into an invoice to pay (LNURL-pay, LUD-16).
+#[async_trait]
+pub trait AddressResolver: Send + Sync {
+    /// A bolt11 for exactly `amount`, checked against the address's metadata.
+    async fn invoice_for(&self, address: &str, amount: Msats) -> Result<String, LightningError>;
+}

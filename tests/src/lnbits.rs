@@ -1,0 +1,135 @@
+//! A client of the test LNbits (started by scripts/lnbits.sh): wallets that
+//! play the agent's own Lightning wallet — funded, paying invoices, receiving
+//! refunds, claiming LNURL-withdraw links.
+
+use serde_json::{json, Value};
+
+pub struct Lnbits {
+    pub base: String,
+    token: String,
+    http: reqwest::Client,
+}
+
+pub struct Wallet {
+    pub id: String,
+    pub inkey: String,
+    pub adminkey: String,
+    /// Its Lightning Address, name@host:port.
+    pub address: String,
+}
+
+impl Lnbits {
+    /// The test LNbits, or None (loudly) where none is configured; in CI its absence fails.
+    pub fn from_env() -> Option<Lnbits> {
+        let (Ok(base), Ok(token)) = (
+            std::env::var("SOCKT_TEST_LNBITS_URL"),
+            std::env::var("SOCKT_TEST_LNBITS_TOKEN"),
+        ) else {
+            if std::env::var("CI").is_ok() {
+                panic!("SOCKT_TEST_LNBITS_URL/TOKEN are not set: CI must run the Lightning tests (scripts/test.sh starts LNbits)");
+            }
+            eprintln!("SKIPPED: Lightning tests need a live LNbits (run scripts/test.sh, which starts one)");
+            return None;
+        };
+        Some(Lnbits {
+            base,
+            token,
+            http: reqwest::Client::new(),
+        })
+    }
+
+    pub async fn wallet(&self, name: &str) -> Wallet {
+        let account: Value = self
+            .http
+            .post(format!("{}/api/v1/account", self.base))
+            .json(&json!({ "name": name }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let host = self
+            .base
+            .trim_start_matches("http://")
+            .trim_end_matches('/');
+        Wallet {
+            id: account["id"].as_str().unwrap().to_string(),
+            inkey: account["inkey"].as_str().unwrap().to_string(),
+            adminkey: account["adminkey"].as_str().unwrap().to_string(),
+            address: format!("{}@{host}", account["lightning_address"].as_str().unwrap()),
+        }
+    }
+
+    pub async fn fund(&self, wallet: &Wallet, sats: u64) {
+        let answer: Value = self
+            .http
+            .put(format!("{}/users/api/v1/balance", self.base))
+            .bearer_auth(&self.token)
+            .json(&json!({ "id": wallet.id, "amount": sats }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(answer["success"], true, "{answer}");
+    }
+
+    /// Pay an invoice from `wallet`, as the agent's wallet (MCP server) would.
+    pub async fn pay(&self, wallet: &Wallet, bolt11: &str) {
+        let paid: Value = self
+            .http
+            .post(format!("{}/api/v1/payments", self.base))
+            .header("X-Api-Key", &wallet.adminkey)
+            .json(&json!({ "out": true, "bolt11": bolt11 }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(paid["status"], "success", "{paid}");
+    }
+
+    pub async fn balance_msat(&self, wallet: &Wallet) -> u64 {
+        let found: Value = self
+            .http
+            .get(format!("{}/api/v1/wallet", self.base))
+            .header("X-Api-Key", &wallet.inkey)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        found["balance"].as_u64().unwrap()
+    }
+
+    /// Claim an LNURL-withdraw link (its plain URL) into `wallet`.
+    pub async fn claim_withdraw(&self, wallet: &Wallet, url: &str) -> Value {
+        let offer: Value = self
+            .http
+            .get(url)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(offer["tag"], "withdrawRequest", "{offer}");
+        let sats = offer["maxWithdrawable"].as_u64().unwrap() / 1000;
+        self.http
+            .post(format!("{}/api/v1/payments", self.base))
+            .header("X-Api-Key", &wallet.inkey)
+            .json(
+                &json!({ "out": false, "amount": sats, "memo": "claim", "lnurl_withdraw": offer }),
+            )
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+}

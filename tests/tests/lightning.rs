@@ -1,0 +1,384 @@
+//! Lightning billing against a live LNbits (FakeWallet): an agent with no
+//! account pays, uses, tops up, runs dry, pays again, and gets its unused
+//! sats back — to its Lightning Address or through an LNURL-withdraw link.
+//! After every scenario, paid = charged + refunded + balance, in msats.
+#![allow(clippy::unwrap_used)]
+
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use std::time::{Duration, Instant};
+use tests::lnbits::Lnbits;
+use tests::{stream_text, TestServer};
+
+async fn wait_status(
+    server: &TestServer,
+    token: &str,
+    id: &str,
+    done: impl Fn(&Value) -> bool,
+    what: &str,
+) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let (_, status) = server.get(&format!("/v1/sandboxes/{id}"), token).await;
+        if done(&status) {
+            return status;
+        }
+        assert!(Instant::now() < deadline, "never saw {what}: {status}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+async fn assert_conserved(server: &TestServer, token: &str, id: &str) -> Value {
+    let (_, ledger) = server
+        .get(&format!("/v1/sandboxes/{id}/ledger"), token)
+        .await;
+    let t = &ledger["totals"];
+    let (paid, charged, refunded, balance) = (
+        t["paid_in_msats"].as_u64().unwrap(),
+        t["charged_msats"].as_u64().unwrap(),
+        t["refunded_msats"].as_u64().unwrap(),
+        t["balance_msats"].as_u64().unwrap(),
+    );
+    assert_eq!(paid, charged + refunded + balance, "conservation: {ledger}");
+    ledger
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pay_use_top_up_run_dry_pay_again_and_get_refunded_to_an_address() {
+    let Some(lnbits) = Lnbits::from_env() else {
+        return;
+    };
+    let server = TestServer::start_lightning(
+        &lnbits,
+        &[
+            "--low-balance-secs",
+            "6",
+            "--charge-interval-ms",
+            "1000",
+            "--lightning-topup-sats",
+            "6",
+        ],
+    )
+    .await;
+    let agent = lnbits.wallet("agent").await;
+    lnbits.fund(&agent, 1_000).await;
+
+    // Anonymous create: an invoice and a token, no account.
+    let (status, created) = server
+        .call(
+            Method::POST,
+            "/v1/sandboxes",
+            None,
+            Some(json!({"tier": "micro", "billing_method": "lightning", "prepaid_sats": 10})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    assert_eq!(created["status"], "awaiting_payment");
+    let id = created["sandbox_id"].as_str().unwrap().to_string();
+    let token = created["sandbox_token"].as_str().unwrap().to_string();
+    let invoice = &created["pending_invoice"];
+    assert_eq!(invoice["amount_msats"], 10_000);
+    assert!(invoice["bolt11"].as_str().unwrap().starts_with("lnbc"));
+    assert_eq!(invoice["payment_hash"].as_str().unwrap().len(), 64);
+    let (status, _) = server
+        .call(Method::GET, &format!("/v1/sandboxes/{id}"), None, None)
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "without the token the sandbox is invisible"
+    );
+    let (status, body) = server
+        .post(
+            &format!("/v1/sandboxes/{id}/exec"),
+            &token,
+            json!({"command": "true"}),
+        )
+        .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::PAYMENT_REQUIRED, Some("payment_required"))
+    );
+
+    lnbits
+        .pay(&agent, invoice["bolt11"].as_str().unwrap())
+        .await;
+    wait_status(
+        &server,
+        &token,
+        &id,
+        |s| s["status"] == "running",
+        "running",
+    )
+    .await;
+    let poll = server
+        .exec(&token, &id, json!({"command": "echo paid in sats"}))
+        .await;
+    assert_eq!(stream_text(&poll, "stdout"), "paid in sats\n");
+
+    // Low balance: a top-up invoice appears in status and in execution polls.
+    let low = wait_status(
+        &server,
+        &token,
+        &id,
+        |s| s["warning_level"] == "low_balance" && !s["pending_invoice"].is_null(),
+        "a top-up invoice",
+    )
+    .await;
+    assert_eq!(low["pending_invoice"]["amount_msats"], 6_000);
+    let poll = server.exec(&token, &id, json!({"command": "true"})).await;
+    assert_eq!(
+        poll["pending_invoice"]["payment_hash"],
+        low["pending_invoice"]["payment_hash"]
+    );
+    lnbits
+        .pay(&agent, low["pending_invoice"]["bolt11"].as_str().unwrap())
+        .await;
+    let topped = wait_status(
+        &server,
+        &token,
+        &id,
+        |s| s["paid_in_msats"] == 16_000,
+        "the top-up credited",
+    )
+    .await;
+    assert_eq!(topped["status"], "running");
+
+    // Run dry: paused out of balance, nothing lost; paying resumes it.
+    server
+        .post(
+            &format!("/v1/sandboxes/{id}/files/write"),
+            &token,
+            json!({"path": "work.txt", "content": "kept"}),
+        )
+        .await;
+    let paused = wait_status(
+        &server,
+        &token,
+        &id,
+        |s| s["status"] == "paused",
+        "out of balance",
+    )
+    .await;
+    assert_eq!(paused["warning_level"], "out_of_balance");
+    assert_eq!(paused["prepaid_balance_msats"], 0);
+    let again = wait_status(
+        &server,
+        &token,
+        &id,
+        |s| !s["pending_invoice"].is_null(),
+        "an invoice to resume",
+    )
+    .await;
+    lnbits
+        .pay(&agent, again["pending_invoice"]["bolt11"].as_str().unwrap())
+        .await;
+    wait_status(
+        &server,
+        &token,
+        &id,
+        |s| s["status"] == "running",
+        "resumed after paying",
+    )
+    .await;
+    let poll = server
+        .exec(&token, &id, json!({"command": "cat work.txt"}))
+        .await;
+    assert_eq!(stream_text(&poll, "stdout"), "kept");
+
+    // Terminate with the agent's Lightning Address: the rest comes back.
+    let before = lnbits.balance_msat(&agent).await;
+    let (status, ended) = server
+        .call(
+            Method::DELETE,
+            &format!("/v1/sandboxes/{id}"),
+            Some(&token),
+            Some(json!({"lightning_address": agent.address})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{ended}");
+    assert_eq!(ended["refund"]["status"], "paid", "{ended}");
+    let refunded = ended["refund"]["amount_msats"].as_u64().unwrap();
+    assert!(refunded > 0);
+    assert_eq!(
+        lnbits.balance_msat(&agent).await,
+        before + refunded,
+        "the refund arrived in the agent's wallet"
+    );
+    let ledger = assert_conserved(&server, &token, &id).await;
+    assert_eq!(ledger["totals"]["paid_in_msats"], 22_000);
+    assert!(
+        ledger["totals"]["balance_msats"].as_u64().unwrap() < 1000,
+        "only sub-sat dust may stay"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn without_an_address_the_balance_waits_behind_an_lnurl_withdraw_link() {
+    let Some(lnbits) = Lnbits::from_env() else {
+        return;
+    };
+    let server = TestServer::start_lightning(&lnbits, &[]).await;
+    let agent = lnbits.wallet("agent").await;
+    lnbits.fund(&agent, 1_000).await;
+    let (_, created) = server
+        .call(
+            Method::POST,
+            "/v1/sandboxes",
+            None,
+            Some(json!({"tier": "nano", "billing_method": "lightning", "prepaid_sats": 200})),
+        )
+        .await;
+    let id = created["sandbox_id"].as_str().unwrap().to_string();
+    let token = created["sandbox_token"].as_str().unwrap().to_string();
+    lnbits
+        .pay(
+            &agent,
+            created["pending_invoice"]["bolt11"].as_str().unwrap(),
+        )
+        .await;
+    wait_status(
+        &server,
+        &token,
+        &id,
+        |s| s["status"] == "running",
+        "running",
+    )
+    .await;
+
+    let (status, ended) = server.delete(&format!("/v1/sandboxes/{id}"), &token).await;
+    assert_eq!(status, StatusCode::OK, "{ended}");
+    assert_eq!(ended["refund"]["status"], "claimable", "{ended}");
+    assert!(ended["refund"]["lnurl"]
+        .as_str()
+        .unwrap()
+        .starts_with("LNURL1"));
+    let url = ended["refund"]["url"].as_str().unwrap().to_string();
+    let amount = ended["refund"]["amount_msats"].as_u64().unwrap();
+    let before = lnbits.balance_msat(&agent).await;
+    let claim = lnbits.claim_withdraw(&agent, &url).await;
+    assert!(claim["payment_hash"].is_string(), "{claim}");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while lnbits.balance_msat(&agent).await < before + amount {
+        assert!(Instant::now() < deadline, "the withdrawal never arrived");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(lnbits.balance_msat(&agent).await, before + amount);
+    // A link pays out once.
+    let offer: Value = reqwest::get(&url).await.unwrap().json().await.unwrap();
+    assert_eq!(offer["status"], "ERROR", "{offer}");
+    let ledger = assert_conserved(&server, &token, &id).await;
+    assert_eq!(ledger["totals"]["refunded_msats"].as_u64().unwrap(), amount);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn replayed_notifications_credit_once_and_expired_invoices_never() {
+    let Some(lnbits) = Lnbits::from_env() else {
+        return;
+    };
+    let server =
+        TestServer::start_lightning(&lnbits, &["--lightning-invoice-expiry-secs", "10"]).await;
+    let agent = lnbits.wallet("agent").await;
+    lnbits.fund(&agent, 1_000).await;
+
+    let (_, created) = server
+        .call(
+            Method::POST,
+            "/v1/sandboxes",
+            None,
+            Some(json!({"tier": "nano", "billing_method": "lightning", "prepaid_sats": 50})),
+        )
+        .await;
+    let id = created["sandbox_id"].as_str().unwrap().to_string();
+    let token = created["sandbox_token"].as_str().unwrap().to_string();
+    let hash = created["pending_invoice"]["payment_hash"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    lnbits
+        .pay(
+            &agent,
+            created["pending_invoice"]["bolt11"].as_str().unwrap(),
+        )
+        .await;
+    // LNbits double-encodes webhook bodies; send it several times, both ways.
+    let inner = json!({ "payment_hash": hash }).to_string();
+    for body in [json!(inner), json!({ "payment_hash": hash }), json!(inner)] {
+        let (status, _) = server
+            .call(Method::POST, "/v1/lightning/webhook", None, Some(body))
+            .await;
+        assert_eq!(status, StatusCode::OK);
+    }
+    let running = wait_status(
+        &server,
+        &token,
+        &id,
+        |s| s["status"] == "running",
+        "running",
+    )
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let (_, later) = server.get(&format!("/v1/sandboxes/{id}"), &token).await;
+    assert_eq!(later["paid_in_msats"], 50_000, "credited once: {running}");
+
+    // An unpaid invoice expires, is never credited, and a fresh one is offered.
+    let (_, waiting) = server
+        .call(
+            Method::POST,
+            "/v1/sandboxes",
+            None,
+            Some(json!({"tier": "nano", "billing_method": "lightning", "prepaid_sats": 5})),
+        )
+        .await;
+    let waiting_id = waiting["sandbox_id"].as_str().unwrap().to_string();
+    let waiting_token = waiting["sandbox_token"].as_str().unwrap().to_string();
+    let first = waiting["pending_invoice"]["payment_hash"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let fresh = wait_status(
+        &server,
+        &waiting_token,
+        &waiting_id,
+        |s| {
+            s["pending_invoice"]["payment_hash"]
+                .as_str()
+                .is_some_and(|h| h != first)
+        },
+        "a fresh invoice",
+    )
+    .await;
+    assert_eq!(fresh["status"], "awaiting_payment");
+    assert_eq!(fresh["paid_in_msats"], 0);
+    assert_eq!(fresh["pending_invoice"]["amount_msats"], 5_000);
+    let (status, _) = server
+        .delete(&format!("/v1/sandboxes/{waiting_id}"), &waiting_token)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = server.delete(&format!("/v1/sandboxes/{id}"), &token).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_conserved(&server, &token, &id).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn lightning_amounts_are_bounded() {
+    let Some(lnbits) = Lnbits::from_env() else {
+        return;
+    };
+    let server = TestServer::start_lightning(&lnbits, &["--lightning-max-sats", "1000"]).await;
+    for sats in [json!(0), json!(1001), Value::Null] {
+        let (status, body) = server
+            .call(
+                Method::POST,
+                "/v1/sandboxes",
+                None,
+                Some(json!({"tier": "nano", "billing_method": "lightning", "prepaid_sats": sats})),
+            )
+            .await;
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("invalid_amount")),
+            "{sats}"
+        );
+    }
+}
