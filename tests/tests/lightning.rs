@@ -382,3 +382,89 @@ async fn lightning_amounts_are_bounded() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_payment_made_while_the_server_is_down_is_credited_on_restart() {
+    let Some(lnbits) = Lnbits::from_env() else {
+        return;
+    };
+    let sockt_wallet = lnbits.wallet("sockt").await;
+    let flags = [
+        "--lnbits-url",
+        lnbits.base.as_str(),
+        "--lnbits-admin-key",
+        sockt_wallet.adminkey.as_str(),
+        "--lnurl-allow-http",
+        "true",
+        "--lightning-min-sats",
+        "1",
+        "--lightning-webhooks",
+        "false",
+    ];
+    let server = TestServer::start_with(&flags).await;
+    let agent = lnbits.wallet("agent").await;
+    lnbits.fund(&agent, 1_000).await;
+    let (_, created) = server
+        .call(
+            Method::POST,
+            "/v1/sandboxes",
+            None,
+            Some(json!({"tier": "nano", "billing_method": "lightning", "prepaid_sats": 20})),
+        )
+        .await;
+    let id = created["sandbox_id"].as_str().unwrap().to_string();
+    let token = created["sandbox_token"].as_str().unwrap().to_string();
+    let data_dir = server.stop().await;
+
+    lnbits
+        .pay(
+            &agent,
+            created["pending_invoice"]["bolt11"].as_str().unwrap(),
+        )
+        .await;
+
+    let server = TestServer::start_in(data_dir, &flags).await;
+    let running = wait_status(
+        &server,
+        &token,
+        &id,
+        |s| s["status"] == "running",
+        "running after the restart",
+    )
+    .await;
+    assert_eq!(running["paid_in_msats"], 20_000);
+
+    // A refund that cannot be paid is recorded and retried, never lost.
+    let (status, ended) = server
+        .call(
+            Method::DELETE,
+            &format!("/v1/sandboxes/{id}"),
+            Some(&token),
+            Some(json!({"lightning_address": "nobody@127.0.0.1:9"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{ended}");
+    assert_eq!(ended["refund"]["status"], "retrying", "{ended}");
+    assert!(
+        ended["refund"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("unreachable"),
+        "{ended}"
+    );
+    let ledger = assert_conserved(&server, &token, &id).await;
+    assert_eq!(ledger["totals"]["refunded_msats"], 0);
+    assert!(
+        ledger["totals"]["balance_msats"].as_u64().unwrap() > 0,
+        "the balance stays until a refund succeeds"
+    );
+    let (status, body) = server
+        .call(
+            Method::DELETE,
+            &format!("/v1/sandboxes/{id}"),
+            Some(&token),
+            Some(json!({"lightning_address": "not an address"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::GONE, "{body}");
+}
