@@ -246,6 +246,25 @@ async fn without_an_address_the_balance_waits_behind_an_lnurl_withdraw_link() {
     )
     .await;
 
+    // The explicit extend-balance operation answers with a top-up invoice.
+    let (status, extended) = server
+        .post(
+            &format!("/v1/sandboxes/{id}/balance"),
+            &token,
+            json!({"sats": 7}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{extended}");
+    assert_eq!(extended["pending_invoice"]["amount_msats"], 7_000);
+    let (status, body) = server
+        .post(
+            &format!("/v1/sandboxes/{id}/balance"),
+            &token,
+            json!({"credits_cents": 7}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+
     let (status, ended) = server.delete(&format!("/v1/sandboxes/{id}"), &token).await;
     assert_eq!(status, StatusCode::OK, "{ended}");
     assert_eq!(ended["refund"]["status"], "claimable", "{ended}");
