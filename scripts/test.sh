@@ -35,16 +35,17 @@ echo "== Rust tests" >&2
 unset SOCKT_DATABASE_URL SOCKT_DATA_DIR SOCKT_LISTEN SOCKT_SANDBOX_IMAGE SOCKT_ADMIN_TOKEN
 cargo test --workspace -- --test-threads 4
 
-echo "== SDK contract test (sockt==0.2.0 from PyPI)" >&2
-if [ ! -x "$venv/bin/pytest" ] || ! "$venv/bin/python" -c "import sockt" 2>/dev/null; then
+echo "== a server for the Python clients" >&2
+if [ ! -x "$venv/bin/pytest" ] || ! "$venv/bin/python" -c "import sockt, mcp" 2>/dev/null; then
   python3 -m venv "$venv"
-  "$venv/bin/pip" install -q "sockt==0.2.0" "pytest>=8"
+  "$venv/bin/pip" install -q "sockt==0.2.0" "mcp>=1.20,<2" "pytest>=8"
 fi
 data_dir="$(mktemp -d /tmp/sockt-sdk-test.XXXXXX)"
 log="$data_dir/server.log"
 sockt_wallet_key="$(curl -fsS -X POST "$SOCKT_TEST_LNBITS_URL/api/v1/account" -H 'content-type: application/json' -d '{"name":"sockt"}' \
   | python3 -c 'import json,sys; print(json.load(sys.stdin)["adminkey"])')"
-SOCKT_LNBITS_ADMIN_KEY="$sockt_wallet_key" "$sockt" serve --listen 127.0.0.1:0 --data-dir "$data_dir" --log-format text \
+admin_token="$(head -c 24 /dev/urandom | base64 | tr -d '/+=')"
+SOCKT_ADMIN_TOKEN="$admin_token" SOCKT_LNBITS_ADMIN_KEY="$sockt_wallet_key" "$sockt" serve --listen 127.0.0.1:0 --data-dir "$data_dir" --log-format text \
   --lnbits-url "$SOCKT_TEST_LNBITS_URL" --lnurl-allow-http true --lightning-min-sats 1 2>"$log" &
 server_pid=$!
 cleanup() {
@@ -67,4 +68,5 @@ done
 [ -n "$url" ] || { echo "the server did not start" >&2; cat "$log" >&2; exit 1; }
 curl -fsS "$url/healthz" | python3 -c 'import json,sys; print(json.load(sys.stdin)["instance"])' > "$data_dir/instance"
 key="$("$sockt" accounts create --data-dir "$data_dir" --credits-cents 1000 --name sdk-contract | tail -n 1)"
-SOCKT_API_URL="$url" SOCKT_API_KEY="$key" "$venv/bin/pytest" -q tests/sdk
+echo "== SDK and MCP client tests (sockt==0.2.0, mcp from PyPI)" >&2
+SOCKT_API_URL="$url" SOCKT_API_KEY="$key" SOCKT_ADMIN_TOKEN="$admin_token" "$venv/bin/pytest" -q -p no:cacheprovider tests/sdk tests/mcp

@@ -158,6 +158,12 @@ pub struct ServeConfig {
     /// Resolve Lightning Addresses over plain http (only for a wallet on a private test network).
     #[arg(long, env = "SOCKT_LNURL_ALLOW_HTTP", default_value_t = false, action = clap::ArgAction::Set)]
     pub lnurl_allow_http: bool,
+    /// Host header values the MCP endpoint accepts (comma-separated); loopback names and the public URL's host by default.
+    #[arg(long, env = "SOCKT_MCP_ALLOWED_HOSTS", value_delimiter = ',')]
+    pub mcp_allowed_hosts: Vec<String>,
+    /// An idle MCP session closes after this many seconds.
+    #[arg(long, env = "SOCKT_MCP_SESSION_IDLE_SECS", default_value_t = 1800)]
+    pub mcp_session_idle_secs: u64,
     /// Log format: json or text.
     #[arg(long, env = "SOCKT_LOG_FORMAT", default_value = "json")]
     pub log_format: String,

@@ -1,10 +1,11 @@
 //! The composition root and the transports: configuration, the REST API
-//! (wire-compatible with the Sockt clients), operability endpoints, and the
-//! `sockt` command line.
+//! (wire-compatible with the Sockt clients), the MCP server, operability
+//! endpoints, and the `sockt` command line.
 
 pub mod bench;
 pub mod config;
 pub mod error;
+pub mod mcp;
 pub mod metrics;
 pub mod rate_limit;
 pub mod rest;

@@ -34,6 +34,7 @@ pub struct AppState {
     pub instance_id: String,
     /// HTTP client of the sandbox proxy.
     pub proxy: reqwest::Client,
+    pub mcp: crate::mcp::McpSettings,
 }
 
 /// The whole HTTP surface.
@@ -57,6 +58,33 @@ pub async fn serve(
     )
     .with_graceful_shutdown(async move { shutdown.cancelled().await })
     .await
+}
+
+/// Hosts the MCP endpoint answers to: as configured, else loopback and the public URL's host.
+fn mcp_settings(config: &ServeConfig, public_url: &str) -> crate::mcp::McpSettings {
+    let mut hosts: Vec<String> = config
+        .mcp_allowed_hosts
+        .iter()
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .collect();
+    if hosts.is_empty() {
+        hosts = vec!["localhost".into(), "127.0.0.1".into(), "::1".into()];
+        let authority = public_url
+            .split("://")
+            .nth(1)
+            .unwrap_or("")
+            .split('/')
+            .next()
+            .unwrap_or("");
+        if !authority.is_empty() {
+            hosts.push(authority.to_string());
+        }
+    }
+    crate::mcp::McpSettings {
+        allowed_hosts: hosts,
+        session_idle_secs: config.mcp_session_idle_secs.max(60),
+    }
 }
 
 /// LNbits and LNURL, when configured.
@@ -166,6 +194,7 @@ pub async fn bootstrap(config: &ServeConfig, local_addr: SocketAddr) -> anyhow::
         ..AppConfig::default()
     };
     let lightning = lightning_services(config, &public_url)?;
+    let public_url_for_state = public_url.clone();
     let app = App::new(
         stores.sandboxes,
         stores.accounts,
@@ -211,6 +240,7 @@ pub async fn bootstrap(config: &ServeConfig, local_addr: SocketAddr) -> anyhow::
         public_url,
         store_backend: location.backend(),
         instance_id: stores_instance,
+        mcp: mcp_settings(config, &public_url_for_state),
         proxy: reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .no_proxy()

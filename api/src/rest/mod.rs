@@ -10,13 +10,14 @@ mod middleware;
 mod ops;
 mod proxy;
 mod sandboxes;
-mod wire;
+pub mod wire;
 
 use crate::server::AppState;
 use axum::routing::{any, get, post};
 use axum::Router;
 
 pub use caller::Caller;
+pub use lightning::refund_json;
 
 pub fn routes(state: AppState) -> Router<AppState> {
     let v1 = Router::new()
@@ -50,6 +51,7 @@ pub fn routes(state: AppState) -> Router<AppState> {
             "/v1/lnurl/withdraw/{k1}/callback",
             get(lightning::withdraw_callback),
         )
+        .nest_service("/v1/mcp", crate::mcp::service(state.clone()))
         .route("/v1/account", get(admin::my_account))
         .route("/v1/admin/accounts", post(admin::create_account))
         .route("/v1/admin/accounts/{id}/credits", post(admin::deposit))

@@ -1,0 +1,36 @@
+//! The MCP server at `/v1/mcp` (Streamable HTTP, rmcp): the ten `sandbox_*`
+//! tools for LLM agents, calling the same application functions as REST.
+
+mod render;
+mod tools;
+
+use crate::server::AppState;
+use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use tools::SocktMcp;
+
+/// The MCP service, one `SocktMcp` per session.
+pub fn service(state: AppState) -> StreamableHttpService<SocktMcp, LocalSessionManager> {
+    let mut sessions = LocalSessionManager::default();
+    sessions.session_config.keep_alive = Some(Duration::from_secs(state.mcp.session_idle_secs));
+    let config =
+        StreamableHttpServerConfig::default().with_allowed_hosts(state.mcp.allowed_hosts.clone());
+    let factory_state = state.clone();
+    StreamableHttpService::new(
+        move || Ok(SocktMcp::new(factory_state.clone())),
+        Arc::new(sessions),
+        config,
+    )
+}
+
+/// Settings of the MCP endpoint.
+#[derive(Debug, Clone)]
+pub struct McpSettings {
+    /// `Host` header values accepted (rmcp refuses others, against DNS rebinding).
+    pub allowed_hosts: Vec<String>,
+    /// An idle session is closed after this many seconds.
+    pub session_idle_secs: u64,
+}

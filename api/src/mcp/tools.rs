@@ -1,0 +1,711 @@
+//! The ten `sandbox_*` tools. Each resolves who is calling (an explicit
+//! `sandbox_token`, a token this session remembers, the API key of the
+//! Authorization header, or nobody), calls the application, and renders.
+
+use super::render::{self, fit, TEXT_LIMIT};
+use crate::rest::wire;
+use crate::server::AppState;
+use axum::http::request::Parts;
+use commands::{AppError, CreateSandbox, Principal};
+use rmcp::handler::server::router::tool::ToolRouter;
+use rmcp::handler::server::tool::Extension;
+use rmcp::handler::server::wrapper::Parameters;
+use rmcp::model::{CallToolResult, Implementation, ServerCapabilities, ServerConfig};
+use rmcp::{schemars, tool, tool_handler, tool_router, ErrorData, ServerHandler};
+use secrecy::ExposeSecret;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// One MCP session.
+#[derive(Clone)]
+pub struct SocktMcp {
+    state: AppState,
+    /// Sandbox tokens of sandboxes created in this session, by sandbox id.
+    tokens: Arc<Mutex<HashMap<String, String>>>,
+    tool_router: ToolRouter<Self>,
+}
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+pub struct CreateParams {
+    #[schemars(
+        description = "Size and price: nano (0.5 sat/s), micro (1), small (2.5), medium (5), large (10). See the server's tiers."
+    )]
+    pub tier: String,
+    #[schemars(
+        description = "'credits' (needs an API key in the Authorization header) or 'lightning' (no account: pay the returned invoice). Default: credits with an API key, lightning without."
+    )]
+    pub billing_method: Option<String>,
+    #[schemars(
+        description = "Lightning only: sats to prepay; the sandbox starts once the invoice is paid."
+    )]
+    pub prepaid_sats: Option<u64>,
+    #[schemars(
+        description = "Credits only: US cents of the account's credits to allocate to this sandbox."
+    )]
+    pub initial_credits_cents: Option<u64>,
+    #[schemars(description = "A name for your own bookkeeping.")]
+    pub label: Option<String>,
+}
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+pub struct SandboxParams {
+    #[schemars(description = "The sandbox, from sandbox_create.")]
+    pub sandbox_id: String,
+    #[schemars(
+        description = "The sandbox's token (sbx_...), needed only for a sandbox created in another MCP session without an API key."
+    )]
+    pub sandbox_token: Option<String>,
+}
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+pub struct ExecParams {
+    pub sandbox_id: String,
+    #[schemars(
+        description = "Shell command, run as `/bin/bash -lc COMMAND` by the non-root user `sandbox`."
+    )]
+    pub command: String,
+    #[schemars(description = "Directory to run in; relative paths start at /home/sandbox.")]
+    pub working_dir: Option<String>,
+    #[schemars(
+        description = "Kill the command (and its children) after this many ms; default 30000."
+    )]
+    pub timeout_ms: Option<u64>,
+    pub sandbox_token: Option<String>,
+}
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+pub struct WriteParams {
+    pub sandbox_id: String,
+    #[schemars(
+        description = "File path; relative paths start at /home/sandbox. Writable: /home/sandbox and /tmp."
+    )]
+    pub path: String,
+    #[schemars(description = "The file's content: text, or base64 when encoding is 'base64'.")]
+    pub content: String,
+    #[schemars(description = "'utf8' (default) or 'base64' for binary content.")]
+    pub encoding: Option<String>,
+    #[schemars(description = "Create missing parent directories (default true).")]
+    pub create_dirs: Option<bool>,
+    pub sandbox_token: Option<String>,
+}
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+pub struct ReadParams {
+    pub sandbox_id: String,
+    #[schemars(description = "File path; relative paths start at /home/sandbox.")]
+    pub path: String,
+    #[schemars(description = "'utf8' (default) for text, 'base64' for binary files.")]
+    pub encoding: Option<String>,
+    #[schemars(description = "Read at most this many bytes from the start (default 65536).")]
+    pub max_bytes: Option<u64>,
+    pub sandbox_token: Option<String>,
+}
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+pub struct ListParams {
+    pub sandbox_id: String,
+    #[schemars(
+        description = "Directory to list; relative paths start at /home/sandbox (default: the home directory)."
+    )]
+    pub path: Option<String>,
+    #[schemars(description = "List subdirectories too.")]
+    pub recursive: Option<bool>,
+    #[schemars(description = "With recursive: how many levels deep (1-32).")]
+    pub max_depth: Option<u32>,
+    pub sandbox_token: Option<String>,
+}
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+pub struct TerminateParams {
+    pub sandbox_id: String,
+    #[schemars(
+        description = "Lightning only: a Lightning Address (name@host) that receives the unused sats. Without it the answer holds an LNURL-withdraw link to claim them."
+    )]
+    pub lightning_address: Option<String>,
+    pub sandbox_token: Option<String>,
+}
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+pub struct ExtendParams {
+    pub sandbox_id: String,
+    #[schemars(description = "Lightning sandboxes: sats to add; answers with an invoice to pay.")]
+    pub sats: Option<u64>,
+    #[schemars(description = "Credits sandboxes: US cents of credits to move from the account.")]
+    pub credits_cents: Option<u64>,
+    pub sandbox_token: Option<String>,
+}
+
+const MAX_LISTED: usize = 500;
+const READ_DEFAULT: u64 = 64 * 1024;
+
+impl SocktMcp {
+    pub fn new(state: AppState) -> SocktMcp {
+        SocktMcp {
+            state,
+            tokens: Arc::default(),
+            tool_router: Self::tool_router(),
+        }
+    }
+
+    fn remembered(&self, sandbox_id: &str) -> Option<String> {
+        self.tokens
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(sandbox_id)
+            .cloned()
+    }
+
+    fn remember(&self, sandbox_id: &str, token: &str) {
+        self.tokens
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(sandbox_id.to_string(), token.to_string());
+    }
+
+    /// The caller of the HTTP request behind this tool call.
+    async fn header_principal(&self, parts: &Parts) -> Result<Principal, AppError> {
+        let Some(value) = parts.headers.get(axum::http::header::AUTHORIZATION) else {
+            return Ok(Principal::Anonymous);
+        };
+        let value = value
+            .to_str()
+            .map_err(|_| AppError::Unauthorized("malformed Authorization header".into()))?;
+        let secret = value.strip_prefix("Bearer ").unwrap_or(value).trim();
+        if let Some(admin) = &self.state.admin_token {
+            if admin.expose_secret() == secret {
+                return Ok(Principal::Admin);
+            }
+        }
+        self.state.app.principal_for_secret(secret).await
+    }
+
+    /// Who may act on `sandbox_id`: an explicit token, this session's token, or the header.
+    async fn principal_for(
+        &self,
+        parts: &Parts,
+        sandbox_id: &str,
+        explicit: Option<&str>,
+    ) -> Result<Principal, AppError> {
+        if let Some(token) = explicit.map(str::trim).filter(|t| !t.is_empty()) {
+            return self.state.app.principal_for_secret(token).await;
+        }
+        if let Some(token) = self.remembered(sandbox_id) {
+            return self.state.app.principal_for_secret(&token).await;
+        }
+        self.header_principal(parts).await
+    }
+
+    fn now(&self) -> i64 {
+        self.state.app.now_ms()
+    }
+
+    fn low_secs(&self) -> u64 {
+        self.state.app.config().low_balance_secs
+    }
+
+    /// The sandbox's current view (for billing notices and error hints).
+    fn view(&self, principal: &Principal, sandbox_id: &str) -> Option<projections::SandboxView> {
+        self.state.app.sandbox(principal, sandbox_id).ok()
+    }
+
+    fn status_json(&self, view: &projections::SandboxView, token: Option<&str>) -> Value {
+        let mut status = wire::sandbox_status(
+            view,
+            self.now(),
+            self.low_secs(),
+            &self.state.public_url,
+            token,
+        );
+        status["billing"] = render::billing(view, self.now(), self.low_secs());
+        status
+    }
+
+    fn failure(
+        &self,
+        e: AppError,
+        principal: Option<&Principal>,
+        sandbox_id: Option<&str>,
+    ) -> CallToolResult {
+        let view = match (principal, sandbox_id) {
+            (Some(p), Some(id)) => self.view(p, id),
+            _ => None,
+        };
+        render::error(&e, view.as_ref())
+    }
+}
+
+type ToolResult = Result<CallToolResult, ErrorData>;
+
+#[tool_router]
+impl SocktMcp {
+    #[tool(
+        description = "Create an isolated Linux sandbox (Debian, bash, python3, pip, git, curl) billed per second. With an API key it uses credits and is running when this returns; without one it bills in sats: pay the returned Lightning invoice with your wallet, then call sandbox_status until it is running. The sandbox token is remembered by this session."
+    )]
+    async fn sandbox_create(
+        &self,
+        Extension(parts): Extension<Parts>,
+        Parameters(p): Parameters<CreateParams>,
+    ) -> ToolResult {
+        let principal = match self.header_principal(&parts).await {
+            Ok(p) => p,
+            Err(e) => return Ok(self.failure(e, None, None)),
+        };
+        let billing = p.billing_method.clone().or_else(|| match principal {
+            Principal::Account(_) => None,
+            _ => Some("lightning".into()),
+        });
+        let request = CreateSandbox {
+            tier: p.tier,
+            billing_method: billing,
+            prepaid_sats: p.prepaid_sats,
+            initial_credits_cents: p.initial_credits_cents,
+            label: p.label,
+        };
+        let (view, token) = match self.state.app.create_sandbox(&principal, request).await {
+            Ok(created) => created,
+            Err(e) => return Ok(self.failure(e, None, None)),
+        };
+        self.remember(&view.sandbox_id, &token);
+        // Credits sandboxes start in well under a second: wait so the model can use it at once.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut current = view;
+        while matches!(
+            current.state,
+            domain::sandbox::SandboxState::Creating | domain::sandbox::SandboxState::Starting
+        ) && Instant::now() < deadline
+        {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            match self
+                .state
+                .app
+                .sandbox(&principal_for_token(&token), &current.sandbox_id)
+            {
+                Ok(v) => current = v,
+                Err(_) => break,
+            }
+        }
+        let mut answer = self.status_json(&current, Some(&token));
+        answer["next"] = json!(match current.state {
+            domain::sandbox::SandboxState::AwaitingPayment => "pay pending_invoice.bolt11 with your Lightning wallet, then call sandbox_status until status is running",
+            domain::sandbox::SandboxState::Running => "the sandbox is running: use sandbox_exec, sandbox_write_file, sandbox_read_file",
+            _ => "call sandbox_status until status is running",
+        });
+        Ok(render::ok(answer))
+    }
+
+    #[tool(
+        description = "Run a shell command in the sandbox and wait for it to finish (up to timeout_ms). Returns stdout, stderr and exit_code; long output keeps its head and tail with a note of what was left out."
+    )]
+    async fn sandbox_exec(
+        &self,
+        Extension(parts): Extension<Parts>,
+        Parameters(p): Parameters<ExecParams>,
+    ) -> ToolResult {
+        let principal = match self
+            .principal_for(&parts, &p.sandbox_id, p.sandbox_token.as_deref())
+            .await
+        {
+            Ok(principal) => principal,
+            Err(e) => return Ok(self.failure(e, None, None)),
+        };
+        let app = &self.state.app;
+        let started = match app
+            .exec(
+                &principal,
+                &p.sandbox_id,
+                &p.command,
+                p.working_dir.as_deref(),
+                p.timeout_ms,
+            )
+            .await
+        {
+            Ok(execution) => execution,
+            Err(e) => return Ok(self.failure(e, Some(&principal), Some(&p.sandbox_id))),
+        };
+        let deadline =
+            Instant::now() + Duration::from_millis(started.timeout_ms) + Duration::from_secs(10);
+        let poll = loop {
+            match app
+                .poll_execution(
+                    &principal,
+                    &started.execution_id,
+                    None,
+                    Duration::from_secs(10),
+                )
+                .await
+            {
+                Ok(poll) if poll.execution.status.is_finished() || Instant::now() >= deadline => {
+                    break poll
+                }
+                Ok(_) => continue,
+                Err(e) => return Ok(self.failure(e, Some(&principal), Some(&p.sandbox_id))),
+            }
+        };
+        let text = |stream: &str| -> String {
+            poll.output
+                .chunks
+                .iter()
+                .filter(|c| c.stream == stream)
+                .map(|c| c.chunk.as_str())
+                .collect()
+        };
+        let (stdout, out_cut) = fit(&text("stdout"), TEXT_LIMIT);
+        let (stderr, err_cut) = fit(&text("stderr"), TEXT_LIMIT);
+        let mut answer = json!({
+            "execution_id": poll.execution.execution_id,
+            "status": poll.execution.status.as_str(),
+            "exit_code": poll.execution.exit_code,
+            "stdout": stdout,
+            "stderr": stderr,
+            "error": poll.execution.error,
+            "duration_ms": poll.execution.duration_ms,
+        });
+        if out_cut + err_cut > 0 || poll.output.truncated {
+            answer["note"] = json!(format!(
+                "output was cut ({} bytes left out here{}); to see all of it, redirect it to a file in your command and read parts with sandbox_read_file, or GET /v1/executions/{}",
+                out_cut + err_cut,
+                if poll.output.truncated { ", and the server kept only its first part" } else { "" },
+                poll.execution.execution_id
+            ));
+        }
+        if poll.sandbox.billing == domain::sandbox::BillingMethod::Lightning {
+            answer["billing"] = render::billing(&poll.sandbox, self.now(), self.low_secs());
+        }
+        Ok(render::ok(answer))
+    }
+
+    #[tool(
+        description = "Write a file into the sandbox (text, or base64 for binary). Parent directories are created unless create_dirs is false."
+    )]
+    async fn sandbox_write_file(
+        &self,
+        Extension(parts): Extension<Parts>,
+        Parameters(p): Parameters<WriteParams>,
+    ) -> ToolResult {
+        let principal = match self
+            .principal_for(&parts, &p.sandbox_id, p.sandbox_token.as_deref())
+            .await
+        {
+            Ok(principal) => principal,
+            Err(e) => return Ok(self.failure(e, None, None)),
+        };
+        let bytes = match p.encoding.as_deref().unwrap_or("utf8") {
+            "utf8" | "utf-8" | "text" => p.content.into_bytes(),
+            "base64" => match base64::Engine::decode(
+                &base64::engine::general_purpose::STANDARD,
+                p.content.as_bytes(),
+            ) {
+                Ok(bytes) => bytes,
+                Err(e) => {
+                    return Ok(self.failure(
+                        AppError::Invalid {
+                            code: "invalid_base64",
+                            message: format!("content is not valid base64: {e}"),
+                        },
+                        None,
+                        None,
+                    ))
+                }
+            },
+            other => {
+                return Ok(self.failure(
+                    AppError::invalid(format!("encoding must be utf8 or base64, not '{other}'")),
+                    None,
+                    None,
+                ))
+            }
+        };
+        match self
+            .state
+            .app
+            .write_file(
+                &principal,
+                &p.sandbox_id,
+                &p.path,
+                bytes,
+                p.create_dirs.unwrap_or(true),
+            )
+            .await
+        {
+            Ok((path, size)) => Ok(render::ok(
+                json!({ "written": true, "path": path, "size": size }),
+            )),
+            Err(e) => Ok(self.failure(e, Some(&principal), Some(&p.sandbox_id))),
+        }
+    }
+
+    #[tool(
+        description = "Read a file from the sandbox: text (utf8) or base64 for binary. Reads at most max_bytes (default 64 KiB) from the start; size tells the whole file's length."
+    )]
+    async fn sandbox_read_file(
+        &self,
+        Extension(parts): Extension<Parts>,
+        Parameters(p): Parameters<ReadParams>,
+    ) -> ToolResult {
+        let principal = match self
+            .principal_for(&parts, &p.sandbox_id, p.sandbox_token.as_deref())
+            .await
+        {
+            Ok(principal) => principal,
+            Err(e) => return Ok(self.failure(e, None, None)),
+        };
+        let base64 = match p.encoding.as_deref().unwrap_or("utf8") {
+            "utf8" | "utf-8" | "text" => false,
+            "base64" => true,
+            other => {
+                return Ok(self.failure(
+                    AppError::invalid(format!("encoding must be utf8 or base64, not '{other}'")),
+                    None,
+                    None,
+                ))
+            }
+        };
+        let file = match self
+            .state
+            .app
+            .read_file(
+                &principal,
+                &p.sandbox_id,
+                &p.path,
+                Some(p.max_bytes.unwrap_or(READ_DEFAULT)),
+            )
+            .await
+        {
+            Ok(file) => file,
+            Err(e) => return Ok(self.failure(e, Some(&principal), Some(&p.sandbox_id))),
+        };
+        let mut answer =
+            json!({ "path": file.path, "size": file.size, "truncated": file.truncated });
+        if base64 {
+            answer["content_b64"] = json!(base64::Engine::encode(
+                &base64::engine::general_purpose::STANDARD,
+                &file.bytes
+            ));
+        } else {
+            match String::from_utf8(file.bytes) {
+                Ok(text) => answer["content"] = json!(text),
+                Err(e) => {
+                    let valid = e.utf8_error().valid_up_to();
+                    if !file.truncated || e.utf8_error().error_len().is_some() {
+                        return Ok(self.failure(
+                            AppError::Invalid {
+                                code: "not_utf8",
+                                message:
+                                    "the file is binary (not UTF-8); read it with encoding 'base64'"
+                                        .into(),
+                            },
+                            None,
+                            None,
+                        ));
+                    }
+                    answer["content"] = json!(String::from_utf8_lossy(&e.into_bytes()[..valid]));
+                }
+            }
+        }
+        if file.truncated {
+            answer["note"] = json!(format!(
+                "only the first bytes of a {}-byte file are shown; read more with a larger max_bytes, or view a part with sandbox_exec (e.g. tail -c or sed -n)",
+                file.size
+            ));
+        }
+        Ok(render::ok(answer))
+    }
+
+    #[tool(
+        description = "List a directory in the sandbox (names relative to it, sizes, modification times, directories flagged)."
+    )]
+    async fn sandbox_list_files(
+        &self,
+        Extension(parts): Extension<Parts>,
+        Parameters(p): Parameters<ListParams>,
+    ) -> ToolResult {
+        let principal = match self
+            .principal_for(&parts, &p.sandbox_id, p.sandbox_token.as_deref())
+            .await
+        {
+            Ok(principal) => principal,
+            Err(e) => return Ok(self.failure(e, None, None)),
+        };
+        let path = p.path.as_deref().unwrap_or(".");
+        match self
+            .state
+            .app
+            .list_files(
+                &principal,
+                &p.sandbox_id,
+                path,
+                p.recursive.unwrap_or(false),
+                p.max_depth,
+            )
+            .await
+        {
+            Ok((path, entries)) => {
+                let total = entries.len();
+                let shown: Vec<Value> = entries
+                    .into_iter()
+                    .take(MAX_LISTED)
+                    .map(|e| json!({ "name": e.name, "size": e.size, "mod_ts": e.mod_ts, "is_dir": e.is_dir }))
+                    .collect();
+                let mut answer = json!({ "path": path, "entries": shown, "total": total });
+                if total > MAX_LISTED {
+                    answer["note"] = json!(format!(
+                        "{} more entries left out; list a subdirectory or lower max_depth",
+                        total - MAX_LISTED
+                    ));
+                }
+                Ok(render::ok(answer))
+            }
+            Err(e) => Ok(self.failure(e, Some(&principal), Some(&p.sandbox_id))),
+        }
+    }
+
+    #[tool(
+        description = "The sandbox's state (awaiting_payment, creating, running, paused, terminated, failed), balance, seconds of balance left, and any invoice to pay."
+    )]
+    async fn sandbox_status(
+        &self,
+        Extension(parts): Extension<Parts>,
+        Parameters(p): Parameters<SandboxParams>,
+    ) -> ToolResult {
+        let principal = match self
+            .principal_for(&parts, &p.sandbox_id, p.sandbox_token.as_deref())
+            .await
+        {
+            Ok(principal) => principal,
+            Err(e) => return Ok(self.failure(e, None, None)),
+        };
+        match self.state.app.sandbox(&principal, &p.sandbox_id) {
+            Ok(view) => Ok(render::ok(self.status_json(&view, None))),
+            Err(e) => Ok(self.failure(e, Some(&principal), Some(&p.sandbox_id))),
+        }
+    }
+
+    #[tool(
+        description = "Pause the sandbox: its processes freeze, its files stay, and billing stops until sandbox_resume."
+    )]
+    async fn sandbox_pause(
+        &self,
+        Extension(parts): Extension<Parts>,
+        Parameters(p): Parameters<SandboxParams>,
+    ) -> ToolResult {
+        let principal = match self
+            .principal_for(&parts, &p.sandbox_id, p.sandbox_token.as_deref())
+            .await
+        {
+            Ok(principal) => principal,
+            Err(e) => return Ok(self.failure(e, None, None)),
+        };
+        match self.state.app.pause(&principal, &p.sandbox_id).await {
+            Ok(view) => Ok(render::ok(self.status_json(&view, None))),
+            Err(e) => Ok(self.failure(e, Some(&principal), Some(&p.sandbox_id))),
+        }
+    }
+
+    #[tool(description = "Resume a paused sandbox (needs a positive balance; billing restarts).")]
+    async fn sandbox_resume(
+        &self,
+        Extension(parts): Extension<Parts>,
+        Parameters(p): Parameters<SandboxParams>,
+    ) -> ToolResult {
+        let principal = match self
+            .principal_for(&parts, &p.sandbox_id, p.sandbox_token.as_deref())
+            .await
+        {
+            Ok(principal) => principal,
+            Err(e) => return Ok(self.failure(e, None, None)),
+        };
+        match self.state.app.resume(&principal, &p.sandbox_id).await {
+            Ok(view) => Ok(render::ok(self.status_json(&view, None))),
+            Err(e) => Ok(self.failure(e, Some(&principal), Some(&p.sandbox_id))),
+        }
+    }
+
+    #[tool(
+        description = "Terminate the sandbox: everything in it is deleted and billing ends. Unused credits return to the account; unused sats go to lightning_address, or are claimable through the returned LNURL-withdraw link."
+    )]
+    async fn sandbox_terminate(
+        &self,
+        Extension(parts): Extension<Parts>,
+        Parameters(p): Parameters<TerminateParams>,
+    ) -> ToolResult {
+        let principal = match self
+            .principal_for(&parts, &p.sandbox_id, p.sandbox_token.as_deref())
+            .await
+        {
+            Ok(principal) => principal,
+            Err(e) => return Ok(self.failure(e, None, None)),
+        };
+        match self
+            .state
+            .app
+            .terminate(&principal, &p.sandbox_id, p.lightning_address.as_deref())
+            .await
+        {
+            Ok((view, refund)) => {
+                let refund = match refund {
+                    None => json!({ "destination": "account", "amount_msats": view.refunded.0 }),
+                    Some(outcome) => crate::rest::refund_json(&self.state, outcome),
+                };
+                Ok(render::ok(
+                    json!({ "sandbox_id": view.sandbox_id, "status": view.state.as_str(), "terminated": true, "consumed_msats": view.charged.0, "refund": refund }),
+                ))
+            }
+            Err(e) => Ok(self.failure(e, Some(&principal), Some(&p.sandbox_id))),
+        }
+    }
+
+    #[tool(
+        description = "Add balance: sats for a Lightning sandbox (answers with an invoice to pay), or credits_cents from the account for a credits sandbox. A sandbox paused for lack of balance resumes once funded."
+    )]
+    async fn sandbox_extend_balance(
+        &self,
+        Extension(parts): Extension<Parts>,
+        Parameters(p): Parameters<ExtendParams>,
+    ) -> ToolResult {
+        let principal = match self
+            .principal_for(&parts, &p.sandbox_id, p.sandbox_token.as_deref())
+            .await
+        {
+            Ok(principal) => principal,
+            Err(e) => return Ok(self.failure(e, None, None)),
+        };
+        // Credits move under the account's key, even for a sandbox opened by its token.
+        let principal = match (&principal, p.credits_cents) {
+            (Principal::SandboxToken(_), Some(_)) => {
+                self.header_principal(&parts).await.unwrap_or(principal)
+            }
+            _ => principal,
+        };
+        match self
+            .state
+            .app
+            .extend_balance(&principal, &p.sandbox_id, p.credits_cents, p.sats)
+            .await
+        {
+            Ok(view) => Ok(render::ok(self.status_json(&view, None))),
+            Err(e) => Ok(self.failure(e, Some(&principal), Some(&p.sandbox_id))),
+        }
+    }
+}
+
+/// The principal of a freshly issued sandbox token.
+fn principal_for_token(token: &str) -> Principal {
+    Principal::SandboxToken(commands::hash_secret(token))
+}
+
+#[tool_handler(router = self.tool_router)]
+impl ServerHandler for SocktMcp {
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+            .with_server_info(Implementation::new("sockt", env!("CARGO_PKG_VERSION")))
+            .with_instructions(
+            "Sockt runs isolated Linux sandboxes billed per second. Create one with sandbox_create, then run commands with \
+             sandbox_exec and move files with sandbox_write_file / sandbox_read_file. With an API key (Authorization header) \
+             you pay with credits; without one, pay the Lightning invoices you are given with your wallet. Terminate \
+             sandboxes you no longer need: unused balance is returned.",
+        )
+    }
+}
