@@ -6,7 +6,9 @@ use super::render::{self, fit, TEXT_LIMIT};
 use crate::rest::wire;
 use crate::server::AppState;
 use axum::http::request::Parts;
+use base64::Engine;
 use commands::{AppError, CreateSandbox, Principal};
+use domain::sandbox::{BillingMethod, SandboxState};
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::tool::Extension;
 use rmcp::handler::server::wrapper::Parameters;
@@ -139,6 +141,7 @@ pub struct ExtendParams {
 }
 
 const MAX_LISTED: usize = 500;
+const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
 const READ_DEFAULT: u64 = 64 * 1024;
 
 impl SocktMcp {
@@ -223,6 +226,29 @@ impl SocktMcp {
         status
     }
 
+    /// Resolve the caller for `sandbox_id`, run `tool` as them, and render
+    /// its answer, or its error as a tool error with a hint.
+    async fn on_sandbox<F, Fut>(
+        &self,
+        parts: &Parts,
+        sandbox_id: &str,
+        token: Option<&str>,
+        tool: F,
+    ) -> ToolResult
+    where
+        F: FnOnce(Principal) -> Fut,
+        Fut: std::future::Future<Output = Result<Value, AppError>>,
+    {
+        let principal = match self.principal_for(parts, sandbox_id, token).await {
+            Ok(principal) => principal,
+            Err(e) => return Ok(self.failure(e, None, None)),
+        };
+        match tool(principal.clone()).await {
+            Ok(answer) => Ok(render::ok(answer)),
+            Err(e) => Ok(self.failure(e, Some(&principal), Some(sandbox_id))),
+        }
+    }
+
     fn failure(
         &self,
         e: AppError,
@@ -249,22 +275,22 @@ impl SocktMcp {
         Extension(parts): Extension<Parts>,
         Parameters(p): Parameters<CreateParams>,
     ) -> ToolResult {
-        let principal = match self.header_principal(&parts).await {
-            Ok(p) => p,
-            Err(e) => return Ok(self.failure(e, None, None)),
+        let created = async {
+            let principal = self.header_principal(&parts).await?;
+            let billing = p.billing_method.clone().or_else(|| match principal {
+                Principal::Account(_) => None,
+                _ => Some("lightning".into()),
+            });
+            let request = CreateSandbox {
+                tier: p.tier,
+                billing_method: billing,
+                prepaid_sats: p.prepaid_sats,
+                initial_credits_cents: p.initial_credits_cents,
+                label: p.label,
+            };
+            self.state.app.create_sandbox(&principal, request).await
         };
-        let billing = p.billing_method.clone().or_else(|| match principal {
-            Principal::Account(_) => None,
-            _ => Some("lightning".into()),
-        });
-        let request = CreateSandbox {
-            tier: p.tier,
-            billing_method: billing,
-            prepaid_sats: p.prepaid_sats,
-            initial_credits_cents: p.initial_credits_cents,
-            label: p.label,
-        };
-        let (view, token) = match self.state.app.create_sandbox(&principal, request).await {
+        let (view, token) = match created.await {
             Ok(created) => created,
             Err(e) => return Ok(self.failure(e, None, None)),
         };
@@ -274,7 +300,7 @@ impl SocktMcp {
         let mut current = view;
         while matches!(
             current.state,
-            domain::sandbox::SandboxState::Creating | domain::sandbox::SandboxState::Starting
+            SandboxState::Creating | SandboxState::Starting
         ) && Instant::now() < deadline
         {
             tokio::time::sleep(Duration::from_millis(50)).await;
@@ -289,8 +315,8 @@ impl SocktMcp {
         }
         let mut answer = self.status_json(&current, Some(&token));
         answer["next"] = json!(match current.state {
-            domain::sandbox::SandboxState::AwaitingPayment => "pay pending_invoice.bolt11 with your Lightning wallet, then call sandbox_status until status is running",
-            domain::sandbox::SandboxState::Running => "the sandbox is running: use sandbox_exec, sandbox_write_file, sandbox_read_file",
+            SandboxState::AwaitingPayment => "pay pending_invoice.bolt11 with your Lightning wallet, then call sandbox_status until status is running",
+            SandboxState::Running => "the sandbox is running: use sandbox_exec, sandbox_write_file, sandbox_read_file",
             _ => "call sandbox_status until status is running",
         });
         Ok(render::ok(answer))
@@ -304,77 +330,43 @@ impl SocktMcp {
         Extension(parts): Extension<Parts>,
         Parameters(p): Parameters<ExecParams>,
     ) -> ToolResult {
-        let principal = match self
-            .principal_for(&parts, &p.sandbox_id, p.sandbox_token.as_deref())
-            .await
-        {
-            Ok(principal) => principal,
-            Err(e) => return Ok(self.failure(e, None, None)),
-        };
-        let app = &self.state.app;
-        let started = match app
-            .exec(
-                &principal,
-                &p.sandbox_id,
-                &p.command,
-                p.working_dir.as_deref(),
-                p.timeout_ms,
-            )
-            .await
-        {
-            Ok(execution) => execution,
-            Err(e) => return Ok(self.failure(e, Some(&principal), Some(&p.sandbox_id))),
-        };
-        let deadline =
-            Instant::now() + Duration::from_millis(started.timeout_ms) + Duration::from_secs(10);
-        let poll = loop {
-            match app
-                .poll_execution(
-                    &principal,
-                    &started.execution_id,
-                    None,
-                    Duration::from_secs(10),
-                )
-                .await
-            {
-                Ok(poll) if poll.execution.status.is_finished() || Instant::now() >= deadline => {
-                    break poll
+        let p = &p;
+        self.on_sandbox(&parts, &p.sandbox_id, p.sandbox_token.as_deref(), |principal| async move {
+            let app = &self.state.app;
+            let started = app.exec(&principal, &p.sandbox_id, &p.command, p.working_dir.as_deref(), p.timeout_ms).await?;
+            let deadline = Instant::now() + Duration::from_millis(started.timeout_ms) + Duration::from_secs(10);
+            let poll = loop {
+                let poll = app.poll_execution(&principal, &started.execution_id, None, Duration::from_secs(10)).await?;
+                if poll.execution.status.is_finished() || Instant::now() >= deadline {
+                    break poll;
                 }
-                Ok(_) => continue,
-                Err(e) => return Ok(self.failure(e, Some(&principal), Some(&p.sandbox_id))),
+            };
+            let text = |stream: &str| -> String { poll.output.chunks.iter().filter(|c| c.stream == stream).map(|c| c.chunk.as_str()).collect() };
+            let (stdout, out_cut) = fit(&text("stdout"), TEXT_LIMIT);
+            let (stderr, err_cut) = fit(&text("stderr"), TEXT_LIMIT);
+            let mut answer = json!({
+                "execution_id": poll.execution.execution_id,
+                "status": poll.execution.status.as_str(),
+                "exit_code": poll.execution.exit_code,
+                "stdout": stdout,
+                "stderr": stderr,
+                "error": poll.execution.error,
+                "duration_ms": poll.execution.duration_ms,
+            });
+            if out_cut + err_cut > 0 || poll.output.truncated {
+                answer["note"] = json!(format!(
+                    "output was cut ({} bytes left out here{}); to see all of it, redirect it to a file in your command and read parts with sandbox_read_file, or GET /v1/executions/{}",
+                    out_cut + err_cut,
+                    if poll.output.truncated { ", and the server kept only its first part" } else { "" },
+                    poll.execution.execution_id
+                ));
             }
-        };
-        let text = |stream: &str| -> String {
-            poll.output
-                .chunks
-                .iter()
-                .filter(|c| c.stream == stream)
-                .map(|c| c.chunk.as_str())
-                .collect()
-        };
-        let (stdout, out_cut) = fit(&text("stdout"), TEXT_LIMIT);
-        let (stderr, err_cut) = fit(&text("stderr"), TEXT_LIMIT);
-        let mut answer = json!({
-            "execution_id": poll.execution.execution_id,
-            "status": poll.execution.status.as_str(),
-            "exit_code": poll.execution.exit_code,
-            "stdout": stdout,
-            "stderr": stderr,
-            "error": poll.execution.error,
-            "duration_ms": poll.execution.duration_ms,
-        });
-        if out_cut + err_cut > 0 || poll.output.truncated {
-            answer["note"] = json!(format!(
-                "output was cut ({} bytes left out here{}); to see all of it, redirect it to a file in your command and read parts with sandbox_read_file, or GET /v1/executions/{}",
-                out_cut + err_cut,
-                if poll.output.truncated { ", and the server kept only its first part" } else { "" },
-                poll.execution.execution_id
-            ));
-        }
-        if poll.sandbox.billing == domain::sandbox::BillingMethod::Lightning {
-            answer["billing"] = render::billing(&poll.sandbox, self.now(), self.low_secs());
-        }
-        Ok(render::ok(answer))
+            if poll.sandbox.billing == BillingMethod::Lightning {
+                answer["billing"] = render::billing(&poll.sandbox, self.now(), self.low_secs());
+            }
+            Ok(answer)
+        })
+        .await
     }
 
     #[tool(
@@ -385,56 +377,36 @@ impl SocktMcp {
         Extension(parts): Extension<Parts>,
         Parameters(p): Parameters<WriteParams>,
     ) -> ToolResult {
-        let principal = match self
-            .principal_for(&parts, &p.sandbox_id, p.sandbox_token.as_deref())
-            .await
-        {
-            Ok(principal) => principal,
-            Err(e) => return Ok(self.failure(e, None, None)),
-        };
-        let bytes = match p.encoding.as_deref().unwrap_or("utf8") {
-            "utf8" | "utf-8" | "text" => p.content.into_bytes(),
-            "base64" => match base64::Engine::decode(
-                &base64::engine::general_purpose::STANDARD,
-                p.content.as_bytes(),
-            ) {
-                Ok(bytes) => bytes,
-                Err(e) => {
-                    return Ok(self.failure(
-                        AppError::Invalid {
+        let p = &p;
+        self.on_sandbox(
+            &parts,
+            &p.sandbox_id,
+            p.sandbox_token.as_deref(),
+            |principal| async move {
+                let bytes = if is_base64(p.encoding.as_deref())? {
+                    B64.decode(p.content.as_bytes())
+                        .map_err(|e| AppError::Invalid {
                             code: "invalid_base64",
                             message: format!("content is not valid base64: {e}"),
-                        },
-                        None,
-                        None,
-                    ))
-                }
+                        })?
+                } else {
+                    p.content.as_bytes().to_vec()
+                };
+                let (path, size) = self
+                    .state
+                    .app
+                    .write_file(
+                        &principal,
+                        &p.sandbox_id,
+                        &p.path,
+                        bytes,
+                        p.create_dirs.unwrap_or(true),
+                    )
+                    .await?;
+                Ok(json!({ "written": true, "path": path, "size": size }))
             },
-            other => {
-                return Ok(self.failure(
-                    AppError::invalid(format!("encoding must be utf8 or base64, not '{other}'")),
-                    None,
-                    None,
-                ))
-            }
-        };
-        match self
-            .state
-            .app
-            .write_file(
-                &principal,
-                &p.sandbox_id,
-                &p.path,
-                bytes,
-                p.create_dirs.unwrap_or(true),
-            )
-            .await
-        {
-            Ok((path, size)) => Ok(render::ok(
-                json!({ "written": true, "path": path, "size": size }),
-            )),
-            Err(e) => Ok(self.failure(e, Some(&principal), Some(&p.sandbox_id))),
-        }
+        )
+        .await
     }
 
     #[tool(
@@ -445,73 +417,25 @@ impl SocktMcp {
         Extension(parts): Extension<Parts>,
         Parameters(p): Parameters<ReadParams>,
     ) -> ToolResult {
-        let principal = match self
-            .principal_for(&parts, &p.sandbox_id, p.sandbox_token.as_deref())
-            .await
-        {
-            Ok(principal) => principal,
-            Err(e) => return Ok(self.failure(e, None, None)),
-        };
-        let base64 = match p.encoding.as_deref().unwrap_or("utf8") {
-            "utf8" | "utf-8" | "text" => false,
-            "base64" => true,
-            other => {
-                return Ok(self.failure(
-                    AppError::invalid(format!("encoding must be utf8 or base64, not '{other}'")),
-                    None,
-                    None,
-                ))
+        let p = &p;
+        self.on_sandbox(&parts, &p.sandbox_id, p.sandbox_token.as_deref(), |principal| async move {
+            let base64 = is_base64(p.encoding.as_deref())?;
+            let file = self.state.app.read_file(&principal, &p.sandbox_id, &p.path, Some(p.max_bytes.unwrap_or(READ_DEFAULT))).await?;
+            let mut answer = json!({ "path": file.path, "size": file.size, "truncated": file.truncated });
+            if base64 {
+                answer["content_b64"] = json!(B64.encode(&file.bytes));
+            } else {
+                answer["content"] = json!(crate::rest::utf8_text(file.bytes, file.truncated)?);
             }
-        };
-        let file = match self
-            .state
-            .app
-            .read_file(
-                &principal,
-                &p.sandbox_id,
-                &p.path,
-                Some(p.max_bytes.unwrap_or(READ_DEFAULT)),
-            )
-            .await
-        {
-            Ok(file) => file,
-            Err(e) => return Ok(self.failure(e, Some(&principal), Some(&p.sandbox_id))),
-        };
-        let mut answer =
-            json!({ "path": file.path, "size": file.size, "truncated": file.truncated });
-        if base64 {
-            answer["content_b64"] = json!(base64::Engine::encode(
-                &base64::engine::general_purpose::STANDARD,
-                &file.bytes
-            ));
-        } else {
-            match String::from_utf8(file.bytes) {
-                Ok(text) => answer["content"] = json!(text),
-                Err(e) => {
-                    let valid = e.utf8_error().valid_up_to();
-                    if !file.truncated || e.utf8_error().error_len().is_some() {
-                        return Ok(self.failure(
-                            AppError::Invalid {
-                                code: "not_utf8",
-                                message:
-                                    "the file is binary (not UTF-8); read it with encoding 'base64'"
-                                        .into(),
-                            },
-                            None,
-                            None,
-                        ));
-                    }
-                    answer["content"] = json!(String::from_utf8_lossy(&e.into_bytes()[..valid]));
-                }
+            if file.truncated {
+                answer["note"] = json!(format!(
+                    "only the first bytes of a {}-byte file are shown; read more with a larger max_bytes, or view a part with sandbox_exec (e.g. tail -c or sed -n)",
+                    file.size
+                ));
             }
-        }
-        if file.truncated {
-            answer["note"] = json!(format!(
-                "only the first bytes of a {}-byte file are shown; read more with a larger max_bytes, or view a part with sandbox_exec (e.g. tail -c or sed -n)",
-                file.size
-            ));
-        }
-        Ok(render::ok(answer))
+            Ok(answer)
+        })
+        .await
     }
 
     #[tool(
@@ -522,44 +446,23 @@ impl SocktMcp {
         Extension(parts): Extension<Parts>,
         Parameters(p): Parameters<ListParams>,
     ) -> ToolResult {
-        let principal = match self
-            .principal_for(&parts, &p.sandbox_id, p.sandbox_token.as_deref())
-            .await
-        {
-            Ok(principal) => principal,
-            Err(e) => return Ok(self.failure(e, None, None)),
-        };
-        let path = p.path.as_deref().unwrap_or(".");
-        match self
-            .state
-            .app
-            .list_files(
-                &principal,
-                &p.sandbox_id,
-                path,
-                p.recursive.unwrap_or(false),
-                p.max_depth,
-            )
-            .await
-        {
-            Ok((path, entries)) => {
-                let total = entries.len();
-                let shown: Vec<Value> = entries
-                    .into_iter()
-                    .take(MAX_LISTED)
-                    .map(|e| json!({ "name": e.name, "size": e.size, "mod_ts": e.mod_ts, "is_dir": e.is_dir }))
-                    .collect();
-                let mut answer = json!({ "path": path, "entries": shown, "total": total });
-                if total > MAX_LISTED {
-                    answer["note"] = json!(format!(
-                        "{} more entries left out; list a subdirectory or lower max_depth",
-                        total - MAX_LISTED
-                    ));
-                }
-                Ok(render::ok(answer))
+        let p = &p;
+        self.on_sandbox(&parts, &p.sandbox_id, p.sandbox_token.as_deref(), |principal| async move {
+            let path = p.path.as_deref().unwrap_or(".");
+            let (path, entries) = self.state.app.list_files(&principal, &p.sandbox_id, path, p.recursive.unwrap_or(false), p.max_depth).await?;
+            let total = entries.len();
+            let shown: Vec<Value> = entries
+                .into_iter()
+                .take(MAX_LISTED)
+                .map(|e| json!({ "name": e.name, "size": e.size, "mod_ts": e.mod_ts, "is_dir": e.is_dir }))
+                .collect();
+            let mut answer = json!({ "path": path, "entries": shown, "total": total });
+            if total > MAX_LISTED {
+                answer["note"] = json!(format!("{} more entries left out; list a subdirectory or lower max_depth", total - MAX_LISTED));
             }
-            Err(e) => Ok(self.failure(e, Some(&principal), Some(&p.sandbox_id))),
-        }
+            Ok(answer)
+        })
+        .await
     }
 
     #[tool(
@@ -570,17 +473,16 @@ impl SocktMcp {
         Extension(parts): Extension<Parts>,
         Parameters(p): Parameters<SandboxParams>,
     ) -> ToolResult {
-        let principal = match self
-            .principal_for(&parts, &p.sandbox_id, p.sandbox_token.as_deref())
-            .await
-        {
-            Ok(principal) => principal,
-            Err(e) => return Ok(self.failure(e, None, None)),
-        };
-        match self.state.app.sandbox(&principal, &p.sandbox_id) {
-            Ok(view) => Ok(render::ok(self.status_json(&view, None))),
-            Err(e) => Ok(self.failure(e, Some(&principal), Some(&p.sandbox_id))),
-        }
+        let p = &p;
+        self.on_sandbox(
+            &parts,
+            &p.sandbox_id,
+            p.sandbox_token.as_deref(),
+            |principal| async move {
+                Ok(self.status_json(&self.state.app.sandbox(&principal, &p.sandbox_id)?, None))
+            },
+        )
+        .await
     }
 
     #[tool(
@@ -591,17 +493,19 @@ impl SocktMcp {
         Extension(parts): Extension<Parts>,
         Parameters(p): Parameters<SandboxParams>,
     ) -> ToolResult {
-        let principal = match self
-            .principal_for(&parts, &p.sandbox_id, p.sandbox_token.as_deref())
-            .await
-        {
-            Ok(principal) => principal,
-            Err(e) => return Ok(self.failure(e, None, None)),
-        };
-        match self.state.app.pause(&principal, &p.sandbox_id).await {
-            Ok(view) => Ok(render::ok(self.status_json(&view, None))),
-            Err(e) => Ok(self.failure(e, Some(&principal), Some(&p.sandbox_id))),
-        }
+        let p = &p;
+        self.on_sandbox(
+            &parts,
+            &p.sandbox_id,
+            p.sandbox_token.as_deref(),
+            |principal| async move {
+                Ok(self.status_json(
+                    &self.state.app.pause(&principal, &p.sandbox_id).await?,
+                    None,
+                ))
+            },
+        )
+        .await
     }
 
     #[tool(description = "Resume a paused sandbox (needs a positive balance; billing restarts).")]
@@ -610,17 +514,19 @@ impl SocktMcp {
         Extension(parts): Extension<Parts>,
         Parameters(p): Parameters<SandboxParams>,
     ) -> ToolResult {
-        let principal = match self
-            .principal_for(&parts, &p.sandbox_id, p.sandbox_token.as_deref())
-            .await
-        {
-            Ok(principal) => principal,
-            Err(e) => return Ok(self.failure(e, None, None)),
-        };
-        match self.state.app.resume(&principal, &p.sandbox_id).await {
-            Ok(view) => Ok(render::ok(self.status_json(&view, None))),
-            Err(e) => Ok(self.failure(e, Some(&principal), Some(&p.sandbox_id))),
-        }
+        let p = &p;
+        self.on_sandbox(
+            &parts,
+            &p.sandbox_id,
+            p.sandbox_token.as_deref(),
+            |principal| async move {
+                Ok(self.status_json(
+                    &self.state.app.resume(&principal, &p.sandbox_id).await?,
+                    None,
+                ))
+            },
+        )
+        .await
     }
 
     #[tool(
@@ -631,30 +537,16 @@ impl SocktMcp {
         Extension(parts): Extension<Parts>,
         Parameters(p): Parameters<TerminateParams>,
     ) -> ToolResult {
-        let principal = match self
-            .principal_for(&parts, &p.sandbox_id, p.sandbox_token.as_deref())
-            .await
-        {
-            Ok(principal) => principal,
-            Err(e) => return Ok(self.failure(e, None, None)),
-        };
-        match self
-            .state
-            .app
-            .terminate(&principal, &p.sandbox_id, p.lightning_address.as_deref())
-            .await
-        {
-            Ok((view, refund)) => {
-                let refund = match refund {
-                    None => json!({ "destination": "account", "amount_msats": view.refunded.0 }),
-                    Some(outcome) => crate::rest::refund_json(&self.state, outcome),
-                };
-                Ok(render::ok(
-                    json!({ "sandbox_id": view.sandbox_id, "status": view.state.as_str(), "terminated": true, "consumed_msats": view.charged.0, "refund": refund }),
-                ))
-            }
-            Err(e) => Ok(self.failure(e, Some(&principal), Some(&p.sandbox_id))),
-        }
+        let p = &p;
+        self.on_sandbox(&parts, &p.sandbox_id, p.sandbox_token.as_deref(), |principal| async move {
+            let (view, refund) = self.state.app.terminate(&principal, &p.sandbox_id, p.lightning_address.as_deref()).await?;
+            let refund = match refund {
+                None => json!({ "destination": "account", "amount_msats": view.refunded.0 }),
+                Some(outcome) => crate::rest::refund_json(&self.state, outcome),
+            };
+            Ok(json!({ "sandbox_id": view.sandbox_id, "status": view.state.as_str(), "terminated": true, "consumed_msats": view.charged.0, "refund": refund }))
+        })
+        .await
     }
 
     #[tool(
@@ -665,29 +557,42 @@ impl SocktMcp {
         Extension(parts): Extension<Parts>,
         Parameters(p): Parameters<ExtendParams>,
     ) -> ToolResult {
-        let principal = match self
-            .principal_for(&parts, &p.sandbox_id, p.sandbox_token.as_deref())
-            .await
-        {
-            Ok(principal) => principal,
-            Err(e) => return Ok(self.failure(e, None, None)),
-        };
-        // Credits move under the account's key, even for a sandbox opened by its token.
-        let principal = match (&principal, p.credits_cents) {
-            (Principal::SandboxToken(_), Some(_)) => {
-                self.header_principal(&parts).await.unwrap_or(principal)
-            }
-            _ => principal,
-        };
-        match self
-            .state
-            .app
-            .extend_balance(&principal, &p.sandbox_id, p.credits_cents, p.sats)
-            .await
-        {
-            Ok(view) => Ok(render::ok(self.status_json(&view, None))),
-            Err(e) => Ok(self.failure(e, Some(&principal), Some(&p.sandbox_id))),
-        }
+        let p = &p;
+        let parts_ref = &parts;
+        self.on_sandbox(
+            &parts,
+            &p.sandbox_id,
+            p.sandbox_token.as_deref(),
+            |principal| async move {
+                // Credits move under the account's key, even for a sandbox opened by its token.
+                let principal = match (&principal, p.credits_cents) {
+                    (Principal::SandboxToken(_), Some(_)) => {
+                        self.header_principal(parts_ref).await.unwrap_or(principal)
+                    }
+                    _ => principal,
+                };
+                Ok(self.status_json(
+                    &self
+                        .state
+                        .app
+                        .extend_balance(&principal, &p.sandbox_id, p.credits_cents, p.sats)
+                        .await?,
+                    None,
+                ))
+            },
+        )
+        .await
+    }
+}
+
+/// Whether an `encoding` argument asks for base64.
+fn is_base64(encoding: Option<&str>) -> Result<bool, AppError> {
+    match encoding.unwrap_or("utf8") {
+        "utf8" | "utf-8" | "text" => Ok(false),
+        "base64" => Ok(true),
+        other => Err(AppError::invalid(format!(
+            "encoding must be utf8 or base64, not '{other}'"
+        ))),
     }
 }
 

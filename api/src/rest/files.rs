@@ -94,7 +94,7 @@ pub async fn read(
 
 /// The bytes as text. A read cut short may end inside a character: that
 /// partial character is left out rather than refused.
-fn utf8_text(bytes: Vec<u8>, truncated: bool) -> Result<String, AppError> {
+pub fn utf8_text(bytes: Vec<u8>, truncated: bool) -> Result<String, AppError> {
     match String::from_utf8(bytes) {
         Ok(text) => Ok(text),
         Err(e) if truncated && e.utf8_error().error_len().is_none() => {

@@ -17,6 +17,7 @@ use axum::routing::{any, get, post};
 use axum::Router;
 
 pub use caller::Caller;
+pub use files::utf8_text;
 pub use lightning::refund_json;
 
 pub fn routes(state: AppState) -> Router<AppState> {
