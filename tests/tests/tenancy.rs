@@ -274,3 +274,37 @@ async fn health_metrics_and_openapi() {
         assert!(spec["paths"].get(path).is_some(), "{path} is documented");
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_mcp_endpoint_checks_hosts_and_is_rate_limited() {
+    let server = TestServer::start_with(&["--rate-limit-per-minute", "3"]).await;
+    let client = reqwest::Client::new();
+    let initialize = serde_json::json!({
+        "jsonrpc": "2.0", "id": 1, "method": "initialize",
+        "params": {"protocolVersion": "2025-03-26", "capabilities": {}, "clientInfo": {"name": "test", "version": "1"}}
+    });
+    let send = |host: Option<&'static str>| {
+        let mut request = client
+            .post(format!("{}/v1/mcp", server.url))
+            .header("accept", "application/json, text/event-stream")
+            .json(&initialize);
+        if let Some(host) = host {
+            request = request.header("host", host);
+        }
+        request.send()
+    };
+    let first = send(None).await.unwrap();
+    assert_eq!(first.status(), StatusCode::OK);
+    assert!(first.headers().get("mcp-session-id").is_some());
+    let body = first.text().await.unwrap();
+    assert!(body.contains("\"name\":\"sockt\""), "{body}");
+    let foreign = send(Some("evil.example")).await.unwrap();
+    assert!(
+        foreign.status().is_client_error(),
+        "a foreign Host is refused: {}",
+        foreign.status()
+    );
+    let _third = send(None).await.unwrap();
+    let limited = send(None).await.unwrap();
+    assert_eq!(limited.status(), StatusCode::TOO_MANY_REQUESTS);
+}
