@@ -58,7 +58,8 @@ pub enum RefundOutcome {
     },
 }
 
-const REFUND_ATTEMPTS: u32 = 6;
+/// Refund attempts to a Lightning Address before giving up (across restarts).
+pub(crate) const REFUND_ATTEMPTS: u32 = 6;
 
 pub(crate) fn lightning_error(e: LightningError) -> AppError {
     match e {
@@ -403,6 +404,7 @@ impl App {
                     .execute(
                         sandbox_id,
                         SandboxCommand::RecordRefundFailure {
+                            address: address.to_string(),
                             reason: e.to_string(),
                             now_ms: self.now_ms(),
                         },
@@ -413,11 +415,37 @@ impl App {
         }
     }
 
+    /// Start again the refunds a previous process was retrying (after a restart).
+    pub(crate) fn resume_refunds(self: &Arc<Self>) -> usize {
+        let mut resumed = 0;
+        for view in self
+            .read
+            .sandboxes_in(&[SandboxState::Terminated, SandboxState::Failed])
+        {
+            let due = view.billing == BillingMethod::Lightning
+                && !whole_sats(view.balance).is_zero()
+                && view.refund_attempts > 0
+                && view.refund_attempts < REFUND_ATTEMPTS;
+            if let (true, Some(address)) = (due, view.refund_address.clone()) {
+                let app = self.clone();
+                let id = view.sandbox_id.clone();
+                tokio::spawn(async move { app.retry_refund(&id, Some(&address)).await });
+                resumed += 1;
+            }
+        }
+        resumed
+    }
+
     /// Retry a refund with exponential backoff (1 s, 2 s, 4 s, ...). Without
     /// an address, leave it claimable through a new LNURL-withdraw link.
     async fn retry_refund(&self, sandbox_id: &str, address: Option<&str>) {
         let mut delay = Duration::from_secs(1);
-        for _ in 0..REFUND_ATTEMPTS {
+        let done = self
+            .read
+            .sandbox(sandbox_id)
+            .map(|v| v.refund_attempts)
+            .unwrap_or(0);
+        for _ in done.min(REFUND_ATTEMPTS)..REFUND_ATTEMPTS {
             tokio::time::sleep(delay).await;
             let Some(view) = self.read.sandbox(sandbox_id) else {
                 return;

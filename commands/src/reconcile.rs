@@ -1,7 +1,8 @@
 //! Start-up reconciliation between the event log and the container runtime:
 //! remove containers no live sandbox owns, fail sandboxes whose container
 //! vanished or never came up, align paused state, end executions the previous
-//! process was running, and finish credit returns a crash interrupted.
+//! process was running, finish credit returns a crash interrupted, and resume
+//! Lightning refunds that were being retried.
 
 use crate::app::App;
 use crate::error::AppError;
@@ -10,6 +11,7 @@ use domain::execution::{ExecutionStatus, OutputDigest};
 use domain::ports::ContainerStatus;
 use domain::sandbox::{SandboxCommand, SandboxState};
 use std::collections::HashMap;
+use std::sync::Arc;
 
 /// What reconciliation changed.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -18,6 +20,7 @@ pub struct ReconcileReport {
     pub sandboxes_failed: usize,
     pub executions_ended: usize,
     pub credits_returned: usize,
+    pub refunds_resumed: usize,
 }
 
 impl App {
@@ -60,7 +63,7 @@ impl App {
         Ok(failed)
     }
 
-    pub async fn reconcile(&self) -> Result<ReconcileReport, AppError> {
+    pub async fn reconcile(self: &Arc<Self>) -> Result<ReconcileReport, AppError> {
         let mut report = ReconcileReport::default();
         let containers = self.runtime.list_managed().await?;
         let mut by_sandbox: HashMap<String, Vec<(String, ContainerStatus)>> = HashMap::new();
@@ -170,6 +173,7 @@ impl App {
                 .await?;
             report.credits_returned += 1;
         }
+        report.refunds_resumed = self.resume_refunds();
         Ok(report)
     }
 }

@@ -477,6 +477,20 @@ async fn a_payment_made_while_the_server_is_down_is_credited_on_restart() {
         ledger["totals"]["balance_msats"].as_u64().unwrap() > 0,
         "the balance stays until a refund succeeds"
     );
+    // The retries go on after a restart.
+    let (_, before) = server.get(&format!("/v1/sandboxes/{id}"), &token).await;
+    let attempts = before["refund_attempts"].as_u64().unwrap();
+    assert!(attempts >= 1);
+    let data_dir = server.stop().await;
+    let server = TestServer::start_in(data_dir, &flags).await;
+    wait_status(
+        &server,
+        &token,
+        &id,
+        |s| s["refund_attempts"].as_u64().unwrap_or(0) > attempts,
+        "a retry after the restart",
+    )
+    .await;
     let (status, body) = server
         .call(
             Method::DELETE,

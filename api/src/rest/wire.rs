@@ -96,6 +96,7 @@ pub fn sandbox_status(
         "proxy_url_template": format!("{public_url}/v1/sandboxes/{}/proxy/{{port}}/{{path}}", view.sandbox_id),
         "paid_in_msats": view.paid_in.0,
         "refunded_msats": view.refunded.0,
+        "refund_attempts": view.refund_attempts,
         "pause_reason": view.pause_reason,
         "error": view.failure,
         "created_at_ms": view.created_at_ms,

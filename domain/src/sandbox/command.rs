@@ -93,6 +93,8 @@ pub enum SandboxCommand {
         now_ms: i64,
     },
     RecordRefundFailure {
+        /// The Lightning Address the refund goes to (kept to retry after a restart).
+        address: String,
         reason: String,
         now_ms: i64,
     },

@@ -121,6 +121,7 @@ pub enum SandboxEvent {
     },
     RefundFailed {
         amount: Msats,
+        address: String,
         reason: String,
         attempt: u32,
         at_ms: i64,

@@ -78,6 +78,8 @@ pub struct Sandbox {
     pub expired_invoices: BTreeSet<String>,
     pub withdraw_k1_hash: Option<String>,
     pub refund_attempts: u32,
+    /// Where a failed refund is to be retried.
+    pub refund_address: Option<String>,
 }
 
 impl Aggregate for Sandbox {
@@ -209,7 +211,12 @@ impl Aggregate for Sandbox {
                 }
                 self.expired_invoices.insert(payment_hash);
             }
-            SandboxEvent::RefundFailed { attempt, .. } => self.refund_attempts = attempt,
+            SandboxEvent::RefundFailed {
+                attempt, address, ..
+            } => {
+                self.refund_attempts = attempt;
+                self.refund_address = Some(address);
+            }
             SandboxEvent::WithdrawOffered { k1_hash, .. } => self.withdraw_k1_hash = Some(k1_hash),
         }
     }
@@ -421,12 +428,17 @@ impl Sandbox {
                     at_ms: now_ms,
                 }])
             }
-            SandboxCommand::RecordRefundFailure { reason, now_ms } => {
+            SandboxCommand::RecordRefundFailure {
+                address,
+                reason,
+                now_ms,
+            } => {
                 if !self.state.is_ended() {
                     return Err(SandboxError::NotEnded);
                 }
                 Ok(vec![SandboxEvent::RefundFailed {
                     amount: self.balance,
+                    address,
                     reason,
                     attempt: self.refund_attempts + 1,
                     at_ms: now_ms,
