@@ -191,3 +191,8 @@ def test_bad_input_is_a_clear_error_and_the_server_keeps_serving():
         assert "sandbox_not_found" in text
 
     run(snoop, {"Authorization": f"Bearer {other_key}"})
+
+    async def clean_up(session):
+        await call(session, "sandbox_terminate", sandbox_id=sid)
+
+    run(clean_up, {"Authorization": f"Bearer {KEY}"})
