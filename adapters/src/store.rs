@@ -2,6 +2,7 @@
 //! default) or PostgreSQL, with the project's own migrations. Opening it
 //! replays every stored event into the read model.
 
+use crate::chained::ChainedStore;
 use anyhow::Context;
 use commands::SharedBus;
 use cqrs_es::persist::{PersistedEventRepository, PersistedEventStore, QueryReplay};
@@ -84,13 +85,13 @@ where
         .map_err(|e| anyhow::anyhow!("replaying {} events: {e}", A::TYPE))
 }
 
-fn framework<R, A>(repo: R, read: &ReadModel) -> Arc<CqrsFramework<A, PersistedEventStore<R, A>>>
+fn framework<R, A>(repo: R, read: &ReadModel) -> Arc<CqrsFramework<A, ChainedStore<R, A>>>
 where
     R: PersistedEventRepository + 'static,
     A: Aggregate<Services = ()> + 'static,
     ReadModel: Query<A>,
 {
-    let store = PersistedEventStore::new_event_store(repo);
+    let store = ChainedStore::new(PersistedEventStore::new_event_store(repo));
     Arc::new(CqrsFramework::new(store, vec![Box::new(read.clone())], ()))
 }
 
@@ -276,4 +277,59 @@ impl commands::AccountDirectory for StoreDirectory {
         };
         replayed.is_ok()
     }
+}
+
+/// Every stored event, straight from the store (for the auditor).
+pub async fn read_all(
+    location: &StoreLocation,
+) -> anyhow::Result<Vec<projections::audit::StoredEvent>> {
+    type Row = (String, String, i64, String, String, String, String);
+    let rows: Vec<Row> = match location {
+        StoreLocation::Sqlite(path) => {
+            if !path.exists() {
+                anyhow::bail!("no event store at {}", path.display());
+            }
+            let options = SqliteConnectOptions::new().filename(path).read_only(true);
+            let pool = SqlitePoolOptions::new()
+                .max_connections(1)
+                .connect_with(options)
+                .await?;
+            sqlx::query_as("SELECT aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata FROM events")
+                .fetch_all(&pool)
+                .await?
+        }
+        StoreLocation::Postgres(url) => {
+            let pool = PgPoolOptions::new()
+                .max_connections(1)
+                .connect(url)
+                .await
+                .context("connecting to PostgreSQL")?;
+            sqlx::query_as("SELECT aggregate_type, aggregate_id, sequence, event_type, event_version, payload::text, metadata::text FROM events")
+                .fetch_all(&pool)
+                .await?
+        }
+    };
+    rows.into_iter()
+        .map(
+            |(
+                aggregate_type,
+                aggregate_id,
+                sequence,
+                event_type,
+                event_version,
+                payload,
+                metadata,
+            )| {
+                Ok(projections::audit::StoredEvent {
+                    aggregate_type,
+                    aggregate_id,
+                    sequence: usize::try_from(sequence).unwrap_or(usize::MAX),
+                    event_type,
+                    event_version,
+                    payload: serde_json::from_str(&payload).unwrap_or(serde_json::Value::Null),
+                    metadata: serde_json::from_str(&metadata).unwrap_or(serde_json::Value::Null),
+                })
+            },
+        )
+        .collect()
 }

@@ -31,8 +31,30 @@ pub enum Command {
         #[command(subcommand)]
         command: AccountsCommand,
     },
+    /// Verify the whole event store: hash chains and the ledger invariant.
+    Audit {
+        #[command(flatten)]
+        store: StoreConfig,
+        /// Print a machine-readable report.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Read models.
+    Projections {
+        #[command(subcommand)]
+        command: ProjectionsCommand,
+    },
     /// Measure Sockt against the plain docker CLI on this machine.
     Bench(crate::bench::BenchConfig),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ProjectionsCommand {
+    /// Rebuild every read model from the events, check two rebuilds agree, and report the replay speed.
+    Rebuild {
+        #[command(flatten)]
+        store: StoreConfig,
+    },
 }
 
 #[derive(Debug, Subcommand)]

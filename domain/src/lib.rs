@@ -3,6 +3,7 @@
 //! adapters implement. No I/O lives here.
 
 pub mod account;
+pub mod chain;
 pub mod execution;
 pub mod lightning;
 pub mod metering;

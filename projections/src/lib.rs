@@ -1,8 +1,9 @@
 //! The read side: views built from the event streams, kept in memory and
-//! rebuilt from the event store on start. REST (and later GraphQL and MCP)
-//! read only these.
+//! rebuilt from the event store on start (REST and MCP read only these), and
+//! the auditor's replay of the raw log.
 
 mod accounts;
+pub mod audit;
 mod executions;
 mod ledger;
 mod read_model;

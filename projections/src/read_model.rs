@@ -16,7 +16,7 @@ use domain::Msats;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-#[derive(Default)]
+#[derive(Default, PartialEq)]
 struct Views {
     sandboxes: HashMap<String, SandboxView>,
     executions: HashMap<String, ExecutionView>,
@@ -54,6 +54,21 @@ impl ReadModel {
         self.views
             .write()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Whether two read models hold exactly the same views.
+    pub fn same_as(&self, other: &ReadModel) -> bool {
+        *self.read() == *other.read()
+    }
+
+    /// How many sandboxes, executions and accounts the model holds.
+    pub fn counts(&self) -> (usize, usize, usize) {
+        let views = self.read();
+        (
+            views.sandboxes.len(),
+            views.executions.len(),
+            views.accounts.len(),
+        )
     }
 
     pub fn sandbox(&self, sandbox_id: &str) -> Option<SandboxView> {

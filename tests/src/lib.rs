@@ -39,6 +39,8 @@ pub struct TestServer {
     pub url: String,
     pub data_dir: PathBuf,
     pub instance_id: String,
+    /// The server's live read model.
+    pub read: projections::ReadModel,
     shutdown: CancellationToken,
     served: Option<tokio::task::JoinHandle<()>>,
     http: reqwest::Client,
@@ -79,6 +81,7 @@ impl TestServer {
         let url = format!("http://{address}");
         let running = api::bootstrap(&config, address).await.unwrap();
         let instance_id = running.state.instance_id.clone();
+        let read = running.state.app.read_model().clone();
         let shutdown = running.shutdown.clone();
         let router = api::router(running.state);
         let served = tokio::spawn(async move {
@@ -90,6 +93,7 @@ impl TestServer {
             url,
             data_dir,
             instance_id,
+            read,
             shutdown,
             served: Some(served),
             http: reqwest::Client::new(),

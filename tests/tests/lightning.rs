@@ -28,6 +28,14 @@ async fn wait_status(
     }
 }
 
+/// The auditor's verdict on the server's whole store.
+async fn assert_audit_passes(server: &TestServer) {
+    let location = adapters::store::StoreLocation::Sqlite(server.data_dir.join("events.db"));
+    let report = projections::audit::audit(&adapters::store::read_all(&location).await.unwrap());
+    assert!(report.passed(), "{:?}", report.violations);
+    assert!(report.paid_in_msats > 0);
+}
+
 async fn assert_conserved(server: &TestServer, token: &str, id: &str) -> Value {
     let (_, ledger) = server
         .get(&format!("/v1/sandboxes/{id}/ledger"), token)
@@ -207,6 +215,7 @@ async fn pay_use_top_up_run_dry_pay_again_and_get_refunded_to_an_address() {
     );
     let ledger = assert_conserved(&server, &token, &id).await;
     assert_eq!(ledger["totals"]["paid_in_msats"], 22_000);
+    assert_audit_passes(&server).await;
     assert!(
         ledger["totals"]["balance_msats"].as_u64().unwrap() < 1000,
         "only sub-sat dust may stay"
@@ -288,6 +297,7 @@ async fn without_an_address_the_balance_waits_behind_an_lnurl_withdraw_link() {
     assert_eq!(offer["status"], "ERROR", "{offer}");
     let ledger = assert_conserved(&server, &token, &id).await;
     assert_eq!(ledger["totals"]["refunded_msats"].as_u64().unwrap(), amount);
+    assert_audit_passes(&server).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -1,0 +1,298 @@
+//! The auditor's replay: verifies a whole event log from scratch, without
+//! the projections — each stream's sequence and hash chain, and the ledger
+//! invariant of every sandbox and account at every event.
+
+use cqrs_es::Aggregate;
+use domain::account::{Account, AccountEvent};
+use domain::chain::{commit_hash, ChainedEvent, GENESIS, HASH_KEY, PREV_KEY};
+use domain::metering::interval_cost;
+use domain::money::MSATS_PER_CENT;
+use domain::sandbox::{FundingSource, Sandbox, SandboxEvent, SandboxState};
+use serde::Serialize;
+use serde_json::Value;
+use std::collections::{BTreeMap, HashSet};
+
+/// One stored event, as read from the store.
+#[derive(Debug, Clone)]
+pub struct StoredEvent {
+    pub aggregate_type: String,
+    pub aggregate_id: String,
+    pub sequence: usize,
+    pub event_type: String,
+    pub event_version: String,
+    pub payload: Value,
+    pub metadata: Value,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Violation {
+    pub aggregate_type: String,
+    pub aggregate_id: String,
+    pub sequence: usize,
+    pub rule: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct AuditReport {
+    pub streams: usize,
+    pub events: usize,
+    pub sandboxes: usize,
+    pub accounts: usize,
+    pub paid_in_msats: u64,
+    pub charged_msats: u64,
+    pub refunded_msats: u64,
+    pub balance_msats: u64,
+    pub violations: Vec<Violation>,
+}
+
+impl AuditReport {
+    pub fn passed(&self) -> bool {
+        self.violations.is_empty()
+    }
+}
+
+struct Stream<'a> {
+    aggregate_type: &'a str,
+    aggregate_id: &'a str,
+    events: Vec<&'a StoredEvent>,
+}
+
+impl Stream<'_> {
+    fn violation(&self, sequence: usize, rule: impl Into<String>) -> Violation {
+        Violation {
+            aggregate_type: self.aggregate_type.to_string(),
+            aggregate_id: self.aggregate_id.to_string(),
+            sequence,
+            rule: rule.into(),
+        }
+    }
+}
+
+/// Audit every stream of `events` (in any order).
+pub fn audit(events: &[StoredEvent]) -> AuditReport {
+    let mut streams: BTreeMap<(&str, &str), Vec<&StoredEvent>> = BTreeMap::new();
+    for e in events {
+        streams
+            .entry((e.aggregate_type.as_str(), e.aggregate_id.as_str()))
+            .or_default()
+            .push(e);
+    }
+    let mut report = AuditReport {
+        streams: streams.len(),
+        events: events.len(),
+        ..AuditReport::default()
+    };
+    let mut credited_payments: HashSet<String> = HashSet::new();
+    for ((aggregate_type, aggregate_id), mut list) in streams {
+        list.sort_by_key(|e| e.sequence);
+        let stream = Stream {
+            aggregate_type,
+            aggregate_id,
+            events: list,
+        };
+        check_sequence_and_chain(&stream, &mut report.violations);
+        match aggregate_type {
+            "Sandbox" => {
+                report.sandboxes += 1;
+                if let Some(sandbox) =
+                    replay_sandbox(&stream, &mut credited_payments, &mut report.violations)
+                {
+                    report.paid_in_msats += sandbox.paid_in.0;
+                    report.charged_msats += sandbox.charged.0;
+                    report.refunded_msats += sandbox.refunded.0;
+                    report.balance_msats += sandbox.balance.0;
+                }
+            }
+            "Account" => {
+                report.accounts += 1;
+                replay_account(&stream, &mut report.violations);
+            }
+            other => report
+                .violations
+                .push(stream.violation(0, format!("unknown aggregate type {other}"))),
+        }
+    }
+    report
+}
+
+fn meta<'a>(event: &'a StoredEvent, key: &str) -> Option<&'a str> {
+    event.metadata.get(key).and_then(Value::as_str)
+}
+
+fn check_sequence_and_chain(stream: &Stream<'_>, violations: &mut Vec<Violation>) {
+    for (i, e) in stream.events.iter().enumerate() {
+        if e.sequence != i + 1 {
+            violations.push(stream.violation(
+                e.sequence,
+                format!(
+                    "sequence {} where {} was expected: an event was deleted or reordered",
+                    e.sequence,
+                    i + 1
+                ),
+            ));
+            return;
+        }
+    }
+    let mut prev = GENESIS.to_string();
+    let mut i = 0;
+    while i < stream.events.len() {
+        let first = stream.events[i];
+        let (Some(hash), Some(claimed_prev)) = (meta(first, HASH_KEY), meta(first, PREV_KEY))
+        else {
+            violations.push(stream.violation(first.sequence, "the event carries no chain hash"));
+            return;
+        };
+        let mut end = i + 1;
+        while end < stream.events.len() && meta(stream.events[end], HASH_KEY) == Some(hash) {
+            end += 1;
+        }
+        if claimed_prev != prev {
+            violations.push(stream.violation(first.sequence, "the chain is broken: this commit does not follow the previous one (events deleted or reordered)"));
+            return;
+        }
+        let chained: Vec<ChainedEvent<'_>> = stream.events[i..end]
+            .iter()
+            .map(|e| ChainedEvent {
+                sequence: e.sequence,
+                event_type: &e.event_type,
+                event_version: &e.event_version,
+                payload: &e.payload,
+            })
+            .collect();
+        if commit_hash(&prev, stream.aggregate_type, stream.aggregate_id, &chained) != hash {
+            violations.push(stream.violation(
+                first.sequence,
+                "the chain hash does not match: an event of this commit was edited",
+            ));
+            return;
+        }
+        prev = hash.to_string();
+        i = end;
+    }
+}
+
+fn replay_sandbox(
+    stream: &Stream<'_>,
+    credited: &mut HashSet<String>,
+    violations: &mut Vec<Violation>,
+) -> Option<Sandbox> {
+    let mut sandbox = Sandbox::default();
+    for stored in &stream.events {
+        let event: SandboxEvent = match serde_json::from_value(stored.payload.clone()) {
+            Ok(event) => event,
+            Err(e) => {
+                violations
+                    .push(stream.violation(stored.sequence, format!("unreadable payload: {e}")));
+                return None;
+            }
+        };
+        let before = sandbox.clone();
+        let mut broken = |rule: String| violations.push(stream.violation(stored.sequence, rule));
+        match &event {
+            SandboxEvent::BalanceExtended {
+                amount,
+                source,
+                balance_after,
+                ..
+            } => {
+                if amount.is_zero() || before.balance.checked_add(*amount) != Some(*balance_after) {
+                    broken(format!(
+                        "a deposit of {} does not take the balance from {} to {}",
+                        amount.0, before.balance.0, balance_after.0
+                    ));
+                }
+                if let FundingSource::Payment { payment_hash } = source {
+                    if !credited.insert(payment_hash.clone()) {
+                        broken(format!("payment {payment_hash} is credited more than once"));
+                    }
+                }
+            }
+            SandboxEvent::UsageCharged {
+                from_ms,
+                to_ms,
+                msats_per_second,
+                amount,
+                balance_after,
+            } => {
+                if before.state != SandboxState::Running {
+                    broken(format!("a charge while the sandbox was {}", before.state));
+                }
+                if before.charged_until_ms != Some(*from_ms) || to_ms <= from_ms {
+                    broken(format!("the charged interval [{from_ms}, {to_ms}) leaves a gap or overlaps (last charged up to {:?})", before.charged_until_ms));
+                }
+                let expected = interval_cost(
+                    *msats_per_second,
+                    u64::try_from(to_ms - from_ms).unwrap_or(0),
+                )
+                .min(before.balance);
+                if *msats_per_second != before.msats_per_second || *amount != expected {
+                    broken(format!("charged {} where the rate gives {} (min(floor(rate × ms / 1000), balance))", amount.0, expected.0));
+                }
+                if before.balance.checked_sub(*amount) != Some(*balance_after) {
+                    broken("the balance after the charge is wrong".into());
+                }
+            }
+            SandboxEvent::RefundIssued {
+                amount,
+                balance_after,
+                ..
+            } if before.balance.checked_sub(*amount) != Some(*balance_after) => {
+                broken(format!(
+                    "a refund of {} from a balance of {} leaves {}",
+                    amount.0, before.balance.0, balance_after.0
+                ));
+            }
+            _ => {}
+        }
+        sandbox.apply(event);
+        if sandbox.paid_in.0 != sandbox.charged.0 + sandbox.refunded.0 + sandbox.balance.0 {
+            violations
+                .push(stream.violation(stored.sequence, "paid_in ≠ charged + refunded + balance"));
+        }
+    }
+    Some(sandbox)
+}
+
+fn replay_account(stream: &Stream<'_>, violations: &mut Vec<Violation>) {
+    let mut account = Account::default();
+    for stored in &stream.events {
+        let event: AccountEvent = match serde_json::from_value(stored.payload.clone()) {
+            Ok(event) => event,
+            Err(e) => {
+                violations
+                    .push(stream.violation(stored.sequence, format!("unreadable payload: {e}")));
+                return;
+            }
+        };
+        let before = account.balance;
+        let consistent = match &event {
+            AccountEvent::AccountOpened { .. } => true,
+            AccountEvent::CreditsDeposited {
+                cents,
+                amount,
+                balance_after,
+                ..
+            } => {
+                cents.checked_mul(MSATS_PER_CENT) == Some(amount.0)
+                    && before.checked_add(*amount) == Some(*balance_after)
+            }
+            AccountEvent::CreditsAllocated {
+                amount,
+                balance_after,
+                ..
+            } => before.checked_sub(*amount) == Some(*balance_after),
+            AccountEvent::CreditsReturned {
+                amount,
+                balance_after,
+                ..
+            } => before.checked_add(*amount) == Some(*balance_after),
+        };
+        if !consistent {
+            violations.push(stream.violation(
+                stored.sequence,
+                "the account's balance does not follow from its events",
+            ));
+        }
+        account.apply(event);
+    }
+}
