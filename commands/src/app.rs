@@ -253,6 +253,16 @@ impl App {
             })
     }
 
+    /// The caller's account and every movement of its credits.
+    pub fn account_statement(
+        &self,
+        principal: &Principal,
+    ) -> Result<(AccountView, Vec<projections::AccountEntry>), AppError> {
+        let account = self.account(principal)?;
+        let entries = self.read.account_statement(&account.account_id);
+        Ok((account, entries))
+    }
+
     pub fn account(&self, principal: &Principal) -> Result<AccountView, AppError> {
         let id = principal
             .account_id()

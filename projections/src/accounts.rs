@@ -41,3 +41,60 @@ impl AccountView {
         }
     }
 }
+
+/// One movement of an account's credits.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AccountEntry {
+    pub sequence: usize,
+    /// deposit, allocation or return.
+    pub kind: &'static str,
+    pub sandbox_id: Option<String>,
+    pub amount_msats: Msats,
+    pub balance_after_msats: Msats,
+    pub at_ms: i64,
+}
+
+/// The statement line an account event makes, if it moves credits.
+pub(crate) fn statement_entry(sequence: usize, event: &AccountEvent) -> Option<AccountEntry> {
+    let (kind, sandbox_id, amount, balance_after, at_ms) = match event {
+        AccountEvent::AccountOpened { .. } => return None,
+        AccountEvent::CreditsDeposited {
+            amount,
+            balance_after,
+            at_ms,
+            ..
+        } => ("deposit", None, amount, balance_after, at_ms),
+        AccountEvent::CreditsAllocated {
+            sandbox_id,
+            amount,
+            balance_after,
+            at_ms,
+        } => (
+            "allocation",
+            Some(sandbox_id.clone()),
+            amount,
+            balance_after,
+            at_ms,
+        ),
+        AccountEvent::CreditsReturned {
+            sandbox_id,
+            amount,
+            balance_after,
+            at_ms,
+        } => (
+            "return",
+            Some(sandbox_id.clone()),
+            amount,
+            balance_after,
+            at_ms,
+        ),
+    };
+    Some(AccountEntry {
+        sequence,
+        kind,
+        sandbox_id,
+        amount_msats: *amount,
+        balance_after_msats: *balance_after,
+        at_ms: *at_ms,
+    })
+}

@@ -9,7 +9,7 @@ mod ledger;
 mod read_model;
 mod sandboxes;
 
-pub use accounts::AccountView;
+pub use accounts::{AccountEntry, AccountView};
 pub use executions::ExecutionView;
 pub use ledger::{LedgerEntry, LedgerKind};
 pub use read_model::ReadModel;

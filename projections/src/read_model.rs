@@ -1,7 +1,7 @@
 //! The in-memory read model: a `Query` for both aggregates that keeps every
 //! view current, and the lookups the transports use.
 
-use crate::accounts::AccountView;
+use crate::accounts::{statement_entry, AccountEntry, AccountView};
 use crate::executions::ExecutionView;
 use crate::ledger::{entry_for, LedgerEntry};
 use crate::sandboxes::SandboxView;
@@ -22,6 +22,7 @@ struct Views {
     executions: HashMap<String, ExecutionView>,
     ledgers: HashMap<String, Vec<LedgerEntry>>,
     accounts: HashMap<String, AccountView>,
+    statements: HashMap<String, Vec<AccountEntry>>,
     account_by_key: HashMap<String, String>,
     /// Credits each sandbox gave back to its account, and the sandboxes whose
     /// credits the account has taken in.
@@ -129,6 +130,15 @@ impl ReadModel {
         self.read()
             .ledgers
             .get(sandbox_id)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// Every movement of an account's credits, oldest first.
+    pub fn account_statement(&self, account_id: &str) -> Vec<AccountEntry> {
+        self.read()
+            .statements
+            .get(account_id)
             .cloned()
             .unwrap_or_default()
     }
@@ -268,7 +278,19 @@ impl ReadModel {
         }
     }
 
-    fn apply_account_event(views: &mut Views, account_id: &str, event: &AccountEvent) {
+    fn apply_account_event(
+        views: &mut Views,
+        account_id: &str,
+        sequence: usize,
+        event: &AccountEvent,
+    ) {
+        if let Some(entry) = statement_entry(sequence, event) {
+            views
+                .statements
+                .entry(account_id.to_string())
+                .or_default()
+                .push(entry);
+        }
         if let Some(view) = AccountView::opened(account_id, event) {
             views
                 .account_by_key
@@ -304,7 +326,12 @@ impl Query<Account> for ReadModel {
     async fn dispatch(&self, aggregate_id: &str, events: &[EventEnvelope<Account>]) {
         let mut views = self.write();
         for envelope in events {
-            Self::apply_account_event(&mut views, aggregate_id, &envelope.payload);
+            Self::apply_account_event(
+                &mut views,
+                aggregate_id,
+                envelope.sequence,
+                &envelope.payload,
+            );
         }
     }
 }

@@ -290,6 +290,59 @@ async fn credits_sandbox_lifecycle() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn ledgers_and_statements_export_as_csv() {
+    let server = TestServer::start().await;
+    let key = server.account(100).await;
+    let id = server
+        .running_sandbox(&key, json!({"tier": "nano", "initial_credits_cents": 10}))
+        .await;
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    server.delete(&format!("/v1/sandboxes/{id}"), &key).await;
+    let (_, ledger) = server
+        .get(&format!("/v1/sandboxes/{id}/ledger"), &key)
+        .await;
+    let response = reqwest::Client::new()
+        .get(format!("{}/v1/sandboxes/{id}/ledger.csv", server.url))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        response.headers()["content-type"],
+        "text/csv; charset=utf-8"
+    );
+    let csv = response.text().await.unwrap();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert!(lines[0].starts_with("sequence,kind,from_ms,to_ms"));
+    assert_eq!(lines.len() - 1, ledger["entries"].as_array().unwrap().len());
+    assert!(
+        lines.iter().any(|l| l.contains(",charge,"))
+            && lines.iter().any(|l| l.contains(",refund,"))
+    );
+
+    let (status, statement) = server.get("/v1/account/statement", &key).await;
+    assert_eq!(status, StatusCode::OK, "{statement}");
+    let kinds: Vec<&str> = statement["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, vec!["deposit", "allocation", "return"]);
+    let (_, csv) = server.get("/v1/account/statement.csv", &key).await;
+    let csv = csv.as_str().unwrap();
+    assert!(csv.starts_with("sequence,kind,sandbox_id,amount_msats"));
+    assert!(csv.contains(&format!(",allocation,{id},100000,")), "{csv}");
+    let (status, _) = server
+        .get(
+            &format!("/v1/sandboxes/{id}/ledger.csv"),
+            &server.account(1).await,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn containers_are_hardened_and_limited_by_tier() {
     let server = TestServer::start().await;
     let key = server.account(100).await;

@@ -82,3 +82,25 @@ pub async fn deposit(
         &state.app.deposit_credits(&id, body.credits_cents).await?,
     )))
 }
+
+/// The caller's account statement: every deposit, allocation and return.
+pub async fn statement(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+) -> ApiResult<Json<Value>> {
+    let (account, entries) = state.app.account_statement(&caller)?;
+    Ok(Json(
+        json!({ "account": account_json(&account), "entries": entries }),
+    ))
+}
+
+pub async fn statement_csv(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+) -> ApiResult<axum::response::Response> {
+    let (account, entries) = state.app.account_statement(&caller)?;
+    Ok(super::csv::attachment(
+        super::csv::account_statement(&entries),
+        &format!("sockt-statement-{}.csv", account.account_id),
+    ))
+}

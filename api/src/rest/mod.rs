@@ -2,6 +2,7 @@
 
 mod admin;
 mod caller;
+mod csv;
 mod executions;
 mod files;
 mod json;
@@ -35,6 +36,9 @@ pub fn routes(state: AppState) -> Router<AppState> {
             post(sandboxes::extend_balance),
         )
         .route("/v1/sandboxes/{id}/ledger", get(sandboxes::ledger))
+        .route("/v1/sandboxes/{id}/ledger.csv", get(sandboxes::ledger_csv))
+        .route("/v1/account/statement", get(admin::statement))
+        .route("/v1/account/statement.csv", get(admin::statement_csv))
         .route("/v1/sandboxes/{id}/exec", post(executions::start))
         .route(
             "/v1/executions/{id}",

@@ -148,3 +148,15 @@ pub async fn ledger(
     let (view, entries) = state.app.ledger(&caller, &id)?;
     Ok(Json(wire::ledger(&view, &entries)))
 }
+
+pub async fn ledger_csv(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(id): Path<String>,
+) -> ApiResult<axum::response::Response> {
+    let (_, entries) = state.app.ledger(&caller, &id)?;
+    Ok(super::csv::attachment(
+        super::csv::sandbox_ledger(&entries),
+        &format!("sockt-ledger-{id}.csv"),
+    ))
+}
