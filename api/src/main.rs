@@ -178,28 +178,30 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 fn print_audit(report: &projections::audit::AuditReport) {
-    println!("| streams | events | sandboxes | accounts | paid in msat | charged msat | refunded msat | balance msat | violations |");
-    println!("|---|---|---|---|---|---|---|---|---|");
-    println!(
-        "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
-        report.streams,
-        report.events,
-        report.sandboxes,
-        report.accounts,
-        report.paid_in_msats,
-        report.charged_msats,
-        report.refunded_msats,
-        report.balance_msats,
-        report.violations.len()
-    );
-    for v in &report.violations {
-        println!(
+    use std::io::Write;
+    // A closed pipe (e.g. `| head`) ends the listing quietly.
+    let mut out = std::io::stdout().lock();
+    let mut lines = vec![
+        "| streams | events | sandboxes | accounts | paid in msat | charged msat | refunded msat | balance msat | violations |".to_string(),
+        "|---|---|---|---|---|---|---|---|---|".to_string(),
+        format!(
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            report.streams, report.events, report.sandboxes, report.accounts, report.paid_in_msats, report.charged_msats, report.refunded_msats, report.balance_msats, report.violations.len()
+        ),
+    ];
+    lines.extend(report.violations.iter().map(|v| {
+        format!(
             "VIOLATION {} {} at sequence {}: {}",
             v.aggregate_type, v.aggregate_id, v.sequence, v.rule
-        );
-    }
+        )
+    }));
     if report.passed() {
-        println!("audit passed: every chain is intact and paid = charged + refunded + balance for every sandbox");
+        lines.push("audit passed: every chain is intact and paid = charged + refunded + balance for every sandbox".into());
+    }
+    for line in lines {
+        if writeln!(out, "{line}").is_err() {
+            return;
+        }
     }
 }
 
