@@ -5,6 +5,7 @@
 pub mod bench;
 pub mod config;
 pub mod error;
+pub mod graphql;
 pub mod mcp;
 pub mod metrics;
 pub mod rate_limit;

@@ -12,5 +12,5 @@ mod sandboxes;
 pub use accounts::{AccountEntry, AccountView};
 pub use executions::ExecutionView;
 pub use ledger::{LedgerEntry, LedgerKind};
-pub use read_model::ReadModel;
+pub use read_model::{ReadModel, TimelineEntry};
 pub use sandboxes::SandboxView;

@@ -13,6 +13,7 @@ use domain::lightning::Invoice;
 use domain::sandbox::FundingSource;
 use domain::sandbox::{RefundDestination, Sandbox, SandboxEvent, SandboxState};
 use domain::Msats;
+use serde::Serialize;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
@@ -23,6 +24,7 @@ struct Views {
     ledgers: HashMap<String, Vec<LedgerEntry>>,
     accounts: HashMap<String, AccountView>,
     statements: HashMap<String, Vec<AccountEntry>>,
+    timelines: HashMap<String, Vec<TimelineEntry>>,
     account_by_key: HashMap<String, String>,
     /// Credits each sandbox gave back to its account, and the sandboxes whose
     /// credits the account has taken in.
@@ -34,10 +36,31 @@ struct Views {
     withdraw_offers: HashMap<String, String>,
 }
 
+/// One event of a sandbox's stream, for timelines.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TimelineEntry {
+    pub sandbox_id: String,
+    pub sequence: usize,
+    pub event_type: String,
+    pub at_ms: i64,
+    pub payload: serde_json::Value,
+}
+
 /// Shared, cheaply cloneable handle on every view.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct ReadModel {
     views: Arc<RwLock<Views>>,
+    /// Every sandbox event as it is applied, for live subscribers.
+    changes: tokio::sync::broadcast::Sender<TimelineEntry>,
+}
+
+impl Default for ReadModel {
+    fn default() -> Self {
+        ReadModel {
+            views: Arc::default(),
+            changes: tokio::sync::broadcast::channel(1024).0,
+        }
+    }
 }
 
 impl ReadModel {
@@ -55,6 +78,51 @@ impl ReadModel {
         self.views
             .write()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Live sandbox events from now on.
+    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<TimelineEntry> {
+        self.changes.subscribe()
+    }
+
+    /// A sandbox's events, oldest first.
+    pub fn timeline(&self, sandbox_id: &str) -> Vec<TimelineEntry> {
+        self.read()
+            .timelines
+            .get(sandbox_id)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// The executions of one sandbox, oldest first.
+    pub fn executions_of(&self, sandbox_id: &str) -> Vec<ExecutionView> {
+        let mut list: Vec<ExecutionView> = self
+            .read()
+            .executions
+            .values()
+            .filter(|e| e.sandbox_id == sandbox_id)
+            .cloned()
+            .collect();
+        list.sort_by_key(|e| e.started_at_ms);
+        list
+    }
+
+    /// Every sandbox, newest first.
+    pub fn all_sandboxes(&self) -> Vec<SandboxView> {
+        let mut list: Vec<SandboxView> = self.read().sandboxes.values().cloned().collect();
+        list.sort_by(|a, b| {
+            b.created_at_ms
+                .cmp(&a.created_at_ms)
+                .then(a.sandbox_id.cmp(&b.sandbox_id))
+        });
+        list
+    }
+
+    /// Every account.
+    pub fn all_accounts(&self) -> Vec<AccountView> {
+        let mut list: Vec<AccountView> = self.read().accounts.values().cloned().collect();
+        list.sort_by_key(|a| a.created_at_ms);
+        list
     }
 
     /// Whether two read models hold exactly the same views.
@@ -309,14 +377,35 @@ impl ReadModel {
 #[async_trait]
 impl Query<Sandbox> for ReadModel {
     async fn dispatch(&self, aggregate_id: &str, events: &[EventEnvelope<Sandbox>]) {
-        let mut views = self.write();
-        for envelope in events {
-            Self::apply_sandbox_event(
-                &mut views,
-                aggregate_id,
-                envelope.sequence,
-                &envelope.payload,
-            );
+        let mut entries = Vec::with_capacity(events.len());
+        {
+            let mut views = self.write();
+            for envelope in events {
+                Self::apply_sandbox_event(
+                    &mut views,
+                    aggregate_id,
+                    envelope.sequence,
+                    &envelope.payload,
+                );
+                let entry = TimelineEntry {
+                    sandbox_id: aggregate_id.to_string(),
+                    sequence: envelope.sequence,
+                    event_type: cqrs_es::DomainEvent::event_type(&envelope.payload),
+                    at_ms: envelope.payload.at_ms(),
+                    payload: serde_json::to_value(&envelope.payload)
+                        .unwrap_or(serde_json::Value::Null),
+                };
+                views
+                    .timelines
+                    .entry(aggregate_id.to_string())
+                    .or_default()
+                    .push(entry.clone());
+                entries.push(entry);
+            }
+        }
+        for entry in entries {
+            // Nobody listening is fine.
+            let _ = self.changes.send(entry);
         }
     }
 }

@@ -57,6 +57,9 @@ pub fn routes(state: AppState) -> Router<AppState> {
             get(lightning::withdraw_callback),
         )
         .nest_service("/v1/mcp", crate::mcp::service(state.clone()))
+        .route("/v1/graphql", post(crate::graphql::http))
+        .route("/v1/graphql/ws", get(crate::graphql::websocket))
+        .layer(axum::Extension(crate::graphql::schema(state.clone())))
         .route("/v1/account", get(admin::my_account))
         .route("/v1/admin/accounts", post(admin::create_account))
         .route("/v1/admin/accounts/{id}/credits", post(admin::deposit))

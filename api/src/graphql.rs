@@ -1,0 +1,494 @@
+//! GraphQL for dashboards at `/v1/graphql` (queries) and `/v1/graphql/ws`
+//! (subscriptions, graphql-ws and graphql-transport-ws protocols). Same
+//! credentials as REST: an API key sees its own account's sandboxes, a
+//! sandbox token its one sandbox, the admin token everything. Depth and
+//! complexity are limited.
+
+use crate::rest::{wire, Caller};
+use crate::server::AppState;
+use async_graphql::{
+    ComplexObject, Context, Data, EmptyMutation, Object, Schema, SimpleObject, Subscription,
+};
+use async_graphql_axum::{GraphQLProtocol, GraphQLRequest, GraphQLResponse, GraphQLWebSocket};
+use axum::extract::{State, WebSocketUpgrade};
+use axum::response::Response;
+use axum::Extension;
+use commands::Principal;
+use domain::sandbox::SandboxState;
+use domain::Tier;
+use futures::Stream;
+use projections::{SandboxView, TimelineEntry};
+use secrecy::ExposeSecret;
+
+pub type SocktSchema = Schema<QueryRoot, EmptyMutation, SubscriptionRoot>;
+
+pub fn schema(state: AppState) -> SocktSchema {
+    Schema::build(QueryRoot, EmptyMutation, SubscriptionRoot)
+        .data(state)
+        .limit_depth(8)
+        .limit_complexity(2_000)
+        .finish()
+}
+
+fn principal<'a>(ctx: &'a Context<'_>) -> &'a Principal {
+    ctx.data_opt::<Principal>().unwrap_or(&Principal::Anonymous)
+}
+
+fn state<'a>(ctx: &'a Context<'_>) -> async_graphql::Result<&'a AppState> {
+    ctx.data::<AppState>()
+}
+
+/// Whether `principal` may see the sandbox.
+fn visible(principal: &Principal, view: &SandboxView) -> bool {
+    match principal {
+        Principal::Admin => true,
+        Principal::Account(account) => view.owner.as_deref() == Some(account.as_str()),
+        Principal::SandboxToken(hash) => view.token_hash.as_deref() == Some(hash.as_str()),
+        Principal::Anonymous => false,
+    }
+}
+
+#[derive(SimpleObject)]
+pub struct GqlTier {
+    tier: String,
+    name: String,
+    msats_per_second: u64,
+    vcpus: f64,
+    memory_mib: u64,
+}
+
+#[derive(SimpleObject)]
+#[graphql(complex)]
+pub struct GqlSandbox {
+    sandbox_id: String,
+    status: String,
+    tier: String,
+    billing_method: String,
+    label: Option<String>,
+    msats_per_second: u64,
+    balance_msats: u64,
+    consumed_msats: u64,
+    paid_in_msats: u64,
+    refunded_msats: u64,
+    seconds_remaining: u64,
+    warning_level: Option<String>,
+    created_at_ms: i64,
+    updated_at_ms: i64,
+    #[graphql(skip)]
+    id: String,
+}
+
+impl GqlSandbox {
+    fn from_view(view: &SandboxView, now_ms: i64, low_secs: u64) -> GqlSandbox {
+        GqlSandbox {
+            sandbox_id: view.sandbox_id.clone(),
+            status: view.state.as_str().to_string(),
+            tier: view.tier.as_str().to_string(),
+            billing_method: view.billing.as_str().to_string(),
+            label: view.label.clone(),
+            msats_per_second: view.msats_per_second,
+            balance_msats: view.balance_at(now_ms).0,
+            consumed_msats: view.consumed_at(now_ms).0,
+            paid_in_msats: view.paid_in.0,
+            refunded_msats: view.refunded.0,
+            seconds_remaining: view.seconds_remaining_at(now_ms),
+            warning_level: wire::warning_level(view, now_ms, low_secs).map(str::to_string),
+            created_at_ms: view.created_at_ms,
+            updated_at_ms: view.updated_at_ms,
+            id: view.sandbox_id.clone(),
+        }
+    }
+}
+
+#[derive(SimpleObject, Clone)]
+pub struct GqlEvent {
+    sandbox_id: String,
+    sequence: u64,
+    event_type: String,
+    at_ms: i64,
+    /// The event as stored (JSON).
+    payload: async_graphql::Json<serde_json::Value>,
+}
+
+impl From<TimelineEntry> for GqlEvent {
+    fn from(e: TimelineEntry) -> Self {
+        GqlEvent {
+            sandbox_id: e.sandbox_id,
+            sequence: e.sequence as u64,
+            event_type: e.event_type,
+            at_ms: e.at_ms,
+            payload: async_graphql::Json(e.payload),
+        }
+    }
+}
+
+#[derive(SimpleObject)]
+pub struct GqlLedgerEntry {
+    sequence: u64,
+    kind: String,
+    from_ms: Option<i64>,
+    to_ms: Option<i64>,
+    duration_ms: Option<i64>,
+    msats_per_second: Option<u64>,
+    amount_msats: u64,
+    balance_after_msats: u64,
+    at_ms: i64,
+}
+
+#[derive(SimpleObject)]
+pub struct GqlExecution {
+    execution_id: String,
+    command: String,
+    status: String,
+    exit_code: Option<i64>,
+    started_at_ms: i64,
+    duration_ms: Option<u64>,
+    stdout_bytes: Option<u64>,
+    stderr_bytes: Option<u64>,
+}
+
+#[ComplexObject]
+impl GqlSandbox {
+    /// The sandbox's event stream, oldest first.
+    async fn events(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<GqlEvent>> {
+        Ok(state(ctx)?
+            .app
+            .read_model()
+            .timeline(&self.id)
+            .into_iter()
+            .map(GqlEvent::from)
+            .collect())
+    }
+
+    async fn ledger(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<GqlLedgerEntry>> {
+        Ok(state(ctx)?
+            .app
+            .read_model()
+            .ledger(&self.id)
+            .into_iter()
+            .map(|e| GqlLedgerEntry {
+                sequence: e.sequence as u64,
+                kind: serde_json::to_value(e.kind)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_string))
+                    .unwrap_or_default(),
+                from_ms: e.from_ms,
+                to_ms: e.to_ms,
+                duration_ms: e.duration_ms,
+                msats_per_second: e.msats_per_second,
+                amount_msats: e.amount_msats.0,
+                balance_after_msats: e.balance_after_msats.0,
+                at_ms: e.at_ms,
+            })
+            .collect())
+    }
+
+    async fn executions(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<GqlExecution>> {
+        Ok(state(ctx)?
+            .app
+            .read_model()
+            .executions_of(&self.id)
+            .into_iter()
+            .map(|e| GqlExecution {
+                execution_id: e.execution_id,
+                command: e.command,
+                status: e.status.as_str().to_string(),
+                exit_code: e.exit_code,
+                started_at_ms: e.started_at_ms,
+                duration_ms: e.duration_ms,
+                stdout_bytes: e.output.as_ref().map(|o| o.stdout_bytes),
+                stderr_bytes: e.output.as_ref().map(|o| o.stderr_bytes),
+            })
+            .collect())
+    }
+}
+
+/// Which sandboxes to list; every field is optional.
+#[derive(async_graphql::InputObject, Default)]
+pub struct SandboxFilter {
+    state: Option<String>,
+    tier: Option<String>,
+    billing_method: Option<String>,
+    label: Option<String>,
+}
+
+impl SandboxFilter {
+    fn matches(&self, v: &SandboxView) -> bool {
+        self.state.as_deref().is_none_or(|s| v.state.as_str() == s)
+            && self.tier.as_deref().is_none_or(|t| v.tier.as_str() == t)
+            && self
+                .billing_method
+                .as_deref()
+                .is_none_or(|b| v.billing.as_str() == b)
+            && self
+                .label
+                .as_deref()
+                .is_none_or(|l| v.label.as_deref() == Some(l))
+    }
+}
+
+#[derive(SimpleObject)]
+pub struct SandboxPage {
+    nodes: Vec<GqlSandbox>,
+    /// Pass as `after` for the next page; null on the last page.
+    end_cursor: Option<String>,
+    has_next_page: bool,
+    total_count: u64,
+}
+
+#[derive(SimpleObject)]
+pub struct GqlAccount {
+    account_id: String,
+    name: String,
+    credits_msats: u64,
+    credits_cents: u64,
+}
+
+#[derive(SimpleObject)]
+pub struct StateCount {
+    state: String,
+    count: u64,
+}
+
+#[derive(SimpleObject)]
+pub struct Stats {
+    sandboxes_by_state: Vec<StateCount>,
+    /// msats per second all running sandboxes cost now.
+    burn_rate_msats_per_second: u64,
+    paid_in_msats: u64,
+    charged_msats: u64,
+    refunded_msats: u64,
+}
+
+pub struct QueryRoot;
+
+#[Object]
+impl QueryRoot {
+    async fn tiers(&self) -> Vec<GqlTier> {
+        Tier::all()
+            .iter()
+            .map(|t| GqlTier {
+                tier: t.name.as_str().into(),
+                name: t.display_name.into(),
+                msats_per_second: t.msats_per_second,
+                vcpus: t.millicpus as f64 / 1000.0,
+                memory_mib: t.memory_mib,
+            })
+            .collect()
+    }
+
+    /// The caller's sandboxes, newest first, filtered and paginated (cursor = the last sandbox_id seen).
+    async fn sandboxes(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<SandboxFilter>,
+        #[graphql(default = 20)] first: u64,
+        after: Option<String>,
+    ) -> async_graphql::Result<SandboxPage> {
+        let app_state = state(ctx)?;
+        let caller = principal(ctx);
+        let now = app_state.app.now_ms();
+        let low = app_state.app.config().low_balance_secs;
+        let filter = filter.unwrap_or_default();
+        let matching: Vec<SandboxView> = app_state
+            .app
+            .read_model()
+            .all_sandboxes()
+            .into_iter()
+            .filter(|v| visible(caller, v) && filter.matches(v))
+            .collect();
+        let start = match after {
+            Some(cursor) => matching
+                .iter()
+                .position(|v| v.sandbox_id == cursor)
+                .map(|i| i + 1)
+                .ok_or("unknown cursor")?,
+            None => 0,
+        };
+        let first = first.clamp(1, 100) as usize;
+        let page: Vec<&SandboxView> = matching.iter().skip(start).take(first).collect();
+        let has_next_page = start + page.len() < matching.len();
+        Ok(SandboxPage {
+            end_cursor: page
+                .last()
+                .filter(|_| has_next_page)
+                .map(|v| v.sandbox_id.clone()),
+            nodes: page
+                .into_iter()
+                .map(|v| GqlSandbox::from_view(v, now, low))
+                .collect(),
+            has_next_page,
+            total_count: matching.len() as u64,
+        })
+    }
+
+    async fn sandbox(
+        &self,
+        ctx: &Context<'_>,
+        id: String,
+    ) -> async_graphql::Result<Option<GqlSandbox>> {
+        let app_state = state(ctx)?;
+        let view = app_state
+            .app
+            .read_model()
+            .sandbox(&id)
+            .filter(|v| visible(principal(ctx), v));
+        Ok(view.map(|v| {
+            GqlSandbox::from_view(
+                &v,
+                app_state.app.now_ms(),
+                app_state.app.config().low_balance_secs,
+            )
+        }))
+    }
+
+    /// The caller's account, or every account for the admin token.
+    async fn accounts(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<GqlAccount>> {
+        let read = state(ctx)?.app.read_model();
+        let accounts = match principal(ctx) {
+            Principal::Admin => read.all_accounts(),
+            Principal::Account(id) => read.account(id).into_iter().collect(),
+            _ => vec![],
+        };
+        Ok(accounts
+            .into_iter()
+            .map(|a| GqlAccount {
+                credits_cents: a.balance.whole_cents(),
+                credits_msats: a.balance.0,
+                account_id: a.account_id,
+                name: a.name,
+            })
+            .collect())
+    }
+
+    /// Totals over the sandboxes the caller may see (all of them for the admin token).
+    async fn stats(&self, ctx: &Context<'_>) -> async_graphql::Result<Stats> {
+        let caller = principal(ctx);
+        let visible_views: Vec<SandboxView> = state(ctx)?
+            .app
+            .read_model()
+            .all_sandboxes()
+            .into_iter()
+            .filter(|v| visible(caller, v))
+            .collect();
+        let mut by_state: std::collections::BTreeMap<&'static str, u64> =
+            std::collections::BTreeMap::new();
+        for v in &visible_views {
+            *by_state.entry(v.state.as_str()).or_default() += 1;
+        }
+        Ok(Stats {
+            sandboxes_by_state: by_state
+                .into_iter()
+                .map(|(state, count)| StateCount {
+                    state: state.into(),
+                    count,
+                })
+                .collect(),
+            burn_rate_msats_per_second: visible_views
+                .iter()
+                .filter(|v| v.state == SandboxState::Running)
+                .map(|v| v.msats_per_second)
+                .sum(),
+            paid_in_msats: visible_views.iter().map(|v| v.paid_in.0).sum(),
+            charged_msats: visible_views.iter().map(|v| v.charged.0).sum(),
+            refunded_msats: visible_views.iter().map(|v| v.refunded.0).sum(),
+        })
+    }
+}
+
+pub struct SubscriptionRoot;
+
+#[Subscription]
+impl SubscriptionRoot {
+    /// Live events of the sandboxes the caller may see (one sandbox with `sandbox_id`).
+    async fn sandbox_events(
+        &self,
+        ctx: &Context<'_>,
+        sandbox_id: Option<String>,
+    ) -> async_graphql::Result<impl Stream<Item = GqlEvent>> {
+        let app = state(ctx)?.app.clone();
+        let caller = principal(ctx).clone();
+        let receiver = app.read_model().subscribe();
+        Ok(futures::stream::unfold(receiver, move |mut receiver| {
+            let app = app.clone();
+            let caller = caller.clone();
+            let sandbox_id = sandbox_id.clone();
+            async move {
+                loop {
+                    match receiver.recv().await {
+                        Ok(entry) => {
+                            if sandbox_id
+                                .as_deref()
+                                .is_some_and(|id| id != entry.sandbox_id)
+                            {
+                                continue;
+                            }
+                            if app
+                                .read_model()
+                                .sandbox(&entry.sandbox_id)
+                                .is_some_and(|v| visible(&caller, &v))
+                            {
+                                return Some((GqlEvent::from(entry), receiver));
+                            }
+                        }
+                        Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                        Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
+                    }
+                }
+            }
+        }))
+    }
+}
+
+/// Queries and mutations over HTTP, as the caller.
+pub async fn http(
+    Extension(schema): Extension<SocktSchema>,
+    Caller(caller): Caller,
+    request: GraphQLRequest,
+) -> GraphQLResponse {
+    schema
+        .execute(request.into_inner().data(caller))
+        .await
+        .into()
+}
+
+/// Subscriptions over WebSocket; credentials come in the connection_init
+/// payload as `{"Authorization": "Bearer ..."}`.
+pub async fn websocket(
+    State(state): State<AppState>,
+    Extension(schema): Extension<SocktSchema>,
+    protocol: GraphQLProtocol,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    upgrade
+        .protocols(async_graphql::http::ALL_WEBSOCKET_PROTOCOLS)
+        .on_upgrade(move |socket| {
+            GraphQLWebSocket::new(socket, schema, protocol)
+                .on_connection_init(move |payload| async move {
+                    let secret = ["Authorization", "authorization"]
+                        .iter()
+                        .find_map(|k| payload.get(*k).and_then(|v| v.as_str()))
+                        .map(|v| v.strip_prefix("Bearer ").unwrap_or(v).trim().to_string());
+                    let principal = match secret {
+                        None => Principal::Anonymous,
+                        Some(secret)
+                            if state
+                                .admin_token
+                                .as_ref()
+                                .is_some_and(|t| t.expose_secret() == secret) =>
+                        {
+                            Principal::Admin
+                        }
+                        Some(secret) => state
+                            .app
+                            .principal_for_secret(&secret)
+                            .await
+                            .map_err(|e| async_graphql::Error::new(e.to_string()))?,
+                    };
+                    let mut data = Data::default();
+                    data.insert(principal);
+                    Ok(data)
+                })
+                .serve()
+        })
+}
