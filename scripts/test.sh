@@ -36,9 +36,15 @@ unset SOCKT_DATABASE_URL SOCKT_DATA_DIR SOCKT_LISTEN SOCKT_SANDBOX_IMAGE SOCKT_A
 cargo test --workspace -- --test-threads 4
 
 echo "== a server for the Python clients" >&2
-if [ ! -x "$venv/bin/pytest" ] || ! "$venv/bin/python" -c "import sockt, mcp" 2>/dev/null; then
+if [ ! -x "$venv/bin/pytest" ] || ! "$venv/bin/python" -c "import sockt, mcp, playwright" 2>/dev/null; then
   python3 -m venv "$venv"
-  "$venv/bin/pip" install -q "sockt==0.2.0" "mcp>=1.20,<2" "pytest>=8"
+  "$venv/bin/pip" install -q "sockt==0.2.0" "mcp>=1.20,<2" "pytest>=8" "playwright>=1.40"
+fi
+# The dashboard test drives Debian's Chromium (no browser download).
+if ! command -v chromium >/dev/null 2>&1; then
+  echo "installing Chromium from Debian's packages..." >&2
+  apt-get update -qq >&2
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >&2
 fi
 data_dir="$(mktemp -d /tmp/sockt-sdk-test.XXXXXX)"
 log="$data_dir/server.log"
@@ -68,5 +74,9 @@ done
 [ -n "$url" ] || { echo "the server did not start" >&2; cat "$log" >&2; exit 1; }
 curl -fsS "$url/healthz" | python3 -c 'import json,sys; print(json.load(sys.stdin)["instance"])' > "$data_dir/instance"
 key="$("$sockt" accounts create --data-dir "$data_dir" --credits-cents 1000 --name sdk-contract | tail -n 1)"
-echo "== SDK and MCP client tests (sockt==0.2.0, mcp from PyPI)" >&2
-SOCKT_API_URL="$url" SOCKT_API_KEY="$key" SOCKT_ADMIN_TOKEN="$admin_token" "$venv/bin/pytest" -q -p no:cacheprovider tests/sdk tests/mcp
+echo "== SDK, MCP and dashboard tests (sockt==0.2.0, mcp from PyPI; headless Chromium)" >&2
+artefacts="$CARGO_TARGET_DIR/test-artefacts"
+mkdir -p "$artefacts"
+SOCKT_API_URL="$url" SOCKT_API_KEY="$key" SOCKT_ADMIN_TOKEN="$admin_token" SOCKT_ARTEFACTS="$artefacts" \
+  "$venv/bin/pytest" -q -p no:cacheprovider tests/sdk tests/mcp tests/dashboard
+echo "dashboard screenshot: $artefacts/sockt-dashboard.png" >&2

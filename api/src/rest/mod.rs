@@ -70,6 +70,7 @@ pub fn routes(state: AppState) -> Router<AppState> {
     Router::new()
         .merge(v1)
         .route("/healthz", get(ops::healthz))
+        .route("/dashboard", get(ops::dashboard))
         .route("/metrics", get(ops::metrics))
         .route("/v1/openapi.json", get(ops::openapi))
         .fallback(ops::not_found)

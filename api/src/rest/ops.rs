@@ -11,6 +11,7 @@ use commands::AppError;
 use serde_json::{json, Value};
 
 const OPENAPI: &str = include_str!("../../openapi.json");
+const DASHBOARD: &str = include_str!("../../dashboard/index.html");
 
 pub async fn healthz(State(state): State<AppState>) -> Json<Value> {
     Json(
@@ -55,5 +56,16 @@ pub async fn method_not_allowed() -> impl IntoResponse {
         Json(
             json!({ "code": "method_not_allowed", "message": "this endpoint does not accept that method; see /v1/openapi.json" }),
         ),
+    )
+}
+
+/// The web dashboard: one self-contained page (no CDN, no build step).
+pub async fn dashboard() -> impl IntoResponse {
+    (
+        [
+            (CONTENT_TYPE, "text/html; charset=utf-8"),
+            (axum::http::header::CONTENT_SECURITY_POLICY, "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self' ws: wss:"),
+        ],
+        DASHBOARD,
     )
 }
