@@ -156,8 +156,33 @@ async fn the_auditor_catches_tampering_in_postgres() {
     server.stop().await;
     let (passed, report) = audit(&["--database-url", &url]);
     assert!(passed, "{report}");
-
     let mut connection = sqlx::PgConnection::connect(&url).await.unwrap();
+
+    // Reordered (two events swap sequence numbers), then put back: each is seen.
+    let swap = [
+        format!("UPDATE events SET sequence = 999999 WHERE aggregate_id = '{id}' AND sequence = 3"),
+        format!("UPDATE events SET sequence = 3 WHERE aggregate_id = '{id}' AND sequence = 4"),
+        format!("UPDATE events SET sequence = 4 WHERE aggregate_id = '{id}' AND sequence = 999999"),
+    ];
+    for statement in &swap {
+        sqlx::query(statement)
+            .execute(&mut connection)
+            .await
+            .unwrap();
+    }
+    let (passed, report) = audit(&["--database-url", &url]);
+    assert!(!passed);
+    assert_names(&report, &id);
+    for statement in &swap {
+        sqlx::query(statement)
+            .execute(&mut connection)
+            .await
+            .unwrap();
+    }
+    let (passed, report) = audit(&["--database-url", &url]);
+    assert!(passed, "swapped back, the log is intact again: {report}");
+
+    // Edited.
     let done = sqlx::query(&format!(
         "UPDATE events SET payload = jsonb_set(payload::jsonb, '{{UsageCharged,amount}}', '1')::json \
          WHERE aggregate_id = '{id}' AND sequence = (SELECT min(sequence) FROM events WHERE aggregate_id = '{id}' AND event_type = 'UsageCharged')"
@@ -169,6 +194,8 @@ async fn the_auditor_catches_tampering_in_postgres() {
     let (passed, report) = audit(&["--database-url", &url]);
     assert!(!passed);
     assert_names(&report, &id);
+
+    // Deleted.
     sqlx::query(&format!(
         "DELETE FROM events WHERE aggregate_id = '{id}' AND sequence = 2"
     ))
