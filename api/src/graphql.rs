@@ -18,7 +18,6 @@ use domain::sandbox::SandboxState;
 use domain::Tier;
 use futures::Stream;
 use projections::{SandboxView, TimelineEntry};
-use secrecy::ExposeSecret;
 
 pub type SocktSchema = Schema<QueryRoot, EmptyMutation, SubscriptionRoot>;
 
@@ -468,23 +467,10 @@ pub async fn websocket(
                     let secret = ["Authorization", "authorization"]
                         .iter()
                         .find_map(|k| payload.get(*k).and_then(|v| v.as_str()))
-                        .map(|v| v.strip_prefix("Bearer ").unwrap_or(v).trim().to_string());
-                    let principal = match secret {
-                        None => Principal::Anonymous,
-                        Some(secret)
-                            if state
-                                .admin_token
-                                .as_ref()
-                                .is_some_and(|t| t.expose_secret() == secret) =>
-                        {
-                            Principal::Admin
-                        }
-                        Some(secret) => state
-                            .app
-                            .principal_for_secret(&secret)
-                            .await
-                            .map_err(|e| async_graphql::Error::new(e.to_string()))?,
-                    };
+                        .map(str::to_string);
+                    let principal = crate::rest::caller_principal(&state, secret.as_deref())
+                        .await
+                        .map_err(|e| async_graphql::Error::new(e.to_string()))?;
                     let mut data = Data::default();
                     data.insert(principal);
                     Ok(data)

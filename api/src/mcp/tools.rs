@@ -14,7 +14,6 @@ use rmcp::handler::server::tool::Extension;
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::{CallToolResult, Implementation, ServerCapabilities, ServerConfig};
 use rmcp::{schemars, tool, tool_handler, tool_router, ErrorData, ServerHandler};
-use secrecy::ExposeSecret;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -176,13 +175,7 @@ impl SocktMcp {
         let value = value
             .to_str()
             .map_err(|_| AppError::Unauthorized("malformed Authorization header".into()))?;
-        let secret = value.strip_prefix("Bearer ").unwrap_or(value).trim();
-        if let Some(admin) = &self.state.admin_token {
-            if admin.expose_secret() == secret {
-                return Ok(Principal::Admin);
-            }
-        }
-        self.state.app.principal_for_secret(secret).await
+        crate::rest::caller_principal(&self.state, Some(value)).await
     }
 
     /// Who may act on `sandbox_id`: an explicit token, this session's token, or the header.

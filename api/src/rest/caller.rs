@@ -57,16 +57,24 @@ impl FromRequestParts<AppState> for Caller {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let Some(secret) = presented_secret(parts)? else {
-            return Ok(Caller(Principal::Anonymous));
-        };
-        if let Some(admin) = &state.admin_token {
-            if same_secret(admin.expose_secret(), &secret) {
-                return Ok(Caller(Principal::Admin));
-            }
-        }
-        Ok(Caller(state.app.principal_for_secret(&secret).await?))
+        let secret = presented_secret(parts)?;
+        Ok(Caller(principal_for(state, secret.as_deref()).await?))
     }
+}
+
+/// The principal a presented secret (or none) stands for, whatever the
+/// transport: the admin token, an API key, a sandbox token, or nobody.
+pub async fn principal_for(state: &AppState, secret: Option<&str>) -> Result<Principal, AppError> {
+    let Some(secret) = secret.map(str::trim).filter(|s| !s.is_empty()) else {
+        return Ok(Principal::Anonymous);
+    };
+    let secret = secret.strip_prefix("Bearer ").unwrap_or(secret).trim();
+    if let Some(admin) = &state.admin_token {
+        if same_secret(admin.expose_secret(), secret) {
+            return Ok(Principal::Admin);
+        }
+    }
+    state.app.principal_for_secret(secret).await
 }
 
 #[cfg(test)]

@@ -17,7 +17,7 @@ use crate::server::AppState;
 use axum::routing::{any, get, post};
 use axum::Router;
 
-pub use caller::Caller;
+pub use caller::{principal_for as caller_principal, Caller};
 pub use files::utf8_text;
 pub use lightning::refund_json;
 
