@@ -36,6 +36,9 @@ struct Views {
     withdraw_offers: HashMap<String, String>,
 }
 
+/// How many of a sandbox's most recent events its in-memory timeline keeps.
+pub const TIMELINE_KEPT: usize = 1000;
+
 /// One event of a sandbox's stream, for timelines.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct TimelineEntry {
@@ -85,7 +88,7 @@ impl ReadModel {
         self.changes.subscribe()
     }
 
-    /// A sandbox's events, oldest first.
+    /// A sandbox's most recent events (at most `TIMELINE_KEPT`), oldest first.
     pub fn timeline(&self, sandbox_id: &str) -> Vec<TimelineEntry> {
         self.read()
             .timelines
@@ -395,11 +398,13 @@ impl Query<Sandbox> for ReadModel {
                     payload: serde_json::to_value(&envelope.payload)
                         .unwrap_or(serde_json::Value::Null),
                 };
-                views
-                    .timelines
-                    .entry(aggregate_id.to_string())
-                    .or_default()
-                    .push(entry.clone());
+                let timeline = views.timelines.entry(aggregate_id.to_string()).or_default();
+                timeline.push(entry.clone());
+                // Memory stays bounded for long-lived sandboxes; the store keeps everything.
+                if timeline.len() > TIMELINE_KEPT {
+                    let excess = timeline.len() - TIMELINE_KEPT;
+                    timeline.drain(..excess);
+                }
                 entries.push(entry);
             }
         }
