@@ -296,3 +296,154 @@ fn replay_account(stream: &Stream<'_>, violations: &mut Vec<Violation>) {
         account.apply(event);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use domain::sandbox::{BillingMethod, SandboxEvent};
+    use domain::{Msats, TierName};
+
+    /// A correctly chained stream of `events`, one commit each.
+    fn chained(id: &str, events: Vec<SandboxEvent>) -> Vec<StoredEvent> {
+        let mut prev = GENESIS.to_string();
+        events
+            .into_iter()
+            .enumerate()
+            .map(|(i, event)| {
+                let payload = serde_json::to_value(&event).unwrap();
+                let event_type = cqrs_es::DomainEvent::event_type(&event);
+                let chained = [ChainedEvent {
+                    sequence: i + 1,
+                    event_type: &event_type,
+                    event_version: "1.0",
+                    payload: &payload,
+                }];
+                let hash = commit_hash(&prev, "Sandbox", id, &chained);
+                let stored = StoredEvent {
+                    aggregate_type: "Sandbox".into(),
+                    aggregate_id: id.into(),
+                    sequence: i + 1,
+                    event_type,
+                    event_version: "1.0".into(),
+                    payload,
+                    metadata: serde_json::json!({ PREV_KEY: prev, HASH_KEY: hash }),
+                };
+                prev = hash;
+                stored
+            })
+            .collect()
+    }
+
+    fn lifecycle(charge: u64) -> Vec<SandboxEvent> {
+        vec![
+            SandboxEvent::SandboxCreated {
+                owner: Some("a".into()),
+                tier: TierName::Micro,
+                msats_per_second: 1_000,
+                billing: BillingMethod::Credits,
+                label: None,
+                image: "i".into(),
+                token_hash: None,
+                at_ms: 0,
+            },
+            SandboxEvent::BalanceExtended {
+                amount: Msats(10_000),
+                source: FundingSource::Account {
+                    account_id: "a".into(),
+                },
+                balance_after: Msats(10_000),
+                at_ms: 0,
+            },
+            SandboxEvent::SandboxStarted {
+                container_id: "c".into(),
+                at_ms: 1_000,
+            },
+            SandboxEvent::UsageCharged {
+                from_ms: 1_000,
+                to_ms: 3_000,
+                msats_per_second: 1_000,
+                amount: Msats(charge),
+                balance_after: Msats(10_000 - charge),
+            },
+        ]
+    }
+
+    #[test]
+    fn a_correct_stream_passes() {
+        let report = audit(&chained("s", lifecycle(2_000)));
+        assert!(report.passed(), "{:?}", report.violations);
+        assert_eq!(
+            (
+                report.paid_in_msats,
+                report.charged_msats,
+                report.balance_msats
+            ),
+            (10_000, 2_000, 8_000)
+        );
+    }
+
+    #[test]
+    fn an_overcharge_is_caught_even_with_a_recomputed_chain() {
+        let report = audit(&chained("s", lifecycle(2_500)));
+        assert_eq!(report.violations.len(), 1, "{:?}", report.violations);
+        assert_eq!(report.violations[0].sequence, 4);
+        assert!(report.violations[0]
+            .rule
+            .contains("charged 2500 where the rate gives 2000"));
+    }
+
+    #[test]
+    fn a_charge_before_the_start_is_caught() {
+        let mut events = lifecycle(2_000);
+        events.swap(2, 3);
+        let report = audit(&chained("s", events));
+        assert!(
+            report
+                .violations
+                .iter()
+                .any(|v| v.rule.contains("a charge while the sandbox was creating")),
+            "{:?}",
+            report.violations
+        );
+    }
+
+    #[test]
+    fn a_payment_credited_twice_is_caught_across_sandboxes() {
+        let paid = |id: &str| {
+            chained(
+                id,
+                vec![
+                    SandboxEvent::SandboxCreated {
+                        owner: None,
+                        tier: TierName::Nano,
+                        msats_per_second: 500,
+                        billing: BillingMethod::Lightning,
+                        label: None,
+                        image: "i".into(),
+                        token_hash: None,
+                        at_ms: 0,
+                    },
+                    SandboxEvent::BalanceExtended {
+                        amount: Msats(1_000),
+                        source: FundingSource::Payment {
+                            payment_hash: "h".into(),
+                        },
+                        balance_after: Msats(1_000),
+                        at_ms: 0,
+                    },
+                ],
+            )
+        };
+        let mut events = paid("one");
+        events.extend(paid("two"));
+        let report = audit(&events);
+        assert!(
+            report
+                .violations
+                .iter()
+                .any(|v| v.rule.contains("credited more than once")),
+            "{:?}",
+            report.violations
+        );
+    }
+}
