@@ -1,48 +1,24 @@
-//! LNURL-pay (LUD-06) through a Lightning Address (LUD-16): resolve the
-//! address, ask its callback for an invoice of the exact amount, and check
-//! the invoice's amount and description hash before anyone pays it.
+//! LNURL-pay (LUD-06) through a Lightning Address (LUD-16), with lnurl-rs:
+//! resolve the address, ask its callback for an invoice of the exact amount,
+//! and check the invoice's signature, amount and description hash before
+//! anyone pays it.
 
 use super::bolt11;
 use async_trait::async_trait;
 use domain::lightning::{AddressResolver, LightningError};
 use domain::Msats;
-use serde_json::Value;
 use sha2::{Digest, Sha256};
-use std::time::Duration;
 
 pub struct LnurlResolver {
-    http: reqwest::Client,
+    client: lnurl::AsyncClient,
     /// Plain http for address hosts (tests against a loopback LNbits only).
     allow_http: bool,
 }
 
 impl LnurlResolver {
     pub fn new(allow_http: bool) -> anyhow::Result<LnurlResolver> {
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(20))
-            .redirect(reqwest::redirect::Policy::limited(3))
-            .build()?;
-        Ok(LnurlResolver { http, allow_http })
-    }
-
-    async fn get_json(&self, url: &str) -> Result<Value, LightningError> {
-        let response =
-            self.http.get(url).send().await.map_err(|e| {
-                LightningError::Address(format!("{} is unreachable", e.without_url()))
-            })?;
-        let body: Value = response
-            .json()
-            .await
-            .map_err(|_| LightningError::Address("the answer is not JSON".into()))?;
-        if body["status"] == "ERROR" {
-            return Err(LightningError::Address(
-                body["reason"]
-                    .as_str()
-                    .unwrap_or("the service refused")
-                    .to_string(),
-            ));
-        }
-        Ok(body)
+        let client = lnurl::AsyncClient::from_builder(lnurl::Builder::default().timeout(20))?;
+        Ok(LnurlResolver { client, allow_http })
     }
 }
 
@@ -67,55 +43,59 @@ pub(crate) fn parse_address(address: &str) -> Result<(String, String), Lightning
     Ok((name.to_lowercase(), host.to_lowercase()))
 }
 
+fn address_error(host: &str, e: lnurl::Error) -> LightningError {
+    match e {
+        lnurl::Error::Reqwest(_) => LightningError::Address(format!("{host} is unreachable")),
+        lnurl::Error::InvalidAmount => {
+            LightningError::Address("the address does not accept this amount".into())
+        }
+        lnurl::Error::InvoiceAmountMismatch { .. } => {
+            LightningError::InvalidInvoice("the address's invoice is for another amount".into())
+        }
+        other => LightningError::Address(format!("{host} answered unexpectedly: {other}")),
+    }
+}
+
 #[async_trait]
 impl AddressResolver for LnurlResolver {
     async fn invoice_for(&self, address: &str, amount: Msats) -> Result<String, LightningError> {
+        // lnurl-rs builds https URLs from addresses; build ours (LUD-16) so a
+        // test wallet on loopback http works, and let lnurl-rs do the rest.
         let (name, host) = parse_address(address)?;
         let scheme = if self.allow_http { "http" } else { "https" };
-        let pay = self
-            .get_json(&format!("{scheme}://{host}/.well-known/lnurlp/{name}"))
-            .await?;
-        if pay["tag"] != "payRequest" {
-            return Err(LightningError::Address(
-                "the address does not accept payments (no payRequest)".into(),
-            ));
-        }
-        let (min, max) = (
-            pay["minSendable"].as_u64().unwrap_or(1),
-            pay["maxSendable"].as_u64().unwrap_or(0),
-        );
-        if amount.0 < min || amount.0 > max {
-            return Err(LightningError::Address(format!(
-                "the address accepts {min}..{max} msat, not {}",
-                amount.0
-            )));
-        }
-        let callback = pay["callback"]
-            .as_str()
-            .ok_or_else(|| LightningError::Address("no callback".into()))?;
-        let metadata = pay["metadata"]
-            .as_str()
-            .ok_or_else(|| LightningError::Address("no metadata".into()))?;
-        let separator = if callback.contains('?') { '&' } else { '?' };
-        let answer = self
-            .get_json(&format!("{callback}{separator}amount={}", amount.0))
-            .await?;
-        let bolt11 = answer["pr"]
-            .as_str()
-            .ok_or_else(|| LightningError::Address("the callback returned no invoice".into()))?;
-        let decoded = bolt11::decode(bolt11)?;
+        let url = format!("{scheme}://{host}/.well-known/lnurlp/{name}");
+        let pay = match self
+            .client
+            .make_request(&url)
+            .await
+            .map_err(|e| address_error(&host, e))?
+        {
+            lnurl::LnUrlResponse::LnUrlPayResponse(pay) => pay,
+            _ => {
+                return Err(LightningError::Address(
+                    "the address does not accept payments (no payRequest)".into(),
+                ))
+            }
+        };
+        let invoice = self
+            .client
+            .get_invoice(&pay, amount.0, None, None)
+            .await
+            .map_err(|e| address_error(&host, e))?;
+        // Check what lnurl-rs does not: the signature, and the commitment to the metadata (LUD-06).
+        let decoded = bolt11::decode(&invoice.pr)?;
         if decoded.amount != Some(amount) {
             return Err(LightningError::InvalidInvoice(
                 "the address's invoice is for another amount".into(),
             ));
         }
-        let expected: [u8; 32] = Sha256::digest(metadata.as_bytes()).into();
+        let expected: [u8; 32] = Sha256::digest(pay.metadata.as_bytes()).into();
         if decoded.description_hash != Some(expected) {
             return Err(LightningError::InvalidInvoice(
                 "the address's invoice does not commit to its metadata".into(),
             ));
         }
-        Ok(bolt11.to_string())
+        Ok(invoice.pr)
     }
 }
 
