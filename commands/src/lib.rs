@@ -1,5 +1,5 @@
-//! The write side: the application API every transport calls (REST today,
-//! GraphQL and MCP next), command dispatch, the executions it runs, the meter
+//! The write side: the application API every transport calls (REST, MCP,
+//! GraphQL), command dispatch, the executions it runs, the meter
 //! that charges running time, Lightning billing, and start-up reconciliation.
 
 mod app;
