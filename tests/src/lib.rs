@@ -136,16 +136,7 @@ impl TestServer {
     /// being a fresh wallet there.
     pub async fn start_lightning(lnbits: &lnbits::Lnbits, extra: &[&str]) -> TestServer {
         let wallet = lnbits.wallet("sockt").await;
-        let mut args = vec![
-            "--lnbits-url",
-            lnbits.base.as_str(),
-            "--lnbits-admin-key",
-            wallet.adminkey.as_str(),
-            "--lnurl-allow-http",
-            "true",
-            "--lightning-min-sats",
-            "1",
-        ];
+        let mut args = lnbits.serve_flags(&wallet);
         args.extend_from_slice(extra);
         Self::start_with(&args).await
     }

@@ -39,16 +39,12 @@ impl Lnbits {
     }
 
     pub async fn wallet(&self, name: &str) -> Wallet {
-        let account: Value = self
-            .http
-            .post(format!("{}/api/v1/account", self.base))
-            .json(&json!({ "name": name }))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let account = json(
+            self.http
+                .post(format!("{}/api/v1/account", self.base))
+                .json(&json!({ "name": name })),
+        )
+        .await;
         let host = self
             .base
             .trim_start_matches("http://")
@@ -62,74 +58,65 @@ impl Lnbits {
     }
 
     pub async fn fund(&self, wallet: &Wallet, sats: u64) {
-        let answer: Value = self
-            .http
-            .put(format!("{}/users/api/v1/balance", self.base))
-            .bearer_auth(&self.token)
-            .json(&json!({ "id": wallet.id, "amount": sats }))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let answer = json(
+            self.http
+                .put(format!("{}/users/api/v1/balance", self.base))
+                .bearer_auth(&self.token)
+                .json(&json!({ "id": wallet.id, "amount": sats })),
+        )
+        .await;
         assert_eq!(answer["success"], true, "{answer}");
     }
 
     /// Pay an invoice from `wallet`, as the agent's wallet (MCP server) would.
     pub async fn pay(&self, wallet: &Wallet, bolt11: &str) {
-        let paid: Value = self
-            .http
-            .post(format!("{}/api/v1/payments", self.base))
-            .header("X-Api-Key", &wallet.adminkey)
-            .json(&json!({ "out": true, "bolt11": bolt11 }))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let paid = json(
+            self.http
+                .post(format!("{}/api/v1/payments", self.base))
+                .header("X-Api-Key", &wallet.adminkey)
+                .json(&json!({ "out": true, "bolt11": bolt11 })),
+        )
+        .await;
         assert_eq!(paid["status"], "success", "{paid}");
     }
 
     pub async fn balance_msat(&self, wallet: &Wallet) -> u64 {
-        let found: Value = self
-            .http
-            .get(format!("{}/api/v1/wallet", self.base))
-            .header("X-Api-Key", &wallet.inkey)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let found = json(
+            self.http
+                .get(format!("{}/api/v1/wallet", self.base))
+                .header("X-Api-Key", &wallet.inkey),
+        )
+        .await;
         found["balance"].as_u64().unwrap()
     }
 
     /// Claim an LNURL-withdraw link (its plain URL) into `wallet`.
     pub async fn claim_withdraw(&self, wallet: &Wallet, url: &str) -> Value {
-        let offer: Value = self
-            .http
-            .get(url)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let offer = json(self.http.get(url)).await;
         assert_eq!(offer["tag"], "withdrawRequest", "{offer}");
         let sats = offer["maxWithdrawable"].as_u64().unwrap() / 1000;
-        self.http
-            .post(format!("{}/api/v1/payments", self.base))
-            .header("X-Api-Key", &wallet.inkey)
-            .json(
-                &json!({ "out": false, "amount": sats, "memo": "claim", "lnurl_withdraw": offer }),
-            )
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
+        json(self.http.post(format!("{}/api/v1/payments", self.base)).header("X-Api-Key", &wallet.inkey).json(
+            &json!({ "out": false, "amount": sats, "memo": "claim", "lnurl_withdraw": offer }),
+        ))
+        .await
     }
+
+    /// `sockt serve` flags for Lightning billing with `sockt` as Sockt's wallet.
+    pub fn serve_flags<'a>(&'a self, sockt: &'a Wallet) -> Vec<&'a str> {
+        vec![
+            "--lnbits-url",
+            self.base.as_str(),
+            "--lnbits-admin-key",
+            sockt.adminkey.as_str(),
+            "--lnurl-allow-http",
+            "true",
+            "--lightning-min-sats",
+            "1",
+        ]
+    }
+}
+
+/// The JSON answer of a request.
+async fn json(request: reqwest::RequestBuilder) -> Value {
+    request.send().await.unwrap().json().await.unwrap()
 }

@@ -51,6 +51,13 @@ fn audit(store_args: &[&str]) -> (bool, serde_json::Value) {
     (output.status.success(), report)
 }
 
+/// `sockt audit` fails on the store and names the stream.
+fn assert_caught(store_args: &[&str], stream: &str) {
+    let (passed, report) = audit(store_args);
+    assert!(!passed, "{report}");
+    assert_names(&report, stream);
+}
+
 fn assert_names(report: &serde_json::Value, stream: &str) {
     let violations = report["violations"].as_array().unwrap();
     assert!(!violations.is_empty(), "{report}");
@@ -127,9 +134,7 @@ async fn the_auditor_passes_a_clean_sqlite_store_and_catches_tampering() {
     // The command line says so with its exit status, naming the stream.
     let tampered_dir = temp_dir("sockt-audit");
     std::fs::copy(data_dir.join("edited.db"), tampered_dir.join("events.db")).unwrap();
-    let (passed, report) = audit(&["--data-dir", &tampered_dir.to_string_lossy()]);
-    assert!(!passed);
-    assert_names(&report, &id);
+    assert_caught(&["--data-dir", &tampered_dir.to_string_lossy()], &id);
     let _ = std::fs::remove_dir_all(tampered_dir);
     let _ = std::fs::remove_dir_all(data_dir);
 }
@@ -170,9 +175,7 @@ async fn the_auditor_catches_tampering_in_postgres() {
             .await
             .unwrap();
     }
-    let (passed, report) = audit(&["--database-url", &url]);
-    assert!(!passed);
-    assert_names(&report, &id);
+    assert_caught(&["--database-url", &url], &id);
     for statement in &swap {
         sqlx::query(statement)
             .execute(&mut connection)
@@ -191,9 +194,7 @@ async fn the_auditor_catches_tampering_in_postgres() {
     .await
     .unwrap();
     assert_eq!(done.rows_affected(), 1);
-    let (passed, report) = audit(&["--database-url", &url]);
-    assert!(!passed);
-    assert_names(&report, &id);
+    assert_caught(&["--database-url", &url], &id);
 
     // Deleted.
     sqlx::query(&format!(
@@ -202,9 +203,7 @@ async fn the_auditor_catches_tampering_in_postgres() {
     .execute(&mut connection)
     .await
     .unwrap();
-    let (passed, report) = audit(&["--database-url", &url]);
-    assert!(!passed);
-    assert_names(&report, &id);
+    assert_caught(&["--database-url", &url], &id);
 }
 
 #[tokio::test(flavor = "multi_thread")]

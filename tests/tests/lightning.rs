@@ -418,18 +418,8 @@ async fn a_payment_made_while_the_server_is_down_is_credited_on_restart() {
         return;
     };
     let sockt_wallet = lnbits.wallet("sockt").await;
-    let flags = [
-        "--lnbits-url",
-        lnbits.base.as_str(),
-        "--lnbits-admin-key",
-        sockt_wallet.adminkey.as_str(),
-        "--lnurl-allow-http",
-        "true",
-        "--lightning-min-sats",
-        "1",
-        "--lightning-webhooks",
-        "false",
-    ];
+    let mut flags = lnbits.serve_flags(&sockt_wallet);
+    flags.extend(["--lightning-webhooks", "false"]);
     let server = TestServer::start_with(&flags).await;
     let agent = lnbits.wallet("agent").await;
     lnbits.fund(&agent, 1_000).await;
