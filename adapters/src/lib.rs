@@ -2,7 +2,6 @@
 //! for sandboxes, SQLite or PostgreSQL for the event store, LNbits and LNURL
 //! for Lightning, the system clock, and the builder of the default sandbox image.
 
-mod chained;
 pub mod clock;
 pub mod docker;
 pub mod image;

@@ -11,5 +11,6 @@ pub mod metrics;
 pub mod rate_limit;
 pub mod rest;
 pub mod server;
+pub mod stores;
 
 pub use server::{bootstrap, router, serve, AppState, Running};

@@ -5,6 +5,7 @@ use api::config::{
     AccountsCommand, Cli, Command, ImageCommand, ProjectionsCommand, ServeConfig, StoreConfig,
 };
 use clap::Parser;
+use domain::ports::EventLogReader;
 use secrecy::ExposeSecret;
 use std::process::ExitCode;
 
@@ -50,17 +51,16 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn open_store(store: &StoreConfig) -> anyhow::Result<adapters::store::EventStores> {
-    let location = adapters::store::StoreLocation::choose(
+fn location(store: &StoreConfig) -> adapters::store::StoreLocation {
+    adapters::store::StoreLocation::choose(
         store.database_url.as_ref().map(|s| s.expose_secret()),
         &store.data_dir,
-    );
-    adapters::store::open(&location).await
+    )
 }
 
 /// The application over the store, for account commands (which touch no container).
 async fn application(store: &StoreConfig) -> anyhow::Result<std::sync::Arc<commands::App>> {
-    let stores = open_store(store).await?;
+    let stores = api::stores::open(&location(store)).await?;
     let runtime = adapters::docker::DockerRuntime::connect(Default::default()).await?;
     let clock = std::sync::Arc::new(adapters::clock::SystemClock);
     Ok(commands::App::new(
@@ -134,11 +134,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Bench(config) => api::bench::run(config).await,
         Command::Audit { store, json } => {
-            let location = adapters::store::StoreLocation::choose(
-                store.database_url.as_ref().map(|s| s.expose_secret()),
-                &store.data_dir,
-            );
-            let events = adapters::store::read_all(&location).await?;
+            let events = location(&store).log().read_all().await?;
             let report = projections::audit::audit(&events);
             if json {
                 println!("{}", serde_json::to_string_pretty(&report)?);
@@ -153,14 +149,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Projections {
             command: ProjectionsCommand::Rebuild { store },
         } => {
-            let location = adapters::store::StoreLocation::choose(
-                store.database_url.as_ref().map(|s| s.expose_secret()),
-                &store.data_dir,
-            );
+            let location = location(&store);
             let started = std::time::Instant::now();
-            let first = adapters::store::open(&location).await?;
+            let first = api::stores::open(&location).await?;
             let elapsed = started.elapsed();
-            let second = adapters::store::open(&location).await?;
+            let second = api::stores::open(&location).await?;
             let (sandboxes, executions, accounts) = first.read.counts();
             println!(
                 "rebuilt {sandboxes} sandboxes, {executions} executions and {accounts} accounts from {} events in {:.3} s ({:.0} events/s)",

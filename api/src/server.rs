@@ -8,7 +8,7 @@ use crate::rest;
 use adapters::clock::SystemClock;
 use adapters::docker::{DockerConfig, DockerRuntime};
 use adapters::lightning::{LnbitsGateway, LnurlResolver};
-use adapters::store::{self, StoreDirectory, StoreLocation};
+use adapters::store::StoreLocation;
 use anyhow::Context;
 use axum::extract::DefaultBodyLimit;
 use axum::Router;
@@ -146,7 +146,7 @@ pub async fn bootstrap(config: &ServeConfig, local_addr: SocketAddr) -> anyhow::
             .map(|s| s.expose_secret()),
         data_dir,
     );
-    let stores = store::open(&location).await?;
+    let stores = crate::stores::open(&location).await?;
     tracing::info!(backend = stores.backend, replayed = stores.replayed, instance = %stores.instance_id, "event store open");
     let docker_config = DockerConfig {
         instance: stores.instance_id.clone(),
@@ -170,7 +170,7 @@ pub async fn bootstrap(config: &ServeConfig, local_addr: SocketAddr) -> anyhow::
     .with_context(|| format!("preparing the sandbox image {image}"))?;
     tracing::info!(image, ?outcome, "sandbox image ready");
     let stores_instance = stores.instance_id.clone();
-    let directory = StoreDirectory::connect(&location, stores.read.clone()).await?;
+    let directory = crate::stores::directory(&location, &stores.read).await?;
 
     let public_url = config
         .public_url

@@ -4,14 +4,13 @@
 use crate::auth::{
     hash_secret, new_api_key, new_sandbox_token, Principal, API_KEY_PREFIX, SANDBOX_TOKEN_PREFIX,
 };
-use crate::bus::SharedBus;
 use crate::config::AppConfig;
 use crate::error::AppError;
 use crate::exec_output::{OutputSnapshot, OutputStore};
 use crate::executions::RunningExecs;
 use crate::locks::KeyedLocks;
 use domain::account::{Account, AccountCommand};
-use domain::ports::{Clock, SandboxSpec, SharedRuntime};
+use domain::ports::{AccountDirectory, Clock, SandboxSpec, SharedBus, SharedRuntime};
 use domain::sandbox::{
     BillingMethod, Funding, FundingSource, PauseReason, Sandbox, SandboxCommand, SandboxState,
 };
@@ -39,14 +38,6 @@ pub struct ExecPoll {
     pub execution: ExecutionView,
     pub output: OutputSnapshot,
     pub sandbox: SandboxView,
-}
-
-/// Finds accounts opened by another process (e.g. `sockt accounts create`
-/// while the server runs) and feeds them into the read model.
-#[async_trait::async_trait]
-pub trait AccountDirectory: Send + Sync {
-    /// Load the account whose key hashes to `key_hash`; true if found.
-    async fn load_by_key_hash(&self, key_hash: &str) -> bool;
 }
 
 pub struct App {
@@ -132,10 +123,8 @@ impl App {
                 return Ok(Principal::Account(account.account_id));
             }
             if let Some(directory) = &self.directory {
-                if directory.load_by_key_hash(&hash).await {
-                    if let Some(account) = self.read.account_by_key_hash(&hash) {
-                        return Ok(Principal::Account(account.account_id));
-                    }
+                if let Some(account_id) = directory.account_for_key_hash(&hash).await {
+                    return Ok(Principal::Account(account_id));
                 }
             }
             return Err(AppError::Unauthorized("unknown API key".into()));

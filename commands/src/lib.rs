@@ -4,7 +4,6 @@
 
 mod app;
 mod auth;
-mod bus;
 mod config;
 mod error;
 mod exec_output;
@@ -15,9 +14,8 @@ mod locks;
 mod meter;
 mod reconcile;
 
-pub use app::{AccountDirectory, App, CreateSandbox, ExecPoll};
+pub use app::{App, CreateSandbox, ExecPoll};
 pub use auth::{hash_secret, new_api_key, Principal, API_KEY_PREFIX};
-pub use bus::{CommandBus, SharedBus};
 pub use config::AppConfig;
 pub use error::AppError;
 pub use exec_output::{OutputChunk, OutputSnapshot};

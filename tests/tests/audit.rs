@@ -3,7 +3,8 @@
 //! is edited, deleted or reordered, on SQLite and on PostgreSQL.
 #![allow(clippy::unwrap_used)]
 
-use adapters::store::{read_all, StoreLocation};
+use adapters::store::StoreLocation;
+use domain::ports::EventLogReader;
 use serde_json::json;
 use sqlx::Connection;
 use std::path::Path;
@@ -106,8 +107,13 @@ async fn the_auditor_passes_a_clean_sqlite_store_and_catches_tampering() {
     assert!(passed, "{report}");
     assert!(report["events"].as_u64().unwrap() > 10);
     assert_eq!(report["paid_in_msats"], 150_000);
-    let in_process =
-        projections::audit::audit(&read_all(&StoreLocation::Sqlite(db.clone())).await.unwrap());
+    let in_process = projections::audit::audit(
+        &StoreLocation::Sqlite(db.clone())
+            .log()
+            .read_all()
+            .await
+            .unwrap(),
+    );
     assert!(in_process.passed());
 
     let charge = format!("SELECT rowid FROM events WHERE aggregate_id = '{id}' AND event_type = 'UsageCharged' ORDER BY sequence LIMIT 1");
@@ -127,7 +133,7 @@ async fn the_auditor_passes_a_clean_sqlite_store_and_catches_tampering() {
         let copy = sqlite_copy(&db, name).await;
         tamper_sqlite(&copy, &sql).await;
         let location = StoreLocation::Sqlite(copy.clone().into());
-        let report = projections::audit::audit(&read_all(&location).await.unwrap());
+        let report = projections::audit::audit(&location.log().read_all().await.unwrap());
         assert!(!report.passed(), "{name} went unnoticed");
         assert_names(&serde_json::to_value(&report).unwrap(), &id);
     }
@@ -221,7 +227,7 @@ async fn rebuilt_projections_equal_the_live_ones() {
         .delete(&format!("/v1/sandboxes/{live_id}"), &key)
         .await;
     let data_dir = server.data_dir.clone();
-    let rebuilt = adapters::store::open(&StoreLocation::Sqlite(data_dir.join("events.db")))
+    let rebuilt = api::stores::open(&StoreLocation::Sqlite(data_dir.join("events.db")))
         .await
         .unwrap();
     assert!(

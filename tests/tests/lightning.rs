@@ -31,7 +31,11 @@ async fn wait_status(
 /// The auditor's verdict on the server's whole store.
 async fn assert_audit_passes(server: &TestServer) {
     let location = adapters::store::StoreLocation::Sqlite(server.data_dir.join("events.db"));
-    let report = projections::audit::audit(&adapters::store::read_all(&location).await.unwrap());
+    let report = projections::audit::audit(
+        &domain::ports::EventLogReader::read_all(&location.log())
+            .await
+            .unwrap(),
+    );
     assert!(report.passed(), "{:?}", report.violations);
     assert!(report.paid_in_msats > 0);
 }

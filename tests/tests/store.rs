@@ -4,10 +4,11 @@
 //! keeps its identity, and a server keeps its state across restarts.
 #![allow(clippy::unwrap_used)]
 
-use adapters::store::{self, StoreDirectory, StoreLocation};
-use commands::AccountDirectory;
+use adapters::store::StoreLocation;
+use api::stores;
 use domain::account::AccountCommand;
 use domain::execution::{ExecutionStatus, OutputDigest};
+use domain::ports::AccountDirectory;
 use domain::sandbox::{BillingMethod, Funding, FundingSource, PauseReason, SandboxCommand};
 use domain::{Msats, TierName};
 use reqwest::StatusCode;
@@ -35,7 +36,7 @@ async fn postgres_database() -> Option<String> {
 }
 
 async fn store_suite(location: StoreLocation) {
-    let live = store::open(&location).await.unwrap();
+    let live = stores::open(&location).await.unwrap();
     let t0 = 1_800_000_000_000i64;
     let account = "acct-1";
     live.accounts
@@ -145,7 +146,7 @@ async fn store_suite(location: StoreLocation) {
     );
 
     // A second handle replays exactly what the first one built live.
-    let replayed = store::open(&location).await.unwrap();
+    let replayed = stores::open(&location).await.unwrap();
     assert_eq!(replayed.replayed, 3 + 12);
     assert_eq!(replayed.read.sandbox("sb-1"), live.read.sandbox("sb-1"));
     assert_eq!(replayed.read.ledger("sb-1"), live.read.ledger("sb-1"));
@@ -162,7 +163,7 @@ async fn store_suite(location: StoreLocation) {
     );
 
     // Accounts another process opens are found by key hash.
-    let other = store::open(&location).await.unwrap();
+    let other = stores::open(&location).await.unwrap();
     other
         .accounts
         .execute(
@@ -175,17 +176,19 @@ async fn store_suite(location: StoreLocation) {
         )
         .await
         .unwrap();
-    let directory = StoreDirectory::connect(&location, live.read.clone())
-        .await
-        .unwrap();
+    let directory = stores::directory(&location, &live.read).await.unwrap();
     assert!(live.read.account_by_key_hash("cd34").is_none());
-    assert!(directory.load_by_key_hash("cd34").await);
+    assert_eq!(
+        directory.account_for_key_hash("cd34").await.as_deref(),
+        Some("acct-2")
+    );
     assert_eq!(
         live.read.account_by_key_hash("cd34").unwrap().account_id,
-        "acct-2"
+        "acct-2",
+        "the account found is replayed into the read model"
     );
-    assert!(!directory.load_by_key_hash("ffff").await);
-    assert!(!directory.load_by_key_hash("%' OR 1=1 --").await);
+    assert_eq!(directory.account_for_key_hash("ffff").await, None);
+    assert_eq!(directory.account_for_key_hash("%' OR 1=1 --").await, None);
 }
 
 #[tokio::test]

@@ -1,6 +1,6 @@
-//! Ports: what the application needs from the outside world, as traits that
-//! adapters implement (Docker, the clock). They speak in sandbox operations,
-//! never in the vocabulary of one runtime.
+//! The sandbox runtime port: sandbox operations (create, pause, exec, files,
+//! ...) that an isolation technology implements, never in the vocabulary of
+//! one runtime.
 
 use crate::Tier;
 use async_trait::async_trait;
@@ -8,11 +8,6 @@ use std::sync::Arc;
 
 /// The home directory of the sandbox user; relative paths start here.
 pub const SANDBOX_HOME: &str = "/home/sandbox";
-
-/// The current time, in milliseconds since the Unix epoch.
-pub trait Clock: Send + Sync {
-    fn now_ms(&self) -> i64;
-}
 
 /// What the runtime needs to make one sandbox.
 #[derive(Debug, Clone)]

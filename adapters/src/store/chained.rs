@@ -6,16 +6,33 @@ use cqrs_es::persist::{EventStoreAggregateContext, PersistedEventRepository, Per
 use cqrs_es::{Aggregate, AggregateError, DomainEvent, EventEnvelope, EventStore};
 use domain::chain::{commit_hash, ChainedEvent, GENESIS, HASH_KEY, PREV_KEY};
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
+/// Cheap to clone: clones share the store and the cache of stream heads.
 pub struct ChainedStore<R, A>
 where
     R: PersistedEventRepository,
     A: Aggregate,
 {
-    inner: PersistedEventStore<R, A>,
+    inner: Arc<PersistedEventStore<R, A>>,
     /// Last known (sequence, chain hash) per stream.
-    heads: Mutex<HashMap<String, (usize, String)>>,
+    heads: Arc<Mutex<HashMap<String, (usize, String)>>>,
+    /// Reads the newest event of a stream without loading the others.
+    repo: Arc<R>,
+}
+
+impl<R, A> Clone for ChainedStore<R, A>
+where
+    R: PersistedEventRepository,
+    A: Aggregate,
+{
+    fn clone(&self) -> Self {
+        ChainedStore {
+            inner: self.inner.clone(),
+            heads: self.heads.clone(),
+            repo: self.repo.clone(),
+        }
+    }
 }
 
 impl<R, A> ChainedStore<R, A>
@@ -23,10 +40,16 @@ where
     R: PersistedEventRepository,
     A: Aggregate,
 {
-    pub fn new(inner: PersistedEventStore<R, A>) -> Self {
+    /// A store that keeps a snapshot of each aggregate every
+    /// `snapshot_every` events, so loading one costs at most that many events.
+    pub fn new(repo: impl Fn() -> R, snapshot_every: usize) -> Self {
         ChainedStore {
-            inner,
-            heads: Mutex::new(HashMap::new()),
+            inner: Arc::new(PersistedEventStore::new_snapshot_store(
+                repo(),
+                snapshot_every,
+            )),
+            heads: Arc::new(Mutex::new(HashMap::new())),
+            repo: Arc::new(repo()),
         }
     }
 
@@ -50,10 +73,17 @@ where
         if let Some(hash) = self.cached(aggregate_id, sequence) {
             return Ok(hash);
         }
-        let events = self.inner.load_events(aggregate_id).await?;
-        let last = events.iter().rev().find(|e| e.sequence == sequence);
-        Ok(last
-            .and_then(|e| e.metadata.get(HASH_KEY).cloned())
+        // Only the newest event: the stream may be long.
+        let newest = self
+            .repo
+            .get_last_events::<A>(aggregate_id, sequence - 1)
+            .await?;
+        Ok(newest
+            .iter()
+            .find(|e| e.sequence == sequence)
+            .and_then(|e| e.metadata.get(HASH_KEY))
+            .and_then(|h| h.as_str())
+            .map(str::to_string)
             .unwrap_or_else(|| GENESIS.to_string()))
     }
 }

@@ -1,0 +1,27 @@
+//! The event log reader port: every stored event exactly as persisted, for
+//! the auditor, which must not trust the projections or the aggregates.
+
+use async_trait::async_trait;
+
+/// One stored event as persisted, with its raw payload and metadata.
+#[derive(Debug, Clone)]
+pub struct StoredEvent {
+    pub aggregate_type: String,
+    pub aggregate_id: String,
+    pub sequence: usize,
+    pub event_type: String,
+    pub event_version: String,
+    pub payload: serde_json::Value,
+    pub metadata: serde_json::Value,
+}
+
+/// The log could not be read (the store is missing or unreachable).
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("reading the event log: {0}")]
+pub struct EventLogError(pub String);
+
+#[async_trait]
+pub trait EventLogReader: Send + Sync {
+    /// Every event of every stream, in no particular order across streams.
+    async fn read_all(&self) -> Result<Vec<StoredEvent>, EventLogError>;
+}

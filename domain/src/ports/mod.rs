@@ -1,0 +1,17 @@
+//! Ports: what the application needs from the outside world, as traits that
+//! adapters implement — the sandbox runtime, the Lightning gateway, the clock,
+//! the event store (commands and aggregates), the account directory, the
+//! event log reader and the leadership lease. Tests use fakes of the same traits.
+
+mod bus;
+mod clock;
+mod directory;
+mod event_log;
+mod runtime;
+
+pub use crate::lightning::{AddressResolver, LightningGateway};
+pub use bus::{CommandBus, SharedBus};
+pub use clock::Clock;
+pub use directory::AccountDirectory;
+pub use event_log::{EventLogError, EventLogReader, StoredEvent};
+pub use runtime::*;
