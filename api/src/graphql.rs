@@ -39,12 +39,7 @@ fn state<'a>(ctx: &'a Context<'_>) -> async_graphql::Result<&'a AppState> {
 
 /// Whether `principal` may see the sandbox.
 fn visible(principal: &Principal, view: &SandboxView) -> bool {
-    match principal {
-        Principal::Admin => true,
-        Principal::Account(account) => view.owner.as_deref() == Some(account.as_str()),
-        Principal::SandboxToken(hash) => view.token_hash.as_deref() == Some(hash.as_str()),
-        Principal::Anonymous => false,
-    }
+    principal.may_see(view.owner.as_deref(), view.token_hash.as_deref())
 }
 
 #[derive(SimpleObject)]

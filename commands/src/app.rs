@@ -147,13 +147,7 @@ impl App {
             .read
             .sandbox(sandbox_id)
             .ok_or_else(AppError::sandbox_not_found)?;
-        let allowed = match principal {
-            Principal::Admin => true,
-            Principal::Account(account) => view.owner.as_deref() == Some(account.as_str()),
-            Principal::SandboxToken(hash) => view.token_hash.as_deref() == Some(hash.as_str()),
-            Principal::Anonymous => false,
-        };
-        if allowed {
+        if principal.may_see(view.owner.as_deref(), view.token_hash.as_deref()) {
             Ok(view)
         } else {
             Err(AppError::sandbox_not_found())
@@ -447,9 +441,9 @@ impl App {
             let _guard = self.locks.lock(sandbox_id).await;
             // Terminated (or failed) meanwhile: nothing left to fail.
             if self
-                .read
-                .sandbox(sandbox_id)
-                .is_none_or(|v| v.state.is_ended())
+                .load_sandbox(sandbox_id)
+                .await
+                .map_or(true, |s| s.state.is_ended())
             {
                 return;
             }
@@ -472,13 +466,15 @@ impl App {
 
     /// Hand credits a sandbox refunded back to its account (idempotent).
     pub(crate) async fn return_credits(&self, sandbox_id: &str) {
-        let Some(view) = self.read.sandbox(sandbox_id) else {
+        let Ok(sandbox) = self.load_sandbox(sandbox_id).await else {
             return;
         };
-        let (Some(owner), BillingMethod::Credits) = (view.owner.as_deref(), view.billing) else {
+        let (Some(owner), Some(BillingMethod::Credits)) =
+            (sandbox.owner.as_deref(), sandbox.billing)
+        else {
             return;
         };
-        if view.refunded.is_zero() {
+        if sandbox.refunded.is_zero() {
             return;
         }
         let _guard = self.locks.lock(owner).await;
@@ -488,7 +484,7 @@ impl App {
                 owner,
                 AccountCommand::ReturnCredits {
                     sandbox_id: sandbox_id.to_string(),
-                    amount: view.refunded,
+                    amount: sandbox.refunded,
                     now_ms: self.now_ms(),
                 },
             )
@@ -520,7 +516,7 @@ impl App {
         principal: &Principal,
         sandbox_id: &str,
     ) -> Result<SandboxView, AppError> {
-        self.authorized_sandbox(principal, sandbox_id)?;
+        self.authorized_aggregate(principal, sandbox_id).await?;
         self.pause_for(sandbox_id, PauseReason::Requested).await?;
         self.authorized_sandbox(principal, sandbox_id)
     }
@@ -532,11 +528,9 @@ impl App {
         reason: PauseReason,
     ) -> Result<(), AppError> {
         let _guard = self.locks.lock(sandbox_id).await;
-        let view = self
-            .read
-            .sandbox(sandbox_id)
-            .ok_or_else(AppError::sandbox_not_found)?;
-        if let (SandboxState::Running, Some(container)) = (view.state, view.container_id.as_deref())
+        let sandbox = self.load_sandbox(sandbox_id).await?;
+        if let (SandboxState::Running, Some(container)) =
+            (sandbox.state, sandbox.container_id.as_deref())
         {
             self.runtime.pause(container).await?;
         }
@@ -557,19 +551,16 @@ impl App {
         principal: &Principal,
         sandbox_id: &str,
     ) -> Result<SandboxView, AppError> {
-        self.authorized_sandbox(principal, sandbox_id)?;
+        self.authorized_aggregate(principal, sandbox_id).await?;
         self.resume_paused(sandbox_id).await?;
         self.authorized_sandbox(principal, sandbox_id)
     }
 
     pub(crate) async fn resume_paused(&self, sandbox_id: &str) -> Result<(), AppError> {
         let _guard = self.locks.lock(sandbox_id).await;
-        let view = self
-            .read
-            .sandbox(sandbox_id)
-            .ok_or_else(AppError::sandbox_not_found)?;
-        let container = match (view.state, view.container_id.as_deref()) {
-            (SandboxState::Paused, Some(container)) if !view.balance.is_zero() => {
+        let sandbox = self.load_sandbox(sandbox_id).await?;
+        let container = match (sandbox.state, sandbox.container_id.as_deref()) {
+            (SandboxState::Paused, Some(container)) if !sandbox.balance.is_zero() => {
                 container.to_string()
             }
             // Anything else is decided (and refused or ignored) by the aggregate.
@@ -612,9 +603,12 @@ impl App {
         sandbox_id: &str,
         lightning_address: Option<&str>,
     ) -> Result<(SandboxView, Option<crate::lightning::RefundOutcome>), AppError> {
-        let view = self.authorized_sandbox(principal, sandbox_id)?;
-        if view.state.is_ended() {
-            return Err(AppError::Gone(format!("sandbox is already {}", view.state)));
+        let sandbox = self.authorized_aggregate(principal, sandbox_id).await?;
+        if sandbox.state.is_ended() {
+            return Err(AppError::Gone(format!(
+                "sandbox is already {}",
+                sandbox.state
+            )));
         }
         let address = lightning_address.map(str::trim).filter(|a| !a.is_empty());
         if let Some(address) = address {
@@ -631,11 +625,8 @@ impl App {
         self.running.cancel_sandbox(sandbox_id);
         {
             let _guard = self.locks.lock(sandbox_id).await;
-            let view = self
-                .read
-                .sandbox(sandbox_id)
-                .ok_or_else(AppError::sandbox_not_found)?;
-            if let Some(container) = view.container_id.as_deref() {
+            let sandbox = self.load_sandbox(sandbox_id).await?;
+            if let Some(container) = sandbox.container_id.as_deref() {
                 self.runtime.destroy(container).await?;
             }
             self.sandboxes
@@ -648,9 +639,11 @@ impl App {
                 .await?;
         }
         self.return_credits(sandbox_id).await;
-        let refund = match view.billing {
-            BillingMethod::Lightning => Some(self.refund_lightning(sandbox_id, address).await?),
-            BillingMethod::Credits => None,
+        let refund = match sandbox.billing {
+            Some(BillingMethod::Lightning) => {
+                Some(self.refund_lightning(sandbox_id, address).await?)
+            }
+            _ => None,
         };
         Ok((self.authorized_sandbox(principal, sandbox_id)?, refund))
     }
@@ -664,11 +657,12 @@ impl App {
         credits_cents: Option<u64>,
         sats: Option<u64>,
     ) -> Result<SandboxView, AppError> {
-        let view = self.authorized_sandbox(principal, sandbox_id)?;
-        if view.state.is_ended() {
-            return Err(AppError::Gone(format!("sandbox is {}", view.state)));
+        let sandbox = self.authorized_aggregate(principal, sandbox_id).await?;
+        if sandbox.state.is_ended() {
+            return Err(AppError::Gone(format!("sandbox is {}", sandbox.state)));
         }
-        let cents = match (credits_cents, sats, view.billing) {
+        let billing = sandbox.billing.unwrap_or(BillingMethod::Credits);
+        let cents = match (credits_cents, sats, billing) {
             (Some(cents), None, BillingMethod::Credits) => cents,
             (None, Some(sats), BillingMethod::Lightning) => {
                 let amount = self.check_sats(Some(sats))?;
@@ -691,7 +685,7 @@ impl App {
                 "credits_cents must be between 1 and {MAX_CREDITS_CENTS}"
             )));
         }
-        let owner = match (principal, view.owner.as_deref()) {
+        let owner = match (principal, sandbox.owner.as_deref()) {
             (Principal::Account(caller), Some(owner)) if caller == owner => owner.to_string(),
             _ => {
                 return Err(AppError::Forbidden(
@@ -748,10 +742,7 @@ impl App {
                 .await;
             return Err(e.into());
         }
-        let after = self
-            .read
-            .sandbox(sandbox_id)
-            .ok_or_else(AppError::sandbox_not_found)?;
+        let after = self.load_sandbox(sandbox_id).await?;
         if after.state == SandboxState::Paused
             && after.pause_reason == Some(PauseReason::OutOfBalance)
         {

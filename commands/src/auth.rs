@@ -28,6 +28,17 @@ impl Principal {
             _ => None,
         }
     }
+
+    /// The one visibility rule: the admin sees every sandbox, an account the
+    /// sandboxes it owns, a sandbox token its own sandbox; nobody else any.
+    pub fn may_see(&self, owner: Option<&str>, token_hash: Option<&str>) -> bool {
+        match self {
+            Principal::Admin => true,
+            Principal::Account(account) => owner == Some(account.as_str()),
+            Principal::SandboxToken(hash) => token_hash == Some(hash.as_str()),
+            Principal::Anonymous => false,
+        }
+    }
 }
 
 /// Lower-case hex sha256 of a secret, as stored.

@@ -7,7 +7,7 @@ use crate::error::AppError;
 use crate::exec_output::ExecBuffer;
 use domain::execution::{ExecutionStatus, KILLED_EXIT_CODE, TIMEOUT_EXIT_CODE};
 use domain::ports::{resolve_sandbox_path, ExecRequest};
-use domain::sandbox::{SandboxCommand, SandboxState};
+use domain::sandbox::SandboxCommand;
 use projections::ExecutionView;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -101,26 +101,14 @@ impl App {
         }
         let working_dir =
             resolve_sandbox_path(working_dir.unwrap_or("")).map_err(AppError::invalid)?;
-        let view = self.authorized_sandbox(principal, sandbox_id)?;
-        if view.state != SandboxState::Running {
-            return Err(crate::error::not_running(
-                view.state,
-                format!(
-                    "sandbox is {}, it must be running to run a command",
-                    view.state
-                ),
-            ));
-        }
+        let sandbox = self.authorized_aggregate(principal, sandbox_id).await?;
+        let container = App::running_container_of(&sandbox, "run a command")?;
         if self.running.count_for(sandbox_id) >= self.config.max_running_execs {
             return Err(AppError::RateLimited(format!(
                 "{} commands are already running in this sandbox; wait for one to finish",
                 self.config.max_running_execs
             )));
         }
-        let container = view
-            .container_id
-            .clone()
-            .ok_or_else(|| AppError::Internal("running sandbox without container".into()))?;
         let execution_id = uuid::Uuid::new_v4().to_string();
         {
             let _guard = self.locks.lock(sandbox_id).await;

@@ -5,7 +5,6 @@ use crate::app::App;
 use crate::auth::Principal;
 use crate::error::AppError;
 use domain::ports::{resolve_sandbox_path, FileEntry};
-use domain::sandbox::SandboxState;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FileReadEncoding {
@@ -36,27 +35,21 @@ impl App {
         if port == 0 {
             return Err(AppError::invalid("port must be between 1 and 65535"));
         }
-        let container = self.running_container(principal, sandbox_id, "reach its ports")?;
+        let container = self
+            .running_container(principal, sandbox_id, "reach its ports")
+            .await?;
         Ok(self.runtime.endpoint(&container, port).await?)
     }
 
     /// The running sandbox's container, or why there is none.
-    fn running_container(
+    async fn running_container(
         &self,
         principal: &Principal,
         sandbox_id: &str,
         action: &str,
     ) -> Result<String, AppError> {
-        let view = self.authorized_sandbox(principal, sandbox_id)?;
-        if view.state != SandboxState::Running {
-            return Err(crate::error::not_running(
-                view.state,
-                format!("sandbox is {}, it must be running to {action}", view.state),
-            ));
-        }
-        view.container_id
-            .clone()
-            .ok_or_else(|| AppError::Internal("running sandbox without container".into()))
+        let sandbox = self.authorized_aggregate(principal, sandbox_id).await?;
+        App::running_container_of(&sandbox, action)
     }
 
     pub async fn write_file(
@@ -80,7 +73,9 @@ impl App {
         if path == "/" || path.ends_with('/') {
             return Err(AppError::invalid("path must name a file"));
         }
-        let container = self.running_container(principal, sandbox_id, "write files")?;
+        let container = self
+            .running_container(principal, sandbox_id, "write files")
+            .await?;
         let size = bytes.len() as u64;
         self.runtime
             .write_file(&container, &path, bytes, create_dirs)
@@ -99,7 +94,9 @@ impl App {
             return Err(AppError::invalid("path must not be empty"));
         }
         let path = resolve_sandbox_path(path).map_err(AppError::invalid)?;
-        let container = self.running_container(principal, sandbox_id, "read files")?;
+        let container = self
+            .running_container(principal, sandbox_id, "read files")
+            .await?;
         let limit = self.config.max_file_bytes;
         let wanted = max_bytes.unwrap_or(limit);
         if wanted > limit {
@@ -145,7 +142,9 @@ impl App {
                 )))
             }
         };
-        let container = self.running_container(principal, sandbox_id, "list files")?;
+        let container = self
+            .running_container(principal, sandbox_id, "list files")
+            .await?;
         let entries = self.runtime.list_files(&container, &path, depth).await?;
         Ok((path, entries))
     }

@@ -2,6 +2,7 @@
 //! GraphQL), command dispatch, the executions it runs, the meter
 //! that charges running time, Lightning billing, and start-up reconciliation.
 
+mod aggregates;
 mod app;
 mod auth;
 mod config;

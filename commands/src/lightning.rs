@@ -214,10 +214,7 @@ impl App {
     ) -> Result<(), AppError> {
         let (before, after) = {
             let _guard = self.locks.lock(sandbox_id).await;
-            let before = self
-                .read
-                .sandbox(sandbox_id)
-                .ok_or_else(AppError::sandbox_not_found)?;
+            let before = self.load_sandbox(sandbox_id).await?;
             let funding = Funding {
                 amount: invoice.amount,
                 source: FundingSource::Payment {
@@ -233,10 +230,7 @@ impl App {
                     },
                 )
                 .await?;
-            let after = self
-                .read
-                .sandbox(sandbox_id)
-                .ok_or_else(AppError::sandbox_not_found)?;
+            let after = self.load_sandbox(sandbox_id).await?;
             (before, after)
         };
         // A duplicate notification credits nothing and must trigger nothing.
@@ -248,7 +242,11 @@ impl App {
             SandboxState::AwaitingPayment => {
                 let app = self.clone();
                 let id = sandbox_id.to_string();
-                let tier = domain::Tier::of(after.tier);
+                let Some(tier) = after.tier.map(domain::Tier::of) else {
+                    return Err(AppError::Internal(
+                        "a created sandbox without a tier".into(),
+                    ));
+                };
                 tokio::spawn(async move { app.provision(&id, tier).await });
             }
             SandboxState::Paused if after.pause_reason == Some(PauseReason::OutOfBalance) => {
@@ -275,11 +273,8 @@ impl App {
             self.sandboxes.execute(sandbox_id, expire).await?;
         }
         // A sandbox still waiting for its first payment gets a fresh invoice.
-        let view = self
-            .read
-            .sandbox(sandbox_id)
-            .ok_or_else(AppError::sandbox_not_found)?;
-        if view.state == SandboxState::AwaitingPayment && view.pending_invoice.is_none() {
+        let sandbox = self.load_sandbox(sandbox_id).await?;
+        if sandbox.state == SandboxState::AwaitingPayment && sandbox.pending_invoice.is_none() {
             self.issue_invoice(sandbox_id, invoice.amount).await?;
         }
         Ok(())
@@ -326,11 +321,8 @@ impl App {
         sandbox_id: &str,
         address: Option<&str>,
     ) -> Result<RefundOutcome, AppError> {
-        let view = self
-            .read
-            .sandbox(sandbox_id)
-            .ok_or_else(AppError::sandbox_not_found)?;
-        let amount = whole_sats(view.balance);
+        let sandbox = self.load_sandbox(sandbox_id).await?;
+        let amount = whole_sats(sandbox.balance);
         if amount.is_zero() {
             return Ok(RefundOutcome::Nothing);
         }
@@ -441,16 +433,16 @@ impl App {
     async fn retry_refund(&self, sandbox_id: &str, address: Option<&str>) {
         let mut delay = Duration::from_secs(1);
         let done = self
-            .read
-            .sandbox(sandbox_id)
-            .map(|v| v.refund_attempts)
+            .load_sandbox(sandbox_id)
+            .await
+            .map(|s| s.refund_attempts)
             .unwrap_or(0);
         for _ in done.min(REFUND_ATTEMPTS)..REFUND_ATTEMPTS {
             tokio::time::sleep(delay).await;
-            let Some(view) = self.read.sandbox(sandbox_id) else {
+            let Ok(sandbox) = self.load_sandbox(sandbox_id).await else {
                 return;
             };
-            let amount = whole_sats(view.balance);
+            let amount = whole_sats(sandbox.balance);
             if amount.is_zero() {
                 return;
             }
@@ -484,7 +476,7 @@ impl App {
     }
 
     /// The LNURL-withdraw offer behind `k1`: (sandbox, amount claimable).
-    pub fn withdraw_offer(&self, k1: &str) -> Result<(String, Msats), AppError> {
+    pub async fn withdraw_offer(&self, k1: &str) -> Result<(String, Msats), AppError> {
         let not_found = || AppError::NotFound {
             code: "withdraw_not_found",
             message: "no such withdraw link, or already claimed".into(),
@@ -493,9 +485,12 @@ impl App {
             .read
             .sandbox_for_withdraw(&hash_hex(k1))
             .ok_or_else(not_found)?;
-        let view = self.read.sandbox(&sandbox_id).ok_or_else(not_found)?;
-        let amount = whole_sats(view.balance);
-        if amount.is_zero() || view.withdraw_k1_hash.as_deref() != Some(hash_hex(k1).as_str()) {
+        let sandbox = self
+            .load_sandbox(&sandbox_id)
+            .await
+            .map_err(|_| not_found())?;
+        let amount = whole_sats(sandbox.balance);
+        if amount.is_zero() || sandbox.withdraw_k1_hash.as_deref() != Some(hash_hex(k1).as_str()) {
             return Err(not_found());
         }
         Ok((sandbox_id, amount))
@@ -504,7 +499,7 @@ impl App {
     /// Claim a withdraw offer with the wallet's invoice `bolt11`.
     pub async fn claim_withdraw(&self, k1: &str, bolt11: &str) -> Result<Msats, AppError> {
         let lightning = self.lightning()?;
-        let (sandbox_id, offered) = self.withdraw_offer(k1)?;
+        let (sandbox_id, offered) = self.withdraw_offer(k1).await?;
         let invoice = lightning.gateway.decode(bolt11).map_err(lightning_error)?;
         if invoice.amount.is_zero() || invoice.amount > offered {
             return Err(AppError::Invalid {
@@ -520,7 +515,7 @@ impl App {
         }
         let _guard = self.locks.lock(&sandbox_id).await;
         // Re-check under the lock: a link pays out once.
-        let (_, offered) = self.withdraw_offer(k1)?;
+        let (_, offered) = self.withdraw_offer(k1).await?;
         if invoice.amount > offered {
             return Err(AppError::Conflict {
                 code: "withdraw_claimed",

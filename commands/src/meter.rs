@@ -76,9 +76,9 @@ impl App {
                 }
             }
             let out_of_balance = self
-                .read
-                .sandbox(&view.sandbox_id)
-                .is_some_and(|v| v.state == SandboxState::Running && v.balance.is_zero());
+                .load_sandbox(&view.sandbox_id)
+                .await
+                .is_ok_and(|s| s.state == SandboxState::Running && s.balance.is_zero());
             if out_of_balance {
                 tracing::info!(sandbox_id = %view.sandbox_id, "balance exhausted; pausing");
                 if let Err(e) = self

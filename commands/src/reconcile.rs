@@ -76,10 +76,10 @@ impl App {
 
         // Containers whose sandbox is not alive, or not the one it recorded.
         for (sandbox_id, found) in &by_sandbox {
-            let view = self.read.sandbox(sandbox_id);
+            let sandbox = self.load_sandbox(sandbox_id).await.ok();
             for (container_id, _) in found {
-                let owned = view.as_ref().is_some_and(|v| {
-                    !v.state.is_ended() && v.container_id.as_deref() == Some(container_id.as_str())
+                let owned = sandbox.as_ref().is_some_and(|s| {
+                    !s.state.is_ended() && s.container_id.as_deref() == Some(container_id.as_str())
                 });
                 if !owned {
                     self.runtime.destroy(container_id).await?;

@@ -69,7 +69,7 @@ pub async fn withdraw_request(
     State(state): State<AppState>,
     Path(k1): Path<String>,
 ) -> Json<Value> {
-    match state.app.withdraw_offer(&k1) {
+    match state.app.withdraw_offer(&k1).await {
         Ok((sandbox_id, amount)) => Json(json!({
             "tag": "withdrawRequest",
             "callback": format!("{}/v1/lnurl/withdraw/{k1}/callback", state.public_url),

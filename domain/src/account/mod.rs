@@ -97,7 +97,9 @@ pub enum AccountError {
     Overflow,
 }
 
+/// Snapshots of this state are stored: fields added later need defaults.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Account {
     pub opened: bool,
     pub balance: Msats,

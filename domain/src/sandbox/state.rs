@@ -53,13 +53,19 @@ impl fmt::Display for SandboxState {
     }
 }
 
+/// Snapshots of this state are stored; a field added later needs a default
+/// (`serde(default)`), and a snapshot that no longer fits is replayed from
+/// the events instead.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Sandbox {
     pub state: SandboxState,
     pub tier: Option<TierName>,
     pub msats_per_second: u64,
     pub billing: Option<BillingMethod>,
     pub owner: Option<String>,
+    /// Hash of the sandbox token that may act on this sandbox alone.
+    pub token_hash: Option<String>,
     pub container_id: Option<String>,
     pub pause_reason: Option<PauseReason>,
     pub balance: Msats,
@@ -108,9 +114,11 @@ impl Aggregate for Sandbox {
                 tier,
                 msats_per_second,
                 billing,
+                token_hash,
                 ..
             } => {
                 self.owner = owner;
+                self.token_hash = token_hash;
                 self.tier = Some(tier);
                 self.msats_per_second = msats_per_second;
                 self.billing = Some(billing);
