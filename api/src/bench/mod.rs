@@ -1,6 +1,9 @@
 //! `sockt bench`: p50/p95 of Sockt's main operations against a running
 //! server, and of the same operations with the plain docker CLI, measured in
-//! the same run on the same machine and printed as ratios.
+//! the same run on the same machine and printed as ratios. With
+//! `--stream-events N` it measures the event store instead (see `stream`).
+
+mod stream;
 
 use anyhow::{bail, Context};
 use base64::Engine;
@@ -15,9 +18,9 @@ pub struct BenchConfig {
     /// The Sockt server to measure.
     #[arg(long, env = "SOCKT_API_URL", default_value = "http://127.0.0.1:8080")]
     pub url: String,
-    /// An API key with credits.
+    /// An API key with credits (not needed with --stream-events).
     #[arg(long, env = "SOCKT_API_KEY", hide_env_values = true)]
-    pub api_key: SecretString,
+    pub api_key: Option<SecretString>,
     /// Samples per operation.
     #[arg(long, default_value_t = 20)]
     pub iterations: usize,
@@ -27,6 +30,14 @@ pub struct BenchConfig {
     /// Tier of the sandboxes the benchmark creates.
     #[arg(long, default_value = "small")]
     pub tier: String,
+    /// Instead of a server: command latency (pause + resume) on a fresh
+    /// sandbox stream and on one grown to this many events, in a scratch store.
+    #[arg(long)]
+    pub stream_events: Option<usize>,
+    /// With --stream-events: a PostgreSQL server to make the scratch database
+    /// on (default: a SQLite file in a temporary directory).
+    #[arg(long, env = "SOCKT_BENCH_DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<SecretString>,
 }
 
 struct Client {
@@ -164,7 +175,7 @@ fn docker_run(image: &str) -> anyhow::Result<String> {
     ])
 }
 
-fn percentile(samples: &mut [f64], p: f64) -> f64 {
+pub(crate) fn percentile(samples: &mut [f64], p: f64) -> f64 {
     samples.sort_by(|a, b| a.total_cmp(b));
     if samples.is_empty() {
         return f64::NAN;
@@ -207,10 +218,17 @@ fn row(name: &str, mut sockt: Vec<f64>, mut plain: Vec<f64>) {
 }
 
 pub async fn run(config: BenchConfig) -> anyhow::Result<()> {
+    if let Some(events) = config.stream_events {
+        return stream::run(events, config.iterations, config.database_url.as_ref()).await;
+    }
+    let key = config
+        .api_key
+        .as_ref()
+        .context("--api-key (or SOCKT_API_KEY) is required to benchmark a server")?;
     let client = Client {
         http: reqwest::Client::new(),
         url: config.url.trim_end_matches('/').to_string(),
-        key: config.api_key.expose_secret().to_string(),
+        key: key.expose_secret().to_string(),
     };
     let n = config.iterations.max(3);
     let payload = vec![0xA5u8; 1 << 20];
