@@ -168,7 +168,7 @@ fn replay_sandbox(
 ) -> Option<Sandbox> {
     let mut sandbox = Sandbox::default();
     for stored in &stream.events {
-        let event: SandboxEvent = match serde_json::from_value(stored.payload.clone()) {
+        let event: SandboxEvent = match serde_json::from_value(stored.current_payload()) {
             Ok(event) => event,
             Err(e) => {
                 violations
@@ -246,7 +246,7 @@ fn replay_sandbox(
 fn replay_account(stream: &Stream<'_>, violations: &mut Vec<Violation>) {
     let mut account = Account::default();
     for stored in &stream.events {
-        let event: AccountEvent = match serde_json::from_value(stored.payload.clone()) {
+        let event: AccountEvent = match serde_json::from_value(stored.current_payload()) {
             Ok(event) => event,
             Err(e) => {
                 violations

@@ -231,3 +231,60 @@ async fn a_server_on_postgres_keeps_its_state_across_restarts() {
     let (status, _) = server.delete(&format!("/v1/sandboxes/{id}"), &key).await;
     assert_eq!(status, StatusCode::OK);
 }
+
+/// Stored JSON of every event variant, as first written, still loads through
+/// the store (upcasters, aggregate, snapshots-off path) and the replay.
+#[tokio::test]
+async fn stored_events_of_every_version_load_through_the_store() {
+    use cqrs_es::Aggregate;
+    use domain::account::{Account, AccountEvent};
+    use domain::sandbox::{Sandbox, SandboxEvent};
+
+    let dir = temp_dir("sockt-fixtures");
+    let db = dir.join("events.db");
+    let location = StoreLocation::Sqlite(db.clone());
+    drop(stores::open(&location).await.unwrap());
+    let fixtures: Vec<serde_json::Value> =
+        serde_json::from_str(include_str!("../../domain/fixtures/events-1.0.json")).unwrap();
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", db.display()))
+        .await
+        .unwrap();
+    let (mut sandbox, mut account) = (Sandbox::default(), Account::default());
+    let mut sequences = std::collections::HashMap::new();
+    for row in &fixtures {
+        let aggregate_type = row["aggregate_type"].as_str().unwrap();
+        let id = format!("fixture-{aggregate_type}");
+        let sequence = sequences.entry(id.clone()).or_insert(0i64);
+        *sequence += 1;
+        sqlx::query("INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata) VALUES (?, ?, ?, ?, ?, ?, '{}')")
+            .bind(aggregate_type)
+            .bind(&id)
+            .bind(*sequence)
+            .bind(row["event_type"].as_str().unwrap())
+            .bind(row["event_version"].as_str().unwrap())
+            .bind(row["payload"].to_string())
+            .execute(&pool)
+            .await
+            .unwrap();
+        match aggregate_type {
+            "Sandbox" => sandbox
+                .apply(serde_json::from_value::<SandboxEvent>(row["payload"].clone()).unwrap()),
+            _ => account
+                .apply(serde_json::from_value::<AccountEvent>(row["payload"].clone()).unwrap()),
+        }
+    }
+    pool.close().await;
+
+    let reopened = stores::open(&location).await.unwrap();
+    assert_eq!(reopened.replayed, fixtures.len());
+    assert_eq!(
+        reopened.sandboxes.load("fixture-Sandbox").await.unwrap(),
+        sandbox
+    );
+    assert_eq!(
+        reopened.accounts.load("fixture-Account").await.unwrap(),
+        account
+    );
+    assert!(reopened.read.sandbox("fixture-Sandbox").is_some());
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -44,10 +44,10 @@ where
     /// `snapshot_every` events, so loading one costs at most that many events.
     pub fn new(repo: impl Fn() -> R, snapshot_every: usize) -> Self {
         ChainedStore {
-            inner: Arc::new(PersistedEventStore::new_snapshot_store(
-                repo(),
-                snapshot_every,
-            )),
+            inner: Arc::new(
+                PersistedEventStore::new_snapshot_store(repo(), snapshot_every)
+                    .with_upcasters(domain::upcasting::upcasters()),
+            ),
             heads: Arc::new(Mutex::new(HashMap::new())),
             repo: Arc::new(repo()),
         }

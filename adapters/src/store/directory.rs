@@ -45,6 +45,7 @@ impl StoreDirectory {
                     SqliteEventRepository::new(pool.clone()),
                     self.subscriber.clone(),
                 )
+                .with_upcasters(domain::upcasting::upcasters())
                 .replay(account_id)
                 .await
             }
@@ -53,6 +54,7 @@ impl StoreDirectory {
                     PostgresEventRepository::new(pool.clone()),
                     self.subscriber.clone(),
                 )
+                .with_upcasters(domain::upcasting::upcasters())
                 .replay(account_id)
                 .await
             }

@@ -186,6 +186,7 @@ where
         repo,
         Counting(SharedQuery(subscriber.clone()), counter.clone()),
     )
+    .with_upcasters(domain::upcasting::upcasters())
     .replay_all()
     .await
     .map_err(|e| anyhow::anyhow!("replaying {} events: {e}", A::TYPE))

@@ -73,8 +73,15 @@ impl DomainEvent for AccountEvent {
         .to_string()
     }
 
+    /// Each variant's payload version (see `crate::upcasting`).
     fn event_version(&self) -> String {
-        "1.0".to_string()
+        match self {
+            AccountEvent::AccountOpened { .. }
+            | AccountEvent::CreditsDeposited { .. }
+            | AccountEvent::CreditsAllocated { .. }
+            | AccountEvent::CreditsReturned { .. } => "1.0",
+        }
+        .to_string()
     }
 }
 

@@ -25,3 +25,19 @@ pub trait EventLogReader: Send + Sync {
     /// Every event of every stream, in no particular order across streams.
     async fn read_all(&self) -> Result<Vec<StoredEvent>, EventLogError>;
 }
+
+impl StoredEvent {
+    /// The payload in today's shape (after the upcasters), ready to deserialize.
+    pub fn current_payload(&self) -> serde_json::Value {
+        crate::upcasting::upcast(cqrs_es::persist::SerializedEvent::new(
+            self.aggregate_id.clone(),
+            self.sequence,
+            self.aggregate_type.clone(),
+            self.event_type.clone(),
+            self.event_version.clone(),
+            self.payload.clone(),
+            self.metadata.clone(),
+        ))
+        .payload
+    }
+}

@@ -1,21 +1,11 @@
 //! Commands the `Sandbox` aggregate accepts. Every command carries the time it
 //! is issued at, so the aggregate stays pure.
 
-use super::event::{BillingMethod, PauseReason, RefundDestination};
+use super::event::{BillingMethod, FundingSource, PauseReason, RefundDestination};
 use crate::execution::{ExecutionStatus, OutputDigest};
 use crate::lightning::Invoice;
 use crate::{Msats, TierName};
 use serde::{Deserialize, Serialize};
-
-/// Where money put into a sandbox came from.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case", tag = "kind")]
-pub enum FundingSource {
-    /// Credits allocated from an account.
-    Account { account_id: String },
-    /// A settled Lightning invoice.
-    Payment { payment_hash: String },
-}
 
 /// An amount and its source.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

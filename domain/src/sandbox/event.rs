@@ -1,7 +1,6 @@
 //! Events of the `Sandbox` stream. Names and shapes are stable once stored: a
 //! shape change gets a new version and an upcaster.
 
-use super::command::FundingSource;
 use crate::execution::{ExecutionStatus, OutputDigest};
 use crate::lightning::Invoice;
 use crate::{Msats, TierName};
@@ -29,6 +28,16 @@ impl BillingMethod {
 pub enum PauseReason {
     Requested,
     OutOfBalance,
+}
+
+/// Where money put into a sandbox came from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum FundingSource {
+    /// Credits allocated from an account.
+    Account { account_id: String },
+    /// A settled Lightning invoice.
+    Payment { payment_hash: String },
 }
 
 /// Where unused balance went.
@@ -180,7 +189,27 @@ impl DomainEvent for SandboxEvent {
         name.to_string()
     }
 
+    /// Each variant's payload version; a shape change bumps it and adds an
+    /// upcaster (see `crate::upcasting`) that turns the old JSON into the new.
     fn event_version(&self) -> String {
-        "1.0".to_string()
+        match self {
+            SandboxEvent::SandboxCreated { .. }
+            | SandboxEvent::BalanceExtended { .. }
+            | SandboxEvent::SandboxStarted { .. }
+            | SandboxEvent::ExecStarted { .. }
+            | SandboxEvent::ExecFinished { .. }
+            | SandboxEvent::UsageCharged { .. }
+            | SandboxEvent::LowBalanceWarned { .. }
+            | SandboxEvent::SandboxPaused { .. }
+            | SandboxEvent::SandboxResumed { .. }
+            | SandboxEvent::SandboxTerminated { .. }
+            | SandboxEvent::RefundIssued { .. }
+            | SandboxEvent::SandboxFailed { .. }
+            | SandboxEvent::InvoiceIssued { .. }
+            | SandboxEvent::InvoiceExpired { .. }
+            | SandboxEvent::RefundFailed { .. }
+            | SandboxEvent::WithdrawOffered { .. } => "1.0",
+        }
+        .to_string()
     }
 }

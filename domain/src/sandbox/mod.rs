@@ -10,7 +10,7 @@ mod state;
 #[cfg(test)]
 mod tests;
 
-pub use command::{Funding, FundingSource, SandboxCommand};
+pub use command::{Funding, SandboxCommand};
 pub use error::SandboxError;
-pub use event::{BillingMethod, PauseReason, RefundDestination, SandboxEvent};
+pub use event::{BillingMethod, FundingSource, PauseReason, RefundDestination, SandboxEvent};
 pub use state::{Sandbox, SandboxState};

@@ -1,8 +1,8 @@
 //! The `Sandbox` aggregate's state and its command handling.
 
-use super::command::{Funding, FundingSource, SandboxCommand};
+use super::command::{Funding, SandboxCommand};
 use super::error::SandboxError;
-use super::event::{BillingMethod, PauseReason, RefundDestination, SandboxEvent};
+use super::event::{BillingMethod, FundingSource, PauseReason, RefundDestination, SandboxEvent};
 use crate::lightning::Invoice;
 use crate::metering;
 use crate::{Msats, TierName};
