@@ -170,7 +170,6 @@ pub async fn bootstrap(config: &ServeConfig, local_addr: SocketAddr) -> anyhow::
     .with_context(|| format!("preparing the sandbox image {image}"))?;
     tracing::info!(image, ?outcome, "sandbox image ready");
     let stores_instance = stores.instance_id.clone();
-    let directory = crate::stores::directory(&location, &stores.read).await?;
 
     let public_url = config
         .public_url
@@ -203,7 +202,7 @@ pub async fn bootstrap(config: &ServeConfig, local_addr: SocketAddr) -> anyhow::
         Arc::new(SystemClock),
         app_config,
     )
-    .with_directory(Arc::new(directory));
+    .with_directory(stores.directory.clone());
     let app = match lightning {
         Some(lightning) => app.with_lightning(lightning),
         None => app,
@@ -215,6 +214,7 @@ pub async fn bootstrap(config: &ServeConfig, local_addr: SocketAddr) -> anyhow::
     tracing::info!(?report, "reconciled");
 
     let shutdown = CancellationToken::new();
+    tokio::spawn(stores.feed.clone().run(shutdown.clone()));
     tokio::spawn(Meter::run(app.clone(), shutdown.clone()));
     let limit = NonZeroU32::new(config.rate_limit_per_minute)
         .context("SOCKT_RATE_LIMIT_PER_MINUTE must be at least 1")?;

@@ -1,7 +1,8 @@
-//! Composition of the event store with the read model: the store replays its
-//! log into the read model on open and feeds it every later commit.
+//! Composition of the event store with the read model: the store's feed
+//! delivers its whole log to the read model on open, then every later commit
+//! of this process or another.
 
-use adapters::store::{self, StoreDirectory, StoreLocation, Subscribers};
+use adapters::store::{self, EventFeed, StoreDirectory, StoreLocation, Subscribers};
 use domain::account::Account;
 use domain::ports::SharedBus;
 use domain::sandbox::Sandbox;
@@ -15,9 +16,12 @@ pub struct Stores {
     pub accounts: SharedBus<Account>,
     pub read: ReadModel,
     pub backend: &'static str,
-    /// Events replayed into the read model on open.
+    /// Events delivered to the read model on open.
     pub replayed: usize,
     pub instance_id: String,
+    pub directory: Arc<StoreDirectory>,
+    /// Run it to follow other processes' commits.
+    pub feed: Arc<EventFeed>,
 }
 
 fn subscribers(read: &ReadModel) -> Subscribers {
@@ -30,7 +34,7 @@ fn subscribers(read: &ReadModel) -> Subscribers {
 /// Open the store at `location` and build a fresh read model from it.
 pub async fn open(location: &StoreLocation) -> anyhow::Result<Stores> {
     let read = ReadModel::new();
-    let opened = store::open(location, &subscribers(&read)).await?;
+    let opened = store::open(location, subscribers(&read)).await?;
     Ok(Stores {
         sandboxes: opened.sandboxes,
         accounts: opened.accounts,
@@ -38,13 +42,7 @@ pub async fn open(location: &StoreLocation) -> anyhow::Result<Stores> {
         backend: opened.backend,
         replayed: opened.replayed,
         instance_id: opened.instance_id,
+        directory: opened.directory,
+        feed: opened.feed,
     })
-}
-
-/// The account directory of the store, replaying what it finds into `read`.
-pub async fn directory(
-    location: &StoreLocation,
-    read: &ReadModel,
-) -> anyhow::Result<StoreDirectory> {
-    location.directory(Arc::new(read.clone())).await
 }

@@ -2,13 +2,18 @@
 //! commands; loading an aggregate for a decision reads the same store.
 
 use super::chained::ChainedStore;
+use super::feed::EventFeed;
 use async_trait::async_trait;
 use cqrs_es::persist::PersistedEventRepository;
-use cqrs_es::{Aggregate, AggregateError, CqrsFramework, EventStore, Query};
+use cqrs_es::{Aggregate, AggregateError, CqrsFramework, EventStore};
 use domain::ports::CommandBus;
+use std::sync::Arc;
 
 /// How many events an aggregate is loaded from at most, beyond its snapshot.
 pub const SNAPSHOT_EVERY: usize = 100;
+/// Tries of a command that lost an optimistic-concurrency race (another
+/// process committed to the same stream between its load and its commit).
+const CONFLICT_TRIES: usize = 5;
 
 pub(crate) struct StoreBus<R, A>
 where
@@ -17,6 +22,7 @@ where
 {
     store: ChainedStore<R, A>,
     cqrs: CqrsFramework<A, ChainedStore<R, A>>,
+    feed: Arc<EventFeed>,
 }
 
 impl<R, A> StoreBus<R, A>
@@ -24,12 +30,13 @@ where
     R: PersistedEventRepository + 'static,
     A: Aggregate<Services = ()> + 'static,
 {
-    /// Commands over `repo`'s store; `subscribers` see every committed event.
-    pub(crate) fn new(repo: impl Fn() -> R, subscribers: Vec<Box<dyn Query<A>>>) -> Self {
+    /// Commands over `repo`'s store; after each, `feed` delivers what it committed.
+    pub(crate) fn new(repo: impl Fn() -> R, feed: Arc<EventFeed>) -> Self {
         let store = ChainedStore::new(repo, SNAPSHOT_EVERY);
         StoreBus {
-            cqrs: CqrsFramework::new(store.clone(), subscribers, ()),
+            cqrs: CqrsFramework::new(store.clone(), Vec::new(), ()),
             store,
+            feed,
         }
     }
 }
@@ -39,14 +46,26 @@ impl<R, A> CommandBus<A> for StoreBus<R, A>
 where
     R: PersistedEventRepository + 'static,
     A: Aggregate + 'static,
-    A::Command: Send + 'static,
+    A::Command: Clone + Send + 'static,
 {
     async fn execute(
         &self,
         aggregate_id: &str,
         command: A::Command,
     ) -> Result<(), AggregateError<A::Error>> {
-        self.cqrs.execute(aggregate_id, command).await
+        let mut tries = 1;
+        loop {
+            match self.cqrs.execute(aggregate_id, command.clone()).await {
+                Err(AggregateError::AggregateConflict) if tries < CONFLICT_TRIES => tries += 1,
+                Err(e) => return Err(e),
+                Ok(()) => break,
+            }
+        }
+        // Read your own writes: the views include this commit when we return.
+        if let Err(e) = self.feed.catch_up().await {
+            tracing::error!(error = %e, "could not deliver committed events to the read model");
+        }
+        Ok(())
     }
 
     async fn load(&self, aggregate_id: &str) -> Result<A, AggregateError<A::Error>> {

@@ -1,27 +1,21 @@
 //! The account directory over the store: finds an account by the hash of its
-//! API key, even one another process opened, and replays its stream to a
-//! subscriber (the read model) so reads see it too.
+//! API key, even one another process opened, and catches the feed up so the
+//! read model knows it too.
 
-use super::{Pool, StoreLocation};
+use super::feed::EventFeed;
+use super::Pool;
 use async_trait::async_trait;
-use cqrs_es::persist::QueryReplay;
-use domain::account::Account;
 use domain::ports::AccountDirectory;
-use postgres_es::PostgresEventRepository;
-use sqlite_es::SqliteEventRepository;
 use std::sync::Arc;
 
 pub struct StoreDirectory {
     pool: Pool,
-    subscriber: super::SharedQuery<Account>,
+    feed: Arc<EventFeed>,
 }
 
 impl StoreDirectory {
-    pub(crate) fn new(pool: Pool, subscriber: Arc<dyn cqrs_es::Query<Account>>) -> Self {
-        StoreDirectory {
-            pool,
-            subscriber: super::SharedQuery(subscriber),
-        }
+    pub(crate) fn new(pool: Pool, feed: Arc<EventFeed>) -> Self {
+        StoreDirectory { pool, feed }
     }
 
     async fn find(&self, key_hash: &str) -> Result<Option<String>, sqlx::Error> {
@@ -37,30 +31,6 @@ impl StoreDirectory {
         };
         Ok(row.map(|(id,)| id))
     }
-
-    async fn replay(&self, account_id: &str) -> bool {
-        let replayed = match &self.pool {
-            Pool::Sqlite(pool) => {
-                QueryReplay::<_, _, Account>::new(
-                    SqliteEventRepository::new(pool.clone()),
-                    self.subscriber.clone(),
-                )
-                .with_upcasters(domain::upcasting::upcasters())
-                .replay(account_id)
-                .await
-            }
-            Pool::Postgres(pool) => {
-                QueryReplay::<_, _, Account>::new(
-                    PostgresEventRepository::new(pool.clone()),
-                    self.subscriber.clone(),
-                )
-                .with_upcasters(domain::upcasting::upcasters())
-                .replay(account_id)
-                .await
-            }
-        };
-        replayed.is_ok()
-    }
 }
 
 #[async_trait]
@@ -70,22 +40,17 @@ impl AccountDirectory for StoreDirectory {
             return None;
         }
         match self.find(key_hash).await {
-            Ok(Some(account_id)) => self.replay(&account_id).await.then_some(account_id),
+            Ok(Some(account_id)) => {
+                if let Err(e) = self.feed.catch_up().await {
+                    tracing::warn!(error = %e, "could not catch up with the store");
+                }
+                Some(account_id)
+            }
             Ok(None) => None,
             Err(e) => {
                 tracing::error!(error = %e, backend = self.pool.backend(), "account lookup failed");
                 None
             }
         }
-    }
-}
-
-impl StoreLocation {
-    /// The directory of accounts in this store.
-    pub async fn directory(
-        &self,
-        subscriber: Arc<dyn cqrs_es::Query<Account>>,
-    ) -> anyhow::Result<StoreDirectory> {
-        Ok(StoreDirectory::new(self.connect(2).await?, subscriber))
     }
 }

@@ -1,22 +1,23 @@
 //! The event store: SQLite (a file in the data directory, the embedded
 //! default) or PostgreSQL, with the project's own migrations, hash-chained
-//! commits and aggregate snapshots. Opening it replays every stored event to
-//! the subscribers the caller hands in (the read model); what they are is the
-//! composition root's business.
+//! commits, aggregate snapshots and a global order that a catch-up feed
+//! follows to keep the subscribers the caller hands in (the read model)
+//! current; what they are is the composition root's business.
 
 mod bus;
 mod chained;
 mod directory;
+mod feed;
 mod log;
 
 pub use bus::SNAPSHOT_EVERY;
 pub use directory::StoreDirectory;
+pub use feed::EventFeed;
 pub use log::StoreLog;
 
 use anyhow::Context;
 use bus::StoreBus;
-use cqrs_es::persist::{PersistedEventRepository, QueryReplay};
-use cqrs_es::{Aggregate, EventEnvelope, Query};
+use cqrs_es::Query;
 use domain::account::Account;
 use domain::ports::SharedBus;
 use domain::sandbox::Sandbox;
@@ -25,7 +26,6 @@ use sqlite_es::SqliteEventRepository;
 use sqlx::postgres::PgPoolOptions;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -127,8 +127,9 @@ impl StoreLocation {
     }
 }
 
-/// Who hears about events: on open, every stored one (replayed); afterwards,
-/// every one committed through this process's buses.
+/// Who hears about events: every stored one, in the store's global order,
+/// whichever process committed it.
+#[derive(Clone)]
 pub struct Subscribers {
     pub sandboxes: Arc<dyn Query<Sandbox>>,
     pub accounts: Arc<dyn Query<Account>>,
@@ -140,114 +141,50 @@ pub struct EventStores {
     pub sandboxes: SharedBus<Sandbox>,
     pub accounts: SharedBus<Account>,
     pub backend: &'static str,
-    /// Events replayed to the subscribers on open.
+    /// Events delivered to the subscribers on open.
     pub replayed: usize,
     /// This store's identity, made on first open.
     pub instance_id: String,
+    /// Accounts by API key hash, whichever process opened them.
+    pub directory: Arc<StoreDirectory>,
+    /// Keeps the subscribers following the store (run it for other processes' commits).
+    pub feed: Arc<EventFeed>,
 }
 
-/// A shared query handed to cqrs-es, which wants owned ones.
-pub(crate) struct SharedQuery<A: Aggregate>(pub(crate) Arc<dyn Query<A>>);
-
-impl<A: Aggregate> Clone for SharedQuery<A> {
-    fn clone(&self) -> Self {
-        SharedQuery(self.0.clone())
-    }
-}
-
-#[async_trait::async_trait]
-impl<A: Aggregate> Query<A> for SharedQuery<A> {
-    async fn dispatch(&self, id: &str, events: &[EventEnvelope<A>]) {
-        self.0.dispatch(id, events).await;
-    }
-}
-
-/// Counts replayed events for the start-up log line.
-struct Counting<A: Aggregate>(SharedQuery<A>, Arc<AtomicUsize>);
-
-#[async_trait::async_trait]
-impl<A: Aggregate> Query<A> for Counting<A> {
-    async fn dispatch(&self, id: &str, events: &[EventEnvelope<A>]) {
-        self.1.fetch_add(events.len(), Ordering::Relaxed);
-        self.0.dispatch(id, events).await;
-    }
-}
-
-async fn replay<R, A>(
-    repo: R,
-    subscriber: &Arc<dyn Query<A>>,
-    counter: &Arc<AtomicUsize>,
-) -> anyhow::Result<()>
-where
-    R: PersistedEventRepository,
-    A: Aggregate,
-{
-    QueryReplay::new(
-        repo,
-        Counting(SharedQuery(subscriber.clone()), counter.clone()),
-    )
-    .with_upcasters(domain::upcasting::upcasters())
-    .replay_all()
-    .await
-    .map_err(|e| anyhow::anyhow!("replaying {} events: {e}", A::TYPE))
-}
-
-/// Replay both aggregates' streams to the subscribers, then build their
-/// command buses, each over its own repository from `repository`.
-async fn assemble<R>(
-    repository: impl Fn() -> R + Copy,
-    subscribers: &Subscribers,
-    counter: &Arc<AtomicUsize>,
-) -> anyhow::Result<(SharedBus<Sandbox>, SharedBus<Account>)>
-where
-    R: PersistedEventRepository + 'static,
-{
-    replay::<_, Sandbox>(repository(), &subscribers.sandboxes, counter).await?;
-    replay::<_, Account>(repository(), &subscribers.accounts, counter).await?;
-    Ok((
-        Arc::new(StoreBus::<_, Sandbox>::new(
-            repository,
-            vec![Box::new(SharedQuery(subscribers.sandboxes.clone()))],
-        )),
-        Arc::new(StoreBus::<_, Account>::new(
-            repository,
-            vec![Box::new(SharedQuery(subscribers.accounts.clone()))],
-        )),
-    ))
-}
-
-/// Open (creating and migrating as needed) the store and replay it to `subscribers`.
+/// Open (creating and migrating as needed) the store and deliver every
+/// stored event to `subscribers`, which from then on hear of every commit.
 pub async fn open(
     location: &StoreLocation,
-    subscribers: &Subscribers,
+    subscribers: Subscribers,
 ) -> anyhow::Result<EventStores> {
-    let counter = Arc::new(AtomicUsize::new(0));
     let pool = location.connect(8).await?;
     let instance_id = migrate(&pool).await?;
-    let (sandboxes, accounts) = match &pool {
-        Pool::Sqlite(pool) => {
-            assemble(
-                || SqliteEventRepository::new(pool.clone()),
-                subscribers,
-                &counter,
+    let feed = Arc::new(EventFeed::new(pool.clone(), subscribers, 0));
+    let replayed = feed.catch_up().await?;
+    let (sandboxes, accounts): (SharedBus<Sandbox>, SharedBus<Account>) = match &pool {
+        Pool::Sqlite(p) => {
+            let repo = || SqliteEventRepository::new(p.clone());
+            (
+                Arc::new(StoreBus::new(repo, feed.clone())),
+                Arc::new(StoreBus::new(repo, feed.clone())),
             )
-            .await?
         }
-        Pool::Postgres(pool) => {
-            assemble(
-                || PostgresEventRepository::new(pool.clone()),
-                subscribers,
-                &counter,
+        Pool::Postgres(p) => {
+            let repo = || PostgresEventRepository::new(p.clone());
+            (
+                Arc::new(StoreBus::new(repo, feed.clone())),
+                Arc::new(StoreBus::new(repo, feed.clone())),
             )
-            .await?
         }
     };
     Ok(EventStores {
         sandboxes,
         accounts,
         backend: location.backend(),
-        replayed: counter.load(Ordering::Relaxed),
+        replayed,
         instance_id,
+        directory: Arc::new(StoreDirectory::new(pool, feed.clone())),
+        feed,
     })
 }
 
