@@ -48,6 +48,7 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         shutdown.cancel();
     });
     api::serve(listener, api::router(running.state), running.shutdown).await?;
+    let _ = running.duties.await;
     Ok(())
 }
 

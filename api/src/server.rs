@@ -12,7 +12,7 @@ use adapters::store::StoreLocation;
 use anyhow::Context;
 use axum::extract::DefaultBodyLimit;
 use axum::Router;
-use commands::{App, AppConfig, Lightning, LightningConfig, Meter};
+use commands::{App, AppConfig, Duties, Lightning, LightningConfig};
 use secrecy::{ExposeSecret, SecretString};
 use std::net::SocketAddr;
 use std::num::NonZeroU32;
@@ -128,6 +128,8 @@ fn lightning_services(config: &ServeConfig, public_url: &str) -> anyhow::Result<
 pub struct Running {
     pub state: AppState,
     pub shutdown: CancellationToken,
+    /// Ends after `shutdown`, once the duties stopped and the lease is let go.
+    pub duties: tokio::task::JoinHandle<()>,
 }
 
 /// Open the store, connect Docker, make sure the image exists, reconcile,
@@ -207,15 +209,20 @@ pub async fn bootstrap(config: &ServeConfig, local_addr: SocketAddr) -> anyhow::
         Some(lightning) => app.with_lightning(lightning),
         None => app,
     };
-    let report = app
-        .reconcile()
-        .await
-        .map_err(|e| anyhow::anyhow!("reconciling with Docker: {e}"))?;
-    tracing::info!(?report, "reconciled");
-
     let shutdown = CancellationToken::new();
     tokio::spawn(stores.feed.clone().run(shutdown.clone()));
-    tokio::spawn(Meter::run(app.clone(), shutdown.clone()));
+    // The first step takes the lease if it is free and reconciles before the
+    // server answers; later steps renew it or take over from a dead leader.
+    let mut duties = Duties::new(app.clone(), location.leader_lease()?);
+    duties
+        .step(&shutdown)
+        .await
+        .map_err(|e| anyhow::anyhow!("reconciling with Docker: {e}"))?;
+    tracing::info!(
+        leading = duties.is_leading(),
+        "background duties run in the process holding the leader lease"
+    );
+    let duties = tokio::spawn(duties.run(shutdown.clone()));
     let limit = NonZeroU32::new(config.rate_limit_per_minute)
         .context("SOCKT_RATE_LIMIT_PER_MINUTE must be at least 1")?;
     let limiter = Arc::new(CallerLimiter::per_minute(limit));
@@ -246,5 +253,9 @@ pub async fn bootstrap(config: &ServeConfig, local_addr: SocketAddr) -> anyhow::
             .no_proxy()
             .build()?,
     };
-    Ok(Running { state, shutdown })
+    Ok(Running {
+        state,
+        shutdown,
+        duties,
+    })
 }

@@ -8,7 +8,7 @@ use crate::config::AppConfig;
 use crate::error::AppError;
 use crate::exec_output::{OutputSnapshot, OutputStore};
 use crate::executions::RunningExecs;
-use crate::locks::KeyedLocks;
+use crate::locks::{InFlight, KeyedLocks};
 use domain::account::{Account, AccountCommand};
 use domain::ports::{AccountDirectory, Clock, SandboxSpec, SharedBus, SharedRuntime};
 use domain::sandbox::{
@@ -21,6 +21,9 @@ use std::sync::Arc;
 /// Largest credit allocation in one request, in cents.
 const MAX_CREDITS_CENTS: u64 = 100_000_000;
 const MAX_LABEL_CHARS: usize = 128;
+/// How long a sandbox may stay `creating` before the leader provisions it in
+/// place of the process that took the create.
+const PROVISION_GRACE_MS: i64 = 15_000;
 
 /// What a client asks for when creating a sandbox.
 #[derive(Debug, Clone, Default)]
@@ -50,6 +53,8 @@ pub struct App {
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) config: AppConfig,
     pub(crate) locks: KeyedLocks,
+    /// Sandboxes this process is provisioning right now.
+    pub(crate) provisioning: InFlight,
     pub(crate) outputs: OutputStore,
     pub(crate) running: RunningExecs,
 }
@@ -74,6 +79,7 @@ impl App {
             clock,
             config,
             locks: KeyedLocks::default(),
+            provisioning: InFlight::default(),
             running: RunningExecs::default(),
         })
     }
@@ -381,9 +387,7 @@ impl App {
                 .await;
             return Err(e.into());
         }
-        let app = self.clone();
-        let id = sandbox_id.clone();
-        tokio::spawn(async move { app.provision(&id, tier).await });
+        self.provision_in_background(&sandbox_id, tier.name);
         let view = self
             .read
             .sandbox(&sandbox_id)
@@ -400,37 +404,81 @@ impl App {
         Ok(())
     }
 
-    /// Make the sandbox's container and record the outcome.
+    /// Provision the sandbox in a task of its own.
+    pub(crate) fn provision_in_background(self: &Arc<Self>, sandbox_id: &str, tier: TierName) {
+        let app = self.clone();
+        let id = sandbox_id.to_string();
+        tokio::spawn(async move { app.provision(&id, Tier::of(tier)).await });
+    }
+
+    /// Sandboxes still being created long after their creation whose
+    /// provisioning no process here runs (the process that took the create
+    /// died): provision them, adopting any container already made.
+    pub(crate) fn provision_stalled(self: &Arc<Self>) {
+        let now = self.now_ms();
+        for view in self
+            .read
+            .sandboxes_in(&[SandboxState::Creating, SandboxState::Starting])
+        {
+            let stalled = now - view.updated_at_ms > PROVISION_GRACE_MS;
+            if stalled && !self.provisioning.contains(&view.sandbox_id) {
+                tracing::info!(sandbox_id = %view.sandbox_id, "provisioning a sandbox whose creation stalled");
+                self.provision_in_background(&view.sandbox_id, view.tier);
+            }
+        }
+    }
+
+    /// Make the sandbox's container (or adopt the one an earlier attempt
+    /// made: the runtime's create is idempotent per sandbox) and record it.
+    /// Safe to run twice, in one process or two: the second finds the
+    /// container started and recorded, and changes nothing.
     pub(crate) async fn provision(&self, sandbox_id: &str, tier: Tier) {
+        let Some(_provisioning) = self.provisioning.begin(sandbox_id) else {
+            return;
+        };
         let spec = SandboxSpec {
             sandbox_id: sandbox_id.to_string(),
             image: self.config.sandbox_image.clone(),
             tier,
         };
         match self.runtime.create(&spec).await {
-            Ok(container_id) => {
-                let _guard = self.locks.lock(sandbox_id).await;
-                let recorded = self
-                    .sandboxes
-                    .execute(
-                        sandbox_id,
-                        SandboxCommand::RecordStarted {
-                            container_id: container_id.clone(),
-                            now_ms: self.now_ms(),
-                        },
-                    )
-                    .await;
-                if let Err(e) = recorded {
-                    tracing::info!(sandbox_id, error = %e, "sandbox ended while its container started; removing it");
-                    if let Err(e) = self.runtime.destroy(&container_id).await {
-                        tracing::warn!(sandbox_id, error = %e, "could not remove container");
-                    }
-                }
-            }
+            Ok(container_id) => self.record_started(sandbox_id, &container_id).await,
             Err(e) => {
                 tracing::error!(sandbox_id, error = %e, "could not create the sandbox's container");
                 self.fail(sandbox_id, &format!("could not start the sandbox: {e}"))
                     .await;
+            }
+        }
+    }
+
+    /// Record that the sandbox runs in `container_id`, unless that is known
+    /// already; a sandbox that ended meanwhile loses the container.
+    async fn record_started(&self, sandbox_id: &str, container_id: &str) {
+        let _guard = self.locks.lock(sandbox_id).await;
+        let sandbox = match self.load_sandbox(sandbox_id).await {
+            Ok(sandbox) => sandbox,
+            Err(e) => {
+                tracing::error!(sandbox_id, error = %e, "could not load the sandbox it started");
+                return;
+            }
+        };
+        if sandbox.container_id.as_deref() == Some(container_id) && !sandbox.state.is_ended() {
+            return;
+        }
+        let recorded = self
+            .sandboxes
+            .execute(
+                sandbox_id,
+                SandboxCommand::RecordStarted {
+                    container_id: container_id.to_string(),
+                    now_ms: self.now_ms(),
+                },
+            )
+            .await;
+        if let Err(e) = recorded {
+            tracing::info!(sandbox_id, error = %e, "sandbox ended while its container started; removing it");
+            if let Err(e) = self.runtime.destroy(container_id).await {
+                tracing::warn!(sandbox_id, error = %e, "could not remove container");
             }
         }
     }

@@ -51,6 +51,10 @@ impl RunningExecs {
             .is_some()
     }
 
+    pub(crate) fn contains(&self, execution_id: &str) -> bool {
+        self.lock().contains_key(execution_id)
+    }
+
     fn count_for(&self, sandbox_id: &str) -> usize {
         self.lock()
             .values()

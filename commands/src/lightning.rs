@@ -240,14 +240,12 @@ impl App {
         tracing::info!(sandbox_id, payment_hash = %invoice.payment_hash, amount_msats = invoice.amount.0, "payment credited");
         match before.state {
             SandboxState::AwaitingPayment => {
-                let app = self.clone();
-                let id = sandbox_id.to_string();
-                let Some(tier) = after.tier.map(domain::Tier::of) else {
+                let Some(tier) = after.tier else {
                     return Err(AppError::Internal(
                         "a created sandbox without a tier".into(),
                     ));
                 };
-                tokio::spawn(async move { app.provision(&id, tier).await });
+                self.provision_in_background(sandbox_id, tier);
             }
             SandboxState::Paused if after.pause_reason == Some(PauseReason::OutOfBalance) => {
                 self.resume_paused(sandbox_id).await?

@@ -1,7 +1,8 @@
 //! One async lock per aggregate id, so a check, its side effect and the
-//! command recording it happen without another command in between.
+//! command recording it happen without another command in between; and the
+//! set of ids a long-running step is under way for, so it is not started twice.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use tokio::sync::{Mutex as AsyncMutex, OwnedMutexGuard};
 
@@ -21,5 +22,44 @@ impl KeyedLocks {
             locks.entry(key.to_string()).or_default().clone()
         };
         lock.lock_owned().await
+    }
+}
+
+/// Ids a step is under way for in this process.
+#[derive(Default)]
+pub(crate) struct InFlight {
+    ids: Arc<Mutex<HashSet<String>>>,
+}
+
+/// Marks an id in flight until dropped.
+pub(crate) struct InFlightGuard {
+    ids: Arc<Mutex<HashSet<String>>>,
+    id: String,
+}
+
+impl InFlight {
+    /// None when the step is already under way for `id`.
+    pub(crate) fn begin(&self, id: &str) -> Option<InFlightGuard> {
+        let mut ids = self.ids.lock().unwrap_or_else(|p| p.into_inner());
+        ids.insert(id.to_string()).then(|| InFlightGuard {
+            ids: self.ids.clone(),
+            id: id.to_string(),
+        })
+    }
+
+    pub(crate) fn contains(&self, id: &str) -> bool {
+        self.ids
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(id)
+    }
+}
+
+impl Drop for InFlightGuard {
+    fn drop(&mut self) {
+        self.ids
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&self.id);
     }
 }

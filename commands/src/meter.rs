@@ -29,7 +29,10 @@ impl Meter {
         loop {
             tokio::select! {
                 _ = shutdown.cancelled() => return,
-                _ = tick.tick() => app.meter_tick().await,
+                _ = tick.tick() => {
+                    app.meter_tick().await;
+                    app.provision_stalled();
+                }
                 _ = settle.tick() => app.lightning_tick().await,
                 _ = watch.tick() => {
                     if let Err(e) = app.watch_containers().await {

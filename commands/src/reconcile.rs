@@ -1,8 +1,9 @@
-//! Start-up reconciliation between the event log and the container runtime:
-//! remove containers no live sandbox owns, fail sandboxes whose container
-//! vanished or never came up, align paused state, end executions the previous
-//! process was running, finish credit returns a crash interrupted, and resume
-//! Lightning refunds that were being retried.
+//! Reconciliation between the event log and the container runtime, run by a
+//! process when it becomes the leader: remove containers no live sandbox
+//! owns, provision (or adopt the container of) sandboxes a dead process was
+//! creating, fail sandboxes whose container vanished, align paused state, end
+//! executions the previous process was running, finish credit returns a crash
+//! interrupted, and resume Lightning refunds that were being retried.
 
 use crate::app::App;
 use crate::error::AppError;
@@ -18,6 +19,8 @@ use std::sync::Arc;
 pub struct ReconcileReport {
     pub containers_removed: usize,
     pub sandboxes_failed: usize,
+    /// Sandboxes a dead process was creating, provisioned or adopted now.
+    pub sandboxes_provisioned: usize,
     pub executions_ended: usize,
     pub credits_returned: usize,
     pub refunds_resumed: usize,
@@ -78,8 +81,12 @@ impl App {
         for (sandbox_id, found) in &by_sandbox {
             let sandbox = self.load_sandbox(sandbox_id).await.ok();
             for (container_id, _) in found {
+                // A sandbox being created owns the container made for it,
+                // recorded or not: provisioning adopts it.
                 let owned = sandbox.as_ref().is_some_and(|s| {
-                    !s.state.is_ended() && s.container_id.as_deref() == Some(container_id.as_str())
+                    matches!(s.state, SandboxState::Creating | SandboxState::Starting)
+                        || (!s.state.is_ended()
+                            && s.container_id.as_deref() == Some(container_id.as_str()))
                 });
                 if !owned {
                     self.runtime.destroy(container_id).await?;
@@ -104,12 +111,8 @@ impl App {
             });
             match (view.state, status) {
                 (SandboxState::Creating | SandboxState::Starting, _) => {
-                    self.fail(
-                        &view.sandbox_id,
-                        "the server restarted while the sandbox was being created",
-                    )
-                    .await;
-                    report.sandboxes_failed += 1;
+                    self.provision_in_background(&view.sandbox_id, view.tier);
+                    report.sandboxes_provisioned += 1;
                 }
                 (_, None) | (_, Some(ContainerStatus::Stopped)) => {
                     if let (Some(container), Some(ContainerStatus::Stopped)) =
@@ -139,6 +142,10 @@ impl App {
         }
 
         for execution in self.read.running_executions() {
+            // Another live process may run it (a leader change, not a restart).
+            if self.running.contains(&execution.execution_id) {
+                continue;
+            }
             let _guard = self.locks.lock(&execution.sandbox_id).await;
             self.sandboxes
                 .execute(

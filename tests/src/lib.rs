@@ -88,6 +88,8 @@ impl TestServer {
             api::serve(listener, router, running.shutdown)
                 .await
                 .unwrap();
+            // The lease (for SQLite, a lock on the store) is let go.
+            let _ = running.duties.await;
         });
         TestServer {
             url,

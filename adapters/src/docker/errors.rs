@@ -41,3 +41,8 @@ pub(super) fn map_err(error: Error, context: PathContext<'_>) -> RuntimeError {
         other => RuntimeError::Failed(other.to_string()),
     }
 }
+
+/// Creating a container under a name that another container already has.
+pub(super) fn is_name_conflict(error: &Error) -> bool {
+    matches!(error, Error::DockerResponseServerError { status_code: 409, message } if message.contains("already in use"))
+}

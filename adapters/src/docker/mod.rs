@@ -189,6 +189,48 @@ fn resolve_link(link_path: &str, target: &str) -> String {
         .unwrap_or_else(|_| target.to_string())
 }
 
+impl DockerRuntime {
+    /// Whether the container is running or paused.
+    async fn is_up(&self, container: &str) -> bool {
+        self.docker
+            .inspect_container(container, None)
+            .await
+            .ok()
+            .and_then(|info| info.state)
+            .is_some_and(|state| state.running == Some(true) || state.paused == Some(true))
+    }
+
+    /// Take over the sandbox's existing container (named after the sandbox),
+    /// starting it if it never started; only one of this store's.
+    async fn adopt(&self, name: &str) -> Result<String, RuntimeError> {
+        let info = self
+            .docker
+            .inspect_container(name, None)
+            .await
+            .map_err(|e| map_err(e, PathContext::None))?;
+        let ours = info
+            .config
+            .as_ref()
+            .and_then(|c| c.labels.as_ref())
+            .and_then(|labels| labels.get(LABEL_INSTANCE))
+            .is_some_and(|instance| *instance == self.config.instance);
+        let id = info.id.clone().unwrap_or_else(|| name.to_string());
+        if !ours {
+            return Err(RuntimeError::Failed(format!(
+                "a container named {name} exists and belongs to another Sockt store"
+            )));
+        }
+        if self.is_up(&id).await {
+            return Ok(id);
+        }
+        match self.docker.start_container(&id, None).await {
+            Ok(()) => Ok(id),
+            Err(_) if self.is_up(&id).await => Ok(id),
+            Err(e) => Err(map_err(e, PathContext::None)),
+        }
+    }
+}
+
 #[async_trait]
 impl SandboxRuntime for DockerRuntime {
     async fn create(&self, spec: &SandboxSpec) -> Result<String, RuntimeError> {
@@ -238,15 +280,22 @@ impl SandboxRuntime for DockerRuntime {
         };
         let name = format!("sockt-{}", spec.sandbox_id);
         let options = CreateContainerOptionsBuilder::new().name(&name).build();
-        let created = self
-            .docker
-            .create_container(Some(options), body)
-            .await
-            .map_err(|e| match map_err(e, PathContext::None) {
-                RuntimeError::ContainerGone => RuntimeError::ImageMissing(spec.image.clone()),
-                other => other,
-            })?;
+        let created = match self.docker.create_container(Some(options), body).await {
+            Ok(created) => created,
+            // Made before: by a process that died before recording it, or by
+            // another process provisioning the same sandbox right now.
+            Err(e) if errors::is_name_conflict(&e) => return self.adopt(&name).await,
+            Err(e) => {
+                return Err(match map_err(e, PathContext::None) {
+                    RuntimeError::ContainerGone => RuntimeError::ImageMissing(spec.image.clone()),
+                    other => other,
+                })
+            }
+        };
         if let Err(e) = self.docker.start_container(&created.id, None).await {
+            if self.is_up(&created.id).await {
+                return Ok(created.id);
+            }
             let _ = self.destroy(&created.id).await;
             return Err(map_err(e, PathContext::None));
         }

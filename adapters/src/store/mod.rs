@@ -8,11 +8,13 @@ mod bus;
 mod chained;
 mod directory;
 mod feed;
+mod lease;
 mod log;
 
 pub use bus::SNAPSHOT_EVERY;
 pub use directory::StoreDirectory;
 pub use feed::EventFeed;
+pub use lease::LeaseError;
 pub use log::StoreLog;
 
 use anyhow::Context;

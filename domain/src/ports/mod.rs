@@ -7,6 +7,7 @@ mod bus;
 mod clock;
 mod directory;
 mod event_log;
+mod lease;
 mod runtime;
 
 pub use crate::lightning::{AddressResolver, LightningGateway};
@@ -14,4 +15,5 @@ pub use bus::{CommandBus, SharedBus};
 pub use clock::Clock;
 pub use directory::AccountDirectory;
 pub use event_log::{EventLogError, EventLogReader, StoredEvent};
+pub use lease::LeadershipLease;
 pub use runtime::*;
