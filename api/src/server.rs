@@ -12,7 +12,7 @@ use adapters::store::StoreLocation;
 use anyhow::Context;
 use axum::extract::DefaultBodyLimit;
 use axum::Router;
-use commands::{App, AppConfig, Duties, Lightning, LightningConfig};
+use commands::{App, AppConfig, Duties, Leadership, Lightning, LightningConfig};
 use secrecy::{ExposeSecret, SecretString};
 use std::net::SocketAddr;
 use std::num::NonZeroU32;
@@ -35,6 +35,8 @@ pub struct AppState {
     /// HTTP client of the sandbox proxy.
     pub proxy: reqwest::Client,
     pub mcp: crate::mcp::McpSettings,
+    /// Whether this process runs the background duties.
+    pub leadership: Leadership,
 }
 
 /// The whole HTTP surface.
@@ -218,8 +220,9 @@ pub async fn bootstrap(config: &ServeConfig, local_addr: SocketAddr) -> anyhow::
         .step(&shutdown)
         .await
         .map_err(|e| anyhow::anyhow!("reconciling with Docker: {e}"))?;
+    let leadership = duties.leadership();
     tracing::info!(
-        leading = duties.is_leading(),
+        leading = leadership.is_leading(),
         "background duties run in the process holding the leader lease"
     );
     let duties = tokio::spawn(duties.run(shutdown.clone()));
@@ -248,6 +251,7 @@ pub async fn bootstrap(config: &ServeConfig, local_addr: SocketAddr) -> anyhow::
         store_backend: location.backend(),
         instance_id: stores_instance,
         mcp: mcp_settings(config, &public_url_for_state),
+        leadership,
         proxy: reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .no_proxy()

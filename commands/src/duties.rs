@@ -7,6 +7,7 @@
 use crate::app::App;
 use crate::meter::Meter;
 use domain::ports::LeadershipLease;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -19,6 +20,17 @@ pub struct Duties {
     lease: Box<dyn LeadershipLease>,
     /// Cancels the running duties; set while this process leads.
     leading: Option<CancellationToken>,
+    leadership: Leadership,
+}
+
+/// Whether this process leads now, for health checks and metrics.
+#[derive(Clone, Default)]
+pub struct Leadership(Arc<AtomicBool>);
+
+impl Leadership {
+    pub fn is_leading(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
 }
 
 impl Duties {
@@ -27,12 +39,12 @@ impl Duties {
             app,
             lease,
             leading: None,
+            leadership: Leadership::default(),
         }
     }
 
-    /// Whether this process leads now.
-    pub fn is_leading(&self) -> bool {
-        self.leading.is_some()
+    pub fn leadership(&self) -> Leadership {
+        self.leadership.clone()
     }
 
     /// Take or renew the lease and start or stop the duties to match.
@@ -47,6 +59,7 @@ impl Duties {
                 );
                 let token = shutdown.child_token();
                 self.leading = Some(token.clone());
+                self.leadership.0.store(true, Ordering::SeqCst);
                 let reconciled = self.app.reconcile().await;
                 tokio::spawn(Meter::run(self.app.clone(), token));
                 let report = reconciled?;
@@ -56,6 +69,7 @@ impl Duties {
                 tracing::warn!("lost the leadership lease; stopping the background duties");
                 token.cancel();
                 self.leading = None;
+                self.leadership.0.store(false, Ordering::SeqCst);
             }
             _ => {}
         }
@@ -79,5 +93,6 @@ impl Duties {
         if let Some(token) = self.leading.take() {
             token.cancel();
         }
+        self.leadership.0.store(false, Ordering::SeqCst);
     }
 }

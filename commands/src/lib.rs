@@ -19,7 +19,7 @@ mod reconcile;
 pub use app::{App, CreateSandbox, ExecPoll};
 pub use auth::{hash_secret, new_api_key, Principal, API_KEY_PREFIX};
 pub use config::AppConfig;
-pub use duties::{Duties, LEASE_RENEW};
+pub use duties::{Duties, Leadership, LEASE_RENEW};
 pub use error::AppError;
 pub use exec_output::{OutputChunk, OutputSnapshot};
 pub use files::{FileRead, FileReadEncoding};

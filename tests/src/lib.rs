@@ -4,10 +4,12 @@
 #![allow(clippy::unwrap_used)]
 
 pub mod lnbits;
+pub mod process;
 
 use clap::Parser;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
+use sqlx::Connection;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
@@ -19,6 +21,25 @@ pub fn temp_dir(prefix: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("{prefix}-{}", uuid::Uuid::new_v4()));
     std::fs::create_dir_all(&dir).unwrap();
     dir
+}
+
+/// A fresh PostgreSQL database, or None (loudly) where none is configured.
+pub async fn postgres_database() -> Option<String> {
+    let Ok(admin_url) = std::env::var("SOCKT_TEST_DATABASE_URL") else {
+        if std::env::var("CI").is_ok() {
+            panic!("SOCKT_TEST_DATABASE_URL is not set: CI must run the PostgreSQL store tests (scripts/test.sh starts PostgreSQL)");
+        }
+        eprintln!("SKIPPED: PostgreSQL store tests need SOCKT_TEST_DATABASE_URL (run scripts/test.sh, which starts PostgreSQL)");
+        return None;
+    };
+    let name = format!("sockt_test_{}", uuid::Uuid::new_v4().simple());
+    let mut connection = sqlx::PgConnection::connect(&admin_url).await.unwrap();
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut connection)
+        .await
+        .unwrap();
+    let base = admin_url.rsplit_once('/').unwrap().0;
+    Some(format!("{base}/{name}"))
 }
 
 /// The `sockt` binary built beside this test (the test script builds it first).

@@ -5,97 +5,25 @@
 
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
+use tests::process::{call, wait_exec, wait_state, ServerProcess};
 use tests::{docker, sockt_binary, stream_text, temp_dir, TestServer};
 
-/// Start `sockt serve` as a process; returns it and its base URL.
-fn spawn_server(data_dir: &Path) -> (Child, String) {
-    let mut child = Command::new(sockt_binary())
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--log-format",
-            "text",
-            "--charge-interval-ms",
-            "1000",
-        ])
-        .env("SOCKT_DATA_DIR", data_dir)
-        .env_remove("SOCKT_DATABASE_URL")
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if let Some(url) = line.strip_prefix("sockt listening on ") {
-                let _ = tx.send(url.to_string());
-            }
-        }
-    });
-    let url = rx
-        .recv_timeout(Duration::from_secs(120))
-        .expect("the server did not start");
-    (child, url)
-}
-
-async fn call(
-    url: &str,
-    method: reqwest::Method,
-    path: &str,
-    key: &str,
-    body: Option<Value>,
-) -> (StatusCode, Value) {
-    let mut request = reqwest::Client::new()
-        .request(method, format!("{url}{path}"))
-        .bearer_auth(key);
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    let response = request.send().await.unwrap();
-    (
-        response.status(),
-        response.json().await.unwrap_or(Value::Null),
-    )
+/// Start `sockt serve` on `data_dir`, charging every second.
+fn spawn_server(data_dir: &Path) -> (ServerProcess, String) {
+    let dir = data_dir.to_string_lossy().to_string();
+    let server = ServerProcess::spawn(
+        &["--charge-interval-ms", "1000"],
+        &[("SOCKT_DATA_DIR", dir.as_str())],
+    );
+    let url = server.url.clone();
+    (server, url)
 }
 
 async fn wait_running(url: &str, key: &str, id: &str) {
-    for _ in 0..600 {
-        let (_, status) = call(
-            url,
-            reqwest::Method::GET,
-            &format!("/v1/sandboxes/{id}"),
-            key,
-            None,
-        )
-        .await;
-        if status["status"] == "running" {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("sandbox {id} never ran");
-}
-
-async fn wait_exec(url: &str, key: &str, execution: &str) -> Value {
-    loop {
-        let (_, poll) = call(
-            url,
-            reqwest::Method::GET,
-            &format!("/v1/executions/{execution}?wait_ms=5000"),
-            key,
-            None,
-        )
-        .await;
-        if poll["status"] != "running" {
-            return poll;
-        }
-    }
+    wait_state(url, key, id, "running").await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -149,8 +77,7 @@ async fn kill_dash_nine_then_restart_loses_nothing_and_bills_no_second_twice() {
     let interrupted = started["execution_id"].as_str().unwrap().to_string();
     tokio::time::sleep(Duration::from_millis(2500)).await;
 
-    server.kill().unwrap();
-    server.wait().unwrap();
+    server.kill();
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(
         docker(&["inspect", "-f", "{{.State.Status}}", &container]),
@@ -232,8 +159,7 @@ async fn kill_dash_nine_then_restart_loses_nothing_and_bills_no_second_twice() {
         ledger["totals"]["paid_in_msats"].as_u64().unwrap(),
         charged + ledger["totals"]["refunded_msats"].as_u64().unwrap()
     );
-    server.kill().unwrap();
-    let _ = server.wait();
+    server.kill();
     let _ = std::fs::remove_dir_all(&data_dir);
 }
 
@@ -330,4 +256,123 @@ async fn a_container_that_dies_while_serving_fails_its_sandbox_and_stops_billing
         1_000_000 - charged,
         "the rest came back"
     );
+}
+
+/// A process that dies between recording a create and recording the start
+/// leaves a `creating` sandbox, with or without a container made for it: the
+/// next process provisions it, adopting that container instead of making a
+/// second one, and nothing is failed.
+#[tokio::test(flavor = "multi_thread")]
+async fn sandboxes_a_dead_process_was_creating_are_provisioned_or_adopted() {
+    use adapters::docker::{DockerConfig, DockerRuntime};
+    use adapters::store::StoreLocation;
+    use domain::account::AccountCommand;
+    use domain::ports::{SandboxRuntime, SandboxSpec};
+    use domain::sandbox::{BillingMethod, Funding, FundingSource, SandboxCommand};
+    use domain::{Msats, Tier, TierName};
+
+    let server = TestServer::start().await;
+    let key = server.account(100).await;
+    let (_, account) = server.get("/v1/account", &key).await;
+    let account_id = account["account_id"].as_str().unwrap().to_string();
+    let instance = server.instance_id.clone();
+    let data_dir = server.stop().await;
+
+    // What the dead process had recorded: the allocation and the create.
+    let stores = api::stores::open(&StoreLocation::Sqlite(data_dir.join("events.db")))
+        .await
+        .unwrap();
+    let amount = Msats::from_cents(10).unwrap();
+    let mut ids = Vec::new();
+    for _ in 0..2 {
+        let id = uuid::Uuid::new_v4().to_string();
+        stores
+            .accounts
+            .execute(
+                &account_id,
+                AccountCommand::AllocateCredits {
+                    sandbox_id: id.clone(),
+                    amount,
+                    now_ms: 1,
+                },
+            )
+            .await
+            .unwrap();
+        stores
+            .sandboxes
+            .execute(
+                &id,
+                SandboxCommand::CreateSandbox {
+                    owner: Some(account_id.clone()),
+                    tier: TierName::Nano,
+                    billing: BillingMethod::Credits,
+                    label: None,
+                    image: adapters::image::DEFAULT_IMAGE.into(),
+                    token_hash: None,
+                    initial_funding: Some(Funding {
+                        amount,
+                        source: FundingSource::Account {
+                            account_id: account_id.clone(),
+                        },
+                    }),
+                    now_ms: 1,
+                },
+            )
+            .await
+            .unwrap();
+        ids.push(id);
+    }
+    drop(stores);
+    // ...and for the second sandbox, the container it had made.
+    let runtime = DockerRuntime::connect(DockerConfig {
+        instance: instance.clone(),
+        ..DockerConfig::default()
+    })
+    .await
+    .unwrap();
+    let made = runtime
+        .create(&SandboxSpec {
+            sandbox_id: ids[1].clone(),
+            image: adapters::image::DEFAULT_IMAGE.into(),
+            tier: Tier::of(TierName::Nano),
+        })
+        .await
+        .unwrap();
+
+    let server = TestServer::start_in(data_dir, &[]).await;
+    for id in &ids {
+        server.wait_for_state(&key, id, "running").await;
+    }
+    let adopted = server.read.sandbox(&ids[1]).unwrap();
+    assert_eq!(adopted.container_id.as_deref(), Some(made.as_str()));
+    let containers = docker(&[
+        "ps",
+        "-aq",
+        "--filter",
+        &format!("label=sockt.sandbox_id={}", ids[1]),
+    ]);
+    assert_eq!(containers.lines().count(), 1, "one container: {containers}");
+    let poll = server
+        .exec(&key, &ids[1], json!({"command": "echo adopted"}))
+        .await;
+    assert_eq!(stream_text(&poll, "stdout"), "adopted\n");
+    for id in &ids {
+        let (status, _) = server.delete(&format!("/v1/sandboxes/{id}"), &key).await;
+        assert_eq!(status, StatusCode::OK);
+    }
+}
+
+/// SQLite serves one process: a second server on the same store is refused.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_second_server_on_one_sqlite_store_is_refused() {
+    let server = TestServer::start().await;
+    let output = Command::new(sockt_binary())
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("SOCKT_DATA_DIR", &server.data_dir)
+        .env_remove("SOCKT_DATABASE_URL")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("SQLite serves one process"), "{stderr}");
 }

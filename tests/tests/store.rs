@@ -13,27 +13,7 @@ use domain::sandbox::{BillingMethod, Funding, FundingSource, PauseReason, Sandbo
 use domain::{Msats, TierName};
 use reqwest::StatusCode;
 use serde_json::json;
-use sqlx::Connection;
-use tests::{temp_dir, TestServer};
-
-/// A fresh PostgreSQL database, or None (loudly) where none is configured.
-async fn postgres_database() -> Option<String> {
-    let Ok(admin_url) = std::env::var("SOCKT_TEST_DATABASE_URL") else {
-        if std::env::var("CI").is_ok() {
-            panic!("SOCKT_TEST_DATABASE_URL is not set: CI must run the PostgreSQL store tests (scripts/test.sh starts PostgreSQL)");
-        }
-        eprintln!("SKIPPED: PostgreSQL store tests need SOCKT_TEST_DATABASE_URL (run scripts/test.sh, which starts PostgreSQL)");
-        return None;
-    };
-    let name = format!("sockt_test_{}", uuid::Uuid::new_v4().simple());
-    let mut connection = sqlx::PgConnection::connect(&admin_url).await.unwrap();
-    sqlx::query(&format!("CREATE DATABASE {name}"))
-        .execute(&mut connection)
-        .await
-        .unwrap();
-    let base = admin_url.rsplit_once('/').unwrap().0;
-    Some(format!("{base}/{name}"))
-}
+use tests::{postgres_database, temp_dir, TestServer};
 
 async fn store_suite(location: StoreLocation) {
     let live = stores::open(&location).await.unwrap();
@@ -287,4 +267,62 @@ async fn stored_events_of_every_version_load_through_the_store() {
     );
     assert!(reopened.read.sandbox("fixture-Sandbox").is_some());
     let _ = std::fs::remove_dir_all(dir);
+}
+
+/// `sockt accounts deposit`, run by hand while a server runs, shows in that
+/// server's API within a second.
+async fn a_deposit_from_the_cli_is_visible_within_a_second(
+    server: TestServer,
+    store_flags: &[&str],
+) {
+    let key = server.account(100).await;
+    let (_, account) = server.get("/v1/account", &key).await;
+    let account_id = account["account_id"].as_str().unwrap().to_string();
+    let dir = server.data_dir.to_string_lossy().to_string();
+    let output = std::process::Command::new(tests::sockt_binary())
+        .args([
+            "accounts",
+            "deposit",
+            "--data-dir",
+            &dir,
+            "--account-id",
+            &account_id,
+            "--credits-cents",
+            "250",
+        ])
+        .args(store_flags)
+        .env_remove("SOCKT_DATABASE_URL")
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let deposited = std::time::Instant::now();
+    loop {
+        let (_, account) = server.get("/v1/account", &key).await;
+        if account["credits_cents"] == 350 {
+            break;
+        }
+        assert!(
+            deposited.elapsed() < std::time::Duration::from_secs(1),
+            "the deposit is not visible after 1 s: {account}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cli_deposit_reaches_a_running_sqlite_server() {
+    a_deposit_from_the_cli_is_visible_within_a_second(TestServer::start().await, &[]).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cli_deposit_reaches_a_running_postgres_server() {
+    let Some(url) = postgres_database().await else {
+        return;
+    };
+    let server = TestServer::start_with(&["--database-url", &url]).await;
+    a_deposit_from_the_cli_is_visible_within_a_second(server, &["--database-url", &url]).await;
 }

@@ -15,7 +15,7 @@ const DASHBOARD: &str = include_str!("../../dashboard/index.html");
 
 pub async fn healthz(State(state): State<AppState>) -> Json<Value> {
     Json(
-        json!({ "status": "ok", "store": state.store_backend, "instance": state.instance_id, "live_sandboxes": state.app.read_model().live_sandbox_count() }),
+        json!({ "status": "ok", "store": state.store_backend, "instance": state.instance_id, "leader": state.leadership.is_leading(), "live_sandboxes": state.app.read_model().live_sandbox_count() }),
     )
 }
 
@@ -33,6 +33,14 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
             "sockt_running_executions",
             "Commands running now.",
             vec![(String::new(), running)],
+        ),
+        (
+            "sockt_leader",
+            "1 while this process holds the leader lease and runs the background duties.",
+            vec![(
+                String::new(),
+                f64::from(u8::from(state.leadership.is_leading())),
+            )],
         ),
     ]);
     ([(CONTENT_TYPE, "text/plain; version=0.0.4")], text)
