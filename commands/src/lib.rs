@@ -15,6 +15,10 @@ mod lightning;
 mod locks;
 mod meter;
 mod reconcile;
+#[cfg(any(test, feature = "test-support"))]
+pub mod testing;
+#[cfg(test)]
+mod tests;
 
 pub use app::{App, CreateSandbox, ExecPoll};
 pub use auth::{hash_secret, new_api_key, Principal, API_KEY_PREFIX};

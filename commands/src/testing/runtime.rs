@@ -1,0 +1,185 @@
+//! A container runtime in memory: containers are entries in a map, commands
+//! echo themselves, files live in a map. Like Docker's adapter, `create` is
+//! idempotent per sandbox (it adopts the container already made).
+
+use async_trait::async_trait;
+use domain::ports::{
+    ContainerStatus, ExecRequest, FileContent, FileEntry, ManagedContainer, OutputSink,
+    OutputStream, RuntimeError, SandboxRuntime, SandboxSpec,
+};
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+#[derive(Default)]
+pub struct FakeRuntime {
+    /// container id → (sandbox id, status)
+    containers: Mutex<BTreeMap<String, (String, ContainerStatus)>>,
+    files: Mutex<BTreeMap<(String, String), Vec<u8>>>,
+    fail_creates: AtomicBool,
+}
+
+impl FakeRuntime {
+    fn containers(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, (String, ContainerStatus)>> {
+        self.containers.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The container id `create` gives a sandbox.
+    pub fn container_of(sandbox_id: &str) -> String {
+        format!("fake-{sandbox_id}")
+    }
+
+    /// The status of the sandbox's container, if it has one.
+    pub fn status(&self, sandbox_id: &str) -> Option<ContainerStatus> {
+        self.containers()
+            .get(&Self::container_of(sandbox_id))
+            .map(|(_, status)| *status)
+    }
+
+    pub fn count(&self) -> usize {
+        self.containers().len()
+    }
+
+    /// Make creates fail (the engine refuses), or work again.
+    pub fn fail_creates(&self, fail: bool) {
+        self.fail_creates.store(fail, Ordering::SeqCst);
+    }
+
+    /// A container for `sandbox_id` made behind the application's back.
+    pub fn add(&self, sandbox_id: &str, status: ContainerStatus) -> String {
+        let id = Self::container_of(sandbox_id);
+        self.containers()
+            .insert(id.clone(), (sandbox_id.to_string(), status));
+        id
+    }
+
+    /// The container disappears (removed by hand, the host rebooted).
+    pub fn vanish(&self, sandbox_id: &str) {
+        self.containers().remove(&Self::container_of(sandbox_id));
+    }
+
+    fn set(&self, container: &str, status: ContainerStatus) -> Result<(), RuntimeError> {
+        match self.containers().get_mut(container) {
+            Some(entry) => {
+                entry.1 = status;
+                Ok(())
+            }
+            None => Err(RuntimeError::ContainerGone),
+        }
+    }
+}
+
+#[async_trait]
+impl SandboxRuntime for FakeRuntime {
+    async fn create(&self, spec: &SandboxSpec) -> Result<String, RuntimeError> {
+        if self.fail_creates.load(Ordering::SeqCst) {
+            return Err(RuntimeError::Failed("the engine refused".into()));
+        }
+        let id = Self::container_of(&spec.sandbox_id);
+        let mut containers = self.containers();
+        let entry = containers
+            .entry(id.clone())
+            .or_insert((spec.sandbox_id.clone(), ContainerStatus::Running));
+        if entry.1 == ContainerStatus::Stopped {
+            entry.1 = ContainerStatus::Running;
+        }
+        Ok(id)
+    }
+
+    async fn pause(&self, container: &str) -> Result<(), RuntimeError> {
+        self.set(container, ContainerStatus::Paused)
+    }
+
+    async fn resume(&self, container: &str) -> Result<(), RuntimeError> {
+        self.set(container, ContainerStatus::Running)
+    }
+
+    async fn destroy(&self, container: &str) -> Result<(), RuntimeError> {
+        self.containers().remove(container);
+        Ok(())
+    }
+
+    async fn exec(
+        &self,
+        container: &str,
+        request: &ExecRequest,
+        sink: Arc<dyn OutputSink>,
+    ) -> Result<i64, RuntimeError> {
+        if !self.containers().contains_key(container) {
+            return Err(RuntimeError::ContainerGone);
+        }
+        sink.push(
+            OutputStream::Stdout,
+            format!("{}\n", request.command).as_bytes(),
+        );
+        Ok(0)
+    }
+
+    async fn kill_exec(&self, _container: &str, _execution_id: &str) -> Result<(), RuntimeError> {
+        Ok(())
+    }
+
+    async fn write_file(
+        &self,
+        container: &str,
+        path: &str,
+        bytes: Vec<u8>,
+        _create_dirs: bool,
+    ) -> Result<(), RuntimeError> {
+        self.files
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert((container.to_string(), path.to_string()), bytes);
+        Ok(())
+    }
+
+    async fn read_file(
+        &self,
+        container: &str,
+        path: &str,
+        max_bytes: u64,
+    ) -> Result<FileContent, RuntimeError> {
+        let files = self.files.lock().unwrap_or_else(|p| p.into_inner());
+        let bytes = files
+            .get(&(container.to_string(), path.to_string()))
+            .ok_or_else(|| RuntimeError::FileNotFound(path.to_string()))?;
+        let kept = bytes
+            .len()
+            .min(usize::try_from(max_bytes).unwrap_or(usize::MAX));
+        Ok(FileContent {
+            bytes: bytes[..kept].to_vec(),
+            size: bytes.len() as u64,
+        })
+    }
+
+    async fn list_files(
+        &self,
+        _container: &str,
+        _path: &str,
+        _max_depth: u32,
+    ) -> Result<Vec<FileEntry>, RuntimeError> {
+        Ok(Vec::new())
+    }
+
+    async fn list_managed(&self) -> Result<Vec<ManagedContainer>, RuntimeError> {
+        Ok(self
+            .containers()
+            .iter()
+            .map(|(container_id, (sandbox_id, status))| ManagedContainer {
+                container_id: container_id.clone(),
+                sandbox_id: sandbox_id.clone(),
+                status: *status,
+            })
+            .collect())
+    }
+
+    async fn endpoint(
+        &self,
+        _container: &str,
+        _port: u16,
+    ) -> Result<std::net::SocketAddr, RuntimeError> {
+        Err(RuntimeError::NoNetwork(
+            "a fake runtime has no network".into(),
+        ))
+    }
+}

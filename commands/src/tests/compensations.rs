@@ -1,0 +1,67 @@
+//! What undoes a half-done step: a sandbox whose container cannot be made
+//! fails and its credits go back; a terminated sandbox returns the unused
+//! balance to its account exactly once.
+
+use crate::testing::Harness;
+use crate::CreateSandbox;
+use domain::sandbox::SandboxState;
+use domain::Msats;
+
+#[tokio::test]
+async fn a_sandbox_whose_container_cannot_be_made_fails_and_returns_its_credits() {
+    let h = Harness::new();
+    let owner = h.account(100).await;
+    h.runtime.fail_creates(true);
+    let (view, _) = h
+        .app
+        .create_sandbox(
+            &owner,
+            CreateSandbox {
+                tier: "small".into(),
+                initial_credits_cents: Some(40),
+                ..CreateSandbox::default()
+            },
+        )
+        .await
+        .unwrap();
+    h.until_state(&view.sandbox_id, SandboxState::Failed).await;
+    h.yield_a_while().await;
+    let account = h.app.account(&owner).unwrap();
+    assert_eq!(account.balance, Msats::from_cents(100).unwrap());
+    assert_eq!(h.runtime.count(), 0);
+}
+
+#[tokio::test]
+async fn terminate_returns_the_unused_balance_once() {
+    let h = Harness::new();
+    let owner = h.account(100).await;
+    let id = h.running_sandbox(&owner, "nano", 50).await;
+    h.clock.advance_ms(4_000);
+    h.app.terminate(&owner, &id, None).await.unwrap();
+    // nano ran 4 s: 2 000 msat of the 500 000 allocated.
+    let account = h.app.account(&owner).unwrap();
+    assert_eq!(account.balance, Msats(1_000_000 - 2_000));
+    assert!(
+        h.app.terminate(&owner, &id, None).await.is_err(),
+        "410 the second time"
+    );
+    // Reconciliation finishing returns again changes nothing.
+    h.app.reconcile().await.unwrap();
+    assert_eq!(
+        h.app.account(&owner).unwrap().balance,
+        Msats(1_000_000 - 2_000)
+    );
+    assert_eq!(h.runtime.count(), 0);
+}
+
+#[tokio::test]
+async fn another_tenant_cannot_act_on_a_sandbox() {
+    let h = Harness::new();
+    let owner = h.account(100).await;
+    let other = h.account(100).await;
+    let id = h.running_sandbox(&owner, "nano", 10).await;
+    let refused = h.app.pause(&other, &id).await.unwrap_err();
+    assert_eq!(refused, crate::AppError::sandbox_not_found());
+    assert!(h.app.terminate(&other, &id, None).await.is_err());
+    assert_eq!(h.sandbox(&id).await.state, SandboxState::Running);
+}

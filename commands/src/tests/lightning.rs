@@ -1,0 +1,113 @@
+//! Lightning processes: a payment is credited once however often it is
+//! reported, an unpaid sandbox starts when paid, and a terminated sandbox's
+//! balance goes back to a Lightning Address or behind a withdraw link.
+
+use crate::testing::{Harness, PayOutcome};
+use crate::{CreateSandbox, Principal, RefundOutcome};
+use domain::sandbox::SandboxState;
+use domain::Msats;
+
+async fn lightning_sandbox(h: &Harness, sats: u64) -> (String, Principal, String) {
+    let (view, token) = h
+        .app
+        .create_sandbox(
+            &Principal::Anonymous,
+            CreateSandbox {
+                tier: "nano".into(),
+                billing_method: Some("lightning".into()),
+                prepaid_sats: Some(sats),
+                ..CreateSandbox::default()
+            },
+        )
+        .await
+        .unwrap();
+    let invoice = view.pending_invoice.clone().unwrap();
+    (
+        view.sandbox_id,
+        Principal::SandboxToken(crate::hash_secret(&token)),
+        invoice.payment_hash,
+    )
+}
+
+#[tokio::test]
+async fn a_payment_reported_twice_is_credited_once_and_starts_the_sandbox() {
+    let h = Harness::new();
+    let (id, _caller, hash) = lightning_sandbox(&h, 100).await;
+    assert_eq!(h.sandbox(&id).await.state, SandboxState::AwaitingPayment);
+    h.app.settle_payment(&hash).await.unwrap();
+    assert_eq!(
+        h.sandbox(&id).await.state,
+        SandboxState::AwaitingPayment,
+        "not paid yet"
+    );
+
+    h.gateway.settle(&hash);
+    h.app.settle_payment(&hash).await.unwrap();
+    h.app.settle_payment(&hash).await.unwrap();
+    h.until_state(&id, SandboxState::Running).await;
+    let sandbox = h.sandbox(&id).await;
+    assert_eq!(sandbox.paid_in, Msats(100_000));
+    assert_eq!(sandbox.balance, Msats(100_000));
+}
+
+#[tokio::test]
+async fn terminate_pays_the_balance_to_a_lightning_address() {
+    let h = Harness::new();
+    let (id, caller, hash) = lightning_sandbox(&h, 100).await;
+    h.gateway.settle(&hash);
+    h.app.settle_payment(&hash).await.unwrap();
+    h.until_state(&id, SandboxState::Running).await;
+    h.clock.advance_ms(10_000);
+    let (_, refund) = h
+        .app
+        .terminate(&caller, &id, Some("alice@wallet.example"))
+        .await
+        .unwrap();
+    // 10 s of nano is 5 000 msat: 95 sats back.
+    assert!(matches!(refund, Some(RefundOutcome::Paid { amount, .. }) if amount == Msats(95_000)));
+    assert_eq!(h.gateway.paid_msats(), 95_000);
+    let sandbox = h.sandbox(&id).await;
+    assert_eq!(sandbox.balance, Msats(0));
+    assert_eq!(sandbox.paid_in.0, sandbox.charged.0 + sandbox.refunded.0);
+}
+
+#[tokio::test]
+async fn a_failed_refund_is_recorded_and_offered_again_later() {
+    let h = Harness::new();
+    let (id, caller, hash) = lightning_sandbox(&h, 100).await;
+    h.gateway.settle(&hash);
+    h.app.settle_payment(&hash).await.unwrap();
+    h.until_state(&id, SandboxState::Running).await;
+    h.gateway.then_pay(PayOutcome::Failed("no route".into()));
+    let (_, refund) = h
+        .app
+        .terminate(&caller, &id, Some("alice@wallet.example"))
+        .await
+        .unwrap();
+    assert!(
+        matches!(refund, Some(RefundOutcome::Retrying { .. })),
+        "{refund:?}"
+    );
+    let sandbox = h.sandbox(&id).await;
+    assert_eq!(sandbox.refund_attempts, 1);
+    assert_eq!(sandbox.balance, Msats(100_000), "nothing left the sandbox");
+    assert_eq!(h.gateway.paid_msats(), 0);
+}
+
+#[tokio::test]
+async fn without_an_address_the_balance_waits_behind_a_withdraw_link_claimable_once() {
+    let h = Harness::new();
+    let (id, caller, hash) = lightning_sandbox(&h, 100).await;
+    h.gateway.settle(&hash);
+    h.app.settle_payment(&hash).await.unwrap();
+    h.until_state(&id, SandboxState::Running).await;
+    let (_, refund) = h.app.terminate(&caller, &id, None).await.unwrap();
+    let Some(RefundOutcome::Withdraw { amount, k1 }) = refund else {
+        panic!("{refund:?}");
+    };
+    let bolt11 = h.gateway.invoice_string(amount);
+    assert_eq!(h.app.claim_withdraw(&k1, &bolt11).await.unwrap(), amount);
+    let again = h.gateway.invoice_string(amount);
+    assert!(h.app.claim_withdraw(&k1, &again).await.is_err());
+    assert_eq!(h.gateway.paid_msats(), amount.0);
+}

@@ -1,0 +1,9 @@
+//! Unit tests of the application's processes over fakes of every port
+//! (`crate::testing`): each runs in milliseconds, with a manual clock.
+#![allow(clippy::unwrap_used)]
+
+mod compensations;
+mod duties;
+mod lightning;
+mod meter;
+mod reconcile;

@@ -1,0 +1,84 @@
+//! Reconciliation when a process becomes the leader: strays go, vanished
+//! containers fail their sandbox (and return its credits), sandboxes a dead
+//! process was creating are provisioned or their container adopted, and the
+//! runtime's paused state is brought in line with the log.
+
+use crate::testing::{FakeRuntime, Harness};
+use domain::ports::ContainerStatus;
+use domain::sandbox::SandboxState;
+use domain::Msats;
+
+#[tokio::test]
+async fn strays_go_and_vanished_containers_fail_their_sandbox() {
+    let h = Harness::new();
+    let owner = h.account(100).await;
+    let kept = h.running_sandbox(&owner, "nano", 10).await;
+    let vanished = h.running_sandbox(&owner, "nano", 10).await;
+    h.runtime.add("no-such-sandbox", ContainerStatus::Running);
+    h.runtime.vanish(&vanished);
+
+    let report = h.app.reconcile().await.unwrap();
+    assert_eq!(report.containers_removed, 1);
+    assert_eq!(report.sandboxes_failed, 1);
+    assert_eq!(h.sandbox(&vanished).await.state, SandboxState::Failed);
+    assert_eq!(h.sandbox(&kept).await.state, SandboxState::Running);
+    assert_eq!(h.runtime.count(), 1);
+    // The failed sandbox's 10 cents are back on the account.
+    assert_eq!(
+        h.app.account(&owner).unwrap().balance,
+        Msats::from_cents(90).unwrap()
+    );
+}
+
+#[tokio::test]
+async fn a_paused_sandbox_whose_container_runs_is_paused_again() {
+    let h = Harness::new();
+    let owner = h.account(100).await;
+    let id = h.running_sandbox(&owner, "nano", 10).await;
+    h.app.pause(&owner, &id).await.unwrap();
+    h.app
+        .runtime
+        .resume(&FakeRuntime::container_of(&id))
+        .await
+        .unwrap();
+    h.app.reconcile().await.unwrap();
+    assert_eq!(h.runtime.status(&id), Some(ContainerStatus::Paused));
+}
+
+#[tokio::test]
+async fn creating_sandboxes_are_provisioned_and_an_existing_container_adopted() {
+    let h = Harness::new();
+    let owner = h.account(100).await;
+    // A process recorded the create and died before provisioning it...
+    let (view, _) = h
+        .app
+        .create_sandbox(
+            &owner,
+            crate::CreateSandbox {
+                tier: "nano".into(),
+                initial_credits_cents: Some(10),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let id = view.sandbox_id;
+    {
+        // (its provisioning task finds the step under way and does nothing)
+        let _dead = h.app.provisioning.begin(&id).unwrap();
+        h.yield_a_while().await;
+    }
+    assert_eq!(h.sandbox(&id).await.state, SandboxState::Creating);
+    // ...and one made the container but never recorded it.
+    let made = h.runtime.add(&id, ContainerStatus::Running);
+
+    let report = h.app.reconcile().await.unwrap();
+    assert_eq!(report.sandboxes_provisioned, 1);
+    assert_eq!(
+        report.containers_removed, 0,
+        "the creating sandbox's container is no stray"
+    );
+    h.until_state(&id, SandboxState::Running).await;
+    assert_eq!(h.sandbox(&id).await.container_id, Some(made));
+    assert_eq!(h.runtime.count(), 1);
+}
