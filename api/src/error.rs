@@ -1,11 +1,12 @@
-//! The one mapping from application errors to HTTP: a status and a body
-//! `{"code","message"}`. Internal errors are logged with their cause and
-//! answered opaquely.
+//! The one mapping of application errors to what clients see: an HTTP status
+//! and a body `{"code","message"}`, a GraphQL error with the same `code`, and
+//! (in `mcp::render`) a tool error naming it. Internal errors are logged with
+//! their cause and answered opaquely.
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use commands::AppError;
+use commands::{AppError, ErrorCode};
 use serde_json::json;
 
 /// The HTTP status for an application error.
@@ -21,9 +22,10 @@ pub fn status_of(error: &AppError) -> StatusCode {
         AppError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
         AppError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
         AppError::NoCapacity(_) => StatusCode::SERVICE_UNAVAILABLE,
-        AppError::Unavailable { code, .. } if *code == "runtime_unavailable" => {
-            StatusCode::BAD_GATEWAY
-        }
+        AppError::Unavailable {
+            code: ErrorCode::RuntimeUnavailable,
+            ..
+        } => StatusCode::BAD_GATEWAY,
         AppError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
         AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
     }
@@ -48,21 +50,15 @@ impl From<AppError> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = status_of(&self.error);
-        let message = match &self.error {
-            AppError::Internal(cause) => {
-                tracing::error!(cause = %cause, "internal error");
-                "an internal error occurred; it has been logged".to_string()
-            }
-            other => other.to_string(),
-        };
+        let message = public_message(&self.error);
         let mut response = (
             status,
-            Json(json!({ "code": self.error.code(), "message": message })),
+            Json(json!({ "code": self.error.code().as_str(), "message": message })),
         )
             .into_response();
         let retry = self.retry_after_secs.or(match self.error {
             AppError::Unavailable {
-                code: "pod_starting",
+                code: ErrorCode::PodStarting,
                 ..
             } => Some(1),
             _ => None,
@@ -77,3 +73,23 @@ impl IntoResponse for ApiError {
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+/// The message a client sees: internal errors are logged and answered opaquely.
+pub fn public_message(error: &AppError) -> String {
+    match error {
+        AppError::Internal(cause) => {
+            tracing::error!(cause = %cause, "internal error");
+            "an internal error occurred; it has been logged".to_string()
+        }
+        other => other.to_string(),
+    }
+}
+
+/// An application error as a GraphQL error, carrying the same `code` as REST
+/// (in `extensions.code`).
+pub fn graphql_error(error: AppError) -> async_graphql::Error {
+    let code = error.code().as_str();
+    use async_graphql::ErrorExtensions;
+    async_graphql::Error::new(public_message(&error))
+        .extend_with(|_, extensions| extensions.set("code", code))
+}

@@ -4,7 +4,8 @@
 //! sandbox token its one sandbox, the admin token everything. Depth and
 //! complexity are limited.
 
-use crate::rest::{wire, Caller};
+use crate::error::graphql_error;
+use crate::rest::Caller;
 use crate::server::AppState;
 use async_graphql::{
     ComplexObject, Context, Data, EmptyMutation, Object, Schema, SimpleObject, Subscription,
@@ -13,7 +14,7 @@ use async_graphql_axum::{GraphQLProtocol, GraphQLRequest, GraphQLResponse, Graph
 use axum::extract::{State, WebSocketUpgrade};
 use axum::response::Response;
 use axum::Extension;
-use commands::Principal;
+use commands::{AppError, Principal, SandboxStatus};
 use domain::sandbox::SandboxState;
 use domain::Tier;
 use futures::Stream;
@@ -35,11 +36,6 @@ fn principal<'a>(ctx: &'a Context<'_>) -> &'a Principal {
 
 fn state<'a>(ctx: &'a Context<'_>) -> async_graphql::Result<&'a AppState> {
     ctx.data::<AppState>()
-}
-
-/// Whether `principal` may see the sandbox.
-fn visible(principal: &Principal, view: &SandboxView) -> bool {
-    principal.may_see(view.owner.as_deref(), view.token_hash.as_deref())
 }
 
 #[derive(SimpleObject)]
@@ -73,7 +69,7 @@ pub struct GqlSandbox {
 }
 
 impl GqlSandbox {
-    fn from_view(view: &SandboxView, now_ms: i64, low_secs: u64) -> GqlSandbox {
+    fn from_status(view: &SandboxStatus) -> GqlSandbox {
         GqlSandbox {
             sandbox_id: view.sandbox_id.clone(),
             status: view.state.as_str().to_string(),
@@ -81,12 +77,12 @@ impl GqlSandbox {
             billing_method: view.billing.as_str().to_string(),
             label: view.label.clone(),
             msats_per_second: view.msats_per_second,
-            balance_msats: view.balance_at(now_ms).0,
-            consumed_msats: view.consumed_at(now_ms).0,
+            balance_msats: view.balance.0,
+            consumed_msats: view.consumed.0,
             paid_in_msats: view.paid_in.0,
             refunded_msats: view.refunded.0,
-            seconds_remaining: view.seconds_remaining_at(now_ms),
-            warning_level: wire::warning_level(view, now_ms, low_secs).map(str::to_string),
+            seconds_remaining: view.seconds_remaining,
+            warning_level: view.warning.map(|w| w.as_str().to_string()),
             created_at_ms: view.created_at_ms,
             updated_at_ms: view.updated_at_ms,
             id: view.sandbox_id.clone(),
@@ -147,18 +143,19 @@ impl GqlSandbox {
     async fn events(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<GqlEvent>> {
         Ok(state(ctx)?
             .app
-            .read_model()
-            .timeline(&self.id)
+            .sandbox_timeline(principal(ctx), &self.id)
+            .map_err(graphql_error)?
             .into_iter()
             .map(GqlEvent::from)
             .collect())
     }
 
     async fn ledger(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<GqlLedgerEntry>> {
-        Ok(state(ctx)?
+        let (_, entries) = state(ctx)?
             .app
-            .read_model()
-            .ledger(&self.id)
+            .ledger(principal(ctx), &self.id)
+            .map_err(graphql_error)?;
+        Ok(entries
             .into_iter()
             .map(|e| GqlLedgerEntry {
                 sequence: e.sequence as u64,
@@ -180,8 +177,8 @@ impl GqlSandbox {
     async fn executions(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<GqlExecution>> {
         Ok(state(ctx)?
             .app
-            .read_model()
-            .executions_of(&self.id)
+            .sandbox_executions(principal(ctx), &self.id)
+            .map_err(graphql_error)?
             .into_iter()
             .map(|e| GqlExecution {
                 execution_id: e.execution_id,
@@ -279,24 +276,23 @@ impl QueryRoot {
         #[graphql(default = 20)] first: u64,
         after: Option<String>,
     ) -> async_graphql::Result<SandboxPage> {
-        let app_state = state(ctx)?;
-        let caller = principal(ctx);
-        let now = app_state.app.now_ms();
-        let low = app_state.app.config().low_balance_secs;
+        let app = &state(ctx)?.app;
         let filter = filter.unwrap_or_default();
-        let matching: Vec<SandboxView> = app_state
-            .app
-            .read_model()
-            .all_sandboxes()
+        let matching: Vec<SandboxView> = app
+            .visible_sandboxes(principal(ctx))
             .into_iter()
-            .filter(|v| visible(caller, v) && filter.matches(v))
+            .filter(|v| filter.matches(v))
             .collect();
         let start = match after {
             Some(cursor) => matching
                 .iter()
                 .position(|v| v.sandbox_id == cursor)
                 .map(|i| i + 1)
-                .ok_or("unknown cursor")?,
+                .ok_or_else(|| {
+                    graphql_error(AppError::invalid(
+                        "unknown cursor: pass the endCursor of the previous page",
+                    ))
+                })?,
             None => 0,
         };
         let first = first.clamp(1, 100) as usize;
@@ -309,7 +305,7 @@ impl QueryRoot {
                 .map(|v| v.sandbox_id.clone()),
             nodes: page
                 .into_iter()
-                .map(|v| GqlSandbox::from_view(v, now, low))
+                .map(|v| GqlSandbox::from_status(&app.present(v.clone())))
                 .collect(),
             has_next_page,
             total_count: matching.len() as u64,
@@ -321,30 +317,18 @@ impl QueryRoot {
         ctx: &Context<'_>,
         id: String,
     ) -> async_graphql::Result<Option<GqlSandbox>> {
-        let app_state = state(ctx)?;
-        let view = app_state
-            .app
-            .read_model()
-            .sandbox(&id)
-            .filter(|v| visible(principal(ctx), v));
-        Ok(view.map(|v| {
-            GqlSandbox::from_view(
-                &v,
-                app_state.app.now_ms(),
-                app_state.app.config().low_balance_secs,
-            )
-        }))
+        let app = &state(ctx)?.app;
+        Ok(app
+            .sandbox(principal(ctx), &id)
+            .ok()
+            .map(|v| GqlSandbox::from_status(&app.present(v))))
     }
 
     /// The caller's account, or every account for the admin token.
     async fn accounts(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<GqlAccount>> {
-        let read = state(ctx)?.app.read_model();
-        let accounts = match principal(ctx) {
-            Principal::Admin => read.all_accounts(),
-            Principal::Account(id) => read.account(id).into_iter().collect(),
-            _ => vec![],
-        };
-        Ok(accounts
+        Ok(state(ctx)?
+            .app
+            .visible_accounts(principal(ctx))
             .into_iter()
             .map(|a| GqlAccount {
                 credits_cents: a.balance.whole_cents(),
@@ -357,14 +341,7 @@ impl QueryRoot {
 
     /// Totals over the sandboxes the caller may see (all of them for the admin token).
     async fn stats(&self, ctx: &Context<'_>) -> async_graphql::Result<Stats> {
-        let caller = principal(ctx);
-        let visible_views: Vec<SandboxView> = state(ctx)?
-            .app
-            .read_model()
-            .all_sandboxes()
-            .into_iter()
-            .filter(|v| visible(caller, v))
-            .collect();
+        let visible_views = state(ctx)?.app.visible_sandboxes(principal(ctx));
         let mut by_state: std::collections::BTreeMap<&'static str, u64> =
             std::collections::BTreeMap::new();
         for v in &visible_views {
@@ -402,7 +379,7 @@ impl SubscriptionRoot {
     ) -> async_graphql::Result<impl Stream<Item = GqlEvent>> {
         let app = state(ctx)?.app.clone();
         let caller = principal(ctx).clone();
-        let receiver = app.read_model().subscribe();
+        let receiver = app.sandbox_events();
         Ok(futures::stream::unfold(receiver, move |mut receiver| {
             let app = app.clone();
             let caller = caller.clone();
@@ -417,11 +394,7 @@ impl SubscriptionRoot {
                             {
                                 continue;
                             }
-                            if app
-                                .read_model()
-                                .sandbox(&entry.sandbox_id)
-                                .is_some_and(|v| visible(&caller, &v))
-                            {
+                            if app.may_see_sandbox(&caller, &entry.sandbox_id) {
                                 return Some((GqlEvent::from(entry), receiver));
                             }
                         }
@@ -465,7 +438,7 @@ pub async fn websocket(
                         .map(str::to_string);
                     let principal = crate::rest::caller_principal(&state, secret.as_deref())
                         .await
-                        .map_err(|e| async_graphql::Error::new(e.to_string()))?;
+                        .map_err(graphql_error)?;
                     let mut data = Data::default();
                     data.insert(principal);
                     Ok(data)

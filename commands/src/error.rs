@@ -1,6 +1,7 @@
 //! The application's errors: one classification that every transport maps
 //! (REST to a status and `{"code","message"}`, GraphQL and MCP alike).
 
+pub use crate::error_code::ErrorCode;
 use cqrs_es::AggregateError;
 use domain::account::AccountError;
 use domain::ports::RuntimeError;
@@ -10,23 +11,23 @@ use domain::sandbox::{SandboxError, SandboxState};
 pub enum AppError {
     /// Malformed or out-of-range input.
     #[error("{message}")]
-    Invalid { code: &'static str, message: String },
+    Invalid { code: ErrorCode, message: String },
     #[error("{0}")]
     Unauthorized(String),
     #[error("{0}")]
     Forbidden(String),
     /// Unknown, or not the caller's.
     #[error("{message}")]
-    NotFound { code: &'static str, message: String },
+    NotFound { code: ErrorCode, message: String },
     /// The sandbox has ended.
     #[error("{0}")]
     Gone(String),
     /// The request conflicts with the resource's state.
     #[error("{message}")]
-    Conflict { code: &'static str, message: String },
+    Conflict { code: ErrorCode, message: String },
     /// Money is missing.
     #[error("{message}")]
-    PaymentRequired { code: &'static str, message: String },
+    PaymentRequired { code: ErrorCode, message: String },
     #[error("{0}")]
     TooLarge(String),
     #[error("{0}")]
@@ -36,47 +37,47 @@ pub enum AppError {
     NoCapacity(String),
     /// A dependency (Docker, Lightning) is unreachable or not configured.
     #[error("{message}")]
-    Unavailable { code: &'static str, message: String },
+    Unavailable { code: ErrorCode, message: String },
     /// A bug or an unexpected failure; the message is for logs, not clients.
     #[error("{0}")]
     Internal(String),
 }
 
 impl AppError {
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
         match self {
             AppError::Invalid { code, .. }
             | AppError::NotFound { code, .. }
             | AppError::Conflict { code, .. }
             | AppError::PaymentRequired { code, .. }
-            | AppError::Unavailable { code, .. } => code,
-            AppError::Unauthorized(_) => "unauthorized",
-            AppError::Forbidden(_) => "forbidden",
-            AppError::Gone(_) => "sandbox_terminated",
-            AppError::TooLarge(_) => "payload_too_large",
-            AppError::RateLimited(_) => "rate_limited",
-            AppError::NoCapacity(_) => "no_capacity",
-            AppError::Internal(_) => "internal_error",
+            | AppError::Unavailable { code, .. } => *code,
+            AppError::Unauthorized(_) => ErrorCode::Unauthorized,
+            AppError::Forbidden(_) => ErrorCode::Forbidden,
+            AppError::Gone(_) => ErrorCode::SandboxTerminated,
+            AppError::TooLarge(_) => ErrorCode::PayloadTooLarge,
+            AppError::RateLimited(_) => ErrorCode::RateLimited,
+            AppError::NoCapacity(_) => ErrorCode::NoCapacity,
+            AppError::Internal(_) => ErrorCode::InternalError,
         }
     }
 
     pub fn invalid(message: impl Into<String>) -> Self {
         AppError::Invalid {
-            code: "invalid_request",
+            code: ErrorCode::InvalidRequest,
             message: message.into(),
         }
     }
 
     pub fn sandbox_not_found() -> Self {
         AppError::NotFound {
-            code: "sandbox_not_found",
+            code: ErrorCode::SandboxNotFound,
             message: "no such sandbox".into(),
         }
     }
 
     pub fn execution_not_found() -> Self {
         AppError::NotFound {
-            code: "execution_not_found",
+            code: ErrorCode::ExecutionNotFound,
             message: "no such execution".into(),
         }
     }
@@ -88,7 +89,7 @@ impl From<SandboxError> for AppError {
         match e {
             SandboxError::NotFound => AppError::sandbox_not_found(),
             SandboxError::AlreadyExists | SandboxError::DuplicateExecution => AppError::Conflict {
-                code: "conflict",
+                code: ErrorCode::Conflict,
                 message,
             },
             SandboxError::Ended(state) => AppError::Gone(format!(
@@ -96,11 +97,11 @@ impl From<SandboxError> for AppError {
             )),
             SandboxError::NotRunning { state, .. } => not_running(state, message),
             SandboxError::InvalidTransition { .. } => AppError::Conflict {
-                code: "invalid_state",
+                code: ErrorCode::InvalidState,
                 message,
             },
             SandboxError::OutOfBalance => AppError::PaymentRequired {
-                code: "out_of_balance",
+                code: ErrorCode::OutOfBalance,
                 message,
             },
             SandboxError::InvalidAmount | SandboxError::WrongFundingSource => {
@@ -108,19 +109,19 @@ impl From<SandboxError> for AppError {
             }
             SandboxError::Overflow => AppError::invalid(message),
             SandboxError::NotLightning => AppError::Invalid {
-                code: "not_lightning",
+                code: ErrorCode::NotLightning,
                 message,
             },
             SandboxError::UnknownPayment => AppError::Invalid {
-                code: "unknown_payment",
+                code: ErrorCode::UnknownPayment,
                 message,
             },
             SandboxError::InvoiceExpired => AppError::Conflict {
-                code: "invoice_expired",
+                code: ErrorCode::InvoiceExpired,
                 message,
             },
             SandboxError::NotEnded | SandboxError::RefundTooLarge => AppError::Conflict {
-                code: "invalid_state",
+                code: ErrorCode::InvalidState,
                 message,
             },
         }
@@ -131,20 +132,20 @@ impl From<SandboxError> for AppError {
 pub(crate) fn not_running(state: SandboxState, message: String) -> AppError {
     match state {
         SandboxState::AwaitingPayment => AppError::PaymentRequired {
-            code: "payment_required",
+            code: ErrorCode::PaymentRequired,
             message: format!("{message}; pay the pending invoice first"),
         },
         SandboxState::Creating | SandboxState::Starting => AppError::Unavailable {
-            code: "pod_starting",
+            code: ErrorCode::PodStarting,
             message: format!("{message}; it is starting, retry shortly"),
         },
         SandboxState::Paused => AppError::Conflict {
-            code: "sandbox_paused",
+            code: ErrorCode::SandboxPaused,
             message: format!("{message}; resume it first"),
         },
         SandboxState::Terminated | SandboxState::Failed => AppError::Gone(message),
         SandboxState::Running | SandboxState::Unknown => AppError::Conflict {
-            code: "invalid_state",
+            code: ErrorCode::InvalidState,
             message,
         },
     }
@@ -155,16 +156,16 @@ impl From<AccountError> for AppError {
         let message = e.to_string();
         match e {
             AccountError::NotFound => AppError::NotFound {
-                code: "account_not_found",
+                code: ErrorCode::AccountNotFound,
                 message,
             },
             AccountError::AlreadyOpened => AppError::Conflict {
-                code: "conflict",
+                code: ErrorCode::Conflict,
                 message,
             },
             AccountError::InvalidAmount | AccountError::Overflow => AppError::invalid(message),
             AccountError::InsufficientCredits { .. } => AppError::PaymentRequired {
-                code: "insufficient_credits",
+                code: ErrorCode::InsufficientCredits,
                 message,
             },
         }
@@ -176,25 +177,25 @@ impl From<RuntimeError> for AppError {
         let message = e.to_string();
         match e {
             RuntimeError::FileNotFound(_) => AppError::NotFound {
-                code: "file_not_found",
+                code: ErrorCode::FileNotFound,
                 message,
             },
             RuntimeError::IsDirectory(_) => AppError::Invalid {
-                code: "is_a_directory",
+                code: ErrorCode::IsADirectory,
                 message,
             },
             RuntimeError::NotADirectory(_) => AppError::Invalid {
-                code: "not_a_directory",
+                code: ErrorCode::NotADirectory,
                 message,
             },
             RuntimeError::NotWritable { .. } => AppError::Forbidden(message),
             RuntimeError::ContainerGone => AppError::Gone(message),
             RuntimeError::NoNetwork(_) => AppError::Conflict {
-                code: "sandbox_offline",
+                code: ErrorCode::SandboxOffline,
                 message,
             },
             RuntimeError::ImageMissing(_) | RuntimeError::Unavailable(_) => AppError::Unavailable {
-                code: "runtime_unavailable",
+                code: ErrorCode::RuntimeUnavailable,
                 message,
             },
             RuntimeError::Failed(_) => AppError::Internal(message),
@@ -210,7 +211,7 @@ where
         match e {
             AggregateError::UserError(e) => e.into(),
             AggregateError::AggregateConflict => AppError::Conflict {
-                code: "conflict",
+                code: ErrorCode::Conflict,
                 message: "the resource changed concurrently; retry".into(),
             },
             other => AppError::Internal(format!("event store: {other}")),

@@ -1,10 +1,10 @@
 //! Executions: start a command, run it to its end (exit, timeout or cancel),
 //! record how it ended, and serve polls of its output.
 
-use crate::app::{App, ExecPoll};
+use crate::app::App;
 use crate::auth::Principal;
-use crate::error::AppError;
-use crate::exec_output::ExecBuffer;
+use crate::error::{AppError, ErrorCode};
+use crate::exec_output::{ExecBuffer, OutputSnapshot};
 use domain::execution::{ExecutionStatus, KILLED_EXIT_CODE, TIMEOUT_EXIT_CODE};
 use domain::ports::{resolve_sandbox_path, ExecRequest};
 use domain::sandbox::SandboxCommand;
@@ -21,6 +21,14 @@ const KILL_GRACE: Duration = Duration::from_secs(5);
 const MAX_COMMAND_BYTES: usize = 256 * 1024;
 
 /// Cancellation handles of the executions running in this process.
+/// An execution as a poll sees it.
+#[derive(Debug, Clone)]
+pub struct ExecPoll {
+    pub execution: ExecutionView,
+    pub output: OutputSnapshot,
+    pub sandbox: crate::SandboxStatus,
+}
+
 #[derive(Default)]
 pub(crate) struct RunningExecs {
     by_id: Mutex<HashMap<String, (String, CancellationToken)>>,
@@ -266,8 +274,33 @@ impl App {
         Ok(ExecPoll {
             execution,
             output,
-            sandbox,
+            sandbox: self.present(sandbox),
         })
+    }
+
+    /// Start a command and wait until it ends (or its timeout, plus a grace
+    /// for the kill, has passed): for callers that want the result in one call.
+    pub async fn exec_and_wait(
+        self: &Arc<Self>,
+        principal: &Principal,
+        sandbox_id: &str,
+        command: &str,
+        working_dir: Option<&str>,
+        timeout_ms: Option<u64>,
+    ) -> Result<ExecPoll, AppError> {
+        let started = self
+            .exec(principal, sandbox_id, command, working_dir, timeout_ms)
+            .await?;
+        let deadline =
+            Instant::now() + Duration::from_millis(started.timeout_ms) + Duration::from_secs(10);
+        loop {
+            let poll = self
+                .poll_execution(principal, &started.execution_id, None, MAX_POLL_WAIT)
+                .await?;
+            if poll.execution.status.is_finished() || Instant::now() >= deadline {
+                return Ok(poll);
+            }
+        }
     }
 
     /// Kill a running execution's process tree; it ends `cancelled`.
@@ -279,7 +312,7 @@ impl App {
         let execution = self.authorized_execution(principal, execution_id)?;
         if execution.status.is_finished() {
             return Err(AppError::Conflict {
-                code: "execution_finished",
+                code: ErrorCode::ExecutionFinished,
                 message: format!("execution already {}", execution.status.as_str()),
             });
         }

@@ -2,31 +2,40 @@
 //! GraphQL), command dispatch, the executions it runs, the meter
 //! that charges running time, Lightning billing, and start-up reconciliation.
 
+mod accounts;
 mod aggregates;
 mod app;
 mod auth;
+mod billing;
 mod config;
 mod duties;
 mod error;
+mod error_code;
 mod exec_output;
 mod executions;
 mod files;
 mod lightning;
 mod locks;
 mod meter;
+mod presentation;
+mod queries;
 mod reconcile;
+mod sandboxes;
 #[cfg(any(test, feature = "test-support"))]
 pub mod testing;
 #[cfg(test)]
 mod tests;
 
-pub use app::{App, CreateSandbox, ExecPoll};
+pub use app::App;
 pub use auth::{hash_secret, new_api_key, Principal, API_KEY_PREFIX};
 pub use config::AppConfig;
 pub use duties::{Duties, Leadership, LEASE_RENEW};
-pub use error::AppError;
+pub use error::{AppError, ErrorCode};
 pub use exec_output::{OutputChunk, OutputSnapshot};
+pub use executions::ExecPoll;
 pub use files::{FileRead, FileReadEncoding};
 pub use lightning::{Lightning, LightningConfig, RefundOutcome};
 pub use meter::Meter;
+pub use presentation::{SandboxStatus, WarningLevel};
 pub use reconcile::ReconcileReport;
+pub use sandboxes::{CreateSandbox, DefaultBilling};

@@ -5,7 +5,7 @@
 
 use crate::app::App;
 use crate::auth::{hash_secret, new_sandbox_token, Principal};
-use crate::error::AppError;
+use crate::error::{AppError, ErrorCode};
 use domain::lightning::{AddressResolver, Invoice, LightningError, LightningGateway, PaymentState};
 use domain::sandbox::{
     BillingMethod, Funding, FundingSource, PauseReason, RefundDestination, SandboxCommand,
@@ -64,19 +64,19 @@ pub(crate) const REFUND_ATTEMPTS: u32 = 6;
 pub(crate) fn lightning_error(e: LightningError) -> AppError {
     match e {
         LightningError::Unavailable(_) => AppError::Unavailable {
-            code: "lightning_unavailable",
+            code: ErrorCode::LightningUnavailable,
             message: e.to_string(),
         },
         LightningError::Address(_) => AppError::Invalid {
-            code: "invalid_lightning_address",
+            code: ErrorCode::InvalidLightningAddress,
             message: e.to_string(),
         },
         LightningError::InvalidInvoice(_) => AppError::Invalid {
-            code: "invalid_invoice",
+            code: ErrorCode::InvalidInvoice,
             message: e.to_string(),
         },
         LightningError::Refused(_) | LightningError::PaymentFailed(_) => AppError::Unavailable {
-            code: "lightning_failed",
+            code: ErrorCode::LightningFailed,
             message: e.to_string(),
         },
     }
@@ -89,7 +89,7 @@ fn whole_sats(amount: Msats) -> Msats {
 impl App {
     pub(crate) fn lightning(&self) -> Result<&Lightning, AppError> {
         self.lightning.as_ref().ok_or_else(|| AppError::Unavailable {
-            code: "lightning_unavailable",
+            code: ErrorCode::LightningUnavailable,
             message: "Lightning billing is not configured on this server (SOCKT_LNBITS_URL); use billing_method 'credits' with an API key".into(),
         })
     }
@@ -97,12 +97,12 @@ impl App {
     pub(crate) fn check_sats(&self, sats: Option<u64>) -> Result<Msats, AppError> {
         let config = &self.lightning()?.config;
         let sats = sats.ok_or_else(|| AppError::Invalid {
-            code: "invalid_amount",
+            code: ErrorCode::InvalidAmount,
             message: "prepaid_sats is required for Lightning billing".into(),
         })?;
         if sats < config.min_sats || sats > config.max_sats {
             return Err(AppError::Invalid {
-                code: "invalid_amount",
+                code: ErrorCode::InvalidAmount,
                 message: format!(
                     "the amount must be between {} and {} sats",
                     config.min_sats, config.max_sats
@@ -299,9 +299,7 @@ impl App {
             .sandboxes_in(&[SandboxState::Running, SandboxState::Paused])
         {
             let low = match view.state {
-                SandboxState::Running => {
-                    view.seconds_remaining_at(now) < self.config.low_balance_secs
-                }
+                SandboxState::Running => view.runs_low_at(now, self.config.low_balance_secs),
                 _ => view.pause_reason == Some(PauseReason::OutOfBalance),
             };
             if view.billing == BillingMethod::Lightning && low && view.pending_invoice.is_none() {
@@ -476,7 +474,7 @@ impl App {
     /// The LNURL-withdraw offer behind `k1`: (sandbox, amount claimable).
     pub async fn withdraw_offer(&self, k1: &str) -> Result<(String, Msats), AppError> {
         let not_found = || AppError::NotFound {
-            code: "withdraw_not_found",
+            code: ErrorCode::WithdrawNotFound,
             message: "no such withdraw link, or already claimed".into(),
         };
         let sandbox_id = self
@@ -501,13 +499,13 @@ impl App {
         let invoice = lightning.gateway.decode(bolt11).map_err(lightning_error)?;
         if invoice.amount.is_zero() || invoice.amount > offered {
             return Err(AppError::Invalid {
-                code: "invalid_invoice",
+                code: ErrorCode::InvalidInvoice,
                 message: format!("the invoice must be for at most {} msat", offered.0),
             });
         }
         if invoice.expires_at_ms < self.now_ms() {
             return Err(AppError::Invalid {
-                code: "invalid_invoice",
+                code: ErrorCode::InvalidInvoice,
                 message: "the invoice has expired".into(),
             });
         }
@@ -516,7 +514,7 @@ impl App {
         let (_, offered) = self.withdraw_offer(k1).await?;
         if invoice.amount > offered {
             return Err(AppError::Conflict {
-                code: "withdraw_claimed",
+                code: ErrorCode::WithdrawClaimed,
                 message: "already claimed".into(),
             });
         }

@@ -55,8 +55,8 @@ impl App {
             };
             let exhausted = metering::exhausted_at(view.balance, view.msats_per_second, from)
                 .unwrap_or(i64::MAX);
-            let low = !view.low_balance_warned
-                && view.seconds_remaining_at(now) < self.config.low_balance_secs;
+            let low =
+                !view.low_balance_warned && view.runs_low_at(now, self.config.low_balance_secs);
             let due = now - from >= interval_ms || now >= exhausted || low;
             if !due {
                 continue;

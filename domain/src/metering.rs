@@ -24,6 +24,11 @@ pub fn seconds_remaining(balance: Msats, msats_per_second: u64) -> Option<u64> {
     balance.0.checked_div(msats_per_second)
 }
 
+/// The low-balance rule: less than `low_balance_secs` of running left.
+pub fn runs_low(balance: Msats, msats_per_second: u64, low_balance_secs: u64) -> bool {
+    seconds_remaining(balance, msats_per_second).is_some_and(|left| left < low_balance_secs)
+}
+
 /// The millisecond at which a balance runs out when charging starts at `from_ms`.
 pub fn exhausted_at(balance: Msats, msats_per_second: u64, from_ms: i64) -> Option<i64> {
     if msats_per_second == 0 {

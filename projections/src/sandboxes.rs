@@ -89,6 +89,15 @@ impl SandboxView {
         Msats(self.charged.0.saturating_add(self.accrued_at(now_ms).0))
     }
 
+    /// Whether less than `low_balance_secs` of running is left at `now_ms`.
+    pub fn runs_low_at(&self, now_ms: i64, low_balance_secs: u64) -> bool {
+        metering::runs_low(
+            self.balance_at(now_ms),
+            self.msats_per_second,
+            low_balance_secs,
+        )
+    }
+
     pub fn seconds_remaining_at(&self, now_ms: i64) -> u64 {
         metering::seconds_remaining(self.balance_at(now_ms), self.msats_per_second)
             .unwrap_or(u64::MAX)

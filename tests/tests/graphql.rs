@@ -149,6 +149,18 @@ async fn queries_show_a_tenant_its_own_sandboxes_in_depth() {
     assert_eq!(stats["data"]["accounts"].as_array().unwrap().len(), 2);
     assert_eq!(stats["data"]["tiers"].as_array().unwrap().len(), 6);
 
+    // Application errors carry the same code as REST.
+    let bad = gql(
+        &server,
+        &alice,
+        r#"{ sandboxes(after: "no-such-cursor") { totalCount } }"#,
+    )
+    .await;
+    assert_eq!(
+        bad["errors"][0]["extensions"]["code"], "invalid_request",
+        "{bad}"
+    );
+
     // Complexity is bounded.
     let wide: String = (0..2_100)
         .map(|i| format!("a{i}: tiers {{ tier }} "))

@@ -3,7 +3,7 @@
 //! that say what to do next.
 
 use crate::rest::wire;
-use commands::AppError;
+use commands::{AppError, ErrorCode, SandboxStatus, WarningLevel};
 use projections::SandboxView;
 use rmcp::model::{CallToolResult, ContentBlock};
 use serde_json::{json, Value};
@@ -43,12 +43,12 @@ pub fn ok(value: Value) -> CallToolResult {
 }
 
 /// Balance, time left and the invoice to pay, for every Lightning answer.
-pub fn billing(view: &SandboxView, now_ms: i64, low_balance_secs: u64) -> Value {
+pub fn billing(view: &SandboxStatus) -> Value {
     let mut notice = json!({
         "billing_method": view.billing.as_str(),
-        "balance_msats": view.balance_at(now_ms).0,
-        "seconds_remaining": view.seconds_remaining_at(now_ms),
-        "warning_level": wire::warning_level(view, now_ms, low_balance_secs),
+        "balance_msats": view.balance.0,
+        "seconds_remaining": view.seconds_remaining,
+        "warning_level": view.warning.map(WarningLevel::as_str),
     });
     if view.pending_invoice.is_some() {
         notice["pending_invoice"] = wire::pending_invoice(view);
@@ -62,7 +62,7 @@ pub fn billing(view: &SandboxView, now_ms: i64, low_balance_secs: u64) -> Value 
 /// A tool error whose text tells the model what to do next.
 pub fn error(e: &AppError, sandbox: Option<&SandboxView>) -> CallToolResult {
     let next = match e.code() {
-        "payment_required" => match sandbox.and_then(|s| s.pending_invoice.as_ref()) {
+        ErrorCode::PaymentRequired => match sandbox.and_then(|s| s.pending_invoice.as_ref()) {
             Some(invoice) => format!(
                 "the sandbox is awaiting_payment: pay the invoice {} ({} sats) with your Lightning wallet, then call sandbox_status until it is running",
                 invoice.bolt11,
@@ -70,16 +70,16 @@ pub fn error(e: &AppError, sandbox: Option<&SandboxView>) -> CallToolResult {
             ),
             None => "pay the sandbox's pending invoice (see sandbox_status), then retry".to_string(),
         },
-        "pod_starting" => "the sandbox is still starting: call sandbox_status in a second, then retry".into(),
-        "sandbox_paused" => "call sandbox_resume first".into(),
-        "out_of_balance" => "the balance is used up: call sandbox_extend_balance (sats or credits_cents), pay if asked, then sandbox_resume".into(),
-        "insufficient_credits" => "the account lacks credits: ask its owner to add credits, or create the sandbox with billing_method 'lightning'".into(),
-        "sandbox_not_found" => "check sandbox_id; for a sandbox created in another session pass its sandbox_token".into(),
-        "sandbox_terminated" => "that sandbox has ended; create a new one with sandbox_create".into(),
-        "unauthorized" => "credits billing needs an API key in the MCP client's Authorization header; without one use billing_method 'lightning' with prepaid_sats".into(),
-        "lightning_unavailable" => "this server has no Lightning wallet configured; use billing_method 'credits' with an API key".into(),
-        "file_not_found" => "check the path (relative paths start at /home/sandbox); sandbox_list_files shows what exists".into(),
-        "rate_limited" => "too many requests: wait a little and retry".into(),
+        ErrorCode::PodStarting => "the sandbox is still starting: call sandbox_status in a second, then retry".into(),
+        ErrorCode::SandboxPaused => "call sandbox_resume first".into(),
+        ErrorCode::OutOfBalance => "the balance is used up: call sandbox_extend_balance (sats or credits_cents), pay if asked, then sandbox_resume".into(),
+        ErrorCode::InsufficientCredits => "the account lacks credits: ask its owner to add credits, or create the sandbox with billing_method 'lightning'".into(),
+        ErrorCode::SandboxNotFound => "check sandbox_id; for a sandbox created in another session pass its sandbox_token".into(),
+        ErrorCode::SandboxTerminated => "that sandbox has ended; create a new one with sandbox_create".into(),
+        ErrorCode::Unauthorized => "credits billing needs an API key in the MCP client's Authorization header; without one use billing_method 'lightning' with prepaid_sats".into(),
+        ErrorCode::LightningUnavailable => "this server has no Lightning wallet configured; use billing_method 'credits' with an API key".into(),
+        ErrorCode::FileNotFound => "check the path (relative paths start at /home/sandbox); sandbox_list_files shows what exists".into(),
+        ErrorCode::RateLimited => "too many requests: wait a little and retry".into(),
         _ => "fix the arguments as the message says and retry".into(),
     };
     let message = match e {

@@ -7,7 +7,7 @@ use crate::rest::wire;
 use crate::server::AppState;
 use axum::http::request::Parts;
 use base64::Engine;
-use commands::{AppError, CreateSandbox, Principal};
+use commands::{AppError, CreateSandbox, DefaultBilling, ErrorCode, Principal};
 use domain::sandbox::{BillingMethod, SandboxState};
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::tool::Extension;
@@ -18,7 +18,6 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
 /// One MCP session.
 #[derive(Clone)]
@@ -194,29 +193,16 @@ impl SocktMcp {
         self.header_principal(parts).await
     }
 
-    fn now(&self) -> i64 {
-        self.state.app.now_ms()
-    }
-
-    fn low_secs(&self) -> u64 {
-        self.state.app.config().low_balance_secs
-    }
-
     /// The sandbox's current view (for billing notices and error hints).
     fn view(&self, principal: &Principal, sandbox_id: &str) -> Option<projections::SandboxView> {
         self.state.app.sandbox(principal, sandbox_id).ok()
     }
 
-    fn status_json(&self, view: &projections::SandboxView, token: Option<&str>) -> Value {
-        let mut status = wire::sandbox_status(
-            view,
-            self.now(),
-            self.low_secs(),
-            &self.state.public_url,
-            token,
-        );
-        status["billing"] = render::billing(view, self.now(), self.low_secs());
-        status
+    fn status_json(&self, view: projections::SandboxView, token: Option<&str>) -> Value {
+        let status = self.state.app.present(view);
+        let mut answer = wire::sandbox_status(&status, &self.state.public_url, token);
+        answer["billing"] = render::billing(&status);
+        answer
     }
 
     /// Resolve the caller for `sandbox_id`, run `tool` as them, and render
@@ -270,44 +256,28 @@ impl SocktMcp {
     ) -> ToolResult {
         let created = async {
             let principal = self.header_principal(&parts).await?;
-            let billing = p.billing_method.clone().or_else(|| match principal {
-                Principal::Account(_) => None,
-                _ => Some("lightning".into()),
-            });
             let request = CreateSandbox {
                 tier: p.tier,
-                billing_method: billing,
+                billing_method: p.billing_method,
                 prepaid_sats: p.prepaid_sats,
                 initial_credits_cents: p.initial_credits_cents,
                 label: p.label,
+                default_billing: DefaultBilling::ByCaller,
             };
-            self.state.app.create_sandbox(&principal, request).await
+            // The model can use a credits sandbox as soon as this returns.
+            self.state
+                .app
+                .create_sandbox_and_wait(&principal, request)
+                .await
         };
-        let (view, token) = match created.await {
+        let (current, token) = match created.await {
             Ok(created) => created,
             Err(e) => return Ok(self.failure(e, None, None)),
         };
-        self.remember(&view.sandbox_id, &token);
-        // Credits sandboxes start in well under a second: wait so the model can use it at once.
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let mut current = view;
-        while matches!(
-            current.state,
-            SandboxState::Creating | SandboxState::Starting
-        ) && Instant::now() < deadline
-        {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-            match self
-                .state
-                .app
-                .sandbox(&principal_for_token(&token), &current.sandbox_id)
-            {
-                Ok(v) => current = v,
-                Err(_) => break,
-            }
-        }
-        let mut answer = self.status_json(&current, Some(&token));
-        answer["next"] = json!(match current.state {
+        self.remember(&current.sandbox_id, &token);
+        let state = current.state;
+        let mut answer = self.status_json(current, Some(&token));
+        answer["next"] = json!(match state {
             SandboxState::AwaitingPayment => "pay pending_invoice.bolt11 with your Lightning wallet, then call sandbox_status until status is running",
             SandboxState::Running => "the sandbox is running: use sandbox_exec, sandbox_write_file, sandbox_read_file",
             _ => "call sandbox_status until status is running",
@@ -325,15 +295,7 @@ impl SocktMcp {
     ) -> ToolResult {
         let p = &p;
         self.on_sandbox(&parts, &p.sandbox_id, p.sandbox_token.as_deref(), |principal| async move {
-            let app = &self.state.app;
-            let started = app.exec(&principal, &p.sandbox_id, &p.command, p.working_dir.as_deref(), p.timeout_ms).await?;
-            let deadline = Instant::now() + Duration::from_millis(started.timeout_ms) + Duration::from_secs(10);
-            let poll = loop {
-                let poll = app.poll_execution(&principal, &started.execution_id, None, Duration::from_secs(10)).await?;
-                if poll.execution.status.is_finished() || Instant::now() >= deadline {
-                    break poll;
-                }
-            };
+            let poll = self.state.app.exec_and_wait(&principal, &p.sandbox_id, &p.command, p.working_dir.as_deref(), p.timeout_ms).await?;
             let text = |stream: &str| -> String { poll.output.chunks.iter().filter(|c| c.stream == stream).map(|c| c.chunk.as_str()).collect() };
             let (stdout, out_cut) = fit(&text("stdout"), TEXT_LIMIT);
             let (stderr, err_cut) = fit(&text("stderr"), TEXT_LIMIT);
@@ -355,7 +317,7 @@ impl SocktMcp {
                 ));
             }
             if poll.sandbox.billing == BillingMethod::Lightning {
-                answer["billing"] = render::billing(&poll.sandbox, self.now(), self.low_secs());
+                answer["billing"] = render::billing(&poll.sandbox);
             }
             Ok(answer)
         })
@@ -379,7 +341,7 @@ impl SocktMcp {
                 let bytes = if is_base64(p.encoding.as_deref())? {
                     B64.decode(p.content.as_bytes())
                         .map_err(|e| AppError::Invalid {
-                            code: "invalid_base64",
+                            code: ErrorCode::InvalidBase64,
                             message: format!("content is not valid base64: {e}"),
                         })?
                 } else {
@@ -472,7 +434,7 @@ impl SocktMcp {
             &p.sandbox_id,
             p.sandbox_token.as_deref(),
             |principal| async move {
-                Ok(self.status_json(&self.state.app.sandbox(&principal, &p.sandbox_id)?, None))
+                Ok(self.status_json(self.state.app.sandbox(&principal, &p.sandbox_id)?, None))
             },
         )
         .await
@@ -492,10 +454,7 @@ impl SocktMcp {
             &p.sandbox_id,
             p.sandbox_token.as_deref(),
             |principal| async move {
-                Ok(self.status_json(
-                    &self.state.app.pause(&principal, &p.sandbox_id).await?,
-                    None,
-                ))
+                Ok(self.status_json(self.state.app.pause(&principal, &p.sandbox_id).await?, None))
             },
         )
         .await
@@ -514,7 +473,7 @@ impl SocktMcp {
             p.sandbox_token.as_deref(),
             |principal| async move {
                 Ok(self.status_json(
-                    &self.state.app.resume(&principal, &p.sandbox_id).await?,
+                    self.state.app.resume(&principal, &p.sandbox_id).await?,
                     None,
                 ))
             },
@@ -557,18 +516,18 @@ impl SocktMcp {
             &p.sandbox_id,
             p.sandbox_token.as_deref(),
             |principal| async move {
-                // Credits move under the account's key, even for a sandbox opened by its token.
-                let principal = match (&principal, p.credits_cents) {
-                    (Principal::SandboxToken(_), Some(_)) => {
-                        self.header_principal(parts_ref).await.unwrap_or(principal)
-                    }
-                    _ => principal,
-                };
+                // The account's key of the Authorization header pays credits.
+                let payer = self.header_principal(parts_ref).await.ok();
                 Ok(self.status_json(
-                    &self
-                        .state
+                    self.state
                         .app
-                        .extend_balance(&principal, &p.sandbox_id, p.credits_cents, p.sats)
+                        .extend_balance(
+                            &principal,
+                            &p.sandbox_id,
+                            p.credits_cents,
+                            p.sats,
+                            payer.as_ref(),
+                        )
                         .await?,
                     None,
                 ))
@@ -587,11 +546,6 @@ fn is_base64(encoding: Option<&str>) -> Result<bool, AppError> {
             "encoding must be utf8 or base64, not '{other}'"
         ))),
     }
-}
-
-/// The principal of a freshly issued sandbox token.
-fn principal_for_token(token: &str) -> Principal {
-    Principal::SandboxToken(commands::hash_secret(token))
 }
 
 #[tool_handler(router = self.tool_router)]

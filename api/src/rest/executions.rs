@@ -67,11 +67,7 @@ pub async fn poll(
         .app
         .poll_execution(&caller, &id, query.offset, wait)
         .await?;
-    Ok(Json(wire::execution(
-        &poll,
-        state.app.now_ms(),
-        state.app.config().low_balance_secs,
-    )))
+    Ok(Json(wire::execution(&poll)))
 }
 
 pub async fn cancel(
@@ -80,9 +76,5 @@ pub async fn cancel(
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
     let poll = state.app.cancel_execution(&caller, &id).await?;
-    Ok(Json(wire::execution(
-        &poll,
-        state.app.now_ms(),
-        state.app.config().low_balance_secs,
-    )))
+    Ok(Json(wire::execution(&poll)))
 }

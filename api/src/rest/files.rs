@@ -8,7 +8,7 @@ use crate::server::AppState;
 use axum::extract::{Path, Query, State};
 use axum::Json;
 use base64::Engine;
-use commands::AppError;
+use commands::{AppError, ErrorCode};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -48,7 +48,7 @@ pub async fn write(
         Encoding::Base64 => B64
             .decode(body.content.as_bytes())
             .map_err(|e| AppError::Invalid {
-                code: "invalid_base64",
+                code: ErrorCode::InvalidBase64,
                 message: format!("content is not valid base64: {e}"),
             })?,
     };
@@ -109,7 +109,7 @@ pub fn utf8_text(bytes: Vec<u8>, truncated: bool) -> Result<String, AppError> {
 
 fn not_utf8() -> AppError {
     AppError::Invalid {
-        code: "not_utf8",
+        code: ErrorCode::NotUtf8,
         message: "the file is not valid UTF-8; read it with encoding \"base64\"".into(),
     }
 }

@@ -5,7 +5,7 @@ use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, Request};
 use axum::http::StatusCode;
 use axum::Json;
-use commands::AppError;
+use commands::{AppError, ErrorCode};
 use serde::de::DeserializeOwned;
 
 pub struct JsonBody<T>(pub T);
@@ -29,11 +29,11 @@ fn rejection_error(rejection: JsonRejection) -> AppError {
     match rejection.status() {
         StatusCode::PAYLOAD_TOO_LARGE => AppError::TooLarge("the request body is too large".into()),
         StatusCode::UNSUPPORTED_MEDIA_TYPE => AppError::Invalid {
-            code: "invalid_content_type",
+            code: ErrorCode::InvalidContentType,
             message: "send the body as JSON with Content-Type: application/json".into(),
         },
         _ => AppError::Invalid {
-            code: "invalid_json",
+            code: ErrorCode::InvalidJson,
             message: rejection.body_text(),
         },
     }
@@ -46,7 +46,7 @@ pub fn optional_json<T: DeserializeOwned + Default>(bytes: &[u8]) -> Result<T, A
     }
     serde_json::from_slice(bytes).map_err(|e| {
         AppError::Invalid {
-            code: "invalid_json",
+            code: ErrorCode::InvalidJson,
             message: format!("invalid JSON body: {e}"),
         }
         .into()

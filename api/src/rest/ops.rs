@@ -7,7 +7,7 @@ use axum::extract::State;
 use axum::http::header::CONTENT_TYPE;
 use axum::response::IntoResponse;
 use axum::Json;
-use commands::AppError;
+use commands::{AppError, ErrorCode};
 use serde_json::{json, Value};
 
 const OPENAPI: &str = include_str!("../../openapi.json");
@@ -52,7 +52,7 @@ pub async fn openapi() -> impl IntoResponse {
 
 pub async fn not_found() -> ApiError {
     AppError::NotFound {
-        code: "not_found",
+        code: ErrorCode::NotFound,
         message: "no such endpoint; see /v1/openapi.json".into(),
     }
     .into()

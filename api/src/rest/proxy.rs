@@ -9,7 +9,7 @@ use axum::body::Body;
 use axum::extract::{Path, Request, State};
 use axum::http::{header, HeaderMap, HeaderName};
 use axum::response::Response;
-use commands::AppError;
+use commands::{AppError, ErrorCode};
 use std::time::Duration;
 
 /// Headers that belong to one hop, or to Sockt (credentials), and are never forwarded.
@@ -88,7 +88,7 @@ async fn forward(
         .send()
         .await
         .map_err(|e| AppError::Unavailable {
-            code: "sandbox_port_unreachable",
+            code: ErrorCode::SandboxPortUnreachable,
             message: format!(
                 "nothing answered on port {port} in the sandbox: {}",
                 if e.is_timeout() {

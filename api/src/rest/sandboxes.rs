@@ -10,7 +10,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::Json;
-use commands::CreateSandbox;
+use commands::{CreateSandbox, DefaultBilling};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -27,15 +27,8 @@ pub struct CreateRequest {
     label: Option<String>,
 }
 
-fn status_of(state: &AppState, view: &projections::SandboxView, token: Option<&str>) -> Value {
-    let app = &state.app;
-    wire::sandbox_status(
-        view,
-        app.now_ms(),
-        app.config().low_balance_secs,
-        &state.public_url,
-        token,
-    )
+fn status_of(state: &AppState, view: projections::SandboxView, token: Option<&str>) -> Value {
+    wire::sandbox_status(&state.app.present(view), &state.public_url, token)
 }
 
 pub async fn create(
@@ -49,11 +42,12 @@ pub async fn create(
         prepaid_sats: body.prepaid_sats,
         initial_credits_cents: body.initial_credits_cents,
         label: body.label,
+        default_billing: DefaultBilling::Credits,
     };
     let (view, token) = state.app.create_sandbox(&caller, request).await?;
     Ok((
         StatusCode::CREATED,
-        Json(status_of(&state, &view, Some(&token))),
+        Json(status_of(&state, view, Some(&token))),
     ))
 }
 
@@ -63,7 +57,7 @@ pub async fn status(
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
     let view = state.app.sandbox(&caller, &id)?;
-    Ok(Json(status_of(&state, &view, None)))
+    Ok(Json(status_of(&state, view, None)))
 }
 
 pub async fn pause(
@@ -72,7 +66,7 @@ pub async fn pause(
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
     let view = state.app.pause(&caller, &id).await?;
-    Ok(Json(status_of(&state, &view, None)))
+    Ok(Json(status_of(&state, view, None)))
 }
 
 pub async fn resume(
@@ -81,7 +75,7 @@ pub async fn resume(
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
     let view = state.app.resume(&caller, &id).await?;
-    Ok(Json(status_of(&state, &view, None)))
+    Ok(Json(status_of(&state, view, None)))
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -103,9 +97,10 @@ pub async fn terminate(
         .app
         .terminate(&caller, &id, address.as_deref())
         .await?;
-    let mut status = status_of(&state, &view, None);
+    let refunded = view.refunded;
+    let mut status = status_of(&state, view, None);
     let refund = match refund {
-        None => json!({ "destination": "account", "amount_msats": view.refunded.0 }),
+        None => json!({ "destination": "account", "amount_msats": refunded.0 }),
         Some(outcome) => super::lightning::refund_json(&state, outcome),
     };
     if let Value::Object(map) = &mut status {
@@ -135,9 +130,9 @@ pub async fn extend_balance(
 ) -> ApiResult<Json<Value>> {
     let view = state
         .app
-        .extend_balance(&caller, &id, body.credits_cents, body.sats)
+        .extend_balance(&caller, &id, body.credits_cents, body.sats, None)
         .await?;
-    Ok(Json(status_of(&state, &view, None)))
+    Ok(Json(status_of(&state, view, None)))
 }
 
 pub async fn ledger(

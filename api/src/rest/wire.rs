@@ -1,7 +1,6 @@
 //! The JSON shapes the Sockt clients read, built from the projections.
 
-use commands::ExecPoll;
-use domain::sandbox::{PauseReason, SandboxState};
+use commands::{ExecPoll, SandboxStatus, WarningLevel};
 use domain::Tier;
 use projections::{LedgerEntry, SandboxView};
 use serde_json::{json, Value};
@@ -43,38 +42,8 @@ pub fn pending_invoice(view: &SandboxView) -> Value {
     }
 }
 
-/// `low_balance`, `out_of_balance` or nothing.
-pub fn warning_level(
-    view: &SandboxView,
-    now_ms: i64,
-    low_balance_secs: u64,
-) -> Option<&'static str> {
-    if view.state.is_ended() || matches!(view.state, SandboxState::AwaitingPayment) {
-        return None;
-    }
-    if view.pause_reason == Some(PauseReason::OutOfBalance) || view.balance_at(now_ms).is_zero() {
-        return Some("out_of_balance");
-    }
-    (view.seconds_remaining_at(now_ms) < low_balance_secs).then_some("low_balance")
-}
-
-fn next_poll_secs(view: &SandboxView) -> u64 {
-    match view.state {
-        SandboxState::Creating | SandboxState::Starting | SandboxState::AwaitingPayment => 1,
-        SandboxState::Running => 10,
-        _ => 30,
-    }
-}
-
 /// The sandbox status object.
-pub fn sandbox_status(
-    view: &SandboxView,
-    now_ms: i64,
-    low_balance_secs: u64,
-    public_url: &str,
-    token: Option<&str>,
-) -> Value {
-    let balance = view.balance_at(now_ms);
+pub fn sandbox_status(view: &SandboxStatus, public_url: &str, token: Option<&str>) -> Value {
     json!({
         "sandbox_id": view.sandbox_id,
         "status": view.state.as_str(),
@@ -83,13 +52,13 @@ pub fn sandbox_status(
         "billing_method": view.billing.as_str(),
         "template": view.image,
         "label": view.label,
-        "consumed_msats": view.consumed_at(now_ms).0,
+        "consumed_msats": view.consumed.0,
         "msats_per_second": view.msats_per_second,
         "sats_per_second": view.msats_per_second as f64 / 1000.0,
-        "prepaid_balance_msats": balance.0,
-        "seconds_remaining": view.seconds_remaining_at(now_ms),
-        "warning_level": warning_level(view, now_ms, low_balance_secs),
-        "next_poll_secs": next_poll_secs(view),
+        "prepaid_balance_msats": view.balance.0,
+        "seconds_remaining": view.seconds_remaining,
+        "warning_level": view.warning.map(WarningLevel::as_str),
+        "next_poll_secs": view.next_poll_secs,
         "pending_invoice": pending_invoice(view),
         "sandbox_token": token,
         "proxy_url": format!("{public_url}/v1/sandboxes/{}/proxy/", view.sandbox_id),
@@ -128,7 +97,7 @@ pub fn tiers() -> Value {
     json!({ "tiers": tiers })
 }
 
-pub fn execution(poll: &ExecPoll, now_ms: i64, low_balance_secs: u64) -> Value {
+pub fn execution(poll: &ExecPoll) -> Value {
     let e = &poll.execution;
     json!({
         "execution_id": e.execution_id,
@@ -146,7 +115,7 @@ pub fn execution(poll: &ExecPoll, now_ms: i64, low_balance_secs: u64) -> Value {
         "stdout_bytes": e.output.as_ref().map(|o| o.stdout_bytes),
         "stderr_bytes": e.output.as_ref().map(|o| o.stderr_bytes),
         "pending_invoice": pending_invoice(&poll.sandbox),
-        "warning_level": warning_level(&poll.sandbox, now_ms, low_balance_secs),
+        "warning_level": poll.sandbox.warning.map(WarningLevel::as_str),
     })
 }
 

@@ -336,17 +336,19 @@ impl Sandbox {
                     Some(SandboxEvent::UsageCharged { balance_after, .. }) => *balance_after,
                     _ => self.balance,
                 };
-                if self.state == SandboxState::Running && !self.low_balance_warned {
-                    let remaining =
-                        metering::seconds_remaining(balance_after, self.msats_per_second)
-                            .unwrap_or(u64::MAX);
-                    if remaining < low_balance_secs {
-                        events.push(SandboxEvent::LowBalanceWarned {
-                            balance: balance_after,
-                            seconds_remaining: remaining,
-                            at_ms: now_ms,
-                        });
-                    }
+                if self.state == SandboxState::Running
+                    && !self.low_balance_warned
+                    && metering::runs_low(balance_after, self.msats_per_second, low_balance_secs)
+                {
+                    events.push(SandboxEvent::LowBalanceWarned {
+                        balance: balance_after,
+                        seconds_remaining: metering::seconds_remaining(
+                            balance_after,
+                            self.msats_per_second,
+                        )
+                        .unwrap_or(u64::MAX),
+                        at_ms: now_ms,
+                    });
                 }
                 Ok(events)
             }

@@ -1,0 +1,152 @@
+//! Billing between an account and its sandboxes: adding credits to a
+//! sandbox, and handing back what a sandbox refunded.
+
+use crate::app::{App, MAX_CREDITS_CENTS};
+use crate::auth::Principal;
+use crate::error::AppError;
+use domain::account::AccountCommand;
+use domain::sandbox::{
+    BillingMethod, Funding, FundingSource, PauseReason, SandboxCommand, SandboxState,
+};
+use domain::Msats;
+use projections::SandboxView;
+use std::sync::Arc;
+
+impl App {
+    /// Hand credits a sandbox refunded back to its account (idempotent).
+    pub(crate) async fn return_credits(&self, sandbox_id: &str) {
+        let Ok(sandbox) = self.load_sandbox(sandbox_id).await else {
+            return;
+        };
+        let (Some(owner), Some(BillingMethod::Credits)) =
+            (sandbox.owner.as_deref(), sandbox.billing)
+        else {
+            return;
+        };
+        if sandbox.refunded.is_zero() {
+            return;
+        }
+        let _guard = self.locks.lock(owner).await;
+        let returned = self
+            .accounts
+            .execute(
+                owner,
+                AccountCommand::ReturnCredits {
+                    sandbox_id: sandbox_id.to_string(),
+                    amount: sandbox.refunded,
+                    now_ms: self.now_ms(),
+                },
+            )
+            .await;
+        if let Err(e) = returned {
+            tracing::error!(sandbox_id, error = %e, "could not return credits; the next start retries");
+        }
+    }
+
+    /// Add money to a sandbox: credits from the caller's account (sats come
+    /// with Lightning billing). A sandbox paused for lack of balance resumes.
+    ///
+    /// Credits always move under the owning account's key: `payer` is that
+    /// key's principal when the sandbox itself was reached by its token.
+    pub async fn extend_balance(
+        self: &Arc<Self>,
+        principal: &Principal,
+        sandbox_id: &str,
+        credits_cents: Option<u64>,
+        sats: Option<u64>,
+        payer: Option<&Principal>,
+    ) -> Result<SandboxView, AppError> {
+        let sandbox = self.authorized_aggregate(principal, sandbox_id).await?;
+        if sandbox.state.is_ended() {
+            return Err(AppError::Gone(format!("sandbox is {}", sandbox.state)));
+        }
+        let billing = sandbox.billing.unwrap_or(BillingMethod::Credits);
+        let cents = match (credits_cents, sats, billing) {
+            (Some(cents), None, BillingMethod::Credits) => cents,
+            (None, Some(sats), BillingMethod::Lightning) => {
+                let amount = self.check_sats(Some(sats))?;
+                self.issue_invoice(sandbox_id, amount).await?;
+                return self.authorized_sandbox(principal, sandbox_id);
+            }
+            (_, _, BillingMethod::Credits) => {
+                return Err(AppError::invalid(
+                    "send credits_cents to add credits to a credits sandbox",
+                ))
+            }
+            (_, _, BillingMethod::Lightning) => {
+                return Err(AppError::invalid(
+                    "send sats to get a top-up invoice for a Lightning sandbox",
+                ))
+            }
+        };
+        if cents == 0 || cents > MAX_CREDITS_CENTS {
+            return Err(AppError::invalid(format!(
+                "credits_cents must be between 1 and {MAX_CREDITS_CENTS}"
+            )));
+        }
+        let owner = match (payer.unwrap_or(principal), sandbox.owner.as_deref()) {
+            (Principal::Account(caller), Some(owner)) if caller == owner => owner.to_string(),
+            _ => {
+                return Err(AppError::Forbidden(
+                    "only the owning account's API key can add credits".into(),
+                ))
+            }
+        };
+        let amount = Msats::from_cents(cents)
+            .ok_or_else(|| AppError::invalid("credits_cents is too large"))?;
+        let now_ms = self.now_ms();
+        {
+            let _guard = self.locks.lock(&owner).await;
+            self.accounts
+                .execute(
+                    &owner,
+                    AccountCommand::AllocateCredits {
+                        sandbox_id: sandbox_id.to_string(),
+                        amount,
+                        now_ms,
+                    },
+                )
+                .await?;
+        }
+        let extended = {
+            let _guard = self.locks.lock(sandbox_id).await;
+            self.sandboxes
+                .execute(
+                    sandbox_id,
+                    SandboxCommand::ExtendBalance {
+                        funding: Funding {
+                            amount,
+                            source: FundingSource::Account {
+                                account_id: owner.clone(),
+                            },
+                        },
+                        now_ms,
+                    },
+                )
+                .await
+        };
+        if let Err(e) = extended {
+            let _guard = self.locks.lock(&owner).await;
+            let refund_id = format!("{sandbox_id}:topup:{now_ms}");
+            let _ = self
+                .accounts
+                .execute(
+                    &owner,
+                    AccountCommand::ReturnCredits {
+                        sandbox_id: refund_id,
+                        amount,
+                        now_ms,
+                    },
+                )
+                .await;
+            return Err(e.into());
+        }
+        let after = self.load_sandbox(sandbox_id).await?;
+        if after.state == SandboxState::Paused
+            && after.pause_reason == Some(PauseReason::OutOfBalance)
+        {
+            self.resume_paused(sandbox_id).await?;
+        }
+        self.authorized_sandbox(principal, sandbox_id)
+    }
+}

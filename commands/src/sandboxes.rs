@@ -1,0 +1,477 @@
+//! Sandboxes: create (credits or Lightning), provisioning (idempotent, so a
+//! dead process's half-done create is finished by another), failure, pause,
+//! resume and terminate.
+
+use crate::app::{App, MAX_CREDITS_CENTS, MAX_LABEL_CHARS};
+use crate::auth::{hash_secret, new_sandbox_token, Principal};
+use crate::error::{AppError, ErrorCode};
+use domain::account::AccountCommand;
+use domain::ports::SandboxSpec;
+use domain::sandbox::{
+    BillingMethod, Funding, FundingSource, PauseReason, SandboxCommand, SandboxState,
+};
+use domain::{Msats, Tier, TierName};
+use projections::SandboxView;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// How long a sandbox may stay `creating` before the leader provisions it in
+/// place of the process that took the create.
+const PROVISION_GRACE_MS: i64 = 15_000;
+
+/// What a client asks for when creating a sandbox.
+#[derive(Debug, Clone, Default)]
+pub struct CreateSandbox {
+    pub tier: String,
+    pub billing_method: Option<String>,
+    pub prepaid_sats: Option<u64>,
+    pub initial_credits_cents: Option<u64>,
+    pub label: Option<String>,
+    /// What a create that names no billing method gets.
+    pub default_billing: DefaultBilling,
+}
+
+/// The billing of a create that names none.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum DefaultBilling {
+    /// Credits, whoever calls (the REST API, as the Sockt clients expect).
+    #[default]
+    Credits,
+    /// Credits for an account's API key, Lightning for anyone else (agents
+    /// over MCP, which may have no account at all).
+    ByCaller,
+}
+
+/// How long `create_sandbox_and_wait` waits for a credits sandbox to run.
+const CREATE_WAIT: Duration = Duration::from_secs(30);
+
+impl App {
+    /// Create a sandbox and wait (up to 30 s) until it is no longer being
+    /// created: a credits sandbox is running when this returns, a Lightning
+    /// one awaits its payment. For callers that want it usable at once.
+    pub async fn create_sandbox_and_wait(
+        self: &Arc<Self>,
+        principal: &Principal,
+        request: CreateSandbox,
+    ) -> Result<(SandboxView, String), AppError> {
+        let (mut view, token) = self.create_sandbox(principal, request).await?;
+        let deadline = Instant::now() + CREATE_WAIT;
+        while matches!(view.state, SandboxState::Creating | SandboxState::Starting)
+            && Instant::now() < deadline
+        {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            match self.read.sandbox(&view.sandbox_id) {
+                Some(current) => view = current,
+                None => break,
+            }
+        }
+        Ok((view, token))
+    }
+
+    /// Create a sandbox; it is provisioned in the background and the returned
+    /// view says `creating`. Returns the sandbox token (shown once).
+    pub async fn create_sandbox(
+        self: &Arc<Self>,
+        principal: &Principal,
+        request: CreateSandbox,
+    ) -> Result<(SandboxView, String), AppError> {
+        let tier_name: TierName =
+            request
+                .tier
+                .trim()
+                .parse()
+                .map_err(|e: domain::tier::UnknownTier| AppError::Invalid {
+                    code: ErrorCode::InvalidTier,
+                    message: format!(
+                        "{e}; choose one of: {}",
+                        Tier::all()
+                            .iter()
+                            .map(|t| t.name.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                })?;
+        let tier = Tier::of(tier_name);
+        let label = validate_label(request.label)?;
+        let billing = match request.billing_method.as_deref().map(str::trim) {
+            None | Some("") => match (request.default_billing, principal) {
+                (DefaultBilling::ByCaller, Principal::Account(_))
+                | (DefaultBilling::Credits, _) => BillingMethod::Credits,
+                (DefaultBilling::ByCaller, _) => BillingMethod::Lightning,
+            },
+            Some("credits") => BillingMethod::Credits,
+            Some("lightning") => BillingMethod::Lightning,
+            Some(other) => {
+                return Err(AppError::Invalid {
+                    code: ErrorCode::InvalidBillingMethod,
+                    message: format!(
+                        "unknown billing_method '{other}'; use 'credits' or 'lightning'"
+                    ),
+                })
+            }
+        };
+        if tier.needs_gpu {
+            return Err(AppError::NoCapacity(format!(
+                "tier {tier_name} needs a GPU and this server has none"
+            )));
+        }
+        if billing == BillingMethod::Lightning {
+            return self
+                .create_lightning_sandbox(principal, tier_name, label, request.prepaid_sats)
+                .await;
+        }
+        let account_id = match principal {
+            Principal::Account(id) => id.clone(),
+            Principal::Admin => {
+                return Err(AppError::Forbidden(
+                    "the admin token manages accounts; create sandboxes with an account's API key".into(),
+                ))
+            }
+            _ => {
+                return Err(AppError::Unauthorized(
+                    "credits billing needs an API key: send Authorization: Bearer sockt_live_... (or use billing_method 'lightning')".into(),
+                ))
+            }
+        };
+        let cents = request
+            .initial_credits_cents
+            .unwrap_or(self.config.default_credits_cents);
+        if cents == 0 || cents > MAX_CREDITS_CENTS {
+            return Err(AppError::invalid(format!(
+                "initial_credits_cents must be between 1 and {MAX_CREDITS_CENTS}"
+            )));
+        }
+        let amount = Msats::from_cents(cents)
+            .ok_or_else(|| AppError::invalid("initial_credits_cents is too large"))?;
+        self.ensure_capacity()?;
+
+        let sandbox_id = uuid::Uuid::new_v4().to_string();
+        let token = new_sandbox_token();
+        let now_ms = self.now_ms();
+        {
+            let _guard = self.locks.lock(&account_id).await;
+            self.accounts
+                .execute(
+                    &account_id,
+                    AccountCommand::AllocateCredits {
+                        sandbox_id: sandbox_id.clone(),
+                        amount,
+                        now_ms,
+                    },
+                )
+                .await?;
+        }
+        let created = self
+            .sandboxes
+            .execute(
+                &sandbox_id,
+                SandboxCommand::CreateSandbox {
+                    owner: Some(account_id.clone()),
+                    tier: tier_name,
+                    billing,
+                    label,
+                    image: self.config.sandbox_image.clone(),
+                    token_hash: Some(hash_secret(&token)),
+                    initial_funding: Some(Funding {
+                        amount,
+                        source: FundingSource::Account {
+                            account_id: account_id.clone(),
+                        },
+                    }),
+                    now_ms,
+                },
+            )
+            .await;
+        if let Err(e) = created {
+            // Give the allocation back; the sandbox never existed.
+            let _ = self
+                .accounts
+                .execute(
+                    &account_id,
+                    AccountCommand::ReturnCredits {
+                        sandbox_id,
+                        amount,
+                        now_ms,
+                    },
+                )
+                .await;
+            return Err(e.into());
+        }
+        self.provision_in_background(&sandbox_id, tier.name);
+        let view = self
+            .read
+            .sandbox(&sandbox_id)
+            .ok_or_else(|| AppError::Internal("sandbox view missing after create".into()))?;
+        Ok((view, token))
+    }
+
+    pub(crate) fn ensure_capacity(&self) -> Result<(), AppError> {
+        if self.read.live_sandbox_count() >= self.config.max_live_sandboxes {
+            return Err(AppError::NoCapacity(
+                "the server is at its sandbox limit; retry later".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Provision the sandbox in a task of its own.
+    pub(crate) fn provision_in_background(self: &Arc<Self>, sandbox_id: &str, tier: TierName) {
+        let app = self.clone();
+        let id = sandbox_id.to_string();
+        tokio::spawn(async move { app.provision(&id, Tier::of(tier)).await });
+    }
+
+    /// Sandboxes still being created long after their creation whose
+    /// provisioning no process here runs (the process that took the create
+    /// died): provision them, adopting any container already made.
+    pub(crate) fn provision_stalled(self: &Arc<Self>) {
+        let now = self.now_ms();
+        for view in self
+            .read
+            .sandboxes_in(&[SandboxState::Creating, SandboxState::Starting])
+        {
+            let stalled = now - view.updated_at_ms > PROVISION_GRACE_MS;
+            if stalled && !self.provisioning.contains(&view.sandbox_id) {
+                tracing::info!(sandbox_id = %view.sandbox_id, "provisioning a sandbox whose creation stalled");
+                self.provision_in_background(&view.sandbox_id, view.tier);
+            }
+        }
+    }
+
+    /// Make the sandbox's container (or adopt the one an earlier attempt
+    /// made: the runtime's create is idempotent per sandbox) and record it.
+    /// Safe to run twice, in one process or two: the second finds the
+    /// container started and recorded, and changes nothing.
+    pub(crate) async fn provision(&self, sandbox_id: &str, tier: Tier) {
+        let Some(_provisioning) = self.provisioning.begin(sandbox_id) else {
+            return;
+        };
+        let spec = SandboxSpec {
+            sandbox_id: sandbox_id.to_string(),
+            image: self.config.sandbox_image.clone(),
+            tier,
+        };
+        match self.runtime.create(&spec).await {
+            Ok(container_id) => self.record_started(sandbox_id, &container_id).await,
+            Err(e) => {
+                tracing::error!(sandbox_id, error = %e, "could not create the sandbox's container");
+                self.fail(sandbox_id, &format!("could not start the sandbox: {e}"))
+                    .await;
+            }
+        }
+    }
+
+    /// Record that the sandbox runs in `container_id`, unless that is known
+    /// already; a sandbox that ended meanwhile loses the container.
+    async fn record_started(&self, sandbox_id: &str, container_id: &str) {
+        let _guard = self.locks.lock(sandbox_id).await;
+        let sandbox = match self.load_sandbox(sandbox_id).await {
+            Ok(sandbox) => sandbox,
+            Err(e) => {
+                tracing::error!(sandbox_id, error = %e, "could not load the sandbox it started");
+                return;
+            }
+        };
+        if sandbox.container_id.as_deref() == Some(container_id) && !sandbox.state.is_ended() {
+            return;
+        }
+        let recorded = self
+            .sandboxes
+            .execute(
+                sandbox_id,
+                SandboxCommand::RecordStarted {
+                    container_id: container_id.to_string(),
+                    now_ms: self.now_ms(),
+                },
+            )
+            .await;
+        if let Err(e) = recorded {
+            tracing::info!(sandbox_id, error = %e, "sandbox ended while its container started; removing it");
+            if let Err(e) = self.runtime.destroy(container_id).await {
+                tracing::warn!(sandbox_id, error = %e, "could not remove container");
+            }
+        }
+    }
+
+    /// Mark a sandbox failed and give its unused credits back.
+    pub(crate) async fn fail(&self, sandbox_id: &str, reason: &str) {
+        {
+            let _guard = self.locks.lock(sandbox_id).await;
+            // Terminated (or failed) meanwhile: nothing left to fail.
+            if self
+                .load_sandbox(sandbox_id)
+                .await
+                .map_or(true, |s| s.state.is_ended())
+            {
+                return;
+            }
+            let failed = self
+                .sandboxes
+                .execute(
+                    sandbox_id,
+                    SandboxCommand::FailSandbox {
+                        reason: reason.to_string(),
+                        now_ms: self.now_ms(),
+                    },
+                )
+                .await;
+            if let Err(e) = failed {
+                tracing::warn!(sandbox_id, error = %e, "could not record the failure");
+            }
+        }
+        self.return_credits(sandbox_id).await;
+    }
+
+    pub async fn pause(
+        &self,
+        principal: &Principal,
+        sandbox_id: &str,
+    ) -> Result<SandboxView, AppError> {
+        self.authorized_aggregate(principal, sandbox_id).await?;
+        self.pause_for(sandbox_id, PauseReason::Requested).await?;
+        self.authorized_sandbox(principal, sandbox_id)
+    }
+
+    /// Freeze the container, then record the pause (which charges up to now).
+    pub(crate) async fn pause_for(
+        &self,
+        sandbox_id: &str,
+        reason: PauseReason,
+    ) -> Result<(), AppError> {
+        let _guard = self.locks.lock(sandbox_id).await;
+        let sandbox = self.load_sandbox(sandbox_id).await?;
+        if let (SandboxState::Running, Some(container)) =
+            (sandbox.state, sandbox.container_id.as_deref())
+        {
+            self.runtime.pause(container).await?;
+        }
+        self.sandboxes
+            .execute(
+                sandbox_id,
+                SandboxCommand::PauseSandbox {
+                    reason,
+                    now_ms: self.now_ms(),
+                },
+            )
+            .await?;
+        Ok(())
+    }
+
+    pub async fn resume(
+        &self,
+        principal: &Principal,
+        sandbox_id: &str,
+    ) -> Result<SandboxView, AppError> {
+        self.authorized_aggregate(principal, sandbox_id).await?;
+        self.resume_paused(sandbox_id).await?;
+        self.authorized_sandbox(principal, sandbox_id)
+    }
+
+    pub(crate) async fn resume_paused(&self, sandbox_id: &str) -> Result<(), AppError> {
+        let _guard = self.locks.lock(sandbox_id).await;
+        let sandbox = self.load_sandbox(sandbox_id).await?;
+        let container = match (sandbox.state, sandbox.container_id.as_deref()) {
+            (SandboxState::Paused, Some(container)) if !sandbox.balance.is_zero() => {
+                container.to_string()
+            }
+            // Anything else is decided (and refused or ignored) by the aggregate.
+            _ => {
+                self.sandboxes
+                    .execute(
+                        sandbox_id,
+                        SandboxCommand::ResumeSandbox {
+                            now_ms: self.now_ms(),
+                        },
+                    )
+                    .await?;
+                return Ok(());
+            }
+        };
+        self.runtime.resume(&container).await?;
+        if let Err(e) = self
+            .sandboxes
+            .execute(
+                sandbox_id,
+                SandboxCommand::ResumeSandbox {
+                    now_ms: self.now_ms(),
+                },
+            )
+            .await
+        {
+            let _ = self.runtime.pause(&container).await;
+            return Err(e.into());
+        }
+        Ok(())
+    }
+
+    /// Remove the container and everything in it, charge up to now and give
+    /// the unused balance back.
+    /// Lightning sandboxes pay their unused balance to `lightning_address`,
+    /// or offer it behind an LNURL-withdraw link.
+    pub async fn terminate(
+        self: &Arc<Self>,
+        principal: &Principal,
+        sandbox_id: &str,
+        lightning_address: Option<&str>,
+    ) -> Result<(SandboxView, Option<crate::lightning::RefundOutcome>), AppError> {
+        let sandbox = self.authorized_aggregate(principal, sandbox_id).await?;
+        if sandbox.state.is_ended() {
+            return Err(AppError::Gone(format!(
+                "sandbox is already {}",
+                sandbox.state
+            )));
+        }
+        let address = lightning_address.map(str::trim).filter(|a| !a.is_empty());
+        if let Some(address) = address {
+            let valid = address
+                .split_once('@')
+                .is_some_and(|(name, host)| !name.is_empty() && !host.is_empty());
+            if !valid {
+                return Err(AppError::Invalid {
+                    code: ErrorCode::InvalidLightningAddress,
+                    message: "a Lightning Address looks like name@host".into(),
+                });
+            }
+        }
+        self.running.cancel_sandbox(sandbox_id);
+        {
+            let _guard = self.locks.lock(sandbox_id).await;
+            let sandbox = self.load_sandbox(sandbox_id).await?;
+            if let Some(container) = sandbox.container_id.as_deref() {
+                self.runtime.destroy(container).await?;
+            }
+            self.sandboxes
+                .execute(
+                    sandbox_id,
+                    SandboxCommand::TerminateSandbox {
+                        now_ms: self.now_ms(),
+                    },
+                )
+                .await?;
+        }
+        self.return_credits(sandbox_id).await;
+        let refund = match sandbox.billing {
+            Some(BillingMethod::Lightning) => {
+                Some(self.refund_lightning(sandbox_id, address).await?)
+            }
+            _ => None,
+        };
+        Ok((self.authorized_sandbox(principal, sandbox_id)?, refund))
+    }
+}
+
+fn validate_label(label: Option<String>) -> Result<Option<String>, AppError> {
+    let Some(label) = label
+        .map(|l| l.trim().to_string())
+        .filter(|l| !l.is_empty())
+    else {
+        return Ok(None);
+    };
+    if label.chars().count() > MAX_LABEL_CHARS || label.chars().any(char::is_control) {
+        return Err(AppError::Invalid {
+            code: ErrorCode::InvalidLabel,
+            message: format!("label must be at most {MAX_LABEL_CHARS} printable characters"),
+        });
+    }
+    Ok(Some(label))
+}
