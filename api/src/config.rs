@@ -146,6 +146,10 @@ pub struct ServeConfig {
     /// How often running time is recorded as a charge, in milliseconds.
     #[arg(long, env = "SOCKT_CHARGE_INTERVAL_MS", default_value_t = 10_000)]
     pub charge_interval_ms: u64,
+    /// How often the read model is checkpointed to the store, in seconds
+    /// (a start then replays only the events after the checkpoint).
+    #[arg(long, env = "SOCKT_CHECKPOINT_INTERVAL_SECS", default_value_t = 30)]
+    pub checkpoint_interval_secs: u64,
     /// Docker network sandboxes join ("bridge", "none", ...).
     #[arg(long, env = "SOCKT_SANDBOX_NETWORK", default_value = "bridge")]
     pub sandbox_network: String,

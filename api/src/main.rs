@@ -48,7 +48,7 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         shutdown.cancel();
     });
     api::serve(listener, api::router(running.state), running.shutdown).await?;
-    let _ = running.duties.await;
+    let _ = running.background.await;
     Ok(())
 }
 
@@ -152,9 +152,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         } => {
             let location = location(&store);
             let started = std::time::Instant::now();
-            let first = api::stores::open(&location).await?;
+            let first = api::stores::rebuild(&location).await?;
             let elapsed = started.elapsed();
-            let second = api::stores::open(&location).await?;
+            let second = api::stores::rebuild(&location).await?;
             let (sandboxes, executions, accounts) = first.read.counts();
             println!(
                 "rebuilt {sandboxes} sandboxes, {executions} executions and {accounts} accounts from {} events in {:.3} s ({:.0} events/s)",

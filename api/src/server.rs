@@ -30,6 +30,9 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     pub public_url: String,
     pub store_backend: &'static str,
+    /// Where the read model started: a checkpoint's position (0: none) and
+    /// the events replayed after it.
+    pub read_model_start: (i64, usize),
     /// The store's identity, also the label on this server's containers.
     pub instance_id: String,
     /// HTTP client of the sandbox proxy.
@@ -130,8 +133,9 @@ fn lightning_services(config: &ServeConfig, public_url: &str) -> anyhow::Result<
 pub struct Running {
     pub state: AppState,
     pub shutdown: CancellationToken,
-    /// Ends after `shutdown`, once the duties stopped and the lease is let go.
-    pub duties: tokio::task::JoinHandle<()>,
+    /// Ends after `shutdown`, once the duties stopped, the lease is let go
+    /// and a last checkpoint of the read model is written.
+    pub background: tokio::task::JoinHandle<()>,
 }
 
 /// Open the store, connect Docker, make sure the image exists, reconcile,
@@ -151,7 +155,7 @@ pub async fn bootstrap(config: &ServeConfig, local_addr: SocketAddr) -> anyhow::
         data_dir,
     );
     let stores = crate::stores::open(&location).await?;
-    tracing::info!(backend = stores.backend, replayed = stores.replayed, instance = %stores.instance_id, "event store open");
+    tracing::info!(backend = stores.backend, checkpoint_position = stores.started_from, replayed = stores.replayed, instance = %stores.instance_id, "event store open");
     let docker_config = DockerConfig {
         instance: stores.instance_id.clone(),
         network: config.sandbox_network.clone(),
@@ -199,9 +203,9 @@ pub async fn bootstrap(config: &ServeConfig, local_addr: SocketAddr) -> anyhow::
     let lightning = lightning_services(config, &public_url)?;
     let public_url_for_state = public_url.clone();
     let app = App::new(
-        stores.sandboxes,
-        stores.accounts,
-        stores.read,
+        stores.sandboxes.clone(),
+        stores.accounts.clone(),
+        stores.read.clone(),
         Arc::new(runtime),
         Arc::new(SystemClock),
         app_config,
@@ -213,6 +217,11 @@ pub async fn bootstrap(config: &ServeConfig, local_addr: SocketAddr) -> anyhow::
     };
     let shutdown = CancellationToken::new();
     tokio::spawn(stores.feed.clone().run(shutdown.clone()));
+    let checkpointing = tokio::spawn(stores.clone().keep_checkpointing(
+        Arc::new(SystemClock),
+        Duration::from_secs(config.checkpoint_interval_secs.max(1)),
+        shutdown.clone(),
+    ));
     // The first step takes the lease if it is free and reconciles before the
     // server answers; later steps renew it or take over from a dead leader.
     let mut duties = Duties::new(app.clone(), location.leader_lease()?);
@@ -226,6 +235,10 @@ pub async fn bootstrap(config: &ServeConfig, local_addr: SocketAddr) -> anyhow::
         "background duties run in the process holding the leader lease"
     );
     let duties = tokio::spawn(duties.run(shutdown.clone()));
+    let background = tokio::spawn(async move {
+        let _ = duties.await;
+        let _ = checkpointing.await;
+    });
     let limit = NonZeroU32::new(config.rate_limit_per_minute)
         .context("SOCKT_RATE_LIMIT_PER_MINUTE must be at least 1")?;
     let limiter = Arc::new(CallerLimiter::per_minute(limit));
@@ -249,6 +262,7 @@ pub async fn bootstrap(config: &ServeConfig, local_addr: SocketAddr) -> anyhow::
         metrics: Arc::new(Metrics::default()),
         public_url,
         store_backend: location.backend(),
+        read_model_start: (stores.started_from, stores.replayed),
         instance_id: stores_instance,
         mcp: mcp_settings(config, &public_url_for_state),
         leadership,
@@ -260,6 +274,6 @@ pub async fn bootstrap(config: &ServeConfig, local_addr: SocketAddr) -> anyhow::
     Ok(Running {
         state,
         shutdown,
-        duties,
+        background,
     })
 }

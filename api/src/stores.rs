@@ -2,7 +2,9 @@
 //! delivers its whole log to the read model on open, then every later commit
 //! of this process or another.
 
-use adapters::store::{self, EventFeed, StoreDirectory, StoreLocation, Subscribers};
+use adapters::store::{
+    self, Checkpoint, Checkpoints, EventFeed, StoreDirectory, StoreLocation, Subscribers,
+};
 use domain::account::Account;
 use domain::ports::SharedBus;
 use domain::sandbox::Sandbox;
@@ -22,6 +24,10 @@ pub struct Stores {
     pub directory: Arc<StoreDirectory>,
     /// Run it to follow other processes' commits.
     pub feed: Arc<EventFeed>,
+    /// Where the read model is checkpointed (None: a rebuild that writes none).
+    pub checkpoints: Option<Arc<Checkpoints>>,
+    /// Global position the read model started from (0: the whole log).
+    pub started_from: i64,
 }
 
 fn subscribers(read: &ReadModel) -> Subscribers {
@@ -31,10 +37,41 @@ fn subscribers(read: &ReadModel) -> Subscribers {
     }
 }
 
-/// Open the store at `location` and build a fresh read model from it.
+/// The name of the read model's checkpoint.
+const READ_MODEL: &str = "read_model";
+
+/// Open the store at `location`: the read model starts from the latest
+/// checkpoint (when there is a usable one) and catches up from its position.
 pub async fn open(location: &StoreLocation) -> anyhow::Result<Stores> {
+    store::prepare(location).await?;
     let read = ReadModel::new();
-    let opened = store::open(location, subscribers(&read)).await?;
+    let checkpoints = location.checkpoints().await?;
+    let from = match checkpoints.load(READ_MODEL).await? {
+        Some(checkpoint) => match read.import(&checkpoint.payload) {
+            Ok(()) => checkpoint.position,
+            Err(e) => {
+                tracing::warn!(error = %e, "rebuilding the read model from the events");
+                read.import_empty();
+                0
+            }
+        },
+        None => 0,
+    };
+    open_from(location, read, from, Some(checkpoints)).await
+}
+
+/// Open the store and build the read model from every event (no checkpoint).
+pub async fn rebuild(location: &StoreLocation) -> anyhow::Result<Stores> {
+    open_from(location, ReadModel::new(), 0, None).await
+}
+
+async fn open_from(
+    location: &StoreLocation,
+    read: ReadModel,
+    from: i64,
+    checkpoints: Option<Checkpoints>,
+) -> anyhow::Result<Stores> {
+    let opened = store::open(location, subscribers(&read), from).await?;
     Ok(Stores {
         sandboxes: opened.sandboxes,
         accounts: opened.accounts,
@@ -44,5 +81,48 @@ pub async fn open(location: &StoreLocation) -> anyhow::Result<Stores> {
         instance_id: opened.instance_id,
         directory: opened.directory,
         feed: opened.feed,
+        checkpoints: checkpoints.map(Arc::new),
+        started_from: from,
     })
+}
+
+impl Stores {
+    /// Write a checkpoint of the read model at the feed's position.
+    pub async fn checkpoint(&self, now_ms: i64) -> anyhow::Result<()> {
+        let Some(checkpoints) = &self.checkpoints else {
+            return Ok(());
+        };
+        let (position, payload) = self
+            .feed
+            .at_rest(|position| (position, self.read.export()))
+            .await;
+        let checkpoint = Checkpoint {
+            position,
+            payload: payload?,
+        };
+        checkpoints.save(READ_MODEL, &checkpoint, now_ms).await
+    }
+
+    /// Checkpoint the read model every `every` until `shutdown`, and once more then.
+    pub async fn keep_checkpointing(
+        self,
+        clock: Arc<dyn domain::ports::Clock>,
+        every: std::time::Duration,
+        shutdown: tokio_util::sync::CancellationToken,
+    ) {
+        let mut tick = tokio::time::interval(every);
+        tick.tick().await;
+        loop {
+            let stopping = tokio::select! {
+                _ = shutdown.cancelled() => true,
+                _ = tick.tick() => false,
+            };
+            if let Err(e) = self.checkpoint(clock.now_ms()).await {
+                tracing::warn!(error = %e, "could not checkpoint the read model");
+            }
+            if stopping {
+                return;
+            }
+        }
+    }
 }

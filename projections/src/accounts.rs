@@ -2,9 +2,9 @@
 
 use domain::account::AccountEvent;
 use domain::Msats;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AccountView {
     pub account_id: String,
     pub name: String,
@@ -42,12 +42,30 @@ impl AccountView {
     }
 }
 
+/// What moved an account's credits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StatementKind {
+    Deposit,
+    Allocation,
+    Return,
+}
+
+impl StatementKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StatementKind::Deposit => "deposit",
+            StatementKind::Allocation => "allocation",
+            StatementKind::Return => "return",
+        }
+    }
+}
+
 /// One movement of an account's credits.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AccountEntry {
     pub sequence: usize,
-    /// deposit, allocation or return.
-    pub kind: &'static str,
+    pub kind: StatementKind,
     pub sandbox_id: Option<String>,
     pub amount_msats: Msats,
     pub balance_after_msats: Msats,
@@ -63,14 +81,14 @@ pub(crate) fn statement_entry(sequence: usize, event: &AccountEvent) -> Option<A
             balance_after,
             at_ms,
             ..
-        } => ("deposit", None, amount, balance_after, at_ms),
+        } => (StatementKind::Deposit, None, amount, balance_after, at_ms),
         AccountEvent::CreditsAllocated {
             sandbox_id,
             amount,
             balance_after,
             at_ms,
         } => (
-            "allocation",
+            StatementKind::Allocation,
             Some(sandbox_id.clone()),
             amount,
             balance_after,
@@ -82,7 +100,7 @@ pub(crate) fn statement_entry(sequence: usize, event: &AccountEvent) -> Option<A
             balance_after,
             at_ms,
         } => (
-            "return",
+            StatementKind::Return,
             Some(sandbox_id.clone()),
             amount,
             balance_after,

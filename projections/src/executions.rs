@@ -1,9 +1,9 @@
 //! The execution view: one command run in a sandbox, without its output.
 
 use domain::execution::{ExecutionStatus, OutputDigest};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ExecutionView {
     pub execution_id: String,
     pub sandbox_id: String,

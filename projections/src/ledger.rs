@@ -2,9 +2,9 @@
 
 use domain::sandbox::SandboxEvent;
 use domain::Msats;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum LedgerKind {
     Deposit,
@@ -12,7 +12,7 @@ pub enum LedgerKind {
     Refund,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LedgerEntry {
     /// Sequence number of the event in the sandbox's stream.
     pub sequence: usize,

@@ -1,6 +1,7 @@
-//! The read side: views built from the event streams, kept in memory and
-//! rebuilt from the event store on start (REST and MCP read only these), and
-//! the auditor's replay of the raw log.
+//! The read side: views built from the event streams, kept in memory, fed in
+//! the store's global order and checkpointed with their position (every
+//! transport reads only these, through the application's queries), and the
+//! auditor's replay of the raw log.
 
 mod accounts;
 pub mod audit;
@@ -9,8 +10,8 @@ mod ledger;
 mod read_model;
 mod sandboxes;
 
-pub use accounts::{AccountEntry, AccountView};
+pub use accounts::{AccountEntry, AccountView, StatementKind};
 pub use executions::ExecutionView;
 pub use ledger::{LedgerEntry, LedgerKind};
-pub use read_model::{ReadModel, TimelineEntry};
+pub use read_model::{CheckpointError, ReadModel, TimelineEntry, CHECKPOINT_FORMAT};
 pub use sandboxes::SandboxView;

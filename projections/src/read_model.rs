@@ -13,11 +13,11 @@ use domain::lightning::Invoice;
 use domain::sandbox::FundingSource;
 use domain::sandbox::{RefundDestination, Sandbox, SandboxEvent, SandboxState};
 use domain::Msats;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-#[derive(Default, PartialEq)]
+#[derive(Default, PartialEq, Serialize, Deserialize)]
 struct Views {
     sandboxes: HashMap<String, SandboxView>,
     executions: HashMap<String, ExecutionView>,
@@ -36,11 +36,32 @@ struct Views {
     withdraw_offers: HashMap<String, String>,
 }
 
+/// The shape of checkpoints; bump it whenever `Views` changes shape, so old
+/// checkpoints are ignored and the views are rebuilt from the events.
+pub const CHECKPOINT_FORMAT: u32 = 1;
+
+#[derive(Serialize)]
+struct Checkpoint<'a> {
+    format: u32,
+    views: &'a Views,
+}
+
+#[derive(Deserialize)]
+struct LoadedCheckpoint {
+    format: u32,
+    views: Views,
+}
+
+/// A checkpoint that cannot be used.
+#[derive(Debug, thiserror::Error)]
+#[error("unusable read-model checkpoint: {0}")]
+pub struct CheckpointError(String);
+
 /// How many of a sandbox's most recent events its in-memory timeline keeps.
 pub const TIMELINE_KEPT: usize = 1000;
 
 /// One event of a sandbox's stream, for timelines.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TimelineEntry {
     pub sandbox_id: String,
     pub sequence: usize,
@@ -126,6 +147,35 @@ impl ReadModel {
         let mut list: Vec<AccountView> = self.read().accounts.values().cloned().collect();
         list.sort_by_key(|a| a.created_at_ms);
         list
+    }
+
+    /// Every view, serialized, for a checkpoint (taken while no event is
+    /// being delivered, with the position the views are at).
+    pub fn export(&self) -> Result<String, serde_json::Error> {
+        serde_json::to_string(&Checkpoint {
+            format: CHECKPOINT_FORMAT,
+            views: &*self.read(),
+        })
+    }
+
+    /// Replace every view with a checkpoint's. A checkpoint of another format
+    /// is refused, and the caller rebuilds from the events instead.
+    pub fn import(&self, checkpoint: &str) -> Result<(), CheckpointError> {
+        let loaded: LoadedCheckpoint =
+            serde_json::from_str(checkpoint).map_err(|e| CheckpointError(e.to_string()))?;
+        if loaded.format != CHECKPOINT_FORMAT {
+            return Err(CheckpointError(format!(
+                "format {} is not {CHECKPOINT_FORMAT}",
+                loaded.format
+            )));
+        }
+        *self.write() = loaded.views;
+        Ok(())
+    }
+
+    /// Drop every view (after a failed import, before a rebuild).
+    pub fn import_empty(&self) {
+        *self.write() = Views::default();
     }
 
     /// Whether two read models hold exactly the same views.

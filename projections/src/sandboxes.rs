@@ -6,9 +6,10 @@ use cqrs_es::Aggregate;
 use domain::metering;
 use domain::sandbox::{BillingMethod, Sandbox, SandboxEvent, SandboxState};
 use domain::{Msats, TierName};
+use serde::{Deserialize, Serialize};
 use std::ops::Deref;
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SandboxView {
     pub sandbox_id: String,
     pub tier: TierName,

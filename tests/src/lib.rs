@@ -110,7 +110,7 @@ impl TestServer {
                 .await
                 .unwrap();
             // The lease (for SQLite, a lock on the store) is let go.
-            let _ = running.duties.await;
+            let _ = running.background.await;
         });
         TestServer {
             url,

@@ -326,3 +326,42 @@ async fn a_cli_deposit_reaches_a_running_postgres_server() {
     let server = TestServer::start_with(&["--database-url", &url]).await;
     a_deposit_from_the_cli_is_visible_within_a_second(server, &["--database-url", &url]).await;
 }
+
+/// A restart starts the read model from the checkpoint written at shutdown
+/// and replays only what came after it — and ends up identical to a full
+/// rebuild from the events.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_restart_resumes_the_read_model_from_its_checkpoint() {
+    let server = TestServer::start().await;
+    let key = server.account(100).await;
+    let id = server
+        .running_sandbox(&key, json!({"tier": "nano", "initial_credits_cents": 5}))
+        .await;
+    let poll = server.exec(&key, &id, json!({"command": "echo hi"})).await;
+    assert_eq!(poll["exit_code"], 0);
+    let data_dir = server.stop().await;
+
+    let server = TestServer::start_in(data_dir.clone(), &[]).await;
+    let (_, health) = server
+        .call(reqwest::Method::GET, "/healthz", None, None)
+        .await;
+    let from = health["read_model"]["checkpoint_position"]
+        .as_i64()
+        .unwrap();
+    let replayed = health["read_model"]["replayed_at_start"].as_i64().unwrap();
+    assert!(from >= 8, "started from the checkpoint: {health}");
+    assert_eq!(
+        replayed, 0,
+        "nothing was written after the checkpoint: {health}"
+    );
+    let rebuilt = stores::rebuild(&StoreLocation::Sqlite(data_dir.join("events.db")))
+        .await
+        .unwrap();
+    assert_eq!(rebuilt.replayed as i64, from);
+    assert!(
+        rebuilt.read.same_as(&server.read),
+        "a checkpoint restores exactly what a rebuild builds"
+    );
+    let (status, _) = server.delete(&format!("/v1/sandboxes/{id}"), &key).await;
+    assert_eq!(status, StatusCode::OK);
+}

@@ -6,12 +6,14 @@
 
 mod bus;
 mod chained;
+mod checkpoints;
 mod directory;
 mod feed;
 mod lease;
 mod log;
 
 pub use bus::SNAPSHOT_EVERY;
+pub use checkpoints::{Checkpoint, Checkpoints};
 pub use directory::StoreDirectory;
 pub use feed::EventFeed;
 pub use lease::LeaseError;
@@ -154,14 +156,16 @@ pub struct EventStores {
 }
 
 /// Open (creating and migrating as needed) the store and deliver every
-/// stored event to `subscribers`, which from then on hear of every commit.
+/// stored event after global position `from` (0: all of them) to
+/// `subscribers`, which from then on hear of every commit.
 pub async fn open(
     location: &StoreLocation,
     subscribers: Subscribers,
+    from: i64,
 ) -> anyhow::Result<EventStores> {
     let pool = location.connect(8).await?;
     let instance_id = migrate(&pool).await?;
-    let feed = Arc::new(EventFeed::new(pool.clone(), subscribers, 0));
+    let feed = Arc::new(EventFeed::new(pool.clone(), subscribers, from));
     let replayed = feed.catch_up().await?;
     let (sandboxes, accounts): (SharedBus<Sandbox>, SharedBus<Account>) = match &pool {
         Pool::Sqlite(p) => {
@@ -188,6 +192,11 @@ pub async fn open(
         directory: Arc::new(StoreDirectory::new(pool, feed.clone())),
         feed,
     })
+}
+
+/// Create or bring the store's schema up to date (also done by `open`).
+pub async fn prepare(location: &StoreLocation) -> anyhow::Result<()> {
+    migrate(&location.connect(1).await?).await.map(drop)
 }
 
 /// Bring the schema up to date; returns the store's identity (made once).

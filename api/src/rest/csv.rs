@@ -52,7 +52,7 @@ pub fn account_statement(entries: &[AccountEntry]) -> String {
             out,
             "{},{},{},{},{},{}",
             e.sequence,
-            e.kind,
+            e.kind.as_str(),
             opt(e.sandbox_id.as_deref()),
             e.amount_msats.0,
             e.balance_after_msats.0,
