@@ -154,7 +154,7 @@ impl ReadModel {
     pub fn export(&self) -> Result<String, serde_json::Error> {
         serde_json::to_string(&Checkpoint {
             format: CHECKPOINT_FORMAT,
-            views: &*self.read(),
+            views: &self.read(),
         })
     }
 
