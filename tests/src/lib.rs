@@ -55,6 +55,23 @@ pub fn sockt_binary() -> PathBuf {
     binary
 }
 
+/// Run the `sockt` binary (no SOCKT_DATABASE_URL unless `env` sets it);
+/// panics with its stderr unless it succeeds; returns its stdout.
+pub fn run_sockt(args: &[&str], env: &[(&str, &str)]) -> String {
+    let mut command = std::process::Command::new(sockt_binary());
+    command.args(args).env_remove("SOCKT_DATABASE_URL");
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    let output = command.output().unwrap();
+    assert!(
+        output.status.success(),
+        "sockt {args:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap()
+}
+
 /// A running server and a client for it.
 pub struct TestServer {
     pub url: String,

@@ -227,7 +227,7 @@ async fn rebuilt_projections_equal_the_live_ones() {
         .delete(&format!("/v1/sandboxes/{live_id}"), &key)
         .await;
     let data_dir = server.data_dir.clone();
-    let rebuilt = api::stores::open(&StoreLocation::Sqlite(data_dir.join("events.db")))
+    let rebuilt = api::stores::rebuild(&StoreLocation::Sqlite(data_dir.join("events.db")))
         .await
         .unwrap();
     assert!(
@@ -235,21 +235,15 @@ async fn rebuilt_projections_equal_the_live_ones() {
         "the rebuilt read model differs from the live one"
     );
     assert_eq!(rebuilt.read.counts(), server.read.counts());
-    let output = Command::new(sockt_binary())
-        .args([
+    let text = tests::run_sockt(
+        &[
             "projections",
             "rebuild",
             "--data-dir",
             &data_dir.to_string_lossy(),
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
+        ],
+        &[],
     );
-    let text = String::from_utf8_lossy(&output.stdout);
     assert!(
         text.contains("events/s") && text.contains("identical"),
         "{text}"

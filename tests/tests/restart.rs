@@ -32,25 +32,17 @@ async fn kill_dash_nine_then_restart_loses_nothing_and_bills_no_second_twice() {
     let (mut server, url) = spawn_server(&data_dir);
 
     // An account made by the CLI while the server runs: the key is the last line.
-    let output = Command::new(sockt_binary())
-        .args([
+    let stdout = tests::run_sockt(
+        &[
             "accounts",
             "create",
             "--credits-cents",
             "100",
             "--name",
             "cli",
-        ])
-        .env("SOCKT_DATA_DIR", &data_dir)
-        .env_remove("SOCKT_DATABASE_URL")
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
+        ],
+        &[("SOCKT_DATA_DIR", &data_dir.to_string_lossy())],
     );
-    let stdout = String::from_utf8(output.stdout).unwrap();
     let key = stdout.lines().last().unwrap().trim().to_string();
     assert!(key.starts_with("sockt_live_"), "{stdout}");
 

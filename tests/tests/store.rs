@@ -279,26 +279,18 @@ async fn a_deposit_from_the_cli_is_visible_within_a_second(
     let (_, account) = server.get("/v1/account", &key).await;
     let account_id = account["account_id"].as_str().unwrap().to_string();
     let dir = server.data_dir.to_string_lossy().to_string();
-    let output = std::process::Command::new(tests::sockt_binary())
-        .args([
-            "accounts",
-            "deposit",
-            "--data-dir",
-            &dir,
-            "--account-id",
-            &account_id,
-            "--credits-cents",
-            "250",
-        ])
-        .args(store_flags)
-        .env_remove("SOCKT_DATABASE_URL")
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let mut args = vec![
+        "accounts",
+        "deposit",
+        "--data-dir",
+        &dir,
+        "--account-id",
+        &account_id,
+        "--credits-cents",
+        "250",
+    ];
+    args.extend_from_slice(store_flags);
+    tests::run_sockt(&args, &[]);
     let deposited = std::time::Instant::now();
     loop {
         let (_, account) = server.get("/v1/account", &key).await;
