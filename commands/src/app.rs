@@ -118,4 +118,22 @@ impl App {
             "unrecognised credentials: send an API key (sockt_live_...) or a sandbox token (sbx_...)".into(),
         ))
     }
+
+    /// The principal a secret stands for if this process already knows it
+    /// (an account's key or an existing sandbox's token), looked up in memory
+    /// only: cheap enough to run before a request is even rate limited.
+    pub fn known_principal(&self, secret: &str) -> Option<Principal> {
+        let hash = hash_secret(secret);
+        if secret.starts_with(API_KEY_PREFIX) {
+            return self
+                .read
+                .account_by_key_hash(&hash)
+                .map(|account| Principal::Account(account.account_id));
+        }
+        if secret.starts_with(SANDBOX_TOKEN_PREFIX) && self.read.sandbox_for_token(&hash).is_some()
+        {
+            return Some(Principal::SandboxToken(hash));
+        }
+        None
+    }
 }

@@ -34,6 +34,9 @@ struct Views {
     open_invoices: HashMap<String, (String, Invoice)>,
     /// LNURL-withdraw offers: k1 hash → sandbox.
     withdraw_offers: HashMap<String, String>,
+    /// Sandbox tokens: token hash → sandbox.
+    #[serde(default)]
+    sandbox_by_token: HashMap<String, String>,
 }
 
 /// The shape of checkpoints; bump it whenever `Views` changes shape, so old
@@ -296,6 +299,11 @@ impl ReadModel {
         self.read().open_invoices.get(payment_hash).cloned()
     }
 
+    /// The sandbox a sandbox token (by its hash) stands for, if any.
+    pub fn sandbox_for_token(&self, token_hash: &str) -> Option<String> {
+        self.read().sandbox_by_token.get(token_hash).cloned()
+    }
+
     /// The sandbox whose LNURL-withdraw offer has this k1 hash.
     pub fn sandbox_for_withdraw(&self, k1_hash: &str) -> Option<String> {
         self.read().withdraw_offers.get(k1_hash).cloned()
@@ -308,6 +316,11 @@ impl ReadModel {
         event: &SandboxEvent,
     ) {
         if let Some(view) = SandboxView::created(sandbox_id, event) {
+            if let Some(token_hash) = &view.token_hash {
+                views
+                    .sandbox_by_token
+                    .insert(token_hash.clone(), sandbox_id.to_string());
+            }
             views.sandboxes.insert(sandbox_id.to_string(), view);
         }
         if let Some(view) = views.sandboxes.get_mut(sandbox_id) {

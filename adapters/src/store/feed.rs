@@ -76,7 +76,7 @@ impl EventFeed {
 
     async fn rows_after(&self, position: i64) -> Result<Vec<Row>, sqlx::Error> {
         match &self.pool {
-            Pool::Sqlite(pool) => sqlx::query_as("SELECT rowid, aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata FROM events WHERE rowid > ? ORDER BY rowid LIMIT ?")
+            Pool::Sqlite(pool) => sqlx::query_as("SELECT position, aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata FROM events WHERE position > ? ORDER BY position LIMIT ?")
                 .bind(position)
                 .bind(BATCH)
                 .fetch_all(pool)

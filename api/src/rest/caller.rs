@@ -69,12 +69,18 @@ pub async fn principal_for(state: &AppState, secret: Option<&str>) -> Result<Pri
         return Ok(Principal::Anonymous);
     };
     let secret = secret.strip_prefix("Bearer ").unwrap_or(secret).trim();
-    if let Some(admin) = &state.admin_token {
-        if same_secret(admin.expose_secret(), secret) {
-            return Ok(Principal::Admin);
-        }
+    if is_admin_token(state, secret) {
+        return Ok(Principal::Admin);
     }
     state.app.principal_for_secret(secret).await
+}
+
+/// Whether `secret` is the configured admin token.
+pub(super) fn is_admin_token(state: &AppState, secret: &str) -> bool {
+    state
+        .admin_token
+        .as_ref()
+        .is_some_and(|admin| same_secret(admin.expose_secret(), secret))
 }
 
 #[cfg(test)]

@@ -1,22 +1,26 @@
 //! Cross-cutting HTTP behaviour: per-caller rate limiting, and request
 //! metrics with structured access logs.
 
-use super::caller::presented_secret;
+use super::caller::{is_admin_token, presented_secret};
 use crate::error::ApiError;
 use crate::server::AppState;
 use axum::extract::{ConnectInfo, MatchedPath, Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use commands::{hash_secret, AppError};
+use commands::{AppError, Principal};
 use std::net::SocketAddr;
 use std::time::Instant;
 
-/// 429 with Retry-After once a caller exceeds its requests per minute.
+/// 429 with Retry-After once a caller exceeds its requests per minute. The
+/// caller is the validated principal; an invalid or invented credential (or
+/// none) counts against the client's address, so minting fake tokens buys
+/// no extra requests.
 pub async fn rate_limit(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let (parts, body) = request.into_parts();
-    let key = match presented_secret(&parts) {
-        Ok(Some(secret)) => format!("secret:{}", hash_secret(&secret)),
-        _ => match parts.extensions.get::<ConnectInfo<SocketAddr>>() {
+    let secret = presented_secret(&parts).ok().flatten();
+    let key = match secret.as_deref().and_then(|s| known_caller(&state, s)) {
+        Some(caller) => caller,
+        None => match parts.extensions.get::<ConnectInfo<SocketAddr>>() {
             Some(ConnectInfo(addr)) => format!("addr:{}", addr.ip()),
             None => "addr:unknown".to_string(),
         },
@@ -31,6 +35,18 @@ pub async fn rate_limit(State(state): State<AppState>, request: Request, next: N
         return error.into_response();
     }
     next.run(Request::from_parts(parts, body)).await
+}
+
+/// The rate-limit key of a caller this process knows, from memory alone.
+fn known_caller(state: &AppState, secret: &str) -> Option<String> {
+    if is_admin_token(state, secret) {
+        return Some("admin".to_string());
+    }
+    match state.app.known_principal(secret)? {
+        Principal::Account(id) => Some(format!("account:{id}")),
+        Principal::SandboxToken(hash) => Some(format!("sandbox:{hash}")),
+        Principal::Admin | Principal::Anonymous => None,
+    }
 }
 
 /// Count and time every request by its route template, and log it.
