@@ -89,6 +89,7 @@ fn mcp_settings(config: &ServeConfig, public_url: &str) -> crate::mcp::McpSettin
     crate::mcp::McpSettings {
         allowed_hosts: hosts,
         session_idle_secs: config.mcp_session_idle_secs.max(60),
+        owners: Arc::default(),
     }
 }
 

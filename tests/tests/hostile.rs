@@ -49,3 +49,55 @@ async fn invented_credentials_count_against_the_callers_address() {
     let (status, _) = server.delete(&format!("/v1/sandboxes/{id}"), &key).await;
     assert_eq!(status, StatusCode::OK);
 }
+
+/// An MCP session belongs to the credential that opened it: another tenant
+/// (or nobody) presenting its session id gets no answer from it.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_mcp_session_answers_only_the_credential_that_opened_it() {
+    let server = TestServer::start().await;
+    let alice = server.account(10).await;
+    let mallory = server.account(10).await;
+    let client = reqwest::Client::new();
+    let mcp = |auth: Option<&str>, session: Option<&str>, body: serde_json::Value| {
+        let mut request = client
+            .post(format!("{}/v1/mcp", server.url))
+            .header("accept", "application/json, text/event-stream")
+            .json(&body);
+        if let Some(auth) = auth {
+            request = request.bearer_auth(auth);
+        }
+        if let Some(session) = session {
+            request = request
+                .header("mcp-session-id", session)
+                .header("mcp-protocol-version", "2025-03-26");
+        }
+        request.send()
+    };
+    let opened = mcp(
+        Some(&alice),
+        None,
+        json!({"jsonrpc": "2.0", "id": 1, "method": "initialize",
+               "params": {"protocolVersion": "2025-03-26", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(opened.status(), StatusCode::OK);
+    let session = opened.headers()["mcp-session-id"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    let _ = opened.text().await;
+    let initialized = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+    let accepted = mcp(Some(&alice), Some(&session), initialized.clone())
+        .await
+        .unwrap();
+    assert!(accepted.status().is_success(), "{}", accepted.status());
+    let list = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"});
+    for intruder in [Some(mallory.as_str()), None, Some("sbx_guessed")] {
+        let refused = mcp(intruder, Some(&session), list.clone()).await.unwrap();
+        assert_eq!(refused.status(), StatusCode::NOT_FOUND, "{intruder:?}");
+    }
+    let owner = mcp(Some(&alice), Some(&session), list).await.unwrap();
+    assert_eq!(owner.status(), StatusCode::OK);
+    assert!(owner.text().await.unwrap().contains("sandbox_create"));
+}

@@ -2,6 +2,7 @@
 //! tools for LLM agents, calling the same application functions as REST.
 
 mod render;
+mod sessions;
 mod tools;
 
 use crate::server::AppState;
@@ -10,10 +11,21 @@ use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, Stream
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use sessions::SessionOwners;
 pub use tools::SocktMcp;
 
+/// The MCP endpoint: the service, with sessions bound to their opener.
+pub fn router(state: AppState) -> axum::Router<AppState> {
+    axum::Router::new()
+        .fallback_service(service(state.clone()))
+        .layer(axum::middleware::from_fn_with_state(
+            state,
+            sessions::bind_sessions,
+        ))
+}
+
 /// The MCP service, one `SocktMcp` per session.
-pub fn service(state: AppState) -> StreamableHttpService<SocktMcp, LocalSessionManager> {
+fn service(state: AppState) -> StreamableHttpService<SocktMcp, LocalSessionManager> {
     let mut sessions = LocalSessionManager::default();
     sessions.session_config.keep_alive = Some(Duration::from_secs(state.mcp.session_idle_secs));
     let config =
@@ -27,10 +39,12 @@ pub fn service(state: AppState) -> StreamableHttpService<SocktMcp, LocalSessionM
 }
 
 /// Settings of the MCP endpoint.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct McpSettings {
     /// `Host` header values accepted (rmcp refuses others, against DNS rebinding).
     pub allowed_hosts: Vec<String>,
     /// An idle session is closed after this many seconds.
     pub session_idle_secs: u64,
+    /// Who opened each session.
+    pub owners: Arc<SessionOwners>,
 }

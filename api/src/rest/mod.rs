@@ -56,7 +56,10 @@ pub fn routes(state: AppState) -> Router<AppState> {
             "/v1/lnurl/withdraw/{k1}/callback",
             get(lightning::withdraw_callback),
         )
-        .nest_service("/v1/mcp", crate::mcp::service(state.clone()))
+        .nest_service(
+            "/v1/mcp",
+            crate::mcp::router(state.clone()).with_state(state.clone()),
+        )
         .route("/v1/graphql", post(crate::graphql::http))
         .route("/v1/graphql/ws", get(crate::graphql::websocket))
         .layer(axum::Extension(crate::graphql::schema(state.clone())))
