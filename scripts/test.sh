@@ -52,7 +52,7 @@ sockt_wallet_key="$(curl -fsS -X POST "$SOCKT_TEST_LNBITS_URL/api/v1/account" -H
   | python3 -c 'import json,sys; print(json.load(sys.stdin)["adminkey"])')"
 admin_token="$(head -c 24 /dev/urandom | base64 | tr -d '/+=')"
 SOCKT_ADMIN_TOKEN="$admin_token" SOCKT_LNBITS_ADMIN_KEY="$sockt_wallet_key" "$sockt" serve --listen 127.0.0.1:0 --data-dir "$data_dir" --log-format text \
-  --lnbits-url "$SOCKT_TEST_LNBITS_URL" --lnurl-allow-http true --lightning-min-sats 1 2>"$log" &
+  --lnbits-url "$SOCKT_TEST_LNBITS_URL" --lnurl-allow-http true --lnurl-allow-private-hosts true --lightning-min-sats 1 2>"$log" &
 server_pid=$!
 cleanup() {
   stop_lnbits

@@ -184,6 +184,10 @@ pub struct ServeConfig {
     /// Resolve Lightning Addresses over plain http (only for a wallet on a private test network).
     #[arg(long, env = "SOCKT_LNURL_ALLOW_HTTP", default_value_t = false, action = clap::ArgAction::Set)]
     pub lnurl_allow_http: bool,
+    /// Let Lightning Address resolution reach loopback and private addresses
+    /// (only for a test wallet on this machine; never on a public server).
+    #[arg(long, env = "SOCKT_LNURL_ALLOW_PRIVATE_HOSTS", default_value_t = false, action = clap::ArgAction::Set)]
+    pub lnurl_allow_private_hosts: bool,
     /// Host header values the MCP endpoint accepts (comma-separated); loopback names and the public URL's host by default.
     #[arg(long, env = "SOCKT_MCP_ALLOWED_HOSTS", value_delimiter = ',')]
     pub mcp_allowed_hosts: Vec<String>,

@@ -7,7 +7,7 @@ use crate::rate_limit::CallerLimiter;
 use crate::rest;
 use adapters::clock::SystemClock;
 use adapters::docker::{DockerConfig, DockerRuntime};
-use adapters::lightning::{LnbitsGateway, LnurlResolver};
+use adapters::lightning::{LnbitsGateway, LnurlResolver, OutboundPolicy};
 use adapters::store::StoreLocation;
 use anyhow::Context;
 use axum::extract::DefaultBodyLimit;
@@ -115,7 +115,10 @@ fn lightning_services(config: &ServeConfig, public_url: &str) -> anyhow::Result<
     tracing::info!(lnbits = url, "Lightning billing is on");
     Ok(Some(Lightning {
         gateway: Arc::new(LnbitsGateway::new(url, key.expose_secret())?),
-        resolver: Arc::new(LnurlResolver::new(config.lnurl_allow_http)?),
+        resolver: Arc::new(LnurlResolver::new(OutboundPolicy {
+            allow_http: config.lnurl_allow_http,
+            allow_private: config.lnurl_allow_private_hosts,
+        })),
         config: LightningConfig {
             min_sats: config.lightning_min_sats,
             max_sats: config.lightning_max_sats,

@@ -110,6 +110,8 @@ impl Lnbits {
             sockt.adminkey.as_str(),
             "--lnurl-allow-http",
             "true",
+            "--lnurl-allow-private-hosts",
+            "true",
             "--lightning-min-sats",
             "1",
         ]

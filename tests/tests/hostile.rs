@@ -101,3 +101,95 @@ async fn an_mcp_session_answers_only_the_credential_that_opened_it() {
     assert_eq!(owner.status(), StatusCode::OK);
     assert!(owner.text().await.unwrap().contains("sandbox_create"));
 }
+
+/// A listener of our own on loopback that counts connections and answers
+/// each with `response`.
+async fn listener(response: String) -> (u16, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let socket = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = socket.local_addr().unwrap().port();
+    let hits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = hits.clone();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = socket.accept().await {
+            counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let mut request = [0u8; 4096];
+            let _ = stream.read(&mut request).await;
+            let _ = stream.write_all(response.as_bytes()).await;
+        }
+    });
+    (port, hits)
+}
+
+fn http_response(status: &str, headers: &str, body: &str) -> String {
+    format!(
+        "HTTP/1.1 {status}\r\ncontent-length: {}\r\nconnection: close\r\n{headers}\r\n{body}",
+        body.len()
+    )
+}
+
+/// A refund to `user@host` fetches URLs the caller chose: loopback and
+/// private targets are refused before any connection, redirects are not
+/// followed, and oversized answers are cut off.
+#[tokio::test]
+async fn lightning_address_resolution_reaches_no_private_host_and_follows_no_redirect() {
+    use adapters::lightning::{LnurlResolver, OutboundPolicy};
+    use domain::lightning::AddressResolver;
+    use domain::Msats;
+    use std::sync::atomic::Ordering;
+
+    let (port, hits) = listener(http_response("200 OK", "", "{}")).await;
+    let strict = LnurlResolver::new(OutboundPolicy {
+        allow_http: true,
+        allow_private: false,
+    });
+    for address in [
+        format!("alice@127.0.0.1:{port}"),
+        format!("alice@localhost:{port}"),
+    ] {
+        let refused = strict
+            .invoice_for(&address, Msats(1_000))
+            .await
+            .unwrap_err();
+        assert!(
+            refused.to_string().contains("may not be reached"),
+            "{refused}"
+        );
+    }
+    assert_eq!(
+        hits.load(Ordering::SeqCst),
+        0,
+        "no request reached the loopback server"
+    );
+
+    // Even where loopback is allowed (a test wallet), a redirect is not followed.
+    let (target, target_hits) = listener(http_response("200 OK", "", "{}")).await;
+    let (redirecting, _) = listener(http_response(
+        "302 Found",
+        &format!("location: http://127.0.0.1:{target}/.well-known/lnurlp/alice\r\n"),
+        "",
+    ))
+    .await;
+    let test_wallet = LnurlResolver::new(OutboundPolicy {
+        allow_http: true,
+        allow_private: true,
+    });
+    let refused = test_wallet
+        .invoice_for(&format!("alice@127.0.0.1:{redirecting}"), Msats(1_000))
+        .await
+        .unwrap_err();
+    assert!(refused.to_string().contains("302"), "{refused}");
+    assert_eq!(
+        target_hits.load(Ordering::SeqCst),
+        0,
+        "the redirect was not followed"
+    );
+
+    // An answer larger than any LNURL document is cut off.
+    let (huge, _) = listener(http_response("200 OK", "", &"x".repeat(1 << 20))).await;
+    let refused = test_wallet
+        .invoice_for(&format!("alice@127.0.0.1:{huge}"), Msats(1_000))
+        .await
+        .unwrap_err();
+    assert!(refused.to_string().contains("too large"), "{refused}");
+}

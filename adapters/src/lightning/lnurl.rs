@@ -1,24 +1,25 @@
-//! LNURL-pay (LUD-06) through a Lightning Address (LUD-16), with lnurl-rs:
-//! resolve the address, ask its callback for an invoice of the exact amount,
+//! LNURL-pay (LUD-06) through a Lightning Address (LUD-16): resolve the
+//! address, ask its callback for an invoice of the exact amount (both
+//! requests under the outbound policy, lnurl-rs's types for the answers),
 //! and check the invoice's signature, amount and description hash before
 //! anyone pays it.
 
 use super::bolt11;
+use super::outbound::{OutboundError, OutboundPolicy};
 use async_trait::async_trait;
 use domain::lightning::{AddressResolver, LightningError};
 use domain::Msats;
+use lnurl::pay::{LnURLPayInvoice, PayResponse};
 use sha2::{Digest, Sha256};
 
 pub struct LnurlResolver {
-    client: lnurl::AsyncClient,
-    /// Plain http for address hosts (tests against a loopback LNbits only).
-    allow_http: bool,
+    /// What the address's server and its callback may be.
+    policy: OutboundPolicy,
 }
 
 impl LnurlResolver {
-    pub fn new(allow_http: bool) -> anyhow::Result<LnurlResolver> {
-        let client = lnurl::AsyncClient::from_builder(lnurl::Builder::default().timeout(20))?;
-        Ok(LnurlResolver { client, allow_http })
+    pub fn new(policy: OutboundPolicy) -> LnurlResolver {
+        LnurlResolver { policy }
     }
 }
 
@@ -43,46 +44,39 @@ pub(crate) fn parse_address(address: &str) -> Result<(String, String), Lightning
     Ok((name.to_lowercase(), host.to_lowercase()))
 }
 
-fn address_error(host: &str, e: lnurl::Error) -> LightningError {
-    match e {
-        lnurl::Error::Reqwest(_) => LightningError::Address(format!("{host} is unreachable")),
-        lnurl::Error::InvalidAmount => {
-            LightningError::Address("the address does not accept this amount".into())
-        }
-        lnurl::Error::InvoiceAmountMismatch { .. } => {
-            LightningError::InvalidInvoice("the address's invoice is for another amount".into())
-        }
-        other => LightningError::Address(format!("{host} answered unexpectedly: {other}")),
-    }
+fn refused(address: &str, e: OutboundError) -> LightningError {
+    LightningError::Address(format!("cannot resolve {address}: {e}"))
 }
 
 #[async_trait]
 impl AddressResolver for LnurlResolver {
     async fn invoice_for(&self, address: &str, amount: Msats) -> Result<String, LightningError> {
-        // lnurl-rs builds https URLs from addresses; build ours (LUD-16) so a
-        // test wallet on loopback http works, and let lnurl-rs do the rest.
         let (name, host) = parse_address(address)?;
-        let scheme = if self.allow_http { "http" } else { "https" };
-        let url = format!("{scheme}://{host}/.well-known/lnurlp/{name}");
-        let pay = match self
-            .client
-            .make_request(&url)
-            .await
-            .map_err(|e| address_error(&host, e))?
-        {
-            lnurl::LnUrlResponse::LnUrlPayResponse(pay) => pay,
-            _ => {
-                return Err(LightningError::Address(
-                    "the address does not accept payments (no payRequest)".into(),
-                ))
-            }
+        let scheme = if self.policy.allow_http {
+            "http"
+        } else {
+            "https"
         };
-        let invoice = self
-            .client
-            .get_invoice(&pay, amount.0, None, None)
+        let url = format!("{scheme}://{host}/.well-known/lnurlp/{name}");
+        let pay: PayResponse = self
+            .policy
+            .get_json(&url)
             .await
-            .map_err(|e| address_error(&host, e))?;
-        // Check what lnurl-rs does not: the signature, and the commitment to the metadata (LUD-06).
+            .map_err(|e| refused(address, e))?;
+        if amount.0 < pay.min_sendable || amount.0 > pay.max_sendable {
+            return Err(LightningError::Address(
+                "the address does not accept this amount".into(),
+            ));
+        }
+        let separator = if pay.callback.contains('?') { '&' } else { '?' };
+        let callback = format!("{}{separator}amount={}", pay.callback, amount.0);
+        // The callback is another caller-chosen URL: the same policy applies.
+        let invoice: LnURLPayInvoice = self
+            .policy
+            .get_json(&callback)
+            .await
+            .map_err(|e| refused(address, e))?;
+        // The signature, the amount, and the commitment to the metadata (LUD-06).
         let decoded = bolt11::decode(&invoice.pr)?;
         if decoded.amount != Some(amount) {
             return Err(LightningError::InvalidInvoice(

@@ -4,6 +4,8 @@
 pub mod bolt11;
 mod lnbits;
 mod lnurl;
+mod outbound;
 
 pub use lnbits::LnbitsGateway;
 pub use lnurl::LnurlResolver;
+pub use outbound::{is_public, OutboundError, OutboundPolicy};
