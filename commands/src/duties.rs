@@ -1,10 +1,12 @@
-//! Background duties and who runs them: the meter, settlement, the container
-//! watch, the sweep of stalled creations and reconciliation run only in the
-//! process that holds the leadership lease. Every process renews or tries the
+//! Background duties and who runs them: the meter (with the container watch
+//! and the sweep of stalled creations), Lightning settlement (a task of its
+//! own) and reconciliation run only in the process that holds the leadership
+//! lease. Every process renews or tries the
 //! lease each second; one that gains it reconciles (finishing what a dead
 //! leader left half done) and starts the duties, one that loses it stops them.
 
 use crate::app::App;
+use crate::lightning::Settlement;
 use crate::meter::Meter;
 use domain::ports::LeadershipLease;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -61,7 +63,8 @@ impl Duties {
                 self.leading = Some(token.clone());
                 self.leadership.0.store(true, Ordering::SeqCst);
                 let reconciled = self.app.reconcile().await;
-                tokio::spawn(Meter::run(self.app.clone(), token));
+                tokio::spawn(Meter::run(self.app.clone(), token.clone()));
+                tokio::spawn(Settlement::run(self.app.clone(), token));
                 let report = reconciled?;
                 tracing::info!(?report, "reconciled");
             }

@@ -13,6 +13,7 @@ use domain::sandbox::{
 };
 use domain::Msats;
 use domain::TierName;
+use futures::StreamExt;
 use projections::SandboxView;
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
@@ -56,6 +57,30 @@ pub enum RefundOutcome {
         amount: Msats,
         k1: String,
     },
+}
+
+/// Open invoices checked with the gateway at once, and how long one check may take.
+const SETTLE_CONCURRENCY: usize = 8;
+const GATEWAY_TIMEOUT: Duration = Duration::from_secs(5);
+/// How often open invoices are polled (the fallback to the gateway's push).
+const SETTLE_EVERY: Duration = Duration::from_secs(1);
+
+/// Settlement: its own task, so a slow gateway or many open invoices never
+/// hold up the meter.
+pub struct Settlement;
+
+impl Settlement {
+    /// Run until `shutdown` is cancelled.
+    pub async fn run(app: Arc<App>, shutdown: tokio_util::sync::CancellationToken) {
+        let mut tick = tokio::time::interval(SETTLE_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tick.tick() => app.lightning_tick().await,
+            }
+        }
+    }
 }
 
 /// Refund attempts to a Lightning Address before giving up (across restarts).
@@ -284,11 +309,22 @@ impl App {
         if self.lightning.is_none() {
             return;
         }
-        for (_, invoice) in self.read.open_invoices() {
-            if let Err(e) = self.settle_payment(&invoice.payment_hash).await {
-                tracing::warn!(payment_hash = %invoice.payment_hash, error = %e, "could not check a payment");
-            }
-        }
+        futures::stream::iter(self.read.open_invoices())
+            .for_each_concurrent(SETTLE_CONCURRENCY, |(_, invoice)| async move {
+                let checked =
+                    tokio::time::timeout(GATEWAY_TIMEOUT, self.settle_payment(&invoice.payment_hash))
+                        .await;
+                match checked {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => {
+                        tracing::warn!(payment_hash = %invoice.payment_hash, error = %e, "could not check a payment")
+                    }
+                    Err(_) => {
+                        tracing::warn!(payment_hash = %invoice.payment_hash, "the gateway did not answer in time")
+                    }
+                }
+            })
+            .await;
         let Ok(lightning) = self.lightning() else {
             return;
         };

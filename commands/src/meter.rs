@@ -1,6 +1,8 @@
 //! The meter: charges running sandboxes periodically and the moment their
 //! balance runs out, warns on low balance, and pauses a sandbox with nothing
-//! left. A restart resumes from the last charge in the log.
+//! left. A restart resumes from the last charge in the log. It shares its
+//! loop with the container watch and the sweep of stalled creations, and
+//! never waits on Lightning (settlement runs in a task of its own).
 
 use crate::app::App;
 use domain::metering;
@@ -10,8 +12,6 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 const TICK: Duration = Duration::from_millis(500);
-/// How often open invoices are polled (the fallback to gateway push).
-const SETTLE: Duration = Duration::from_secs(1);
 /// How often containers are checked for having died behind Sockt's back.
 const WATCH: Duration = Duration::from_secs(5);
 
@@ -22,8 +22,6 @@ impl Meter {
     pub async fn run(app: Arc<App>, shutdown: CancellationToken) {
         let mut tick = tokio::time::interval(TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut settle = tokio::time::interval(SETTLE);
-        settle.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut watch = tokio::time::interval(WATCH);
         watch.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -33,7 +31,6 @@ impl Meter {
                     app.meter_tick().await;
                     app.provision_stalled();
                 }
-                _ = settle.tick() => app.lightning_tick().await,
                 _ = watch.tick() => {
                     if let Err(e) = app.watch_containers().await {
                         tracing::error!(error = %e, "could not check the sandboxes' containers");

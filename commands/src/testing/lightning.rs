@@ -24,6 +24,8 @@ pub struct FakeGateway {
     /// Every payment made (settled), by amount.
     pub paid: Mutex<Vec<Invoice>>,
     next: Mutex<u64>,
+    /// How long each payment-state check takes.
+    latency: Mutex<std::time::Duration>,
 }
 
 impl FakeGateway {
@@ -34,7 +36,13 @@ impl FakeGateway {
             outcomes: Mutex::default(),
             paid: Mutex::default(),
             next: Mutex::new(0),
+            latency: Mutex::default(),
         }
+    }
+
+    /// Every payment-state check takes `latency` from now on.
+    pub fn slow(&self, latency: std::time::Duration) {
+        *self.latency.lock().unwrap_or_else(|p| p.into_inner()) = latency;
     }
 
     /// The payer pays the invoice.
@@ -99,6 +107,8 @@ impl LightningGateway for FakeGateway {
     }
 
     async fn payment_state(&self, payment_hash: &str) -> Result<PaymentState, LightningError> {
+        let latency = *self.latency.lock().unwrap_or_else(|p| p.into_inner());
+        tokio::time::sleep(latency).await;
         Ok(self
             .incoming
             .lock()

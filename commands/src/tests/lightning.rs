@@ -111,3 +111,37 @@ async fn without_an_address_the_balance_waits_behind_a_withdraw_link_claimable_o
     assert!(h.app.claim_withdraw(&k1, &again).await.is_err());
     assert_eq!(h.gateway.paid_msats(), amount.0);
 }
+
+/// Settlement runs beside the meter: 2,000 open invoices behind a slow
+/// gateway do not delay a credits sandbox's pause at zero.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_open_invoices_and_a_slow_gateway_do_not_hold_up_the_meter() {
+    use crate::lightning::Settlement;
+    use crate::meter::Meter;
+    use std::time::{Duration, Instant};
+
+    let h = Harness::new();
+    for _ in 0..2_000 {
+        lightning_sandbox(&h, 10).await;
+    }
+    assert_eq!(h.read.open_invoices().len(), 2_000);
+    h.gateway.slow(Duration::from_millis(50));
+    let owner = h.account(10).await;
+    let id = h.running_sandbox(&owner, "nano", 1).await;
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    tokio::spawn(Settlement::run(h.app.clone(), shutdown.clone()));
+    tokio::spawn(Meter::run(h.app.clone(), shutdown.clone()));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    // The balance (20 s of nano) runs out; within two meter ticks it pauses.
+    h.clock.advance_ms(25_000);
+    let ran_out = Instant::now();
+    while h.sandbox(&id).await.state != SandboxState::Paused {
+        assert!(
+            ran_out.elapsed() < Duration::from_millis(1_500),
+            "the meter waited on settlement"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    shutdown.cancel();
+}
