@@ -190,7 +190,7 @@ fn print_audit(report: &projections::audit::AuditReport) {
         )
     }));
     if report.passed() {
-        lines.push("audit passed: every chain is intact and paid = charged + refunded + balance for every sandbox".into());
+        lines.push("audit passed: every chain is intact and paid = charged + refunded + reserved + balance for every sandbox".into());
     }
     for line in lines {
         if writeln!(out, "{line}").is_err() {

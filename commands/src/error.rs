@@ -120,6 +120,14 @@ impl From<SandboxError> for AppError {
                 code: ErrorCode::InvoiceExpired,
                 message,
             },
+            SandboxError::RefundInFlight => AppError::Conflict {
+                code: ErrorCode::RefundInProgress,
+                message,
+            },
+            SandboxError::WithdrawNotOffered => AppError::NotFound {
+                code: ErrorCode::WithdrawNotFound,
+                message,
+            },
             SandboxError::NotEnded | SandboxError::RefundTooLarge => AppError::Conflict {
                 code: ErrorCode::InvalidState,
                 message,

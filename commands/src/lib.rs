@@ -17,6 +17,7 @@ mod files;
 mod lightning;
 mod locks;
 mod meter;
+mod payouts;
 mod presentation;
 mod queries;
 mod reconcile;

@@ -6,10 +6,10 @@
 use crate::app::App;
 use crate::auth::{hash_secret, new_sandbox_token, Principal};
 use crate::error::{AppError, ErrorCode};
+use crate::payouts::PayOut;
 use domain::lightning::{AddressResolver, Invoice, LightningError, LightningGateway, PaymentState};
 use domain::sandbox::{
-    BillingMethod, Funding, FundingSource, PauseReason, RefundDestination, SandboxCommand,
-    SandboxState,
+    BillingMethod, Funding, FundingSource, PauseReason, RefundTarget, SandboxCommand, SandboxState,
 };
 use domain::Msats;
 use domain::TierName;
@@ -44,6 +44,12 @@ pub enum RefundOutcome {
     /// Nothing (or only sub-sat dust) was left.
     Nothing,
     Paid {
+        amount: Msats,
+        payment_hash: String,
+    },
+    /// Paid out of the reserved balance, still in flight: followed by its
+    /// payment hash until it settles (or fails and is retried).
+    Pending {
         amount: Msats,
         payment_hash: String,
     },
@@ -309,6 +315,7 @@ impl App {
         if self.lightning.is_none() {
             return;
         }
+        self.follow_payouts().await;
         futures::stream::iter(self.read.open_invoices())
             .for_each_concurrent(SETTLE_CONCURRENCY, |(_, invoice)| async move {
                 let checked =
@@ -360,7 +367,11 @@ impl App {
         }
         match address {
             Some(address) => match self.pay_address(sandbox_id, address, amount).await {
-                Ok(payment_hash) => Ok(RefundOutcome::Paid {
+                Ok((payment_hash, true)) => Ok(RefundOutcome::Paid {
+                    amount,
+                    payment_hash,
+                }),
+                Ok((payment_hash, false)) => Ok(RefundOutcome::Pending {
                     amount,
                     payment_hash,
                 }),
@@ -391,52 +402,44 @@ impl App {
         }
     }
 
-    /// Resolve the address, pay it, and record the refund (or the failure).
+    /// Resolve the address and pay it out of the balance (reserved first).
+    /// Returns the payment hash and whether it settled already (else it is
+    /// in flight and followed); a failure is recorded for the retries.
     async fn pay_address(
         &self,
         sandbox_id: &str,
         address: &str,
         amount: Msats,
-    ) -> Result<String, AppError> {
+    ) -> Result<(String, bool), AppError> {
         let lightning = self.lightning()?;
-        let attempt = async {
+        let invoice = async {
             let bolt11 = lightning.resolver.invoice_for(address, amount).await?;
-            let invoice = lightning.gateway.decode(&bolt11)?;
-            lightning.gateway.pay(&invoice).await
-        };
-        match attempt.await {
-            Ok(payment_hash) => {
-                let _guard = self.locks.lock(sandbox_id).await;
-                let destination = RefundDestination::Payment {
-                    payment_hash: payment_hash.clone(),
-                };
-                self.sandboxes
-                    .execute(
-                        sandbox_id,
-                        SandboxCommand::RecordRefund {
-                            amount,
-                            destination,
-                            now_ms: self.now_ms(),
-                        },
-                    )
-                    .await?;
-                Ok(payment_hash)
-            }
-            Err(e) => {
-                let _guard = self.locks.lock(sandbox_id).await;
-                self.sandboxes
-                    .execute(
-                        sandbox_id,
-                        SandboxCommand::RecordRefundFailure {
-                            address: address.to_string(),
-                            reason: e.to_string(),
-                            now_ms: self.now_ms(),
-                        },
-                    )
-                    .await?;
-                Err(lightning_error(e))
-            }
+            lightning.gateway.decode(&bolt11)
         }
+        .await;
+        let target = RefundTarget::LightningAddress {
+            address: address.to_string(),
+        };
+        let failure = match invoice {
+            Ok(invoice) => match self.pay_out(sandbox_id, &invoice, target).await? {
+                PayOut::Settled => return Ok((invoice.payment_hash, true)),
+                PayOut::Pending => return Ok((invoice.payment_hash, false)),
+                PayOut::Failed(e) => e,
+            },
+            Err(e) => e,
+        };
+        let _guard = self.locks.lock(sandbox_id).await;
+        self.sandboxes
+            .execute(
+                sandbox_id,
+                SandboxCommand::RecordRefundFailure {
+                    address: address.to_string(),
+                    reason: failure.to_string(),
+                    now_ms: self.now_ms(),
+                },
+            )
+            .await?;
+        Err(lightning_error(failure))
     }
 
     /// Start again the refunds a previous process was retrying (after a restart).
@@ -528,7 +531,9 @@ impl App {
         Ok((sandbox_id, amount))
     }
 
-    /// Claim a withdraw offer with the wallet's invoice `bolt11`.
+    /// Claim a withdraw offer with the wallet's invoice `bolt11`. Claims
+    /// race through the sandbox's one reservation: one pays, the others are
+    /// refused, in this process or another.
     pub async fn claim_withdraw(&self, k1: &str, bolt11: &str) -> Result<Msats, AppError> {
         let lightning = self.lightning()?;
         let (sandbox_id, offered) = self.withdraw_offer(k1).await?;
@@ -545,32 +550,20 @@ impl App {
                 message: "the invoice has expired".into(),
             });
         }
-        let _guard = self.locks.lock(&sandbox_id).await;
-        // Re-check under the lock: a link pays out once.
-        let (_, offered) = self.withdraw_offer(k1).await?;
-        if invoice.amount > offered {
-            return Err(AppError::Conflict {
-                code: ErrorCode::WithdrawClaimed,
-                message: "already claimed".into(),
-            });
+        let target = RefundTarget::Withdraw {
+            k1_hash: hash_hex(k1),
+        };
+        match self.pay_out(&sandbox_id, &invoice, target).await {
+            Ok(PayOut::Settled | PayOut::Pending) => Ok(invoice.amount),
+            Ok(PayOut::Failed(e)) => Err(lightning_error(e)),
+            Err(AppError::Conflict { .. }) | Err(AppError::NotFound { .. }) => {
+                Err(AppError::Conflict {
+                    code: ErrorCode::WithdrawClaimed,
+                    message: "this withdraw link is being claimed or was claimed already".into(),
+                })
+            }
+            Err(e) => Err(e),
         }
-        let payment_hash = lightning
-            .gateway
-            .pay(&invoice)
-            .await
-            .map_err(lightning_error)?;
-        let destination = RefundDestination::Payment { payment_hash };
-        self.sandboxes
-            .execute(
-                &sandbox_id,
-                SandboxCommand::RecordRefund {
-                    amount: invoice.amount,
-                    destination,
-                    now_ms: self.now_ms(),
-                },
-            )
-            .await?;
-        Ok(invoice.amount)
     }
 }
 

@@ -16,7 +16,15 @@ pub struct Invoice {
     pub expires_at_ms: i64,
 }
 
-/// Where an incoming payment stands.
+/// How an outgoing payment stood when `pay` returned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PayOutcome {
+    Settled,
+    /// In flight: its end is learnt from `payment_state`.
+    Pending,
+}
+
+/// Where a payment (incoming, or outgoing by its hash) stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PaymentState {
     Pending,
@@ -51,9 +59,12 @@ pub trait LightningGateway: Send + Sync {
         expiry_secs: u64,
         webhook: Option<&str>,
     ) -> Result<Invoice, LightningError>;
+    /// Where the payment with this hash stands, whichever its direction.
     async fn payment_state(&self, payment_hash: &str) -> Result<PaymentState, LightningError>;
-    /// Pay a checked invoice; returns its payment hash once settled.
-    async fn pay(&self, invoice: &Invoice) -> Result<String, LightningError>;
+    /// Pay a checked invoice. `Settled` or `Pending` (still in flight: follow
+    /// it with `payment_state`); an error is a definite failure only when it
+    /// is `PaymentFailed` or `Refused` — any other may hide a payment made.
+    async fn pay(&self, invoice: &Invoice) -> Result<PayOutcome, LightningError>;
     /// Decode and check a BOLT11 string (signature, amount, hash).
     fn decode(&self, bolt11: &str) -> Result<Invoice, LightningError>;
 }

@@ -235,9 +235,11 @@ fn replay_sandbox(
             _ => {}
         }
         sandbox.apply(event);
-        if sandbox.paid_in.0 != sandbox.charged.0 + sandbox.refunded.0 + sandbox.balance.0 {
-            violations
-                .push(stream.violation(stored.sequence, "paid_in ≠ charged + refunded + balance"));
+        if !sandbox.money_is_conserved() {
+            violations.push(stream.violation(
+                stored.sequence,
+                "paid_in ≠ charged + refunded + reserved + balance",
+            ));
         }
     }
     Some(sandbox)

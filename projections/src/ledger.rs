@@ -10,6 +10,10 @@ pub enum LedgerKind {
     Deposit,
     Charge,
     Refund,
+    /// Held for an outgoing payment being made (leaves the balance).
+    RefundReserved,
+    /// An outgoing payment failed: what it held is balance again.
+    RefundReleased,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -92,6 +96,35 @@ pub(crate) fn entry_for(
             total_refunded_msats: add(refunded, *amount),
             ..blank(LedgerKind::Refund, *amount, *balance_after, *at_ms)
         }),
+        SandboxEvent::RefundReserved {
+            amount,
+            balance_after,
+            at_ms,
+            ..
+        } => Some(blank(
+            LedgerKind::RefundReserved,
+            *amount,
+            *balance_after,
+            *at_ms,
+        )),
+        SandboxEvent::RefundSettled { amount, at_ms, .. } => {
+            let balance = previous.map(|p| p.balance_after_msats).unwrap_or_default();
+            Some(LedgerEntry {
+                total_refunded_msats: add(refunded, *amount),
+                ..blank(LedgerKind::Refund, *amount, balance, *at_ms)
+            })
+        }
+        SandboxEvent::RefundReleased {
+            amount,
+            balance_after,
+            at_ms,
+            ..
+        } => Some(blank(
+            LedgerKind::RefundReleased,
+            *amount,
+            *balance_after,
+            *at_ms,
+        )),
         _ => None,
     }
 }

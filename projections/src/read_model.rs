@@ -299,6 +299,19 @@ impl ReadModel {
         self.read().open_invoices.get(payment_hash).cloned()
     }
 
+    /// Outgoing payments reserved and not yet settled or released.
+    pub fn payouts_in_flight(&self) -> Vec<(String, domain::sandbox::RefundInFlight)> {
+        self.read()
+            .sandboxes
+            .values()
+            .filter_map(|v| {
+                v.refund_in_flight
+                    .clone()
+                    .map(|payout| (v.sandbox_id.clone(), payout))
+            })
+            .collect()
+    }
+
     /// The sandbox a sandbox token (by its hash) stands for, if any.
     pub fn sandbox_for_token(&self, token_hash: &str) -> Option<String> {
         self.read().sandbox_by_token.get(token_hash).cloned()

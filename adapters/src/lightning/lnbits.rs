@@ -3,7 +3,7 @@
 
 use super::bolt11;
 use async_trait::async_trait;
-use domain::lightning::{Invoice, LightningError, LightningGateway, PaymentState};
+use domain::lightning::{Invoice, LightningError, LightningGateway, PayOutcome, PaymentState};
 use domain::Msats;
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -42,9 +42,13 @@ impl LnbitsGateway {
                 .get("detail")
                 .map(|d| d.to_string())
                 .unwrap_or_default();
-            return Err(LightningError::Refused(format!(
-                "LNbits answered {status} {detail}"
-            )));
+            let message = format!("LNbits answered {status} {detail}");
+            // A server error may come after a payment was made: not a refusal.
+            return Err(if status.is_client_error() {
+                LightningError::Refused(message)
+            } else {
+                LightningError::Unavailable(message)
+            });
         }
         Ok(body)
     }
@@ -115,7 +119,7 @@ impl LightningGateway for LnbitsGateway {
         })
     }
 
-    async fn pay(&self, invoice: &Invoice) -> Result<String, LightningError> {
+    async fn pay(&self, invoice: &Invoice) -> Result<PayOutcome, LightningError> {
         let body = json!({ "out": true, "bolt11": invoice.bolt11 });
         let paid = self
             .send(
@@ -126,11 +130,12 @@ impl LightningGateway for LnbitsGateway {
             .await?;
         // LNbits answers 201 with a failed record for, e.g., an expired invoice.
         match paid["status"].as_str() {
-            Some("success") => Ok(invoice.payment_hash.clone()),
-            other => Err(LightningError::PaymentFailed(format!(
-                "LNbits reports the payment as {}",
-                other.unwrap_or("unknown")
-            ))),
+            Some("success") => Ok(PayOutcome::Settled),
+            Some("failed") => Err(LightningError::PaymentFailed(
+                "LNbits reports the payment as failed".into(),
+            )),
+            // "pending", or a shape we do not know: follow it by its hash.
+            _ => Ok(PayOutcome::Pending),
         }
     }
 

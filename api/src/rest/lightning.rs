@@ -29,6 +29,12 @@ pub fn refund_json(state: &AppState, outcome: RefundOutcome) -> Value {
         } => {
             json!({ "destination": "lightning_address", "status": "paid", "amount_msats": amount.0, "payment_hash": payment_hash })
         }
+        RefundOutcome::Pending {
+            amount,
+            payment_hash,
+        } => {
+            json!({ "destination": "lightning_address", "status": "pending", "amount_msats": amount.0, "payment_hash": payment_hash })
+        }
         RefundOutcome::Retrying { amount, reason } => {
             json!({ "destination": "lightning_address", "status": "retrying", "amount_msats": amount.0, "reason": reason })
         }

@@ -129,6 +129,7 @@ pub fn ledger(view: &SandboxView, entries: &[LedgerEntry]) -> Value {
             "paid_in_msats": view.paid_in.0,
             "charged_msats": view.charged.0,
             "refunded_msats": view.refunded.0,
+            "reserved_msats": view.reserved.0,
             "balance_msats": view.balance.0,
         },
     })

@@ -3,26 +3,33 @@
 //! decides how each outgoing payment ends.
 
 use async_trait::async_trait;
-use domain::lightning::{AddressResolver, Invoice, LightningError, LightningGateway, PaymentState};
+use domain::lightning::{
+    AddressResolver, Invoice, LightningError, LightningGateway, PayOutcome, PaymentState,
+};
 use domain::ports::Clock;
 use domain::Msats;
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
-/// How the next outgoing payment ends.
+/// How the next outgoing payment goes.
 #[derive(Debug, Clone)]
-pub enum PayOutcome {
+pub enum FakePayment {
     Settled,
+    /// In flight; `finish_payment` decides how it ends.
+    Pending,
+    /// Refused by the network: definitely not paid.
     Failed(String),
+    /// The call hangs up: made or not, the caller cannot tell.
+    Unreachable,
 }
 
 pub struct FakeGateway {
     clock: Arc<dyn Clock>,
     incoming: Mutex<BTreeMap<String, (Invoice, PaymentState)>>,
     /// Outcomes of the next payments; settled when empty.
-    outcomes: Mutex<VecDeque<PayOutcome>>,
-    /// Every payment made (settled), by amount.
-    pub paid: Mutex<Vec<Invoice>>,
+    outcomes: Mutex<VecDeque<FakePayment>>,
+    /// Outgoing payments made or in flight, by payment hash.
+    outgoing: Mutex<BTreeMap<String, (Invoice, PaymentState)>>,
     next: Mutex<u64>,
     /// How long each payment-state check takes.
     latency: Mutex<std::time::Duration>,
@@ -34,7 +41,7 @@ impl FakeGateway {
             clock,
             incoming: Mutex::default(),
             outcomes: Mutex::default(),
-            paid: Mutex::default(),
+            outgoing: Mutex::default(),
             next: Mutex::new(0),
             latency: Mutex::default(),
         }
@@ -57,20 +64,42 @@ impl FakeGateway {
         }
     }
 
-    pub fn then_pay(&self, outcome: PayOutcome) {
+    pub fn then_pay(&self, outcome: FakePayment) {
         self.outcomes
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .push_back(outcome);
     }
 
-    pub fn paid_msats(&self) -> u64 {
-        self.paid
+    /// An outgoing payment in flight ends as `state`.
+    pub fn finish_payment(&self, payment_hash: &str, state: PaymentState) {
+        if let Some(entry) = self
+            .outgoing
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .iter()
-            .map(|i| i.amount.0)
+            .get_mut(payment_hash)
+        {
+            entry.1 = state;
+        }
+    }
+
+    /// Msats that left the wallet (settled outgoing payments).
+    pub fn paid_msats(&self) -> u64 {
+        self.outgoing
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .filter(|(_, state)| *state == PaymentState::Paid)
+            .map(|(invoice, _)| invoice.amount.0)
             .sum()
+    }
+
+    /// Outgoing payments made or in flight.
+    pub fn payments_made(&self) -> usize {
+        self.outgoing
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .len()
     }
 
     /// A fresh invoice string for `amount`, as a wallet would make.
@@ -109,6 +138,14 @@ impl LightningGateway for FakeGateway {
     async fn payment_state(&self, payment_hash: &str) -> Result<PaymentState, LightningError> {
         let latency = *self.latency.lock().unwrap_or_else(|p| p.into_inner());
         tokio::time::sleep(latency).await;
+        if let Some((_, state)) = self
+            .outgoing
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(payment_hash)
+        {
+            return Ok(*state);
+        }
         Ok(self
             .incoming
             .lock()
@@ -117,22 +154,29 @@ impl LightningGateway for FakeGateway {
             .map_or(PaymentState::Failed, |(_, state)| *state))
     }
 
-    async fn pay(&self, invoice: &Invoice) -> Result<String, LightningError> {
+    async fn pay(&self, invoice: &Invoice) -> Result<PayOutcome, LightningError> {
         let outcome = self
             .outcomes
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .pop_front()
-            .unwrap_or(PayOutcome::Settled);
-        match outcome {
-            PayOutcome::Settled => {
-                self.paid
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .push(invoice.clone());
-                Ok(invoice.payment_hash.clone())
+            .unwrap_or(FakePayment::Settled);
+        let mut outgoing = self.outgoing.lock().unwrap_or_else(|p| p.into_inner());
+        if outgoing.contains_key(&invoice.payment_hash) {
+            return Err(LightningError::PaymentFailed("invoice already paid".into()));
+        }
+        let state = match &outcome {
+            FakePayment::Settled => PaymentState::Paid,
+            FakePayment::Pending | FakePayment::Unreachable => PaymentState::Pending,
+            FakePayment::Failed(reason) => {
+                return Err(LightningError::PaymentFailed(reason.clone()));
             }
-            PayOutcome::Failed(reason) => Err(LightningError::PaymentFailed(reason)),
+        };
+        outgoing.insert(invoice.payment_hash.clone(), (invoice.clone(), state));
+        match outcome {
+            FakePayment::Unreachable => Err(LightningError::Unavailable("connection reset".into())),
+            FakePayment::Pending => Ok(PayOutcome::Pending),
+            _ => Ok(PayOutcome::Settled),
         }
     }
 

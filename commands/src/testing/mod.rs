@@ -14,7 +14,7 @@ mod runtime;
 pub use bus::MemBus;
 pub use clock::ManualClock;
 pub use harness::Harness;
-pub use lightning::{FakeGateway, FakeResolver, PayOutcome};
+pub use lightning::{FakeGateway, FakePayment, FakeResolver};
 pub use runtime::FakeRuntime;
 
 /// A lease whose holder the test decides.

@@ -2,7 +2,7 @@
 //! reported, an unpaid sandbox starts when paid, and a terminated sandbox's
 //! balance goes back to a Lightning Address or behind a withdraw link.
 
-use crate::testing::{Harness, PayOutcome};
+use crate::testing::{FakePayment, Harness};
 use crate::{CreateSandbox, Principal, RefundOutcome};
 use domain::sandbox::SandboxState;
 use domain::Msats;
@@ -78,7 +78,7 @@ async fn a_failed_refund_is_recorded_and_offered_again_later() {
     h.gateway.settle(&hash);
     h.app.settle_payment(&hash).await.unwrap();
     h.until_state(&id, SandboxState::Running).await;
-    h.gateway.then_pay(PayOutcome::Failed("no route".into()));
+    h.gateway.then_pay(FakePayment::Failed("no route".into()));
     let (_, refund) = h
         .app
         .terminate(&caller, &id, Some("alice@wallet.example"))
@@ -144,4 +144,116 @@ async fn many_open_invoices_and_a_slow_gateway_do_not_hold_up_the_meter() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     shutdown.cancel();
+}
+
+async fn paid_and_running(h: &Harness, sats: u64) -> (String, Principal) {
+    let (id, caller, hash) = lightning_sandbox(h, sats).await;
+    h.gateway.settle(&hash);
+    h.app.settle_payment(&hash).await.unwrap();
+    h.until_state(&id, SandboxState::Running).await;
+    (id, caller)
+}
+
+/// A refund whose payment is still in flight keeps its amount reserved — no
+/// second payment can use it — and is settled once, when the gateway says so.
+#[tokio::test]
+async fn a_pending_refund_is_reserved_followed_and_settled_once() {
+    use domain::lightning::PaymentState;
+    let h = Harness::new();
+    let (id, caller) = paid_and_running(&h, 100).await;
+    h.gateway.then_pay(FakePayment::Pending);
+    let (_, refund) = h
+        .app
+        .terminate(&caller, &id, Some("alice@wallet.example"))
+        .await
+        .unwrap();
+    let Some(RefundOutcome::Pending {
+        amount,
+        payment_hash,
+    }) = refund
+    else {
+        panic!("{refund:?}");
+    };
+    assert_eq!(amount, Msats(100_000));
+    let sandbox = h.sandbox(&id).await;
+    assert_eq!(
+        (sandbox.balance, sandbox.reserved),
+        (Msats(0), Msats(100_000))
+    );
+    assert!(sandbox.money_is_conserved());
+
+    // Nothing is left to pay twice, however often the refund is retried.
+    h.app.follow_payouts().await;
+    assert_eq!(h.gateway.payments_made(), 1);
+    assert_eq!(h.sandbox(&id).await.reserved, Msats(100_000));
+
+    h.gateway.finish_payment(&payment_hash, PaymentState::Paid);
+    h.app.follow_payouts().await;
+    h.app.follow_payouts().await;
+    let sandbox = h.sandbox(&id).await;
+    assert_eq!(
+        (sandbox.refunded, sandbox.reserved, sandbox.balance),
+        (Msats(100_000), Msats(0), Msats(0))
+    );
+    assert_eq!(h.gateway.paid_msats(), 100_000);
+    assert!(sandbox.money_is_conserved());
+}
+
+/// A payment whose call hung up may have been made: it stays reserved until
+/// the gateway says it failed; only then is the balance released (and a
+/// retry may pay it, once).
+#[tokio::test]
+async fn an_unknown_outcome_is_released_only_on_a_definite_failure() {
+    use domain::lightning::PaymentState;
+    let h = Harness::new();
+    let (id, caller) = paid_and_running(&h, 100).await;
+    h.gateway.then_pay(FakePayment::Unreachable);
+    let (_, refund) = h
+        .app
+        .terminate(&caller, &id, Some("alice@wallet.example"))
+        .await
+        .unwrap();
+    let Some(RefundOutcome::Pending { payment_hash, .. }) = refund else {
+        panic!("{refund:?}");
+    };
+    h.app.follow_payouts().await;
+    assert_eq!(
+        h.sandbox(&id).await.reserved,
+        Msats(100_000),
+        "still unknown"
+    );
+
+    h.gateway
+        .finish_payment(&payment_hash, PaymentState::Failed);
+    h.app.follow_payouts().await;
+    let sandbox = h.sandbox(&id).await;
+    assert_eq!(
+        (sandbox.balance, sandbox.reserved),
+        (Msats(100_000), Msats(0))
+    );
+    assert_eq!(h.gateway.paid_msats(), 0);
+    assert!(sandbox.money_is_conserved());
+}
+
+/// Ten wallets claiming one withdraw link at once: one payment is made.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_withdraw_link_claimed_ten_times_at_once_pays_once() {
+    let h = Harness::new();
+    let (id, caller) = paid_and_running(&h, 100).await;
+    let (_, refund) = h.app.terminate(&caller, &id, None).await.unwrap();
+    let Some(RefundOutcome::Withdraw { amount, k1 }) = refund else {
+        panic!("{refund:?}");
+    };
+    let claims = (0..10).map(|_| {
+        let app = h.app.clone();
+        let k1 = k1.clone();
+        let bolt11 = h.gateway.invoice_string(amount);
+        tokio::spawn(async move { app.claim_withdraw(&k1, &bolt11).await })
+    });
+    let results = futures::future::join_all(claims).await;
+    let paid = results.iter().filter(|r| matches!(r, Ok(Ok(_)))).count();
+    assert_eq!(paid, 1, "{results:?}");
+    assert_eq!(h.gateway.payments_made(), 1);
+    assert_eq!(h.gateway.paid_msats(), amount.0);
+    assert!(h.sandbox(&id).await.money_is_conserved());
 }

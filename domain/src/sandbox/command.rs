@@ -1,7 +1,7 @@
 //! Commands the `Sandbox` aggregate accepts. Every command carries the time it
 //! is issued at, so the aggregate stays pure.
 
-use super::event::{BillingMethod, FundingSource, PauseReason, RefundDestination};
+use super::event::{BillingMethod, FundingSource, PauseReason, RefundDestination, RefundTarget};
 use crate::execution::{ExecutionStatus, OutputDigest};
 use crate::lightning::Invoice;
 use crate::{Msats, TierName};
@@ -80,6 +80,27 @@ pub enum SandboxCommand {
     RecordRefund {
         amount: Msats,
         destination: RefundDestination,
+        now_ms: i64,
+    },
+    /// Hold `amount` of the balance for an outgoing payment about to be
+    /// made (at most one at a time); recorded before the payment.
+    ReserveRefund {
+        refund_id: String,
+        amount: Msats,
+        payment_hash: String,
+        expires_at_ms: i64,
+        target: RefundTarget,
+        now_ms: i64,
+    },
+    /// The reserved payment settled.
+    SettleRefund {
+        refund_id: String,
+        now_ms: i64,
+    },
+    /// The reserved payment definitely failed: the amount is balance again.
+    ReleaseRefund {
+        refund_id: String,
+        reason: String,
         now_ms: i64,
     },
     RecordRefundFailure {

@@ -40,4 +40,8 @@ pub enum SandboxError {
     NotEnded,
     #[error("the refund exceeds the balance")]
     RefundTooLarge,
+    #[error("a refund of this sandbox is already being paid; wait until it settles or fails")]
+    RefundInFlight,
+    #[error("no such withdraw link, or already claimed")]
+    WithdrawNotOffered,
 }

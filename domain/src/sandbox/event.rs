@@ -40,6 +40,16 @@ pub enum FundingSource {
     Payment { payment_hash: String },
 }
 
+/// Where a refund that is being paid goes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum RefundTarget {
+    /// An invoice from a Lightning Address (LNURL-pay).
+    LightningAddress { address: String },
+    /// The wallet's invoice claiming an LNURL-withdraw link.
+    Withdraw { k1_hash: String },
+}
+
 /// Where unused balance went.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "kind")]
@@ -140,6 +150,33 @@ pub enum SandboxEvent {
         amount: Msats,
         at_ms: i64,
     },
+    /// An outgoing payment is about to be made: its amount leaves the balance
+    /// and is held until the payment settles or definitely fails.
+    RefundReserved {
+        refund_id: String,
+        amount: Msats,
+        payment_hash: String,
+        /// When the invoice being paid expires.
+        expires_at_ms: i64,
+        target: RefundTarget,
+        balance_after: Msats,
+        at_ms: i64,
+    },
+    /// The reserved payment settled: the amount is refunded.
+    RefundSettled {
+        refund_id: String,
+        amount: Msats,
+        payment_hash: String,
+        at_ms: i64,
+    },
+    /// The reserved payment definitely failed: the amount is balance again.
+    RefundReleased {
+        refund_id: String,
+        amount: Msats,
+        reason: String,
+        balance_after: Msats,
+        at_ms: i64,
+    },
 }
 
 impl SandboxEvent {
@@ -161,7 +198,10 @@ impl SandboxEvent {
             | SandboxEvent::InvoiceIssued { at_ms, .. }
             | SandboxEvent::InvoiceExpired { at_ms, .. }
             | SandboxEvent::RefundFailed { at_ms, .. }
-            | SandboxEvent::WithdrawOffered { at_ms, .. } => *at_ms,
+            | SandboxEvent::WithdrawOffered { at_ms, .. }
+            | SandboxEvent::RefundReserved { at_ms, .. }
+            | SandboxEvent::RefundSettled { at_ms, .. }
+            | SandboxEvent::RefundReleased { at_ms, .. } => *at_ms,
         }
     }
 }
@@ -185,6 +225,9 @@ impl DomainEvent for SandboxEvent {
             SandboxEvent::InvoiceExpired { .. } => "InvoiceExpired",
             SandboxEvent::RefundFailed { .. } => "RefundFailed",
             SandboxEvent::WithdrawOffered { .. } => "WithdrawOffered",
+            SandboxEvent::RefundReserved { .. } => "RefundReserved",
+            SandboxEvent::RefundSettled { .. } => "RefundSettled",
+            SandboxEvent::RefundReleased { .. } => "RefundReleased",
         };
         name.to_string()
     }
@@ -208,7 +251,10 @@ impl DomainEvent for SandboxEvent {
             | SandboxEvent::InvoiceIssued { .. }
             | SandboxEvent::InvoiceExpired { .. }
             | SandboxEvent::RefundFailed { .. }
-            | SandboxEvent::WithdrawOffered { .. } => "1.0",
+            | SandboxEvent::WithdrawOffered { .. }
+            | SandboxEvent::RefundReserved { .. }
+            | SandboxEvent::RefundSettled { .. }
+            | SandboxEvent::RefundReleased { .. } => "1.0",
         }
         .to_string()
     }

@@ -2,7 +2,9 @@
 
 use super::command::{Funding, SandboxCommand};
 use super::error::SandboxError;
-use super::event::{BillingMethod, FundingSource, PauseReason, RefundDestination, SandboxEvent};
+use super::event::{
+    BillingMethod, FundingSource, PauseReason, RefundDestination, RefundTarget, SandboxEvent,
+};
 use crate::lightning::Invoice;
 use crate::metering;
 use crate::{Msats, TierName};
@@ -72,6 +74,10 @@ pub struct Sandbox {
     pub paid_in: Msats,
     pub charged: Msats,
     pub refunded: Msats,
+    /// Held for an outgoing payment that has not settled or failed yet.
+    pub reserved: Msats,
+    /// The outgoing payment being made, if any (at most one at a time).
+    pub refund_in_flight: Option<RefundInFlight>,
     /// While running: the instant up to which usage has been charged.
     pub charged_until_ms: Option<i64>,
     pub low_balance_warned: bool,
@@ -86,6 +92,16 @@ pub struct Sandbox {
     pub refund_attempts: u32,
     /// Where a failed refund is to be retried.
     pub refund_address: Option<String>,
+}
+
+/// An outgoing payment of a sandbox's balance, reserved before it was made.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefundInFlight {
+    pub refund_id: String,
+    pub amount: Msats,
+    pub payment_hash: String,
+    pub expires_at_ms: i64,
+    pub target: RefundTarget,
 }
 
 impl Aggregate for Sandbox {
@@ -226,11 +242,58 @@ impl Aggregate for Sandbox {
                 self.refund_address = Some(address);
             }
             SandboxEvent::WithdrawOffered { k1_hash, .. } => self.withdraw_k1_hash = Some(k1_hash),
+            SandboxEvent::RefundReserved {
+                refund_id,
+                amount,
+                payment_hash,
+                expires_at_ms,
+                target,
+                balance_after,
+                ..
+            } => {
+                self.balance = balance_after;
+                self.reserved = Msats(self.reserved.0.saturating_add(amount.0));
+                self.refund_in_flight = Some(RefundInFlight {
+                    refund_id,
+                    amount,
+                    payment_hash,
+                    expires_at_ms,
+                    target,
+                });
+            }
+            SandboxEvent::RefundSettled { amount, .. } => {
+                self.reserved = self.reserved.saturating_sub(amount);
+                self.refunded = Msats(self.refunded.0.saturating_add(amount.0));
+                // A withdraw link pays out once.
+                if let Some(RefundTarget::Withdraw { .. }) =
+                    self.refund_in_flight.take().map(|r| r.target)
+                {
+                    self.withdraw_k1_hash = None;
+                }
+            }
+            SandboxEvent::RefundReleased {
+                amount,
+                balance_after,
+                ..
+            } => {
+                self.reserved = self.reserved.saturating_sub(amount);
+                self.balance = balance_after;
+                self.refund_in_flight = None;
+            }
         }
     }
 }
 
 impl Sandbox {
+    /// The ledger invariant: every msat paid in is charged, refunded, held
+    /// for a refund being paid, or still balance.
+    pub fn money_is_conserved(&self) -> bool {
+        let accounted = [self.charged, self.refunded, self.reserved, self.balance]
+            .iter()
+            .try_fold(0u64, |sum, m| sum.checked_add(m.0));
+        accounted == Some(self.paid_in.0)
+    }
+
     /// The events a command produces, without applying them.
     pub fn decide(&self, command: SandboxCommand) -> Result<Vec<SandboxEvent>, SandboxError> {
         if self.state == SandboxState::Unknown {
@@ -438,6 +501,71 @@ impl Sandbox {
                     at_ms: now_ms,
                 }])
             }
+            SandboxCommand::ReserveRefund {
+                refund_id,
+                amount,
+                payment_hash,
+                expires_at_ms,
+                target,
+                now_ms,
+            } => {
+                if !self.state.is_ended() {
+                    return Err(SandboxError::NotEnded);
+                }
+                if self.refund_in_flight.is_some() {
+                    return Err(SandboxError::RefundInFlight);
+                }
+                if amount.is_zero() {
+                    return Err(SandboxError::InvalidAmount);
+                }
+                if let RefundTarget::Withdraw { k1_hash } = &target {
+                    if self.withdraw_k1_hash.as_ref() != Some(k1_hash) {
+                        return Err(SandboxError::WithdrawNotOffered);
+                    }
+                }
+                let balance_after = self
+                    .balance
+                    .checked_sub(amount)
+                    .ok_or(SandboxError::RefundTooLarge)?;
+                Ok(vec![SandboxEvent::RefundReserved {
+                    refund_id,
+                    amount,
+                    payment_hash,
+                    expires_at_ms,
+                    target,
+                    balance_after,
+                    at_ms: now_ms,
+                }])
+            }
+            SandboxCommand::SettleRefund { refund_id, now_ms } => {
+                match &self.refund_in_flight {
+                    Some(r) if r.refund_id == refund_id => Ok(vec![SandboxEvent::RefundSettled {
+                        refund_id,
+                        amount: r.amount,
+                        payment_hash: r.payment_hash.clone(),
+                        at_ms: now_ms,
+                    }]),
+                    // Settled or released already: nothing to do.
+                    _ => Ok(vec![]),
+                }
+            }
+            SandboxCommand::ReleaseRefund {
+                refund_id,
+                reason,
+                now_ms,
+            } => match &self.refund_in_flight {
+                Some(r) if r.refund_id == refund_id => Ok(vec![SandboxEvent::RefundReleased {
+                    refund_id,
+                    amount: r.amount,
+                    reason,
+                    balance_after: self
+                        .balance
+                        .checked_add(r.amount)
+                        .ok_or(SandboxError::Overflow)?,
+                    at_ms: now_ms,
+                }]),
+                _ => Ok(vec![]),
+            },
             SandboxCommand::RecordRefundFailure {
                 address,
                 reason,

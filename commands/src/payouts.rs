@@ -1,0 +1,125 @@
+//! Outgoing payments of a sandbox's balance (refunds to a Lightning Address,
+//! LNURL-withdraw claims): reserved before they are made, so the balance
+//! they use cannot be used twice; followed by payment hash while in flight;
+//! released only on a definite failure. At most one is in flight per
+//! sandbox — the aggregate refuses a second reservation — which is also
+//! what makes a withdraw link claimable once, whichever process is asked.
+
+use crate::app::App;
+use crate::error::AppError;
+use domain::lightning::{Invoice, LightningError, PayOutcome, PaymentState};
+use domain::sandbox::{RefundInFlight, RefundTarget, SandboxCommand};
+
+/// After its invoice expired, how long a payment the gateway has never heard
+/// of is still waited for before its reservation is released.
+const UNKNOWN_PAYMENT_GRACE_MS: i64 = 10 * 60 * 1000;
+
+/// Where an outgoing payment stands when `pay_out` returns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum PayOut {
+    Settled,
+    /// In flight, or its outcome unknown: the settlement duty follows it.
+    Pending,
+    /// Definitely not paid; the reservation is released.
+    Failed(LightningError),
+}
+
+impl App {
+    /// Reserve `invoice.amount` of the sandbox's balance for `target`, pay
+    /// the invoice, and record how it ended.
+    pub(crate) async fn pay_out(
+        &self,
+        sandbox_id: &str,
+        invoice: &Invoice,
+        target: RefundTarget,
+    ) -> Result<PayOut, AppError> {
+        let lightning = self.lightning()?;
+        let refund_id = uuid::Uuid::new_v4().to_string();
+        let _guard = self.locks.lock(sandbox_id).await;
+        self.sandboxes
+            .execute(
+                sandbox_id,
+                SandboxCommand::ReserveRefund {
+                    refund_id: refund_id.clone(),
+                    amount: invoice.amount,
+                    payment_hash: invoice.payment_hash.clone(),
+                    expires_at_ms: invoice.expires_at_ms,
+                    target,
+                    now_ms: self.now_ms(),
+                },
+            )
+            .await?;
+        let outcome = match lightning.gateway.pay(invoice).await {
+            Ok(PayOutcome::Settled) => PayOut::Settled,
+            Ok(PayOutcome::Pending) => PayOut::Pending,
+            Err(e @ (LightningError::PaymentFailed(_) | LightningError::Refused(_))) => {
+                PayOut::Failed(e)
+            }
+            Err(e) => {
+                tracing::warn!(sandbox_id, error = %e, "a refund's outcome is unknown; following it by its payment hash");
+                PayOut::Pending
+            }
+        };
+        self.record_payout(sandbox_id, &refund_id, &outcome).await?;
+        Ok(outcome)
+    }
+
+    async fn record_payout(
+        &self,
+        sandbox_id: &str,
+        refund_id: &str,
+        outcome: &PayOut,
+    ) -> Result<(), AppError> {
+        let command = match outcome {
+            PayOut::Settled => SandboxCommand::SettleRefund {
+                refund_id: refund_id.to_string(),
+                now_ms: self.now_ms(),
+            },
+            PayOut::Failed(reason) => SandboxCommand::ReleaseRefund {
+                refund_id: refund_id.to_string(),
+                reason: reason.to_string(),
+                now_ms: self.now_ms(),
+            },
+            PayOut::Pending => return Ok(()),
+        };
+        self.sandboxes.execute(sandbox_id, command).await?;
+        Ok(())
+    }
+
+    /// One pass over the payments in flight: settle those the gateway says
+    /// are paid, release those it says definitely failed (or has never heard
+    /// of, long after their invoice expired), leave the rest.
+    pub(crate) async fn follow_payouts(&self) {
+        let Ok(lightning) = self.lightning() else {
+            return;
+        };
+        for (sandbox_id, payout) in self.read.payouts_in_flight() {
+            let outcome = match lightning.gateway.payment_state(&payout.payment_hash).await {
+                Ok(PaymentState::Paid) => PayOut::Settled,
+                Ok(PaymentState::Failed) => PayOut::Failed(LightningError::PaymentFailed(
+                    "the gateway reports the payment as failed".into(),
+                )),
+                Err(LightningError::Refused(_)) if self.long_expired(&payout) => {
+                    PayOut::Failed(LightningError::PaymentFailed(
+                        "the gateway never made this payment and its invoice has expired".into(),
+                    ))
+                }
+                Ok(PaymentState::Pending) | Err(_) => continue,
+            };
+            let _guard = self.locks.lock(&sandbox_id).await;
+            if let Err(e) = self
+                .record_payout(&sandbox_id, &payout.refund_id, &outcome)
+                .await
+            {
+                tracing::error!(sandbox_id, error = %e, "could not record a refund's outcome");
+            }
+        }
+    }
+
+    fn long_expired(&self, payout: &RefundInFlight) -> bool {
+        self.now_ms()
+            > payout
+                .expires_at_ms
+                .saturating_add(UNKNOWN_PAYMENT_GRACE_MS)
+    }
+}
