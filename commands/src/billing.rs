@@ -12,7 +12,50 @@ use domain::Msats;
 use projections::SandboxView;
 use std::sync::Arc;
 
+/// How long after an allocation credits that reached no sandbox count as
+/// stranded (a live process moves them on within milliseconds).
+const STRANDED_AFTER_MS: i64 = 60_000;
+
 impl App {
+    /// Give back to their accounts the credits a crash stranded between the
+    /// account's allocation and the sandbox's funding (a leader duty); each
+    /// return is named `{sandbox}:undo:{ms}`, so the auditor pairs it.
+    /// Returns how many were given back.
+    pub(crate) async fn give_back_stranded_credits(&self) -> usize {
+        let now = self.now_ms();
+        let mut given = 0;
+        for (sandbox_id, account_id, amount) in self.read.stranded_credits(now - STRANDED_AFTER_MS)
+        {
+            let _guard = self.locks.lock(&account_id).await;
+            let returned = self
+                .accounts
+                .execute(
+                    &account_id,
+                    AccountCommand::ReturnCredits {
+                        sandbox_id: format!("{sandbox_id}:undo:{now}"),
+                        amount,
+                        now_ms: now,
+                    },
+                )
+                .await;
+            match returned {
+                Ok(()) => {
+                    tracing::warn!(
+                        sandbox_id,
+                        account_id,
+                        amount_msats = amount.0,
+                        "gave back credits a crash stranded"
+                    );
+                    given += 1;
+                }
+                Err(e) => {
+                    tracing::error!(sandbox_id, error = %e, "could not give back stranded credits")
+                }
+            }
+        }
+        given
+    }
+
     /// Hand credits a sandbox refunded back to its account (idempotent).
     pub(crate) async fn return_credits(&self, sandbox_id: &str) {
         let Ok(sandbox) = self.load_sandbox(sandbox_id).await else {

@@ -180,6 +180,7 @@ impl App {
                 .await?;
             report.credits_returned += 1;
         }
+        report.credits_returned += self.give_back_stranded_credits().await;
         report.refunds_resumed = self.resume_refunds();
         Ok(report)
     }

@@ -11,6 +11,7 @@ pub mod money;
 pub mod ports;
 pub mod sandbox;
 pub mod tier;
+pub mod transfers;
 pub mod upcasting;
 
 pub use money::Msats;

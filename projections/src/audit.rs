@@ -8,6 +8,7 @@ use domain::chain::{commit_hash, ChainedEvent, GENESIS, HASH_KEY, PREV_KEY};
 use domain::metering::interval_cost;
 use domain::money::MSATS_PER_CENT;
 use domain::sandbox::{FundingSource, Sandbox, SandboxEvent, SandboxState};
+use domain::transfers::CreditTransfers;
 use serde::Serialize;
 use serde_json::Value;
 use std::collections::{BTreeMap, HashSet};
@@ -73,6 +74,7 @@ pub fn audit(events: &[StoredEvent]) -> AuditReport {
         ..AuditReport::default()
     };
     let mut credited_payments: HashSet<String> = HashSet::new();
+    let mut transfers: BTreeMap<String, (CreditTransfers, bool)> = BTreeMap::new();
     for ((aggregate_type, aggregate_id), mut list) in streams {
         list.sort_by_key(|e| e.sequence);
         let stream = Stream {
@@ -102,7 +104,69 @@ pub fn audit(events: &[StoredEvent]) -> AuditReport {
                 .push(stream.violation(0, format!("unknown aggregate type {other}"))),
         }
     }
+    check_transfers(events, &mut transfers, &mut report.violations);
     report
+}
+
+/// Per sandbox, the credits that left its account net must be what the
+/// sandbox kept net (`domain::transfers`): a gap is credits stranded between
+/// two streams (or taken back twice).
+fn check_transfers(
+    events: &[StoredEvent],
+    transfers: &mut BTreeMap<String, (CreditTransfers, bool)>,
+    violations: &mut Vec<Violation>,
+) {
+    for e in events {
+        match e.aggregate_type.as_str() {
+            "Account" => {
+                let Ok(event) = serde_json::from_value::<AccountEvent>(e.current_payload()) else {
+                    continue;
+                };
+                let sandbox = match &event {
+                    AccountEvent::CreditsAllocated { sandbox_id, .. }
+                    | AccountEvent::CreditsReturned { sandbox_id, .. } => {
+                        domain::transfers::sandbox_of(sandbox_id).to_string()
+                    }
+                    _ => continue,
+                };
+                transfers
+                    .entry(sandbox)
+                    .or_default()
+                    .0
+                    .record_account_event(&e.aggregate_id, &event);
+            }
+            "Sandbox" => {
+                let Ok(event) = serde_json::from_value::<SandboxEvent>(e.current_payload()) else {
+                    continue;
+                };
+                let entry = transfers.entry(e.aggregate_id.clone()).or_default();
+                entry.1 = true;
+                entry.0.record_sandbox_event(&event);
+            }
+            _ => {}
+        }
+    }
+    for (sandbox, (credits, exists)) in transfers.iter() {
+        if credits.gap() != 0 {
+            violations.push(Violation {
+                aggregate_type: if *exists { "Sandbox" } else { "Account" }.to_string(),
+                aggregate_id: if *exists {
+                    sandbox.clone()
+                } else {
+                    credits.account_id.clone().unwrap_or_default()
+                },
+                sequence: 0,
+                rule: format!(
+                    "credits between account {} and sandbox {sandbox} do not balance: allocated {} − returned {} ≠ funded {} − refunded {} (msat)",
+                    credits.account_id.as_deref().unwrap_or("?"),
+                    credits.allocated.0,
+                    credits.returned.0,
+                    credits.funded.0,
+                    credits.refunded.0
+                ),
+            });
+        }
+    }
 }
 
 fn meta<'a>(event: &'a StoredEvent, key: &str) -> Option<&'a str> {
@@ -295,8 +359,41 @@ mod tests {
     use domain::sandbox::{BillingMethod, SandboxEvent};
     use domain::{Msats, TierName};
 
-    /// A correctly chained stream of `events`, one commit each.
+    /// A correctly chained sandbox stream of `events`, one commit each, and
+    /// the account stream that allocated its credits.
     fn chained(id: &str, events: Vec<SandboxEvent>) -> Vec<StoredEvent> {
+        let mut all = stream("Sandbox", id, events);
+        all.extend(stream(
+            "Account",
+            "a",
+            vec![
+                domain::account::AccountEvent::AccountOpened {
+                    name: "a".into(),
+                    key_hash: "k".into(),
+                    at_ms: 0,
+                },
+                domain::account::AccountEvent::CreditsDeposited {
+                    cents: 1,
+                    amount: Msats(10_000),
+                    balance_after: Msats(10_000),
+                    at_ms: 0,
+                },
+                domain::account::AccountEvent::CreditsAllocated {
+                    sandbox_id: id.into(),
+                    amount: Msats(10_000),
+                    balance_after: Msats(0),
+                    at_ms: 0,
+                },
+            ],
+        ));
+        all
+    }
+
+    fn stream<E: serde::Serialize + cqrs_es::DomainEvent>(
+        aggregate_type: &str,
+        id: &str,
+        events: Vec<E>,
+    ) -> Vec<StoredEvent> {
         let mut prev = GENESIS.to_string();
         events
             .into_iter()
@@ -310,9 +407,9 @@ mod tests {
                     event_version: "1.0",
                     payload: &payload,
                 }];
-                let hash = commit_hash(&prev, "Sandbox", id, &chained);
+                let hash = commit_hash(&prev, aggregate_type, id, &chained);
                 let stored = StoredEvent {
-                    aggregate_type: "Sandbox".into(),
+                    aggregate_type: aggregate_type.into(),
                     aggregate_id: id.into(),
                     sequence: i + 1,
                     event_type,
@@ -358,6 +455,42 @@ mod tests {
                 balance_after: Msats(10_000 - charge),
             },
         ]
+    }
+
+    /// 30,000 msat left the account for a sandbox that was never created
+    /// (a crash between the two commits): the audit says so.
+    #[test]
+    fn credits_stranded_between_account_and_sandbox_are_caught() {
+        let mut events = chained("s", lifecycle(2_000));
+        let mut stranded = stream(
+            "Account",
+            "b",
+            vec![
+                domain::account::AccountEvent::AccountOpened {
+                    name: "b".into(),
+                    key_hash: "k2".into(),
+                    at_ms: 0,
+                },
+                domain::account::AccountEvent::CreditsDeposited {
+                    cents: 3,
+                    amount: Msats(30_000),
+                    balance_after: Msats(30_000),
+                    at_ms: 0,
+                },
+                domain::account::AccountEvent::CreditsAllocated {
+                    sandbox_id: "ghost".into(),
+                    amount: Msats(30_000),
+                    balance_after: Msats(0),
+                    at_ms: 0,
+                },
+            ],
+        );
+        events.append(&mut stranded);
+        let report = audit(&events);
+        assert_eq!(report.violations.len(), 1, "{:?}", report.violations);
+        assert!(report.violations[0]
+            .rule
+            .contains("sandbox ghost do not balance"));
     }
 
     #[test]

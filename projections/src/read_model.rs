@@ -12,6 +12,7 @@ use domain::execution::ExecutionStatus;
 use domain::lightning::Invoice;
 use domain::sandbox::FundingSource;
 use domain::sandbox::{RefundDestination, Sandbox, SandboxEvent, SandboxState};
+use domain::transfers::{sandbox_of, CreditTransfers};
 use domain::Msats;
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};
@@ -37,6 +38,9 @@ struct Views {
     /// Sandbox tokens: token hash → sandbox.
     #[serde(default)]
     sandbox_by_token: HashMap<String, String>,
+    /// Credits moved between each sandbox and its account, both sides.
+    #[serde(default)]
+    credit_transfers: HashMap<String, CreditTransfers>,
 }
 
 /// The shape of checkpoints; bump it whenever `Views` changes shape, so old
@@ -289,6 +293,27 @@ impl ReadModel {
             .collect()
     }
 
+    /// Credits an account allocated that reached no sandbox (a crash between
+    /// the two commits), allocated before `allocated_before_ms`: (sandbox,
+    /// account, amount). Refunds still to be taken back are left to
+    /// `unreturned_credits`.
+    pub fn stranded_credits(&self, allocated_before_ms: i64) -> Vec<(String, String, Msats)> {
+        let views = self.read();
+        views
+            .credit_transfers
+            .iter()
+            .filter(|(sandbox, credits)| {
+                let refund_to_take_back = views.refunds_to_accounts.contains_key(*sandbox)
+                    && !views.returned_to_accounts.contains(*sandbox);
+                credits.last_allocated_at_ms < allocated_before_ms && !refund_to_take_back
+            })
+            .filter_map(|(sandbox, credits)| {
+                let gap = u64::try_from(credits.gap()).ok().filter(|g| *g > 0)?;
+                Some((sandbox.clone(), credits.account_id.clone()?, Msats(gap)))
+            })
+            .collect()
+    }
+
     /// Every invoice not yet paid nor expired, with its sandbox.
     pub fn open_invoices(&self) -> Vec<(String, Invoice)> {
         self.read().open_invoices.values().cloned().collect()
@@ -338,6 +363,9 @@ impl ReadModel {
         }
         if let Some(view) = views.sandboxes.get_mut(sandbox_id) {
             view.apply(event);
+        }
+        if let Some(credits) = views.credit_transfers.get_mut(sandbox_id) {
+            credits.record_sandbox_event(event);
         }
         let ledger = views.ledgers.entry(sandbox_id.to_string()).or_default();
         if let Some(entry) = entry_for(sequence, event, ledger.last()) {
@@ -449,6 +477,15 @@ impl ReadModel {
         }
         if let AccountEvent::CreditsReturned { sandbox_id, .. } = event {
             views.returned_to_accounts.insert(sandbox_id.clone());
+        }
+        if let AccountEvent::CreditsAllocated { sandbox_id, .. }
+        | AccountEvent::CreditsReturned { sandbox_id, .. } = event
+        {
+            views
+                .credit_transfers
+                .entry(sandbox_of(sandbox_id).to_string())
+                .or_default()
+                .record_account_event(account_id, event);
         }
     }
 }

@@ -65,3 +65,46 @@ async fn another_tenant_cannot_act_on_a_sandbox() {
     assert!(h.app.terminate(&other, &id, None).await.is_err());
     assert_eq!(h.sandbox(&id).await.state, SandboxState::Running);
 }
+
+/// A crash right after an account's allocation — of a create, or of a
+/// top-up — strands credits in neither stream; the leader gives them back,
+/// once, after a grace that lets a live process finish its step.
+#[tokio::test]
+async fn credits_a_crash_strands_between_account_and_sandbox_are_given_back() {
+    use domain::account::AccountCommand;
+    let h = Harness::new();
+    let owner = h.account(100).await;
+    let account_id = owner.account_id().unwrap().to_string();
+    let id = h.running_sandbox(&owner, "nano", 10).await;
+    for (sandbox, cents) in [("never-created", 30), (id.as_str(), 5)] {
+        h.accounts
+            .execute(
+                &account_id,
+                AccountCommand::AllocateCredits {
+                    sandbox_id: sandbox.into(),
+                    amount: Msats::from_cents(cents).unwrap(),
+                    now_ms: h.app.now_ms(),
+                },
+            )
+            .await
+            .unwrap();
+    }
+    let balance = |h: &Harness| h.app.account(&owner).unwrap().balance;
+    assert_eq!(balance(&h), Msats::from_cents(55).unwrap());
+    assert_eq!(
+        h.app.give_back_stranded_credits().await,
+        0,
+        "not within the grace"
+    );
+
+    h.clock.advance_ms(61_000);
+    assert_eq!(h.app.give_back_stranded_credits().await, 2);
+    assert_eq!(balance(&h), Msats::from_cents(90).unwrap());
+    assert_eq!(
+        h.app.give_back_stranded_credits().await,
+        0,
+        "given back once"
+    );
+    assert!(h.read.stranded_credits(i64::MAX).is_empty());
+    assert_eq!(h.sandbox(&id).await.state, SandboxState::Running);
+}
