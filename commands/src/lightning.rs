@@ -281,11 +281,17 @@ impl App {
             SandboxState::Paused if after.pause_reason == Some(PauseReason::OutOfBalance) => {
                 self.resume_paused(sandbox_id).await?
             }
-            state if state.is_ended() => {
-                // Paid after the end: send it back the way the terminate chose.
+            // Paid after the end: send it back the way the terminate chose —
+            // to its Lightning Address, or through the withdraw link the user
+            // already holds (it offers the whole balance, so it stays valid).
+            state
+                if state.is_ended()
+                    && (after.withdraw_k1_hash.is_none() || after.refund_address.is_some()) =>
+            {
                 let app = self.clone();
                 let id = sandbox_id.to_string();
-                tokio::spawn(async move { app.retry_refund(&id, None).await });
+                let address = after.refund_address.clone();
+                tokio::spawn(async move { app.retry_refund(&id, address.as_deref()).await });
             }
             _ => {}
         }

@@ -257,3 +257,41 @@ async fn a_withdraw_link_claimed_ten_times_at_once_pays_once() {
     assert_eq!(h.gateway.paid_msats(), amount.0);
     assert!(h.sandbox(&id).await.money_is_conserved());
 }
+
+/// A payment that arrives after terminate is not credited into a void: the
+/// withdraw link the user already holds stays valid and now offers it too.
+#[tokio::test]
+async fn a_payment_after_terminate_is_offered_through_the_link_already_held() {
+    let h = Harness::new();
+    let (id, caller) = paid_and_running(&h, 100).await;
+    let topup = h
+        .app
+        .extend_balance(&caller, &id, None, Some(50), None)
+        .await
+        .unwrap();
+    let topup_hash = topup.pending_invoice.clone().unwrap().payment_hash;
+    let (_, refund) = h.app.terminate(&caller, &id, None).await.unwrap();
+    let Some(RefundOutcome::Withdraw { amount, k1 }) = refund else {
+        panic!("{refund:?}");
+    };
+    assert_eq!(amount, Msats(100_000));
+
+    h.gateway.settle(&topup_hash);
+    h.app.settle_payment(&topup_hash).await.unwrap();
+    // (past the first retry's delay: nothing may replace the link meanwhile)
+    tokio::time::sleep(std::time::Duration::from_millis(1_500)).await;
+    let (_, offered) = h.app.withdraw_offer(&k1).await.unwrap();
+    assert_eq!(
+        offered,
+        Msats(150_000),
+        "the link offers the late payment too"
+    );
+    let bolt11 = h.gateway.invoice_string(offered);
+    h.app.claim_withdraw(&k1, &bolt11).await.unwrap();
+    let sandbox = h.sandbox(&id).await;
+    assert_eq!(
+        (sandbox.balance, sandbox.refunded),
+        (Msats(0), Msats(150_000))
+    );
+    assert!(sandbox.money_is_conserved());
+}

@@ -253,6 +253,10 @@ impl Aggregate for Sandbox {
             } => {
                 self.balance = balance_after;
                 self.reserved = Msats(self.reserved.0.saturating_add(amount.0));
+                // Where later money (a payment after the end) goes too.
+                if let RefundTarget::LightningAddress { address } = &target {
+                    self.refund_address = Some(address.clone());
+                }
                 self.refund_in_flight = Some(RefundInFlight {
                     refund_id,
                     amount,
