@@ -150,6 +150,16 @@ pub struct ServeConfig {
     /// (a start then replays only the events after the checkpoint).
     #[arg(long, env = "SOCKT_CHECKPOINT_INTERVAL_SECS", default_value_t = 30)]
     pub checkpoint_interval_secs: u64,
+    /// Most sandboxes awaiting their first payment at once (then 503).
+    #[arg(long, env = "SOCKT_MAX_AWAITING_PAYMENT", default_value_t = 1000)]
+    pub max_awaiting_payment: usize,
+    /// Most sandboxes awaiting their first payment per client address (then 429).
+    #[arg(
+        long,
+        env = "SOCKT_MAX_AWAITING_PAYMENT_PER_CLIENT",
+        default_value_t = 20
+    )]
+    pub max_awaiting_payment_per_client: usize,
     /// Docker network sandboxes join ("bridge", "none", ...).
     #[arg(long, env = "SOCKT_SANDBOX_NETWORK", default_value = "bridge")]
     pub sandbox_network: String,

@@ -202,6 +202,8 @@ pub async fn bootstrap(config: &ServeConfig, local_addr: SocketAddr) -> anyhow::
         low_balance_secs: config.low_balance_secs,
         charge_interval: Duration::from_millis(config.charge_interval_ms.max(1000)),
         public_url: public_url.clone(),
+        max_awaiting_payment: config.max_awaiting_payment,
+        max_awaiting_payment_per_client: config.max_awaiting_payment_per_client,
         ..AppConfig::default()
     };
     let lightning = lightning_services(config, &public_url)?;

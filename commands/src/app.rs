@@ -9,7 +9,7 @@ use crate::config::AppConfig;
 use crate::error::AppError;
 use crate::exec_output::OutputStore;
 use crate::executions::RunningExecs;
-use crate::locks::{InFlight, KeyedLocks};
+use crate::locks::{ByClient, InFlight, KeyedLocks};
 use domain::account::Account;
 use domain::ports::{AccountDirectory, Clock, SharedBus, SharedRuntime};
 use domain::sandbox::Sandbox;
@@ -32,6 +32,8 @@ pub struct App {
     pub(crate) locks: KeyedLocks,
     /// Sandboxes this process is provisioning right now.
     pub(crate) provisioning: InFlight,
+    /// Unpaid sandboxes by the address that created them.
+    pub(crate) unpaid_by_client: ByClient,
     pub(crate) outputs: OutputStore,
     pub(crate) running: RunningExecs,
 }
@@ -56,6 +58,7 @@ impl App {
             config,
             locks: KeyedLocks::default(),
             provisioning: InFlight::default(),
+            unpaid_by_client: ByClient::default(),
             running: RunningExecs::default(),
         })
     }

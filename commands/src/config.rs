@@ -26,6 +26,9 @@ pub struct AppConfig {
     pub charge_interval: Duration,
     /// Public base URL, used to build `proxy_url`.
     pub public_url: String,
+    /// Sandboxes awaiting their first payment, in all and per client address.
+    pub max_awaiting_payment: usize,
+    pub max_awaiting_payment_per_client: usize,
 }
 
 impl Default for AppConfig {
@@ -43,6 +46,8 @@ impl Default for AppConfig {
             low_balance_secs: 60,
             charge_interval: Duration::from_secs(10),
             public_url: "http://127.0.0.1:8080".into(),
+            max_awaiting_payment: 1000,
+            max_awaiting_payment_per_client: 20,
         }
     }
 }

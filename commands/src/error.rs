@@ -151,7 +151,9 @@ pub(crate) fn not_running(state: SandboxState, message: String) -> AppError {
             code: ErrorCode::SandboxPaused,
             message: format!("{message}; resume it first"),
         },
-        SandboxState::Terminated | SandboxState::Failed => AppError::Gone(message),
+        SandboxState::Terminated | SandboxState::Failed | SandboxState::Expired => {
+            AppError::Gone(message)
+        }
         SandboxState::Running | SandboxState::Unknown => AppError::Conflict {
             code: ErrorCode::InvalidState,
             message,

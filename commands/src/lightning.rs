@@ -152,8 +152,10 @@ impl App {
         tier: TierName,
         label: Option<String>,
         prepaid_sats: Option<u64>,
+        client: Option<&str>,
     ) -> Result<(SandboxView, String), AppError> {
         let amount = self.check_sats(prepaid_sats)?;
+        self.ensure_room_for_unpaid(client)?;
         let owner = match principal {
             Principal::Account(id) => Some(id.clone()),
             Principal::Admin => {
@@ -177,6 +179,9 @@ impl App {
             now_ms: self.now_ms(),
         };
         self.sandboxes.execute(&sandbox_id, create).await?;
+        if let Some(client) = client {
+            self.unpaid_by_client.record(client, &sandbox_id);
+        }
         if let Err(e) = self.issue_invoice(&sandbox_id, amount).await {
             self.fail(&sandbox_id, &format!("no invoice could be issued: {e}"))
                 .await;
@@ -187,6 +192,34 @@ impl App {
             .sandbox(&sandbox_id)
             .ok_or_else(|| AppError::Internal("sandbox view missing after create".into()))?;
         Ok((view, token))
+    }
+
+    /// Unpaid sandboxes cost their creator nothing: their number is capped,
+    /// in all and per client address.
+    fn ensure_room_for_unpaid(&self, client: Option<&str>) -> Result<(), AppError> {
+        if self
+            .read
+            .sandboxes_in(&[SandboxState::AwaitingPayment])
+            .len()
+            >= self.config.max_awaiting_payment
+        {
+            return Err(AppError::NoCapacity(
+                "too many sandboxes await their first payment; retry later".into(),
+            ));
+        }
+        if let Some(client) = client {
+            let unpaid = self.unpaid_by_client.count(client, |id| {
+                self.read
+                    .sandbox(id)
+                    .is_some_and(|v| v.state == SandboxState::AwaitingPayment)
+            });
+            if unpaid >= self.config.max_awaiting_payment_per_client {
+                return Err(AppError::RateLimited(format!(
+                    "{unpaid} sandboxes created from your address still await payment; pay or let them expire first"
+                )));
+            }
+        }
+        Ok(())
     }
 
     /// Issue an invoice for `amount` to fund the sandbox; it becomes the pending invoice.
@@ -298,20 +331,16 @@ impl App {
         Ok(())
     }
 
+    /// Record that an invoice expired unpaid. A sandbox still waiting for its
+    /// first payment ends `expired` with it (no fresh invoice: unpaid
+    /// sandboxes cost nothing to make, so they must not live forever).
     async fn expire_invoice(&self, sandbox_id: &str, invoice: &Invoice) -> Result<(), AppError> {
-        {
-            let _guard = self.locks.lock(sandbox_id).await;
-            let expire = SandboxCommand::ExpireInvoice {
-                payment_hash: invoice.payment_hash.clone(),
-                now_ms: self.now_ms(),
-            };
-            self.sandboxes.execute(sandbox_id, expire).await?;
-        }
-        // A sandbox still waiting for its first payment gets a fresh invoice.
-        let sandbox = self.load_sandbox(sandbox_id).await?;
-        if sandbox.state == SandboxState::AwaitingPayment && sandbox.pending_invoice.is_none() {
-            self.issue_invoice(sandbox_id, invoice.amount).await?;
-        }
+        let _guard = self.locks.lock(sandbox_id).await;
+        let expire = SandboxCommand::ExpireInvoice {
+            payment_hash: invoice.payment_hash.clone(),
+            now_ms: self.now_ms(),
+        };
+        self.sandboxes.execute(sandbox_id, expire).await?;
         Ok(())
     }
 

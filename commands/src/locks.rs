@@ -1,6 +1,7 @@
 //! One async lock per aggregate id, so a check, its side effect and the
 //! command recording it happen without another command in between; and the
-//! set of ids a long-running step is under way for, so it is not started twice.
+//! set of ids a long-running step is under way for, so it is not started
+//! twice; and what each client address made, for per-client caps.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -61,5 +62,37 @@ impl Drop for InFlightGuard {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .remove(&self.id);
+    }
+}
+
+/// Ids of things each client address made, for per-client caps (in this
+/// process; entries that no longer count are dropped as they are counted).
+#[derive(Default)]
+pub(crate) struct ByClient {
+    ids: Mutex<HashMap<String, Vec<String>>>,
+}
+
+impl ByClient {
+    pub(crate) fn record(&self, client: &str, id: &str) {
+        self.ids
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(client.to_string())
+            .or_default()
+            .push(id.to_string());
+    }
+
+    /// How many of the client's ids still `count`; forgets the others.
+    pub(crate) fn count(&self, client: &str, count: impl Fn(&str) -> bool) -> usize {
+        let mut ids = self.ids.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(list) = ids.get_mut(client) else {
+            return 0;
+        };
+        list.retain(|id| count(id));
+        let n = list.len();
+        if n == 0 {
+            ids.remove(client);
+        }
+        n
     }
 }

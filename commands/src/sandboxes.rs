@@ -29,6 +29,8 @@ pub struct CreateSandbox {
     pub label: Option<String>,
     /// What a create that names no billing method gets.
     pub default_billing: DefaultBilling,
+    /// The caller's network address, for per-client caps.
+    pub client: Option<String>,
 }
 
 /// The billing of a create that names none.
@@ -117,7 +119,13 @@ impl App {
         }
         if billing == BillingMethod::Lightning {
             return self
-                .create_lightning_sandbox(principal, tier_name, label, request.prepaid_sats)
+                .create_lightning_sandbox(
+                    principal,
+                    tier_name,
+                    label,
+                    request.prepaid_sats,
+                    request.client.as_deref(),
+                )
                 .await;
         }
         let account_id = match principal {

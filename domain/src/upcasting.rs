@@ -87,7 +87,7 @@ mod tests {
 
     #[test]
     fn every_stored_sandbox_event_loads() {
-        loads_every_variant::<SandboxEvent>("Sandbox", 19);
+        loads_every_variant::<SandboxEvent>("Sandbox", 20);
     }
 
     #[test]

@@ -263,6 +263,10 @@ impl SocktMcp {
                 initial_credits_cents: p.initial_credits_cents,
                 label: p.label,
                 default_billing: DefaultBilling::ByCaller,
+                client: parts
+                    .extensions
+                    .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+                    .map(|c| c.0.ip().to_string()),
             };
             // The model can use a credits sandbox as soon as this returns.
             self.state

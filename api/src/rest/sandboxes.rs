@@ -7,12 +7,13 @@ use super::wire;
 use crate::error::ApiResult;
 use crate::server::AppState;
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::StatusCode;
-use axum::Json;
+use axum::{Extension, Json};
 use commands::{CreateSandbox, DefaultBilling};
 use serde::Deserialize;
 use serde_json::{json, Value};
+use std::net::SocketAddr;
 
 pub async fn tiers() -> Json<Value> {
     Json(wire::tiers())
@@ -33,6 +34,7 @@ fn status_of(state: &AppState, view: projections::SandboxView, token: Option<&st
 
 pub async fn create(
     State(state): State<AppState>,
+    client: Option<Extension<ConnectInfo<SocketAddr>>>,
     Caller(caller): Caller,
     JsonBody(body): JsonBody<CreateRequest>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
@@ -43,6 +45,7 @@ pub async fn create(
         initial_credits_cents: body.initial_credits_cents,
         label: body.label,
         default_billing: DefaultBilling::Credits,
+        client: client.map(|Extension(ConnectInfo(addr))| addr.ip().to_string()),
     };
     let (view, token) = state.app.create_sandbox(&caller, request).await?;
     Ok((

@@ -120,7 +120,10 @@ async fn many_open_invoices_and_a_slow_gateway_do_not_hold_up_the_meter() {
     use crate::meter::Meter;
     use std::time::{Duration, Instant};
 
-    let h = Harness::new();
+    let h = Harness::with_config(crate::AppConfig {
+        max_awaiting_payment: 10_000,
+        ..crate::AppConfig::default()
+    });
     for _ in 0..2_000 {
         lightning_sandbox(&h, 10).await;
     }
@@ -294,4 +297,53 @@ async fn a_payment_after_terminate_is_offered_through_the_link_already_held() {
         (Msats(0), Msats(150_000))
     );
     assert!(sandbox.money_is_conserved());
+}
+
+/// An unpaid sandbox ends `expired` with its invoice: no fresh invoice is
+/// made for nobody, forever.
+#[tokio::test]
+async fn an_unpaid_sandbox_expires_with_its_invoice() {
+    let h = Harness::new();
+    let (id, _caller, hash) = lightning_sandbox(&h, 100).await;
+    h.clock.advance_ms(700_000);
+    h.app.settle_payment(&hash).await.unwrap();
+    let sandbox = h.sandbox(&id).await;
+    assert_eq!(sandbox.state, SandboxState::Expired, "{sandbox:?}");
+    assert!(sandbox.pending_invoice.is_none());
+    assert!(h.read.open_invoices().is_empty());
+}
+
+/// Unpaid sandboxes are capped per client address and in all.
+#[tokio::test]
+async fn unpaid_sandboxes_are_capped_per_client_and_in_all() {
+    let h = Harness::with_config(crate::AppConfig {
+        max_awaiting_payment: 5,
+        max_awaiting_payment_per_client: 3,
+        ..crate::AppConfig::default()
+    });
+    let create = |client: &'static str| {
+        let app = h.app.clone();
+        async move {
+            app.create_sandbox(
+                &Principal::Anonymous,
+                CreateSandbox {
+                    tier: "nano".into(),
+                    billing_method: Some("lightning".into()),
+                    prepaid_sats: Some(10),
+                    client: Some(client.into()),
+                    ..CreateSandbox::default()
+                },
+            )
+            .await
+        }
+    };
+    for _ in 0..3 {
+        create("192.0.2.1").await.unwrap();
+    }
+    let refused = create("192.0.2.1").await.unwrap_err();
+    assert_eq!(refused.code(), crate::ErrorCode::RateLimited, "{refused}");
+    create("192.0.2.2").await.unwrap();
+    create("192.0.2.3").await.unwrap();
+    let full = create("192.0.2.4").await.unwrap_err();
+    assert_eq!(full.code(), crate::ErrorCode::NoCapacity, "{full}");
 }

@@ -130,6 +130,10 @@ pub enum SandboxEvent {
         reason: String,
         at_ms: i64,
     },
+    /// An unpaid sandbox ended: its first invoice expired.
+    SandboxExpired {
+        at_ms: i64,
+    },
     InvoiceIssued {
         invoice: Invoice,
         at_ms: i64,
@@ -195,6 +199,7 @@ impl SandboxEvent {
             | SandboxEvent::SandboxTerminated { at_ms }
             | SandboxEvent::RefundIssued { at_ms, .. }
             | SandboxEvent::SandboxFailed { at_ms, .. }
+            | SandboxEvent::SandboxExpired { at_ms }
             | SandboxEvent::InvoiceIssued { at_ms, .. }
             | SandboxEvent::InvoiceExpired { at_ms, .. }
             | SandboxEvent::RefundFailed { at_ms, .. }
@@ -221,6 +226,7 @@ impl DomainEvent for SandboxEvent {
             SandboxEvent::SandboxTerminated { .. } => "SandboxTerminated",
             SandboxEvent::RefundIssued { .. } => "RefundIssued",
             SandboxEvent::SandboxFailed { .. } => "SandboxFailed",
+            SandboxEvent::SandboxExpired { .. } => "SandboxExpired",
             SandboxEvent::InvoiceIssued { .. } => "InvoiceIssued",
             SandboxEvent::InvoiceExpired { .. } => "InvoiceExpired",
             SandboxEvent::RefundFailed { .. } => "RefundFailed",
@@ -248,6 +254,7 @@ impl DomainEvent for SandboxEvent {
             | SandboxEvent::SandboxTerminated { .. }
             | SandboxEvent::RefundIssued { .. }
             | SandboxEvent::SandboxFailed { .. }
+            | SandboxEvent::SandboxExpired { .. }
             | SandboxEvent::InvoiceIssued { .. }
             | SandboxEvent::InvoiceExpired { .. }
             | SandboxEvent::RefundFailed { .. }

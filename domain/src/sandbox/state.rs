@@ -27,6 +27,8 @@ pub enum SandboxState {
     Paused,
     Terminated,
     Failed,
+    /// Never paid: its first invoice expired.
+    Expired,
 }
 
 impl SandboxState {
@@ -40,12 +42,16 @@ impl SandboxState {
             SandboxState::Paused => "paused",
             SandboxState::Terminated => "terminated",
             SandboxState::Failed => "failed",
+            SandboxState::Expired => "expired",
         }
     }
 
     /// Terminated and failed sandboxes never come back.
     pub fn is_ended(self) -> bool {
-        matches!(self, SandboxState::Terminated | SandboxState::Failed)
+        matches!(
+            self,
+            SandboxState::Terminated | SandboxState::Failed | SandboxState::Expired
+        )
     }
 }
 
@@ -214,6 +220,10 @@ impl Aggregate for Sandbox {
             } => {
                 self.refunded = Msats(self.refunded.0.saturating_add(amount.0));
                 self.balance = balance_after;
+            }
+            SandboxEvent::SandboxExpired { .. } => {
+                self.state = SandboxState::Expired;
+                self.pending_invoice = None;
             }
             SandboxEvent::SandboxFailed { .. } => {
                 self.state = SandboxState::Failed;
@@ -474,14 +484,22 @@ impl Sandbox {
                 let open = self.issued_invoices.contains(&payment_hash)
                     && !self.credited_payments.contains(&payment_hash)
                     && !self.expired_invoices.contains(&payment_hash);
-                Ok(if open {
-                    vec![SandboxEvent::InvoiceExpired {
-                        payment_hash,
-                        at_ms: now_ms,
-                    }]
-                } else {
-                    vec![]
-                })
+                if !open {
+                    return Ok(vec![]);
+                }
+                let unpaid_sandbox = self.state == SandboxState::AwaitingPayment
+                    && self
+                        .pending_invoice
+                        .as_ref()
+                        .is_some_and(|i| i.payment_hash == payment_hash);
+                let mut events = vec![SandboxEvent::InvoiceExpired {
+                    payment_hash,
+                    at_ms: now_ms,
+                }];
+                if unpaid_sandbox {
+                    events.push(SandboxEvent::SandboxExpired { at_ms: now_ms });
+                }
+                Ok(events)
             }
             SandboxCommand::RecordRefund {
                 amount,
