@@ -506,16 +506,7 @@ impl Sandbox {
                 destination,
                 now_ms,
             } => {
-                if !self.state.is_ended() {
-                    return Err(SandboxError::NotEnded);
-                }
-                if amount.is_zero() {
-                    return Err(SandboxError::InvalidAmount);
-                }
-                let balance_after = self
-                    .balance
-                    .checked_sub(amount)
-                    .ok_or(SandboxError::RefundTooLarge)?;
+                let balance_after = self.balance_after_paying_out(amount)?;
                 Ok(vec![SandboxEvent::RefundIssued {
                     amount,
                     destination,
@@ -531,24 +522,15 @@ impl Sandbox {
                 target,
                 now_ms,
             } => {
-                if !self.state.is_ended() {
-                    return Err(SandboxError::NotEnded);
-                }
                 if self.refund_in_flight.is_some() {
                     return Err(SandboxError::RefundInFlight);
-                }
-                if amount.is_zero() {
-                    return Err(SandboxError::InvalidAmount);
                 }
                 if let RefundTarget::Withdraw { k1_hash } = &target {
                     if self.withdraw_k1_hash.as_ref() != Some(k1_hash) {
                         return Err(SandboxError::WithdrawNotOffered);
                     }
                 }
-                let balance_after = self
-                    .balance
-                    .checked_sub(amount)
-                    .ok_or(SandboxError::RefundTooLarge)?;
+                let balance_after = self.balance_after_paying_out(amount)?;
                 Ok(vec![SandboxEvent::RefundReserved {
                     refund_id,
                     amount,
@@ -704,6 +686,20 @@ impl Sandbox {
             balance_after: Msats::ZERO,
             at_ms: now_ms,
         })
+    }
+
+    /// The balance left after paying `amount` of it out: only an ended
+    /// sandbox pays out, a positive amount, at most its balance.
+    fn balance_after_paying_out(&self, amount: Msats) -> Result<Msats, SandboxError> {
+        if !self.state.is_ended() {
+            return Err(SandboxError::NotEnded);
+        }
+        if amount.is_zero() {
+            return Err(SandboxError::InvalidAmount);
+        }
+        self.balance
+            .checked_sub(amount)
+            .ok_or(SandboxError::RefundTooLarge)
     }
 
     fn ensure_alive(&self) -> Result<(), SandboxError> {

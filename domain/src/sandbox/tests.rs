@@ -498,17 +498,43 @@ fn an_expired_invoice_is_never_credited_afterwards() {
             now_ms: T0 + 1,
         })
         .unwrap();
+    // Its first invoice expired unpaid: the sandbox expires with it.
     assert_eq!(
         expired,
-        vec![SandboxEvent::InvoiceExpired {
-            payment_hash: "h".into(),
-            at_ms: T0 + 1
-        }]
+        vec![
+            SandboxEvent::InvoiceExpired {
+                payment_hash: "h".into(),
+                at_ms: T0 + 1
+            },
+            SandboxEvent::SandboxExpired { at_ms: T0 + 1 }
+        ]
     );
     for e in expired {
         cqrs_es::Aggregate::apply(&mut sandbox, e);
     }
     assert!(sandbox.pending_invoice.is_none());
+    assert_eq!(sandbox.state, SandboxState::Expired);
+    assert!(sandbox
+        .decide(SandboxCommand::ExtendBalance {
+            funding: Funding {
+                amount: Msats(10_000),
+                source: FundingSource::Payment {
+                    payment_hash: "h".into()
+                },
+            },
+            now_ms: T0 + 2,
+        })
+        .is_err_or_empty());
+}
+
+trait ErrOrEmpty {
+    fn is_err_or_empty(&self) -> bool;
+}
+
+impl ErrOrEmpty for Result<Vec<SandboxEvent>, SandboxError> {
+    fn is_err_or_empty(&self) -> bool {
+        self.as_ref().map_or(true, |events| events.is_empty())
+    }
 }
 
 #[test]
