@@ -216,7 +216,8 @@ pub async fn bootstrap(config: &ServeConfig, local_addr: SocketAddr) -> anyhow::
         Arc::new(SystemClock),
         app_config,
     )
-    .with_directory(stores.directory.clone());
+    .with_directory(stores.directory.clone())
+    .with_runners(location.runners().await?);
     let app = match lightning {
         Some(lightning) => app.with_lightning(lightning),
         None => app,

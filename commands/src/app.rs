@@ -11,7 +11,7 @@ use crate::exec_output::OutputStore;
 use crate::executions::RunningExecs;
 use crate::locks::{ByClient, InFlight, KeyedLocks};
 use domain::account::Account;
-use domain::ports::{AccountDirectory, Clock, SharedBus, SharedRuntime};
+use domain::ports::{AccountDirectory, Clock, Runners, SharedBus, SharedRuntime, SingleProcess};
 use domain::sandbox::Sandbox;
 use projections::ReadModel;
 use std::sync::Arc;
@@ -34,6 +34,8 @@ pub struct App {
     pub(crate) provisioning: InFlight,
     /// Unpaid sandboxes by the address that created them.
     pub(crate) unpaid_by_client: ByClient,
+    /// Which processes are alive (whose executions still run).
+    pub(crate) runners: Arc<dyn Runners>,
     pub(crate) outputs: OutputStore,
     pub(crate) running: RunningExecs,
 }
@@ -59,6 +61,7 @@ impl App {
             locks: KeyedLocks::default(),
             provisioning: InFlight::default(),
             unpaid_by_client: ByClient::default(),
+            runners: Arc::new(SingleProcess::new()),
             running: RunningExecs::default(),
         })
     }
@@ -68,6 +71,17 @@ impl App {
         match Arc::try_unwrap(self) {
             Ok(mut app) => {
                 app.directory = Some(directory);
+                Arc::new(app)
+            }
+            Err(shared) => shared,
+        }
+    }
+
+    /// The same application, among other processes on one store.
+    pub fn with_runners(self: Arc<Self>, runners: Arc<dyn Runners>) -> Arc<App> {
+        match Arc::try_unwrap(self) {
+            Ok(mut app) => {
+                app.runners = runners;
                 Arc::new(app)
             }
             Err(shared) => shared,

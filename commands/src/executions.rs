@@ -128,6 +128,7 @@ impl App {
                 .execute(
                     sandbox_id,
                     SandboxCommand::StartExecution {
+                        runner: Some(self.runners.me().to_string()),
                         execution_id: execution_id.clone(),
                         command: command.to_string(),
                         working_dir: working_dir.clone(),

@@ -31,6 +31,12 @@ impl App {
     /// or was removed behind Sockt's back, so they stop being billed.
     /// Returns how many failed.
     pub async fn watch_containers(&self) -> Result<usize, AppError> {
+        let watched = self
+            .read
+            .sandboxes_in(&[SandboxState::Running, SandboxState::Paused]);
+        // Listed after the views were read: a container recorded in them was
+        // made before the listing, so its absence here is real (listing
+        // first misread sandboxes that started in between as vanished).
         let alive: HashMap<String, ContainerStatus> = self
             .runtime
             .list_managed()
@@ -39,10 +45,7 @@ impl App {
             .map(|c| (c.container_id, c.status))
             .collect();
         let mut failed = 0;
-        for view in self
-            .read
-            .sandboxes_in(&[SandboxState::Running, SandboxState::Paused])
-        {
+        for view in watched {
             let Some(container) = view.container_id.as_deref() else {
                 continue;
             };
@@ -142,8 +145,12 @@ impl App {
         }
 
         for execution in self.read.running_executions() {
-            // Another live process may run it (a leader change, not a restart).
-            if self.running.contains(&execution.execution_id) {
+            // A live process still runs it (a leader change, not a restart).
+            let alive = match execution.runner.as_deref() {
+                Some(runner) => self.runners.is_alive(runner).await,
+                None => self.running.contains(&execution.execution_id),
+            };
+            if alive {
                 continue;
             }
             let _guard = self.locks.lock(&execution.sandbox_id).await;

@@ -16,4 +16,7 @@ pub struct ExecutionView {
     pub started_at_ms: i64,
     pub duration_ms: Option<u64>,
     pub output: Option<OutputDigest>,
+    /// The process that runs (or ran) it, when recorded.
+    #[serde(default)]
+    pub runner: Option<String>,
 }

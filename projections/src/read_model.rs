@@ -377,6 +377,7 @@ impl ReadModel {
                 command,
                 working_dir,
                 timeout_ms,
+                runner,
                 at_ms,
             } => {
                 views.executions.insert(
@@ -393,6 +394,7 @@ impl ReadModel {
                         started_at_ms: *at_ms,
                         duration_ms: None,
                         output: None,
+                        runner: runner.clone(),
                     },
                 );
             }

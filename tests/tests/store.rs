@@ -76,6 +76,7 @@ async fn store_suite(location: StoreLocation) {
             command: "echo '\"quoted\"'".into(),
             working_dir: "/home/sandbox".into(),
             timeout_ms: 1000,
+            runner: None,
             now_ms: t0 + 600,
         },
         SandboxCommand::FinishExecution {

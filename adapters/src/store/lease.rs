@@ -1,4 +1,5 @@
-//! Leadership leases. PostgreSQL: a session advisory lock on a connection of
+//! Leadership leases, and the liveness of processes. PostgreSQL: a session
+//! advisory lock on a connection of
 //! its own — held while that connection lives, released by the server the
 //! moment the holder's connection drops (a crash or `kill -9` included), and
 //! confirmed with a round trip at every renewal. SQLite: the store serves one
@@ -7,7 +8,7 @@
 
 use super::StoreLocation;
 use async_trait::async_trait;
-use domain::ports::LeadershipLease;
+use domain::ports::{LeadershipLease, Runners, SingleProcess};
 use sqlx::{Connection, PgConnection};
 use std::fs::File;
 use std::path::PathBuf;
@@ -62,6 +63,83 @@ pub struct SqliteLease {
 impl LeadershipLease for SqliteLease {
     async fn hold(&self) -> bool {
         true
+    }
+}
+
+/// Advisory-lock class of the process liveness locks (the second key is a
+/// hash of the process's name).
+const RUNNER_LOCKS: i32 = 7314;
+
+/// Processes on one PostgreSQL store: each holds a session lock named after
+/// itself for its whole life; a process whose lock can be taken is dead (a
+/// `kill -9` closes its connection and frees the lock).
+pub struct PostgresRunners {
+    me: String,
+    /// Holds this process's lock.
+    _mine: Mutex<PgConnection>,
+    /// Probes the others' locks.
+    probe: Mutex<PgConnection>,
+}
+
+impl PostgresRunners {
+    pub async fn connect(url: &str) -> anyhow::Result<PostgresRunners> {
+        let me = SingleProcess::new().me().to_string();
+        let mut mine = PgConnection::connect(url).await?;
+        sqlx::query("SELECT pg_advisory_lock($1, hashtext($2))")
+            .bind(RUNNER_LOCKS)
+            .bind(&me)
+            .execute(&mut mine)
+            .await?;
+        Ok(PostgresRunners {
+            me,
+            _mine: Mutex::new(mine),
+            probe: Mutex::new(PgConnection::connect(url).await?),
+        })
+    }
+}
+
+#[async_trait]
+impl Runners for PostgresRunners {
+    fn me(&self) -> &str {
+        &self.me
+    }
+
+    async fn is_alive(&self, runner: &str) -> bool {
+        if runner == self.me {
+            return true;
+        }
+        let mut probe = self.probe.lock().await;
+        let taken: Result<bool, _> =
+            sqlx::query_scalar("SELECT pg_try_advisory_lock($1, hashtext($2))")
+                .bind(RUNNER_LOCKS)
+                .bind(runner)
+                .fetch_one(&mut *probe)
+                .await;
+        match taken {
+            Ok(true) => {
+                let _ = sqlx::query("SELECT pg_advisory_unlock($1, hashtext($2))")
+                    .bind(RUNNER_LOCKS)
+                    .bind(runner)
+                    .execute(&mut *probe)
+                    .await;
+                false
+            }
+            Ok(false) => true,
+            // Unsure: do not end another process's work.
+            Err(_) => true,
+        }
+    }
+}
+
+impl StoreLocation {
+    /// The liveness of the processes serving this store.
+    pub async fn runners(&self) -> anyhow::Result<std::sync::Arc<dyn Runners>> {
+        Ok(match self {
+            StoreLocation::Postgres(url) => {
+                std::sync::Arc::new(PostgresRunners::connect(url).await?)
+            }
+            StoreLocation::Sqlite(_) => std::sync::Arc::new(SingleProcess::new()),
+        })
     }
 }
 

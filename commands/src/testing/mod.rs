@@ -27,3 +27,25 @@ impl domain::ports::LeadershipLease for FakeLease {
         self.0.load(std::sync::atomic::Ordering::SeqCst)
     }
 }
+
+/// Processes the test declares alive.
+pub struct FakeRunners {
+    pub me: String,
+    pub alive: std::sync::Mutex<std::collections::BTreeSet<String>>,
+}
+
+#[async_trait::async_trait]
+impl domain::ports::Runners for FakeRunners {
+    fn me(&self) -> &str {
+        &self.me
+    }
+
+    async fn is_alive(&self, runner: &str) -> bool {
+        runner == self.me
+            || self
+                .alive
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .contains(runner)
+    }
+}

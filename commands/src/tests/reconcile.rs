@@ -82,3 +82,51 @@ async fn creating_sandboxes_are_provisioned_and_an_existing_container_adopted() 
     assert_eq!(h.sandbox(&id).await.container_id, Some(made));
     assert_eq!(h.runtime.count(), 1);
 }
+
+/// A new leader ends the executions whose process died — not those another
+/// live process still runs.
+#[tokio::test]
+async fn a_new_leader_ends_only_the_executions_of_dead_processes() {
+    use crate::testing::FakeRunners;
+    use domain::sandbox::SandboxCommand;
+    let h = Harness::new();
+    let owner = h.account(100).await;
+    let id = h.running_sandbox(&owner, "nano", 10).await;
+    for (execution, runner) in [("e-dead", "process-a"), ("e-alive", "process-b")] {
+        h.sandboxes
+            .execute(
+                &id,
+                SandboxCommand::StartExecution {
+                    execution_id: execution.into(),
+                    command: "sleep 60".into(),
+                    working_dir: "/home/sandbox".into(),
+                    timeout_ms: 60_000,
+                    runner: Some(runner.into()),
+                    now_ms: h.app.now_ms(),
+                },
+            )
+            .await
+            .unwrap();
+    }
+    // The new leader: another process over the same store and views.
+    let leader = crate::App::new(
+        h.sandboxes.clone(),
+        h.accounts.clone(),
+        h.read.clone(),
+        h.runtime.clone(),
+        h.clock.clone(),
+        crate::AppConfig::default(),
+    )
+    .with_runners(std::sync::Arc::new(FakeRunners {
+        me: "process-c".into(),
+        alive: std::sync::Mutex::new(["process-b".to_string()].into()),
+    }));
+    let report = leader.reconcile().await.unwrap();
+    assert_eq!(report.executions_ended, 1);
+    let status = |e: &str| h.read.execution(e).unwrap().status;
+    assert_eq!(status("e-dead"), domain::execution::ExecutionStatus::Failed);
+    assert_eq!(
+        status("e-alive"),
+        domain::execution::ExecutionStatus::Running
+    );
+}

@@ -39,6 +39,8 @@ pub enum SandboxCommand {
         command: String,
         working_dir: String,
         timeout_ms: u64,
+        /// The process that runs it (see `ports::Runners`).
+        runner: Option<String>,
         now_ms: i64,
     },
     FinishExecution {

@@ -80,11 +80,14 @@ pub enum SandboxEvent {
         container_id: String,
         at_ms: i64,
     },
+    /// Version 1.1 names the process that runs the command (1.0 did not;
+    /// its upcaster adds `runner: null`).
     ExecStarted {
         execution_id: String,
         command: String,
         working_dir: String,
         timeout_ms: u64,
+        runner: Option<String>,
         at_ms: i64,
     },
     ExecFinished {
@@ -242,10 +245,10 @@ impl DomainEvent for SandboxEvent {
     /// upcaster (see `crate::upcasting`) that turns the old JSON into the new.
     fn event_version(&self) -> String {
         match self {
+            SandboxEvent::ExecStarted { .. } => "1.1",
             SandboxEvent::SandboxCreated { .. }
             | SandboxEvent::BalanceExtended { .. }
             | SandboxEvent::SandboxStarted { .. }
-            | SandboxEvent::ExecStarted { .. }
             | SandboxEvent::ExecFinished { .. }
             | SandboxEvent::UsageCharged { .. }
             | SandboxEvent::LowBalanceWarned { .. }

@@ -367,6 +367,7 @@ impl Sandbox {
                 command,
                 working_dir,
                 timeout_ms,
+                runner,
                 now_ms,
             } => {
                 self.ensure_running("run a command")?;
@@ -378,6 +379,7 @@ impl Sandbox {
                     command,
                     working_dir,
                     timeout_ms,
+                    runner,
                     at_ms: now_ms,
                 }])
             }

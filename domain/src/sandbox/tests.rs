@@ -168,6 +168,7 @@ fn exec_needs_a_running_sandbox() {
             command: "true".into(),
             working_dir: "/home/sandbox".into(),
             timeout_ms: 1_000,
+            runner: None,
             now_ms: T0,
         })
         .then_expect_error(SandboxError::NotRunning {
