@@ -118,16 +118,21 @@ async fn agent(fleet: Fleet, key: String, agent: usize) -> Vec<String> {
         made.push(id.clone());
         fleet.wait_state(n + 1, &key, &id, "running").await;
         // A command and its polls go to one server (its output lives there).
+        // (one attempt: the server may be the one just killed)
         let exec_server = fleet.pick(n);
-        let (status, started) = call(
-            &exec_server,
-            Method::POST,
-            &format!("/v1/sandboxes/{id}/exec"),
-            &key,
-            Some(json!({"command": format!("echo {agent}-{round}")})),
-        )
-        .await;
-        if status.as_u16() == 201 {
+        let started = reqwest::Client::new()
+            .post(format!("{exec_server}/v1/sandboxes/{id}/exec"))
+            .bearer_auth(&key)
+            .json(&json!({"command": format!("echo {agent}-{round}")}))
+            .send()
+            .await;
+        let started = match started {
+            Ok(response) if response.status().as_u16() == 201 => {
+                response.json::<Value>().await.ok()
+            }
+            _ => None,
+        };
+        if let Some(started) = started {
             let execution = started["execution_id"].as_str().unwrap().to_string();
             let (_, poll) = fleet
                 .call(
