@@ -17,11 +17,41 @@ use std::sync::Arc;
 const STRANDED_AFTER_MS: i64 = 60_000;
 
 impl App {
+    /// Finish what crashes left of credit transfers (a leader duty, run at
+    /// takeover and every few seconds, since a dead process's last commits
+    /// may reach this one's views only after its takeover): take back the
+    /// refunds of ended sandboxes, and give back stranded allocations.
+    /// Returns how many transfers it finished.
+    pub(crate) async fn settle_credit_transfers(&self) -> usize {
+        let mut finished = 0;
+        for (sandbox_id, account_id, amount) in self.read.unreturned_credits() {
+            let _guard = self.locks.lock(&account_id).await;
+            let returned = self
+                .accounts
+                .execute(
+                    &account_id,
+                    AccountCommand::ReturnCredits {
+                        sandbox_id: sandbox_id.clone(),
+                        amount,
+                        now_ms: self.now_ms(),
+                    },
+                )
+                .await;
+            match returned {
+                Ok(()) => finished += 1,
+                Err(e) => {
+                    tracing::error!(sandbox_id, error = %e, "could not return a refund to its account")
+                }
+            }
+        }
+        finished + self.give_back_stranded_credits().await
+    }
+
     /// Give back to their accounts the credits a crash stranded between the
     /// account's allocation and the sandbox's funding (a leader duty); each
     /// return is named `{sandbox}:undo:{ms}`, so the auditor pairs it.
     /// Returns how many were given back.
-    pub(crate) async fn give_back_stranded_credits(&self) -> usize {
+    async fn give_back_stranded_credits(&self) -> usize {
         let now = self.now_ms();
         let mut given = 0;
         for (sandbox_id, account_id, amount) in self.read.stranded_credits(now - STRANDED_AFTER_MS)

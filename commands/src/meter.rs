@@ -35,7 +35,7 @@ impl Meter {
                     if let Err(e) = app.watch_containers().await {
                         tracing::error!(error = %e, "could not check the sandboxes' containers");
                     }
-                    app.give_back_stranded_credits().await;
+                    app.settle_credit_transfers().await;
                 }
             }
         }

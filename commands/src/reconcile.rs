@@ -7,7 +7,6 @@
 
 use crate::app::App;
 use crate::error::AppError;
-use domain::account::AccountCommand;
 use domain::execution::{ExecutionStatus, OutputDigest};
 use domain::ports::ContainerStatus;
 use domain::sandbox::{SandboxCommand, SandboxState};
@@ -173,21 +172,7 @@ impl App {
             report.executions_ended += 1;
         }
 
-        for (sandbox_id, account_id, amount) in self.read.unreturned_credits() {
-            let _guard = self.locks.lock(&account_id).await;
-            self.accounts
-                .execute(
-                    &account_id,
-                    AccountCommand::ReturnCredits {
-                        sandbox_id,
-                        amount,
-                        now_ms: self.now_ms(),
-                    },
-                )
-                .await?;
-            report.credits_returned += 1;
-        }
-        report.credits_returned += self.give_back_stranded_credits().await;
+        report.credits_returned += self.settle_credit_transfers().await;
         report.refunds_resumed = self.resume_refunds();
         Ok(report)
     }

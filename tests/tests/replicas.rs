@@ -264,6 +264,37 @@ async fn two_replicas_share_the_work_and_survive_the_leaders_death() {
     )
     .await;
     assert_eq!(status.as_u16(), 200);
+    // A create whose server died before answering was retried on the other:
+    // the first one exists too (provisioned by the new leader, not failed).
+    // Every sandbox of the account is ended by its owner, as a client would.
+    let (_, listed) = call(
+        survivor,
+        Method::POST,
+        "/v1/graphql",
+        &key,
+        Some(json!({"query": "{ sandboxes(first: 100) { nodes { sandboxId status } } }"})),
+    )
+    .await;
+    for node in listed["data"]["sandboxes"]["nodes"].as_array().unwrap() {
+        let id = node["sandboxId"].as_str().unwrap().to_string();
+        assert_ne!(node["status"], "failed", "no sandbox fails: {node}");
+        if node["status"] != "terminated" {
+            let (status, _) = call(
+                survivor,
+                Method::DELETE,
+                &format!("/v1/sandboxes/{id}"),
+                &key,
+                None,
+            )
+            .await;
+            assert_eq!(status.as_u16(), 200);
+        }
+        if !made.contains(&id) {
+            made.push(id);
+        }
+    }
+    // Every transfer of credits is settled before the store is audited.
+    tokio::time::sleep(Duration::from_secs(1)).await;
     for id in &made {
         let (_, view) = call(
             survivor,

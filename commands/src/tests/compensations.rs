@@ -92,19 +92,15 @@ async fn credits_a_crash_strands_between_account_and_sandbox_are_given_back() {
     let balance = |h: &Harness| h.app.account(&owner).unwrap().balance;
     assert_eq!(balance(&h), Msats::from_cents(55).unwrap());
     assert_eq!(
-        h.app.give_back_stranded_credits().await,
+        h.app.settle_credit_transfers().await,
         0,
         "not within the grace"
     );
 
     h.clock.advance_ms(61_000);
-    assert_eq!(h.app.give_back_stranded_credits().await, 2);
+    assert_eq!(h.app.settle_credit_transfers().await, 2);
     assert_eq!(balance(&h), Msats::from_cents(90).unwrap());
-    assert_eq!(
-        h.app.give_back_stranded_credits().await,
-        0,
-        "given back once"
-    );
+    assert_eq!(h.app.settle_credit_transfers().await, 0, "given back once");
     assert!(h.read.stranded_credits(i64::MAX).is_empty());
     assert_eq!(h.sandbox(&id).await.state, SandboxState::Running);
 }
