@@ -192,6 +192,10 @@ async fn bad_input_gets_clear_errors() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(tiers["tiers"].as_array().unwrap().len(), 6);
     assert_eq!(tiers["tiers"][0]["tier"], "nano");
+    assert_eq!(
+        tiers["tiers"][0]["name"], "nano",
+        "the clients print name: the id"
+    );
     assert_eq!(tiers["tiers"][0]["sats_per_second"], 0.5);
 }
 

@@ -80,7 +80,9 @@ pub fn tiers() -> Value {
             let cents = t.msats_per_second as f64 / domain::money::MSATS_PER_CENT as f64;
             json!({
                 "tier": t.name.as_str(),
-                "name": t.display_name,
+                // The Go CLI prints `name` and its checks look for the id.
+                "name": t.name.as_str(),
+                "display_name": t.display_name,
                 "msats_per_second": t.msats_per_second,
                 "sats_per_second": sats,
                 "usd_cents_per_second": cents,
