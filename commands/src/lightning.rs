@@ -350,6 +350,9 @@ impl App {
         if self.lightning.is_none() {
             return;
         }
+        // Top-ups first: a sandbox running low must see its invoice before
+        // it runs dry, whatever else this pass has to check.
+        self.offer_topups().await;
         self.follow_payouts().await;
         futures::stream::iter(self.read.open_invoices())
             .for_each_concurrent(SETTLE_CONCURRENCY, |(_, invoice)| async move {
@@ -367,6 +370,11 @@ impl App {
                 }
             })
             .await;
+    }
+
+    /// Offer a top-up invoice to Lightning sandboxes running low or paused
+    /// empty that have none to pay.
+    async fn offer_topups(&self) {
         let Ok(lightning) = self.lightning() else {
             return;
         };
@@ -381,8 +389,19 @@ impl App {
                 _ => view.pause_reason == Some(PauseReason::OutOfBalance),
             };
             if view.billing == BillingMethod::Lightning && low && view.pending_invoice.is_none() {
-                if let Err(e) = self.issue_invoice(&view.sandbox_id, topup).await {
-                    tracing::warn!(sandbox_id = %view.sandbox_id, error = %e, "could not issue a top-up invoice");
+                let issued = tokio::time::timeout(
+                    GATEWAY_TIMEOUT,
+                    self.issue_invoice(&view.sandbox_id, topup),
+                )
+                .await;
+                match issued {
+                    Ok(Ok(_)) => {}
+                    Ok(Err(e)) => {
+                        tracing::warn!(sandbox_id = %view.sandbox_id, error = %e, "could not issue a top-up invoice")
+                    }
+                    Err(_) => {
+                        tracing::warn!(sandbox_id = %view.sandbox_id, "the gateway did not issue a top-up invoice in time")
+                    }
                 }
             }
         }
