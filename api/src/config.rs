@@ -160,6 +160,9 @@ pub struct ServeConfig {
         default_value_t = 20
     )]
     pub max_awaiting_payment_per_client: usize,
+    /// Live sandboxes one account may hold at once (then 429).
+    #[arg(long, env = "SOCKT_MAX_SANDBOXES_PER_ACCOUNT", default_value_t = 20)]
+    pub max_sandboxes_per_account: usize,
     /// Docker network sandboxes join ("bridge", "none", ...).
     #[arg(long, env = "SOCKT_SANDBOX_NETWORK", default_value = "bridge")]
     pub sandbox_network: String,

@@ -204,6 +204,7 @@ pub async fn bootstrap(config: &ServeConfig, local_addr: SocketAddr) -> anyhow::
         public_url: public_url.clone(),
         max_awaiting_payment: config.max_awaiting_payment,
         max_awaiting_payment_per_client: config.max_awaiting_payment_per_client,
+        max_sandboxes_per_account: config.max_sandboxes_per_account,
         ..AppConfig::default()
     };
     let lightning = lightning_services(config, &public_url)?;

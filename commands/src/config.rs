@@ -29,6 +29,8 @@ pub struct AppConfig {
     /// Sandboxes awaiting their first payment, in all and per client address.
     pub max_awaiting_payment: usize,
     pub max_awaiting_payment_per_client: usize,
+    /// Live sandboxes one account may hold at once.
+    pub max_sandboxes_per_account: usize,
 }
 
 impl Default for AppConfig {
@@ -48,6 +50,7 @@ impl Default for AppConfig {
             public_url: "http://127.0.0.1:8080".into(),
             max_awaiting_payment: 1000,
             max_awaiting_payment_per_client: 20,
+            max_sandboxes_per_account: 20,
         }
     }
 }

@@ -152,6 +152,7 @@ impl App {
         let amount = Msats::from_cents(cents)
             .ok_or_else(|| AppError::invalid("initial_credits_cents is too large"))?;
         self.ensure_capacity()?;
+        self.ensure_account_room(&account_id)?;
 
         let sandbox_id = uuid::Uuid::new_v4().to_string();
         let token = new_sandbox_token();
@@ -218,6 +219,27 @@ impl App {
             return Err(AppError::NoCapacity(
                 "the server is at its sandbox limit; retry later".into(),
             ));
+        }
+        Ok(())
+    }
+
+    /// One account may not take the whole server: its live sandboxes are capped.
+    fn ensure_account_room(&self, account_id: &str) -> Result<(), AppError> {
+        let live = self
+            .read
+            .sandboxes_in(&[
+                SandboxState::Creating,
+                SandboxState::Starting,
+                SandboxState::Running,
+                SandboxState::Paused,
+            ])
+            .iter()
+            .filter(|v| v.owner.as_deref() == Some(account_id))
+            .count();
+        if live >= self.config.max_sandboxes_per_account {
+            return Err(AppError::RateLimited(format!(
+                "this account already has {live} live sandboxes, its limit; terminate one first"
+            )));
         }
         Ok(())
     }

@@ -104,3 +104,37 @@ async fn credits_a_crash_strands_between_account_and_sandbox_are_given_back() {
     assert!(h.read.stranded_credits(i64::MAX).is_empty());
     assert_eq!(h.sandbox(&id).await.state, SandboxState::Running);
 }
+
+/// One account cannot take the whole server.
+#[tokio::test]
+async fn an_account_holds_at_most_its_share_of_live_sandboxes() {
+    let h = Harness::with_config(crate::AppConfig {
+        max_sandboxes_per_account: 2,
+        ..crate::AppConfig::default()
+    });
+    let greedy = h.account(100).await;
+    let other = h.account(100).await;
+    let first = h.running_sandbox(&greedy, "nano", 1).await;
+    h.running_sandbox(&greedy, "nano", 1).await;
+    let refused = h
+        .app
+        .create_sandbox(
+            &greedy,
+            CreateSandbox {
+                tier: "nano".into(),
+                initial_credits_cents: Some(1),
+                ..CreateSandbox::default()
+            },
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), crate::ErrorCode::RateLimited, "{refused}");
+    assert_eq!(
+        h.app.account(&greedy).unwrap().balance,
+        Msats::from_cents(98).unwrap(),
+        "nothing was allocated for the refused create"
+    );
+    h.running_sandbox(&other, "nano", 1).await;
+    h.app.terminate(&greedy, &first, None).await.unwrap();
+    h.running_sandbox(&greedy, "nano", 1).await;
+}
