@@ -163,6 +163,10 @@ pub struct ServeConfig {
     /// Live sandboxes one account may hold at once (then 429).
     #[arg(long, env = "SOCKT_MAX_SANDBOXES_PER_ACCOUNT", default_value_t = 20)]
     pub max_sandboxes_per_account: usize,
+    /// Seconds a sandbox may stay paused before it is terminated with a
+    /// refund (0: never).
+    #[arg(long, env = "SOCKT_PAUSED_TTL", default_value_t = 7 * 24 * 3600)]
+    pub paused_ttl: u64,
     /// Docker network sandboxes join ("bridge", "none", ...).
     #[arg(long, env = "SOCKT_SANDBOX_NETWORK", default_value = "bridge")]
     pub sandbox_network: String,

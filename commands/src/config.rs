@@ -31,6 +31,9 @@ pub struct AppConfig {
     pub max_awaiting_payment_per_client: usize,
     /// Live sandboxes one account may hold at once.
     pub max_sandboxes_per_account: usize,
+    /// A sandbox paused this long is terminated and its balance refunded
+    /// (None: never).
+    pub paused_ttl: Option<Duration>,
 }
 
 impl Default for AppConfig {
@@ -51,6 +54,7 @@ impl Default for AppConfig {
             max_awaiting_payment: 1000,
             max_awaiting_payment_per_client: 20,
             max_sandboxes_per_account: 20,
+            paused_ttl: Some(Duration::from_secs(7 * 24 * 3600)),
         }
     }
 }

@@ -36,6 +36,7 @@ impl Meter {
                         tracing::error!(error = %e, "could not check the sandboxes' containers");
                     }
                     app.settle_credit_transfers().await;
+                    app.end_long_paused().await;
                 }
             }
         }

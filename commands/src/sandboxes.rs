@@ -223,6 +223,39 @@ impl App {
         Ok(())
     }
 
+    /// Terminate, with their refund, sandboxes paused longer than the
+    /// configured time (a leader duty): paused sandboxes hold a container
+    /// and their balance forever otherwise. A Lightning sandbox is ended only
+    /// when its refund has somewhere to go (a Lightning Address it used).
+    pub(crate) async fn end_long_paused(self: &Arc<Self>) -> usize {
+        let Some(ttl) = self.config.paused_ttl else {
+            return 0;
+        };
+        let ttl_ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
+        let now = self.now_ms();
+        let mut ended = 0;
+        for view in self.read.sandboxes_in(&[SandboxState::Paused]) {
+            let expired = view
+                .paused_at_ms
+                .is_some_and(|at| now.saturating_sub(at) >= ttl_ms);
+            let address = view.refund_address.clone();
+            if !expired || (view.billing == BillingMethod::Lightning && address.is_none()) {
+                continue;
+            }
+            tracing::info!(sandbox_id = %view.sandbox_id, "terminating a sandbox paused longer than SOCKT_PAUSED_TTL");
+            match self
+                .terminate(&Principal::Admin, &view.sandbox_id, address.as_deref())
+                .await
+            {
+                Ok(_) => ended += 1,
+                Err(e) => {
+                    tracing::error!(sandbox_id = %view.sandbox_id, error = %e, "could not end a long-paused sandbox")
+                }
+            }
+        }
+        ended
+    }
+
     /// One account may not take the whole server: its live sandboxes are capped.
     fn ensure_account_room(&self, account_id: &str) -> Result<(), AppError> {
         let live = self

@@ -138,3 +138,29 @@ async fn an_account_holds_at_most_its_share_of_live_sandboxes() {
     h.app.terminate(&greedy, &first, None).await.unwrap();
     h.running_sandbox(&greedy, "nano", 1).await;
 }
+
+/// A sandbox left paused past SOCKT_PAUSED_TTL is terminated and its unused
+/// credits go back; one paused for less is left alone.
+#[tokio::test]
+async fn a_sandbox_paused_too_long_is_terminated_with_its_refund() {
+    let h = Harness::with_config(crate::AppConfig {
+        paused_ttl: Some(std::time::Duration::from_secs(3600)),
+        ..crate::AppConfig::default()
+    });
+    let owner = h.account(100).await;
+    let old = h.running_sandbox(&owner, "nano", 10).await;
+    let recent = h.running_sandbox(&owner, "nano", 10).await;
+    h.app.pause(&owner, &old).await.unwrap();
+    h.clock.advance_ms(3_000_000);
+    h.app.pause(&owner, &recent).await.unwrap();
+    h.clock.advance_ms(700_000);
+    assert_eq!(h.app.end_long_paused().await, 1);
+    assert_eq!(h.sandbox(&old).await.state, SandboxState::Terminated);
+    assert_eq!(h.sandbox(&recent).await.state, SandboxState::Paused);
+    // The old one's unused credits are back; the recent one still holds its 10 cents.
+    let old_charged = h.sandbox(&old).await.charged;
+    assert_eq!(
+        h.app.account(&owner).unwrap().balance,
+        Msats::from_cents(90).unwrap().saturating_sub(old_charged)
+    );
+}

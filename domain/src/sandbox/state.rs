@@ -76,6 +76,8 @@ pub struct Sandbox {
     pub token_hash: Option<String>,
     pub container_id: Option<String>,
     pub pause_reason: Option<PauseReason>,
+    /// Since when it is paused.
+    pub paused_at_ms: Option<i64>,
     pub balance: Msats,
     pub paid_in: Msats,
     pub charged: Msats,
@@ -197,14 +199,16 @@ impl Aggregate for Sandbox {
                 self.charged_until_ms = Some(to_ms);
             }
             SandboxEvent::LowBalanceWarned { .. } => self.low_balance_warned = true,
-            SandboxEvent::SandboxPaused { reason, .. } => {
+            SandboxEvent::SandboxPaused { reason, at_ms } => {
                 self.state = SandboxState::Paused;
                 self.pause_reason = Some(reason);
+                self.paused_at_ms = Some(at_ms);
                 self.charged_until_ms = None;
             }
             SandboxEvent::SandboxResumed { at_ms } => {
                 self.state = SandboxState::Running;
                 self.pause_reason = None;
+                self.paused_at_ms = None;
                 self.charged_until_ms = Some(at_ms);
             }
             SandboxEvent::SandboxTerminated { .. } => {
