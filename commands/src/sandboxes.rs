@@ -478,7 +478,13 @@ impl App {
         lightning_address: Option<&str>,
     ) -> Result<(SandboxView, Option<crate::lightning::RefundOutcome>), AppError> {
         let sandbox = self.authorized_aggregate(principal, sandbox_id).await?;
-        if sandbox.state.is_ended() {
+        // A failed Lightning sandbox still holding sats: terminating it pays
+        // them out (to the address given, or behind a withdraw link).
+        let failed_with_sats = sandbox.state == SandboxState::Failed
+            && sandbox.billing == Some(BillingMethod::Lightning)
+            && sandbox.balance.0 >= 1000
+            && sandbox.refund_in_flight.is_none();
+        if sandbox.state.is_ended() && !failed_with_sats {
             return Err(AppError::Gone(format!(
                 "sandbox is already {}",
                 sandbox.state
@@ -495,6 +501,13 @@ impl App {
                     message: "a Lightning Address looks like name@host".into(),
                 });
             }
+        }
+        if failed_with_sats {
+            let refund = self.refund_lightning(sandbox_id, address).await?;
+            return Ok((
+                self.authorized_sandbox(principal, sandbox_id)?,
+                Some(refund),
+            ));
         }
         self.running.cancel_sandbox(sandbox_id);
         {

@@ -347,3 +347,30 @@ async fn unpaid_sandboxes_are_capped_per_client_and_in_all() {
     let full = create("192.0.2.4").await.unwrap_err();
     assert_eq!(full.code(), crate::ErrorCode::NoCapacity, "{full}");
 }
+
+/// A Lightning sandbox that failed still holds its sats: terminating it pays
+/// them out — nothing is stranded.
+#[tokio::test]
+async fn a_failed_lightning_sandbox_refunds_when_terminated() {
+    let h = Harness::new();
+    let (id, caller) = paid_and_running(&h, 100).await;
+    h.runtime.vanish(&id);
+    h.app.reconcile().await.unwrap();
+    assert_eq!(h.sandbox(&id).await.state, SandboxState::Failed);
+    let (_, refund) = h.app.terminate(&caller, &id, None).await.unwrap();
+    let Some(RefundOutcome::Withdraw { amount, k1 }) = refund else {
+        panic!("{refund:?}");
+    };
+    assert_eq!(amount, Msats(100_000));
+    let bolt11 = h.gateway.invoice_string(amount);
+    h.app.claim_withdraw(&k1, &bolt11).await.unwrap();
+    let sandbox = h.sandbox(&id).await;
+    assert_eq!(
+        (sandbox.balance, sandbox.refunded),
+        (Msats(0), Msats(100_000))
+    );
+    assert!(
+        h.app.terminate(&caller, &id, None).await.is_err(),
+        "nothing left: 410"
+    );
+}
