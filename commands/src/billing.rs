@@ -4,86 +4,145 @@
 use crate::app::{App, MAX_CREDITS_CENTS};
 use crate::auth::Principal;
 use crate::error::AppError;
+use cqrs_es::AggregateError;
 use domain::account::AccountCommand;
 use domain::sandbox::{
-    BillingMethod, Funding, FundingSource, PauseReason, SandboxCommand, SandboxState,
+    BillingMethod, Funding, FundingSource, PauseReason, SandboxCommand, SandboxError, SandboxState,
 };
 use domain::Msats;
 use projections::SandboxView;
 use std::sync::Arc;
 
-/// How long after an allocation credits that reached no sandbox count as
-/// stranded (a live process moves them on within milliseconds).
-const STRANDED_AFTER_MS: i64 = 60_000;
+/// How long after it started an allocation that no sandbox took counts as
+/// stranded (a live process completes it within milliseconds). Undoing one
+/// early is safe — the sandbox voids it first, so it can never arrive too —
+/// it only fails the request that was still completing it.
+const STRANDED_AFTER_MS: i64 = 10_000;
 
 impl App {
     /// Finish what crashes left of credit transfers (a leader duty, run at
     /// takeover and every few seconds, since a dead process's last commits
-    /// may reach this one's views only after its takeover): take back the
-    /// refunds of ended sandboxes, and give back stranded allocations.
+    /// may reach this one's views only after its takeover): complete the
+    /// refunds of ended sandboxes, and undo the allocations no sandbox took.
     /// Returns how many transfers it finished.
     pub(crate) async fn settle_credit_transfers(&self) -> usize {
         let mut finished = 0;
-        for (sandbox_id, account_id, amount) in self.read.unreturned_credits() {
-            let _guard = self.locks.lock(&account_id).await;
-            let returned = self
-                .accounts
+        for (transfer_id, transfer) in self.read.open_transfers(self.now_ms() - STRANDED_AFTER_MS) {
+            let Some(account_id) = transfer.account_id.clone() else {
+                continue;
+            };
+            let Ok(amount) = u64::try_from(transfer.gap()).map(Msats) else {
+                continue;
+            };
+            let done = if transfer.is_refund() {
+                self.take_back_refund(&transfer.sandbox_id, &account_id, &transfer_id, amount)
+                    .await
+            } else {
+                self.undo_allocation(&transfer.sandbox_id, &account_id, &transfer_id, amount)
+                    .await
+                    .map(|undone| {
+                        if undone {
+                            tracing::warn!(
+                                transfer_id,
+                                account_id,
+                                amount_msats = amount.0,
+                                "undid credits a crash stranded"
+                            );
+                        }
+                    })
+            };
+            match done {
+                Ok(()) => finished += 1,
+                Err(e) => {
+                    tracing::error!(transfer_id, error = %e, "could not finish a credit transfer")
+                }
+            }
+        }
+        finished
+    }
+
+    /// Complete the transfer of a sandbox's refund to its account (once per
+    /// transfer: a repeat records nothing).
+    async fn take_back_refund(
+        &self,
+        sandbox_id: &str,
+        account_id: &str,
+        transfer_id: &str,
+        amount: Msats,
+    ) -> Result<(), AppError> {
+        let _guard = self.locks.lock(account_id).await;
+        self.accounts
+            .execute(
+                account_id,
+                AccountCommand::ReturnCredits {
+                    sandbox_id: sandbox_id.to_string(),
+                    transfer_id: transfer_id.to_string(),
+                    amount,
+                    now_ms: self.now_ms(),
+                },
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Undo an allocation its sandbox did not take: the sandbox voids the
+    /// transfer first (so it can never take it later, even if the process
+    /// that started it is only slow), then the account takes the credits
+    /// back. Returns false when the sandbox had taken it after all.
+    pub(crate) async fn undo_allocation(
+        &self,
+        sandbox_id: &str,
+        account_id: &str,
+        transfer_id: &str,
+        amount: Msats,
+    ) -> Result<bool, AppError> {
+        let voided = {
+            let _guard = self.locks.lock(sandbox_id).await;
+            self.sandboxes
                 .execute(
-                    &account_id,
-                    AccountCommand::ReturnCredits {
-                        sandbox_id: sandbox_id.clone(),
-                        amount,
+                    sandbox_id,
+                    SandboxCommand::VoidTransfer {
+                        transfer_id: transfer_id.to_string(),
                         now_ms: self.now_ms(),
                     },
                 )
-                .await;
-            match returned {
-                Ok(()) => finished += 1,
-                Err(e) => {
-                    tracing::error!(sandbox_id, error = %e, "could not return a refund to its account")
-                }
-            }
+                .await
+        };
+        match voided {
+            Ok(()) => {}
+            Err(AggregateError::UserError(SandboxError::TransferTaken)) => return Ok(false),
+            Err(e) => return Err(e.into()),
         }
-        finished + self.give_back_stranded_credits().await
+        let _guard = self.locks.lock(account_id).await;
+        self.accounts
+            .execute(
+                account_id,
+                AccountCommand::UndoAllocation {
+                    sandbox_id: sandbox_id.to_string(),
+                    transfer_id: transfer_id.to_string(),
+                    amount,
+                    now_ms: self.now_ms(),
+                },
+            )
+            .await?;
+        Ok(true)
     }
 
-    /// Give back to their accounts the credits a crash stranded between the
-    /// account's allocation and the sandbox's funding (a leader duty); each
-    /// return is named `{sandbox}:undo:{ms}`, so the auditor pairs it.
-    /// Returns how many were given back.
-    async fn give_back_stranded_credits(&self) -> usize {
-        let now = self.now_ms();
-        let mut given = 0;
-        for (sandbox_id, account_id, amount) in self.read.stranded_credits(now - STRANDED_AFTER_MS)
+    /// Undo an allocation whose sandbox refused it (a failed create or
+    /// top-up); what cannot be undone now the leader undoes later.
+    pub(crate) async fn give_back_allocation(
+        &self,
+        sandbox_id: &str,
+        account_id: &str,
+        transfer_id: &str,
+        amount: Msats,
+    ) {
+        if let Err(e) = self
+            .undo_allocation(sandbox_id, account_id, transfer_id, amount)
+            .await
         {
-            let _guard = self.locks.lock(&account_id).await;
-            let returned = self
-                .accounts
-                .execute(
-                    &account_id,
-                    AccountCommand::ReturnCredits {
-                        sandbox_id: format!("{sandbox_id}:undo:{now}"),
-                        amount,
-                        now_ms: now,
-                    },
-                )
-                .await;
-            match returned {
-                Ok(()) => {
-                    tracing::warn!(
-                        sandbox_id,
-                        account_id,
-                        amount_msats = amount.0,
-                        "gave back credits a crash stranded"
-                    );
-                    given += 1;
-                }
-                Err(e) => {
-                    tracing::error!(sandbox_id, error = %e, "could not give back stranded credits")
-                }
-            }
+            tracing::error!(transfer_id, error = %e, "could not undo an allocation; the leader retries");
         }
-        given
     }
 
     /// Hand credits a sandbox refunded back to its account (idempotent).
@@ -99,20 +158,12 @@ impl App {
         if sandbox.refunded.is_zero() {
             return;
         }
-        let _guard = self.locks.lock(owner).await;
-        let returned = self
-            .accounts
-            .execute(
-                owner,
-                AccountCommand::ReturnCredits {
-                    sandbox_id: sandbox_id.to_string(),
-                    amount: sandbox.refunded,
-                    now_ms: self.now_ms(),
-                },
-            )
-            .await;
-        if let Err(e) = returned {
-            tracing::error!(sandbox_id, error = %e, "could not return credits; the next start retries");
+        let transfer_id = domain::transfers::refund_transfer_id(sandbox_id);
+        if let Err(e) = self
+            .take_back_refund(sandbox_id, owner, &transfer_id, sandbox.refunded)
+            .await
+        {
+            tracing::error!(sandbox_id, error = %e, "could not return credits; the leader retries");
         }
     }
 
@@ -168,6 +219,10 @@ impl App {
         let amount = Msats::from_cents(cents)
             .ok_or_else(|| AppError::invalid("credits_cents is too large"))?;
         let now_ms = self.now_ms();
+        let transfer_id = domain::transfers::top_up_transfer_id(
+            sandbox_id,
+            &uuid::Uuid::new_v4().simple().to_string(),
+        );
         {
             let _guard = self.locks.lock(&owner).await;
             self.accounts
@@ -175,6 +230,7 @@ impl App {
                     &owner,
                     AccountCommand::AllocateCredits {
                         sandbox_id: sandbox_id.to_string(),
+                        transfer_id: transfer_id.clone(),
                         amount,
                         now_ms,
                     },
@@ -191,6 +247,7 @@ impl App {
                             amount,
                             source: FundingSource::Account {
                                 account_id: owner.clone(),
+                                transfer_id: Some(transfer_id.clone()),
                             },
                         },
                         now_ms,
@@ -199,18 +256,7 @@ impl App {
                 .await
         };
         if let Err(e) = extended {
-            let _guard = self.locks.lock(&owner).await;
-            let refund_id = format!("{sandbox_id}:topup:{now_ms}");
-            let _ = self
-                .accounts
-                .execute(
-                    &owner,
-                    AccountCommand::ReturnCredits {
-                        sandbox_id: refund_id,
-                        amount,
-                        now_ms,
-                    },
-                )
+            self.give_back_allocation(sandbox_id, &owner, &transfer_id, amount)
                 .await;
             return Err(e.into());
         }

@@ -128,6 +128,10 @@ impl From<SandboxError> for AppError {
                 code: ErrorCode::WithdrawNotFound,
                 message,
             },
+            SandboxError::TransferVoided | SandboxError::TransferTaken => AppError::Conflict {
+                code: ErrorCode::Conflict,
+                message,
+            },
             SandboxError::NotEnded | SandboxError::RefundTooLarge => AppError::Conflict {
                 code: ErrorCode::InvalidState,
                 message,

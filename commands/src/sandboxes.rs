@@ -157,6 +157,7 @@ impl App {
         let sandbox_id = uuid::Uuid::new_v4().to_string();
         let token = new_sandbox_token();
         let now_ms = self.now_ms();
+        let transfer_id = domain::transfers::funding_transfer_id(&sandbox_id);
         {
             let _guard = self.locks.lock(&account_id).await;
             self.accounts
@@ -164,6 +165,7 @@ impl App {
                     &account_id,
                     AccountCommand::AllocateCredits {
                         sandbox_id: sandbox_id.clone(),
+                        transfer_id: transfer_id.clone(),
                         amount,
                         now_ms,
                     },
@@ -185,6 +187,7 @@ impl App {
                         amount,
                         source: FundingSource::Account {
                             account_id: account_id.clone(),
+                            transfer_id: Some(transfer_id.clone()),
                         },
                     }),
                     now_ms,
@@ -192,17 +195,7 @@ impl App {
             )
             .await;
         if let Err(e) = created {
-            // Give the allocation back; the sandbox never existed.
-            let _ = self
-                .accounts
-                .execute(
-                    &account_id,
-                    AccountCommand::ReturnCredits {
-                        sandbox_id,
-                        amount,
-                        now_ms,
-                    },
-                )
+            self.give_back_allocation(&sandbox_id, &account_id, &transfer_id, amount)
                 .await;
             return Err(e.into());
         }

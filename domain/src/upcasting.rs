@@ -10,11 +10,53 @@ use serde_json::Value;
 
 /// Every upcaster, oldest first.
 pub fn upcasters() -> Vec<Box<dyn EventUpcaster>> {
-    vec![Box::new(SemanticVersionEventUpcaster::new(
-        "ExecStarted",
-        "1.1",
-        Box::new(exec_started_names_its_runner),
-    ))]
+    vec![
+        Box::new(SemanticVersionEventUpcaster::new(
+            "ExecStarted",
+            "1.1",
+            Box::new(exec_started_names_its_runner),
+        )),
+        Box::new(SemanticVersionEventUpcaster::new(
+            "CreditsAllocated",
+            "1.1",
+            Box::new(|payload| names_no_transfer(payload, "CreditsAllocated", None)),
+        )),
+        Box::new(SemanticVersionEventUpcaster::new(
+            "CreditsReturned",
+            "1.1",
+            Box::new(|payload| names_no_transfer(payload, "CreditsReturned", None)),
+        )),
+        Box::new(SemanticVersionEventUpcaster::new(
+            "BalanceExtended",
+            "1.1",
+            Box::new(|payload| names_no_transfer(payload, "BalanceExtended", Some("source"))),
+        )),
+        Box::new(SemanticVersionEventUpcaster::new(
+            "RefundIssued",
+            "1.1",
+            Box::new(|payload| names_no_transfer(payload, "RefundIssued", Some("destination"))),
+        )),
+    ]
+}
+
+/// Credit movements 1.0 → 1.1: they had no transfer id (`crate::transfers`
+/// keys them by their sandbox). `inner` is the field holding the account
+/// side, for sandbox events; only its `account` kind gains the id.
+fn names_no_transfer(mut payload: Value, event: &str, inner: Option<&str>) -> Value {
+    let Some(fields) = payload.get_mut(event).and_then(Value::as_object_mut) else {
+        return payload;
+    };
+    let target = match inner {
+        None => Some(fields),
+        Some(name) => fields
+            .get_mut(name)
+            .and_then(Value::as_object_mut)
+            .filter(|side| side.get("kind").and_then(Value::as_str) == Some("account")),
+    };
+    if let Some(target) = target {
+        target.entry("transfer_id").or_insert(Value::Null);
+    }
+    payload
 }
 
 /// ExecStarted 1.0 → 1.1: the process that ran it was not recorded.
@@ -99,7 +141,7 @@ mod tests {
 
     #[test]
     fn every_stored_sandbox_event_loads() {
-        loads_every_variant::<SandboxEvent>("Sandbox", 20);
+        loads_every_variant::<SandboxEvent>("Sandbox", 21);
     }
 
     #[test]
@@ -120,6 +162,28 @@ mod tests {
 
     #[test]
     fn every_stored_account_event_loads() {
-        loads_every_variant::<AccountEvent>("Account", 4);
+        loads_every_variant::<AccountEvent>("Account", 5);
+    }
+
+    #[test]
+    fn credit_movements_1_0_name_no_transfer() {
+        for (event_type, pointer) in [
+            ("CreditsAllocated", "/CreditsAllocated/transfer_id"),
+            ("CreditsReturned", "/CreditsReturned/transfer_id"),
+            ("BalanceExtended", "/BalanceExtended/source/transfer_id"),
+        ] {
+            let stored = fixtures()
+                .into_iter()
+                .find(|e| e.event_type == event_type && !e.payload.to_string().contains("payment"))
+                .unwrap();
+            assert_eq!(stored.event_version, "1.0");
+            let event = upcast(stored);
+            assert!(event.event_version.starts_with("1.1"), "{event_type}");
+            assert_eq!(
+                event.payload.pointer(pointer),
+                Some(&Value::Null),
+                "{event_type}"
+            );
+        }
     }
 }

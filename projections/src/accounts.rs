@@ -37,7 +37,8 @@ impl AccountView {
             AccountEvent::AccountOpened { .. } => {}
             AccountEvent::CreditsDeposited { balance_after, .. }
             | AccountEvent::CreditsAllocated { balance_after, .. }
-            | AccountEvent::CreditsReturned { balance_after, .. } => self.balance = *balance_after,
+            | AccountEvent::CreditsReturned { balance_after, .. }
+            | AccountEvent::AllocationUndone { balance_after, .. } => self.balance = *balance_after,
         }
     }
 }
@@ -87,26 +88,38 @@ pub(crate) fn statement_entry(sequence: usize, event: &AccountEvent) -> Option<A
             amount,
             balance_after,
             at_ms,
+            ..
         } => (
             StatementKind::Allocation,
-            Some(sandbox_id.clone()),
+            Some(sandbox_id),
             amount,
             balance_after,
             at_ms,
         ),
+        // An undone allocation comes back like a refund.
         AccountEvent::CreditsReturned {
             sandbox_id,
             amount,
             balance_after,
             at_ms,
+            ..
+        }
+        | AccountEvent::AllocationUndone {
+            sandbox_id,
+            amount,
+            balance_after,
+            at_ms,
+            ..
         } => (
             StatementKind::Return,
-            Some(sandbox_id.clone()),
+            Some(sandbox_id),
             amount,
             balance_after,
             at_ms,
         ),
     };
+    // Legacy compensations were named `{sandbox}:undo:{ms}`.
+    let sandbox_id = sandbox_id.map(|id| domain::transfers::sandbox_of(id).to_string());
     Some(AccountEntry {
         sequence,
         kind,

@@ -8,7 +8,7 @@ use domain::chain::{commit_hash, ChainedEvent, GENESIS, HASH_KEY, PREV_KEY};
 use domain::metering::interval_cost;
 use domain::money::MSATS_PER_CENT;
 use domain::sandbox::{FundingSource, Sandbox, SandboxEvent, SandboxState};
-use domain::transfers::CreditTransfers;
+use domain::transfers::{is_transfer_id, CreditTransfers};
 use serde::Serialize;
 use serde_json::Value;
 use std::collections::{BTreeMap, HashSet};
@@ -74,7 +74,6 @@ pub fn audit(events: &[StoredEvent]) -> AuditReport {
         ..AuditReport::default()
     };
     let mut credited_payments: HashSet<String> = HashSet::new();
-    let mut transfers: BTreeMap<String, (CreditTransfers, bool)> = BTreeMap::new();
     for ((aggregate_type, aggregate_id), mut list) in streams {
         list.sort_by_key(|e| e.sequence);
         let stream = Stream {
@@ -104,67 +103,58 @@ pub fn audit(events: &[StoredEvent]) -> AuditReport {
                 .push(stream.violation(0, format!("unknown aggregate type {other}"))),
         }
     }
-    check_transfers(events, &mut transfers, &mut report.violations);
+    check_transfers(events, &mut report.violations);
     report
 }
 
-/// Per sandbox, the credits that left its account net must be what the
-/// sandbox kept net (`domain::transfers`): a gap is credits stranded between
-/// two streams (or taken back twice).
-fn check_transfers(
-    events: &[StoredEvent],
-    transfers: &mut BTreeMap<String, (CreditTransfers, bool)>,
-    violations: &mut Vec<Violation>,
-) {
+/// Per credit transfer (`domain::transfers`), what left the account net
+/// must be what the sandbox kept net: a gap is a transfer started and never
+/// completed (credits stranded between two streams) or taken back twice; an
+/// allocation may be undone only after its sandbox voided it.
+fn check_transfers(events: &[StoredEvent], violations: &mut Vec<Violation>) {
+    let mut transfers = CreditTransfers::default();
     for e in events {
         match e.aggregate_type.as_str() {
             "Account" => {
-                let Ok(event) = serde_json::from_value::<AccountEvent>(e.current_payload()) else {
-                    continue;
-                };
-                let sandbox = match &event {
-                    AccountEvent::CreditsAllocated { sandbox_id, .. }
-                    | AccountEvent::CreditsReturned { sandbox_id, .. } => {
-                        domain::transfers::sandbox_of(sandbox_id).to_string()
-                    }
-                    _ => continue,
-                };
-                transfers
-                    .entry(sandbox)
-                    .or_default()
-                    .0
-                    .record_account_event(&e.aggregate_id, &event);
+                if let Ok(event) = serde_json::from_value::<AccountEvent>(e.current_payload()) {
+                    transfers.record_account_event(&e.aggregate_id, &event);
+                }
             }
             "Sandbox" => {
-                let Ok(event) = serde_json::from_value::<SandboxEvent>(e.current_payload()) else {
-                    continue;
-                };
-                let entry = transfers.entry(e.aggregate_id.clone()).or_default();
-                entry.1 = true;
-                entry.0.record_sandbox_event(&event);
+                if let Ok(event) = serde_json::from_value::<SandboxEvent>(e.current_payload()) {
+                    transfers.record_sandbox_event(&e.aggregate_id, &event);
+                }
             }
             _ => {}
         }
     }
-    for (sandbox, (credits, exists)) in transfers.iter() {
-        if credits.gap() != 0 {
-            violations.push(Violation {
-                aggregate_type: if *exists { "Sandbox" } else { "Account" }.to_string(),
-                aggregate_id: if *exists {
-                    sandbox.clone()
-                } else {
-                    credits.account_id.clone().unwrap_or_default()
-                },
-                sequence: 0,
-                rule: format!(
-                    "credits between account {} and sandbox {sandbox} do not balance: allocated {} − returned {} ≠ funded {} − refunded {} (msat)",
-                    credits.account_id.as_deref().unwrap_or("?"),
-                    credits.allocated.0,
-                    credits.returned.0,
-                    credits.funded.0,
-                    credits.refunded.0
-                ),
-            });
+    for (transfer_id, transfer) in transfers.iter() {
+        let account = transfer.account_id.as_deref().unwrap_or("?");
+        let violation = |rule: String| Violation {
+            aggregate_type: "Sandbox".to_string(),
+            aggregate_id: transfer.sandbox_id.clone(),
+            sequence: 0,
+            rule,
+        };
+        if transfer.gap() != 0 {
+            violations.push(violation(format!(
+                "credit transfer {transfer_id} between account {account} and sandbox {} does not balance: allocated {} − returned {} ≠ funded {} − refunded {} (msat)",
+                transfer.sandbox_id,
+                transfer.allocated.0,
+                transfer.returned.0,
+                transfer.funded.0,
+                transfer.refunded.0
+            )));
+        }
+        if !transfer.undone.is_zero() && !transfer.voided && is_transfer_id(transfer_id) {
+            violations.push(violation(format!(
+                "credit transfer {transfer_id} was undone by account {account} but its sandbox never voided it"
+            )));
+        }
+        if transfer.voided && !transfer.funded.is_zero() {
+            violations.push(violation(format!(
+                "credit transfer {transfer_id} reached its sandbox after being voided"
+            )));
         }
     }
 }
@@ -341,6 +331,11 @@ fn replay_account(stream: &Stream<'_>, violations: &mut Vec<Violation>) {
                 amount,
                 balance_after,
                 ..
+            }
+            | AccountEvent::AllocationUndone {
+                amount,
+                balance_after,
+                ..
             } => before.checked_add(*amount) == Some(*balance_after),
         };
         if !consistent {
@@ -380,6 +375,7 @@ mod tests {
                 },
                 domain::account::AccountEvent::CreditsAllocated {
                     sandbox_id: id.into(),
+                    transfer_id: Some(format!("{id}:fund")),
                     amount: Msats(10_000),
                     balance_after: Msats(0),
                     at_ms: 0,
@@ -439,6 +435,7 @@ mod tests {
                 amount: Msats(10_000),
                 source: FundingSource::Account {
                     account_id: "a".into(),
+                    transfer_id: Some("s:fund".into()),
                 },
                 balance_after: Msats(10_000),
                 at_ms: 0,
@@ -479,6 +476,7 @@ mod tests {
                 },
                 domain::account::AccountEvent::CreditsAllocated {
                     sandbox_id: "ghost".into(),
+                    transfer_id: Some("ghost:fund".into()),
                     amount: Msats(30_000),
                     balance_after: Msats(0),
                     at_ms: 0,
@@ -490,7 +488,60 @@ mod tests {
         assert_eq!(report.violations.len(), 1, "{:?}", report.violations);
         assert!(report.violations[0]
             .rule
-            .contains("sandbox ghost do not balance"));
+            .contains("transfer ghost:fund between account b and sandbox ghost does not balance"));
+    }
+
+    /// An allocation may be undone only once its sandbox voided it (else
+    /// the sandbox could still take it: paid twice).
+    #[test]
+    fn an_undo_without_a_void_is_caught() {
+        let account = |undo: bool| {
+            let mut events = vec![
+                domain::account::AccountEvent::AccountOpened {
+                    name: "b".into(),
+                    key_hash: "k2".into(),
+                    at_ms: 0,
+                },
+                domain::account::AccountEvent::CreditsDeposited {
+                    cents: 3,
+                    amount: Msats(30_000),
+                    balance_after: Msats(30_000),
+                    at_ms: 0,
+                },
+                domain::account::AccountEvent::CreditsAllocated {
+                    sandbox_id: "ghost".into(),
+                    transfer_id: Some("ghost:fund".into()),
+                    amount: Msats(30_000),
+                    balance_after: Msats(0),
+                    at_ms: 0,
+                },
+            ];
+            if undo {
+                events.push(domain::account::AccountEvent::AllocationUndone {
+                    sandbox_id: "ghost".into(),
+                    transfer_id: Some("ghost:fund".into()),
+                    amount: Msats(30_000),
+                    balance_after: Msats(30_000),
+                    at_ms: 1,
+                });
+            }
+            stream("Account", "b", events)
+        };
+        let unvoided = audit(&account(true));
+        assert_eq!(unvoided.violations.len(), 1, "{:?}", unvoided.violations);
+        assert!(unvoided.violations[0].rule.contains("never voided it"));
+
+        let mut voided = account(true);
+        voided.extend(stream(
+            "Sandbox",
+            "ghost",
+            vec![SandboxEvent::TransferVoided {
+                transfer_id: "ghost:fund".into(),
+                at_ms: 1,
+            }],
+        ));
+        let report = audit(&voided);
+        assert!(report.passed(), "{:?}", report.violations);
     }
 
     #[test]

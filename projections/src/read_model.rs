@@ -11,11 +11,10 @@ use domain::account::{Account, AccountEvent};
 use domain::execution::ExecutionStatus;
 use domain::lightning::Invoice;
 use domain::sandbox::FundingSource;
-use domain::sandbox::{RefundDestination, Sandbox, SandboxEvent, SandboxState};
-use domain::transfers::{sandbox_of, CreditTransfers};
-use domain::Msats;
+use domain::sandbox::{Sandbox, SandboxEvent, SandboxState};
+use domain::transfers::{CreditTransfer, CreditTransfers};
 use serde::{Deserialize, Serialize};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 #[derive(Default, PartialEq, Serialize, Deserialize)]
@@ -27,10 +26,6 @@ struct Views {
     statements: HashMap<String, Vec<AccountEntry>>,
     timelines: HashMap<String, Vec<TimelineEntry>>,
     account_by_key: HashMap<String, String>,
-    /// Credits each sandbox gave back to its account, and the sandboxes whose
-    /// credits the account has taken in.
-    refunds_to_accounts: HashMap<String, (String, Msats)>,
-    returned_to_accounts: HashSet<String>,
     /// Unpaid, unexpired invoices: payment hash → (sandbox, invoice).
     open_invoices: HashMap<String, (String, Invoice)>,
     /// LNURL-withdraw offers: k1 hash → sandbox.
@@ -38,14 +33,14 @@ struct Views {
     /// Sandbox tokens: token hash → sandbox.
     #[serde(default)]
     sandbox_by_token: HashMap<String, String>,
-    /// Credits moved between each sandbox and its account, both sides.
+    /// Credit transfers between accounts and sandboxes not complete yet.
     #[serde(default)]
-    credit_transfers: HashMap<String, CreditTransfers>,
+    open_transfers: CreditTransfers,
 }
 
 /// The shape of checkpoints; bump it whenever `Views` changes shape, so old
 /// checkpoints are ignored and the views are rebuilt from the events.
-pub const CHECKPOINT_FORMAT: u32 = 1;
+pub const CHECKPOINT_FORMAT: u32 = 2;
 
 #[derive(Serialize)]
 struct Checkpoint<'a> {
@@ -281,36 +276,16 @@ impl ReadModel {
         views.accounts.get(id).cloned()
     }
 
-    /// (sandbox, account, amount) of credits refunded by a sandbox but not yet
-    /// returned to its account: work left by a crash between the two commits.
-    pub fn unreturned_credits(&self) -> Vec<(String, String, Msats)> {
-        let views = self.read();
-        views
-            .refunds_to_accounts
-            .iter()
-            .filter(|(sandbox, _)| !views.returned_to_accounts.contains(*sandbox))
-            .map(|(sandbox, (account, amount))| (sandbox.clone(), account.clone(), *amount))
-            .collect()
-    }
-
-    /// Credits an account allocated that reached no sandbox (a crash between
-    /// the two commits), allocated before `allocated_before_ms`: (sandbox,
-    /// account, amount). Refunds still to be taken back are left to
-    /// `unreturned_credits`.
-    pub fn stranded_credits(&self, allocated_before_ms: i64) -> Vec<(String, String, Msats)> {
-        let views = self.read();
-        views
-            .credit_transfers
-            .iter()
-            .filter(|(sandbox, credits)| {
-                let refund_to_take_back = views.refunds_to_accounts.contains_key(*sandbox)
-                    && !views.returned_to_accounts.contains(*sandbox);
-                credits.last_allocated_at_ms < allocated_before_ms && !refund_to_take_back
-            })
-            .filter_map(|(sandbox, credits)| {
-                let gap = u64::try_from(credits.gap()).ok().filter(|g| *g > 0)?;
-                Some((sandbox.clone(), credits.account_id.clone()?, Msats(gap)))
-            })
+    /// Credit transfers a crash (or a process still at work) left open
+    /// (see `domain::transfers`): every refund not yet taken back by its
+    /// account, and the allocations started before `allocated_before_ms`
+    /// that no sandbox took.
+    pub fn open_transfers(&self, allocated_before_ms: i64) -> Vec<(String, CreditTransfer)> {
+        self.read()
+            .open_transfers
+            .open()
+            .filter(|(_, t)| t.is_refund() || t.started_at_ms < allocated_before_ms)
+            .map(|(id, t)| (id.clone(), t.clone()))
             .collect()
     }
 
@@ -364,8 +339,8 @@ impl ReadModel {
         if let Some(view) = views.sandboxes.get_mut(sandbox_id) {
             view.apply(event);
         }
-        if let Some(credits) = views.credit_transfers.get_mut(sandbox_id) {
-            credits.record_sandbox_event(event);
+        if let Some(transfer_id) = views.open_transfers.record_sandbox_event(sandbox_id, event) {
+            views.open_transfers.forget_complete(&transfer_id);
         }
         let ledger = views.ledgers.entry(sandbox_id.to_string()).or_default();
         if let Some(entry) = entry_for(sequence, event, ledger.last()) {
@@ -442,15 +417,6 @@ impl ReadModel {
                     .withdraw_offers
                     .insert(k1_hash.clone(), sandbox_id.to_string());
             }
-            SandboxEvent::RefundIssued {
-                amount,
-                destination: RefundDestination::Account { account_id },
-                ..
-            } => {
-                views
-                    .refunds_to_accounts
-                    .insert(sandbox_id.to_string(), (account_id.clone(), *amount));
-            }
             _ => {}
         }
     }
@@ -477,17 +443,8 @@ impl ReadModel {
         if let Some(view) = views.accounts.get_mut(account_id) {
             view.apply(event);
         }
-        if let AccountEvent::CreditsReturned { sandbox_id, .. } = event {
-            views.returned_to_accounts.insert(sandbox_id.clone());
-        }
-        if let AccountEvent::CreditsAllocated { sandbox_id, .. }
-        | AccountEvent::CreditsReturned { sandbox_id, .. } = event
-        {
-            views
-                .credit_transfers
-                .entry(sandbox_of(sandbox_id).to_string())
-                .or_default()
-                .record_account_event(account_id, event);
+        if let Some(transfer_id) = views.open_transfers.record_account_event(account_id, event) {
+            views.open_transfers.forget_complete(&transfer_id);
         }
     }
 }

@@ -278,12 +278,14 @@ async fn sandboxes_a_dead_process_was_creating_are_provisioned_or_adopted() {
     let mut ids = Vec::new();
     for _ in 0..2 {
         let id = uuid::Uuid::new_v4().to_string();
+        let transfer_id = domain::transfers::funding_transfer_id(&id);
         stores
             .accounts
             .execute(
                 &account_id,
                 AccountCommand::AllocateCredits {
                     sandbox_id: id.clone(),
+                    transfer_id: transfer_id.clone(),
                     amount,
                     now_ms: 1,
                 },
@@ -305,6 +307,7 @@ async fn sandboxes_a_dead_process_was_creating_are_provisioned_or_adopted() {
                         amount,
                         source: FundingSource::Account {
                             account_id: account_id.clone(),
+                            transfer_id: Some(transfer_id),
                         },
                     }),
                     now_ms: 1,

@@ -45,6 +45,7 @@ async fn store_suite(location: StoreLocation) {
             account,
             AccountCommand::AllocateCredits {
                 sandbox_id: "sb-1".into(),
+                transfer_id: "sb-1:fund".into(),
                 amount: Msats(200_000),
                 now_ms: t0,
             },
@@ -63,6 +64,7 @@ async fn store_suite(location: StoreLocation) {
                 amount: Msats(200_000),
                 source: FundingSource::Account {
                     account_id: account.into(),
+                    transfer_id: Some("sb-1:fund".into()),
                 },
             }),
             now_ms: t0,
@@ -138,8 +140,13 @@ async fn store_suite(location: StoreLocation) {
         "the store keeps its identity"
     );
     assert_eq!(
-        replayed.read.unreturned_credits().len(),
-        1,
+        replayed
+            .read
+            .open_transfers(i64::MIN)
+            .into_iter()
+            .map(|(id, _)| id)
+            .collect::<Vec<_>>(),
+        vec!["sb-1:refund".to_string()],
         "the credit return is still due"
     );
 

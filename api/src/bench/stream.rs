@@ -107,6 +107,7 @@ async fn new_running_sandbox(bus: &SharedBus<Sandbox>) -> anyhow::Result<String>
                 amount: Msats(1_000_000_000_000_000),
                 source: FundingSource::Account {
                     account_id: "bench".into(),
+                    transfer_id: Some(domain::transfers::funding_transfer_id(&id)),
                 },
             }),
             now_ms: T0_MS,

@@ -3,12 +3,17 @@
 
 use async_trait::async_trait;
 use cqrs_es::mem_store::MemStore;
-use cqrs_es::{Aggregate, AggregateError, CqrsFramework, EventStore, Query};
-use domain::ports::CommandBus;
+use cqrs_es::{Aggregate, AggregateError, CqrsFramework, DomainEvent, EventStore, Query};
+use domain::chain::{commit_hash, ChainedEvent, GENESIS, HASH_KEY, PREV_KEY};
+use domain::ports::{CommandBus, StoredEvent};
+use std::collections::BTreeSet;
+use std::sync::Mutex;
 
 pub struct MemBus<A: Aggregate> {
     store: MemStore<A>,
     cqrs: CqrsFramework<A, MemStore<A>>,
+    /// Every stream a command was sent to (the store cannot list them).
+    streams: Mutex<BTreeSet<String>>,
 }
 
 impl<A: Aggregate<Services = ()> + Clone + 'static> MemBus<A> {
@@ -17,7 +22,59 @@ impl<A: Aggregate<Services = ()> + Clone + 'static> MemBus<A> {
         MemBus {
             cqrs: CqrsFramework::new(store.clone(), vec![Box::new(query)], ()),
             store,
+            streams: Mutex::default(),
         }
+    }
+}
+
+impl<A: Aggregate> MemBus<A> {
+    /// Every stored event as the event log would give it to the auditor,
+    /// each event chained as its own commit.
+    pub async fn stored_events(&self) -> Vec<StoredEvent> {
+        let ids: Vec<String> = self
+            .streams
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .iter()
+            .cloned()
+            .collect();
+        let mut stored = Vec::new();
+        for aggregate_id in &ids {
+            let envelopes = self
+                .store
+                .load_events(aggregate_id)
+                .await
+                .unwrap_or_default();
+            let mut prev = GENESIS.to_string();
+            for envelope in envelopes {
+                let event_type = envelope.payload.event_type();
+                let event_version = envelope.payload.event_version();
+                let payload = serde_json::to_value(&envelope.payload).unwrap_or_default();
+                let hash = commit_hash(
+                    &prev,
+                    A::TYPE,
+                    aggregate_id,
+                    &[ChainedEvent {
+                        sequence: envelope.sequence,
+                        event_type: &event_type,
+                        event_version: &event_version,
+                        payload: &payload,
+                    }],
+                );
+                let metadata = serde_json::json!({ PREV_KEY: prev, HASH_KEY: hash });
+                prev = hash;
+                stored.push(StoredEvent {
+                    aggregate_type: A::TYPE.to_string(),
+                    aggregate_id: aggregate_id.clone(),
+                    sequence: envelope.sequence,
+                    event_type,
+                    event_version,
+                    payload,
+                    metadata,
+                });
+            }
+        }
+        stored
     }
 }
 
@@ -32,6 +89,10 @@ where
         aggregate_id: &str,
         command: A::Command,
     ) -> Result<(), AggregateError<A::Error>> {
+        self.streams
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .insert(aggregate_id.to_string());
         self.cqrs.execute(aggregate_id, command).await
     }
 

@@ -19,6 +19,8 @@ pub struct Harness {
     pub read: ReadModel,
     pub sandboxes: SharedBus<Sandbox>,
     pub accounts: SharedBus<Account>,
+    sandbox_store: Arc<MemBus<Sandbox>>,
+    account_store: Arc<MemBus<Account>>,
 }
 
 impl Harness {
@@ -29,8 +31,10 @@ impl Harness {
 
     pub fn with_config(config: AppConfig) -> Harness {
         let read = ReadModel::new();
-        let sandboxes: SharedBus<Sandbox> = Arc::new(MemBus::new(read.clone()));
-        let accounts: SharedBus<Account> = Arc::new(MemBus::new(read.clone()));
+        let sandbox_store = Arc::new(MemBus::new(read.clone()));
+        let account_store = Arc::new(MemBus::new(read.clone()));
+        let sandboxes: SharedBus<Sandbox> = sandbox_store.clone();
+        let accounts: SharedBus<Account> = account_store.clone();
         let runtime = Arc::new(FakeRuntime::default());
         let clock = Arc::new(ManualClock::at(T0_MS));
         let gateway = Arc::new(FakeGateway::new(clock.clone() as Arc<dyn Clock>));
@@ -61,7 +65,16 @@ impl Harness {
             read,
             sandboxes,
             accounts,
+            sandbox_store,
+            account_store,
         }
+    }
+
+    /// `sockt audit` over everything stored so far.
+    pub async fn audit(&self) -> projections::audit::AuditReport {
+        let mut events = self.sandbox_store.stored_events().await;
+        events.extend(self.account_store.stored_events().await);
+        projections::audit::audit(&events)
     }
 
     /// A new account holding `cents` of credits.

@@ -3,9 +3,10 @@
 //! balance to its account exactly once.
 
 use crate::testing::Harness;
-use crate::CreateSandbox;
-use domain::sandbox::SandboxState;
-use domain::Msats;
+use crate::{CreateSandbox, Principal};
+use domain::account::AccountCommand;
+use domain::sandbox::{BillingMethod, Funding, FundingSource, SandboxCommand, SandboxState};
+use domain::{transfers, Msats, TierName};
 
 #[tokio::test]
 async fn a_sandbox_whose_container_cannot_be_made_fails_and_returns_its_credits() {
@@ -66,43 +67,186 @@ async fn another_tenant_cannot_act_on_a_sandbox() {
     assert_eq!(h.sandbox(&id).await.state, SandboxState::Running);
 }
 
-/// A crash right after an account's allocation — of a create, or of a
-/// top-up — strands credits in neither stream; the leader gives them back,
-/// once, after a grace that lets a live process finish its step.
+/// Allocate `cents` from `owner` to `sandbox_id` by transfer `transfer_id`
+/// — the first step of a create or a top-up — and stop there, as a crash
+/// would.
+async fn allocate_only(
+    h: &Harness,
+    owner: &Principal,
+    sandbox_id: &str,
+    transfer_id: &str,
+    cents: u64,
+) {
+    h.accounts
+        .execute(
+            owner.account_id().unwrap(),
+            AccountCommand::AllocateCredits {
+                sandbox_id: sandbox_id.into(),
+                transfer_id: transfer_id.into(),
+                amount: Msats::from_cents(cents).unwrap(),
+                now_ms: h.app.now_ms(),
+            },
+        )
+        .await
+        .unwrap();
+}
+
+fn balance(h: &Harness, owner: &Principal) -> Msats {
+    h.app.account(owner).unwrap().balance
+}
+
+/// A crash after the first step of a create or a top-up strands credits in
+/// neither stream; after a grace the leader voids the transfer on the
+/// sandbox (so the step can never complete late) and undoes it, once.
 #[tokio::test]
-async fn credits_a_crash_strands_between_account_and_sandbox_are_given_back() {
-    use domain::account::AccountCommand;
+async fn a_crash_after_an_allocation_is_undone_once_and_the_late_step_refused() {
     let h = Harness::new();
     let owner = h.account(100).await;
-    let account_id = owner.account_id().unwrap().to_string();
     let id = h.running_sandbox(&owner, "nano", 10).await;
-    for (sandbox, cents) in [("never-created", 30), (id.as_str(), 5)] {
-        h.accounts
-            .execute(
-                &account_id,
-                AccountCommand::AllocateCredits {
-                    sandbox_id: sandbox.into(),
-                    amount: Msats::from_cents(cents).unwrap(),
-                    now_ms: h.app.now_ms(),
-                },
-            )
-            .await
-            .unwrap();
-    }
-    let balance = |h: &Harness| h.app.account(&owner).unwrap().balance;
-    assert_eq!(balance(&h), Msats::from_cents(55).unwrap());
+    let top_up = transfers::top_up_transfer_id(&id, "crash");
+    allocate_only(&h, &owner, "never-created", "never-created:fund", 30).await;
+    allocate_only(&h, &owner, &id, &top_up, 5).await;
+    assert_eq!(balance(&h, &owner), Msats::from_cents(55).unwrap());
     assert_eq!(
         h.app.settle_credit_transfers().await,
         0,
         "not within the grace"
     );
+    let open = h.audit().await.violations;
+    assert_eq!(
+        open.len(),
+        2,
+        "the auditor sees both open transfers: {open:?}"
+    );
 
-    h.clock.advance_ms(61_000);
+    h.clock.advance_ms(11_000);
     assert_eq!(h.app.settle_credit_transfers().await, 2);
-    assert_eq!(balance(&h), Msats::from_cents(90).unwrap());
-    assert_eq!(h.app.settle_credit_transfers().await, 0, "given back once");
-    assert!(h.read.stranded_credits(i64::MAX).is_empty());
+    assert_eq!(balance(&h, &owner), Msats::from_cents(90).unwrap());
+    assert_eq!(h.app.settle_credit_transfers().await, 0, "undone once");
+    assert!(h.read.open_transfers(i64::MAX).is_empty());
+
+    // The process that was only slow comes back: both late steps are refused.
+    let late_create = h
+        .sandboxes
+        .execute(
+            "never-created",
+            SandboxCommand::CreateSandbox {
+                owner: owner.account_id().map(str::to_string),
+                tier: TierName::Nano,
+                billing: BillingMethod::Credits,
+                label: None,
+                image: "img".into(),
+                token_hash: None,
+                initial_funding: Some(Funding {
+                    amount: Msats::from_cents(30).unwrap(),
+                    source: FundingSource::Account {
+                        account_id: owner.account_id().unwrap().into(),
+                        transfer_id: Some("never-created:fund".into()),
+                    },
+                }),
+                now_ms: h.app.now_ms(),
+            },
+        )
+        .await;
+    assert!(late_create.is_err(), "a voided create never happens");
+    let late_top_up = h
+        .sandboxes
+        .execute(
+            &id,
+            SandboxCommand::ExtendBalance {
+                funding: Funding {
+                    amount: Msats::from_cents(5).unwrap(),
+                    source: FundingSource::Account {
+                        account_id: owner.account_id().unwrap().into(),
+                        transfer_id: Some(top_up),
+                    },
+                },
+                now_ms: h.app.now_ms(),
+            },
+        )
+        .await;
+    assert!(late_top_up.is_err(), "a voided top-up never arrives");
+    assert_eq!(h.sandbox(&id).await.balance, Msats::from_cents(10).unwrap());
     assert_eq!(h.sandbox(&id).await.state, SandboxState::Running);
+    assert!(h.audit().await.passed(), "{:?}", h.audit().await.violations);
+}
+
+/// A crash between the void and the undo: the next pass undoes it.
+#[tokio::test]
+async fn a_crash_between_void_and_undo_is_finished_by_the_next_pass() {
+    let h = Harness::new();
+    let owner = h.account(100).await;
+    allocate_only(&h, &owner, "s1", "s1:fund", 30).await;
+    h.sandboxes
+        .execute(
+            "s1",
+            SandboxCommand::VoidTransfer {
+                transfer_id: "s1:fund".into(),
+                now_ms: h.app.now_ms(),
+            },
+        )
+        .await
+        .unwrap();
+    h.clock.advance_ms(11_000);
+    assert_eq!(h.app.settle_credit_transfers().await, 1);
+    assert_eq!(balance(&h, &owner), Msats::from_cents(100).unwrap());
+    assert!(h.audit().await.passed(), "{:?}", h.audit().await.violations);
+}
+
+/// A transfer that completed is left alone however late the pass runs.
+#[tokio::test]
+async fn a_completed_transfer_is_never_undone() {
+    let h = Harness::new();
+    let owner = h.account(100).await;
+    let id = h.running_sandbox(&owner, "nano", 10).await;
+    h.clock.advance_ms(3_600_000);
+    assert_eq!(h.app.settle_credit_transfers().await, 0);
+    assert_eq!(
+        h.app
+            .undo_allocation(
+                &id,
+                owner.account_id().unwrap(),
+                &transfers::funding_transfer_id(&id),
+                Msats(1)
+            )
+            .await,
+        Ok(false),
+        "the sandbox took it: it cannot be voided"
+    );
+    assert_eq!(balance(&h, &owner), Msats::from_cents(90).unwrap());
+}
+
+/// A crash after a sandbox recorded its refund and before the account took
+/// it back: the leader completes the transfer, once.
+#[tokio::test]
+async fn a_crash_after_a_refund_is_completed_once() {
+    let h = Harness::new();
+    let owner = h.account(100).await;
+    let id = h.running_sandbox(&owner, "nano", 10).await;
+    h.sandboxes
+        .execute(
+            &id,
+            SandboxCommand::TerminateSandbox {
+                now_ms: h.app.now_ms(),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(balance(&h, &owner), Msats::from_cents(90).unwrap());
+    assert_eq!(
+        h.app.settle_credit_transfers().await,
+        1,
+        "no grace for refunds"
+    );
+    assert_eq!(balance(&h, &owner), Msats::from_cents(100).unwrap());
+    assert_eq!(h.app.settle_credit_transfers().await, 0);
+    h.app.return_credits(&id).await;
+    assert_eq!(
+        balance(&h, &owner),
+        Msats::from_cents(100).unwrap(),
+        "returned once"
+    );
+    assert!(h.audit().await.passed(), "{:?}", h.audit().await.violations);
 }
 
 /// One account cannot take the whole server.

@@ -22,14 +22,26 @@ pub enum AccountCommand {
         cents: u64,
         now_ms: i64,
     },
+    /// Start transfer `transfer_id` of `amount` to a sandbox.
     AllocateCredits {
         sandbox_id: String,
+        transfer_id: String,
         amount: Msats,
         now_ms: i64,
     },
-    /// Return a sandbox's unused credits. Once per sandbox: a repeat is ignored.
+    /// Complete transfer `transfer_id`: a sandbox's refund of its unused
+    /// credits. Once per transfer: a repeat is ignored.
     ReturnCredits {
         sandbox_id: String,
+        transfer_id: String,
+        amount: Msats,
+        now_ms: i64,
+    },
+    /// Undo allocation `transfer_id`, which the sandbox has voided (it never
+    /// took it and never will). Once per transfer: a repeat is ignored.
+    UndoAllocation {
+        sandbox_id: String,
+        transfer_id: String,
         amount: Msats,
         now_ms: i64,
     },
@@ -48,14 +60,27 @@ pub enum AccountEvent {
         balance_after: Msats,
         at_ms: i64,
     },
+    /// Version 1.1 names its transfer (1.0 did not: `transfer_id: null`,
+    /// and `crate::transfers` keys it by its sandbox).
     CreditsAllocated {
         sandbox_id: String,
+        transfer_id: Option<String>,
         amount: Msats,
         balance_after: Msats,
         at_ms: i64,
     },
+    /// Version 1.1 names its transfer, like `CreditsAllocated`.
     CreditsReturned {
         sandbox_id: String,
+        transfer_id: Option<String>,
+        amount: Msats,
+        balance_after: Msats,
+        at_ms: i64,
+    },
+    /// An allocation no sandbox took, given back (its sandbox voided it).
+    AllocationUndone {
+        sandbox_id: String,
+        transfer_id: Option<String>,
         amount: Msats,
         balance_after: Msats,
         at_ms: i64,
@@ -69,6 +94,7 @@ impl DomainEvent for AccountEvent {
             AccountEvent::CreditsDeposited { .. } => "CreditsDeposited",
             AccountEvent::CreditsAllocated { .. } => "CreditsAllocated",
             AccountEvent::CreditsReturned { .. } => "CreditsReturned",
+            AccountEvent::AllocationUndone { .. } => "AllocationUndone",
         }
         .to_string()
     }
@@ -76,10 +102,10 @@ impl DomainEvent for AccountEvent {
     /// Each variant's payload version (see `crate::upcasting`).
     fn event_version(&self) -> String {
         match self {
+            AccountEvent::CreditsAllocated { .. } | AccountEvent::CreditsReturned { .. } => "1.1",
             AccountEvent::AccountOpened { .. }
             | AccountEvent::CreditsDeposited { .. }
-            | AccountEvent::CreditsAllocated { .. }
-            | AccountEvent::CreditsReturned { .. } => "1.0",
+            | AccountEvent::AllocationUndone { .. } => "1.0",
         }
         .to_string()
     }
@@ -110,7 +136,10 @@ pub enum AccountError {
 pub struct Account {
     pub opened: bool,
     pub balance: Msats,
-    pub returned_sandboxes: BTreeSet<String>,
+    /// Transfers to this account already completed or undone (legacy
+    /// returns: their sandbox id), so a repeat is ignored.
+    #[serde(alias = "returned_sandboxes")]
+    pub settled_transfers: BTreeSet<String>,
 }
 
 impl Aggregate for Account {
@@ -139,17 +168,37 @@ impl Aggregate for Account {
             | AccountEvent::CreditsAllocated { balance_after, .. } => self.balance = balance_after,
             AccountEvent::CreditsReturned {
                 sandbox_id,
+                transfer_id,
+                balance_after,
+                ..
+            }
+            | AccountEvent::AllocationUndone {
+                sandbox_id,
+                transfer_id,
                 balance_after,
                 ..
             } => {
                 self.balance = balance_after;
-                self.returned_sandboxes.insert(sandbox_id);
+                self.settled_transfers
+                    .insert(transfer_id.unwrap_or(sandbox_id));
             }
         }
     }
 }
 
 impl Account {
+    /// The balance after taking back `amount` by transfer `transfer_id`;
+    /// nothing when there is nothing to take or it was taken already.
+    fn take_back(&self, transfer_id: &str, amount: Msats) -> Result<Option<Msats>, AccountError> {
+        if amount.is_zero() || self.settled_transfers.contains(transfer_id) {
+            return Ok(None);
+        }
+        self.balance
+            .checked_add(amount)
+            .map(Some)
+            .ok_or(AccountError::Overflow)
+    }
+
     pub fn decide(&self, command: AccountCommand) -> Result<Vec<AccountEvent>, AccountError> {
         if let AccountCommand::OpenAccount {
             name,
@@ -189,6 +238,7 @@ impl Account {
             }
             AccountCommand::AllocateCredits {
                 sandbox_id,
+                transfer_id,
                 amount,
                 now_ms,
             } => {
@@ -204,6 +254,7 @@ impl Account {
                         })?;
                 Ok(vec![AccountEvent::CreditsAllocated {
                     sandbox_id,
+                    transfer_id: Some(transfer_id),
                     amount,
                     balance_after,
                     at_ms: now_ms,
@@ -211,23 +262,36 @@ impl Account {
             }
             AccountCommand::ReturnCredits {
                 sandbox_id,
+                transfer_id,
                 amount,
                 now_ms,
-            } => {
-                if amount.is_zero() || self.returned_sandboxes.contains(&sandbox_id) {
-                    return Ok(vec![]);
-                }
-                let balance_after = self
-                    .balance
-                    .checked_add(amount)
-                    .ok_or(AccountError::Overflow)?;
-                Ok(vec![AccountEvent::CreditsReturned {
+            } => Ok(self
+                .take_back(&transfer_id, amount)?
+                .map(|balance_after| AccountEvent::CreditsReturned {
                     sandbox_id,
+                    transfer_id: Some(transfer_id),
                     amount,
                     balance_after,
                     at_ms: now_ms,
-                }])
-            }
+                })
+                .into_iter()
+                .collect()),
+            AccountCommand::UndoAllocation {
+                sandbox_id,
+                transfer_id,
+                amount,
+                now_ms,
+            } => Ok(self
+                .take_back(&transfer_id, amount)?
+                .map(|balance_after| AccountEvent::AllocationUndone {
+                    sandbox_id,
+                    transfer_id: Some(transfer_id),
+                    amount,
+                    balance_after,
+                    at_ms: now_ms,
+                })
+                .into_iter()
+                .collect()),
         }
     }
 }

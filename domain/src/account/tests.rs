@@ -62,6 +62,7 @@ fn allocation_beyond_the_balance_is_refused() {
         .given(vec![opened(), deposited(10)])
         .when(AccountCommand::AllocateCredits {
             sandbox_id: "s".into(),
+            transfer_id: "s:fund".into(),
             amount: Msats(11 * MSATS_PER_CENT),
             now_ms: 2,
         })
@@ -77,11 +78,13 @@ fn allocation_takes_from_the_balance() {
         .given(vec![opened(), deposited(10)])
         .when(AccountCommand::AllocateCredits {
             sandbox_id: "s".into(),
+            transfer_id: "s:fund".into(),
             amount: Msats(4 * MSATS_PER_CENT),
             now_ms: 2,
         })
         .then_expect_events(vec![AccountEvent::CreditsAllocated {
             sandbox_id: "s".into(),
+            transfer_id: Some("s:fund".into()),
             amount: Msats(4 * MSATS_PER_CENT),
             balance_after: Msats(6 * MSATS_PER_CENT),
             at_ms: 2,
@@ -92,6 +95,7 @@ fn allocation_takes_from_the_balance() {
 fn a_sandbox_returns_credits_once() {
     let returned = AccountEvent::CreditsReturned {
         sandbox_id: "s".into(),
+        transfer_id: Some("s:refund".into()),
         amount: Msats(7),
         balance_after: Msats(7),
         at_ms: 3,
@@ -100,8 +104,54 @@ fn a_sandbox_returns_credits_once() {
         .given(vec![opened(), returned])
         .when(AccountCommand::ReturnCredits {
             sandbox_id: "s".into(),
+            transfer_id: "s:refund".into(),
             amount: Msats(7),
             now_ms: 4,
         })
+        .then_expect_events(vec![]);
+}
+
+#[test]
+fn a_legacy_return_still_counts_as_settled() {
+    let legacy = AccountEvent::CreditsReturned {
+        sandbox_id: "s".into(),
+        transfer_id: None,
+        amount: Msats(7),
+        balance_after: Msats(7),
+        at_ms: 3,
+    };
+    Test::with(())
+        .given(vec![opened(), legacy])
+        .when(AccountCommand::UndoAllocation {
+            sandbox_id: "s".into(),
+            transfer_id: "s".into(),
+            amount: Msats(7),
+            now_ms: 4,
+        })
+        .then_expect_events(vec![]);
+}
+
+#[test]
+fn an_allocation_is_undone_once() {
+    let undo = AccountCommand::UndoAllocation {
+        sandbox_id: "s".into(),
+        transfer_id: "s:fund".into(),
+        amount: Msats(7),
+        now_ms: 4,
+    };
+    let undone = AccountEvent::AllocationUndone {
+        sandbox_id: "s".into(),
+        transfer_id: Some("s:fund".into()),
+        amount: Msats(7),
+        balance_after: Msats(10 * MSATS_PER_CENT + 7),
+        at_ms: 4,
+    };
+    Test::with(())
+        .given(vec![opened(), deposited(10)])
+        .when(undo.clone())
+        .then_expect_events(vec![undone.clone()]);
+    Test::with(())
+        .given(vec![opened(), deposited(10), undone])
+        .when(undo)
         .then_expect_events(vec![]);
 }

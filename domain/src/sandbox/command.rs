@@ -30,6 +30,12 @@ pub enum SandboxCommand {
         funding: Funding,
         now_ms: i64,
     },
+    /// Refuse credit transfer `transfer_id` for good (it has not reached the
+    /// sandbox, which may not even exist yet), so its account can undo it.
+    VoidTransfer {
+        transfer_id: String,
+        now_ms: i64,
+    },
     RecordStarted {
         container_id: String,
         now_ms: i64,

@@ -44,4 +44,8 @@ pub enum SandboxError {
     RefundInFlight,
     #[error("no such withdraw link, or already claimed")]
     WithdrawNotOffered,
+    #[error("that credit transfer was voided; its credits went back to the account")]
+    TransferVoided,
+    #[error("that credit transfer already reached the sandbox")]
+    TransferTaken,
 }

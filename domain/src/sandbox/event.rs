@@ -34,8 +34,12 @@ pub enum PauseReason {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "kind")]
 pub enum FundingSource {
-    /// Credits allocated from an account.
-    Account { account_id: String },
+    /// Credits allocated from an account, by a transfer (see
+    /// `crate::transfers`; `None` in events written before transfers had ids).
+    Account {
+        account_id: String,
+        transfer_id: Option<String>,
+    },
     /// A settled Lightning invoice.
     Payment { payment_hash: String },
 }
@@ -54,8 +58,15 @@ pub enum RefundTarget {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "kind")]
 pub enum RefundDestination {
-    Account { account_id: String },
-    Payment { payment_hash: String },
+    /// Credits returned to the owning account, by a transfer (see
+    /// `crate::transfers`; `None` in events written before transfers had ids).
+    Account {
+        account_id: String,
+        transfer_id: Option<String>,
+    },
+    Payment {
+        payment_hash: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -70,6 +81,7 @@ pub enum SandboxEvent {
         token_hash: Option<String>,
         at_ms: i64,
     },
+    /// Version 1.1: an account source names its transfer.
     BalanceExtended {
         amount: Msats,
         source: FundingSource,
@@ -123,6 +135,7 @@ pub enum SandboxEvent {
     SandboxTerminated {
         at_ms: i64,
     },
+    /// Version 1.1: an account destination names its transfer.
     RefundIssued {
         amount: Msats,
         destination: RefundDestination,
@@ -184,6 +197,13 @@ pub enum SandboxEvent {
         balance_after: Msats,
         at_ms: i64,
     },
+    /// A credit transfer this sandbox never took, refused for good so its
+    /// account can take the credits back (see `crate::transfers`). It may
+    /// be the only event of a stream whose create never happened.
+    TransferVoided {
+        transfer_id: String,
+        at_ms: i64,
+    },
 }
 
 impl SandboxEvent {
@@ -209,7 +229,8 @@ impl SandboxEvent {
             | SandboxEvent::WithdrawOffered { at_ms, .. }
             | SandboxEvent::RefundReserved { at_ms, .. }
             | SandboxEvent::RefundSettled { at_ms, .. }
-            | SandboxEvent::RefundReleased { at_ms, .. } => *at_ms,
+            | SandboxEvent::RefundReleased { at_ms, .. }
+            | SandboxEvent::TransferVoided { at_ms, .. } => *at_ms,
         }
     }
 }
@@ -237,6 +258,7 @@ impl DomainEvent for SandboxEvent {
             SandboxEvent::RefundReserved { .. } => "RefundReserved",
             SandboxEvent::RefundSettled { .. } => "RefundSettled",
             SandboxEvent::RefundReleased { .. } => "RefundReleased",
+            SandboxEvent::TransferVoided { .. } => "TransferVoided",
         };
         name.to_string()
     }
@@ -245,9 +267,10 @@ impl DomainEvent for SandboxEvent {
     /// upcaster (see `crate::upcasting`) that turns the old JSON into the new.
     fn event_version(&self) -> String {
         match self {
-            SandboxEvent::ExecStarted { .. } => "1.1",
-            SandboxEvent::SandboxCreated { .. }
+            SandboxEvent::ExecStarted { .. }
             | SandboxEvent::BalanceExtended { .. }
+            | SandboxEvent::RefundIssued { .. } => "1.1",
+            SandboxEvent::SandboxCreated { .. }
             | SandboxEvent::SandboxStarted { .. }
             | SandboxEvent::ExecFinished { .. }
             | SandboxEvent::UsageCharged { .. }
@@ -255,7 +278,6 @@ impl DomainEvent for SandboxEvent {
             | SandboxEvent::SandboxPaused { .. }
             | SandboxEvent::SandboxResumed { .. }
             | SandboxEvent::SandboxTerminated { .. }
-            | SandboxEvent::RefundIssued { .. }
             | SandboxEvent::SandboxFailed { .. }
             | SandboxEvent::SandboxExpired { .. }
             | SandboxEvent::InvoiceIssued { .. }
@@ -264,7 +286,8 @@ impl DomainEvent for SandboxEvent {
             | SandboxEvent::WithdrawOffered { .. }
             | SandboxEvent::RefundReserved { .. }
             | SandboxEvent::RefundSettled { .. }
-            | SandboxEvent::RefundReleased { .. } => "1.0",
+            | SandboxEvent::RefundReleased { .. }
+            | SandboxEvent::TransferVoided { .. } => "1.0",
         }
         .to_string()
     }

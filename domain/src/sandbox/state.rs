@@ -100,6 +100,10 @@ pub struct Sandbox {
     pub refund_attempts: u32,
     /// Where a failed refund is to be retried.
     pub refund_address: Option<String>,
+    /// Credit transfers from the account that reached this sandbox.
+    pub taken_transfers: BTreeSet<String>,
+    /// Credit transfers this sandbox refused for good.
+    pub voided_transfers: BTreeSet<String>,
 }
 
 /// An outgoing payment of a sandbox's balance, reserved before it was made.
@@ -157,6 +161,13 @@ impl Aggregate for Sandbox {
                 balance_after,
                 ..
             } => {
+                if let FundingSource::Account {
+                    transfer_id: Some(transfer_id),
+                    ..
+                } = &source
+                {
+                    self.taken_transfers.insert(transfer_id.clone());
+                }
                 self.balance = balance_after;
                 self.paid_in = Msats(self.paid_in.0.saturating_add(amount.0));
                 self.low_balance_warned = false;
@@ -298,6 +309,9 @@ impl Aggregate for Sandbox {
                 self.balance = balance_after;
                 self.refund_in_flight = None;
             }
+            SandboxEvent::TransferVoided { transfer_id, .. } => {
+                self.voided_transfers.insert(transfer_id);
+            }
         }
     }
 }
@@ -314,6 +328,13 @@ impl Sandbox {
 
     /// The events a command produces, without applying them.
     pub fn decide(&self, command: SandboxCommand) -> Result<Vec<SandboxEvent>, SandboxError> {
+        if let SandboxCommand::VoidTransfer {
+            transfer_id,
+            now_ms,
+        } = command
+        {
+            return self.void_transfer(transfer_id, now_ms);
+        }
         if self.state == SandboxState::Unknown {
             return match command {
                 SandboxCommand::CreateSandbox {
@@ -338,6 +359,7 @@ impl Sandbox {
                     }];
                     if let Some(funding) = initial_funding {
                         check_funding(billing, &funding)?;
+                        self.check_transfer(&funding.source)?;
                         events.push(SandboxEvent::BalanceExtended {
                             balance_after: funding.amount,
                             amount: funding.amount,
@@ -352,6 +374,7 @@ impl Sandbox {
         }
         match command {
             SandboxCommand::CreateSandbox { .. } => Err(SandboxError::AlreadyExists),
+            SandboxCommand::VoidTransfer { .. } => Ok(vec![]),
             SandboxCommand::ExtendBalance { funding, now_ms } => self.extend(funding, now_ms),
             SandboxCommand::RecordStarted {
                 container_id,
@@ -637,7 +660,14 @@ impl Sandbox {
                     return Err(SandboxError::InvoiceExpired);
                 }
             }
-            FundingSource::Account { .. } => self.ensure_alive()?,
+            FundingSource::Account {
+                transfer_id: Some(transfer_id),
+                ..
+            } if self.taken_transfers.contains(transfer_id) => return Ok(vec![]),
+            FundingSource::Account { .. } => {
+                self.check_transfer(&funding.source)?;
+                self.ensure_alive()?;
+            }
         }
         let balance_after = self
             .balance
@@ -649,6 +679,35 @@ impl Sandbox {
             balance_after,
             at_ms: now_ms,
         }])
+    }
+
+    /// Refuse a transfer for good, unless it already arrived (idempotent).
+    fn void_transfer(
+        &self,
+        transfer_id: String,
+        now_ms: i64,
+    ) -> Result<Vec<SandboxEvent>, SandboxError> {
+        if self.taken_transfers.contains(&transfer_id) {
+            return Err(SandboxError::TransferTaken);
+        }
+        if self.voided_transfers.contains(&transfer_id) {
+            return Ok(vec![]);
+        }
+        Ok(vec![SandboxEvent::TransferVoided {
+            transfer_id,
+            at_ms: now_ms,
+        }])
+    }
+
+    /// Credits from a voided transfer went back to the account: refuse them.
+    fn check_transfer(&self, source: &FundingSource) -> Result<(), SandboxError> {
+        match source {
+            FundingSource::Account {
+                transfer_id: Some(transfer_id),
+                ..
+            } if self.voided_transfers.contains(transfer_id) => Err(SandboxError::TransferVoided),
+            _ => Ok(()),
+        }
     }
 
     /// A charge for running time up to `now_ms`, ending where the balance runs out.
@@ -672,6 +731,15 @@ impl Sandbox {
         }]
     }
 
+    /// The id of the transfer that returns this sandbox's credits, named
+    /// after the sandbox its funding transfers name (the aggregate is not
+    /// told its own id); `None` for a sandbox funded before transfers had ids.
+    fn refund_transfer_id(&self) -> Option<String> {
+        self.taken_transfers.iter().next().map(|funding| {
+            crate::transfers::refund_transfer_id(crate::transfers::sandbox_of(funding))
+        })
+    }
+
     /// Credits left in an ending sandbox go back to the owning account.
     fn refund_to_account(&self, earlier: &[SandboxEvent], now_ms: i64) -> Option<SandboxEvent> {
         if self.billing != Some(BillingMethod::Credits) {
@@ -686,9 +754,12 @@ impl Sandbox {
             .sum();
         let left = self.balance.saturating_sub(Msats(charged_now));
         let account_id = self.owner.clone()?;
-        (!left.is_zero()).then_some(SandboxEvent::RefundIssued {
+        (!left.is_zero()).then(|| SandboxEvent::RefundIssued {
             amount: left,
-            destination: RefundDestination::Account { account_id },
+            destination: RefundDestination::Account {
+                account_id,
+                transfer_id: self.refund_transfer_id(),
+            },
             balance_after: Msats::ZERO,
             at_ms: now_ms,
         })

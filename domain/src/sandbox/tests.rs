@@ -10,10 +10,15 @@ type Test = TestFramework<Sandbox>;
 const T0: i64 = 1_700_000_000_000;
 
 fn account_funding(msats: u64) -> Funding {
+    account_funding_by("sb:fund", msats)
+}
+
+fn account_funding_by(transfer_id: &str, msats: u64) -> Funding {
     Funding {
         amount: Msats(msats),
         source: FundingSource::Account {
             account_id: "acct".into(),
+            transfer_id: Some(transfer_id.into()),
         },
     }
 }
@@ -36,6 +41,7 @@ fn funded(msats: u64) -> SandboxEvent {
         amount: Msats(msats),
         source: FundingSource::Account {
             account_id: "acct".into(),
+            transfer_id: Some("sb:fund".into()),
         },
         balance_after: Msats(msats),
         at_ms: T0,
@@ -68,6 +74,75 @@ fn create_with_credits_records_creation_and_funding() {
             now_ms: T0,
         })
         .then_expect_events(vec![created(), funded(60_000)]);
+}
+
+fn voided(transfer_id: &str) -> SandboxEvent {
+    SandboxEvent::TransferVoided {
+        transfer_id: transfer_id.into(),
+        at_ms: T0,
+    }
+}
+
+#[test]
+fn a_voided_funding_transfer_can_never_create_the_sandbox() {
+    Test::with(())
+        .given_no_previous_events()
+        .when(SandboxCommand::VoidTransfer {
+            transfer_id: "sb:fund".into(),
+            now_ms: T0,
+        })
+        .then_expect_events(vec![voided("sb:fund")]);
+    Test::with(())
+        .given(vec![voided("sb:fund")])
+        .when(SandboxCommand::CreateSandbox {
+            owner: Some("acct".into()),
+            tier: TierName::Micro,
+            billing: BillingMethod::Credits,
+            label: None,
+            image: "img".into(),
+            token_hash: None,
+            initial_funding: Some(account_funding(60_000)),
+            now_ms: T0,
+        })
+        .then_expect_error(SandboxError::TransferVoided);
+}
+
+#[test]
+fn a_transfer_that_arrived_cannot_be_voided_and_arrives_once() {
+    Test::with(())
+        .given(running(1_000))
+        .when(SandboxCommand::VoidTransfer {
+            transfer_id: "sb:fund".into(),
+            now_ms: T0,
+        })
+        .then_expect_error(SandboxError::TransferTaken);
+    Test::with(())
+        .given(running(1_000))
+        .when(SandboxCommand::ExtendBalance {
+            funding: account_funding(1_000),
+            now_ms: T0,
+        })
+        .then_expect_events(vec![]);
+}
+
+#[test]
+fn a_voided_top_up_is_refused_and_voiding_again_records_nothing() {
+    let mut given = running(1_000);
+    given.push(voided("sb:topup:1"));
+    Test::with(())
+        .given(given.clone())
+        .when(SandboxCommand::ExtendBalance {
+            funding: account_funding_by("sb:topup:1", 5_000),
+            now_ms: T0,
+        })
+        .then_expect_error(SandboxError::TransferVoided);
+    Test::with(())
+        .given(given)
+        .when(SandboxCommand::VoidTransfer {
+            transfer_id: "sb:topup:1".into(),
+            now_ms: T0,
+        })
+        .then_expect_events(vec![]);
 }
 
 #[test]
@@ -347,6 +422,7 @@ fn terminate_charges_then_returns_the_rest_to_the_account() {
                 amount: Msats(6_000),
                 destination: RefundDestination::Account {
                     account_id: "acct".into(),
+                    transfer_id: Some("sb:refund".into()),
                 },
                 balance_after: Msats(0),
                 at_ms: T0 + 4_000,
@@ -381,6 +457,7 @@ fn failure_bills_nothing_more_and_returns_the_balance() {
                 amount: Msats(10_000),
                 destination: RefundDestination::Account {
                     account_id: "acct".into(),
+                    transfer_id: Some("sb:refund".into()),
                 },
                 balance_after: Msats(0),
                 at_ms: T0 + 99_000,
@@ -773,7 +850,7 @@ mod conservation {
                     0 => SandboxCommand::ChargeUsage { now_ms: now, low_balance_secs: 30 },
                     1 => SandboxCommand::PauseSandbox { reason: PauseReason::Requested, now_ms: now },
                     2 => SandboxCommand::ResumeSandbox { now_ms: now },
-                    3 => SandboxCommand::ExtendBalance { funding: account_funding(amount), now_ms: now },
+                    3 => SandboxCommand::ExtendBalance { funding: account_funding_by(&format!("sb:topup:{now}"), amount), now_ms: now },
                     _ => SandboxCommand::TerminateSandbox { now_ms: now },
                 };
                 if let Ok(events) = sandbox.decide(command) {
