@@ -21,6 +21,8 @@ pub struct Stores {
     /// Events delivered to the read model on open.
     pub replayed: usize,
     pub instance_id: String,
+    /// The secret LNURL-withdraw links derive from (never logged).
+    pub link_secret: String,
     pub directory: Arc<StoreDirectory>,
     /// Run it to follow other processes' commits.
     pub feed: Arc<EventFeed>,
@@ -79,6 +81,7 @@ async fn open_from(
         backend: opened.backend,
         replayed: opened.replayed,
         instance_id: opened.instance_id,
+        link_secret: opened.link_secret,
         directory: opened.directory,
         feed: opened.feed,
         checkpoints: checkpoints.map(Arc::new),

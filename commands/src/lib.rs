@@ -26,6 +26,7 @@ mod sandboxes;
 pub mod testing;
 #[cfg(test)]
 mod tests;
+mod withdraw_links;
 
 pub use app::App;
 pub use auth::{hash_secret, new_api_key, Principal, API_KEY_PREFIX};
@@ -40,3 +41,4 @@ pub use meter::Meter;
 pub use presentation::{SandboxStatus, WarningLevel};
 pub use reconcile::ReconcileReport;
 pub use sandboxes::{CreateSandbox, DefaultBilling};
+pub use withdraw_links::{LinkSecret, WithdrawLink};

@@ -68,8 +68,11 @@ pub enum RefundOutcome {
 /// Open invoices checked with the gateway at once, and how long one check may take.
 const SETTLE_CONCURRENCY: usize = 8;
 const GATEWAY_TIMEOUT: Duration = Duration::from_secs(5);
-/// How often open invoices are polled (the fallback to the gateway's push).
+/// How often settlement looks at top-ups, payouts and open invoices.
 const SETTLE_EVERY: Duration = Duration::from_secs(1);
+/// How often open invoices are polled when the gateway pushes payments
+/// (polling is then only the fallback for a lost push).
+const POLL_WITH_PUSH_EVERY: u32 = 10;
 
 /// Settlement: its own task, so a slow gateway or many open invoices never
 /// hold up the meter.
@@ -80,11 +83,55 @@ impl Settlement {
     pub async fn run(app: Arc<App>, shutdown: tokio_util::sync::CancellationToken) {
         let mut tick = tokio::time::interval(SETTLE_EVERY);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut pushes = app
+            .lightning
+            .as_ref()
+            .and_then(|l| l.gateway.payment_pushes());
+        let pushed = pushes.is_some();
+        let mut ticks: u32 = 0;
         loop {
             tokio::select! {
                 _ = shutdown.cancelled() => return,
-                _ = tick.tick() => app.lightning_tick().await,
+                Some(payment_hash) = next_push(&mut pushes) => {
+                    let app = app.clone();
+                    tokio::spawn(async move { app.settle_pushed(&payment_hash).await });
+                }
+                _ = tick.tick() => {
+                    let poll = !pushed || ticks.is_multiple_of(POLL_WITH_PUSH_EVERY);
+                    ticks = ticks.wrapping_add(1);
+                    app.lightning_tick(poll).await;
+                }
             }
+        }
+    }
+}
+
+/// The next pushed payment hash (never, without pushes).
+async fn next_push(
+    pushes: &mut Option<futures::stream::BoxStream<'static, String>>,
+) -> Option<String> {
+    match pushes {
+        Some(stream) => stream.next().await,
+        None => std::future::pending().await,
+    }
+}
+
+impl App {
+    /// Settle a payment the gateway pushed (only hashes of our open
+    /// invoices are looked at; the gateway is asked whether it is paid).
+    async fn settle_pushed(self: &Arc<Self>, payment_hash: &str) {
+        if self.read.open_invoice(payment_hash).is_none() {
+            return;
+        }
+        match tokio::time::timeout(GATEWAY_TIMEOUT, self.settle_payment(payment_hash)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                tracing::warn!(payment_hash, error = %e, "could not settle a pushed payment; polling will retry")
+            }
+            Err(_) => tracing::warn!(
+                payment_hash,
+                "the gateway did not answer in time; polling will retry"
+            ),
         }
     }
 }
@@ -113,7 +160,7 @@ pub(crate) fn lightning_error(e: LightningError) -> AppError {
     }
 }
 
-fn whole_sats(amount: Msats) -> Msats {
+pub(crate) fn whole_sats(amount: Msats) -> Msats {
     Msats(amount.0 - amount.0 % 1000)
 }
 
@@ -344,9 +391,10 @@ impl App {
         Ok(())
     }
 
-    /// One pass of the settlement watcher: poll every open invoice, and offer
-    /// a top-up invoice to Lightning sandboxes running low or paused empty.
-    pub async fn lightning_tick(self: &Arc<Self>) {
+    /// One pass of the settlement watcher: offer a top-up invoice to
+    /// Lightning sandboxes running low or paused empty, follow outgoing
+    /// payments, and (when `poll_invoices`) poll every open invoice.
+    pub async fn lightning_tick(self: &Arc<Self>, poll_invoices: bool) {
         if self.lightning.is_none() {
             return;
         }
@@ -354,6 +402,9 @@ impl App {
         // it runs dry, whatever else this pass has to check.
         self.offer_topups().await;
         self.follow_payouts().await;
+        if !poll_invoices {
+            return;
+        }
         futures::stream::iter(self.read.open_invoices())
             .for_each_concurrent(SETTLE_CONCURRENCY, |(_, invoice)| async move {
                 let checked =
@@ -438,21 +489,14 @@ impl App {
                     Ok(RefundOutcome::Retrying { amount, reason })
                 }
             },
-            None => {
-                let k1 = hex::encode(rand::random::<[u8; 32]>());
-                let _guard = self.locks.lock(sandbox_id).await;
-                self.sandboxes
-                    .execute(
-                        sandbox_id,
-                        SandboxCommand::OfferWithdraw {
-                            k1_hash: hash_hex(&k1),
-                            amount,
-                            now_ms: self.now_ms(),
-                        },
-                    )
-                    .await?;
-                Ok(RefundOutcome::Withdraw { amount, k1 })
-            }
+            // The link already offered (to a failed sandbox) stays the link.
+            None => match self.withdraw_k1(sandbox_id, &sandbox) {
+                Some(k1) => Ok(RefundOutcome::Withdraw { amount, k1 }),
+                None => {
+                    let k1 = self.offer_withdraw(sandbox_id, amount).await?;
+                    Ok(RefundOutcome::Withdraw { amount, k1 })
+                }
+            },
         }
     }
 
@@ -536,20 +580,9 @@ impl App {
                 return;
             }
             let Some(address) = address else {
-                let k1 = hex::encode(rand::random::<[u8; 32]>());
-                let _guard = self.locks.lock(sandbox_id).await;
-                let _ = self
-                    .sandboxes
-                    .execute(
-                        sandbox_id,
-                        SandboxCommand::OfferWithdraw {
-                            k1_hash: hash_hex(&k1),
-                            amount,
-                            now_ms: self.now_ms(),
-                        },
-                    )
-                    .await;
-                tracing::info!(sandbox_id, "late payment left claimable by LNURL-withdraw");
+                if let Err(e) = self.offer_withdraw(sandbox_id, amount).await {
+                    tracing::warn!(sandbox_id, error = %e, "could not offer a withdraw link");
+                }
                 return;
             };
             match self.pay_address(sandbox_id, address, amount).await {
@@ -563,64 +596,8 @@ impl App {
             "refund gave up after {REFUND_ATTEMPTS} attempts; the balance stays on the sandbox"
         );
     }
-
-    /// The LNURL-withdraw offer behind `k1`: (sandbox, amount claimable).
-    pub async fn withdraw_offer(&self, k1: &str) -> Result<(String, Msats), AppError> {
-        let not_found = || AppError::NotFound {
-            code: ErrorCode::WithdrawNotFound,
-            message: "no such withdraw link, or already claimed".into(),
-        };
-        let sandbox_id = self
-            .read
-            .sandbox_for_withdraw(&hash_hex(k1))
-            .ok_or_else(not_found)?;
-        let sandbox = self
-            .load_sandbox(&sandbox_id)
-            .await
-            .map_err(|_| not_found())?;
-        let amount = whole_sats(sandbox.balance);
-        if amount.is_zero() || sandbox.withdraw_k1_hash.as_deref() != Some(hash_hex(k1).as_str()) {
-            return Err(not_found());
-        }
-        Ok((sandbox_id, amount))
-    }
-
-    /// Claim a withdraw offer with the wallet's invoice `bolt11`. Claims
-    /// race through the sandbox's one reservation: one pays, the others are
-    /// refused, in this process or another.
-    pub async fn claim_withdraw(&self, k1: &str, bolt11: &str) -> Result<Msats, AppError> {
-        let lightning = self.lightning()?;
-        let (sandbox_id, offered) = self.withdraw_offer(k1).await?;
-        let invoice = lightning.gateway.decode(bolt11).map_err(lightning_error)?;
-        if invoice.amount.is_zero() || invoice.amount > offered {
-            return Err(AppError::Invalid {
-                code: ErrorCode::InvalidInvoice,
-                message: format!("the invoice must be for at most {} msat", offered.0),
-            });
-        }
-        if invoice.expires_at_ms < self.now_ms() {
-            return Err(AppError::Invalid {
-                code: ErrorCode::InvalidInvoice,
-                message: "the invoice has expired".into(),
-            });
-        }
-        let target = RefundTarget::Withdraw {
-            k1_hash: hash_hex(k1),
-        };
-        match self.pay_out(&sandbox_id, &invoice, target).await {
-            Ok(PayOut::Settled | PayOut::Pending) => Ok(invoice.amount),
-            Ok(PayOut::Failed(e)) => Err(lightning_error(e)),
-            Err(AppError::Conflict { .. }) | Err(AppError::NotFound { .. }) => {
-                Err(AppError::Conflict {
-                    code: ErrorCode::WithdrawClaimed,
-                    message: "this withdraw link is being claimed or was claimed already".into(),
-                })
-            }
-            Err(e) => Err(e),
-        }
-    }
 }
 
-fn hash_hex(secret: &str) -> String {
+pub(crate) fn hash_hex(secret: &str) -> String {
     hex::encode(Sha256::digest(secret.as_bytes()))
 }

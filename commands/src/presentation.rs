@@ -53,6 +53,8 @@ pub struct SandboxStatus {
     pub warning: Option<WarningLevel>,
     /// When a client polling for changes should look again.
     pub next_poll_secs: u64,
+    /// Where an ended Lightning sandbox's sats can be claimed, if anywhere.
+    pub withdraw: Option<crate::WithdrawLink>,
 }
 
 impl Deref for SandboxStatus {
@@ -79,6 +81,7 @@ impl App {
                 SandboxState::Running => 10,
                 _ => 30,
             },
+            withdraw: self.withdraw_link(&view.sandbox_id, &view.core),
             now_ms,
             view,
         }

@@ -231,8 +231,10 @@ impl App {
             let expired = view
                 .paused_at_ms
                 .is_some_and(|at| now.saturating_sub(at) >= ttl_ms);
+            // A Lightning sandbox without an address leaves its sats behind
+            // a withdraw link, shown in its status.
             let address = view.refund_address.clone();
-            if !expired || (view.billing == BillingMethod::Lightning && address.is_none()) {
+            if !expired {
                 continue;
             }
             tracing::info!(sandbox_id = %view.sandbox_id, "terminating a sandbox paused longer than SOCKT_PAUSED_TTL");
@@ -376,6 +378,25 @@ impl App {
             }
         }
         self.return_credits(sandbox_id).await;
+        self.offer_failed_sats(sandbox_id).await;
+    }
+
+    /// A failed Lightning sandbox's sats wait behind a withdraw link shown
+    /// in its status (terminating it may still send them to an address).
+    async fn offer_failed_sats(&self, sandbox_id: &str) {
+        let Ok(sandbox) = self.load_sandbox(sandbox_id).await else {
+            return;
+        };
+        let amount = crate::lightning::whole_sats(sandbox.balance);
+        if sandbox.billing != Some(BillingMethod::Lightning)
+            || amount.is_zero()
+            || sandbox.withdraw_k1_hash.is_some()
+        {
+            return;
+        }
+        if let Err(e) = self.offer_withdraw(sandbox_id, amount).await {
+            tracing::warn!(sandbox_id, error = %e, "could not offer a failed sandbox's sats; terminating it offers them again");
+        }
     }
 
     pub async fn pause(

@@ -67,6 +67,12 @@ pub trait LightningGateway: Send + Sync {
     async fn pay(&self, invoice: &Invoice) -> Result<PayOutcome, LightningError>;
     /// Decode and check a BOLT11 string (signature, amount, hash).
     fn decode(&self, bolt11: &str) -> Result<Invoice, LightningError>;
+    /// The payment hashes the gateway pushes as payments happen, if it can
+    /// push: a stream that reconnects by itself and ends only when dropped.
+    /// A hash is a hint to look, never proof of payment.
+    fn payment_pushes(&self) -> Option<futures::stream::BoxStream<'static, String>> {
+        None
+    }
 }
 
 /// Turns a Lightning Address into an invoice to pay (LNURL-pay, LUD-16).

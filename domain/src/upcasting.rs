@@ -32,11 +32,27 @@ pub fn upcasters() -> Vec<Box<dyn EventUpcaster>> {
             Box::new(|payload| names_no_transfer(payload, "BalanceExtended", Some("source"))),
         )),
         Box::new(SemanticVersionEventUpcaster::new(
+            "WithdrawOffered",
+            "1.1",
+            Box::new(withdraw_link_has_no_nonce),
+        )),
+        Box::new(SemanticVersionEventUpcaster::new(
             "RefundIssued",
             "1.1",
             Box::new(|payload| names_no_transfer(payload, "RefundIssued", Some("destination"))),
         )),
     ]
+}
+
+/// WithdrawOffered 1.0 → 1.1: its link's secret was random, not derived.
+fn withdraw_link_has_no_nonce(mut payload: Value) -> Value {
+    if let Some(fields) = payload
+        .get_mut("WithdrawOffered")
+        .and_then(Value::as_object_mut)
+    {
+        fields.entry("nonce").or_insert(Value::Null);
+    }
+    payload
 }
 
 /// Credit movements 1.0 → 1.1: they had no transfer id (`crate::transfers`

@@ -139,6 +139,10 @@ impl LightningGateway for LnbitsGateway {
         }
     }
 
+    fn payment_pushes(&self) -> Option<futures::stream::BoxStream<'static, String>> {
+        Some(super::push::payment_pushes(&self.base, &self.admin_key))
+    }
+
     fn decode(&self, bolt11: &str) -> Result<Invoice, LightningError> {
         let decoded = bolt11::decode(bolt11)?;
         let amount = decoded

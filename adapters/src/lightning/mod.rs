@@ -5,6 +5,7 @@ pub mod bolt11;
 mod lnbits;
 mod lnurl;
 mod outbound;
+mod push;
 
 pub use lnbits::LnbitsGateway;
 pub use lnurl::LnurlResolver;

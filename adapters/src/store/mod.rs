@@ -149,6 +149,8 @@ pub struct EventStores {
     pub replayed: usize,
     /// This store's identity, made on first open.
     pub instance_id: String,
+    /// The secret LNURL-withdraw links derive from, made on first open.
+    pub link_secret: String,
     /// Accounts by API key hash, whichever process opened them.
     pub directory: Arc<StoreDirectory>,
     /// Keeps the subscribers following the store (run it for other processes' commits).
@@ -164,7 +166,7 @@ pub async fn open(
     from: i64,
 ) -> anyhow::Result<EventStores> {
     let pool = location.connect(8).await?;
-    let instance_id = migrate(&pool).await?;
+    let identity = migrate(&pool).await?;
     let feed = Arc::new(EventFeed::new(pool.clone(), subscribers, from));
     let replayed = feed.catch_up().await?;
     let (sandboxes, accounts): (SharedBus<Sandbox>, SharedBus<Account>) = match &pool {
@@ -188,7 +190,8 @@ pub async fn open(
         accounts,
         backend: location.backend(),
         replayed,
-        instance_id,
+        instance_id: identity.id,
+        link_secret: identity.link_secret,
         directory: Arc::new(StoreDirectory::new(pool, feed.clone())),
         feed,
     })
@@ -199,9 +202,16 @@ pub async fn prepare(location: &StoreLocation) -> anyhow::Result<()> {
     migrate(&location.connect(1).await?).await.map(drop)
 }
 
-/// Bring the schema up to date; returns the store's identity (made once).
-async fn migrate(pool: &Pool) -> anyhow::Result<String> {
-    Ok(match pool {
+/// What a store is: its identity and its link secret (both made once).
+struct Identity {
+    id: String,
+    link_secret: String,
+}
+
+/// Bring the schema up to date; returns the store's identity.
+async fn migrate(pool: &Pool) -> anyhow::Result<Identity> {
+    let secret = hex::encode(rand::random::<[u8; 32]>());
+    let (id, link_secret) = match pool {
         Pool::Sqlite(pool) => {
             sqlx::migrate!("migrations/sqlite")
                 .run(pool)
@@ -211,7 +221,11 @@ async fn migrate(pool: &Pool) -> anyhow::Result<String> {
                 .bind(new_instance_id())
                 .execute(pool)
                 .await?;
-            sqlx::query_scalar("SELECT id FROM sockt_instance")
+            sqlx::query("UPDATE sockt_instance SET link_secret = ? WHERE link_secret IS NULL")
+                .bind(&secret)
+                .execute(pool)
+                .await?;
+            sqlx::query_as::<_, (String, String)>("SELECT id, link_secret FROM sockt_instance")
                 .fetch_one(pool)
                 .await?
         }
@@ -224,11 +238,16 @@ async fn migrate(pool: &Pool) -> anyhow::Result<String> {
                 .bind(new_instance_id())
                 .execute(pool)
                 .await?;
-            sqlx::query_scalar("SELECT id FROM sockt_instance")
+            sqlx::query("UPDATE sockt_instance SET link_secret = $1 WHERE link_secret IS NULL")
+                .bind(&secret)
+                .execute(pool)
+                .await?;
+            sqlx::query_as::<_, (String, String)>("SELECT id, link_secret FROM sockt_instance")
                 .fetch_one(pool)
                 .await?
         }
-    })
+    };
+    Ok(Identity { id, link_secret })
 }
 
 fn new_instance_id() -> String {

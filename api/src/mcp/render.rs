@@ -56,6 +56,11 @@ pub fn billing(view: &SandboxStatus) -> Value {
             "pay pending_invoice.bolt11 with your Lightning wallet to keep the sandbox running"
         );
     }
+    if let Some(link) = &view.withdraw {
+        notice["refund"] = wire::withdraw_json(link);
+        notice["action"] =
+            json!("claim the unused sats by opening refund.lnurl with your Lightning wallet");
+    }
     notice
 }
 

@@ -6,7 +6,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::Json;
 use bech32::{Bech32, Hrp};
-use commands::RefundOutcome;
+use commands::{RefundOutcome, WithdrawLink};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -38,10 +38,10 @@ pub fn refund_json(state: &AppState, outcome: RefundOutcome) -> Value {
         RefundOutcome::Retrying { amount, reason } => {
             json!({ "destination": "lightning_address", "status": "retrying", "amount_msats": amount.0, "reason": reason })
         }
-        RefundOutcome::Withdraw { amount, k1 } => {
-            let url = format!("{}/v1/lnurl/withdraw/{k1}", state.public_url);
-            json!({ "destination": "lnurl_withdraw", "status": "claimable", "amount_msats": amount.0, "lnurl": lnurl(&url), "url": url })
-        }
+        RefundOutcome::Withdraw { amount, k1 } => super::wire::withdraw_json(&WithdrawLink {
+            url: state.app.withdraw_url(&k1),
+            amount,
+        }),
     }
 }
 

@@ -42,6 +42,11 @@ pub fn pending_invoice(view: &SandboxView) -> Value {
     }
 }
 
+/// A claimable withdraw link, as the terminate answer and the status show it.
+pub fn withdraw_json(link: &commands::WithdrawLink) -> Value {
+    json!({ "destination": "lnurl_withdraw", "status": "claimable", "amount_msats": link.amount.0, "lnurl": super::lightning::lnurl(&link.url), "url": link.url })
+}
+
 /// The sandbox status object.
 pub fn sandbox_status(view: &SandboxStatus, public_url: &str, token: Option<&str>) -> Value {
     json!({
@@ -66,6 +71,7 @@ pub fn sandbox_status(view: &SandboxStatus, public_url: &str, token: Option<&str
         "paid_in_msats": view.paid_in.0,
         "refunded_msats": view.refunded.0,
         "refund_attempts": view.refund_attempts,
+        "refund": view.withdraw.as_ref().map(withdraw_json),
         "pause_reason": view.pause_reason,
         "error": view.failure,
         "created_at_ms": view.created_at_ms,

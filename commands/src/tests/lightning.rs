@@ -348,20 +348,25 @@ async fn unpaid_sandboxes_are_capped_per_client_and_in_all() {
     assert_eq!(full.code(), crate::ErrorCode::NoCapacity, "{full}");
 }
 
-/// A Lightning sandbox that failed still holds its sats: terminating it pays
-/// them out — nothing is stranded.
+/// A Lightning sandbox that failed still holds its sats: they wait behind a
+/// withdraw link shown in its status, and terminating it answers the same
+/// link — nothing is stranded.
 #[tokio::test]
-async fn a_failed_lightning_sandbox_refunds_when_terminated() {
+async fn a_failed_lightning_sandbox_shows_its_withdraw_link_and_refunds() {
     let h = Harness::new();
     let (id, caller) = paid_and_running(&h, 100).await;
     h.runtime.vanish(&id);
     h.app.reconcile().await.unwrap();
     assert_eq!(h.sandbox(&id).await.state, SandboxState::Failed);
+    let status = h.app.present(h.app.sandbox(&caller, &id).unwrap());
+    let shown = status.withdraw.clone().expect("the status shows the link");
+    assert_eq!(shown.amount, Msats(100_000));
     let (_, refund) = h.app.terminate(&caller, &id, None).await.unwrap();
     let Some(RefundOutcome::Withdraw { amount, k1 }) = refund else {
         panic!("{refund:?}");
     };
     assert_eq!(amount, Msats(100_000));
+    assert_eq!(h.app.withdraw_url(&k1), shown.url, "one link, shown twice");
     let bolt11 = h.gateway.invoice_string(amount);
     h.app.claim_withdraw(&k1, &bolt11).await.unwrap();
     let sandbox = h.sandbox(&id).await;
@@ -370,7 +375,36 @@ async fn a_failed_lightning_sandbox_refunds_when_terminated() {
         (Msats(0), Msats(100_000))
     );
     assert!(
+        h.app
+            .present(h.app.sandbox(&caller, &id).unwrap())
+            .withdraw
+            .is_none(),
+        "claimed"
+    );
+    assert!(
         h.app.terminate(&caller, &id, None).await.is_err(),
         "nothing left: 410"
     );
+}
+
+/// A Lightning sandbox paused past SOCKT_PAUSED_TTL without a refund
+/// address ends too; its sats wait behind the link its status shows.
+#[tokio::test]
+async fn a_long_paused_lightning_sandbox_ends_with_a_link_in_its_status() {
+    let h = Harness::with_config(crate::AppConfig {
+        paused_ttl: Some(std::time::Duration::from_secs(3600)),
+        ..crate::AppConfig::default()
+    });
+    let (id, caller) = paid_and_running(&h, 100).await;
+    h.app.pause(&caller, &id).await.unwrap();
+    h.clock.advance_ms(3_601_000);
+    assert_eq!(h.app.end_long_paused().await, 1);
+    let status = h.app.present(h.app.sandbox(&caller, &id).unwrap());
+    assert_eq!(status.state, SandboxState::Terminated);
+    let link = status.withdraw.clone().expect("a link to claim the sats");
+    assert_eq!(link.amount, whole_sats_of(h.sandbox(&id).await.balance));
+}
+
+fn whole_sats_of(amount: Msats) -> Msats {
+    Msats(amount.0 / 1000 * 1000)
 }

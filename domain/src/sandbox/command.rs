@@ -117,9 +117,12 @@ pub enum SandboxCommand {
         reason: String,
         now_ms: i64,
     },
-    /// The unused balance waits behind an LNURL-withdraw link.
+    /// The unused balance waits behind an LNURL-withdraw link whose secret
+    /// `k1` hashes to `k1_hash` (and is derived from `nonce`, so the owner
+    /// can be shown the link again; see `commands::withdraw_links`).
     OfferWithdraw {
         k1_hash: String,
+        nonce: Option<String>,
         amount: Msats,
         now_ms: i64,
     },

@@ -165,8 +165,11 @@ pub enum SandboxEvent {
         attempt: u32,
         at_ms: i64,
     },
+    /// Version 1.1 keeps the nonce the link's secret is derived from (1.0
+    /// links had a random secret that was shown once: `nonce: null`).
     WithdrawOffered {
         k1_hash: String,
+        nonce: Option<String>,
         amount: Msats,
         at_ms: i64,
     },
@@ -269,7 +272,8 @@ impl DomainEvent for SandboxEvent {
         match self {
             SandboxEvent::ExecStarted { .. }
             | SandboxEvent::BalanceExtended { .. }
-            | SandboxEvent::RefundIssued { .. } => "1.1",
+            | SandboxEvent::RefundIssued { .. }
+            | SandboxEvent::WithdrawOffered { .. } => "1.1",
             SandboxEvent::SandboxCreated { .. }
             | SandboxEvent::SandboxStarted { .. }
             | SandboxEvent::ExecFinished { .. }
@@ -283,7 +287,6 @@ impl DomainEvent for SandboxEvent {
             | SandboxEvent::InvoiceIssued { .. }
             | SandboxEvent::InvoiceExpired { .. }
             | SandboxEvent::RefundFailed { .. }
-            | SandboxEvent::WithdrawOffered { .. }
             | SandboxEvent::RefundReserved { .. }
             | SandboxEvent::RefundSettled { .. }
             | SandboxEvent::RefundReleased { .. }

@@ -97,6 +97,9 @@ pub struct Sandbox {
     pub issued_invoices: BTreeSet<String>,
     pub expired_invoices: BTreeSet<String>,
     pub withdraw_k1_hash: Option<String>,
+    /// What the offered link's secret is derived from (None: a link whose
+    /// secret was random and shown once).
+    pub withdraw_nonce: Option<String>,
     pub refund_attempts: u32,
     /// Where a failed refund is to be retried.
     pub refund_address: Option<String>,
@@ -266,7 +269,10 @@ impl Aggregate for Sandbox {
                 self.refund_attempts = attempt;
                 self.refund_address = Some(address);
             }
-            SandboxEvent::WithdrawOffered { k1_hash, .. } => self.withdraw_k1_hash = Some(k1_hash),
+            SandboxEvent::WithdrawOffered { k1_hash, nonce, .. } => {
+                self.withdraw_k1_hash = Some(k1_hash);
+                self.withdraw_nonce = nonce;
+            }
             SandboxEvent::RefundReserved {
                 refund_id,
                 amount,
@@ -298,6 +304,7 @@ impl Aggregate for Sandbox {
                     self.refund_in_flight.take().map(|r| r.target)
                 {
                     self.withdraw_k1_hash = None;
+                    self.withdraw_nonce = None;
                 }
             }
             SandboxEvent::RefundReleased {
@@ -617,6 +624,7 @@ impl Sandbox {
             }
             SandboxCommand::OfferWithdraw {
                 k1_hash,
+                nonce,
                 amount,
                 now_ms,
             } => {
@@ -628,6 +636,7 @@ impl Sandbox {
                 }
                 Ok(vec![SandboxEvent::WithdrawOffered {
                     k1_hash,
+                    nonce,
                     amount,
                     at_ms: now_ms,
                 }])

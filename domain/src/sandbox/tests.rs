@@ -729,6 +729,7 @@ fn a_withdraw_reservation_needs_the_offered_link() {
         .then_expect_error(SandboxError::WithdrawNotOffered);
     let mut offered = ended_with(10_000);
     offered.push(SandboxEvent::WithdrawOffered {
+        nonce: None,
         k1_hash: "k1".into(),
         amount: Msats(10_000),
         at_ms: T0,

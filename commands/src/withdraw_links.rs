@@ -1,0 +1,177 @@
+//! LNURL-withdraw links (LUD-03) through which a wallet claims an ended
+//! Lightning sandbox's unused sats. A link's secret `k1` is derived from the
+//! store's link secret, the sandbox and a nonce (HMAC-SHA256), so only its
+//! hash and the nonce are recorded, and the owner can be shown the same
+//! link again in the sandbox's status — a payment that arrives later adds to
+//! the link already held. A link is claimed through the sandbox's one
+//! outgoing-payment reservation, so it pays once.
+
+use crate::app::App;
+use crate::error::{AppError, ErrorCode};
+use crate::lightning::{hash_hex, lightning_error, whole_sats};
+use crate::payouts::PayOut;
+use domain::sandbox::{RefundTarget, Sandbox, SandboxCommand};
+use domain::Msats;
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+/// The store's secret that link secrets derive from; never printed.
+#[derive(Clone)]
+pub struct LinkSecret(String);
+
+impl LinkSecret {
+    pub fn new(secret: String) -> LinkSecret {
+        LinkSecret(secret)
+    }
+
+    /// A fresh secret (for a store-less app, as in tests).
+    pub fn random() -> LinkSecret {
+        LinkSecret(hex::encode(rand::random::<[u8; 32]>()))
+    }
+}
+
+impl std::fmt::Debug for LinkSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LinkSecret(redacted)")
+    }
+}
+
+/// A claimable link, as the sandbox's owner is shown it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WithdrawLink {
+    pub url: String,
+    pub amount: Msats,
+}
+
+/// The secret of the link `nonce` of `sandbox_id`.
+fn derive_k1(link_secret: &LinkSecret, sandbox_id: &str, nonce: &str) -> String {
+    let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(link_secret.0.as_bytes()) else {
+        unreachable!("HMAC takes keys of any length")
+    };
+    mac.update(format!("lnurl-withdraw:{sandbox_id}:{nonce}").as_bytes());
+    hex::encode(mac.finalize().into_bytes())
+}
+
+impl App {
+    /// Offer `amount` of an ended sandbox's balance behind a new link;
+    /// returns its secret `k1`.
+    pub(crate) async fn offer_withdraw(
+        &self,
+        sandbox_id: &str,
+        amount: Msats,
+    ) -> Result<String, AppError> {
+        let nonce = hex::encode(rand::random::<[u8; 16]>());
+        let k1 = derive_k1(&self.config.link_secret, sandbox_id, &nonce);
+        let _guard = self.locks.lock(sandbox_id).await;
+        self.sandboxes
+            .execute(
+                sandbox_id,
+                SandboxCommand::OfferWithdraw {
+                    k1_hash: hash_hex(&k1),
+                    nonce: Some(nonce),
+                    amount,
+                    now_ms: self.now_ms(),
+                },
+            )
+            .await?;
+        Ok(k1)
+    }
+
+    /// The URL of the link with secret `k1`.
+    pub fn withdraw_url(&self, k1: &str) -> String {
+        format!("{}/v1/lnurl/withdraw/{k1}", self.config.public_url)
+    }
+
+    /// The link an ended sandbox's owner can still claim its sats through,
+    /// if there is one (not while a claim of it is being paid).
+    pub fn withdraw_link(&self, sandbox_id: &str, sandbox: &Sandbox) -> Option<WithdrawLink> {
+        let k1 = self.withdraw_k1(sandbox_id, sandbox)?;
+        Some(WithdrawLink {
+            url: self.withdraw_url(&k1),
+            amount: whole_sats(sandbox.balance),
+        })
+    }
+
+    /// The secret of the link offered for `sandbox`, while it can be claimed.
+    pub(crate) fn withdraw_k1(&self, sandbox_id: &str, sandbox: &Sandbox) -> Option<String> {
+        let nonce = sandbox.withdraw_nonce.as_deref()?;
+        if whole_sats(sandbox.balance).is_zero() || sandbox.refund_in_flight.is_some() {
+            return None;
+        }
+        let k1 = derive_k1(&self.config.link_secret, sandbox_id, nonce);
+        (sandbox.withdraw_k1_hash.as_deref() == Some(hash_hex(&k1).as_str())).then_some(k1)
+    }
+
+    /// The LNURL-withdraw offer behind `k1`: (sandbox, amount claimable).
+    pub async fn withdraw_offer(&self, k1: &str) -> Result<(String, Msats), AppError> {
+        let not_found = || AppError::NotFound {
+            code: ErrorCode::WithdrawNotFound,
+            message: "no such withdraw link, or already claimed".into(),
+        };
+        let sandbox_id = self
+            .read
+            .sandbox_for_withdraw(&hash_hex(k1))
+            .ok_or_else(not_found)?;
+        let sandbox = self
+            .load_sandbox(&sandbox_id)
+            .await
+            .map_err(|_| not_found())?;
+        let amount = whole_sats(sandbox.balance);
+        if amount.is_zero() || sandbox.withdraw_k1_hash.as_deref() != Some(hash_hex(k1).as_str()) {
+            return Err(not_found());
+        }
+        Ok((sandbox_id, amount))
+    }
+
+    /// Claim a withdraw offer with the wallet's invoice `bolt11`. Claims
+    /// race through the sandbox's one reservation: one pays, the others are
+    /// refused, in this process or another.
+    pub async fn claim_withdraw(&self, k1: &str, bolt11: &str) -> Result<Msats, AppError> {
+        let lightning = self.lightning()?;
+        let (sandbox_id, offered) = self.withdraw_offer(k1).await?;
+        let invoice = lightning.gateway.decode(bolt11).map_err(lightning_error)?;
+        if invoice.amount.is_zero() || invoice.amount > offered {
+            return Err(AppError::Invalid {
+                code: ErrorCode::InvalidInvoice,
+                message: format!("the invoice must be for at most {} msat", offered.0),
+            });
+        }
+        if invoice.expires_at_ms < self.now_ms() {
+            return Err(AppError::Invalid {
+                code: ErrorCode::InvalidInvoice,
+                message: "the invoice has expired".into(),
+            });
+        }
+        let target = RefundTarget::Withdraw {
+            k1_hash: hash_hex(k1),
+        };
+        match self.pay_out(&sandbox_id, &invoice, target).await {
+            Ok(PayOut::Settled | PayOut::Pending) => Ok(invoice.amount),
+            Ok(PayOut::Failed(e)) => Err(lightning_error(e)),
+            Err(AppError::Conflict { .. }) | Err(AppError::NotFound { .. }) => {
+                Err(AppError::Conflict {
+                    code: ErrorCode::WithdrawClaimed,
+                    message: "this withdraw link is being claimed or was claimed already".into(),
+                })
+            }
+            Err(e) => Err(e),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{derive_k1, LinkSecret};
+
+    #[test]
+    fn a_link_secret_depends_on_the_store_secret_the_sandbox_and_the_nonce() {
+        let secret = LinkSecret::new("secret".into());
+        let k1 = derive_k1(&secret, "s", "n");
+        assert_eq!(k1.len(), 64);
+        assert_eq!(k1, derive_k1(&secret, "s", "n"));
+        assert_ne!(k1, derive_k1(&LinkSecret::new("other".into()), "s", "n"));
+        assert_ne!(k1, derive_k1(&secret, "t", "n"));
+        assert_ne!(k1, derive_k1(&secret, "s", "m"));
+        assert!(!format!("{secret:?}").contains("secret\""));
+    }
+}

@@ -1,0 +1,244 @@
+//! Lightning money where things go wrong, against a live LNbits: payments
+//! seen without a webhook (LNbits' websocket push), a payment that arrives
+//! after terminate, and a sandbox that fails while holding sats. Nothing is
+//! stranded, nothing is paid twice, and the audit stays clean.
+#![allow(clippy::unwrap_used)]
+
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use std::time::{Duration, Instant};
+use tests::lnbits::{Lnbits, Wallet};
+use tests::TestServer;
+
+async fn wait_status(
+    server: &TestServer,
+    token: &str,
+    id: &str,
+    within: Duration,
+    done: impl Fn(&Value) -> bool,
+    what: &str,
+) -> Value {
+    let deadline = Instant::now() + within;
+    loop {
+        let (_, status) = server.get(&format!("/v1/sandboxes/{id}"), token).await;
+        if done(&status) {
+            return status;
+        }
+        assert!(Instant::now() < deadline, "never saw {what}: {status}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn assert_audit_passes(server: &TestServer) {
+    let location = adapters::store::StoreLocation::Sqlite(server.data_dir.join("events.db"));
+    let report = projections::audit::audit(
+        &domain::ports::EventLogReader::read_all(&location.log())
+            .await
+            .unwrap(),
+    );
+    assert!(report.passed(), "{:?}", report.violations);
+}
+
+/// An anonymous Lightning sandbox, paid and running: (id, token).
+async fn paid_sandbox(
+    server: &TestServer,
+    lnbits: &Lnbits,
+    agent: &Wallet,
+    sats: u64,
+) -> (String, String) {
+    let (status, created) = server
+        .call(
+            Method::POST,
+            "/v1/sandboxes",
+            None,
+            Some(json!({"tier": "nano", "billing_method": "lightning", "prepaid_sats": sats})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let id = created["sandbox_id"].as_str().unwrap().to_string();
+    let token = created["sandbox_token"].as_str().unwrap().to_string();
+    lnbits
+        .pay(
+            agent,
+            created["pending_invoice"]["bolt11"].as_str().unwrap(),
+        )
+        .await;
+    wait_status(
+        server,
+        &token,
+        &id,
+        Duration::from_secs(60),
+        |s| s["status"] == "running",
+        "running",
+    )
+    .await;
+    (id, token)
+}
+
+/// Claim the link at `url` into `agent` and wait until exactly `amount`
+/// arrived (and nothing more a moment later).
+async fn claim_exactly(lnbits: &Lnbits, agent: &Wallet, url: &str, amount: u64) {
+    let before = lnbits.balance_msat(agent).await;
+    let claims = futures::future::join_all((0..5).map(|_| lnbits.claim_withdraw(agent, url))).await;
+    assert!(
+        claims.iter().any(|c| c["payment_hash"].is_string()),
+        "{claims:?}"
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while lnbits.balance_msat(agent).await < before + amount {
+        assert!(Instant::now() < deadline, "the withdrawal never arrived");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(
+        lnbits.balance_msat(agent).await,
+        before + amount,
+        "paid exactly once"
+    );
+}
+
+/// With webhooks off, a payment is seen through LNbits' websocket push at
+/// once — well before the fallback poll (every 10 s while pushes flow).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_payment_is_seen_through_the_gateway_push_without_a_webhook() {
+    let Some(lnbits) = Lnbits::from_env() else {
+        return;
+    };
+    let server = TestServer::start_lightning(&lnbits, &["--lightning-webhooks", "false"]).await;
+    let agent = lnbits.wallet("agent").await;
+    lnbits.fund(&agent, 1_000).await;
+    // Let the first poll pass: from now on only a push sees a payment early.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let (_, created) = server
+        .call(
+            Method::POST,
+            "/v1/sandboxes",
+            None,
+            Some(json!({"tier": "nano", "billing_method": "lightning", "prepaid_sats": 20})),
+        )
+        .await;
+    let id = created["sandbox_id"].as_str().unwrap().to_string();
+    let token = created["sandbox_token"].as_str().unwrap().to_string();
+    lnbits
+        .pay(
+            &agent,
+            created["pending_invoice"]["bolt11"].as_str().unwrap(),
+        )
+        .await;
+    let paid = wait_status(
+        &server,
+        &token,
+        &id,
+        Duration::from_secs(5),
+        |s| s["paid_in_msats"] == 20_000,
+        "the payment credited by push",
+    )
+    .await;
+    assert_ne!(paid["status"], "awaiting_payment", "{paid}");
+    let (status, _) = server.delete(&format!("/v1/sandboxes/{id}"), &token).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_audit_passes(&server).await;
+}
+
+/// A top-up invoice paid after terminate is credited and goes out through
+/// the withdraw link the agent already holds (which now offers it too).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_payment_after_terminate_is_refunded_through_the_link_already_held() {
+    let Some(lnbits) = Lnbits::from_env() else {
+        return;
+    };
+    let server = TestServer::start_lightning(&lnbits, &[]).await;
+    let agent = lnbits.wallet("agent").await;
+    lnbits.fund(&agent, 1_000).await;
+    let (id, token) = paid_sandbox(&server, &lnbits, &agent, 100).await;
+    let (status, topped) = server
+        .post(
+            &format!("/v1/sandboxes/{id}/balance"),
+            &token,
+            json!({"sats": 50}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{topped}");
+    let late_invoice = topped["pending_invoice"]["bolt11"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    let (status, ended) = server.delete(&format!("/v1/sandboxes/{id}"), &token).await;
+    assert_eq!(status, StatusCode::OK, "{ended}");
+    let url = ended["refund"]["url"].as_str().unwrap().to_string();
+    let first = ended["refund"]["amount_msats"].as_u64().unwrap();
+    let (_, after) = server.get(&format!("/v1/sandboxes/{id}"), &token).await;
+    assert_eq!(
+        after["pending_invoice"],
+        Value::Null,
+        "no invoice to pay after the end"
+    );
+    assert_eq!(
+        after["refund"]["url"],
+        url.as_str(),
+        "the status shows the link"
+    );
+
+    lnbits.pay(&agent, &late_invoice).await;
+    let grown = wait_status(
+        &server,
+        &token,
+        &id,
+        Duration::from_secs(30),
+        |s| s["refund"]["amount_msats"].as_u64() == Some(first + 50_000),
+        "the late payment offered through the same link",
+    )
+    .await;
+    assert_eq!(
+        grown["refund"]["url"],
+        url.as_str(),
+        "the link held stays valid"
+    );
+    claim_exactly(&lnbits, &agent, &url, first + 50_000).await;
+    let (_, done) = server.get(&format!("/v1/sandboxes/{id}"), &token).await;
+    assert_eq!(done["refund"], Value::Null, "claimed: {done}");
+    assert_eq!(
+        done["paid_in_msats"].as_u64().unwrap(),
+        done["consumed_msats"].as_u64().unwrap()
+            + done["refunded_msats"].as_u64().unwrap()
+            + done["prepaid_balance_msats"].as_u64().unwrap(),
+        "{done}"
+    );
+    assert_audit_passes(&server).await;
+}
+
+/// A sandbox whose container dies fails; its sats wait behind a withdraw
+/// link its status shows, which pays once.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failed_lightning_sandbox_shows_a_withdraw_link_for_its_sats() {
+    let Some(lnbits) = Lnbits::from_env() else {
+        return;
+    };
+    let server = TestServer::start_lightning(&lnbits, &[]).await;
+    let agent = lnbits.wallet("agent").await;
+    lnbits.fund(&agent, 1_000).await;
+    let (id, token) = paid_sandbox(&server, &lnbits, &agent, 100).await;
+    let container = server
+        .read
+        .sandbox(&id)
+        .unwrap()
+        .container_id
+        .clone()
+        .unwrap();
+    tests::docker(&["rm", "-f", &container]);
+    let failed = wait_status(
+        &server,
+        &token,
+        &id,
+        Duration::from_secs(60),
+        |s| s["status"] == "failed" && s["refund"]["url"].is_string(),
+        "failed, with a link",
+    )
+    .await;
+    let url = failed["refund"]["url"].as_str().unwrap().to_string();
+    let amount = failed["refund"]["amount_msats"].as_u64().unwrap();
+    assert!(amount > 0 && amount % 1000 == 0, "{failed}");
+    claim_exactly(&lnbits, &agent, &url, amount).await;
+    assert_audit_passes(&server).await;
+}
