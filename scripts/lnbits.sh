@@ -4,22 +4,32 @@
 # tests, offline. Installs it into a virtual environment on first use, starts
 # it with a fresh data folder, claims the super user, and prints shell
 # assignments: SOCKT_TEST_LNBITS_URL, SOCKT_TEST_LNBITS_TOKEN (super user) and
-# SOCKT_TEST_LNBITS_PID.
+# SOCKT_TEST_LNBITS_PID, SOCKT_TEST_LNBITS_RUN (its folder). With
+# SOCKT_TEST_LNBITS_RUN and SOCKT_TEST_LNBITS_PORT set, it starts that
+# LNbits again on its data (a restart) and prints only the URL and the PID.
 set -euo pipefail
 
 # A free port unless one is asked for (a fresh LNbits every run).
 port="${SOCKT_TEST_LNBITS_PORT:-$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')}"
 venv="${SOCKT_TEST_LNBITS_VENV:-/var/tmp/sockt-lnbits-venv}"
-run="$(mktemp -d /tmp/sockt-lnbits.XXXXXX)"
+restart=false
+if [ -n "${SOCKT_TEST_LNBITS_RUN:-}" ] && [ -d "${SOCKT_TEST_LNBITS_RUN}/data" ]; then
+  run="$SOCKT_TEST_LNBITS_RUN"
+  restart=true
+else
+  run="$(mktemp -d /tmp/sockt-lnbits.XXXXXX)"
+fi
 
 if [ ! -x "$venv/bin/uvicorn" ] || ! "$venv/bin/python" -c "import lnbits" 2>/dev/null; then
   echo "installing LNbits 1.6.2 into $venv..." >&2
   python3 -m venv "$venv"
   "$venv/bin/pip" install -q "lnbits==1.6.2" "bitstring<5" >&2
 fi
-site="$("$venv/bin/python" -c 'import lnbits, os; print(os.path.dirname(lnbits.__file__))')"
-ln -s "$site" "$run/lnbits"   # LNbits mounts lnbits/static relative to its working directory
-mkdir -p "$run/data" "$run/extensions"
+if [ "$restart" = false ]; then
+  site="$("$venv/bin/python" -c 'import lnbits, os; print(os.path.dirname(lnbits.__file__))')"
+  ln -s "$site" "$run/lnbits"   # LNbits mounts lnbits/static relative to its working directory
+  mkdir -p "$run/data" "$run/extensions"
+fi
 
 base="http://127.0.0.1:$port"
 (
@@ -29,7 +39,7 @@ base="http://127.0.0.1:$port"
   LNBITS_LN_ADDRESS_MODE=core_first LNBITS_LNURL_ALLOW_PRIVATE_IPS=true \
   LNBITS_CALLBACK_ALLOW_PRIVATE_IPS=true LNBITS_CALLBACK_URL_RULES='http://127\.0\.0\.1:\d+' \
   LNBITS_PRICE_AGGREGATOR_ENABLED=false LNBITS_RATE_LIMIT_NO=100000 \
-  exec "$venv/bin/uvicorn" lnbits.__main__:app --host 127.0.0.1 --port "$port" >"$run/lnbits.log" 2>&1
+  exec "$venv/bin/uvicorn" lnbits.__main__:app --host 127.0.0.1 --port "$port" >>"$run/lnbits.log" 2>&1
 ) &
 pid=$!
 for _ in $(seq 150); do
@@ -37,6 +47,11 @@ for _ in $(seq 150); do
   kill -0 "$pid" 2>/dev/null || { cat "$run/lnbits.log" >&2; exit 1; }
   sleep 0.2
 done
+if [ "$restart" = true ]; then
+  echo "SOCKT_TEST_LNBITS_URL=$base"
+  echo "SOCKT_TEST_LNBITS_PID=$pid"
+  exit 0
+fi
 password="$(head -c 18 /dev/urandom | base64 | tr -d '/+=')"
 token="$(curl -fsS -X PUT "$base/api/v1/auth/first_install" -H 'content-type: application/json' \
   -d "{\"username\":\"admin\",\"password\":\"$password\",\"password_repeat\":\"$password\"}" \
@@ -44,3 +59,4 @@ token="$(curl -fsS -X PUT "$base/api/v1/auth/first_install" -H 'content-type: ap
 echo "SOCKT_TEST_LNBITS_URL=$base"
 echo "SOCKT_TEST_LNBITS_TOKEN=$token"
 echo "SOCKT_TEST_LNBITS_PID=$pid"
+echo "SOCKT_TEST_LNBITS_RUN=$run"

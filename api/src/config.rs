@@ -167,6 +167,10 @@ pub struct ServeConfig {
     /// refund (0: never).
     #[arg(long, env = "SOCKT_PAUSED_TTL", default_value_t = 7 * 24 * 3600)]
     pub paused_ttl: u64,
+    /// Seconds a paid Lightning sandbox waits for room (`queued`) before it
+    /// ends with its refund.
+    #[arg(long, env = "SOCKT_MAX_QUEUE_WAIT_SECS", default_value_t = 600)]
+    pub max_queue_wait_secs: u64,
     /// Docker network sandboxes join ("bridge", "none", ...).
     #[arg(long, env = "SOCKT_SANDBOX_NETWORK", default_value = "bridge")]
     pub sandbox_network: String,

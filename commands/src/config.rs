@@ -34,6 +34,8 @@ pub struct AppConfig {
     /// A sandbox paused this long is terminated and its balance refunded
     /// (None: never).
     pub paused_ttl: Option<Duration>,
+    /// How long a paid sandbox waits for room before it ends with a refund.
+    pub max_queue_wait: Duration,
     /// The store's secret that LNURL-withdraw link secrets derive from
     /// (`withdraw_links`); every process of one store shares it.
     pub link_secret: crate::LinkSecret,
@@ -58,6 +60,7 @@ impl Default for AppConfig {
             max_awaiting_payment_per_client: 20,
             max_sandboxes_per_account: 20,
             paused_ttl: Some(Duration::from_secs(7 * 24 * 3600)),
+            max_queue_wait: Duration::from_secs(600),
             link_secret: crate::LinkSecret::random(),
         }
     }

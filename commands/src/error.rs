@@ -151,6 +151,10 @@ pub(crate) fn not_running(state: SandboxState, message: String) -> AppError {
             code: ErrorCode::PodStarting,
             message: format!("{message}; it is starting, retry shortly"),
         },
+        SandboxState::Queued => AppError::Unavailable {
+            code: ErrorCode::PodStarting,
+            message: format!("{message}; it is paid and waits for room on the server, retry later"),
+        },
         SandboxState::Paused => AppError::Conflict {
             code: ErrorCode::SandboxPaused,
             message: format!("{message}; resume it first"),

@@ -20,6 +20,7 @@ mod meter;
 mod payouts;
 mod presentation;
 mod queries;
+mod queue;
 mod reconcile;
 mod sandboxes;
 #[cfg(any(test, feature = "test-support"))]

@@ -356,7 +356,7 @@ impl App {
                         "a created sandbox without a tier".into(),
                     ));
                 };
-                self.provision_in_background(sandbox_id, tier);
+                self.start_or_queue(sandbox_id, tier).await;
             }
             SandboxState::Paused if after.pause_reason == Some(PauseReason::OutOfBalance) => {
                 self.resume_paused(sandbox_id).await?

@@ -78,6 +78,7 @@ impl App {
                 SandboxState::Creating | SandboxState::Starting | SandboxState::AwaitingPayment => {
                     1
                 }
+                SandboxState::Queued => 5,
                 SandboxState::Running => 10,
                 _ => 30,
             },

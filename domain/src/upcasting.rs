@@ -157,7 +157,7 @@ mod tests {
 
     #[test]
     fn every_stored_sandbox_event_loads() {
-        loads_every_variant::<SandboxEvent>("Sandbox", 21);
+        loads_every_variant::<SandboxEvent>("Sandbox", 23);
     }
 
     #[test]

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used)]
 
 pub mod lnbits;
+pub mod lnbits_process;
 pub mod process;
 
 use clap::Parser;

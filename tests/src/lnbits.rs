@@ -38,6 +38,15 @@ impl Lnbits {
         })
     }
 
+    /// The LNbits at `base`, administered with the super user's `token`.
+    pub fn connect(base: &str, token: &str) -> Lnbits {
+        Lnbits {
+            base: base.to_string(),
+            token: token.to_string(),
+            http: reqwest::Client::new(),
+        }
+    }
+
     pub async fn wallet(&self, name: &str) -> Wallet {
         let account = json(
             self.http
@@ -78,6 +87,60 @@ impl Lnbits {
         )
         .await;
         assert_eq!(paid["status"], "success", "{paid}");
+    }
+
+    /// Pay an invoice from `wallet`; an error when LNbits is down or the
+    /// payment did not succeed (for load that runs through outages).
+    pub async fn try_pay(&self, wallet: &Wallet, bolt11: &str) -> Result<(), String> {
+        let paid: Value = self
+            .http
+            .post(format!("{}/api/v1/payments", self.base))
+            .header("X-Api-Key", &wallet.adminkey)
+            .json(&json!({ "out": true, "bolt11": bolt11 }))
+            .timeout(std::time::Duration::from_secs(20))
+            .send()
+            .await
+            .map_err(|e| e.to_string())?
+            .json()
+            .await
+            .map_err(|e| e.to_string())?;
+        match paid["status"].as_str() {
+            Some("success") => Ok(()),
+            _ => Err(paid.to_string()),
+        }
+    }
+
+    /// Claim a withdraw link into `wallet`; an error when anything is down.
+    pub async fn try_claim_withdraw(&self, wallet: &Wallet, url: &str) -> Result<(), String> {
+        let offer: Value = self
+            .http
+            .get(url)
+            .timeout(std::time::Duration::from_secs(10))
+            .send()
+            .await
+            .map_err(|e| e.to_string())?
+            .json()
+            .await
+            .map_err(|e| e.to_string())?;
+        let sats = offer["maxWithdrawable"].as_u64().ok_or(offer.to_string())? / 1000;
+        let claimed: Value = self
+            .http
+            .post(format!("{}/api/v1/payments", self.base))
+            .header("X-Api-Key", &wallet.inkey)
+            .json(
+                &json!({ "out": false, "amount": sats, "memo": "claim", "lnurl_withdraw": offer }),
+            )
+            .timeout(std::time::Duration::from_secs(20))
+            .send()
+            .await
+            .map_err(|e| e.to_string())?
+            .json()
+            .await
+            .map_err(|e| e.to_string())?;
+        claimed["payment_hash"]
+            .as_str()
+            .map(drop)
+            .ok_or(claimed.to_string())
     }
 
     pub async fn balance_msat(&self, wallet: &Wallet) -> u64 {

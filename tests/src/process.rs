@@ -17,9 +17,14 @@ impl ServerProcess {
     /// Start `sockt serve` on a random port with `args` and the environment
     /// `env` (SOCKT_DATABASE_URL is removed unless given there).
     pub fn spawn(args: &[&str], env: &[(&str, &str)]) -> ServerProcess {
+        ServerProcess::spawn_at("127.0.0.1:0", args, env)
+    }
+
+    /// Start `sockt serve` listening on `listen` (a restart keeps its address).
+    pub fn spawn_at(listen: &str, args: &[&str], env: &[(&str, &str)]) -> ServerProcess {
         let mut command = Command::new(crate::sockt_binary());
         command
-            .args(["serve", "--listen", "127.0.0.1:0", "--log-format", "text"])
+            .args(["serve", "--listen", listen, "--log-format", "text"])
             .args(args)
             .env_remove("SOCKT_DATABASE_URL")
             .stderr(Stdio::piped())

@@ -408,3 +408,54 @@ async fn a_long_paused_lightning_sandbox_ends_with_a_link_in_its_status() {
 fn whole_sats_of(amount: Msats) -> Msats {
     Msats(amount.0 / 1000 * 1000)
 }
+
+/// A payment that arrives when the server is full does not overfill it: the
+/// paid sandbox waits `queued`, unbilled, starts when room frees, and one
+/// that waits too long ends with its sats behind a withdraw link.
+#[tokio::test]
+async fn a_paid_sandbox_waits_for_room_then_starts_or_is_refunded() {
+    let h = Harness::with_config(crate::AppConfig {
+        max_live_sandboxes: 1,
+        max_queue_wait: std::time::Duration::from_secs(600),
+        ..crate::AppConfig::default()
+    });
+    // Unpaid sandboxes hold no room: three can be made at a limit of one.
+    let (waiting, _, hash) = lightning_sandbox(&h, 100).await;
+    let (late, late_caller, late_hash) = lightning_sandbox(&h, 50).await;
+    let (first, first_caller) = paid_and_running(&h, 100).await;
+    for hash in [&hash, &late_hash] {
+        h.gateway.settle(hash);
+        h.app.settle_payment(hash).await.unwrap();
+        h.clock.advance_ms(1);
+    }
+    assert_eq!(h.sandbox(&waiting).await.state, SandboxState::Queued);
+    assert_eq!(h.sandbox(&late).await.state, SandboxState::Queued);
+    assert_eq!(h.runtime.count(), 1, "no container beyond the limit");
+    assert_eq!(h.app.start_queued().await, 0, "still no room");
+
+    h.app.terminate(&first_caller, &first, None).await.unwrap();
+    assert_eq!(
+        h.app.start_queued().await,
+        1,
+        "room for one: the first paid"
+    );
+    h.until_state(&waiting, SandboxState::Running).await;
+    assert_eq!(h.sandbox(&late).await.state, SandboxState::Queued);
+    let queued = h.sandbox(&late).await;
+    assert_eq!(
+        (queued.charged, queued.balance),
+        (Msats(0), Msats(50_000)),
+        "unbilled"
+    );
+
+    h.clock.advance_ms(601_000);
+    h.app.start_queued().await;
+    let ended = h.app.present(h.app.sandbox(&late_caller, &late).unwrap());
+    assert_eq!(ended.state, SandboxState::Terminated);
+    assert_eq!(
+        ended.withdraw.clone().map(|l| l.amount),
+        Some(Msats(50_000))
+    );
+    assert_eq!(h.sandbox(&waiting).await.state, SandboxState::Running);
+    assert!(h.audit().await.passed(), "{:?}", h.audit().await.violations);
+}

@@ -30,6 +30,14 @@ pub enum SandboxCommand {
         funding: Funding,
         now_ms: i64,
     },
+    /// A paid sandbox that found no room waits, unbilled.
+    QueueSandbox {
+        now_ms: i64,
+    },
+    /// Room freed: the queued sandbox is created.
+    DequeueSandbox {
+        now_ms: i64,
+    },
     /// Refuse credit transfer `transfer_id` for good (it has not reached the
     /// sandbox, which may not even exist yet), so its account can undo it.
     VoidTransfer {

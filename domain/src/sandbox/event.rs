@@ -200,6 +200,14 @@ pub enum SandboxEvent {
         balance_after: Msats,
         at_ms: i64,
     },
+    /// Paid while the server had no room: it waits, unbilled.
+    SandboxQueued {
+        at_ms: i64,
+    },
+    /// Room freed: the queued sandbox is being created.
+    SandboxDequeued {
+        at_ms: i64,
+    },
     /// A credit transfer this sandbox never took, refused for good so its
     /// account can take the credits back (see `crate::transfers`). It may
     /// be the only event of a stream whose create never happened.
@@ -233,7 +241,9 @@ impl SandboxEvent {
             | SandboxEvent::RefundReserved { at_ms, .. }
             | SandboxEvent::RefundSettled { at_ms, .. }
             | SandboxEvent::RefundReleased { at_ms, .. }
-            | SandboxEvent::TransferVoided { at_ms, .. } => *at_ms,
+            | SandboxEvent::TransferVoided { at_ms, .. }
+            | SandboxEvent::SandboxQueued { at_ms }
+            | SandboxEvent::SandboxDequeued { at_ms } => *at_ms,
         }
     }
 }
@@ -262,6 +272,8 @@ impl DomainEvent for SandboxEvent {
             SandboxEvent::RefundSettled { .. } => "RefundSettled",
             SandboxEvent::RefundReleased { .. } => "RefundReleased",
             SandboxEvent::TransferVoided { .. } => "TransferVoided",
+            SandboxEvent::SandboxQueued { .. } => "SandboxQueued",
+            SandboxEvent::SandboxDequeued { .. } => "SandboxDequeued",
         };
         name.to_string()
     }
@@ -290,7 +302,9 @@ impl DomainEvent for SandboxEvent {
             | SandboxEvent::RefundReserved { .. }
             | SandboxEvent::RefundSettled { .. }
             | SandboxEvent::RefundReleased { .. }
-            | SandboxEvent::TransferVoided { .. } => "1.0",
+            | SandboxEvent::TransferVoided { .. }
+            | SandboxEvent::SandboxQueued { .. }
+            | SandboxEvent::SandboxDequeued { .. } => "1.0",
         }
         .to_string()
     }

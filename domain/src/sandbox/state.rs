@@ -21,6 +21,8 @@ pub enum SandboxState {
     #[default]
     Unknown,
     AwaitingPayment,
+    /// Paid while the server had no room: waits for room, unbilled.
+    Queued,
     Creating,
     Starting,
     Running,
@@ -36,6 +38,7 @@ impl SandboxState {
         match self {
             SandboxState::Unknown => "unknown",
             SandboxState::AwaitingPayment => "awaiting_payment",
+            SandboxState::Queued => "queued",
             SandboxState::Creating => "creating",
             SandboxState::Starting => "starting",
             SandboxState::Running => "running",
@@ -78,6 +81,8 @@ pub struct Sandbox {
     pub pause_reason: Option<PauseReason>,
     /// Since when it is paused.
     pub paused_at_ms: Option<i64>,
+    /// Since when it waits for room (while queued).
+    pub queued_at_ms: Option<i64>,
     pub balance: Msats,
     pub paid_in: Msats,
     pub charged: Msats,
@@ -319,6 +324,14 @@ impl Aggregate for Sandbox {
             SandboxEvent::TransferVoided { transfer_id, .. } => {
                 self.voided_transfers.insert(transfer_id);
             }
+            SandboxEvent::SandboxQueued { at_ms } => {
+                self.state = SandboxState::Queued;
+                self.queued_at_ms = Some(at_ms);
+            }
+            SandboxEvent::SandboxDequeued { .. } => {
+                self.state = SandboxState::Creating;
+                self.queued_at_ms = None;
+            }
         }
     }
 }
@@ -382,6 +395,18 @@ impl Sandbox {
         match command {
             SandboxCommand::CreateSandbox { .. } => Err(SandboxError::AlreadyExists),
             SandboxCommand::VoidTransfer { .. } => Ok(vec![]),
+            SandboxCommand::QueueSandbox { now_ms } => {
+                if self.state != SandboxState::Creating || self.container_id.is_some() {
+                    return Err(self.invalid("queue"));
+                }
+                Ok(vec![SandboxEvent::SandboxQueued { at_ms: now_ms }])
+            }
+            SandboxCommand::DequeueSandbox { now_ms } => {
+                if self.state != SandboxState::Queued {
+                    return Err(self.invalid("start"));
+                }
+                Ok(vec![SandboxEvent::SandboxDequeued { at_ms: now_ms }])
+            }
             SandboxCommand::ExtendBalance { funding, now_ms } => self.extend(funding, now_ms),
             SandboxCommand::RecordStarted {
                 container_id,
