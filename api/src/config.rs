@@ -171,9 +171,14 @@ pub struct ServeConfig {
     /// ends with its refund.
     #[arg(long, env = "SOCKT_MAX_QUEUE_WAIT_SECS", default_value_t = 600)]
     pub max_queue_wait_secs: u64,
-    /// Docker network sandboxes join ("bridge", "none", ...).
-    #[arg(long, env = "SOCKT_SANDBOX_NETWORK", default_value = "bridge")]
+    /// Network sandboxes join: "isolated" (Sockt's own: no other sandbox,
+    /// no host, no private or link-local range) or an engine network as is
+    /// ("none", "bridge", a name).
+    #[arg(long, env = "SOCKT_SANDBOX_NETWORK", default_value = "isolated")]
     pub sandbox_network: String,
+    /// Private ranges isolated sandboxes may reach after all (comma-separated CIDRs).
+    #[arg(long, env = "SOCKT_SANDBOX_ALLOW_CIDRS", value_delimiter = ',')]
+    pub sandbox_allow_cidrs: Vec<String>,
     /// OCI runtime for sandboxes (e.g. runsc for gVisor); the engine's default when unset.
     #[arg(long, env = "SOCKT_OCI_RUNTIME")]
     pub oci_runtime: Option<String>,

@@ -6,7 +6,7 @@ use crate::metrics::Metrics;
 use crate::rate_limit::CallerLimiter;
 use crate::rest;
 use adapters::clock::SystemClock;
-use adapters::docker::{DockerConfig, DockerRuntime};
+use adapters::docker::{DockerConfig, DockerRuntime, NetworkChoice};
 use adapters::lightning::{LnbitsGateway, LnurlResolver, OutboundPolicy};
 use adapters::store::StoreLocation;
 use anyhow::Context;
@@ -162,7 +162,15 @@ pub async fn bootstrap(config: &ServeConfig, local_addr: SocketAddr) -> anyhow::
     tracing::info!(backend = stores.backend, checkpoint_position = stores.started_from, replayed = stores.replayed, instance = %stores.instance_id, "event store open");
     let docker_config = DockerConfig {
         instance: stores.instance_id.clone(),
-        network: config.sandbox_network.clone(),
+        network: match config.sandbox_network.as_str() {
+            "isolated" => NetworkChoice::Isolated {
+                allow: config.sandbox_allow_cidrs.clone(),
+            },
+            other => {
+                tracing::warn!(network = other, "sandboxes join an engine network as is: they are not isolated from each other or from the host");
+                NetworkChoice::Engine(other.to_string())
+            }
+        },
         oci_runtime: config.oci_runtime.clone(),
     };
     let runtime = DockerRuntime::connect(docker_config)

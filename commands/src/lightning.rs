@@ -563,7 +563,7 @@ impl App {
 
     /// Retry a refund with exponential backoff (1 s, 2 s, 4 s, ...). Without
     /// an address, leave it claimable through a new LNURL-withdraw link.
-    async fn retry_refund(&self, sandbox_id: &str, address: Option<&str>) {
+    pub(crate) async fn retry_refund(&self, sandbox_id: &str, address: Option<&str>) {
         let mut delay = Duration::from_secs(1);
         let done = self
             .load_sandbox(sandbox_id)

@@ -9,10 +9,14 @@ use crate::app::App;
 use crate::error::AppError;
 use domain::lightning::{Invoice, LightningError, PayOutcome, PaymentState};
 use domain::sandbox::{RefundInFlight, RefundTarget, SandboxCommand};
+use std::sync::Arc;
 
-/// After its invoice expired, how long a payment the gateway has never heard
-/// of is still waited for before its reservation is released.
-const UNKNOWN_PAYMENT_GRACE_MS: i64 = 10 * 60 * 1000;
+/// How long after its reservation a payment the gateway has never heard of
+/// is still waited for before the reservation is released. A gateway
+/// records an outgoing payment (pending) before it sends it, so one it does
+/// not know a minute after we asked was never made — the process that
+/// reserved it died before paying, or the call never reached the gateway.
+const UNKNOWN_PAYMENT_GRACE_MS: i64 = 60 * 1000;
 
 /// Where an outgoing payment stands when `pay_out` returns.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -88,8 +92,8 @@ impl App {
 
     /// One pass over the payments in flight: settle those the gateway says
     /// are paid, release those it says definitely failed (or has never heard
-    /// of, long after their invoice expired), leave the rest.
-    pub(crate) async fn follow_payouts(&self) {
+    /// of, a minute after it was reserved), leave the rest.
+    pub(crate) async fn follow_payouts(self: &Arc<Self>) {
         let Ok(lightning) = self.lightning() else {
             return;
         };
@@ -99,27 +103,37 @@ impl App {
                 Ok(PaymentState::Failed) => PayOut::Failed(LightningError::PaymentFailed(
                     "the gateway reports the payment as failed".into(),
                 )),
-                Err(LightningError::Refused(_)) if self.long_expired(&payout) => {
-                    PayOut::Failed(LightningError::PaymentFailed(
-                        "the gateway never made this payment and its invoice has expired".into(),
-                    ))
-                }
+                Err(LightningError::Refused(_)) if self.long_unknown(&payout) => PayOut::Failed(
+                    LightningError::PaymentFailed("the gateway never made this payment".into()),
+                ),
                 Ok(PaymentState::Pending) | Err(_) => continue,
             };
-            let _guard = self.locks.lock(&sandbox_id).await;
-            if let Err(e) = self
-                .record_payout(&sandbox_id, &payout.refund_id, &outcome)
-                .await
             {
-                tracing::error!(sandbox_id, error = %e, "could not record a refund's outcome");
+                let _guard = self.locks.lock(&sandbox_id).await;
+                if let Err(e) = self
+                    .record_payout(&sandbox_id, &payout.refund_id, &outcome)
+                    .await
+                {
+                    tracing::error!(sandbox_id, error = %e, "could not record a refund's outcome");
+                    continue;
+                }
+            }
+            // A refund to an address that definitely failed is tried again
+            // (a released withdraw claim leaves its link claimable again).
+            if let (PayOut::Failed(_), RefundTarget::LightningAddress { address }) =
+                (&outcome, &payout.target)
+            {
+                let app = self.clone();
+                let address = address.clone();
+                tokio::spawn(async move { app.retry_refund(&sandbox_id, Some(&address)).await });
             }
         }
     }
 
-    fn long_expired(&self, payout: &RefundInFlight) -> bool {
+    fn long_unknown(&self, payout: &RefundInFlight) -> bool {
         self.now_ms()
             > payout
-                .expires_at_ms
+                .reserved_at_ms
                 .saturating_add(UNKNOWN_PAYMENT_GRACE_MS)
     }
 }

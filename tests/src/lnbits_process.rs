@@ -62,13 +62,15 @@ impl LnbitsProcess {
     /// Kill it (`kill -9`): payments in flight are cut off.
     pub fn stop(&mut self) {
         if let Some(pid) = self.pid.take() {
-            let _ = Command::new("kill").args(["-9", &pid]).status();
-            for _ in 0..100 {
-                let gone = !Command::new("kill")
-                    .args(["-0", &pid])
+            let kill = |signal: &str| {
+                Command::new("kill")
+                    .args([signal, pid.as_str()])
+                    .stderr(std::process::Stdio::null())
                     .status()
-                    .map(|s| s.success())
-                    .unwrap_or(false);
+            };
+            let _ = kill("-9");
+            for _ in 0..100 {
+                let gone = !kill("-0").map(|s| s.success()).unwrap_or(false);
                 if gone {
                     break;
                 }

@@ -6,7 +6,7 @@
 //! the msat: nothing was lost, stranded, or paid twice.
 #![allow(clippy::unwrap_used)]
 
-use domain::sandbox::{BillingMethod, Sandbox, SandboxEvent};
+use domain::sandbox::{BillingMethod, Sandbox, SandboxEvent, SandboxState};
 use rand::Rng;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
@@ -20,6 +20,7 @@ use tests::lnbits_process::LnbitsProcess;
 use tests::process::ServerProcess;
 use tests::temp_dir;
 
+/// Kills of the server (SOCKT_CHAOS_KILLS overrides it, for a quick look).
 const KILLS: usize = 20;
 /// Before these kills, LNbits is killed too and started again.
 const LNBITS_RESTARTS: [usize; 2] = [6, 13];
@@ -94,6 +95,36 @@ impl World {
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
         None
+    }
+
+    /// Credits sandboxes whose create answer a kill swallowed: the agent
+    /// never learnt their id, the account's listing shows them.
+    async fn unknown_to_agents(&self) -> Vec<Made> {
+        let mut found = Vec::new();
+        for state in ["creating", "starting", "running", "paused"] {
+            let query = json!({
+                "query": "query($state: String) { sandboxes(first: 100, filter: {state: $state}) { nodes { sandboxId } } }",
+                "variables": {"state": state},
+            });
+            let Some((StatusCode::OK, answer)) = self
+                .call(Method::POST, "/v1/graphql", &self.key, Some(query))
+                .await
+            else {
+                continue;
+            };
+            found.extend(
+                answer["data"]["sandboxes"]["nodes"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|node| node["sandboxId"].as_str())
+                    .map(|id| Made {
+                        id: id.to_string(),
+                        auth: self.key.clone(),
+                    }),
+            );
+        }
+        found
     }
 
     fn remember(&self, made: &Made) {
@@ -222,7 +253,7 @@ async fn lightning_agent(world: Arc<World>, wallet: Wallet, refund_to_address: b
 }
 
 /// Every sandbox stream of the store, folded: (Lightning?, state).
-async fn folded(data_dir: &Path) -> (Vec<(bool, Sandbox)>, projections::audit::AuditReport) {
+async fn folded(data_dir: &Path) -> (Vec<(String, Sandbox)>, projections::audit::AuditReport) {
     let location = adapters::store::StoreLocation::Sqlite(data_dir.join("events.db"));
     let events = domain::ports::EventLogReader::read_all(&location.log())
         .await
@@ -233,15 +264,15 @@ async fn folded(data_dir: &Path) -> (Vec<(bool, Sandbox)>, projections::audit::A
         streams.entry(&e.aggregate_id).or_default().push(e);
     }
     let sandboxes = streams
-        .into_values()
-        .map(|mut list| {
+        .into_iter()
+        .map(|(id, mut list)| {
             list.sort_by_key(|e| e.sequence);
             let mut sandbox = Sandbox::default();
             for e in list {
                 let event: SandboxEvent = serde_json::from_value(e.current_payload()).unwrap();
                 cqrs_es::Aggregate::apply(&mut sandbox, event);
             }
-            (sandbox.billing == Some(BillingMethod::Lightning), sandbox)
+            (id.to_string(), sandbox)
         })
         .collect();
     (sandboxes, report)
@@ -283,6 +314,10 @@ async fn twenty_kills_and_two_gateway_outages_lose_no_msat() {
         .port();
     let listen = format!("127.0.0.1:{port}");
     let mut server = spawn_server(&listen, &data_dir, &lightning_flags);
+    let kills: usize = std::env::var("SOCKT_CHAOS_KILLS")
+        .ok()
+        .and_then(|k| k.parse().ok())
+        .unwrap_or(KILLS);
     let key = tests::run_sockt(
         &[
             "accounts",
@@ -319,7 +354,7 @@ async fn twenty_kills_and_two_gateway_outages_lose_no_msat() {
         agents.push(tokio::spawn(lightning_agent(world.clone(), wallet, i < 2)));
     }
 
-    for kill in 0..KILLS {
+    for kill in 0..kills {
         let pause = rand::thread_rng().gen_range(1_000..3_500);
         tokio::time::sleep(Duration::from_millis(pause)).await;
         server.kill();
@@ -342,7 +377,8 @@ async fn twenty_kills_and_two_gateway_outages_lose_no_msat() {
     let deadline = Instant::now() + Duration::from_secs(240);
     let claimer = lnbits.wallet("sweeper").await;
     loop {
-        let made = world.made.lock().unwrap().clone();
+        let mut made = world.made.lock().unwrap().clone();
+        made.extend(world.unknown_to_agents().await);
         for sandbox in &made {
             let Some(status) = world.status(sandbox).await else {
                 continue;
@@ -366,22 +402,31 @@ async fn twenty_kills_and_two_gateway_outages_lose_no_msat() {
             }
         }
         let (sandboxes, report) = folded(&data_dir).await;
-        let in_flight = sandboxes
-            .iter()
-            .filter(|(_, s)| !s.reserved.is_zero())
-            .count();
-        let live = sandboxes
+        let unsettled: Vec<String> = sandboxes
             .iter()
             .filter(|(_, s)| {
-                !s.state.is_ended() && s.state != domain::sandbox::SandboxState::Unknown
+                // An unpaid sandbox whose invoice the agent never saw holds
+                // no money; it expires with its invoice.
+                let unpaid = matches!(
+                    s.state,
+                    SandboxState::Unknown | SandboxState::AwaitingPayment
+                ) && s.paid_in.is_zero();
+                !s.reserved.is_zero() || (!s.state.is_ended() && !unpaid)
             })
-            .count();
-        if report.passed() && in_flight == 0 && live == 0 {
+            .map(|(id, s)| {
+                format!(
+                    "{id}: {} reserved {} in flight {:?}",
+                    s.state, s.reserved.0, s.refund_in_flight
+                )
+            })
+            .collect();
+        if report.passed() && unsettled.is_empty() {
             break;
         }
         assert!(
             Instant::now() < deadline,
-            "never settled: {in_flight} payouts in flight, {live} live, {:?}",
+            "never settled (data in {}): {unsettled:#?} {:?}",
+            data_dir.display(),
             report.violations
         );
         tokio::time::sleep(Duration::from_secs(1)).await;
@@ -389,9 +434,12 @@ async fn twenty_kills_and_two_gateway_outages_lose_no_msat() {
 
     let (sandboxes, report) = folded(&data_dir).await;
     assert!(report.passed(), "{:?}", report.violations);
-    let (credits, lightning): (Vec<_>, Vec<_>) = sandboxes.iter().partition(|(ln, _)| !*ln);
+    let (lightning, credits): (Vec<_>, Vec<_>) = sandboxes
+        .iter()
+        .filter(|(_, s)| s.billing.is_some())
+        .partition(|(_, s)| s.billing == Some(BillingMethod::Lightning));
     assert!(
-        credits.len() >= 10 && lightning.len() >= 10,
+        credits.len() >= 5 && lightning.len() >= 5,
         "too little load: {} credits, {} Lightning",
         credits.len(),
         lightning.len()

@@ -3,6 +3,10 @@
 
 mod archive;
 mod errors;
+pub mod firewall;
+pub mod network;
+
+pub use network::NetworkChoice;
 
 use archive::{file_archive, first_entry, Entry, EntryKind};
 use async_trait::async_trait;
@@ -45,8 +49,8 @@ const MAX_HELPER_OUTPUT: usize = 16 << 20;
 pub struct DockerConfig {
     /// The event store's identity; only containers labelled with it are this server's.
     pub instance: String,
-    /// Docker network sandboxes join ("bridge", "none", or a named network).
-    pub network: String,
+    /// The network sandboxes join.
+    pub network: NetworkChoice,
     /// OCI runtime (e.g. "runsc" for gVisor); None for the engine's default.
     pub oci_runtime: Option<String>,
 }
@@ -55,7 +59,7 @@ impl Default for DockerConfig {
     fn default() -> Self {
         DockerConfig {
             instance: "default".into(),
-            network: "bridge".into(),
+            network: NetworkChoice::Isolated { allow: Vec::new() },
             oci_runtime: None,
         }
     }
@@ -64,6 +68,8 @@ impl Default for DockerConfig {
 pub struct DockerRuntime {
     docker: Docker,
     config: DockerConfig,
+    /// The Docker network sandboxes are attached to.
+    network: String,
 }
 
 impl DockerRuntime {
@@ -76,7 +82,21 @@ impl DockerRuntime {
             .ping()
             .await
             .map_err(|e| anyhow::anyhow!("the Docker engine does not answer: {e}"))?;
-        Ok(DockerRuntime { docker, config })
+        let network = match &config.network {
+            NetworkChoice::Isolated { allow } => {
+                let (name, bridge) = network::ensure_isolated(&docker).await?;
+                let allow = allow.clone();
+                tokio::task::spawn_blocking(move || firewall::guard_bridge(&bridge, &allow))
+                    .await??;
+                name
+            }
+            NetworkChoice::Engine(name) => name.clone(),
+        };
+        Ok(DockerRuntime {
+            docker,
+            config,
+            network,
+        })
     }
 
     pub fn client(&self) -> &Docker {
@@ -259,7 +279,7 @@ impl SandboxRuntime for DockerRuntime {
             readonly_rootfs: Some(true),
             mounts: Some(mounts),
             init: Some(true),
-            network_mode: Some(self.config.network.clone()),
+            network_mode: Some(self.network.clone()),
             runtime: self.config.oci_runtime.clone(),
             ..Default::default()
         };
@@ -555,12 +575,12 @@ impl SandboxRuntime for DockerRuntime {
             .and_then(|n| n.networks)
             .unwrap_or_default();
         let address = networks
-            .get(&self.config.network)
+            .get(&self.network)
             .or_else(|| networks.values().next())
             .and_then(|n| n.ip_address.clone())
             .filter(|ip| !ip.is_empty())
             .ok_or_else(|| {
-                RuntimeError::NoNetwork(format!("it is on network '{}'", self.config.network))
+                RuntimeError::NoNetwork(format!("it is on network '{}'", self.network))
             })?;
         let ip: std::net::IpAddr = address
             .parse()

@@ -238,6 +238,63 @@ async fn an_unknown_outcome_is_released_only_on_a_definite_failure() {
     assert!(sandbox.money_is_conserved());
 }
 
+/// A crash right after a refund was reserved, before it was paid: the
+/// gateway never hears of it, so after a minute the reservation is released
+/// and the balance can be paid out again — never earlier, in case the call
+/// is still on its way.
+#[tokio::test]
+async fn a_refund_reserved_by_a_process_that_died_before_paying_is_released() {
+    use domain::lightning::LightningGateway;
+    use domain::sandbox::{RefundTarget, SandboxCommand};
+    let h = Harness::new();
+    let (id, caller) = paid_and_running(&h, 100).await;
+    h.app.pause(&caller, &id).await.unwrap();
+    h.sandboxes
+        .execute(
+            &id,
+            SandboxCommand::TerminateSandbox {
+                now_ms: h.app.now_ms(),
+            },
+        )
+        .await
+        .unwrap();
+    let invoice = h
+        .gateway
+        .decode(&h.gateway.invoice_string(Msats(100_000)))
+        .unwrap();
+    h.sandboxes
+        .execute(
+            &id,
+            SandboxCommand::ReserveRefund {
+                refund_id: "r".into(),
+                amount: invoice.amount,
+                payment_hash: invoice.payment_hash.clone(),
+                expires_at_ms: h.app.now_ms() + 3_600_000,
+                target: RefundTarget::LightningAddress {
+                    address: "alice@wallet.example".into(),
+                },
+                now_ms: h.app.now_ms(),
+            },
+        )
+        .await
+        .unwrap();
+    h.app.follow_payouts().await;
+    assert_eq!(
+        h.sandbox(&id).await.reserved,
+        Msats(100_000),
+        "too early to tell"
+    );
+    h.clock.advance_ms(61_000);
+    h.app.follow_payouts().await;
+    let sandbox = h.sandbox(&id).await;
+    assert_eq!(
+        (sandbox.reserved, sandbox.balance),
+        (Msats(0), Msats(100_000))
+    );
+    assert_eq!(h.gateway.paid_msats(), 0, "nothing was paid");
+    assert!(h.audit().await.passed(), "{:?}", h.audit().await.violations);
+}
+
 /// Ten wallets claiming one withdraw link at once: one payment is made.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_withdraw_link_claimed_ten_times_at_once_pays_once() {

@@ -122,6 +122,9 @@ pub struct RefundInFlight {
     pub payment_hash: String,
     pub expires_at_ms: i64,
     pub target: RefundTarget,
+    /// When it was reserved (snapshots older than the field: 0).
+    #[serde(default)]
+    pub reserved_at_ms: i64,
 }
 
 impl Aggregate for Sandbox {
@@ -285,7 +288,7 @@ impl Aggregate for Sandbox {
                 expires_at_ms,
                 target,
                 balance_after,
-                ..
+                at_ms,
             } => {
                 self.balance = balance_after;
                 self.reserved = Msats(self.reserved.0.saturating_add(amount.0));
@@ -299,6 +302,7 @@ impl Aggregate for Sandbox {
                     payment_hash,
                     expires_at_ms,
                     target,
+                    reserved_at_ms: at_ms,
                 });
             }
             SandboxEvent::RefundSettled { amount, .. } => {

@@ -1,0 +1,185 @@
+//! The kernel's part of sandbox isolation: iptables rules for Sockt's own
+//! sandbox bridge. Forwarded traffic from the bridge (checked in Docker's
+//! `DOCKER-USER` chain) may not reach private, shared, link-local (the cloud
+//! metadata address among them) or other reserved ranges unless the
+//! operator allows a range; traffic from the bridge to the host itself (its
+//! bridge gateway and every other address of the host, any port) is
+//! refused in `INPUT`. Replies to connections the host opened (the proxy)
+//! pass. Sandbox-to-sandbox traffic is cut by the network itself (inter-
+//! container communication off). The rules live in chains of their own,
+//! rebuilt at every start, so they survive server restarts and never pile up.
+
+use std::process::Command;
+
+/// Ranges a sandbox may not reach unless the operator allows them.
+pub const BLOCKED_RANGES: [&str; 10] = [
+    "0.0.0.0/8",
+    "10.0.0.0/8",
+    "100.64.0.0/10",
+    "127.0.0.0/8",
+    "169.254.0.0/16",
+    "172.16.0.0/12",
+    "192.0.0.0/24",
+    "192.168.0.0/16",
+    "198.18.0.0/15",
+    "224.0.0.0/3",
+];
+
+/// The chains guarding bridge `bridge`.
+struct Chains {
+    forward: String,
+    input: String,
+}
+
+fn chains(bridge: &str) -> Chains {
+    let tag = bridge.trim_start_matches("sockt-").to_uppercase();
+    // iptables chain names hold at most 28 characters.
+    let tag = &tag[..tag.len().min(18)];
+    Chains {
+        forward: format!("SOCKT-FWD-{tag}"),
+        input: format!("SOCKT-IN-{tag}"),
+    }
+}
+
+fn iptables(args: &[&str]) -> anyhow::Result<()> {
+    let output = Command::new("iptables")
+        .args(["-w", "5"])
+        .args(args)
+        .output()
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "running iptables: {e} (install iptables, or see SOCKT_SANDBOX_NETWORK)"
+            )
+        })?;
+    if output.status.success() {
+        Ok(())
+    } else {
+        anyhow::bail!(
+            "iptables {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&output.stderr).trim()
+        )
+    }
+}
+
+/// Whether a rule exists (`iptables -C`).
+fn has_rule(chain: &str, rule: &[&str]) -> bool {
+    let mut args = vec!["-C", chain];
+    args.extend_from_slice(rule);
+    iptables(&args).is_ok()
+}
+
+/// Put the jump `rule` first in `chain` unless it is there already.
+fn ensure_jump(chain: &str, rule: &[&str]) -> anyhow::Result<()> {
+    if has_rule(chain, rule) {
+        return Ok(());
+    }
+    let mut args = vec!["-I", chain, "1"];
+    args.extend_from_slice(rule);
+    iptables(&args)
+}
+
+/// The rules of both chains, as one `iptables-restore` transaction: the
+/// chains are replaced at once, never seen empty.
+fn ruleset(chains: &Chains, allowed: &[String]) -> String {
+    let Chains { forward, input } = chains;
+    let mut rules = vec![
+        "*filter".to_string(),
+        format!(":{forward} - [0:0]"),
+        format!(":{input} - [0:0]"),
+        format!("-A {forward} -m conntrack --ctstate ESTABLISHED,RELATED -j RETURN"),
+    ];
+    rules.extend(
+        allowed
+            .iter()
+            .map(|range| format!("-A {forward} -d {range} -j RETURN")),
+    );
+    rules.extend(BLOCKED_RANGES.iter().map(|range| {
+        format!("-A {forward} -d {range} -j REJECT --reject-with icmp-admin-prohibited")
+    }));
+    rules.extend([
+        format!("-A {forward} -j RETURN"),
+        format!("-A {input} -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT"),
+        format!("-A {input} -p tcp -j REJECT --reject-with tcp-reset"),
+        format!("-A {input} -j REJECT --reject-with icmp-admin-prohibited"),
+        "COMMIT".to_string(),
+    ]);
+    rules.join("\n") + "\n"
+}
+
+/// Install (or rebuild) the rules for sandboxes on `bridge`; `allowed` are
+/// ranges the operator lets sandboxes reach after all.
+pub fn guard_bridge(bridge: &str, allowed: &[String]) -> anyhow::Result<()> {
+    use std::io::Write;
+    let chains = chains(bridge);
+    let mut restore = Command::new("iptables-restore")
+        .args(["-w", "5", "--noflush"])
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "running iptables-restore: {e} (install iptables, or see SOCKT_SANDBOX_NETWORK)"
+            )
+        })?;
+    if let Some(mut stdin) = restore.stdin.take() {
+        stdin.write_all(ruleset(&chains, allowed).as_bytes())?;
+    }
+    let output = restore.wait_with_output()?;
+    anyhow::ensure!(
+        output.status.success(),
+        "iptables-restore: {}",
+        String::from_utf8_lossy(&output.stderr).trim()
+    );
+    if iptables(&["-L", "DOCKER-USER", "-n"]).is_err() {
+        iptables(&["-N", "DOCKER-USER"])?;
+    }
+    ensure_jump("DOCKER-USER", &["-i", bridge, "-j", &chains.forward])?;
+    ensure_jump("INPUT", &["-i", bridge, "-j", &chains.input])?;
+    Ok(())
+}
+
+/// Remove every rule `guard_bridge` installed for `bridge`.
+pub fn unguard_bridge(bridge: &str) -> anyhow::Result<()> {
+    let Chains { forward, input } = chains(bridge);
+    for (chain, jump) in [("DOCKER-USER", &forward), ("INPUT", &input)] {
+        while has_rule(chain, &["-i", bridge, "-j", jump]) {
+            iptables(&["-D", chain, "-i", bridge, "-j", jump])?;
+        }
+    }
+    for chain in [&forward, &input] {
+        if iptables(&["-L", chain, "-n"]).is_ok() {
+            iptables(&["-F", chain])?;
+            iptables(&["-X", chain])?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::chains;
+
+    #[test]
+    fn the_ruleset_replaces_both_chains_in_one_transaction() {
+        let rules = super::ruleset(&chains("sockt-isolated"), &["10.1.0.0/16".to_string()]);
+        assert!(
+            rules.starts_with("*filter\n:SOCKT-FWD-ISOLATED - [0:0]\n:SOCKT-IN-ISOLATED - [0:0]\n")
+        );
+        assert!(rules.ends_with("COMMIT\n"));
+        let allow = rules.find("-d 10.1.0.0/16 -j RETURN").unwrap();
+        let block = rules.find("-d 10.0.0.0/8 -j REJECT").unwrap();
+        assert!(
+            allow < block,
+            "an allowed range passes before the private ranges are refused"
+        );
+        assert!(rules.contains("-d 169.254.0.0/16 -j REJECT"));
+    }
+
+    #[test]
+    fn chain_names_fit_iptables() {
+        let c = chains("sockt-isolated");
+        assert_eq!(c.forward, "SOCKT-FWD-ISOLATED");
+        assert!(c.forward.len() <= 28 && c.input.len() <= 28);
+    }
+}
