@@ -14,7 +14,8 @@ pub fn status_of(error: &AppError) -> StatusCode {
     match error {
         AppError::Invalid { .. } => StatusCode::BAD_REQUEST,
         AppError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-        AppError::Forbidden(_) => StatusCode::FORBIDDEN,
+        AppError::Forbidden(_) | AppError::Denied { .. } => StatusCode::FORBIDDEN,
+        AppError::NoSpace(_) => StatusCode::INSUFFICIENT_STORAGE,
         AppError::NotFound { .. } => StatusCode::NOT_FOUND,
         AppError::Gone(_) => StatusCode::GONE,
         AppError::Conflict { .. } => StatusCode::CONFLICT,

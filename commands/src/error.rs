@@ -16,6 +16,12 @@ pub enum AppError {
     Unauthorized(String),
     #[error("{0}")]
     Forbidden(String),
+    /// The sandbox's own rules refuse it (its user's file rights).
+    #[error("{message}")]
+    Denied { code: ErrorCode, message: String },
+    /// The sandbox's disk is full.
+    #[error("{0}")]
+    NoSpace(String),
     /// Unknown, or not the caller's.
     #[error("{message}")]
     NotFound { code: ErrorCode, message: String },
@@ -50,7 +56,9 @@ impl AppError {
             | AppError::NotFound { code, .. }
             | AppError::Conflict { code, .. }
             | AppError::PaymentRequired { code, .. }
-            | AppError::Unavailable { code, .. } => *code,
+            | AppError::Unavailable { code, .. }
+            | AppError::Denied { code, .. } => *code,
+            AppError::NoSpace(_) => ErrorCode::NoSpace,
             AppError::Unauthorized(_) => ErrorCode::Unauthorized,
             AppError::Forbidden(_) => ErrorCode::Forbidden,
             AppError::Gone(_) => ErrorCode::SandboxTerminated,
@@ -206,7 +214,13 @@ impl From<RuntimeError> for AppError {
                 code: ErrorCode::NotADirectory,
                 message,
             },
-            RuntimeError::NotWritable { .. } => AppError::Forbidden(message),
+            RuntimeError::NotWritable { .. } | RuntimeError::PermissionDenied(_) => {
+                AppError::Denied {
+                    code: ErrorCode::PermissionDenied,
+                    message,
+                }
+            }
+            RuntimeError::NoSpace(_) => AppError::NoSpace(message),
             RuntimeError::ContainerGone => AppError::Gone(message),
             RuntimeError::NoNetwork(_) => AppError::Conflict {
                 code: ErrorCode::SandboxOffline,

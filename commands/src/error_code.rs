@@ -35,9 +35,11 @@ pub enum ErrorCode {
     NotFound,
     NotLightning,
     NotUtf8,
+    NoSpace,
     OutOfBalance,
     PayloadTooLarge,
     PaymentRequired,
+    PermissionDenied,
     PodStarting,
     RateLimited,
     RefundInProgress,
@@ -100,6 +102,8 @@ impl ErrorCode {
             ErrorCode::UnknownPayment => "unknown_payment",
             ErrorCode::WithdrawClaimed => "withdraw_claimed",
             ErrorCode::WithdrawNotFound => "withdraw_not_found",
+            ErrorCode::NoSpace => "no_space",
+            ErrorCode::PermissionDenied => "permission_denied",
         }
     }
 }

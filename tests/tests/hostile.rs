@@ -193,3 +193,69 @@ async fn lightning_address_resolution_reaches_no_private_host_and_follows_no_red
         .unwrap_err();
     assert!(refused.to_string().contains("too large"), "{refused}");
 }
+
+/// The files API acts with the sandbox user's rights in the sandbox's own
+/// view: a symlink cannot carry a write into the read-only root filesystem,
+/// and files only root may read are refused, directly or through a link.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_files_api_has_only_the_sandbox_users_rights() {
+    let server = TestServer::start().await;
+    let key = server.account(10).await;
+    let id = server
+        .running_sandbox(&key, json!({"tier": "nano", "initial_credits_cents": 5}))
+        .await;
+    let write = format!("/v1/sandboxes/{id}/files/write");
+    let read = format!("/v1/sandboxes/{id}/files/read");
+    let poll = server
+        .exec(
+            &key,
+            &id,
+            json!({"command": "ln -s /etc ~/e && ln -s /etc/shadow ~/s && echo linked"}),
+        )
+        .await;
+    assert_eq!(tests::stream_text(&poll, "stdout"), "linked\n", "{poll}");
+
+    for (path, create_dirs) in [
+        ("e/pwned", false),
+        ("e/sub/pwned", true),
+        ("/etc/pwned", false),
+    ] {
+        let (status, body) = server
+            .post(
+                &write,
+                &key,
+                json!({"path": path, "content": "x", "create_dirs": create_dirs}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{path}: {body}");
+        assert_eq!(body["code"], "permission_denied", "{path}: {body}");
+    }
+    let poll = server
+        .exec(
+            &key,
+            &id,
+            json!({"command": "ls /etc/pwned /etc/sub 2>&1; echo done"}),
+        )
+        .await;
+    assert!(
+        tests::stream_text(&poll, "stdout").contains("No such file"),
+        "nothing landed in /etc: {poll}"
+    );
+    for path in ["/etc/shadow", "s"] {
+        let (status, body) = server.post(&read, &key, json!({"path": path})).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{path}: {body}");
+        assert_eq!(body["code"], "permission_denied", "{path}: {body}");
+        assert!(body.get("content").is_none(), "{body}");
+    }
+    // What the sandbox user may read, it reads — through a link too.
+    let (status, hosts) = server
+        .post(&read, &key, json!({"path": "e/hostname"}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{hosts}");
+    let (status, _) = server
+        .post(&write, &key, json!({"path": "ok.txt", "content": "fine"}))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = server.delete(&format!("/v1/sandboxes/{id}"), &key).await;
+    assert_eq!(status, StatusCode::OK);
+}

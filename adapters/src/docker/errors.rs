@@ -6,7 +6,6 @@ use domain::ports::RuntimeError;
 /// What the failing call was about, to name it in a not-found error.
 pub(super) enum PathContext<'a> {
     None,
-    Path(&'a str),
     WorkingDir(&'a str),
 }
 
@@ -20,14 +19,10 @@ pub(super) fn map_err(error: Error, context: PathContext<'_>) -> RuntimeError {
             match (status_code, context) {
                 (404, _) if lower.contains("no such container") => RuntimeError::ContainerGone,
                 (404, _) if lower.contains("no such image") => RuntimeError::ImageMissing(message),
-                (404, PathContext::Path(path)) => RuntimeError::FileNotFound(path.to_string()),
                 (_, PathContext::WorkingDir(dir))
                     if lower.contains("chdir") || lower.contains("no such file") =>
                 {
                     RuntimeError::FileNotFound(format!("working_dir {dir}"))
-                }
-                (400 | 500, PathContext::Path(path)) if lower.contains("not a directory") => {
-                    RuntimeError::NotADirectory(path.to_string())
                 }
                 (409, _) if lower.contains("is paused") => {
                     RuntimeError::Failed("the sandbox is paused".into())

@@ -1,14 +1,14 @@
 //! The Docker runtime adapter (bollard): one hardened container per sandbox,
-//! commands through Docker's exec API, files through its archive API.
+//! commands through Docker's exec API, files through small scripts run by
+//! that API as the sandbox user (`files`).
 
-mod archive;
 mod errors;
+mod files;
 pub mod firewall;
 pub mod network;
 
 pub use network::NetworkChoice;
 
-use archive::{file_archive, first_entry, Entry, EntryKind};
 use async_trait::async_trait;
 use bollard::container::LogOutput;
 use bollard::exec::{CreateExecOptions, StartExecOptions, StartExecResults};
@@ -16,10 +16,9 @@ use bollard::models::{
     ContainerCreateBody, ContainerSummaryStateEnum, HostConfig, Mount, MountType,
 };
 use bollard::query_parameters::{
-    CreateContainerOptionsBuilder, DownloadFromContainerOptionsBuilder,
-    ListContainersOptionsBuilder, RemoveContainerOptionsBuilder, UploadToContainerOptionsBuilder,
+    CreateContainerOptionsBuilder, ListContainersOptionsBuilder, RemoveContainerOptionsBuilder,
 };
-use bollard::{body_full, Docker};
+use bollard::Docker;
 use domain::ports::{
     ContainerStatus, ExecRequest, FileContent, FileEntry, ManagedContainer, OutputSink,
     OutputStream, RuntimeError, SandboxRuntime, SandboxSpec, SANDBOX_HOME,
@@ -35,9 +34,8 @@ pub const LABEL_TIER: &str = "sockt.tier";
 /// The store a container belongs to.
 pub const LABEL_INSTANCE: &str = "sockt.instance";
 const SANDBOX_USER: &str = "sandbox";
-const SANDBOX_UID: u64 = 1000;
-/// Directories the sandbox user may write to; each is a volume, so the
-/// archive API can write there while the root filesystem stays read-only.
+/// Directories the sandbox user may write to (each a volume, removed with
+/// the sandbox); the root filesystem is read-only.
 const WRITABLE_ROOTS: [&str; 2] = [SANDBOX_HOME, "/tmp"];
 /// Environment variable naming the execution a process belongs to.
 const EXEC_MARKER: &str = "SOCKT_EXEC_ID";
@@ -109,11 +107,26 @@ impl DockerRuntime {
         container: &str,
         cmd: Vec<String>,
     ) -> Result<(i64, Vec<u8>, Vec<u8>), RuntimeError> {
+        self.run_as_sandbox_user(container, cmd, None, MAX_HELPER_OUTPUT)
+            .await
+    }
+
+    /// Run `cmd` as the sandbox user with `stdin` fed to it (then closed);
+    /// its exit code, stdout (up to `max_stdout` bytes) and stderr.
+    async fn run_as_sandbox_user(
+        &self,
+        container: &str,
+        cmd: Vec<String>,
+        stdin: Option<Vec<u8>>,
+        max_stdout: usize,
+    ) -> Result<(i64, Vec<u8>, Vec<u8>), RuntimeError> {
+        use tokio::io::AsyncWriteExt;
         let exec = self
             .docker
             .create_exec(
                 container,
                 CreateExecOptions {
+                    attach_stdin: Some(stdin.is_some()),
                     attach_stdout: Some(true),
                     attach_stderr: Some(true),
                     user: Some(SANDBOX_USER.to_string()),
@@ -125,23 +138,41 @@ impl DockerRuntime {
             .map_err(|e| map_err(e, PathContext::None))?;
         let mut stdout = Vec::new();
         let mut stderr = Vec::new();
-        if let StartExecResults::Attached { mut output, .. } = self
+        if let StartExecResults::Attached {
+            mut output,
+            mut input,
+        } = self
             .docker
             .start_exec(&exec.id, None::<StartExecOptions>)
             .await
             .map_err(|e| map_err(e, PathContext::None))?
         {
-            while let Some(item) = output.next().await {
-                match item.map_err(|e| map_err(e, PathContext::None))? {
-                    LogOutput::StdOut { message } if stdout.len() < MAX_HELPER_OUTPUT => {
-                        stdout.extend_from_slice(&message)
-                    }
-                    LogOutput::StdErr { message } if stderr.len() < MAX_HELPER_OUTPUT => {
-                        stderr.extend_from_slice(&message)
-                    }
-                    _ => {}
+            let feed = async move {
+                if let Some(bytes) = stdin {
+                    input.write_all(&bytes).await?;
+                    input.flush().await?;
                 }
-            }
+                input.shutdown().await
+            };
+            let collect = async {
+                while let Some(item) = output.next().await {
+                    match item.map_err(|e| map_err(e, PathContext::None))? {
+                        LogOutput::StdOut { message } if stdout.len() < max_stdout => {
+                            let room = max_stdout - stdout.len();
+                            stdout.extend_from_slice(&message[..message.len().min(room)]);
+                        }
+                        LogOutput::StdErr { message } if stderr.len() < MAX_HELPER_OUTPUT => {
+                            stderr.extend_from_slice(&message)
+                        }
+                        _ => {}
+                    }
+                }
+                Ok::<(), RuntimeError>(())
+            };
+            let (fed, collected) = tokio::join!(feed, collect);
+            collected?;
+            // A script that stops reading early closes its stdin: not an error.
+            let _ = fed;
         }
         let code = self.exit_code(&exec.id).await?;
         Ok((code, stdout, stderr))
@@ -157,38 +188,6 @@ impl DockerRuntime {
             .exit_code
             .ok_or_else(|| RuntimeError::Failed("the engine reported no exit code".into()))
     }
-
-    /// Download the start of one archive entry at `path` (no link following).
-    async fn download_entry(
-        &self,
-        container: &str,
-        path: &str,
-        max_bytes: u64,
-    ) -> Result<Entry, RuntimeError> {
-        let options = DownloadFromContainerOptionsBuilder::new()
-            .path(path)
-            .build();
-        let mut stream = self
-            .docker
-            .download_from_container(container, Some(options));
-        let mut buffer: Vec<u8> = Vec::new();
-        loop {
-            if let Some(entry) = first_entry(&buffer, max_bytes).map_err(RuntimeError::Failed)? {
-                return Ok(entry);
-            }
-            match stream.next().await {
-                Some(Ok(bytes)) => buffer.extend_from_slice(&bytes),
-                Some(Err(e)) => return Err(map_err(e, PathContext::Path(path))),
-                None => {
-                    return first_entry(&buffer, max_bytes)
-                        .map_err(RuntimeError::Failed)?
-                        .ok_or_else(|| {
-                            RuntimeError::Failed(format!("the archive of {path} ended early"))
-                        })
-                }
-            }
-        }
-    }
 }
 
 /// The writable root `path` lies strictly inside, and the path relative to it.
@@ -199,14 +198,16 @@ fn split_writable(path: &str) -> Option<(&'static str, &str)> {
     })
 }
 
-/// Resolve a symlink target against the directory holding the link.
-fn resolve_link(link_path: &str, target: &str) -> String {
-    if target.starts_with('/') {
-        return target.to_string();
-    }
-    let parent = link_path.rsplit_once('/').map(|(p, _)| p).unwrap_or("");
-    domain::ports::resolve_sandbox_path(&format!("{parent}/{target}"))
-        .unwrap_or_else(|_| target.to_string())
+/// `sh -c script` with `args` as `$1`, `$2`, ...
+fn script<const N: usize>(script: &str, args: [&str; N]) -> Vec<String> {
+    let mut cmd = vec![
+        "/bin/sh".into(),
+        "-c".into(),
+        script.into(),
+        "sockt-files".into(),
+    ];
+    cmd.extend(args.iter().map(|a| a.to_string()));
+    cmd
 }
 
 impl DockerRuntime {
@@ -454,32 +455,26 @@ impl SandboxRuntime for DockerRuntime {
         bytes: Vec<u8>,
         create_dirs: bool,
     ) -> Result<(), RuntimeError> {
-        let (root, relative) = split_writable(path).ok_or_else(|| RuntimeError::NotWritable {
-            path: path.to_string(),
-        })?;
-        if !create_dirs {
-            if let Some((parent, _)) = path.rsplit_once('/') {
-                let parent = if parent.is_empty() { "/" } else { parent };
-                let (code, _, _) = self
-                    .run_helper(
-                        container,
-                        vec!["test".into(), "-d".into(), parent.to_string()],
-                    )
-                    .await?;
-                if code != 0 {
-                    return Err(RuntimeError::FileNotFound(format!(
-                        "{parent} (pass create_dirs to create it)"
-                    )));
-                }
-            }
+        if split_writable(path).is_none() {
+            return Err(RuntimeError::NotWritable {
+                path: path.to_string(),
+            });
         }
-        let tar = file_archive(relative, &bytes, SANDBOX_UID, create_dirs)
-            .map_err(|e| RuntimeError::Failed(format!("building the archive: {e}")))?;
-        let options = UploadToContainerOptionsBuilder::new().path(root).build();
-        self.docker
-            .upload_to_container(container, Some(options), body_full(tar.into()))
-            .await
-            .map_err(|e| map_err(e, PathContext::Path(path)))
+        let cmd = script(
+            files::WRITE_SCRIPT,
+            [path, if create_dirs { "1" } else { "0" }],
+        );
+        let (code, _, stderr) = self
+            .run_as_sandbox_user(container, cmd, Some(bytes), 0)
+            .await?;
+        match code {
+            0 => Ok(()),
+            files::MISSING_PARENT => Err(RuntimeError::FileNotFound(format!(
+                "{} (pass create_dirs to create it)",
+                path.rsplit_once('/').map_or("/", |(parent, _)| parent)
+            ))),
+            code => Err(files::refusal(code, path, &stderr)),
+        }
     }
 
     async fn read_file(
@@ -488,28 +483,18 @@ impl SandboxRuntime for DockerRuntime {
         path: &str,
         max_bytes: u64,
     ) -> Result<FileContent, RuntimeError> {
-        let mut current = path.to_string();
-        for _ in 0..8 {
-            let entry = self.download_entry(container, &current, max_bytes).await?;
-            match entry.kind {
-                EntryKind::File => {
-                    return Ok(FileContent {
-                        bytes: entry.data,
-                        size: entry.size,
-                    })
-                }
-                EntryKind::Directory => return Err(RuntimeError::IsDirectory(path.to_string())),
-                EntryKind::Symlink(target) => current = resolve_link(&current, &target),
-                EntryKind::Other => {
-                    return Err(RuntimeError::FileNotFound(format!(
-                        "{path} (not a regular file)"
-                    )))
-                }
-            }
+        let limit = usize::try_from(max_bytes).unwrap_or(usize::MAX);
+        let cmd = script(files::READ_SCRIPT, [path, &max_bytes.to_string()]);
+        let (code, bytes, stderr) = self
+            .run_as_sandbox_user(container, cmd, None, limit)
+            .await?;
+        if code != 0 {
+            return Err(files::refusal(code, path, &stderr));
         }
-        Err(RuntimeError::FileNotFound(format!(
-            "{path} (too many levels of symbolic links)"
-        )))
+        Ok(FileContent {
+            size: files::reported_size(&stderr)?,
+            bytes,
+        })
     }
 
     async fn list_files(
@@ -638,15 +623,5 @@ mod tests {
         assert_eq!(split_writable("/home/sandbox"), None);
         assert_eq!(split_writable("/home/sandboxed/x"), None);
         assert_eq!(split_writable("/etc/passwd"), None);
-    }
-
-    #[test]
-    fn links_resolve_against_their_directory() {
-        assert_eq!(
-            resolve_link("/home/sandbox/l", "t.txt"),
-            "/home/sandbox/t.txt"
-        );
-        assert_eq!(resolve_link("/home/sandbox/d/l", "../t"), "/home/sandbox/t");
-        assert_eq!(resolve_link("/home/sandbox/l", "/etc/hosts"), "/etc/hosts");
     }
 }

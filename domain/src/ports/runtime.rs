@@ -87,6 +87,12 @@ pub enum RuntimeError {
     NotADirectory(String),
     #[error("{path} is not writable: files can be written under {SANDBOX_HOME} and /tmp")]
     NotWritable { path: String },
+    /// The sandbox user may not read or write it.
+    #[error("permission denied: the sandbox user may not access {0}")]
+    PermissionDenied(String),
+    /// The sandbox's disk is full.
+    #[error("no space left on the sandbox's disk writing {0}")]
+    NoSpace(String),
     #[error("the sandbox's container no longer exists")]
     ContainerGone,
     #[error("the sandbox image {0} is not available")]
