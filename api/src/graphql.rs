@@ -45,6 +45,7 @@ pub struct GqlTier {
     msats_per_second: u64,
     vcpus: f64,
     memory_mib: u64,
+    disk_mib: u64,
 }
 
 #[derive(SimpleObject)]
@@ -264,6 +265,7 @@ impl QueryRoot {
                 msats_per_second: t.msats_per_second,
                 vcpus: t.millicpus as f64 / 1000.0,
                 memory_mib: t.memory_mib,
+                disk_mib: t.disk_mib,
             })
             .collect()
     }

@@ -25,6 +25,10 @@ pub struct Tier {
     /// CPU limit in thousandths of a core.
     pub millicpus: u64,
     pub memory_mib: u64,
+    /// Disk of the sandbox's writable places (its home and /tmp), held in
+    /// memory and counted in `memory_mib`: the kernel refuses writes
+    /// beyond it, and no sandbox can fill the host's disk.
+    pub disk_mib: u64,
     pub pids: u64,
     pub needs_gpu: bool,
 }
@@ -36,6 +40,7 @@ const TIERS: [Tier; 6] = [
         msats_per_second: 500,
         millicpus: 250,
         memory_mib: 256,
+        disk_mib: 128,
         pids: 128,
         needs_gpu: false,
     },
@@ -45,6 +50,7 @@ const TIERS: [Tier; 6] = [
         msats_per_second: 1_000,
         millicpus: 500,
         memory_mib: 512,
+        disk_mib: 256,
         pids: 256,
         needs_gpu: false,
     },
@@ -54,6 +60,7 @@ const TIERS: [Tier; 6] = [
         msats_per_second: 2_500,
         millicpus: 1_000,
         memory_mib: 1_024,
+        disk_mib: 512,
         pids: 512,
         needs_gpu: false,
     },
@@ -63,6 +70,7 @@ const TIERS: [Tier; 6] = [
         msats_per_second: 5_000,
         millicpus: 2_000,
         memory_mib: 2_048,
+        disk_mib: 1_024,
         pids: 1_024,
         needs_gpu: false,
     },
@@ -72,6 +80,7 @@ const TIERS: [Tier; 6] = [
         msats_per_second: 10_000,
         millicpus: 4_000,
         memory_mib: 4_096,
+        disk_mib: 2_048,
         pids: 2_048,
         needs_gpu: false,
     },
@@ -81,6 +90,7 @@ const TIERS: [Tier; 6] = [
         msats_per_second: 25_000,
         millicpus: 4_000,
         memory_mib: 8_192,
+        disk_mib: 4_096,
         pids: 2_048,
         needs_gpu: true,
     },

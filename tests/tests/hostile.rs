@@ -259,3 +259,78 @@ async fn the_files_api_has_only_the_sandbox_users_rights() {
     let (status, _) = server.delete(&format!("/v1/sandboxes/{id}"), &key).await;
     assert_eq!(status, StatusCode::OK);
 }
+
+/// A sandbox cannot fill the host's disk: its home and /tmp hold the tier's
+/// `disk_mib` and the kernel refuses more ("No space left on device"); the
+/// data survives a pause, and the sandbox keeps working.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_sandbox_cannot_write_beyond_its_tiers_disk() {
+    let server = TestServer::start().await;
+    let key = server.account(10).await;
+    let (_, tiers) = server.get("/v1/sandboxes/tiers", &key).await;
+    let nano = tiers
+        .as_array()
+        .or_else(|| tiers["tiers"].as_array())
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "nano")
+        .cloned()
+        .unwrap();
+    let disk_mib = nano["disk_mib"].as_u64().unwrap();
+    assert!(disk_mib > 0 && disk_mib < nano["memory_mib"].as_u64().unwrap());
+    let id = server
+        .running_sandbox(&key, json!({"tier": "nano", "initial_credits_cents": 5}))
+        .await;
+    let run = |command: &str| {
+        let command = command.to_string();
+        let server = &server;
+        let key = &key;
+        let id = &id;
+        async move {
+            let poll = server
+                .exec(key, id, json!({"command": command, "timeout_ms": 60000}))
+                .await;
+            (
+                poll["exit_code"].as_i64().unwrap_or(-1),
+                tests::stream_text(&poll, "stdout") + &tests::stream_text(&poll, "stderr"),
+            )
+        }
+    };
+    let (code, out) = run("fallocate -l 2G /tmp/big").await;
+    assert_ne!(code, 0, "{out}");
+    assert!(out.contains("No space left on device"), "{out}");
+    let (code, out) = run("dd if=/dev/zero of=$HOME/fill bs=1M count=4096 2>&1; df -m $HOME /tmp | tail -n 2").await;
+    assert!(out.contains("No space left on device"), "{code}: {out}");
+    let total_mib: u64 = out
+        .lines()
+        .rev()
+        .take(2)
+        .filter_map(|line| line.split_whitespace().nth(1)?.parse::<u64>().ok())
+        .sum();
+    assert!(total_mib <= disk_mib, "df shows {total_mib} MiB, the tier has {disk_mib}: {out}");
+    let (status, body) = server
+        .post(
+            &format!("/v1/sandboxes/{id}/files/write"),
+            &key,
+            json!({"path": "more.txt", "content": "x".repeat(1 << 16)}),
+        )
+        .await;
+    assert_eq!(status.as_u16(), 507, "{body}");
+    assert_eq!(body["code"], "no_space", "{body}");
+
+    // Full is not broken: free space and go on; the data outlives a pause.
+    let (code, out) = run("rm $HOME/fill && echo kept > $HOME/note && echo ok").await;
+    assert_eq!((code, out.as_str()), (0, "ok\n"));
+    let (status, _) = server
+        .post(&format!("/v1/sandboxes/{id}/pause"), &key, json!({}))
+        .await;
+    assert_eq!(status.as_u16(), 200);
+    let (status, _) = server
+        .post(&format!("/v1/sandboxes/{id}/resume"), &key, json!({}))
+        .await;
+    assert_eq!(status.as_u16(), 200);
+    let (code, out) = run("cat $HOME/note").await;
+    assert_eq!((code, out.as_str()), (0, "kept\n"));
+    let (status, _) = server.delete(&format!("/v1/sandboxes/{id}"), &key).await;
+    assert_eq!(status.as_u16(), 200);
+}

@@ -12,9 +12,7 @@ pub use network::NetworkChoice;
 use async_trait::async_trait;
 use bollard::container::LogOutput;
 use bollard::exec::{CreateExecOptions, StartExecOptions, StartExecResults};
-use bollard::models::{
-    ContainerCreateBody, ContainerSummaryStateEnum, HostConfig, Mount, MountType,
-};
+use bollard::models::{ContainerCreateBody, ContainerSummaryStateEnum, HostConfig};
 use bollard::query_parameters::{
     CreateContainerOptionsBuilder, ListContainersOptionsBuilder, RemoveContainerOptionsBuilder,
 };
@@ -34,9 +32,29 @@ pub const LABEL_TIER: &str = "sockt.tier";
 /// The store a container belongs to.
 pub const LABEL_INSTANCE: &str = "sockt.instance";
 const SANDBOX_USER: &str = "sandbox";
-/// Directories the sandbox user may write to (each a volume, removed with
-/// the sandbox); the root filesystem is read-only.
+/// Directories the sandbox user may write to; the root filesystem is
+/// read-only.
 const WRITABLE_ROOTS: [&str; 2] = [SANDBOX_HOME, "/tmp"];
+
+/// The writable places as size-limited tmpfs mounts sharing the tier's
+/// disk (the home three quarters, /tmp the rest): the kernel answers "No
+/// space left on device" beyond it, the host's disk is never touched, the
+/// data lives as long as the container (kept while paused, freed on
+/// terminate), and it counts in the container's memory.
+fn writable_places(disk_mib: u64) -> HashMap<String, String> {
+    let home = (disk_mib * 3 / 4).max(1);
+    let tmp = (disk_mib - home).max(1);
+    HashMap::from([
+        (
+            SANDBOX_HOME.to_string(),
+            format!("size={home}m,uid=1000,gid=1000,mode=0755,exec,nosuid,nodev"),
+        ),
+        (
+            "/tmp".to_string(),
+            format!("size={tmp}m,mode=1777,exec,nosuid,nodev"),
+        ),
+    ])
+}
 /// Environment variable naming the execution a process belongs to.
 const EXEC_MARKER: &str = "SOCKT_EXEC_ID";
 /// Cap on what an internal helper command (listing) may print.
@@ -262,14 +280,6 @@ impl SandboxRuntime for DockerRuntime {
             (LABEL_INSTANCE.to_string(), self.config.instance.clone()),
         ]);
         let memory = (spec.tier.memory_mib as i64) << 20;
-        let mounts = WRITABLE_ROOTS
-            .iter()
-            .map(|target| Mount {
-                target: Some(target.to_string()),
-                typ: Some(MountType::VOLUME),
-                ..Default::default()
-            })
-            .collect();
         let host_config = HostConfig {
             nano_cpus: Some(spec.tier.millicpus as i64 * 1_000_000),
             memory: Some(memory),
@@ -278,7 +288,7 @@ impl SandboxRuntime for DockerRuntime {
             cap_drop: Some(vec!["ALL".into()]),
             security_opt: Some(vec!["no-new-privileges:true".into()]),
             readonly_rootfs: Some(true),
-            mounts: Some(mounts),
+            tmpfs: Some(writable_places(spec.tier.disk_mib)),
             init: Some(true),
             network_mode: Some(self.network.clone()),
             runtime: self.config.oci_runtime.clone(),
@@ -286,7 +296,13 @@ impl SandboxRuntime for DockerRuntime {
         };
         let body = ContainerCreateBody {
             image: Some(spec.image.clone()),
-            cmd: Some(vec!["sleep".into(), "infinity".into()]),
+            // The home starts empty: give it the usual dotfiles (PATH for
+            // ~/.local/bin, the prompt), then idle.
+            cmd: Some(vec![
+                "/bin/sh".into(),
+                "-c".into(),
+                "cp -n /etc/skel/.[!.]* \"$HOME\"/ 2>/dev/null; exec sleep infinity".into(),
+            ]),
             user: Some(SANDBOX_USER.into()),
             working_dir: Some(SANDBOX_HOME.into()),
             hostname: Some("sandbox".into()),
@@ -612,6 +628,13 @@ impl SandboxRuntime for DockerRuntime {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_writable_places_share_the_tiers_disk() {
+        let places = writable_places(128);
+        assert!(places[SANDBOX_HOME].starts_with("size=96m,uid=1000"));
+        assert!(places["/tmp"].starts_with("size=32m,mode=1777"));
+    }
 
     #[test]
     fn only_home_and_tmp_are_writable() {

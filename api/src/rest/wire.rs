@@ -98,6 +98,7 @@ pub fn tiers() -> Value {
                 "cost_per_hour_usd": cents * 3600.0 / 100.0,
                 "vcpus": t.millicpus as f64 / 1000.0,
                 "memory_mib": t.memory_mib,
+                "disk_mib": t.disk_mib,
                 "gpu": t.needs_gpu,
             })
         })
