@@ -80,7 +80,7 @@ impl RunningExecs {
 }
 
 enum Ending {
-    Exited(Result<i64, domain::ports::RuntimeError>),
+    Exited(Result<domain::ports::ExecExit, domain::ports::RuntimeError>),
     TimedOut,
     Cancelled,
 }
@@ -191,7 +191,12 @@ impl App {
             let _ = tokio::time::timeout(KILL_GRACE, &mut run).await;
         }
         let (status, exit_code, error) = match ending {
-            Ending::Exited(Ok(code)) => (ExecutionStatus::Completed, Some(code), None),
+            Ending::Exited(Ok(exit)) if exit.out_of_memory => (
+                ExecutionStatus::Failed,
+                Some(exit.code),
+                Some("killed: out of memory (the sandbox's tier memory limit was reached)".into()),
+            ),
+            Ending::Exited(Ok(exit)) => (ExecutionStatus::Completed, Some(exit.code), None),
             Ending::Exited(Err(e)) => (ExecutionStatus::Failed, None, Some(e.to_string())),
             Ending::TimedOut => (
                 ExecutionStatus::Failed,

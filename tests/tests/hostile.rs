@@ -4,6 +4,7 @@
 
 use reqwest::StatusCode;
 use serde_json::json;
+use std::time::Duration;
 use tests::TestServer;
 
 /// Inventing credentials buys no requests: 2,000 calls with made-up sandbox
@@ -299,7 +300,9 @@ async fn a_sandbox_cannot_write_beyond_its_tiers_disk() {
     let (code, out) = run("fallocate -l 2G /tmp/big").await;
     assert_ne!(code, 0, "{out}");
     assert!(out.contains("No space left on device"), "{out}");
-    let (code, out) = run("dd if=/dev/zero of=$HOME/fill bs=1M count=4096 2>&1; df -m $HOME /tmp | tail -n 2").await;
+    let (code, out) =
+        run("dd if=/dev/zero of=$HOME/fill bs=1M count=4096 2>&1; df -m $HOME /tmp | tail -n 2")
+            .await;
     assert!(out.contains("No space left on device"), "{code}: {out}");
     let total_mib: u64 = out
         .lines()
@@ -307,7 +310,10 @@ async fn a_sandbox_cannot_write_beyond_its_tiers_disk() {
         .take(2)
         .filter_map(|line| line.split_whitespace().nth(1)?.parse::<u64>().ok())
         .sum();
-    assert!(total_mib <= disk_mib, "df shows {total_mib} MiB, the tier has {disk_mib}: {out}");
+    assert!(
+        total_mib <= disk_mib,
+        "df shows {total_mib} MiB, the tier has {disk_mib}: {out}"
+    );
     let (status, body) = server
         .post(
             &format!("/v1/sandboxes/{id}/files/write"),
@@ -333,4 +339,78 @@ async fn a_sandbox_cannot_write_beyond_its_tiers_disk() {
     assert_eq!((code, out.as_str()), (0, "kept\n"));
     let (status, _) = server.delete(&format!("/v1/sandboxes/{id}"), &key).await;
     assert_eq!(status.as_u16(), 200);
+}
+
+/// A memory hog is killed inside its own sandbox, and the execution says
+/// why; a fork bomb hits the process limit while the API and a neighbour
+/// sandbox keep answering; both sandboxes end cleanly.
+#[tokio::test(flavor = "multi_thread")]
+async fn memory_hogs_and_fork_bombs_stay_in_their_sandbox() {
+    let server = TestServer::start().await;
+    let key = server.account(20).await;
+    let hog = server
+        .running_sandbox(&key, json!({"tier": "nano", "initial_credits_cents": 5}))
+        .await;
+    let neighbour = server
+        .running_sandbox(&key, json!({"tier": "nano", "initial_credits_cents": 5}))
+        .await;
+
+    let poll = server
+        .exec(
+            &key,
+            &hog,
+            json!({"command": "python3 -c 'a = bytearray(2 << 30)'", "timeout_ms": 60000}),
+        )
+        .await;
+    assert_eq!(poll["status"], "failed", "{poll}");
+    assert_eq!(poll["exit_code"], 137, "{poll}");
+    assert!(
+        poll["error"]
+            .as_str()
+            .unwrap_or("")
+            .contains("killed: out of memory"),
+        "{poll}"
+    );
+    let poll = server
+        .exec(&key, &hog, json!({"command": "echo alive"}))
+        .await;
+    assert_eq!(
+        tests::stream_text(&poll, "stdout"),
+        "alive\n",
+        "the hog's sandbox lives on"
+    );
+    let poll = server
+        .exec(&key, &hog, json!({"command": "kill -9 $$"}))
+        .await;
+    assert_eq!(poll["exit_code"], 137);
+    assert!(
+        poll["error"].is_null(),
+        "a plain kill is not out of memory: {poll}"
+    );
+
+    let (status, started) = server
+        .post(
+            &format!("/v1/sandboxes/{hog}/exec"),
+            &key,
+            json!({"command": "bomb() { bomb | bomb & }; bomb", "timeout_ms": 8000}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{started}");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let (status, _) = server.get("/healthz", "").await;
+    assert_eq!(status, StatusCode::OK, "the API answers during the bomb");
+    let poll = server
+        .exec(&key, &neighbour, json!({"command": "echo fine"}))
+        .await;
+    assert_eq!(tests::stream_text(&poll, "stdout"), "fine\n", "{poll}");
+    let bombed = server
+        .wait_execution(&key, started["execution_id"].as_str().unwrap())
+        .await;
+    assert_ne!(bombed["status"], "running", "{bombed}");
+    for id in [&hog, &neighbour] {
+        let (status, body) = server.delete(&format!("/v1/sandboxes/{id}"), &key).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let left = tests::docker(&["ps", "-aq", "--filter", &format!("name=sockt-{id}")]);
+        assert!(left.trim().is_empty(), "container left: {left}");
+    }
 }

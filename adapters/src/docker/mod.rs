@@ -18,7 +18,7 @@ use bollard::query_parameters::{
 };
 use bollard::Docker;
 use domain::ports::{
-    ContainerStatus, ExecRequest, FileContent, FileEntry, ManagedContainer, OutputSink,
+    ContainerStatus, ExecExit, ExecRequest, FileContent, FileEntry, ManagedContainer, OutputSink,
     OutputStream, RuntimeError, SandboxRuntime, SandboxSpec, SANDBOX_HOME,
 };
 use errors::{map_err, PathContext};
@@ -86,6 +86,8 @@ pub struct DockerRuntime {
     config: DockerConfig,
     /// The Docker network sandboxes are attached to.
     network: String,
+    /// Per container, the out-of-memory kills already accounted for.
+    oom_kills_seen: std::sync::Mutex<HashMap<String, u64>>,
 }
 
 impl DockerRuntime {
@@ -112,6 +114,7 @@ impl DockerRuntime {
             docker,
             config,
             network,
+            oom_kills_seen: std::sync::Mutex::default(),
         })
     }
 
@@ -216,6 +219,16 @@ fn split_writable(path: &str) -> Option<(&'static str, &str)> {
     })
 }
 
+/// The exit code of a process killed by SIGKILL.
+const KILLED_EXIT: i64 = 137;
+
+/// The `oom_kill` count in a cgroup memory file.
+fn oom_kills(text: &str) -> Option<u64> {
+    text.lines()
+        .find_map(|line| line.strip_prefix("oom_kill "))
+        .and_then(|n| n.trim().parse().ok())
+}
+
 /// `sh -c script` with `args` as `$1`, `$2`, ...
 fn script<const N: usize>(script: &str, args: [&str; N]) -> Vec<String> {
     let mut cmd = vec![
@@ -229,6 +242,31 @@ fn script<const N: usize>(script: &str, args: [&str; N]) -> Vec<String> {
 }
 
 impl DockerRuntime {
+    /// Whether the kernel's out-of-memory killer struck in the container
+    /// since the last time this was asked (its cgroup's `oom_kill` count
+    /// grew: memory.events on cgroup v2, memory.oom_control on v1).
+    async fn memory_ran_out(&self, container: &str) -> bool {
+        let script = "cat /sys/fs/cgroup/memory.events 2>/dev/null || cat /sys/fs/cgroup/memory/memory.oom_control";
+        let Ok((_, stdout, _)) = self
+            .run_helper(
+                container,
+                vec!["/bin/sh".into(), "-c".into(), script.into()],
+            )
+            .await
+        else {
+            return false;
+        };
+        let Some(kills) = oom_kills(&String::from_utf8_lossy(&stdout)) else {
+            return false;
+        };
+        let mut seen = self
+            .oom_kills_seen
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let before = seen.insert(container.to_string(), kills).unwrap_or(0);
+        kills > before
+    }
+
     /// Whether the container is running or paused.
     async fn is_up(&self, container: &str) -> bool {
         self.docker
@@ -380,7 +418,7 @@ impl SandboxRuntime for DockerRuntime {
         container: &str,
         request: &ExecRequest,
         sink: Arc<dyn OutputSink>,
-    ) -> Result<i64, RuntimeError> {
+    ) -> Result<ExecExit, RuntimeError> {
         // The exec's process is a session leader; the marker in its
         // environment (inherited by its children) lets kill_exec find it.
         let exec = self
@@ -420,6 +458,12 @@ impl SandboxRuntime for DockerRuntime {
             }
         }
         let code = self.exit_code(&exec.id).await?;
+        if code == KILLED_EXIT {
+            return Ok(ExecExit {
+                code,
+                out_of_memory: self.memory_ran_out(container).await,
+            });
+        }
         // runc reports a missing working directory as exit 126/127 with a message on stdout.
         if code == 126 || code == 127 {
             let (exists, _, _) = self
@@ -435,7 +479,7 @@ impl SandboxRuntime for DockerRuntime {
                 )));
             }
         }
-        Ok(code)
+        Ok(ExecExit::code(code))
     }
 
     async fn kill_exec(&self, container: &str, execution_id: &str) -> Result<(), RuntimeError> {
@@ -628,6 +672,19 @@ impl SandboxRuntime for DockerRuntime {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_oom_kill_count_is_read_from_either_cgroup_version() {
+        assert_eq!(
+            oom_kills("low 0\nhigh 0\nmax 3\noom 2\noom_kill 2\n"),
+            Some(2)
+        );
+        assert_eq!(
+            oom_kills("oom_kill_disable 0\nunder_oom 0\noom_kill 1\n"),
+            Some(1)
+        );
+        assert_eq!(oom_kills("nothing"), None);
+    }
 
     #[test]
     fn the_writable_places_share_the_tiers_disk() {

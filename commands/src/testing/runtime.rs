@@ -4,12 +4,15 @@
 
 use async_trait::async_trait;
 use domain::ports::{
-    ContainerStatus, ExecRequest, FileContent, FileEntry, ManagedContainer, OutputSink,
+    ContainerStatus, ExecExit, ExecRequest, FileContent, FileEntry, ManagedContainer, OutputSink,
     OutputStream, RuntimeError, SandboxRuntime, SandboxSpec,
 };
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+
+/// The command the fake runtime kills as out of memory.
+pub const FAKE_MEMORY_HOG: &str = "fake-memory-hog";
 
 #[derive(Default)]
 pub struct FakeRuntime {
@@ -104,15 +107,22 @@ impl SandboxRuntime for FakeRuntime {
         container: &str,
         request: &ExecRequest,
         sink: Arc<dyn OutputSink>,
-    ) -> Result<i64, RuntimeError> {
+    ) -> Result<ExecExit, RuntimeError> {
         if !self.containers().contains_key(container) {
             return Err(RuntimeError::ContainerGone);
+        }
+        // The fake echoes the command; this one plays a memory hog.
+        if request.command == FAKE_MEMORY_HOG {
+            return Ok(ExecExit {
+                code: 137,
+                out_of_memory: true,
+            });
         }
         sink.push(
             OutputStream::Stdout,
             format!("{}\n", request.command).as_bytes(),
         );
-        Ok(0)
+        Ok(ExecExit::code(0))
     }
 
     async fn kill_exec(&self, _container: &str, _execution_id: &str) -> Result<(), RuntimeError> {

@@ -308,3 +308,27 @@ async fn a_sandbox_paused_too_long_is_terminated_with_its_refund() {
         Msats::from_cents(90).unwrap().saturating_sub(old_charged)
     );
 }
+
+/// A command the kernel killed for lack of memory ends failed, exit 137,
+/// saying so (the runtime tells it from another kill).
+#[tokio::test]
+async fn an_out_of_memory_kill_is_named_in_the_execution() {
+    let h = Harness::new();
+    let owner = h.account(100).await;
+    let id = h.running_sandbox(&owner, "nano", 10).await;
+    let poll = h
+        .app
+        .exec_and_wait(&owner, &id, crate::testing::FAKE_MEMORY_HOG, None, None)
+        .await
+        .unwrap();
+    assert_eq!(
+        poll.execution.status,
+        domain::execution::ExecutionStatus::Failed
+    );
+    assert_eq!(poll.execution.exit_code, Some(137));
+    assert!(poll
+        .execution
+        .error
+        .as_deref()
+        .is_some_and(|e| e.starts_with("killed: out of memory")));
+}

@@ -105,6 +105,23 @@ pub enum RuntimeError {
     Failed(String),
 }
 
+/// How a command ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExecExit {
+    pub code: i64,
+    /// The kernel killed it because the sandbox ran out of memory.
+    pub out_of_memory: bool,
+}
+
+impl ExecExit {
+    pub fn code(code: i64) -> ExecExit {
+        ExecExit {
+            code,
+            out_of_memory: false,
+        }
+    }
+}
+
 /// Runs sandboxes. One implementation per isolation technology.
 #[async_trait]
 pub trait SandboxRuntime: Send + Sync {
@@ -115,13 +132,13 @@ pub trait SandboxRuntime: Send + Sync {
     /// Remove the sandbox and everything it held. Removing a missing one succeeds.
     async fn destroy(&self, container: &str) -> Result<(), RuntimeError>;
     /// Run `/bin/bash -lc command` as the sandbox user, streaming output to
-    /// `sink`; returns the exit code.
+    /// `sink`; returns how it exited.
     async fn exec(
         &self,
         container: &str,
         request: &ExecRequest,
         sink: Arc<dyn OutputSink>,
-    ) -> Result<i64, RuntimeError>;
+    ) -> Result<ExecExit, RuntimeError>;
     /// Kill the whole process tree of a running execution.
     async fn kill_exec(&self, container: &str, execution_id: &str) -> Result<(), RuntimeError>;
     /// Write a file (absolute path), owned by the sandbox user.
