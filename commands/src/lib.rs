@@ -30,7 +30,7 @@ mod tests;
 mod withdraw_links;
 
 pub use app::App;
-pub use auth::{hash_secret, new_api_key, Principal, API_KEY_PREFIX};
+pub use auth::{hash_secret, new_api_key, Principal, API_KEY_PREFIX, SANDBOX_TOKEN_PREFIX};
 pub use config::AppConfig;
 pub use duties::{Duties, Leadership, LEASE_RENEW};
 pub use error::{AppError, ErrorCode};

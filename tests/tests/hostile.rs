@@ -414,3 +414,43 @@ async fn memory_hogs_and_fork_bombs_stay_in_their_sandbox() {
         assert!(left.trim().is_empty(), "container left: {left}");
     }
 }
+
+/// An API key in a URL is refused, never used (URLs end up in logs and
+/// histories); a sandbox token may travel there for header-less clients.
+#[tokio::test(flavor = "multi_thread")]
+async fn api_keys_are_never_accepted_in_the_url() {
+    let server = TestServer::start().await;
+    let key = server.account(10).await;
+    let (status, created) = server
+        .post(
+            "/v1/sandboxes",
+            &key,
+            json!({"tier": "nano", "initial_credits_cents": 2}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let id = created["sandbox_id"].as_str().unwrap();
+    let token = created["sandbox_token"].as_str().unwrap();
+    let client = reqwest::Client::new();
+    let by_url = |secret: &str| {
+        client
+            .get(format!(
+                "{}/v1/sandboxes/{id}?sandbox_token={secret}",
+                server.url
+            ))
+            .send()
+    };
+    let refused = by_url(&key).await.unwrap();
+    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+    let body: serde_json::Value = refused.json().await.unwrap();
+    assert!(
+        !body.to_string().contains(&key),
+        "the key is not echoed: {body}"
+    );
+    let admin = by_url(tests::ADMIN_TOKEN).await.unwrap();
+    assert_eq!(admin.status(), StatusCode::UNAUTHORIZED);
+    let allowed = by_url(token).await.unwrap();
+    assert_eq!(allowed.status(), StatusCode::OK);
+    let (status, _) = server.delete(&format!("/v1/sandboxes/{id}"), &key).await;
+    assert_eq!(status, StatusCode::OK);
+}

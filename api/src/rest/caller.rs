@@ -1,4 +1,7 @@
-//! Who is calling: `Authorization: Bearer <key|token>` or `?sandbox_token=`.
+//! Who is calling: `Authorization: Bearer <key|token>`, or `?sandbox_token=`
+//! for clients that cannot set headers — sandbox tokens only: an API key or
+//! admin token in a URL (where logs and browser histories keep it) is
+//! refused, never used.
 
 use crate::error::ApiError;
 use crate::server::AppState;
@@ -31,7 +34,14 @@ pub(super) fn presented_secret(parts: &Parts) -> Result<Option<String>, AppError
         }
     }
     let query = parts.uri.query().unwrap_or("");
-    Ok(url_param(query, "sandbox_token"))
+    match url_param(query, "sandbox_token") {
+        Some(token) if !token.starts_with(commands::SANDBOX_TOKEN_PREFIX) => {
+            Err(AppError::Unauthorized(
+                "only a sandbox token may travel in the URL; send API keys as Authorization: Bearer".into(),
+            ))
+        }
+        token => Ok(token),
+    }
 }
 
 fn url_param(query: &str, name: &str) -> Option<String> {
