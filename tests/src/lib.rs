@@ -259,6 +259,40 @@ impl TestServer {
     }
 }
 
+impl TestServer {
+    /// Poll the sandbox's status as `auth` until `done` holds; fails the
+    /// test after `within`, naming `what` it waited for.
+    pub async fn wait_status(
+        &self,
+        auth: &str,
+        id: &str,
+        within: Duration,
+        done: impl Fn(&Value) -> bool,
+        what: &str,
+    ) -> Value {
+        let deadline = Instant::now() + within;
+        loop {
+            let (_, status) = self.get(&format!("/v1/sandboxes/{id}"), auth).await;
+            if done(&status) {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "never saw {what}: {status}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// `sockt audit` over the server's store: it must pass.
+    pub async fn assert_audit_passes(&self) -> projections::audit::AuditReport {
+        let location = adapters::store::StoreLocation::Sqlite(self.data_dir.join("events.db"));
+        let events = domain::ports::EventLogReader::read_all(&location.log())
+            .await
+            .unwrap();
+        let report = projections::audit::audit(&events);
+        assert!(report.passed(), "{:?}", report.violations);
+        report
+    }
+}
+
 /// All of one stream's output in a poll.
 pub fn stream_text(poll: &Value, stream: &str) -> String {
     poll["output"]

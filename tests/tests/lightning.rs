@@ -17,27 +17,14 @@ async fn wait_status(
     done: impl Fn(&Value) -> bool,
     what: &str,
 ) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(90);
-    loop {
-        let (_, status) = server.get(&format!("/v1/sandboxes/{id}"), token).await;
-        if done(&status) {
-            return status;
-        }
-        assert!(Instant::now() < deadline, "never saw {what}: {status}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    server
+        .wait_status(token, id, Duration::from_secs(90), done, what)
+        .await
 }
 
-/// The auditor's verdict on the server's whole store.
+/// The auditor's verdict on the server's whole store, with money in it.
 async fn assert_audit_passes(server: &TestServer) {
-    let location = adapters::store::StoreLocation::Sqlite(server.data_dir.join("events.db"));
-    let report = projections::audit::audit(
-        &domain::ports::EventLogReader::read_all(&location.log())
-            .await
-            .unwrap(),
-    );
-    assert!(report.passed(), "{:?}", report.violations);
-    assert!(report.paid_in_msats > 0);
+    assert!(server.assert_audit_passes().await.paid_in_msats > 0);
 }
 
 async fn assert_conserved(server: &TestServer, token: &str, id: &str) -> Value {

@@ -10,35 +10,6 @@ use std::time::{Duration, Instant};
 use tests::lnbits::{Lnbits, Wallet};
 use tests::TestServer;
 
-async fn wait_status(
-    server: &TestServer,
-    token: &str,
-    id: &str,
-    within: Duration,
-    done: impl Fn(&Value) -> bool,
-    what: &str,
-) -> Value {
-    let deadline = Instant::now() + within;
-    loop {
-        let (_, status) = server.get(&format!("/v1/sandboxes/{id}"), token).await;
-        if done(&status) {
-            return status;
-        }
-        assert!(Instant::now() < deadline, "never saw {what}: {status}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-async fn assert_audit_passes(server: &TestServer) {
-    let location = adapters::store::StoreLocation::Sqlite(server.data_dir.join("events.db"));
-    let report = projections::audit::audit(
-        &domain::ports::EventLogReader::read_all(&location.log())
-            .await
-            .unwrap(),
-    );
-    assert!(report.passed(), "{:?}", report.violations);
-}
-
 /// An anonymous Lightning sandbox, paid and running: (id, token).
 async fn paid_sandbox(
     server: &TestServer,
@@ -63,15 +34,15 @@ async fn paid_sandbox(
             created["pending_invoice"]["bolt11"].as_str().unwrap(),
         )
         .await;
-    wait_status(
-        server,
-        &token,
-        &id,
-        Duration::from_secs(60),
-        |s| s["status"] == "running",
-        "running",
-    )
-    .await;
+    server
+        .wait_status(
+            &token,
+            &id,
+            Duration::from_secs(60),
+            |s| s["status"] == "running",
+            "running",
+        )
+        .await;
     (id, token)
 }
 
@@ -125,19 +96,19 @@ async fn a_payment_is_seen_through_the_gateway_push_without_a_webhook() {
             created["pending_invoice"]["bolt11"].as_str().unwrap(),
         )
         .await;
-    let paid = wait_status(
-        &server,
-        &token,
-        &id,
-        Duration::from_secs(5),
-        |s| s["paid_in_msats"] == 20_000,
-        "the payment credited by push",
-    )
-    .await;
+    let paid = server
+        .wait_status(
+            &token,
+            &id,
+            Duration::from_secs(5),
+            |s| s["paid_in_msats"] == 20_000,
+            "the payment credited by push",
+        )
+        .await;
     assert_ne!(paid["status"], "awaiting_payment", "{paid}");
     let (status, _) = server.delete(&format!("/v1/sandboxes/{id}"), &token).await;
     assert_eq!(status, StatusCode::OK);
-    assert_audit_passes(&server).await;
+    server.assert_audit_passes().await;
 }
 
 /// A top-up invoice paid after terminate is credited and goes out through
@@ -181,15 +152,15 @@ async fn a_payment_after_terminate_is_refunded_through_the_link_already_held() {
     );
 
     lnbits.pay(&agent, &late_invoice).await;
-    let grown = wait_status(
-        &server,
-        &token,
-        &id,
-        Duration::from_secs(30),
-        |s| s["refund"]["amount_msats"].as_u64() == Some(first + 50_000),
-        "the late payment offered through the same link",
-    )
-    .await;
+    let grown = server
+        .wait_status(
+            &token,
+            &id,
+            Duration::from_secs(30),
+            |s| s["refund"]["amount_msats"].as_u64() == Some(first + 50_000),
+            "the late payment offered through the same link",
+        )
+        .await;
     assert_eq!(
         grown["refund"]["url"],
         url.as_str(),
@@ -205,7 +176,7 @@ async fn a_payment_after_terminate_is_refunded_through_the_link_already_held() {
             + done["prepaid_balance_msats"].as_u64().unwrap(),
         "{done}"
     );
-    assert_audit_passes(&server).await;
+    server.assert_audit_passes().await;
 }
 
 /// A sandbox whose container dies fails; its sats wait behind a withdraw
@@ -227,18 +198,18 @@ async fn a_failed_lightning_sandbox_shows_a_withdraw_link_for_its_sats() {
         .clone()
         .unwrap();
     tests::docker(&["rm", "-f", &container]);
-    let failed = wait_status(
-        &server,
-        &token,
-        &id,
-        Duration::from_secs(60),
-        |s| s["status"] == "failed" && s["refund"]["url"].is_string(),
-        "failed, with a link",
-    )
-    .await;
+    let failed = server
+        .wait_status(
+            &token,
+            &id,
+            Duration::from_secs(60),
+            |s| s["status"] == "failed" && s["refund"]["url"].is_string(),
+            "failed, with a link",
+        )
+        .await;
     let url = failed["refund"]["url"].as_str().unwrap().to_string();
     let amount = failed["refund"]["amount_msats"].as_u64().unwrap();
     assert!(amount > 0 && amount % 1000 == 0, "{failed}");
     claim_exactly(&lnbits, &agent, &url, amount).await;
-    assert_audit_passes(&server).await;
+    server.assert_audit_passes().await;
 }
