@@ -18,3 +18,19 @@ ensure_mmdebstrap() {
   apt-get update -qq >&2
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mmdebstrap >&2
 }
+
+# The server isolates sandboxes with iptables rules (see README, Isolation):
+# it needs iptables and the right to change it.
+ensure_iptables() {
+  if [ "${SOCKT_SANDBOX_NETWORK:-isolated}" != isolated ]; then
+    return 0
+  fi
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "sandbox isolation installs iptables rules: run as root (or set SOCKT_SANDBOX_NETWORK=none)" >&2
+    exit 1
+  fi
+  command -v iptables-restore >/dev/null 2>&1 && return 0
+  echo "installing iptables from Debian's packages..." >&2
+  apt-get update -qq >&2
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iptables >&2
+}

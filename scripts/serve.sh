@@ -8,6 +8,7 @@ source scripts/common.sh
 
 require_docker
 ensure_mmdebstrap
+ensure_iptables
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/sockt-target}"
 echo "building sockt (release)..." >&2
 cargo build --release --bin sockt >&2

@@ -12,6 +12,7 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/sockt-target}"
 venv="${SOCKT_TEST_VENV:-/var/tmp/sockt-test-venv}"
 require_docker
 ensure_mmdebstrap
+ensure_iptables
 
 echo "== build" >&2
 cargo build --bin sockt

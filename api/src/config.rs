@@ -189,7 +189,7 @@ pub struct ServeConfig {
     #[arg(long, env = "SOCKT_LNBITS_ADMIN_KEY", hide_env_values = true)]
     pub lnbits_admin_key: Option<SecretString>,
     /// Smallest prepaid or top-up amount, in sats.
-    #[arg(long, env = "SOCKT_LIGHTNING_MIN_SATS", default_value_t = 100)]
+    #[arg(long, env = "SOCKT_LIGHTNING_MIN_SATS", default_value_t = 10)]
     pub lightning_min_sats: u64,
     /// Largest prepaid or top-up amount, in sats.
     #[arg(long, env = "SOCKT_LIGHTNING_MAX_SATS", default_value_t = 1_000_000)]

@@ -68,6 +68,8 @@ pub enum RefundOutcome {
 /// Open invoices checked with the gateway at once, and how long one check may take.
 const SETTLE_CONCURRENCY: usize = 8;
 const GATEWAY_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long before a sandbox runs low its top-up invoice is issued.
+const TOPUP_LEAD: Duration = Duration::from_secs(3);
 /// How often settlement looks at top-ups, payouts and open invoices.
 const SETTLE_EVERY: Duration = Duration::from_secs(1);
 /// How often open invoices are polled when the gateway pushes payments
@@ -436,7 +438,12 @@ impl App {
             .sandboxes_in(&[SandboxState::Running, SandboxState::Paused])
         {
             let low = match view.state {
-                SandboxState::Running => view.runs_low_at(now, self.config.low_balance_secs),
+                // A few seconds early: the invoice is there by the time the
+                // status says `low_balance`, not after.
+                SandboxState::Running => view.runs_low_at(
+                    now + TOPUP_LEAD.as_millis() as i64,
+                    self.config.low_balance_secs,
+                ),
                 _ => view.pause_reason == Some(PauseReason::OutOfBalance),
             };
             if view.billing == BillingMethod::Lightning && low && view.pending_invoice.is_none() {
