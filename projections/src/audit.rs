@@ -454,35 +454,37 @@ mod tests {
         ]
     }
 
+    /// Account `b`: 30,000 msat deposited, then allocated by transfer
+    /// `ghost:fund` to a sandbox `ghost`.
+    fn allocated_to_a_ghost() -> Vec<domain::account::AccountEvent> {
+        vec![
+            domain::account::AccountEvent::AccountOpened {
+                name: "b".into(),
+                key_hash: "k2".into(),
+                at_ms: 0,
+            },
+            domain::account::AccountEvent::CreditsDeposited {
+                cents: 3,
+                amount: Msats(30_000),
+                balance_after: Msats(30_000),
+                at_ms: 0,
+            },
+            domain::account::AccountEvent::CreditsAllocated {
+                sandbox_id: "ghost".into(),
+                transfer_id: Some("ghost:fund".into()),
+                amount: Msats(30_000),
+                balance_after: Msats(0),
+                at_ms: 0,
+            },
+        ]
+    }
+
     /// 30,000 msat left the account for a sandbox that was never created
     /// (a crash between the two commits): the audit says so.
     #[test]
     fn credits_stranded_between_account_and_sandbox_are_caught() {
         let mut events = chained("s", lifecycle(2_000));
-        let mut stranded = stream(
-            "Account",
-            "b",
-            vec![
-                domain::account::AccountEvent::AccountOpened {
-                    name: "b".into(),
-                    key_hash: "k2".into(),
-                    at_ms: 0,
-                },
-                domain::account::AccountEvent::CreditsDeposited {
-                    cents: 3,
-                    amount: Msats(30_000),
-                    balance_after: Msats(30_000),
-                    at_ms: 0,
-                },
-                domain::account::AccountEvent::CreditsAllocated {
-                    sandbox_id: "ghost".into(),
-                    transfer_id: Some("ghost:fund".into()),
-                    amount: Msats(30_000),
-                    balance_after: Msats(0),
-                    at_ms: 0,
-                },
-            ],
-        );
+        let mut stranded = stream("Account", "b", allocated_to_a_ghost());
         events.append(&mut stranded);
         let report = audit(&events);
         assert_eq!(report.violations.len(), 1, "{:?}", report.violations);
@@ -496,26 +498,7 @@ mod tests {
     #[test]
     fn an_undo_without_a_void_is_caught() {
         let account = |undo: bool| {
-            let mut events = vec![
-                domain::account::AccountEvent::AccountOpened {
-                    name: "b".into(),
-                    key_hash: "k2".into(),
-                    at_ms: 0,
-                },
-                domain::account::AccountEvent::CreditsDeposited {
-                    cents: 3,
-                    amount: Msats(30_000),
-                    balance_after: Msats(30_000),
-                    at_ms: 0,
-                },
-                domain::account::AccountEvent::CreditsAllocated {
-                    sandbox_id: "ghost".into(),
-                    transfer_id: Some("ghost:fund".into()),
-                    amount: Msats(30_000),
-                    balance_after: Msats(0),
-                    at_ms: 0,
-                },
-            ];
+            let mut events = allocated_to_a_ghost();
             if undo {
                 events.push(domain::account::AccountEvent::AllocationUndone {
                     sandbox_id: "ghost".into(),

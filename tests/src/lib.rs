@@ -281,6 +281,42 @@ impl TestServer {
         }
     }
 
+    /// An anonymous Lightning sandbox of `sats`, paid by `agent` and
+    /// running: (id, sandbox token).
+    pub async fn paid_lightning_sandbox(
+        &self,
+        lnbits: &lnbits::Lnbits,
+        agent: &lnbits::Wallet,
+        sats: u64,
+    ) -> (String, String) {
+        let (status, created) = self
+            .call(
+                Method::POST,
+                "/v1/sandboxes",
+                None,
+                Some(json!({"tier": "nano", "billing_method": "lightning", "prepaid_sats": sats})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{created}");
+        let id = created["sandbox_id"].as_str().unwrap().to_string();
+        let token = created["sandbox_token"].as_str().unwrap().to_string();
+        lnbits
+            .pay(
+                agent,
+                created["pending_invoice"]["bolt11"].as_str().unwrap(),
+            )
+            .await;
+        self.wait_status(
+            &token,
+            &id,
+            Duration::from_secs(90),
+            |s| s["status"] == "running",
+            "running",
+        )
+        .await;
+        (id, token)
+    }
+
     /// `sockt audit` over the server's store: it must pass.
     pub async fn assert_audit_passes(&self) -> projections::audit::AuditReport {
         let location = adapters::store::StoreLocation::Sqlite(self.data_dir.join("events.db"));

@@ -92,18 +92,13 @@ impl Lnbits {
     /// Pay an invoice from `wallet`; an error when LNbits is down or the
     /// payment did not succeed (for load that runs through outages).
     pub async fn try_pay(&self, wallet: &Wallet, bolt11: &str) -> Result<(), String> {
-        let paid: Value = self
-            .http
-            .post(format!("{}/api/v1/payments", self.base))
-            .header("X-Api-Key", &wallet.adminkey)
-            .json(&json!({ "out": true, "bolt11": bolt11 }))
-            .timeout(std::time::Duration::from_secs(20))
-            .send()
-            .await
-            .map_err(|e| e.to_string())?
-            .json()
-            .await
-            .map_err(|e| e.to_string())?;
+        let paid = try_json(
+            self.http
+                .post(format!("{}/api/v1/payments", self.base))
+                .header("X-Api-Key", &wallet.adminkey)
+                .json(&json!({ "out": true, "bolt11": bolt11 })),
+        )
+        .await?;
         match paid["status"].as_str() {
             Some("success") => Ok(()),
             _ => Err(paid.to_string()),
@@ -112,35 +107,45 @@ impl Lnbits {
 
     /// Claim a withdraw link into `wallet`; an error when anything is down.
     pub async fn try_claim_withdraw(&self, wallet: &Wallet, url: &str) -> Result<(), String> {
-        let offer: Value = self
-            .http
-            .get(url)
-            .timeout(std::time::Duration::from_secs(10))
-            .send()
-            .await
-            .map_err(|e| e.to_string())?
-            .json()
-            .await
-            .map_err(|e| e.to_string())?;
+        let offer = try_json(self.http.get(url)).await?;
         let sats = offer["maxWithdrawable"].as_u64().ok_or(offer.to_string())? / 1000;
-        let claimed: Value = self
-            .http
-            .post(format!("{}/api/v1/payments", self.base))
-            .header("X-Api-Key", &wallet.inkey)
-            .json(
-                &json!({ "out": false, "amount": sats, "memo": "claim", "lnurl_withdraw": offer }),
-            )
-            .timeout(std::time::Duration::from_secs(20))
-            .send()
-            .await
-            .map_err(|e| e.to_string())?
-            .json()
-            .await
-            .map_err(|e| e.to_string())?;
+        let claimed = try_json(
+            self.http
+                .post(format!("{}/api/v1/payments", self.base))
+                .header("X-Api-Key", &wallet.inkey)
+                .json(&json!({ "out": false, "amount": sats, "memo": "claim", "lnurl_withdraw": offer })),
+        )
+        .await?;
         claimed["payment_hash"]
             .as_str()
             .map(drop)
             .ok_or(claimed.to_string())
+    }
+
+    /// Claim the link at `url` into `wallet` `claims` times at once, and
+    /// check that exactly `amount` arrives (and nothing more a moment later).
+    pub async fn claim_exactly(&self, wallet: &Wallet, url: &str, amount: u64, claims: usize) {
+        let before = self.balance_msat(wallet).await;
+        let answers =
+            futures::future::join_all((0..claims).map(|_| self.claim_withdraw(wallet, url))).await;
+        assert!(
+            answers.iter().any(|c| c["payment_hash"].is_string()),
+            "{answers:?}"
+        );
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while self.balance_msat(wallet).await < before + amount {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the withdrawal never arrived"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+        assert_eq!(
+            self.balance_msat(wallet).await,
+            before + amount,
+            "paid exactly once"
+        );
     }
 
     pub async fn balance_msat(&self, wallet: &Wallet) -> u64 {
@@ -179,6 +184,19 @@ impl Lnbits {
             "1",
         ]
     }
+}
+
+/// The JSON answer of a request sent with a timeout; an error (as text)
+/// when LNbits is unreachable or answers no JSON.
+async fn try_json(request: reqwest::RequestBuilder) -> Result<Value, String> {
+    request
+        .timeout(std::time::Duration::from_secs(20))
+        .send()
+        .await
+        .map_err(|e| e.to_string())?
+        .json()
+        .await
+        .map_err(|e| e.to_string())
 }
 
 /// The JSON answer of a request.

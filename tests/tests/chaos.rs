@@ -127,6 +127,21 @@ impl World {
         found
     }
 
+    /// Create a sandbox as `auth` (anonymous when empty); its answer, or
+    /// None after a short pause when the server is down or refuses.
+    async fn create(&self, auth: &str, body: Value) -> Option<Value> {
+        match self
+            .call(Method::POST, "/v1/sandboxes", auth, Some(body))
+            .await
+        {
+            Some((StatusCode::CREATED, created)) => Some(created),
+            _ => {
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                None
+            }
+        }
+    }
+
     fn remember(&self, made: &Made) {
         self.made.lock().unwrap().push(made.clone());
     }
@@ -140,16 +155,8 @@ async fn idle(max_ms: u64) {
 
 async fn credits_agent(world: Arc<World>) {
     while !world.stop.load(Ordering::Relaxed) {
-        let created = world
-            .call(
-                Method::POST,
-                "/v1/sandboxes",
-                &world.key.clone(),
-                Some(json!({"tier": "nano", "initial_credits_cents": 3})),
-            )
-            .await;
-        let Some((StatusCode::CREATED, created)) = created else {
-            tokio::time::sleep(Duration::from_millis(300)).await;
+        let body = json!({"tier": "nano", "initial_credits_cents": 3});
+        let Some(created) = world.create(&world.key, body).await else {
             continue;
         };
         let made = Made {
@@ -194,16 +201,8 @@ async fn credits_agent(world: Arc<World>) {
 
 async fn lightning_agent(world: Arc<World>, wallet: Wallet, refund_to_address: bool) {
     while !world.stop.load(Ordering::Relaxed) {
-        let created = world
-            .call(
-                Method::POST,
-                "/v1/sandboxes",
-                "",
-                Some(json!({"tier": "nano", "billing_method": "lightning", "prepaid_sats": 20})),
-            )
-            .await;
-        let Some((StatusCode::CREATED, created)) = created else {
-            tokio::time::sleep(Duration::from_millis(300)).await;
+        let body = json!({"tier": "nano", "billing_method": "lightning", "prepaid_sats": 20});
+        let Some(created) = world.create("", body).await else {
             continue;
         };
         let made = Made {

@@ -6,7 +6,7 @@
 
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tests::lnbits::Lnbits;
 use tests::{stream_text, TestServer};
 
@@ -221,30 +221,7 @@ async fn without_an_address_the_balance_waits_behind_an_lnurl_withdraw_link() {
     let server = TestServer::start_lightning(&lnbits, &[]).await;
     let agent = lnbits.wallet("agent").await;
     lnbits.fund(&agent, 1_000).await;
-    let (_, created) = server
-        .call(
-            Method::POST,
-            "/v1/sandboxes",
-            None,
-            Some(json!({"tier": "nano", "billing_method": "lightning", "prepaid_sats": 200})),
-        )
-        .await;
-    let id = created["sandbox_id"].as_str().unwrap().to_string();
-    let token = created["sandbox_token"].as_str().unwrap().to_string();
-    lnbits
-        .pay(
-            &agent,
-            created["pending_invoice"]["bolt11"].as_str().unwrap(),
-        )
-        .await;
-    wait_status(
-        &server,
-        &token,
-        &id,
-        |s| s["status"] == "running",
-        "running",
-    )
-    .await;
+    let (id, token) = server.paid_lightning_sandbox(&lnbits, &agent, 200).await;
 
     // The explicit extend-balance operation answers with a top-up invoice.
     let (status, extended) = server
@@ -274,25 +251,8 @@ async fn without_an_address_the_balance_waits_behind_an_lnurl_withdraw_link() {
         .starts_with("LNURL1"));
     let url = ended["refund"]["url"].as_str().unwrap().to_string();
     let amount = ended["refund"]["amount_msats"].as_u64().unwrap();
-    let before = lnbits.balance_msat(&agent).await;
     // Ten claims of the one link at once: it pays once.
-    let claims =
-        futures::future::join_all((0..10).map(|_| lnbits.claim_withdraw(&agent, &url))).await;
-    assert!(
-        claims.iter().any(|c| c["payment_hash"].is_string()),
-        "{claims:?}"
-    );
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while lnbits.balance_msat(&agent).await < before + amount {
-        assert!(Instant::now() < deadline, "the withdrawal never arrived");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    assert_eq!(
-        lnbits.balance_msat(&agent).await,
-        before + amount,
-        "paid exactly once"
-    );
+    lnbits.claim_exactly(&agent, &url, amount, 10).await;
     // A link pays out once.
     let offer: Value = reqwest::get(&url).await.unwrap().json().await.unwrap();
     assert_eq!(offer["status"], "ERROR", "{offer}");

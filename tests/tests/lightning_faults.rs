@@ -6,67 +6,9 @@
 
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
-use std::time::{Duration, Instant};
-use tests::lnbits::{Lnbits, Wallet};
+use std::time::Duration;
+use tests::lnbits::Lnbits;
 use tests::TestServer;
-
-/// An anonymous Lightning sandbox, paid and running: (id, token).
-async fn paid_sandbox(
-    server: &TestServer,
-    lnbits: &Lnbits,
-    agent: &Wallet,
-    sats: u64,
-) -> (String, String) {
-    let (status, created) = server
-        .call(
-            Method::POST,
-            "/v1/sandboxes",
-            None,
-            Some(json!({"tier": "nano", "billing_method": "lightning", "prepaid_sats": sats})),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{created}");
-    let id = created["sandbox_id"].as_str().unwrap().to_string();
-    let token = created["sandbox_token"].as_str().unwrap().to_string();
-    lnbits
-        .pay(
-            agent,
-            created["pending_invoice"]["bolt11"].as_str().unwrap(),
-        )
-        .await;
-    server
-        .wait_status(
-            &token,
-            &id,
-            Duration::from_secs(60),
-            |s| s["status"] == "running",
-            "running",
-        )
-        .await;
-    (id, token)
-}
-
-/// Claim the link at `url` into `agent` and wait until exactly `amount`
-/// arrived (and nothing more a moment later).
-async fn claim_exactly(lnbits: &Lnbits, agent: &Wallet, url: &str, amount: u64) {
-    let before = lnbits.balance_msat(agent).await;
-    let claims = futures::future::join_all((0..5).map(|_| lnbits.claim_withdraw(agent, url))).await;
-    assert!(
-        claims.iter().any(|c| c["payment_hash"].is_string()),
-        "{claims:?}"
-    );
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while lnbits.balance_msat(agent).await < before + amount {
-        assert!(Instant::now() < deadline, "the withdrawal never arrived");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    assert_eq!(
-        lnbits.balance_msat(agent).await,
-        before + amount,
-        "paid exactly once"
-    );
-}
 
 /// With webhooks off, a payment is seen through LNbits' websocket push at
 /// once — well before the fallback poll (every 10 s while pushes flow).
@@ -121,7 +63,7 @@ async fn a_payment_after_terminate_is_refunded_through_the_link_already_held() {
     let server = TestServer::start_lightning(&lnbits, &[]).await;
     let agent = lnbits.wallet("agent").await;
     lnbits.fund(&agent, 1_000).await;
-    let (id, token) = paid_sandbox(&server, &lnbits, &agent, 100).await;
+    let (id, token) = server.paid_lightning_sandbox(&lnbits, &agent, 100).await;
     let (status, topped) = server
         .post(
             &format!("/v1/sandboxes/{id}/balance"),
@@ -166,7 +108,7 @@ async fn a_payment_after_terminate_is_refunded_through_the_link_already_held() {
         url.as_str(),
         "the link held stays valid"
     );
-    claim_exactly(&lnbits, &agent, &url, first + 50_000).await;
+    lnbits.claim_exactly(&agent, &url, first + 50_000, 5).await;
     let (_, done) = server.get(&format!("/v1/sandboxes/{id}"), &token).await;
     assert_eq!(done["refund"], Value::Null, "claimed: {done}");
     assert_eq!(
@@ -189,7 +131,7 @@ async fn a_failed_lightning_sandbox_shows_a_withdraw_link_for_its_sats() {
     let server = TestServer::start_lightning(&lnbits, &[]).await;
     let agent = lnbits.wallet("agent").await;
     lnbits.fund(&agent, 1_000).await;
-    let (id, token) = paid_sandbox(&server, &lnbits, &agent, 100).await;
+    let (id, token) = server.paid_lightning_sandbox(&lnbits, &agent, 100).await;
     let container = server
         .read
         .sandbox(&id)
@@ -210,6 +152,6 @@ async fn a_failed_lightning_sandbox_shows_a_withdraw_link_for_its_sats() {
     let url = failed["refund"]["url"].as_str().unwrap().to_string();
     let amount = failed["refund"]["amount_msats"].as_u64().unwrap();
     assert!(amount > 0 && amount % 1000 == 0, "{failed}");
-    claim_exactly(&lnbits, &agent, &url, amount).await;
+    lnbits.claim_exactly(&agent, &url, amount, 5).await;
     server.assert_audit_passes().await;
 }
