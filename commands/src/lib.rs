@@ -41,5 +41,5 @@ pub use lightning::{Lightning, LightningConfig, RefundOutcome};
 pub use meter::Meter;
 pub use presentation::{SandboxStatus, WarningLevel};
 pub use reconcile::ReconcileReport;
-pub use sandboxes::{CreateSandbox, DefaultBilling};
+pub use sandboxes::{CreateSandbox, DefaultBilling, NetworkRequest};
 pub use withdraw_links::{LinkSecret, WithdrawLink};

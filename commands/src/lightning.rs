@@ -200,6 +200,7 @@ impl App {
         principal: &Principal,
         tier: TierName,
         label: Option<String>,
+        network: domain::network::NetworkPolicy,
         prepaid_sats: Option<u64>,
         client: Option<&str>,
     ) -> Result<(SandboxView, String), AppError> {
@@ -225,6 +226,7 @@ impl App {
             image: self.config.sandbox_image.clone(),
             token_hash: Some(hash_secret(&token)),
             initial_funding: None,
+            network,
             now_ms: self.now_ms(),
         };
         self.sandboxes.execute(&sandbox_id, create).await?;

@@ -6,6 +6,7 @@ use crate::app::{App, MAX_CREDITS_CENTS, MAX_LABEL_CHARS};
 use crate::auth::{hash_secret, new_sandbox_token, Principal};
 use crate::error::{AppError, ErrorCode};
 use domain::account::AccountCommand;
+use domain::network::NetworkPolicy;
 use domain::ports::SandboxSpec;
 use domain::sandbox::{
     BillingMethod, Funding, FundingSource, PauseReason, SandboxCommand, SandboxState,
@@ -31,6 +32,28 @@ pub struct CreateSandbox {
     pub default_billing: DefaultBilling,
     /// The caller's network address, for per-client caps.
     pub client: Option<String>,
+    /// Where the sandbox may connect to (the open default when absent).
+    pub network: Option<NetworkRequest>,
+}
+
+/// The outbound network a client asks for; see `domain::network`.
+#[derive(Debug, Clone, Default)]
+pub struct NetworkRequest {
+    /// Whether destinations not listed are reachable (default true).
+    pub internet: Option<bool>,
+    pub allow: Vec<String>,
+    pub deny: Vec<String>,
+}
+
+impl NetworkRequest {
+    fn policy(self) -> Result<NetworkPolicy, AppError> {
+        NetworkPolicy::new(self.internet.unwrap_or(true), &self.allow, &self.deny).map_err(|e| {
+            AppError::Invalid {
+                code: ErrorCode::InvalidNetworkPolicy,
+                message: format!("network: {e}"),
+            }
+        })
+    }
 }
 
 /// The billing of a create that names none.
@@ -95,6 +118,11 @@ impl App {
                 })?;
         let tier = Tier::of(tier_name);
         let label = validate_label(request.label)?;
+        let network = request
+            .network
+            .map(NetworkRequest::policy)
+            .transpose()?
+            .unwrap_or_default();
         let billing = match request.billing_method.as_deref().map(str::trim) {
             None | Some("") => match (request.default_billing, principal) {
                 (DefaultBilling::ByCaller, Principal::Account(_))
@@ -123,6 +151,7 @@ impl App {
                     principal,
                     tier_name,
                     label,
+                    network,
                     request.prepaid_sats,
                     request.client.as_deref(),
                 )
@@ -190,6 +219,7 @@ impl App {
                             transfer_id: Some(transfer_id.clone()),
                         },
                     }),
+                    network,
                     now_ms,
                 },
             )
@@ -304,10 +334,19 @@ impl App {
         let Some(_provisioning) = self.provisioning.begin(sandbox_id) else {
             return;
         };
+        // The policy is the one recorded at create, whoever provisions.
+        let network = match self.load_sandbox(sandbox_id).await {
+            Ok(sandbox) => sandbox.network,
+            Err(e) => {
+                tracing::error!(sandbox_id, error = %e, "could not load the sandbox to provision it");
+                return;
+            }
+        };
         let spec = SandboxSpec {
             sandbox_id: sandbox_id.to_string(),
             image: self.config.sandbox_image.clone(),
             tier,
+            network,
         };
         match self.runtime.create(&spec).await {
             Ok(container_id) => self.record_started(sandbox_id, &container_id).await,

@@ -8,6 +8,7 @@ pub mod execution;
 pub mod lightning;
 pub mod metering;
 pub mod money;
+pub mod network;
 pub mod ports;
 pub mod sandbox;
 pub mod tier;

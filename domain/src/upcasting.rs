@@ -12,6 +12,11 @@ use serde_json::Value;
 pub fn upcasters() -> Vec<Box<dyn EventUpcaster>> {
     vec![
         Box::new(SemanticVersionEventUpcaster::new(
+            "SandboxCreated",
+            "1.1",
+            Box::new(sandbox_created_open_network),
+        )),
+        Box::new(SemanticVersionEventUpcaster::new(
             "ExecStarted",
             "1.1",
             Box::new(exec_started_names_its_runner),
@@ -42,6 +47,20 @@ pub fn upcasters() -> Vec<Box<dyn EventUpcaster>> {
             Box::new(|payload| names_no_transfer(payload, "RefundIssued", Some("destination"))),
         )),
     ]
+}
+
+/// SandboxCreated 1.0 → 1.1: sandboxes had no network policy of their
+/// own; they had what the open default gives.
+fn sandbox_created_open_network(mut payload: Value) -> Value {
+    if let Some(fields) = payload
+        .get_mut("SandboxCreated")
+        .and_then(Value::as_object_mut)
+    {
+        fields
+            .entry("network")
+            .or_insert_with(|| serde_json::json!({"internet": true, "allow": [], "deny": []}));
+    }
+    payload
 }
 
 /// WithdrawOffered 1.0 → 1.1: its link's secret was random, not derived.

@@ -429,6 +429,7 @@ mod tests {
                 label: None,
                 image: "i".into(),
                 token_hash: None,
+                network: Default::default(),
                 at_ms: 0,
             },
             SandboxEvent::BalanceExtended {
@@ -580,6 +581,7 @@ mod tests {
                         label: None,
                         image: "i".into(),
                         token_hash: None,
+                        network: Default::default(),
                         at_ms: 0,
                     },
                     SandboxEvent::BalanceExtended {

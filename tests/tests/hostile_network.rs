@@ -176,3 +176,239 @@ impl Drop for LinkLocal {
             .status();
     }
 }
+
+/// "The internet" of the policy test: a network namespace of the test's own
+/// behind a veth pair, holding two addresses of TEST-NET-2 (198.51.100.2
+/// and .3, outside every blocked range) and one HTTP server for both. The
+/// host routes to it; nothing leaves this machine. Removed when dropped.
+struct Outside {
+    namespace: String,
+    server: std::process::Child,
+    port: u16,
+}
+
+impl Outside {
+    fn add() -> Outside {
+        let tag = std::process::id() % 10_000;
+        let namespace = format!("sockt-out{tag}");
+        let (host_end, far_end) = (format!("sockt-oh{tag}"), format!("sockt-of{tag}"));
+        let run = |args: &[&str]| {
+            let status = Command::new("ip").args(args).status().unwrap();
+            assert!(status.success(), "ip {}", args.join(" "));
+        };
+        for leftover in [["netns", "del", &namespace], ["link", "del", &host_end]] {
+            let _ = Command::new("ip")
+                .args(leftover)
+                .stderr(std::process::Stdio::null())
+                .status();
+        }
+        run(&["netns", "add", &namespace]);
+        run(&[
+            "link", "add", &host_end, "type", "veth", "peer", "name", &far_end,
+        ]);
+        run(&["link", "set", &far_end, "netns", &namespace]);
+        run(&["addr", "add", "198.51.100.1/24", "dev", &host_end]);
+        run(&["link", "set", &host_end, "up"]);
+        let inside = |args: &[&str]| {
+            let mut all = vec!["netns", "exec", namespace.as_str(), "ip"];
+            all.extend_from_slice(args);
+            run(&all);
+        };
+        inside(&["addr", "add", "198.51.100.2/24", "dev", &far_end]);
+        inside(&["addr", "add", "198.51.100.3/24", "dev", &far_end]);
+        inside(&["link", "set", &far_end, "up"]);
+        inside(&["link", "set", "lo", "up"]);
+        let port = 18_000 + (tag % 1000) as u16;
+        let server = Command::new("ip")
+            .args(["netns", "exec", &namespace, "python3", "-m", "http.server"])
+            .args([&port.to_string(), "--bind", "0.0.0.0"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        Outside {
+            namespace,
+            server,
+            port,
+        }
+    }
+
+    fn url(&self, address: &str) -> String {
+        format!("http://{address}:{}/", self.port)
+    }
+}
+
+impl Drop for Outside {
+    fn drop(&mut self) {
+        let _ = self.server.kill();
+        let _ = self.server.wait();
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.namespace])
+            .status();
+    }
+}
+
+/// The per-address policy chains and jumps iptables holds for `ip`.
+fn policy_rules_for(ip: &str) -> Vec<String> {
+    let chain = format!(
+        "SOCKT-P-{:08X}",
+        u32::from(ip.parse::<std::net::Ipv4Addr>().unwrap())
+    );
+    let rules = Command::new("iptables")
+        .args(["-w", "5", "-S"])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&rules.stdout)
+        .lines()
+        .filter(|line| line.contains(&chain))
+        .map(str::to_string)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_sandboxs_network_policy_is_enforced_by_the_kernel_survives_a_restart_and_leaves_nothing_behind(
+) {
+    let outside = Outside::add();
+    let (allowed, denied) = (outside.url("198.51.100.2"), outside.url("198.51.100.3"));
+    let mut answered = false;
+    for _ in 0..50 {
+        if reqwest::get(&allowed)
+            .await
+            .is_ok_and(|r| r.status().is_success())
+            && reqwest::get(&denied)
+                .await
+                .is_ok_and(|r| r.status().is_success())
+        {
+            answered = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(answered, "control: both outside addresses answer the host");
+
+    let server = TestServer::start().await;
+    let key = server.account(50).await;
+    let (status, refused) = server
+        .post(
+            "/v1/sandboxes",
+            &key,
+            json!({"tier": "nano", "network": {"internet": false, "allow": ["not a host!"]}}),
+        )
+        .await;
+    assert_eq!(status.as_u16(), 400, "{refused}");
+    assert_eq!(refused["code"], "invalid_network_policy", "{refused}");
+    let (status, refused) = server
+        .post(
+            "/v1/sandboxes",
+            &key,
+            json!({"tier": "nano", "network": {"internets": false}}),
+        )
+        .await;
+    assert_eq!(
+        status.as_u16(),
+        400,
+        "an unknown field is refused: {refused}"
+    );
+
+    let open = server
+        .running_sandbox(&key, json!({"tier": "nano", "initial_credits_cents": 5}))
+        .await;
+    let closed = server
+        .running_sandbox(
+            &key,
+            json!({"tier": "nano", "initial_credits_cents": 5,
+                   "network": {"internet": false, "allow": ["198.51.100.2"]}}),
+        )
+        .await;
+    let narrowed = server
+        .running_sandbox(
+            &key,
+            json!({"tier": "nano", "initial_credits_cents": 5,
+                   "network": {"deny_out": ["198.51.100.3/32"]}}),
+        )
+        .await;
+    let (_, shown) = server.get(&format!("/v1/sandboxes/{closed}"), &key).await;
+    assert_eq!(
+        shown["network"],
+        json!({"internet": false, "allow": ["198.51.100.2/32"], "deny": []})
+    );
+    let (_, shown) = server.get(&format!("/v1/sandboxes/{open}"), &key).await;
+    assert_eq!(
+        shown["network"],
+        json!({"internet": true, "allow": [], "deny": []})
+    );
+
+    let reaches = |id: String, url: String| {
+        let (server, key) = (&server, &key);
+        async move { curl_from(server, key, &id, &url).await.0 == 0 }
+    };
+    assert!(reaches(open.clone(), allowed.clone()).await, "open → .2");
+    assert!(reaches(open.clone(), denied.clone()).await, "open → .3");
+    assert!(
+        reaches(closed.clone(), allowed.clone()).await,
+        "closed → allowed .2"
+    );
+    assert!(
+        !reaches(closed.clone(), denied.clone()).await,
+        "closed → .3 refused"
+    );
+    assert!(
+        reaches(narrowed.clone(), allowed.clone()).await,
+        "narrowed → .2"
+    );
+    assert!(
+        !reaches(narrowed.clone(), denied.clone()).await,
+        "narrowed → denied .3 refused"
+    );
+
+    // The kernel's rules are rebuilt at start, even when they were lost.
+    let data_dir = server.stop().await;
+    let flushed = Command::new("iptables")
+        .args(["-w", "5", "-F", "SOCKT-POLICIES"])
+        .status()
+        .unwrap();
+    assert!(flushed.success());
+    let server = TestServer::start_in(data_dir, &[]).await;
+    let reaches = |id: String, url: String| {
+        let (server, key) = (&server, &key);
+        async move { curl_from(server, key, &id, &url).await.0 == 0 }
+    };
+    assert!(
+        !reaches(closed.clone(), denied.clone()).await,
+        "closed → .3 still refused after a restart"
+    );
+    assert!(
+        reaches(closed.clone(), allowed.clone()).await,
+        "closed → .2 after a restart"
+    );
+
+    // Terminate removes each sandbox's rules; nothing is left behind.
+    let addresses: Vec<String> = [&closed, &narrowed]
+        .iter()
+        .map(|id| {
+            sandbox_ip(id)
+                .split_whitespace()
+                .next()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    for address in &addresses {
+        assert!(
+            !policy_rules_for(address).is_empty(),
+            "{address} has its rules"
+        );
+    }
+    for id in [&open, &closed, &narrowed] {
+        let (status, _) = server.delete(&format!("/v1/sandboxes/{id}"), &key).await;
+        assert_eq!(status.as_u16(), 200);
+    }
+    for address in &addresses {
+        assert_eq!(
+            policy_rules_for(address),
+            Vec::<String>::new(),
+            "rules left for {address}"
+        );
+    }
+    server.assert_audit_passes().await;
+}

@@ -303,6 +303,7 @@ async fn sandboxes_a_dead_process_was_creating_are_provisioned_or_adopted() {
                     label: None,
                     image: adapters::image::DEFAULT_IMAGE.into(),
                     token_hash: None,
+                    network: Default::default(),
                     initial_funding: Some(Funding {
                         amount,
                         source: FundingSource::Account {
@@ -330,6 +331,7 @@ async fn sandboxes_a_dead_process_was_creating_are_provisioned_or_adopted() {
             sandbox_id: ids[1].clone(),
             image: adapters::image::DEFAULT_IMAGE.into(),
             tier: Tier::of(TierName::Nano),
+            network: Default::default(),
         })
         .await
         .unwrap();

@@ -60,6 +60,7 @@ async fn store_suite(location: StoreLocation) {
             label: Some("ünï label".into()),
             image: "img".into(),
             token_hash: Some("th".into()),
+            network: Default::default(),
             initial_funding: Some(Funding {
                 amount: Msats(200_000),
                 source: FundingSource::Account {

@@ -41,7 +41,7 @@ fn chains(bridge: &str) -> Chains {
     }
 }
 
-fn iptables(args: &[&str]) -> anyhow::Result<()> {
+pub(super) fn iptables(args: &[&str]) -> anyhow::Result<()> {
     let output = Command::new("iptables")
         .args(["-w", "5"])
         .args(args)
@@ -63,7 +63,7 @@ fn iptables(args: &[&str]) -> anyhow::Result<()> {
 }
 
 /// Whether a rule exists (`iptables -C`).
-fn has_rule(chain: &str, rule: &[&str]) -> bool {
+pub(super) fn has_rule(chain: &str, rule: &[&str]) -> bool {
     let mut args = vec!["-C", chain];
     args.extend_from_slice(rule);
     iptables(&args).is_ok()
@@ -80,8 +80,11 @@ fn ensure_jump(chain: &str, rule: &[&str]) -> anyhow::Result<()> {
 }
 
 /// The rules of both chains, as one `iptables-restore` transaction: the
-/// chains are replaced at once, never seen empty.
-fn ruleset(chains: &Chains, allowed: &[String]) -> String {
+/// chains are replaced at once, never seen empty. Name resolution through
+/// the host's resolvers stays open (Docker's resolver in each container
+/// forwards from the container's own address); then each sandbox's own
+/// policy (`policies`) narrows what follows.
+fn ruleset(chains: &Chains, allowed: &[String], resolvers: &[String]) -> String {
     let Chains { forward, input } = chains;
     let mut rules = vec![
         "*filter".to_string(),
@@ -89,6 +92,17 @@ fn ruleset(chains: &Chains, allowed: &[String]) -> String {
         format!(":{input} - [0:0]"),
         format!("-A {forward} -m conntrack --ctstate ESTABLISHED,RELATED -j RETURN"),
     ];
+    for resolver in resolvers {
+        for protocol in ["udp", "tcp"] {
+            rules.push(format!(
+                "-A {forward} -d {resolver}/32 -p {protocol} --dport 53 -j RETURN"
+            ));
+        }
+    }
+    rules.push(format!(
+        "-A {forward} -j {}",
+        super::policies::POLICIES_CHAIN
+    ));
     rules.extend(
         allowed
             .iter()
@@ -110,8 +124,39 @@ fn ruleset(chains: &Chains, allowed: &[String]) -> String {
 /// Install (or rebuild) the rules for sandboxes on `bridge`; `allowed` are
 /// ranges the operator lets sandboxes reach after all.
 pub fn guard_bridge(bridge: &str, allowed: &[String]) -> anyhow::Result<()> {
-    use std::io::Write;
     let chains = chains(bridge);
+    super::policies::ensure_chain()?;
+    restore(&ruleset(&chains, allowed, &host_resolvers()))?;
+    if iptables(&["-L", "DOCKER-USER", "-n"]).is_err() {
+        iptables(&["-N", "DOCKER-USER"])?;
+    }
+    ensure_jump("DOCKER-USER", &["-i", bridge, "-j", &chains.forward])?;
+    ensure_jump("INPUT", &["-i", bridge, "-j", &chains.input])?;
+    Ok(())
+}
+
+/// The IPv4 name servers of the host's /etc/resolv.conf (those Docker's
+/// resolver forwards to; loopback ones are reached from the host itself).
+fn host_resolvers() -> Vec<String> {
+    std::fs::read_to_string("/etc/resolv.conf")
+        .map(|text| resolvers_in(&text))
+        .unwrap_or_default()
+}
+
+fn resolvers_in(resolv_conf: &str) -> Vec<String> {
+    resolv_conf
+        .lines()
+        .filter_map(|line| line.trim().strip_prefix("nameserver"))
+        .filter_map(|rest| rest.trim().parse::<std::net::Ipv4Addr>().ok())
+        .filter(|ip| !ip.is_loopback())
+        .map(|ip| ip.to_string())
+        .collect()
+}
+
+/// Apply an `iptables-restore` text without flushing the chains it does
+/// not declare, as one transaction.
+pub(super) fn restore(text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
     let mut restore = Command::new("iptables-restore")
         .args(["-w", "5", "--noflush"])
         .stdin(std::process::Stdio::piped())
@@ -123,7 +168,7 @@ pub fn guard_bridge(bridge: &str, allowed: &[String]) -> anyhow::Result<()> {
             )
         })?;
     if let Some(mut stdin) = restore.stdin.take() {
-        stdin.write_all(ruleset(&chains, allowed).as_bytes())?;
+        stdin.write_all(text.as_bytes())?;
     }
     let output = restore.wait_with_output()?;
     anyhow::ensure!(
@@ -131,11 +176,6 @@ pub fn guard_bridge(bridge: &str, allowed: &[String]) -> anyhow::Result<()> {
         "iptables-restore: {}",
         String::from_utf8_lossy(&output.stderr).trim()
     );
-    if iptables(&["-L", "DOCKER-USER", "-n"]).is_err() {
-        iptables(&["-N", "DOCKER-USER"])?;
-    }
-    ensure_jump("DOCKER-USER", &["-i", bridge, "-j", &chains.forward])?;
-    ensure_jump("INPUT", &["-i", bridge, "-j", &chains.input])?;
     Ok(())
 }
 
@@ -162,7 +202,11 @@ mod tests {
 
     #[test]
     fn the_ruleset_replaces_both_chains_in_one_transaction() {
-        let rules = super::ruleset(&chains("sockt-isolated"), &["10.1.0.0/16".to_string()]);
+        let rules = super::ruleset(
+            &chains("sockt-isolated"),
+            &["10.1.0.0/16".to_string()],
+            &["10.255.255.53".to_string()],
+        );
         assert!(
             rules.starts_with("*filter\n:SOCKT-FWD-ISOLATED - [0:0]\n:SOCKT-IN-ISOLATED - [0:0]\n")
         );
@@ -174,6 +218,20 @@ mod tests {
             "an allowed range passes before the private ranges are refused"
         );
         assert!(rules.contains("-d 169.254.0.0/16 -j REJECT"));
+        let dns = rules
+            .find("-d 10.255.255.53/32 -p udp --dport 53 -j RETURN")
+            .unwrap();
+        let policies = rules.find("-j SOCKT-POLICIES").unwrap();
+        assert!(
+            dns < policies && policies < allow,
+            "name resolution, then each sandbox's policy, then the operator's ranges"
+        );
+    }
+
+    #[test]
+    fn resolvers_are_the_hosts_ipv4_name_servers_off_loopback() {
+        let conf = "# comment\nnameserver 10.255.255.53\nnameserver 127.0.0.53\nnameserver ::1\nsearch x\n";
+        assert_eq!(super::resolvers_in(conf), vec!["10.255.255.53"]);
     }
 
     #[test]

@@ -6,17 +6,21 @@ mod errors;
 mod files;
 pub mod firewall;
 pub mod network;
+pub mod policies;
 
 pub use network::NetworkChoice;
 
 use async_trait::async_trait;
 use bollard::container::LogOutput;
 use bollard::exec::{CreateExecOptions, StartExecOptions, StartExecResults};
-use bollard::models::{ContainerCreateBody, ContainerSummaryStateEnum, HostConfig};
+use bollard::models::{
+    ContainerCreateBody, ContainerInspectResponse, ContainerSummaryStateEnum, HostConfig,
+};
 use bollard::query_parameters::{
     CreateContainerOptionsBuilder, ListContainersOptionsBuilder, RemoveContainerOptionsBuilder,
 };
 use bollard::Docker;
+use domain::network::NetworkPolicy;
 use domain::ports::{
     ContainerStatus, ExecExit, ExecRequest, FileContent, FileEntry, ManagedContainer, OutputSink,
     OutputStream, RuntimeError, SandboxRuntime, SandboxSpec, SANDBOX_HOME,
@@ -24,6 +28,7 @@ use domain::ports::{
 use errors::{map_err, PathContext};
 use futures::StreamExt;
 use std::collections::HashMap;
+use std::net::Ipv4Addr;
 use std::sync::Arc;
 
 pub const LABEL_MANAGED: &str = "sockt.managed";
@@ -31,6 +36,9 @@ pub const LABEL_SANDBOX: &str = "sockt.sandbox_id";
 pub const LABEL_TIER: &str = "sockt.tier";
 /// The store a container belongs to.
 pub const LABEL_INSTANCE: &str = "sockt.instance";
+/// The sandbox's network policy (JSON), on containers whose policy narrows
+/// the open default.
+pub const LABEL_NETWORK: &str = "sockt.network";
 const SANDBOX_USER: &str = "sandbox";
 /// Directories the sandbox user may write to; the root filesystem is
 /// read-only.
@@ -106,6 +114,7 @@ impl DockerRuntime {
                 let allow = allow.clone();
                 tokio::task::spawn_blocking(move || firewall::guard_bridge(&bridge, &allow))
                     .await??;
+                reconcile_policies(&docker, &name).await?;
                 name
             }
             NetworkChoice::Engine(name) => name.clone(),
@@ -219,6 +228,59 @@ fn split_writable(path: &str) -> Option<(&'static str, &str)> {
     })
 }
 
+/// The container's IPv4 address on `network`.
+fn address_on(info: &ContainerInspectResponse, network: &str) -> Option<Ipv4Addr> {
+    info.network_settings
+        .as_ref()?
+        .networks
+        .as_ref()?
+        .get(network)?
+        .ip_address
+        .as_deref()?
+        .parse()
+        .ok()
+}
+
+/// The policy a container's label records (open when it has none).
+fn policy_of(info: &ContainerInspectResponse) -> Option<NetworkPolicy> {
+    let label = info.config.as_ref()?.labels.as_ref()?.get(LABEL_NETWORK)?;
+    serde_json::from_str(label).ok()
+}
+
+/// At start, make the kernel's per-sandbox rules match the containers on
+/// the isolated network (of every store: the network is shared): chains of
+/// addresses no container holds go (only those that existed before looking,
+/// so a chain another process writes meanwhile is kept), and every
+/// container with a policy gets its chain (re)written.
+async fn reconcile_policies(docker: &Docker, network: &str) -> anyhow::Result<()> {
+    let before = tokio::task::spawn_blocking(policies::addresses_with_chains).await??;
+    let attached = docker.inspect_network(network, None).await?;
+    let in_use: std::collections::BTreeSet<Ipv4Addr> = attached
+        .containers
+        .unwrap_or_default()
+        .values()
+        .filter_map(|c| c.ipv4_address.as_deref()?.split('/').next()?.parse().ok())
+        .collect();
+    for stale in before.difference(&in_use).copied() {
+        tokio::task::spawn_blocking(move || policies::remove(stale)).await??;
+    }
+    let filters = HashMap::from([("label".to_string(), vec![LABEL_NETWORK.to_string()])]);
+    let options = ListContainersOptionsBuilder::new()
+        .filters(&filters)
+        .build();
+    for container in docker.list_containers(Some(options)).await? {
+        let Some(id) = container.id else { continue };
+        let Ok(info) = docker.inspect_container(&id, None).await else {
+            continue;
+        };
+        if let (Some(address), Some(policy)) = (address_on(&info, network), policy_of(&info)) {
+            let resolved = policies::resolve(&policy).await;
+            tokio::task::spawn_blocking(move || policies::apply(address, &resolved)).await??;
+        }
+    }
+    Ok(())
+}
+
 /// The exit code of a process killed by SIGKILL.
 const KILLED_EXIT: i64 = 137;
 
@@ -277,46 +339,20 @@ impl DockerRuntime {
             .is_some_and(|state| state.running == Some(true) || state.paused == Some(true))
     }
 
-    /// Take over the sandbox's existing container (named after the sandbox),
-    /// starting it if it never started; only one of this store's.
-    async fn adopt(&self, name: &str) -> Result<String, RuntimeError> {
-        let info = self
-            .docker
-            .inspect_container(name, None)
-            .await
-            .map_err(|e| map_err(e, PathContext::None))?;
-        let ours = info
-            .config
-            .as_ref()
-            .and_then(|c| c.labels.as_ref())
-            .and_then(|labels| labels.get(LABEL_INSTANCE))
-            .is_some_and(|instance| *instance == self.config.instance);
-        let id = info.id.clone().unwrap_or_else(|| name.to_string());
-        if !ours {
-            return Err(RuntimeError::Failed(format!(
-                "a container named {name} exists and belongs to another Sockt store"
-            )));
-        }
-        if self.is_up(&id).await {
-            return Ok(id);
-        }
-        match self.docker.start_container(&id, None).await {
-            Ok(()) => Ok(id),
-            Err(_) if self.is_up(&id).await => Ok(id),
-            Err(e) => Err(map_err(e, PathContext::None)),
-        }
-    }
-}
-
-#[async_trait]
-impl SandboxRuntime for DockerRuntime {
-    async fn create(&self, spec: &SandboxSpec) -> Result<String, RuntimeError> {
-        let labels = HashMap::from([
+    /// Create and start the sandbox's container (or adopt the one an
+    /// earlier attempt made).
+    async fn create_container(&self, spec: &SandboxSpec) -> Result<String, RuntimeError> {
+        let mut labels = HashMap::from([
             (LABEL_MANAGED.to_string(), "true".to_string()),
             (LABEL_SANDBOX.to_string(), spec.sandbox_id.clone()),
             (LABEL_TIER.to_string(), spec.tier.name.as_str().to_string()),
             (LABEL_INSTANCE.to_string(), self.config.instance.clone()),
         ]);
+        if !spec.network.is_open() {
+            let policy = serde_json::to_string(&spec.network)
+                .map_err(|e| RuntimeError::Failed(format!("recording the network policy: {e}")))?;
+            labels.insert(LABEL_NETWORK.to_string(), policy);
+        }
         let memory = (spec.tier.memory_mib as i64) << 20;
         let host_config = HostConfig {
             nano_cpus: Some(spec.tier.millicpus as i64 * 1_000_000),
@@ -377,6 +413,79 @@ impl SandboxRuntime for DockerRuntime {
         Ok(created.id)
     }
 
+    /// Give the container its network policy in the kernel (on Sockt's
+    /// isolated network; elsewhere only the open policy can be honoured).
+    async fn enforce_policy(
+        &self,
+        container: &str,
+        policy: &NetworkPolicy,
+    ) -> Result<(), RuntimeError> {
+        if !matches!(self.config.network, NetworkChoice::Isolated { .. }) {
+            return if policy.is_open() {
+                Ok(())
+            } else {
+                Err(RuntimeError::Failed(
+                    "this server's sandboxes join an engine network (SOCKT_SANDBOX_NETWORK), where network policies cannot be enforced".into(),
+                ))
+            };
+        }
+        let info = self
+            .docker
+            .inspect_container(container, None)
+            .await
+            .map_err(|e| map_err(e, PathContext::None))?;
+        let address = address_on(&info, &self.network).ok_or_else(|| {
+            RuntimeError::NoNetwork(format!("it has no address on '{}'", self.network))
+        })?;
+        let resolved = policies::resolve(policy).await;
+        tokio::task::spawn_blocking(move || policies::apply(address, &resolved))
+            .await
+            .map_err(|e| RuntimeError::Failed(format!("applying the network policy: {e}")))?
+            .map_err(|e| RuntimeError::Failed(format!("applying the network policy: {e}")))
+    }
+
+    /// Take over the sandbox's existing container (named after the sandbox),
+    /// starting it if it never started; only one of this store's.
+    async fn adopt(&self, name: &str) -> Result<String, RuntimeError> {
+        let info = self
+            .docker
+            .inspect_container(name, None)
+            .await
+            .map_err(|e| map_err(e, PathContext::None))?;
+        let ours = info
+            .config
+            .as_ref()
+            .and_then(|c| c.labels.as_ref())
+            .and_then(|labels| labels.get(LABEL_INSTANCE))
+            .is_some_and(|instance| *instance == self.config.instance);
+        let id = info.id.clone().unwrap_or_else(|| name.to_string());
+        if !ours {
+            return Err(RuntimeError::Failed(format!(
+                "a container named {name} exists and belongs to another Sockt store"
+            )));
+        }
+        if self.is_up(&id).await {
+            return Ok(id);
+        }
+        match self.docker.start_container(&id, None).await {
+            Ok(()) => Ok(id),
+            Err(_) if self.is_up(&id).await => Ok(id),
+            Err(e) => Err(map_err(e, PathContext::None)),
+        }
+    }
+}
+
+#[async_trait]
+impl SandboxRuntime for DockerRuntime {
+    async fn create(&self, spec: &SandboxSpec) -> Result<String, RuntimeError> {
+        let id = self.create_container(spec).await?;
+        if let Err(e) = self.enforce_policy(&id, &spec.network).await {
+            let _ = self.destroy(&id).await;
+            return Err(e);
+        }
+        Ok(id)
+    }
+
     async fn pause(&self, container: &str) -> Result<(), RuntimeError> {
         match self.docker.pause_container(container).await {
             Ok(()) => Ok(()),
@@ -399,18 +508,30 @@ impl SandboxRuntime for DockerRuntime {
     }
 
     async fn destroy(&self, container: &str) -> Result<(), RuntimeError> {
+        // The address whose policy chain goes with the container.
+        let with_policy = match self.docker.inspect_container(container, None).await {
+            Ok(info) => policy_of(&info).and_then(|_| address_on(&info, &self.network)),
+            Err(_) => None,
+        };
         let options = RemoveContainerOptionsBuilder::new()
             .force(true)
             .v(true)
             .build();
         match self.docker.remove_container(container, Some(options)).await {
-            Ok(()) => Ok(()),
+            Ok(()) => {}
             Err(e) => match map_err(e, PathContext::None) {
-                RuntimeError::ContainerGone => Ok(()),
-                RuntimeError::Failed(m) if m.contains("already in progress") => Ok(()),
-                other => Err(other),
+                RuntimeError::ContainerGone => {}
+                RuntimeError::Failed(m) if m.contains("already in progress") => {}
+                other => return Err(other),
             },
         }
+        if let Some(address) = with_policy {
+            tokio::task::spawn_blocking(move || policies::remove(address))
+                .await
+                .map_err(|e| RuntimeError::Failed(format!("removing the network policy: {e}")))?
+                .map_err(|e| RuntimeError::Failed(format!("removing the network policy: {e}")))?;
+        }
+        Ok(())
     }
 
     async fn exec(

@@ -102,6 +102,7 @@ async fn new_running_sandbox(bus: &SharedBus<Sandbox>) -> anyhow::Result<String>
             label: None,
             image: "bench".into(),
             token_hash: None,
+            network: Default::default(),
             initial_funding: Some(Funding {
                 // Enough for every charge the benchmark makes.
                 amount: Msats(1_000_000_000_000_000),

@@ -48,6 +48,10 @@ pub struct CreateParams {
     pub initial_credits_cents: Option<u64>,
     #[schemars(description = "A name for your own bookkeeping.")]
     pub label: Option<String>,
+    #[schemars(
+        description = "Outbound network: {\"internet\": false} to cut it, with \"allow\"/\"deny\" lists of IPv4 CIDRs or host names. Default: internet on."
+    )]
+    pub network: Option<wire::NetworkParams>,
 }
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
@@ -267,6 +271,7 @@ impl SocktMcp {
                     .extensions
                     .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
                     .map(|c| c.0.ip().to_string()),
+                network: p.network.map(Into::into),
             };
             // The model can use a credits sandbox as soon as this returns.
             self.state

@@ -26,6 +26,7 @@ pub struct CreateRequest {
     prepaid_sats: Option<u64>,
     initial_credits_cents: Option<u64>,
     label: Option<String>,
+    network: Option<wire::NetworkParams>,
 }
 
 fn status_of(state: &AppState, view: projections::SandboxView, token: Option<&str>) -> Value {
@@ -46,6 +47,7 @@ pub async fn create(
         label: body.label,
         default_billing: DefaultBilling::Credits,
         client: client.map(|Extension(ConnectInfo(addr))| addr.ip().to_string()),
+        network: body.network.map(Into::into),
     };
     let (view, token) = state.app.create_sandbox(&caller, request).await?;
     Ok((

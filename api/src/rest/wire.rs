@@ -3,7 +3,37 @@
 use commands::{ExecPoll, SandboxStatus, WarningLevel};
 use domain::Tier;
 use projections::{LedgerEntry, SandboxView};
+use rmcp::schemars;
+use serde::Deserialize;
 use serde_json::{json, Value};
+
+/// The `network` of a create request (REST and MCP): outbound internet on
+/// or off, and destinations allowed or denied on top (IPv4 CIDRs or host
+/// names). `allow_out` / `deny_out` are accepted as E2B names them.
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NetworkParams {
+    #[schemars(description = "Whether destinations not listed are reachable (default true).")]
+    pub internet: Option<bool>,
+    #[schemars(
+        description = "IPv4 CIDRs or host names reachable even with internet off (private and host addresses stay closed)."
+    )]
+    #[serde(default, alias = "allow_out")]
+    pub allow: Vec<String>,
+    #[schemars(description = "IPv4 CIDRs or host names never reachable.")]
+    #[serde(default, alias = "deny_out")]
+    pub deny: Vec<String>,
+}
+
+impl From<NetworkParams> for commands::NetworkRequest {
+    fn from(p: NetworkParams) -> Self {
+        commands::NetworkRequest {
+            internet: p.internet,
+            allow: p.allow,
+            deny: p.deny,
+        }
+    }
+}
 
 /// RFC 3339 UTC time of a millisecond timestamp.
 pub fn rfc3339(ms: i64) -> String {
@@ -73,6 +103,7 @@ pub fn sandbox_status(view: &SandboxStatus, public_url: &str, token: Option<&str
         "refund_attempts": view.refund_attempts,
         "refund": view.withdraw.as_ref().map(withdraw_json),
         "pause_reason": view.pause_reason,
+        "network": view.network,
         "error": view.failure,
         "created_at_ms": view.created_at_ms,
     })

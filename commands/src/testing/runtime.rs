@@ -3,6 +3,7 @@
 //! idempotent per sandbox (it adopts the container already made).
 
 use async_trait::async_trait;
+use domain::network::NetworkPolicy;
 use domain::ports::{
     ContainerStatus, ExecExit, ExecRequest, FileContent, FileEntry, ManagedContainer, OutputSink,
     OutputStream, RuntimeError, SandboxRuntime, SandboxSpec,
@@ -20,6 +21,8 @@ pub struct FakeRuntime {
     containers: Mutex<BTreeMap<String, (String, ContainerStatus)>>,
     files: Mutex<BTreeMap<(String, String), Vec<u8>>>,
     fail_creates: AtomicBool,
+    /// sandbox id → the network policy its container was made with
+    networks: Mutex<BTreeMap<String, NetworkPolicy>>,
 }
 
 impl FakeRuntime {
@@ -37,6 +40,15 @@ impl FakeRuntime {
         self.containers()
             .get(&Self::container_of(sandbox_id))
             .map(|(_, status)| *status)
+    }
+
+    /// The network policy the sandbox's container was made with.
+    pub fn network_of(&self, sandbox_id: &str) -> Option<NetworkPolicy> {
+        self.networks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(sandbox_id)
+            .cloned()
     }
 
     pub fn count(&self) -> usize {
@@ -79,6 +91,10 @@ impl SandboxRuntime for FakeRuntime {
             return Err(RuntimeError::Failed("the engine refused".into()));
         }
         let id = Self::container_of(&spec.sandbox_id);
+        self.networks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(spec.sandbox_id.clone(), spec.network.clone());
         let mut containers = self.containers();
         let entry = containers
             .entry(id.clone())

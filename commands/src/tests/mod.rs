@@ -6,4 +6,5 @@ mod compensations;
 mod duties;
 mod lightning;
 mod meter;
+mod network;
 mod reconcile;

@@ -2,6 +2,7 @@
 //! ...) that an isolation technology implements, never in the vocabulary of
 //! one runtime.
 
+use crate::network::NetworkPolicy;
 use crate::Tier;
 use async_trait::async_trait;
 use std::sync::Arc;
@@ -15,6 +16,8 @@ pub struct SandboxSpec {
     pub sandbox_id: String,
     pub image: String,
     pub tier: Tier,
+    /// Where the sandbox may connect to, on top of the operator's rules.
+    pub network: NetworkPolicy,
 }
 
 #[derive(Debug, Clone)]

@@ -4,6 +4,7 @@
 use super::event::{BillingMethod, FundingSource, PauseReason, RefundDestination, RefundTarget};
 use crate::execution::{ExecutionStatus, OutputDigest};
 use crate::lightning::Invoice;
+use crate::network::NetworkPolicy;
 use crate::{Msats, TierName};
 use serde::{Deserialize, Serialize};
 
@@ -24,6 +25,7 @@ pub enum SandboxCommand {
         image: String,
         token_hash: Option<String>,
         initial_funding: Option<Funding>,
+        network: NetworkPolicy,
         now_ms: i64,
     },
     ExtendBalance {

@@ -3,6 +3,7 @@
 
 use crate::execution::{ExecutionStatus, OutputDigest};
 use crate::lightning::Invoice;
+use crate::network::NetworkPolicy;
 use crate::{Msats, TierName};
 use cqrs_es::DomainEvent;
 use serde::{Deserialize, Serialize};
@@ -71,6 +72,8 @@ pub enum RefundDestination {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum SandboxEvent {
+    /// Version 1.1 carries the network policy (1.0 had none; its upcaster
+    /// adds the open default).
     SandboxCreated {
         owner: Option<String>,
         tier: TierName,
@@ -79,6 +82,7 @@ pub enum SandboxEvent {
         label: Option<String>,
         image: String,
         token_hash: Option<String>,
+        network: NetworkPolicy,
         at_ms: i64,
     },
     /// Version 1.1: an account source names its transfer.
@@ -282,12 +286,12 @@ impl DomainEvent for SandboxEvent {
     /// upcaster (see `crate::upcasting`) that turns the old JSON into the new.
     fn event_version(&self) -> String {
         match self {
-            SandboxEvent::ExecStarted { .. }
+            SandboxEvent::SandboxCreated { .. }
+            | SandboxEvent::ExecStarted { .. }
             | SandboxEvent::BalanceExtended { .. }
             | SandboxEvent::RefundIssued { .. }
             | SandboxEvent::WithdrawOffered { .. } => "1.1",
-            SandboxEvent::SandboxCreated { .. }
-            | SandboxEvent::SandboxStarted { .. }
+            SandboxEvent::SandboxStarted { .. }
             | SandboxEvent::ExecFinished { .. }
             | SandboxEvent::UsageCharged { .. }
             | SandboxEvent::LowBalanceWarned { .. }

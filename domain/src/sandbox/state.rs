@@ -7,6 +7,7 @@ use super::event::{
 };
 use crate::lightning::Invoice;
 use crate::metering;
+use crate::network::NetworkPolicy;
 use crate::{Msats, TierName};
 use cqrs_es::event_sink::EventSink;
 use cqrs_es::Aggregate;
@@ -112,6 +113,9 @@ pub struct Sandbox {
     pub taken_transfers: BTreeSet<String>,
     /// Credit transfers this sandbox refused for good.
     pub voided_transfers: BTreeSet<String>,
+    /// Where it may connect to (snapshots older than the field: open).
+    #[serde(default)]
+    pub network: NetworkPolicy,
 }
 
 /// An outgoing payment of a sandbox's balance, reserved before it was made.
@@ -154,8 +158,10 @@ impl Aggregate for Sandbox {
                 msats_per_second,
                 billing,
                 token_hash,
+                network,
                 ..
             } => {
+                self.network = network;
                 self.owner = owner;
                 self.token_hash = token_hash;
                 self.tier = Some(tier);
@@ -369,6 +375,7 @@ impl Sandbox {
                     image,
                     token_hash,
                     initial_funding,
+                    network,
                     now_ms,
                 } => {
                     let mut events = vec![SandboxEvent::SandboxCreated {
@@ -379,6 +386,7 @@ impl Sandbox {
                         label,
                         image,
                         token_hash,
+                        network,
                         at_ms: now_ms,
                     }];
                     if let Some(funding) = initial_funding {

@@ -32,6 +32,7 @@ fn created() -> SandboxEvent {
         label: Some("job".into()),
         image: "img".into(),
         token_hash: None,
+        network: Default::default(),
         at_ms: T0,
     }
 }
@@ -70,6 +71,7 @@ fn create_with_credits_records_creation_and_funding() {
             label: Some("job".into()),
             image: "img".into(),
             token_hash: None,
+            network: Default::default(),
             initial_funding: Some(account_funding(60_000)),
             now_ms: T0,
         })
@@ -101,6 +103,7 @@ fn a_voided_funding_transfer_can_never_create_the_sandbox() {
             label: None,
             image: "img".into(),
             token_hash: None,
+            network: Default::default(),
             initial_funding: Some(account_funding(60_000)),
             now_ms: T0,
         })
@@ -156,6 +159,7 @@ fn create_twice_is_refused() {
             label: None,
             image: "img".into(),
             token_hash: None,
+            network: Default::default(),
             initial_funding: None,
             now_ms: T0,
         })
@@ -210,6 +214,7 @@ fn a_payment_hash_is_credited_once() {
         label: None,
         image: "img".into(),
         token_hash: Some("th".into()),
+        network: Default::default(),
         at_ms: T0,
     };
     let paid = SandboxEvent::BalanceExtended {
@@ -474,6 +479,7 @@ fn lightning_created() -> SandboxEvent {
         label: None,
         image: "img".into(),
         token_hash: Some("th".into()),
+        network: Default::default(),
         at_ms: T0,
     }
 }
