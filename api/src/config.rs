@@ -119,6 +119,12 @@ pub struct ServeConfig {
     /// Base URL clients reach this server at (for proxy_url); defaults to http://LISTEN.
     #[arg(long, env = "SOCKT_PUBLIC_URL")]
     pub public_url: Option<String>,
+    /// Domain under which proxied apps get origins of their own:
+    /// `{sandbox_id}-{port}.{domain}` (with the public URL's scheme and port).
+    /// `localhost` needs no DNS locally; a public server points a wildcard
+    /// record at itself.
+    #[arg(long, env = "SOCKT_PROXY_DOMAIN", default_value = "localhost")]
+    pub proxy_domain: String,
     /// Requests per minute per API key, sandbox token or anonymous address.
     #[arg(long, env = "SOCKT_RATE_LIMIT_PER_MINUTE", default_value_t = 300)]
     pub rate_limit_per_minute: u32,

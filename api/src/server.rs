@@ -37,6 +37,8 @@ pub struct AppState {
     pub instance_id: String,
     /// HTTP client of the sandbox proxy.
     pub proxy: reqwest::Client,
+    /// The proxy's own origins.
+    pub proxy_origins: crate::rest::ProxyOrigins,
     pub mcp: crate::mcp::McpSettings,
     /// Whether this process runs the background duties.
     pub leadership: Leadership,
@@ -283,6 +285,7 @@ pub async fn bootstrap(config: &ServeConfig, local_addr: SocketAddr) -> anyhow::
         store_backend: location.backend(),
         read_model_start: (stores.started_from, stores.replayed),
         instance_id: stores_instance,
+        proxy_origins: crate::rest::ProxyOrigins::new(&public_url_for_state, &config.proxy_domain)?,
         mcp: mcp_settings(config, &public_url_for_state),
         leadership,
         proxy: reqwest::Client::builder()

@@ -46,7 +46,7 @@ pub fn hash_secret(secret: &str) -> String {
     hex::encode(Sha256::digest(secret.as_bytes()))
 }
 
-fn random_suffix(len: usize) -> String {
+pub(crate) fn random_suffix(len: usize) -> String {
     rand::thread_rng()
         .sample_iter(&Alphanumeric)
         .take(len)
@@ -57,6 +57,15 @@ fn random_suffix(len: usize) -> String {
 /// A fresh API key (about 190 bits of randomness).
 pub fn new_api_key() -> String {
     format!("{API_KEY_PREFIX}{}", random_suffix(32))
+}
+
+/// Constant-time comparison, so response timing reveals nothing of a secret.
+pub fn same_secret(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
 }
 
 /// A fresh sandbox token.

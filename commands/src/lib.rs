@@ -19,6 +19,7 @@ mod locks;
 mod meter;
 mod payouts;
 mod presentation;
+mod previews;
 mod queries;
 mod queue;
 mod reconcile;
@@ -30,7 +31,9 @@ mod tests;
 mod withdraw_links;
 
 pub use app::App;
-pub use auth::{hash_secret, new_api_key, Principal, API_KEY_PREFIX, SANDBOX_TOKEN_PREFIX};
+pub use auth::{
+    hash_secret, new_api_key, same_secret, Principal, API_KEY_PREFIX, SANDBOX_TOKEN_PREFIX,
+};
 pub use config::AppConfig;
 pub use duties::{Duties, Leadership, LEASE_RENEW};
 pub use error::{AppError, ErrorCode};
@@ -40,6 +43,7 @@ pub use files::{FileRead, FileReadEncoding};
 pub use lightning::{Lightning, LightningConfig, RefundOutcome};
 pub use meter::Meter;
 pub use presentation::{SandboxStatus, WarningLevel};
+pub use previews::{ProxyAccess, PREVIEW_TOKEN_PREFIX};
 pub use reconcile::ReconcileReport;
 pub use sandboxes::{CreateSandbox, DefaultBilling, NetworkRequest};
 pub use withdraw_links::{LinkSecret, WithdrawLink};

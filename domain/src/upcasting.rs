@@ -176,7 +176,7 @@ mod tests {
 
     #[test]
     fn every_stored_sandbox_event_loads() {
-        loads_every_variant::<SandboxEvent>("Sandbox", 23);
+        loads_every_variant::<SandboxEvent>("Sandbox", 25);
     }
 
     #[test]
@@ -193,6 +193,20 @@ mod tests {
             event.event_version
         );
         assert_eq!(event.payload["ExecStarted"]["runner"], Value::Null);
+    }
+
+    #[test]
+    fn sandbox_created_1_0_gains_the_open_network_policy() {
+        let stored = fixtures()
+            .into_iter()
+            .find(|e| e.event_type == "SandboxCreated")
+            .unwrap();
+        let event = upcast(stored);
+        let loaded: SandboxEvent = serde_json::from_value(event.payload).unwrap();
+        let SandboxEvent::SandboxCreated { network, .. } = loaded else {
+            panic!("not a SandboxCreated")
+        };
+        assert_eq!(network, crate::network::NetworkPolicy::default());
     }
 
     #[test]

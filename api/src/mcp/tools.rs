@@ -204,7 +204,12 @@ impl SocktMcp {
 
     fn status_json(&self, view: projections::SandboxView, token: Option<&str>) -> Value {
         let status = self.state.app.present(view);
-        let mut answer = wire::sandbox_status(&status, &self.state.public_url, token);
+        let mut answer = wire::sandbox_status(
+            &status,
+            &self.state.public_url,
+            &self.state.proxy_origins,
+            token,
+        );
         answer["billing"] = render::billing(&status);
         answer
     }

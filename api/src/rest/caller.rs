@@ -8,7 +8,7 @@ use crate::server::AppState;
 use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
-use commands::{AppError, Principal};
+use commands::{same_secret, AppError, Principal};
 use secrecy::ExposeSecret;
 
 /// The authenticated caller of a request (possibly anonymous).
@@ -49,15 +49,6 @@ fn url_param(query: &str, name: &str) -> Option<String> {
         let (key, value) = pair.split_once('=')?;
         (key == name && !value.is_empty()).then(|| value.to_string())
     })
-}
-
-/// Constant-time comparison, so response timing reveals nothing of the token.
-fn same_secret(a: &str, b: &str) -> bool {
-    a.len() == b.len()
-        && a.bytes()
-            .zip(b.bytes())
-            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
-            == 0
 }
 
 impl FromRequestParts<AppState> for Caller {

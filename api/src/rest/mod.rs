@@ -9,7 +9,9 @@ mod json;
 mod lightning;
 mod middleware;
 mod ops;
+mod previews;
 mod proxy;
+mod proxy_origin;
 mod sandboxes;
 pub mod wire;
 
@@ -20,6 +22,7 @@ use axum::Router;
 pub use caller::{principal_for as caller_principal, Caller};
 pub use files::utf8_text;
 pub use lightning::refund_json;
+pub use proxy_origin::ProxyOrigins;
 
 pub fn routes(state: AppState) -> Router<AppState> {
     let v1 = Router::new()
@@ -47,9 +50,16 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/v1/sandboxes/{id}/files/write", post(files::write))
         .route("/v1/sandboxes/{id}/files/read", post(files::read))
         .route("/v1/sandboxes/{id}/files", get(files::list))
-        .route("/v1/sandboxes/{id}/proxy/{port}", any(proxy::root))
-        .route("/v1/sandboxes/{id}/proxy/{port}/", any(proxy::root))
-        .route("/v1/sandboxes/{id}/proxy/{port}/{*path}", any(proxy::path))
+        .route("/v1/sandboxes/{id}/proxy/{port}", any(proxy::redirect))
+        .route("/v1/sandboxes/{id}/proxy/{port}/", any(proxy::redirect))
+        .route(
+            "/v1/sandboxes/{id}/proxy/{port}/{*path}",
+            any(proxy::redirect),
+        )
+        .route(
+            "/v1/sandboxes/{id}/preview",
+            post(previews::issue).delete(previews::revoke),
+        )
         .route("/v1/lightning/webhook", post(lightning::webhook))
         .route("/v1/lnurl/withdraw/{k1}", get(lightning::withdraw_request))
         .route(
@@ -78,6 +88,10 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/v1/openapi.json", get(ops::openapi))
         .fallback(ops::not_found)
         .method_not_allowed_fallback(ops::method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            proxy::by_host,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             state,
             middleware::observe,

@@ -30,7 +30,12 @@ pub struct CreateRequest {
 }
 
 fn status_of(state: &AppState, view: projections::SandboxView, token: Option<&str>) -> Value {
-    wire::sandbox_status(&state.app.present(view), &state.public_url, token)
+    wire::sandbox_status(
+        &state.app.present(view),
+        &state.public_url,
+        &state.proxy_origins,
+        token,
+    )
 }
 
 pub async fn create(

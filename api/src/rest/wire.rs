@@ -78,7 +78,12 @@ pub fn withdraw_json(link: &commands::WithdrawLink) -> Value {
 }
 
 /// The sandbox status object.
-pub fn sandbox_status(view: &SandboxStatus, public_url: &str, token: Option<&str>) -> Value {
+pub fn sandbox_status(
+    view: &SandboxStatus,
+    public_url: &str,
+    proxy: &super::ProxyOrigins,
+    token: Option<&str>,
+) -> Value {
     json!({
         "sandbox_id": view.sandbox_id,
         "status": view.state.as_str(),
@@ -97,7 +102,8 @@ pub fn sandbox_status(view: &SandboxStatus, public_url: &str, token: Option<&str
         "pending_invoice": pending_invoice(view),
         "sandbox_token": token,
         "proxy_url": format!("{public_url}/v1/sandboxes/{}/proxy/", view.sandbox_id),
-        "proxy_url_template": format!("{public_url}/v1/sandboxes/{}/proxy/{{port}}/{{path}}", view.sandbox_id),
+        // The app itself lives on an origin of its own (proxy_url redirects there).
+        "proxy_url_template": format!("{}/{{path}}", proxy.origin(&view.sandbox_id, "{port}")),
         "paid_in_msats": view.paid_in.0,
         "refunded_msats": view.refunded.0,
         "refund_attempts": view.refund_attempts,

@@ -32,6 +32,14 @@ pub enum SandboxCommand {
         funding: Funding,
         now_ms: i64,
     },
+    /// Let the holder of a new preview token reach the proxied ports.
+    IssuePreviewToken {
+        token_hash: String,
+        now_ms: i64,
+    },
+    RevokePreviewToken {
+        now_ms: i64,
+    },
     /// A paid sandbox that found no room waits, unbilled.
     QueueSandbox {
         now_ms: i64,

@@ -133,6 +133,16 @@ pub enum SandboxEvent {
         reason: PauseReason,
         at_ms: i64,
     },
+    /// A preview token (its hash) now opens the sandbox's proxied ports to
+    /// whoever holds it; it replaces any earlier one.
+    PreviewTokenIssued {
+        token_hash: String,
+        at_ms: i64,
+    },
+    /// The preview token no longer opens anything.
+    PreviewTokenRevoked {
+        at_ms: i64,
+    },
     SandboxResumed {
         at_ms: i64,
     },
@@ -247,7 +257,9 @@ impl SandboxEvent {
             | SandboxEvent::RefundReleased { at_ms, .. }
             | SandboxEvent::TransferVoided { at_ms, .. }
             | SandboxEvent::SandboxQueued { at_ms }
-            | SandboxEvent::SandboxDequeued { at_ms } => *at_ms,
+            | SandboxEvent::SandboxDequeued { at_ms }
+            | SandboxEvent::PreviewTokenIssued { at_ms, .. }
+            | SandboxEvent::PreviewTokenRevoked { at_ms } => *at_ms,
         }
     }
 }
@@ -278,6 +290,8 @@ impl DomainEvent for SandboxEvent {
             SandboxEvent::TransferVoided { .. } => "TransferVoided",
             SandboxEvent::SandboxQueued { .. } => "SandboxQueued",
             SandboxEvent::SandboxDequeued { .. } => "SandboxDequeued",
+            SandboxEvent::PreviewTokenIssued { .. } => "PreviewTokenIssued",
+            SandboxEvent::PreviewTokenRevoked { .. } => "PreviewTokenRevoked",
         };
         name.to_string()
     }
@@ -308,7 +322,9 @@ impl DomainEvent for SandboxEvent {
             | SandboxEvent::RefundReleased { .. }
             | SandboxEvent::TransferVoided { .. }
             | SandboxEvent::SandboxQueued { .. }
-            | SandboxEvent::SandboxDequeued { .. } => "1.0",
+            | SandboxEvent::SandboxDequeued { .. }
+            | SandboxEvent::PreviewTokenIssued { .. }
+            | SandboxEvent::PreviewTokenRevoked { .. } => "1.0",
         }
         .to_string()
     }

@@ -116,6 +116,9 @@ pub struct Sandbox {
     /// Where it may connect to (snapshots older than the field: open).
     #[serde(default)]
     pub network: NetworkPolicy,
+    /// Hash of the preview token that opens its proxied ports, if any.
+    #[serde(default)]
+    pub preview_token_hash: Option<String>,
 }
 
 /// An outgoing payment of a sandbox's balance, reserved before it was made.
@@ -227,6 +230,10 @@ impl Aggregate for Sandbox {
                 self.charged_until_ms = Some(to_ms);
             }
             SandboxEvent::LowBalanceWarned { .. } => self.low_balance_warned = true,
+            SandboxEvent::PreviewTokenIssued { token_hash, .. } => {
+                self.preview_token_hash = Some(token_hash)
+            }
+            SandboxEvent::PreviewTokenRevoked { .. } => self.preview_token_hash = None,
             SandboxEvent::SandboxPaused { reason, at_ms } => {
                 self.state = SandboxState::Paused;
                 self.pause_reason = Some(reason);
@@ -501,6 +508,19 @@ impl Sandbox {
                     });
                 }
                 Ok(events)
+            }
+            SandboxCommand::IssuePreviewToken { token_hash, now_ms } => {
+                self.ensure_alive()?;
+                Ok(vec![SandboxEvent::PreviewTokenIssued {
+                    token_hash,
+                    at_ms: now_ms,
+                }])
+            }
+            SandboxCommand::RevokePreviewToken { now_ms } => {
+                if self.preview_token_hash.is_none() {
+                    return Ok(vec![]);
+                }
+                Ok(vec![SandboxEvent::PreviewTokenRevoked { at_ms: now_ms }])
             }
             SandboxCommand::PauseSandbox { reason, now_ms } => {
                 self.ensure_alive()?;

@@ -1,0 +1,37 @@
+//! Preview tokens over REST: the owner issues one (shown once, with the
+//! address that opens a port in a browser) or revokes it.
+
+use super::caller::Caller;
+use crate::error::ApiResult;
+use crate::server::AppState;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use serde_json::{json, Value};
+
+pub async fn issue(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(id): Path<String>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let token = state.app.issue_preview_token(&caller, &id).await?;
+    let origin = state.proxy_origins.origin(&id, "{port}");
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({
+            "preview_token": token,
+            "header": "X-Sockt-Preview-Token",
+            // The token rides in the fragment, which no request carries.
+            "url_template": format!("{origin}/.sockt/preview#{token}"),
+        })),
+    ))
+}
+
+pub async fn revoke(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    state.app.revoke_preview_token(&caller, &id).await?;
+    Ok(Json(json!({ "revoked": true })))
+}
