@@ -34,3 +34,63 @@ ensure_iptables() {
   apt-get update -qq >&2
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iptables >&2
 }
+
+# gVisor (Debian's `runsc`) registered with Docker as the runtime "runsc",
+# for the tests that run sandboxes under it (SOCKT_TIER_RUNTIMES). Installs
+# the package and adds the runtime to /etc/docker/daemon.json when missing
+# (the engine reloads its runtimes on SIGHUP). Where gVisor's own network
+# stack cannot start (it refuses "the root network namespace" inside some
+# VMs), the runtime is registered with --network=host: under Docker that is
+# the container's own network namespace, so Sockt's iptables rules still
+# apply (README, Isolation).
+ensure_gvisor() {
+  local image="$1"
+  if ! command -v runsc >/dev/null 2>&1; then
+    if [ "$(id -u)" -ne 0 ]; then
+      echo "gVisor is missing: run 'sudo apt-get install runsc'" >&2
+      exit 1
+    fi
+    echo "installing gVisor (runsc) from Debian's packages..." >&2
+    apt-get update -qq >&2
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq runsc >&2
+  fi
+  if ! docker info --format '{{json .Runtimes}}' | grep -q '"runsc"'; then
+    register_runsc
+  fi
+  local probe
+  if ! probe="$(docker run --rm --runtime=runsc --network none "$image" true 2>&1)"; then
+    if printf '%s' "$probe" | grep -q "root network namespace"; then
+      echo "gVisor's network stack cannot start here: registering runsc with --network=host (the container's namespace)" >&2
+      register_runsc --network=host
+      docker run --rm --runtime=runsc --network none "$image" true >&2
+    else
+      echo "gVisor (runsc) does not run containers here: $probe" >&2
+      exit 1
+    fi
+  fi
+}
+
+# Register (or re-register) /usr/bin/runsc as Docker's runtime "runsc",
+# with the given runsc flags, and wait until the engine knows it.
+register_runsc() {
+  local config=/etc/docker/daemon.json
+  python3 - "$config" "$@" <<'PY'
+import json, os, sys
+path, args = sys.argv[1], sys.argv[2:]
+config = json.load(open(path)) if os.path.exists(path) else {}
+runtime = {"path": "/usr/bin/runsc"}
+if args:
+    runtime["runtimeArgs"] = args
+config.setdefault("runtimes", {})["runsc"] = runtime
+with open(path + ".sockt-new", "w") as f:
+    json.dump(config, f, indent=2)
+os.replace(path + ".sockt-new", path)
+PY
+  kill -HUP "$(pidof dockerd)"
+  for _ in $(seq 50); do
+    docker info --format '{{json .Runtimes}}' | grep -q '"runsc"' && return 0
+    sleep 0.2
+  done
+  echo "Docker did not pick up the runsc runtime from $config" >&2
+  exit 1
+}

@@ -22,6 +22,9 @@ sockt="$CARGO_TARGET_DIR/debug/sockt"
 echo "== sandbox image (built once from Debian packages, then reused)" >&2
 "$sockt" image build --data-dir "$CARGO_TARGET_DIR/sockt-image-build"
 
+echo "== gVisor (runsc), for the lifecycle test under it" >&2
+ensure_gvisor "${SOCKT_SANDBOX_IMAGE:-sockt-sandbox:bookworm}"
+
 echo "== PostgreSQL" >&2
 SOCKT_TEST_DATABASE_URL="$(scripts/postgres.sh)"
 export SOCKT_TEST_DATABASE_URL

@@ -188,6 +188,10 @@ pub struct ServeConfig {
     /// OCI runtime for sandboxes (e.g. runsc for gVisor); the engine's default when unset.
     #[arg(long, env = "SOCKT_OCI_RUNTIME")]
     pub oci_runtime: Option<String>,
+    /// Per-tier OCI runtimes overriding SOCKT_OCI_RUNTIME (comma-separated
+    /// tier=runtime, e.g. nano=runsc,micro=runsc).
+    #[arg(long, env = "SOCKT_TIER_RUNTIMES", value_delimiter = ',')]
+    pub tier_runtimes: Vec<String>,
     /// LNbits base URL of Sockt's Lightning wallet; Lightning billing is off when unset.
     #[arg(long, env = "SOCKT_LNBITS_URL")]
     pub lnbits_url: Option<String>,

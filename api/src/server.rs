@@ -14,6 +14,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::Router;
 use commands::{App, AppConfig, Duties, Leadership, Lightning, LightningConfig};
 use secrecy::{ExposeSecret, SecretString};
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::num::NonZeroU32;
 use std::sync::Arc;
@@ -65,6 +66,29 @@ pub async fn serve(
     )
     .with_graceful_shutdown(async move { shutdown.cancelled().await })
     .await
+}
+
+/// `tier=runtime` pairs (SOCKT_TIER_RUNTIMES), checked against the tiers.
+fn tier_runtimes(pairs: &[String]) -> anyhow::Result<HashMap<String, String>> {
+    pairs
+        .iter()
+        .filter(|pair| !pair.trim().is_empty())
+        .map(|pair| {
+            let (tier, runtime) = pair.split_once('=').ok_or_else(|| {
+                anyhow::anyhow!("SOCKT_TIER_RUNTIMES: {pair:?} is not tier=runtime")
+            })?;
+            let tier: domain::TierName = tier
+                .trim()
+                .parse()
+                .map_err(|e| anyhow::anyhow!("SOCKT_TIER_RUNTIMES: {e}"))?;
+            let runtime = runtime.trim();
+            anyhow::ensure!(
+                !runtime.is_empty(),
+                "SOCKT_TIER_RUNTIMES: {pair:?} names no runtime"
+            );
+            Ok((tier.as_str().to_string(), runtime.to_string()))
+        })
+        .collect()
 }
 
 /// Hosts the MCP endpoint answers to: as configured, else loopback and the public URL's host.
@@ -174,6 +198,7 @@ pub async fn bootstrap(config: &ServeConfig, local_addr: SocketAddr) -> anyhow::
             }
         },
         oci_runtime: config.oci_runtime.clone(),
+        tier_runtimes: tier_runtimes(&config.tier_runtimes)?,
     };
     let runtime = DockerRuntime::connect(docker_config)
         .await

@@ -227,6 +227,7 @@ impl App {
             token_hash: Some(hash_secret(&token)),
             initial_funding: None,
             network,
+            runtime: self.runtime.runtime_for(&domain::Tier::of(tier)),
             now_ms: self.now_ms(),
         };
         self.sandboxes.execute(&sandbox_id, create).await?;

@@ -220,6 +220,7 @@ impl App {
                         },
                     }),
                     network,
+                    runtime: self.runtime.runtime_for(&tier),
                     now_ms,
                 },
             )
@@ -335,8 +336,8 @@ impl App {
             return;
         };
         // The policy is the one recorded at create, whoever provisions.
-        let network = match self.load_sandbox(sandbox_id).await {
-            Ok(sandbox) => sandbox.network,
+        let (network, runtime) = match self.load_sandbox(sandbox_id).await {
+            Ok(sandbox) => (sandbox.network, sandbox.runtime),
             Err(e) => {
                 tracing::error!(sandbox_id, error = %e, "could not load the sandbox to provision it");
                 return;
@@ -347,6 +348,7 @@ impl App {
             image: self.config.sandbox_image.clone(),
             tier,
             network,
+            runtime,
         };
         match self.runtime.create(&spec).await {
             Ok(container_id) => self.record_started(sandbox_id, &container_id).await,

@@ -50,7 +50,8 @@ pub fn upcasters() -> Vec<Box<dyn EventUpcaster>> {
 }
 
 /// SandboxCreated 1.0 → 1.1: sandboxes had no network policy of their
-/// own; they had what the open default gives.
+/// own (they had what the open default gives) and ran under the engine's
+/// default runtime.
 fn sandbox_created_open_network(mut payload: Value) -> Value {
     if let Some(fields) = payload
         .get_mut("SandboxCreated")
@@ -59,6 +60,7 @@ fn sandbox_created_open_network(mut payload: Value) -> Value {
         fields
             .entry("network")
             .or_insert_with(|| serde_json::json!({"internet": true, "allow": [], "deny": []}));
+        fields.entry("runtime").or_insert(Value::Null);
     }
     payload
 }

@@ -430,6 +430,7 @@ mod tests {
                 image: "i".into(),
                 token_hash: None,
                 network: Default::default(),
+                runtime: None,
                 at_ms: 0,
             },
             SandboxEvent::BalanceExtended {
@@ -582,6 +583,7 @@ mod tests {
                         image: "i".into(),
                         token_hash: None,
                         network: Default::default(),
+                        runtime: None,
                         at_ms: 0,
                     },
                     SandboxEvent::BalanceExtended {

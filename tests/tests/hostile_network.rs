@@ -53,9 +53,19 @@ fn sandbox_ip(id: &str) -> String {
     ])
 }
 
+/// Under the engine's default runtime, then under gVisor (the test script
+/// registers Debian's `runsc`): the kernel's rules hold whatever runtime
+/// runs the sandbox.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_sandbox_reaches_no_other_sandbox_no_host_port_and_no_link_local_address() {
-    let server = TestServer::start().await;
+    let outside = Outside::add("203.0.113");
+    isolation_under(&[], &outside).await;
+    isolation_under(&["--oci-runtime", "runsc"], &outside).await;
+}
+
+async fn isolation_under(server_args: &[&str], outside: &Outside) {
+    let link_local = "169.254.77.1";
+    let server = TestServer::start_with(server_args).await;
     let alice = server.account(50).await;
     let bob = server.account(50).await;
     let attacker = server
@@ -111,9 +121,9 @@ async fn a_sandbox_reaches_no_other_sandbox_no_host_port_and_no_link_local_addre
     assert_ne!(code, 0, "reached the host: {body}");
 
     // A link-local address of the host (a dummy interface of our own).
-    let link = LinkLocal::add("169.254.77.1");
-    let port = listener("169.254.77.1:0").await;
-    let control = reqwest::get(format!("http://169.254.77.1:{port}/"))
+    let link = LinkLocal::add(link_local);
+    let port = listener(&format!("{link_local}:0")).await;
+    let control = reqwest::get(format!("http://{link_local}:{port}/"))
         .await
         .unwrap();
     assert!(
@@ -124,17 +134,21 @@ async fn a_sandbox_reaches_no_other_sandbox_no_host_port_and_no_link_local_addre
         &server,
         &alice,
         &attacker,
-        &format!("http://169.254.77.1:{port}/"),
+        &format!("http://{link_local}:{port}/"),
     )
     .await;
     assert_ne!(code, 0, "reached a link-local address: {body}");
     drop(link);
 
-    // The attacker's sandbox still works.
+    // The attacker's sandbox still works, and reaches the internet (an
+    // address of the test's own outside every blocked range): the refusals
+    // above are isolation, not a sandbox that reaches nothing.
     let poll = server
         .exec(&alice, &attacker, json!({"command": "echo still here"}))
         .await;
     assert_eq!(stream_text(&poll, "stdout"), "still here\n");
+    let (code, body) = curl_from(&server, &alice, &attacker, &outside.url(2)).await;
+    assert_eq!(code, 0, "control: the internet is reachable: {body}");
     for (key, id) in [(&alice, &attacker), (&bob, &victim)] {
         let (status, _) = server.delete(&format!("/v1/sandboxes/{id}"), key).await;
         assert_eq!(status.as_u16(), 200);
@@ -150,7 +164,8 @@ struct LinkLocal {
 
 impl LinkLocal {
     fn add(address: &str) -> LinkLocal {
-        let name = format!("sockt-ll{}", std::process::id() % 10_000);
+        let last = address.rsplit('.').next().unwrap_or("0");
+        let name = format!("sockt-ll{}-{last}", std::process::id() % 10_000);
         let ip = |args: &[&str]| {
             let status = Command::new("ip").args(args).status().unwrap();
             assert!(status.success(), "ip {}", args.join(" "));
@@ -177,19 +192,26 @@ impl Drop for LinkLocal {
     }
 }
 
-/// "The internet" of the policy test: a network namespace of the test's own
-/// behind a veth pair, holding two addresses of TEST-NET-2 (198.51.100.2
-/// and .3, outside every blocked range) and one HTTP server for both. The
-/// host routes to it; nothing leaves this machine. Removed when dropped.
+/// "The internet" of these tests: a network namespace of the test's own
+/// behind a veth pair, holding two addresses of a documentation range
+/// (`net`.2 and `net`.3, outside every blocked range) and one HTTP server for
+/// both. The host routes to it; nothing leaves this machine. Removed when
+/// dropped. Tests running at once use different ranges.
 struct Outside {
     namespace: String,
+    net: String,
     server: std::process::Child,
     port: u16,
 }
 
 impl Outside {
-    fn add() -> Outside {
-        let tag = std::process::id() % 10_000;
+    fn add(net: &str) -> Outside {
+        let addresses = Command::new("ip").args(["-4", "addr"]).output().unwrap();
+        assert!(
+            !String::from_utf8_lossy(&addresses.stdout).contains(&format!("inet {net}.")),
+            "this machine already uses {net}.0/24; the test will not touch it"
+        );
+        let tag = format!("{}{}", std::process::id() % 10_000, &net[net.len() - 1..]);
         let namespace = format!("sockt-out{tag}");
         let (host_end, far_end) = (format!("sockt-oh{tag}"), format!("sockt-of{tag}"));
         let run = |args: &[&str]| {
@@ -207,18 +229,18 @@ impl Outside {
             "link", "add", &host_end, "type", "veth", "peer", "name", &far_end,
         ]);
         run(&["link", "set", &far_end, "netns", &namespace]);
-        run(&["addr", "add", "198.51.100.1/24", "dev", &host_end]);
+        run(&["addr", "add", &format!("{net}.1/24"), "dev", &host_end]);
         run(&["link", "set", &host_end, "up"]);
         let inside = |args: &[&str]| {
             let mut all = vec!["netns", "exec", namespace.as_str(), "ip"];
             all.extend_from_slice(args);
             run(&all);
         };
-        inside(&["addr", "add", "198.51.100.2/24", "dev", &far_end]);
-        inside(&["addr", "add", "198.51.100.3/24", "dev", &far_end]);
+        inside(&["addr", "add", &format!("{net}.2/24"), "dev", &far_end]);
+        inside(&["addr", "add", &format!("{net}.3/24"), "dev", &far_end]);
         inside(&["link", "set", &far_end, "up"]);
         inside(&["link", "set", "lo", "up"]);
-        let port = 18_000 + (tag % 1000) as u16;
+        let port = 18_000 + (std::process::id() % 1000) as u16;
         let server = Command::new("ip")
             .args(["netns", "exec", &namespace, "python3", "-m", "http.server"])
             .args([&port.to_string(), "--bind", "0.0.0.0"])
@@ -226,15 +248,37 @@ impl Outside {
             .stderr(std::process::Stdio::null())
             .spawn()
             .unwrap();
-        Outside {
+        let outside = Outside {
             namespace,
+            net: net.to_string(),
             server,
             port,
-        }
+        };
+        outside.wait_until_served();
+        outside
     }
 
-    fn url(&self, address: &str) -> String {
-        format!("http://{address}:{}/", self.port)
+    /// `http://net.last:port/`
+    fn url(&self, last: u8) -> String {
+        format!("http://{}.{last}:{}/", self.net, self.port)
+    }
+
+    fn wait_until_served(&self) {
+        for _ in 0..100 {
+            let answered = [2, 3].iter().all(|last| {
+                let address = format!("{}.{last}:{}", self.net, self.port);
+                std::net::TcpStream::connect_timeout(
+                    &address.parse().unwrap(),
+                    Duration::from_millis(200),
+                )
+                .is_ok()
+            });
+            if answered {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("control: the outside server does not answer the host");
     }
 }
 
@@ -268,23 +312,8 @@ fn policy_rules_for(ip: &str) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_sandboxs_network_policy_is_enforced_by_the_kernel_survives_a_restart_and_leaves_nothing_behind(
 ) {
-    let outside = Outside::add();
-    let (allowed, denied) = (outside.url("198.51.100.2"), outside.url("198.51.100.3"));
-    let mut answered = false;
-    for _ in 0..50 {
-        if reqwest::get(&allowed)
-            .await
-            .is_ok_and(|r| r.status().is_success())
-            && reqwest::get(&denied)
-                .await
-                .is_ok_and(|r| r.status().is_success())
-        {
-            answered = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    assert!(answered, "control: both outside addresses answer the host");
+    let outside = Outside::add("198.51.100");
+    let (allowed, denied) = (outside.url(2), outside.url(3));
 
     let server = TestServer::start().await;
     let key = server.account(50).await;

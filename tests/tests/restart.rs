@@ -304,6 +304,7 @@ async fn sandboxes_a_dead_process_was_creating_are_provisioned_or_adopted() {
                     image: adapters::image::DEFAULT_IMAGE.into(),
                     token_hash: None,
                     network: Default::default(),
+                    runtime: None,
                     initial_funding: Some(Funding {
                         amount,
                         source: FundingSource::Account {
@@ -332,6 +333,7 @@ async fn sandboxes_a_dead_process_was_creating_are_provisioned_or_adopted() {
             image: adapters::image::DEFAULT_IMAGE.into(),
             tier: Tier::of(TierName::Nano),
             network: Default::default(),
+            runtime: None,
         })
         .await
         .unwrap();

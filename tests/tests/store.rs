@@ -61,6 +61,7 @@ async fn store_suite(location: StoreLocation) {
             image: "img".into(),
             token_hash: Some("th".into()),
             network: Default::default(),
+            runtime: None,
             initial_funding: Some(Funding {
                 amount: Msats(200_000),
                 source: FundingSource::Account {

@@ -77,6 +77,8 @@ pub struct DockerConfig {
     pub network: NetworkChoice,
     /// OCI runtime (e.g. "runsc" for gVisor); None for the engine's default.
     pub oci_runtime: Option<String>,
+    /// Per tier id, an OCI runtime overriding `oci_runtime`.
+    pub tier_runtimes: HashMap<String, String>,
 }
 
 impl Default for DockerConfig {
@@ -85,6 +87,7 @@ impl Default for DockerConfig {
             instance: "default".into(),
             network: NetworkChoice::Isolated { allow: Vec::new() },
             oci_runtime: None,
+            tier_runtimes: HashMap::new(),
         }
     }
 }
@@ -108,6 +111,7 @@ impl DockerRuntime {
             .ping()
             .await
             .map_err(|e| anyhow::anyhow!("the Docker engine does not answer: {e}"))?;
+        check_runtimes(&docker, &config).await?;
         let network = match &config.network {
             NetworkChoice::Isolated { allow } => {
                 let (name, bridge) = network::ensure_isolated(&docker).await?;
@@ -226,6 +230,27 @@ fn split_writable(path: &str) -> Option<(&'static str, &str)> {
         let rest = path.strip_prefix(root)?.strip_prefix('/')?;
         (!rest.is_empty()).then_some((*root, rest))
     })
+}
+
+/// Every OCI runtime the configuration names must be one the engine knows.
+async fn check_runtimes(docker: &Docker, config: &DockerConfig) -> anyhow::Result<()> {
+    let named: std::collections::BTreeSet<&String> = config
+        .tier_runtimes
+        .values()
+        .chain(config.oci_runtime.iter())
+        .collect();
+    if named.is_empty() {
+        return Ok(());
+    }
+    let known = docker.info().await?.runtimes.unwrap_or_default();
+    for runtime in named {
+        anyhow::ensure!(
+            known.contains_key(runtime.as_str()),
+            "the Docker engine has no OCI runtime named {runtime:?} (it knows: {}); register it in /etc/docker/daemon.json (\"runtimes\") or see SOCKT_OCI_RUNTIME / SOCKT_TIER_RUNTIMES",
+            known.keys().cloned().collect::<Vec<_>>().join(", ")
+        );
+    }
+    Ok(())
 }
 
 /// The container's IPv4 address on `network`.
@@ -365,7 +390,7 @@ impl DockerRuntime {
             tmpfs: Some(writable_places(spec.tier.disk_mib)),
             init: Some(true),
             network_mode: Some(self.network.clone()),
-            runtime: self.config.oci_runtime.clone(),
+            runtime: spec.runtime.clone(),
             ..Default::default()
         };
         let body = ContainerCreateBody {
@@ -477,6 +502,14 @@ impl DockerRuntime {
 
 #[async_trait]
 impl SandboxRuntime for DockerRuntime {
+    fn runtime_for(&self, tier: &domain::Tier) -> Option<String> {
+        self.config
+            .tier_runtimes
+            .get(tier.name.as_str())
+            .or(self.config.oci_runtime.as_ref())
+            .cloned()
+    }
+
     async fn create(&self, spec: &SandboxSpec) -> Result<String, RuntimeError> {
         let id = self.create_container(spec).await?;
         if let Err(e) = self.enforce_policy(&id, &spec.network).await {

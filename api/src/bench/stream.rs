@@ -103,6 +103,7 @@ async fn new_running_sandbox(bus: &SharedBus<Sandbox>) -> anyhow::Result<String>
             image: "bench".into(),
             token_hash: None,
             network: Default::default(),
+            runtime: None,
             initial_funding: Some(Funding {
                 // Enough for every charge the benchmark makes.
                 amount: Msats(1_000_000_000_000_000),

@@ -88,7 +88,7 @@ pub fn sandbox_status(
         "sandbox_id": view.sandbox_id,
         "status": view.state.as_str(),
         "tier": view.tier.as_str(),
-        "runtime": "docker",
+        "runtime": view.runtime.as_deref().unwrap_or("docker"),
         "billing_method": view.billing.as_str(),
         "template": view.image,
         "label": view.label,

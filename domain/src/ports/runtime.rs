@@ -18,6 +18,9 @@ pub struct SandboxSpec {
     pub tier: Tier,
     /// Where the sandbox may connect to, on top of the operator's rules.
     pub network: NetworkPolicy,
+    /// The OCI runtime to run it under (None: the engine's default), as
+    /// recorded at create.
+    pub runtime: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -128,6 +131,12 @@ impl ExecExit {
 /// Runs sandboxes. One implementation per isolation technology.
 #[async_trait]
 pub trait SandboxRuntime: Send + Sync {
+    /// The OCI runtime the operator chose for sandboxes of `tier` (None:
+    /// the engine's default); recorded at create.
+    fn runtime_for(&self, _tier: &Tier) -> Option<String> {
+        None
+    }
+
     /// Create and start a sandbox; returns the runtime's id for it.
     async fn create(&self, spec: &SandboxSpec) -> Result<String, RuntimeError>;
     async fn pause(&self, container: &str) -> Result<(), RuntimeError>;

@@ -26,6 +26,7 @@ pub enum SandboxCommand {
         token_hash: Option<String>,
         initial_funding: Option<Funding>,
         network: NetworkPolicy,
+        runtime: Option<String>,
         now_ms: i64,
     },
     ExtendBalance {

@@ -73,7 +73,8 @@ pub enum RefundDestination {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum SandboxEvent {
     /// Version 1.1 carries the network policy (1.0 had none; its upcaster
-    /// adds the open default).
+    /// adds the open default) and the OCI runtime chosen for it (None: the
+    /// engine's default).
     SandboxCreated {
         owner: Option<String>,
         tier: TierName,
@@ -83,6 +84,8 @@ pub enum SandboxEvent {
         image: String,
         token_hash: Option<String>,
         network: NetworkPolicy,
+        #[serde(default)]
+        runtime: Option<String>,
         at_ms: i64,
     },
     /// Version 1.1: an account source names its transfer.

@@ -116,6 +116,9 @@ pub struct Sandbox {
     /// Where it may connect to (snapshots older than the field: open).
     #[serde(default)]
     pub network: NetworkPolicy,
+    /// The OCI runtime it runs under (None: the engine's default).
+    #[serde(default)]
+    pub runtime: Option<String>,
     /// Hash of the preview token that opens its proxied ports, if any.
     #[serde(default)]
     pub preview_token_hash: Option<String>,
@@ -162,9 +165,11 @@ impl Aggregate for Sandbox {
                 billing,
                 token_hash,
                 network,
+                runtime,
                 ..
             } => {
                 self.network = network;
+                self.runtime = runtime;
                 self.owner = owner;
                 self.token_hash = token_hash;
                 self.tier = Some(tier);
@@ -383,6 +388,7 @@ impl Sandbox {
                     token_hash,
                     initial_funding,
                     network,
+                    runtime,
                     now_ms,
                 } => {
                     let mut events = vec![SandboxEvent::SandboxCreated {
@@ -394,6 +400,7 @@ impl Sandbox {
                         image,
                         token_hash,
                         network,
+                        runtime,
                         at_ms: now_ms,
                     }];
                     if let Some(funding) = initial_funding {

@@ -33,6 +33,7 @@ fn created() -> SandboxEvent {
         image: "img".into(),
         token_hash: None,
         network: Default::default(),
+        runtime: None,
         at_ms: T0,
     }
 }
@@ -72,6 +73,7 @@ fn create_with_credits_records_creation_and_funding() {
             image: "img".into(),
             token_hash: None,
             network: Default::default(),
+            runtime: None,
             initial_funding: Some(account_funding(60_000)),
             now_ms: T0,
         })
@@ -104,6 +106,7 @@ fn a_voided_funding_transfer_can_never_create_the_sandbox() {
             image: "img".into(),
             token_hash: None,
             network: Default::default(),
+            runtime: None,
             initial_funding: Some(account_funding(60_000)),
             now_ms: T0,
         })
@@ -160,6 +163,7 @@ fn create_twice_is_refused() {
             image: "img".into(),
             token_hash: None,
             network: Default::default(),
+            runtime: None,
             initial_funding: None,
             now_ms: T0,
         })
@@ -215,6 +219,7 @@ fn a_payment_hash_is_credited_once() {
         image: "img".into(),
         token_hash: Some("th".into()),
         network: Default::default(),
+        runtime: None,
         at_ms: T0,
     };
     let paid = SandboxEvent::BalanceExtended {
@@ -480,6 +485,7 @@ fn lightning_created() -> SandboxEvent {
         image: "img".into(),
         token_hash: Some("th".into()),
         network: Default::default(),
+        runtime: None,
         at_ms: T0,
     }
 }
