@@ -6,6 +6,7 @@
 pub mod lnbits;
 pub mod lnbits_process;
 pub mod process;
+pub mod traces;
 
 use clap::Parser;
 use reqwest::{Method, StatusCode};

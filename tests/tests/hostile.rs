@@ -5,6 +5,7 @@
 use reqwest::StatusCode;
 use serde_json::json;
 use std::time::Duration;
+use tests::traces::Traces;
 use tests::TestServer;
 
 /// Inventing credentials buys no requests: 2,000 calls with made-up sandbox
@@ -257,8 +258,10 @@ async fn the_files_api_has_only_the_sandbox_users_rights() {
         .post(&write, &key, json!({"path": "ok.txt", "content": "fine"}))
         .await;
     assert_eq!(status, StatusCode::OK);
+    let traces = Traces::before_terminating(&[&id]);
     let (status, _) = server.delete(&format!("/v1/sandboxes/{id}"), &key).await;
     assert_eq!(status, StatusCode::OK);
+    traces.assert_none_left();
 }
 
 /// A sandbox cannot fill the host's disk: its home and /tmp hold the tier's
@@ -337,8 +340,10 @@ async fn a_sandbox_cannot_write_beyond_its_tiers_disk() {
     assert_eq!(status.as_u16(), 200);
     let (code, out) = run("cat $HOME/note").await;
     assert_eq!((code, out.as_str()), (0, "kept\n"));
+    let traces = Traces::before_terminating(&[&id]);
     let (status, _) = server.delete(&format!("/v1/sandboxes/{id}"), &key).await;
     assert_eq!(status.as_u16(), 200);
+    traces.assert_none_left();
 }
 
 /// A memory hog is killed inside its own sandbox, and the execution says
@@ -407,12 +412,82 @@ async fn memory_hogs_and_fork_bombs_stay_in_their_sandbox() {
         .wait_execution(&key, started["execution_id"].as_str().unwrap())
         .await;
     assert_ne!(bombed["status"], "running", "{bombed}");
+    let traces = Traces::before_terminating(&[&hog, &neighbour]);
     for id in [&hog, &neighbour] {
         let (status, body) = server.delete(&format!("/v1/sandboxes/{id}"), &key).await;
         assert_eq!(status, StatusCode::OK, "{body}");
-        let left = tests::docker(&["ps", "-aq", "--filter", &format!("name=sockt-{id}")]);
-        assert!(left.trim().is_empty(), "container left: {left}");
     }
+    traces.assert_none_left();
+}
+
+/// The median REST round trip of `true` in sandbox `id`, over `n` runs.
+async fn exec_round_trip(server: &TestServer, key: &str, id: &str, n: usize) -> Duration {
+    let mut times = Vec::with_capacity(n);
+    for _ in 0..n {
+        let started = std::time::Instant::now();
+        let poll = server.exec(key, id, json!({"command": "true"})).await;
+        times.push(started.elapsed());
+        assert_eq!(poll["exit_code"], 0, "{poll}");
+    }
+    times.sort();
+    times[n / 2]
+}
+
+/// A CPU hog gets its tier's share and no more: with every core of its
+/// own busy, a neighbour's exec round trip stays within twice its idle
+/// figure (medians, measured one after the other).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cpu_hog_leaves_its_neighbours_their_speed() {
+    let server = TestServer::start().await;
+    let key = server.account(40).await;
+    let hog = server
+        .running_sandbox(&key, json!({"tier": "small", "initial_credits_cents": 10}))
+        .await;
+    let neighbour = server
+        .running_sandbox(&key, json!({"tier": "nano", "initial_credits_cents": 5}))
+        .await;
+    exec_round_trip(&server, &key, &neighbour, 3).await;
+    let idle = exec_round_trip(&server, &key, &neighbour, 15).await;
+
+    let (status, spinning) = server
+        .post(
+            &format!("/v1/sandboxes/{hog}/exec"),
+            &key,
+            json!({"command": "for i in $(seq 8); do (while :; do :; done) & done; wait", "timeout_ms": 120000}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{spinning}");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let share = tests::docker(&[
+        "stats",
+        "--no-stream",
+        "--format",
+        "{{.CPUPerc}}",
+        &format!("sockt-{hog}"),
+    ]);
+    let busy = exec_round_trip(&server, &key, &neighbour, 15).await;
+    eprintln!("neighbour exec median: idle {idle:?}, hog spinning {busy:?} (hog CPU {share})");
+    assert!(
+        busy <= idle * 2,
+        "neighbour exec: {busy:?} while the hog spins (using {share}) vs {idle:?} idle"
+    );
+    let percent: f64 = share.trim().trim_end_matches('%').parse().unwrap_or(0.0);
+    assert!(
+        percent > 50.0 && percent <= 115.0,
+        "the hog uses its one CPU and no more: {share}"
+    );
+
+    let execution = spinning["execution_id"].as_str().unwrap();
+    let (status, _) = server
+        .delete(&format!("/v1/executions/{execution}"), &key)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let traces = Traces::before_terminating(&[&hog, &neighbour]);
+    for id in [&hog, &neighbour] {
+        let (status, body) = server.delete(&format!("/v1/sandboxes/{id}"), &key).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    traces.assert_none_left();
 }
 
 /// An API key in a URL is refused, never used (URLs end up in logs and
@@ -451,6 +526,8 @@ async fn api_keys_are_never_accepted_in_the_url() {
     assert_eq!(admin.status(), StatusCode::UNAUTHORIZED);
     let allowed = by_url(token).await.unwrap();
     assert_eq!(allowed.status(), StatusCode::OK);
+    let traces = Traces::before_terminating(&[id]);
     let (status, _) = server.delete(&format!("/v1/sandboxes/{id}"), &key).await;
     assert_eq!(status, StatusCode::OK);
+    traces.assert_none_left();
 }

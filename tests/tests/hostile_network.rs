@@ -10,6 +10,7 @@
 use serde_json::json;
 use std::process::Command;
 use std::time::Duration;
+use tests::traces::Traces;
 use tests::{docker, stream_text, TestServer};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -149,10 +150,12 @@ async fn isolation_under(server_args: &[&str], outside: &Outside) {
     assert_eq!(stream_text(&poll, "stdout"), "still here\n");
     let (code, body) = curl_from(&server, &alice, &attacker, &outside.url(2)).await;
     assert_eq!(code, 0, "control: the internet is reachable: {body}");
+    let traces = Traces::before_terminating(&[&attacker, &victim]);
     for (key, id) in [(&alice, &attacker), (&bob, &victim)] {
         let (status, _) = server.delete(&format!("/v1/sandboxes/{id}"), key).await;
         assert_eq!(status.as_u16(), 200);
     }
+    traces.assert_none_left();
 }
 
 /// An interface of the test's own (a dummy one, or an empty bridge where
@@ -428,10 +431,12 @@ async fn a_sandboxs_network_policy_is_enforced_by_the_kernel_survives_a_restart_
             "{address} has its rules"
         );
     }
+    let traces = Traces::before_terminating(&[&open, &closed, &narrowed]);
     for id in [&open, &closed, &narrowed] {
         let (status, _) = server.delete(&format!("/v1/sandboxes/{id}"), &key).await;
         assert_eq!(status.as_u16(), 200);
     }
+    traces.assert_none_left();
     for address in &addresses {
         assert_eq!(
             policy_rules_for(address),

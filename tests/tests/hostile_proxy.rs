@@ -1,4 +1,4 @@
-//! The sandbox proxy on origins of its own (`{id}-{port}.localhost`), against
+//! Part of the hostile suite: the sandbox proxy on origins of its own (`{id}-{port}.localhost`), against
 //! a real container: the owner reaches a web server inside it, strangers do
 //! not, the API's routes are never served there and the API origin only
 //! redirects; a preview token opens it to a browser without the owner's
@@ -9,6 +9,7 @@ use reqwest::{header, StatusCode};
 use serde_json::json;
 use std::net::SocketAddr;
 use std::time::Duration;
+use tests::traces::Traces;
 use tests::TestServer;
 
 /// An app that answers every request with the headers it received.
@@ -251,7 +252,9 @@ async fn proxied_apps_live_on_their_own_origin_for_the_owner_or_a_preview_token(
         );
     }
 
+    let traces = Traces::before_terminating(&[&id]);
     let (status, _) = server.delete(&format!("/v1/sandboxes/{id}"), &key).await;
     assert_eq!(status, StatusCode::OK);
+    traces.assert_none_left();
     server.assert_audit_passes().await;
 }

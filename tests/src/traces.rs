@@ -1,0 +1,80 @@
+//! What a terminated sandbox could leave on this machine — its container,
+//! the kernel rules of its network policy, Docker volumes, images, loop
+//! devices — checked from outside the server after terminate.
+
+use std::collections::BTreeSet;
+use std::process::Command;
+
+fn lines(program: &str, args: &[&str]) -> BTreeSet<String> {
+    let output = Command::new(program).args(args).output().unwrap();
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+/// The machine as it was before some sandboxes were terminated.
+pub struct Traces {
+    sandboxes: Vec<(String, Option<String>)>,
+    volumes: BTreeSet<String>,
+    images: BTreeSet<String>,
+    loop_devices: BTreeSet<String>,
+}
+
+impl Traces {
+    /// Take note before terminating `sandbox_ids` (and their addresses).
+    pub fn before_terminating(sandbox_ids: &[&str]) -> Traces {
+        let sandboxes = sandbox_ids
+            .iter()
+            .map(|id| {
+                let address = crate::docker(&[
+                    "inspect",
+                    "-f",
+                    "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}",
+                    &format!("sockt-{id}"),
+                ]);
+                (id.to_string(), Some(address).filter(|a| !a.is_empty()))
+            })
+            .collect();
+        Traces {
+            sandboxes,
+            volumes: lines("docker", &["volume", "ls", "-q"]),
+            images: lines("docker", &["images", "-q", "--no-trunc"]),
+            loop_devices: lines("losetup", &["-a"]),
+        }
+    }
+
+    /// After terminate: no container, no policy rule for their addresses,
+    /// and no volume, image or loop device that was not there before.
+    pub fn assert_none_left(&self) {
+        let rules = lines("iptables", &["-w", "5", "-S"]);
+        for (id, address) in &self.sandboxes {
+            let left = crate::docker(&["ps", "-aq", "--filter", &format!("name=sockt-{id}")]);
+            assert!(left.is_empty(), "the container of {id} is left: {left}");
+            if let Some(address) = address {
+                let ip: std::net::Ipv4Addr = address.parse().unwrap();
+                let chain = format!("SOCKT-P-{:08X}", u32::from(ip));
+                let kept: Vec<&String> = rules.iter().filter(|r| r.contains(&chain)).collect();
+                assert!(kept.is_empty(), "rules left for {id} ({address}): {kept:?}");
+            }
+        }
+        for (what, before, now) in [
+            (
+                "volume",
+                &self.volumes,
+                lines("docker", &["volume", "ls", "-q"]),
+            ),
+            (
+                "image",
+                &self.images,
+                lines("docker", &["images", "-q", "--no-trunc"]),
+            ),
+            ("loop device", &self.loop_devices, lines("losetup", &["-a"])),
+        ] {
+            let new: Vec<&String> = now.difference(before).collect();
+            assert!(new.is_empty(), "new {what}s left: {new:?}");
+        }
+    }
+}
