@@ -140,7 +140,7 @@ pub struct ServeConfig {
     /// Largest exec timeout a client may ask for, in milliseconds.
     #[arg(long, env = "SOCKT_MAX_EXEC_TIMEOUT_MS", default_value_t = 3_600_000)]
     pub max_exec_timeout_ms: u64,
-    /// Output kept per execution, in bytes; the rest is dropped and flagged `truncated`.
+    /// Output kept per execution, in bytes: the first half and the last half; what falls between is counted and flagged `truncated`.
     #[arg(long, env = "SOCKT_MAX_OUTPUT_BYTES", default_value_t = 1 << 20)]
     pub max_output_bytes: usize,
     /// Largest file written or read through the files API, in bytes.

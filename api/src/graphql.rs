@@ -14,11 +14,11 @@ use async_graphql_axum::{GraphQLProtocol, GraphQLRequest, GraphQLResponse, Graph
 use axum::extract::{State, WebSocketUpgrade};
 use axum::response::Response;
 use axum::Extension;
-use commands::{AppError, Principal, SandboxStatus};
+use commands::{Principal, SandboxStatus};
 use domain::sandbox::SandboxState;
 use domain::Tier;
 use futures::Stream;
-use projections::{SandboxView, TimelineEntry};
+use projections::TimelineEntry;
 
 pub type SocktSchema = Schema<QueryRoot, EmptyMutation, SubscriptionRoot>;
 
@@ -204,18 +204,14 @@ pub struct SandboxFilter {
     label: Option<String>,
 }
 
-impl SandboxFilter {
-    fn matches(&self, v: &SandboxView) -> bool {
-        self.state.as_deref().is_none_or(|s| v.state.as_str() == s)
-            && self.tier.as_deref().is_none_or(|t| v.tier.as_str() == t)
-            && self
-                .billing_method
-                .as_deref()
-                .is_none_or(|b| v.billing.as_str() == b)
-            && self
-                .label
-                .as_deref()
-                .is_none_or(|l| v.label.as_deref() == Some(l))
+impl From<SandboxFilter> for commands::SandboxQuery {
+    fn from(f: SandboxFilter) -> Self {
+        commands::SandboxQuery {
+            states: f.state.into_iter().collect(),
+            tier: f.tier,
+            billing_method: f.billing_method,
+            label: f.label,
+        }
     }
 }
 
@@ -279,38 +275,24 @@ impl QueryRoot {
         after: Option<String>,
     ) -> async_graphql::Result<SandboxPage> {
         let app = &state(ctx)?.app;
-        let filter = filter.unwrap_or_default();
-        let matching: Vec<SandboxView> = app
-            .visible_sandboxes(principal(ctx))
-            .into_iter()
-            .filter(|v| filter.matches(v))
-            .collect();
-        let start = match after {
-            Some(cursor) => matching
-                .iter()
-                .position(|v| v.sandbox_id == cursor)
-                .map(|i| i + 1)
-                .ok_or_else(|| {
-                    graphql_error(AppError::invalid(
-                        "unknown cursor: pass the endCursor of the previous page",
-                    ))
-                })?,
-            None => 0,
-        };
-        let first = first.clamp(1, 100) as usize;
-        let page: Vec<&SandboxView> = matching.iter().skip(start).take(first).collect();
-        let has_next_page = start + page.len() < matching.len();
+        let query = filter.unwrap_or_default().into();
+        let page = app
+            .list_sandboxes(
+                principal(ctx),
+                &query,
+                after.as_deref(),
+                usize::try_from(first).unwrap_or(commands::MAX_PAGE),
+            )
+            .map_err(graphql_error)?;
         Ok(SandboxPage {
-            end_cursor: page
-                .last()
-                .filter(|_| has_next_page)
-                .map(|v| v.sandbox_id.clone()),
+            has_next_page: page.next_cursor.is_some(),
+            end_cursor: page.next_cursor,
+            total_count: page.total as u64,
             nodes: page
+                .sandboxes
                 .into_iter()
-                .map(|v| GqlSandbox::from_status(&app.present(v.clone())))
+                .map(|v| GqlSandbox::from_status(&app.present(v)))
                 .collect(),
-            has_next_page,
-            total_count: matching.len() as u64,
         })
     }
 

@@ -140,6 +140,7 @@ impl From<SandboxError> for AppError {
                 code: ErrorCode::Conflict,
                 message,
             },
+            SandboxError::TicketUsed => AppError::Unauthorized(message),
             SandboxError::NotEnded | SandboxError::RefundTooLarge => AppError::Conflict {
                 code: ErrorCode::InvalidState,
                 message,

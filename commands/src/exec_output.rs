@@ -1,6 +1,10 @@
 //! The bounded output store: what running and recent executions printed.
 //! Output never enters events (it can be huge); events carry sizes and digests.
+//! Each execution keeps the first half of its bound (the head) and the last
+//! half (a ring: the tail, where errors and summaries are), and counts the
+//! bytes left out between them exactly.
 
+use crate::utf8_stream::Utf8Stream;
 use domain::execution::OutputDigest;
 use domain::ports::{OutputSink, OutputStream};
 use serde::Serialize;
@@ -23,13 +27,45 @@ pub struct OutputSnapshot {
     /// Cursor to pass next time to read only newer output.
     pub next_offset: usize,
     pub truncated: bool,
+    /// Bytes of output left out between the head and the tail (so far).
+    pub omitted_bytes: u64,
+    /// Where in `chunks` the left-out bytes were (None: no gap in them).
+    pub gap_at: Option<usize>,
     /// False when the output is no longer kept (evicted or lost in a restart).
     pub available: bool,
 }
 
+impl OutputSnapshot {
+    /// One stream's text, with a line saying how many bytes were left out
+    /// where the gap is (in the stream that was printing after it).
+    pub fn text_of(&self, stream: &str) -> String {
+        let mut text = String::new();
+        for (i, chunk) in self.chunks.iter().enumerate() {
+            if self.gap_at == Some(i) && chunk.stream == stream {
+                text.push_str(&omitted_line(self.omitted_bytes));
+            }
+            if chunk.stream == stream {
+                text.push_str(&chunk.chunk);
+            }
+        }
+        text
+    }
+
+    /// No output: not kept (`available` false), nothing before `offset`.
+    pub(crate) fn missing(offset: usize) -> OutputSnapshot {
+        OutputSnapshot {
+            chunks: vec![],
+            next_offset: offset,
+            truncated: false,
+            omitted_bytes: 0,
+            gap_at: None,
+            available: false,
+        }
+    }
+}
+
 struct StreamState {
-    /// Bytes of an incomplete UTF-8 sequence waiting for the rest.
-    pending: Vec<u8>,
+    text: Utf8Stream,
     total: u64,
     hasher: Sha256,
 }
@@ -37,7 +73,7 @@ struct StreamState {
 impl StreamState {
     fn new() -> Self {
         StreamState {
-            pending: Vec::new(),
+            text: Utf8Stream::default(),
             total: 0,
             hasher: Sha256::new(),
         }
@@ -45,9 +81,19 @@ impl StreamState {
 }
 
 struct BufferState {
-    chunks: Vec<OutputChunk>,
-    kept_bytes: usize,
-    truncated: bool,
+    /// The first chunks (cursor positions 0..head.len()).
+    head: Vec<OutputChunk>,
+    head_bytes: usize,
+    /// Once the head is full, output goes to the tail.
+    head_full: bool,
+    /// The latest chunks; the front one is at cursor position `tail_start`.
+    tail: VecDeque<OutputChunk>,
+    tail_start: usize,
+    tail_bytes: usize,
+    /// Cursor position of the next chunk (every chunk ever made).
+    next_seq: usize,
+    /// Text bytes dropped between head and tail.
+    omitted_bytes: u64,
     finished: bool,
     streams: [StreamState; 2],
 }
@@ -70,9 +116,14 @@ impl ExecBuffer {
     fn new(limit: usize) -> Self {
         ExecBuffer {
             state: Mutex::new(BufferState {
-                chunks: Vec::new(),
-                kept_bytes: 0,
-                truncated: false,
+                head: Vec::new(),
+                head_bytes: 0,
+                head_full: false,
+                tail: VecDeque::new(),
+                tail_start: 0,
+                tail_bytes: 0,
+                next_seq: 0,
+                omitted_bytes: 0,
                 finished: false,
                 streams: [StreamState::new(), StreamState::new()],
             }),
@@ -85,30 +136,57 @@ impl ExecBuffer {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn keep(state: &mut BufferState, limit: usize, stream: OutputStream, text: String) {
-        if text.is_empty() {
-            return;
-        }
-        let room = limit.saturating_sub(state.kept_bytes);
-        let text = if text.len() > room {
-            state.truncated = true;
-            let mut cut = room;
-            while cut > 0 && !text.is_char_boundary(cut) {
-                cut -= 1;
+    /// Keep `text`: in the head while it has room (half the bound), then
+    /// in the tail, dropping (and counting) its oldest bytes beyond the
+    /// other half. Chunks are never merged: cursors count them.
+    fn keep(state: &mut BufferState, limit: usize, stream: OutputStream, mut text: String) {
+        let head_budget = limit / 2;
+        let tail_budget = limit - head_budget;
+        if !state.head_full && !text.is_empty() {
+            let room = head_budget.saturating_sub(state.head_bytes);
+            let cut = floor_char_boundary(&text, room.min(text.len()));
+            let rest = text.split_off(cut);
+            if !text.is_empty() {
+                state.head_bytes += text.len();
+                state.head.push(OutputChunk {
+                    stream: stream.as_str(),
+                    chunk: text,
+                });
+                state.next_seq += 1;
             }
-            text[..cut].to_string()
-        } else {
-            text
-        };
+            text = rest;
+            if !text.is_empty() {
+                state.head_full = true;
+                state.tail_start = state.next_seq;
+            }
+        }
         if text.is_empty() {
             return;
         }
-        state.kept_bytes += text.len();
-        // Chunks are never merged: cursors count them.
-        state.chunks.push(OutputChunk {
+        state.tail_bytes += text.len();
+        state.tail.push_back(OutputChunk {
             stream: stream.as_str(),
             chunk: text,
         });
+        state.next_seq += 1;
+        while state.tail_bytes > tail_budget {
+            let excess = state.tail_bytes - tail_budget;
+            let Some(front) = state.tail.front_mut() else {
+                break;
+            };
+            let cut = ceil_char_boundary(&front.chunk, excess);
+            if cut >= front.chunk.len() {
+                let dropped = front.chunk.len();
+                state.tail.pop_front();
+                state.tail_start += 1;
+                state.tail_bytes -= dropped;
+                state.omitted_bytes += dropped as u64;
+            } else {
+                front.chunk.drain(..cut);
+                state.tail_bytes -= cut;
+                state.omitted_bytes += cut as u64;
+            }
+        }
     }
 
     /// Flush incomplete UTF-8 (as replacement characters) and describe the
@@ -116,8 +194,7 @@ impl ExecBuffer {
     pub(crate) fn digest(&self) -> OutputDigest {
         let mut state = self.lock();
         for stream in [OutputStream::Stdout, OutputStream::Stderr] {
-            let rest = std::mem::take(&mut state.streams[index(stream)].pending);
-            let text = String::from_utf8_lossy(&rest).into_owned();
+            let text = state.streams[index(stream)].text.finish();
             Self::keep(&mut state, self.limit, stream, text);
         }
         let [out, err] = &state.streams;
@@ -126,7 +203,7 @@ impl ExecBuffer {
             stderr_bytes: err.total,
             stdout_sha256: hex::encode(out.hasher.clone().finalize()),
             stderr_sha256: hex::encode(err.hasher.clone().finalize()),
-            truncated: state.truncated,
+            truncated: state.omitted_bytes > 0,
         }
     }
 
@@ -145,12 +222,18 @@ impl ExecBuffer {
 
     fn snapshot(&self, offset: usize) -> (OutputSnapshot, bool) {
         let state = self.lock();
-        let start = offset.min(state.chunks.len());
+        let mut chunks: Vec<OutputChunk> = state.head.iter().skip(offset).cloned().collect();
+        let from_tail = offset.saturating_sub(state.tail_start);
+        let gap = state.omitted_bytes > 0 && offset < state.tail_start;
+        let gap_at = gap.then_some(chunks.len());
+        chunks.extend(state.tail.iter().skip(from_tail).cloned());
         (
             OutputSnapshot {
-                chunks: state.chunks[start..].to_vec(),
-                next_offset: state.chunks.len(),
-                truncated: state.truncated,
+                chunks,
+                next_offset: state.next_seq,
+                truncated: state.omitted_bytes > 0,
+                omitted_bytes: state.omitted_bytes,
+                gap_at,
                 available: true,
             },
             state.finished,
@@ -158,7 +241,8 @@ impl ExecBuffer {
     }
 
     fn kept_bytes(&self) -> usize {
-        self.lock().kept_bytes
+        let state = self.lock();
+        state.head_bytes + state.tail_bytes
     }
 
     fn is_finished(&self) -> bool {
@@ -174,38 +258,34 @@ impl OutputSink for ExecBuffer {
             let s = &mut state.streams[index(stream)];
             s.total += bytes.len() as u64;
             s.hasher.update(bytes);
-            s.pending.extend_from_slice(bytes);
-            let mut pending = std::mem::take(&mut s.pending);
-            let mut text = String::new();
-            loop {
-                match std::str::from_utf8(&pending) {
-                    Ok(valid) => {
-                        text.push_str(valid);
-                        pending.clear();
-                        break;
-                    }
-                    Err(e) => {
-                        let valid_up_to = e.valid_up_to();
-                        text.push_str(&String::from_utf8_lossy(&pending[..valid_up_to]));
-                        match e.error_len() {
-                            // An incomplete sequence at the end: wait for more bytes.
-                            None => {
-                                pending.drain(..valid_up_to);
-                                break;
-                            }
-                            Some(bad) => {
-                                text.push(char::REPLACEMENT_CHARACTER);
-                                pending.drain(..valid_up_to + bad);
-                            }
-                        }
-                    }
-                }
-            }
-            state.streams[index(stream)].pending = pending;
+            let text = s.text.push(bytes);
             Self::keep(&mut state, limit, stream, text);
         }
         self.changed.notify_waiters();
     }
+}
+
+/// The line that stands where `bytes` of output were left out.
+pub fn omitted_line(bytes: u64) -> String {
+    format!("\n[... {bytes} bytes omitted ...]\n")
+}
+
+/// The largest char boundary at or below `index`.
+fn floor_char_boundary(text: &str, index: usize) -> usize {
+    let mut cut = index.min(text.len());
+    while cut > 0 && !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    cut
+}
+
+/// The smallest char boundary at or above `index`.
+fn ceil_char_boundary(text: &str, index: usize) -> usize {
+    let mut cut = index.min(text.len());
+    while cut < text.len() && !text.is_char_boundary(cut) {
+        cut += 1;
+    }
+    cut
 }
 
 /// Buffers by execution id, and the ids oldest first.
@@ -269,12 +349,7 @@ impl OutputStore {
     ) -> OutputSnapshot {
         let from = offset.unwrap_or(0);
         let Some(buffer) = self.get(execution_id) else {
-            return OutputSnapshot {
-                chunks: vec![],
-                next_offset: from,
-                truncated: false,
-                available: false,
-            };
+            return OutputSnapshot::missing(from);
         };
         let deadline = tokio::time::Instant::now() + wait;
         let seen = offset.unwrap_or_else(|| buffer.snapshot(0).0.next_offset);
@@ -327,18 +402,63 @@ mod tests {
     }
 
     #[test]
-    fn output_beyond_the_limit_is_dropped_but_counted() {
+    fn beyond_the_bound_the_head_and_the_tail_are_kept_and_the_gap_counted() {
         let b = ExecBuffer::new(4);
         b.push(OutputStream::Stdout, b"abcdef");
         b.push(OutputStream::Stdout, b"gh");
         let digest = b.finish();
-        assert_eq!(text(&b, "stdout"), "abcd");
+        assert_eq!(text(&b, "stdout"), "abgh");
         assert!(digest.truncated);
         assert_eq!(digest.stdout_bytes, 8);
         assert_eq!(
             digest.stdout_sha256,
             hex::encode(Sha256::digest(b"abcdefgh"))
         );
+        let (snapshot, _) = b.snapshot(0);
+        assert_eq!(snapshot.omitted_bytes, 4);
+        assert_eq!(
+            snapshot.gap_at,
+            Some(1),
+            "between the head chunk and the tail"
+        );
+    }
+
+    #[test]
+    fn a_long_output_keeps_its_first_and_last_lines_exactly() {
+        let b = ExecBuffer::new(1000);
+        let mut all = String::new();
+        for i in 1..=20_000 {
+            let line = format!("{i}\n");
+            all.push_str(&line);
+            b.push(OutputStream::Stdout, line.as_bytes());
+        }
+        b.push(OutputStream::Stderr, "résumé: 1 failed\n".as_bytes());
+        all.push_str("résumé: 1 failed\n");
+        b.finish();
+        let (snapshot, _) = b.snapshot(0);
+        let kept: String = snapshot.chunks.iter().map(|c| c.chunk.as_str()).collect();
+        assert!(kept.starts_with("1\n2\n3\n"));
+        assert!(
+            kept.ends_with("20000\nrésumé: 1 failed\n"),
+            "{}",
+            &kept[kept.len() - 40..]
+        );
+        assert_eq!(kept.len(), 1000);
+        assert_eq!(snapshot.omitted_bytes as usize, all.len() - kept.len());
+        let gap = snapshot.gap_at.unwrap();
+        let head: String = snapshot.chunks[..gap]
+            .iter()
+            .map(|c| c.chunk.as_str())
+            .collect();
+        let tail: String = snapshot.chunks[gap..]
+            .iter()
+            .map(|c| c.chunk.as_str())
+            .collect();
+        assert!(all.starts_with(&head) && all.ends_with(&tail));
+        // A cursor past the gap reads only newer chunks, with no gap in them.
+        let (later, _) = b.snapshot(snapshot.next_offset - 1);
+        assert_eq!(later.chunks.len(), 1);
+        assert_eq!(later.gap_at, None);
     }
 
     #[tokio::test]

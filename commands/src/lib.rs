@@ -15,6 +15,7 @@ mod exec_output;
 mod executions;
 mod files;
 mod lightning;
+mod listing;
 mod locks;
 mod meter;
 mod payouts;
@@ -24,10 +25,12 @@ mod queries;
 mod queue;
 mod reconcile;
 mod sandboxes;
+mod shells;
 #[cfg(any(test, feature = "test-support"))]
 pub mod testing;
 #[cfg(test)]
 mod tests;
+mod utf8_stream;
 mod withdraw_links;
 
 pub use app::App;
@@ -37,13 +40,16 @@ pub use auth::{
 pub use config::AppConfig;
 pub use duties::{Duties, Leadership, LEASE_RENEW};
 pub use error::{AppError, ErrorCode};
-pub use exec_output::{OutputChunk, OutputSnapshot};
+pub use exec_output::{omitted_line, OutputChunk, OutputSnapshot};
 pub use executions::ExecPoll;
 pub use files::{FileRead, FileReadEncoding};
 pub use lightning::{Lightning, LightningConfig, RefundOutcome};
+pub use listing::{SandboxPage, SandboxQuery, MAX_PAGE};
 pub use meter::Meter;
 pub use presentation::{SandboxStatus, WarningLevel};
 pub use previews::{ProxyAccess, PREVIEW_TOKEN_PREFIX};
 pub use reconcile::ReconcileReport;
 pub use sandboxes::{CreateSandbox, DefaultBilling, NetworkRequest};
+pub use shells::{OpenShell, RedeemedTicket, TerminalSize, SHELL_TICKET_PREFIX};
+pub use utf8_stream::Utf8Stream;
 pub use withdraw_links::{LinkSecret, WithdrawLink};

@@ -43,12 +43,20 @@ pub struct WithdrawLink {
     pub amount: Msats,
 }
 
-/// The secret of the link `nonce` of `sandbox_id` (None only if the HMAC
-/// refused the key, which it never does for SHA-256).
+impl LinkSecret {
+    /// HMAC-SHA256 (hex) of `message` for `purpose`, keyed by the store's
+    /// secret (None only if the HMAC refused the key, which it never does
+    /// for SHA-256).
+    pub(crate) fn mac(&self, purpose: &str, message: &str) -> Option<String> {
+        let mut mac = Hmac::<Sha256>::new_from_slice(self.0.as_bytes()).ok()?;
+        mac.update(format!("{purpose}:{message}").as_bytes());
+        Some(hex::encode(mac.finalize().into_bytes()))
+    }
+}
+
+/// The secret of the link `nonce` of `sandbox_id`.
 fn derive_k1(link_secret: &LinkSecret, sandbox_id: &str, nonce: &str) -> Option<String> {
-    let mut mac = Hmac::<Sha256>::new_from_slice(link_secret.0.as_bytes()).ok()?;
-    mac.update(format!("lnurl-withdraw:{sandbox_id}:{nonce}").as_bytes());
-    Some(hex::encode(mac.finalize().into_bytes()))
+    link_secret.mac("lnurl-withdraw", &format!("{sandbox_id}:{nonce}"))
 }
 
 impl App {

@@ -85,6 +85,10 @@ def test_an_agent_session_with_credits():
         big = await call(session, "sandbox_exec", sandbox_id=sid, command="seq 1 100000")
         assert "bytes omitted" in big["stdout"] and big["stdout"].startswith("1\n2\n") and big["stdout"].rstrip().endswith("100000")
         assert "note" in big
+        # The server's own bound keeps the real end too (head and tail).
+        huge = await call(session, "sandbox_exec", sandbox_id=sid, command="seq 1 2000000", timeout_ms=120000)
+        assert huge["stdout"].startswith("1\n2\n") and huge["stdout"].rstrip().endswith("\n2000000"), huge["stdout"][-200:]
+        assert "bytes omitted" in huge["stdout"] and "between the head and the tail" in huge["note"], huge.get("note")
         failing = await call(session, "sandbox_exec", sandbox_id=sid, command="echo oops >&2; exit 4")
         assert failing["exit_code"] == 4 and failing["stderr"] == "oops\n"
         paused = await call(session, "sandbox_pause", sandbox_id=sid)

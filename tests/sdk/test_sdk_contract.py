@@ -124,3 +124,16 @@ def test_terminate_last(client):
     with pytest.raises(sockt.APIError) as gone:
         sb.exec("true")
     assert gone.value.status_code == 410
+
+
+def test_shell_sends_a_line_and_receives_its_output(sandbox):
+    """sandbox.shell() gets shell-url and connects without any header."""
+    with sandbox.shell() as shell:
+        shell.resize(100, 30)
+        shell.send_line("echo shell-$((40+2)) && stty size")
+        seen = ""
+        while "shell-42" not in seen or "30 100" not in seen:
+            frame = shell.recv(timeout=20)
+            assert frame["type"] == "stdout", frame
+            seen += frame["data"]
+        assert "shell-42" in seen and "30 100" in seen

@@ -139,17 +139,41 @@ async fn output_is_cumulative_with_cursor_long_poll_and_bounds() {
     assert_eq!(stream_text(&last, "stderr"), "two\n");
     assert_eq!(last["exit_code"], 0);
 
-    // Output past the bound is dropped and flagged; sizes count everything.
+    // Past the bound the head and the tail are kept, and the bytes left out
+    // between them are counted exactly; sizes count everything.
     let poll = server
         .exec(
             &key,
             &id,
-            json!({"command": "head -c 100000 /dev/zero | tr '\\0' a"}),
+            json!({"command": "seq 1 2000000", "timeout_ms": 120000}),
         )
         .await;
+    let kept = stream_text(&poll, "stdout");
+    let total: u64 = (1..=2_000_000u64)
+        .map(|n| n.to_string().len() as u64 + 1)
+        .sum();
     assert_eq!(poll["truncated"], true);
-    assert_eq!(stream_text(&poll, "stdout").len(), 4096);
-    assert_eq!(poll["stdout_bytes"], 100000);
+    assert_eq!(poll["stdout_bytes"], total);
+    assert_eq!(kept.len(), 4096);
+    assert!(kept.starts_with("1\n2\n3\n"), "the head: {}", &kept[..20]);
+    assert!(kept.ends_with("1999999\n2000000\n"), "the tail");
+    assert_eq!(poll["omitted_bytes"], total - 4096);
+    let gap = poll["omitted_before_chunk"].as_u64().unwrap() as usize;
+    let chunks = poll["output"].as_array().unwrap();
+    let head: String = chunks[..gap]
+        .iter()
+        .map(|c| c["chunk"].as_str().unwrap())
+        .collect();
+    let tail: String = chunks[gap..]
+        .iter()
+        .map(|c| c["chunk"].as_str().unwrap())
+        .collect();
+    assert_eq!(head.len() + tail.len(), 4096);
+    let all: String = (1..=2_000_000u64).map(|n| format!("{n}\n")).collect();
+    assert!(
+        all.starts_with(&head) && all.ends_with(&tail),
+        "head and tail are the real output"
+    );
 
     // Invalid UTF-8 never breaks the JSON.
     let poll = server

@@ -46,6 +46,42 @@ async fn queries_show_a_tenant_its_own_sandboxes_in_depth() {
         .running_sandbox(&bob, json!({"tier": "nano", "initial_credits_cents": 5}))
         .await;
 
+    // REST lists the same, with the same filters and cursors.
+    let (status, listed) = server.get("/v1/sandboxes", &alice).await;
+    assert_eq!(status.as_u16(), 200, "{listed}");
+    assert_eq!(listed["total"], 2, "{listed}");
+    let ids: Vec<&str> = listed["sandboxes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["sandbox_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, vec![second.as_str(), first.as_str()], "newest first");
+    assert!(!ids.contains(&theirs.as_str()), "never another tenant's");
+    assert!(
+        listed["sandboxes"][0]["sandbox_token"].is_null(),
+        "no token in a listing"
+    );
+    let (_, paused_only) = server.get("/v1/sandboxes?status=paused", &alice).await;
+    assert_eq!(paused_only["total"], 1);
+    assert_eq!(paused_only["sandboxes"][0]["sandbox_id"], second.as_str());
+    let (_, both) = server
+        .get("/v1/sandboxes?status=paused,running&label=one", &alice)
+        .await;
+    assert_eq!(both["total"], 1);
+    assert_eq!(both["sandboxes"][0]["sandbox_id"], first.as_str());
+    let (_, page_one) = server.get("/v1/sandboxes?limit=1", &alice).await;
+    let cursor = page_one["next_cursor"].as_str().unwrap().to_string();
+    let (_, page_two) = server
+        .get(&format!("/v1/sandboxes?limit=1&cursor={cursor}"), &alice)
+        .await;
+    assert_eq!(page_two["sandboxes"][0]["sandbox_id"], first.as_str());
+    assert!(page_two["next_cursor"].is_null());
+    let (status, _) = server.get("/v1/sandboxes?cursor=nope", &alice).await;
+    assert_eq!(status.as_u16(), 400);
+    let (status, _) = server.get("/v1/sandboxes", "").await;
+    assert_eq!(status.as_u16(), 401);
+
     let all = gql(
         &server,
         &alice,

@@ -173,9 +173,13 @@ impl LinkLocal {
             let status = Command::new("ip").args(args).status().unwrap();
             assert!(status.success(), "ip {}", args.join(" "));
         };
-        let _ = Command::new("ip").args(["link", "del", &name]).status();
+        let _ = Command::new("ip")
+            .args(["link", "del", &name])
+            .stderr(std::process::Stdio::null())
+            .status();
         let dummy = Command::new("ip")
             .args(["link", "add", &name, "type", "dummy"])
+            .stderr(std::process::Stdio::null())
             .status()
             .unwrap();
         if !dummy.success() {

@@ -7,6 +7,7 @@ mod files;
 pub mod firewall;
 pub mod network;
 pub mod policies;
+mod shell;
 
 pub use network::NetworkChoice;
 
@@ -23,7 +24,7 @@ use bollard::Docker;
 use domain::network::NetworkPolicy;
 use domain::ports::{
     ContainerStatus, ExecExit, ExecRequest, FileContent, FileEntry, ManagedContainer, OutputSink,
-    OutputStream, RuntimeError, SandboxRuntime, SandboxSpec, SANDBOX_HOME,
+    OutputStream, RuntimeError, SandboxRuntime, SandboxSpec, ShellIo, ShellRequest, SANDBOX_HOME,
 };
 use errors::{map_err, PathContext};
 use futures::StreamExt;
@@ -39,7 +40,7 @@ pub const LABEL_INSTANCE: &str = "sockt.instance";
 /// The sandbox's network policy (JSON), on containers whose policy narrows
 /// the open default.
 pub const LABEL_NETWORK: &str = "sockt.network";
-const SANDBOX_USER: &str = "sandbox";
+pub(crate) const SANDBOX_USER: &str = "sandbox";
 /// Directories the sandbox user may write to; the root filesystem is
 /// read-only.
 const WRITABLE_ROOTS: [&str; 2] = [SANDBOX_HOME, "/tmp"];
@@ -64,7 +65,7 @@ fn writable_places(disk_mib: u64) -> HashMap<String, String> {
     ])
 }
 /// Environment variable naming the execution a process belongs to.
-const EXEC_MARKER: &str = "SOCKT_EXEC_ID";
+pub(crate) const EXEC_MARKER: &str = "SOCKT_EXEC_ID";
 /// Cap on what an internal helper command (listing) may print.
 const MAX_HELPER_OUTPUT: usize = 16 << 20;
 
@@ -634,6 +635,14 @@ impl SandboxRuntime for DockerRuntime {
             }
         }
         Ok(ExecExit::code(code))
+    }
+
+    async fn open_shell(
+        &self,
+        container: &str,
+        request: &ShellRequest,
+    ) -> Result<ShellIo, RuntimeError> {
+        shell::open(&self.docker, container, request).await
     }
 
     async fn kill_exec(&self, container: &str, execution_id: &str) -> Result<(), RuntimeError> {

@@ -28,8 +28,9 @@ pub fn fit(text: &str, limit: usize) -> (String, usize) {
     let omitted = tail_start - head_end;
     (
         format!(
-            "{}\n[... {omitted} bytes omitted ...]\n{}",
+            "{}{}{}",
             &text[..head_end],
+            commands::omitted_line(omitted as u64),
             &text[tail_start..]
         ),
         omitted,

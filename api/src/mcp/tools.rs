@@ -310,9 +310,8 @@ impl SocktMcp {
         let p = &p;
         self.on_sandbox(&parts, &p.sandbox_id, p.sandbox_token.as_deref(), |principal| async move {
             let poll = self.state.app.exec_and_wait(&principal, &p.sandbox_id, &p.command, p.working_dir.as_deref(), p.timeout_ms).await?;
-            let text = |stream: &str| -> String { poll.output.chunks.iter().filter(|c| c.stream == stream).map(|c| c.chunk.as_str()).collect() };
-            let (stdout, out_cut) = fit(&text("stdout"), TEXT_LIMIT);
-            let (stderr, err_cut) = fit(&text("stderr"), TEXT_LIMIT);
+            let (stdout, out_cut) = fit(&poll.output.text_of("stdout"), TEXT_LIMIT);
+            let (stderr, err_cut) = fit(&poll.output.text_of("stderr"), TEXT_LIMIT);
             let mut answer = json!({
                 "execution_id": poll.execution.execution_id,
                 "status": poll.execution.status.as_str(),
@@ -326,7 +325,7 @@ impl SocktMcp {
                 answer["note"] = json!(format!(
                     "output was cut ({} bytes left out here{}); to see all of it, redirect it to a file in your command and read parts with sandbox_read_file, or GET /v1/executions/{}",
                     out_cut + err_cut,
-                    if poll.output.truncated { ", and the server kept only its first part" } else { "" },
+                    if poll.output.truncated { format!(", {} more between the head and the tail the server kept", poll.output.omitted_bytes) } else { String::new() },
                     poll.execution.execution_id
                 ));
             }

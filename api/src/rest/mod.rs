@@ -13,6 +13,7 @@ mod previews;
 mod proxy;
 mod proxy_origin;
 mod sandboxes;
+mod shell;
 pub mod wire;
 
 use crate::server::AppState;
@@ -27,7 +28,10 @@ pub use proxy_origin::ProxyOrigins;
 pub fn routes(state: AppState) -> Router<AppState> {
     let v1 = Router::new()
         .route("/v1/sandboxes/tiers", get(sandboxes::tiers))
-        .route("/v1/sandboxes", post(sandboxes::create))
+        .route(
+            "/v1/sandboxes",
+            get(sandboxes::list).post(sandboxes::create),
+        )
         .route(
             "/v1/sandboxes/{id}",
             get(sandboxes::status).delete(sandboxes::terminate),
@@ -56,6 +60,8 @@ pub fn routes(state: AppState) -> Router<AppState> {
             "/v1/sandboxes/{id}/proxy/{port}/{*path}",
             any(proxy::redirect),
         )
+        .route("/v1/sandboxes/{id}/shell-url", get(shell::shell_url))
+        .route("/v1/sandboxes/{id}/shell", get(shell::shell))
         .route(
             "/v1/sandboxes/{id}/preview",
             post(previews::issue).delete(previews::revoke),

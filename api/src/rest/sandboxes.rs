@@ -10,7 +10,7 @@ use axum::body::Bytes;
 use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::StatusCode;
 use axum::{Extension, Json};
-use commands::{CreateSandbox, DefaultBilling};
+use commands::{CreateSandbox, DefaultBilling, SandboxQuery};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::net::SocketAddr;
@@ -59,6 +59,60 @@ pub async fn create(
         StatusCode::CREATED,
         Json(status_of(&state, view, Some(&token))),
     ))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ListParams {
+    /// One state or several, comma-separated.
+    status: Option<String>,
+    label: Option<String>,
+    tier: Option<String>,
+    billing_method: Option<String>,
+    cursor: Option<String>,
+    limit: Option<usize>,
+}
+
+/// The caller's sandboxes, newest first, filtered, one page at a time.
+pub async fn list(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Query(params): Query<ListParams>,
+) -> ApiResult<Json<Value>> {
+    if caller == commands::Principal::Anonymous {
+        return Err(commands::AppError::Unauthorized(
+            "listing sandboxes needs an API key or a sandbox token: send Authorization: Bearer"
+                .into(),
+        )
+        .into());
+    }
+    let query = SandboxQuery {
+        states: params
+            .status
+            .iter()
+            .flat_map(|s| s.split(','))
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+            .collect(),
+        tier: params.tier,
+        billing_method: params.billing_method,
+        label: params.label,
+    };
+    let page = state.app.list_sandboxes(
+        &caller,
+        &query,
+        params.cursor.as_deref(),
+        params.limit.unwrap_or(50),
+    )?;
+    let sandboxes: Vec<Value> = page
+        .sandboxes
+        .into_iter()
+        .map(|view| status_of(&state, view, None))
+        .collect();
+    Ok(Json(json!({
+        "sandboxes": sandboxes,
+        "next_cursor": page.next_cursor,
+        "total": page.total,
+    })))
 }
 
 pub async fn status(

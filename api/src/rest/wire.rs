@@ -154,6 +154,10 @@ pub fn execution(poll: &ExecPoll) -> Value {
         "output": poll.output.chunks,
         "next_offset": poll.output.next_offset,
         "truncated": poll.output.truncated || e.output.as_ref().is_some_and(|o| o.truncated),
+        // The bound keeps the head and the tail: how many bytes fell between
+        // them, and before which chunk of `output` (null: no gap in it).
+        "omitted_bytes": poll.output.omitted_bytes,
+        "omitted_before_chunk": poll.output.gap_at,
         "output_available": poll.output.available,
         "exit_code": e.exit_code,
         "error": e.error,

@@ -6,8 +6,9 @@ use async_trait::async_trait;
 use domain::network::NetworkPolicy;
 use domain::ports::{
     ContainerStatus, ExecExit, ExecRequest, FileContent, FileEntry, ManagedContainer, OutputSink,
-    OutputStream, RuntimeError, SandboxRuntime, SandboxSpec,
+    OutputStream, RuntimeError, SandboxRuntime, SandboxSpec, ShellInput, ShellIo, ShellRequest,
 };
+use futures::StreamExt;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -107,6 +108,27 @@ impl SandboxRuntime for FakeRuntime {
 
     async fn pause(&self, container: &str) -> Result<(), RuntimeError> {
         self.set(container, ContainerStatus::Paused)
+    }
+
+    /// A shell that echoes what it is sent.
+    async fn open_shell(
+        &self,
+        container: &str,
+        _request: &ShellRequest,
+    ) -> Result<ShellIo, RuntimeError> {
+        if !self.containers().contains_key(container) {
+            return Err(RuntimeError::ContainerGone);
+        }
+        let (input, received) = futures::channel::mpsc::channel(64);
+        let output = received
+            .filter_map(|message| {
+                futures::future::ready(match message {
+                    ShellInput::Data(bytes) => Some(bytes),
+                    ShellInput::Resize { .. } => None,
+                })
+            })
+            .boxed();
+        Ok(ShellIo { output, input })
     }
 
     async fn resume(&self, container: &str) -> Result<(), RuntimeError> {

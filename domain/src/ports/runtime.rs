@@ -111,6 +111,31 @@ pub enum RuntimeError {
     Failed(String),
 }
 
+/// What a client sends to an interactive shell.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ShellInput {
+    Data(Vec<u8>),
+    Resize { cols: u16, rows: u16 },
+}
+
+/// What the runtime needs to open a shell.
+#[derive(Debug, Clone)]
+pub struct ShellRequest {
+    /// Marks every process of the shell, so `kill_exec(container,
+    /// shell_id)` ends them all.
+    pub shell_id: String,
+    pub cols: u16,
+    pub rows: u16,
+}
+
+/// An open shell: a login shell as the sandbox user on a terminal. Its
+/// output ends when the shell exits; closing `input` closes the terminal's
+/// input (the caller kills what is left with `kill_exec`).
+pub struct ShellIo {
+    pub output: futures::stream::BoxStream<'static, Vec<u8>>,
+    pub input: futures::channel::mpsc::Sender<ShellInput>,
+}
+
 /// How a command ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ExecExit {
@@ -136,6 +161,13 @@ pub trait SandboxRuntime: Send + Sync {
     fn runtime_for(&self, _tier: &Tier) -> Option<String> {
         None
     }
+
+    /// Open an interactive login shell on a terminal in the running sandbox.
+    async fn open_shell(
+        &self,
+        container: &str,
+        request: &ShellRequest,
+    ) -> Result<ShellIo, RuntimeError>;
 
     /// Create and start a sandbox; returns the runtime's id for it.
     async fn create(&self, spec: &SandboxSpec) -> Result<String, RuntimeError>;

@@ -41,6 +41,19 @@ pub enum SandboxCommand {
     RevokePreviewToken {
         now_ms: i64,
     },
+    /// Open a shell; a ticket's nonce opens at most one.
+    OpenShell {
+        shell_id: String,
+        ticket_nonce: Option<String>,
+        now_ms: i64,
+    },
+    CloseShell {
+        shell_id: String,
+        bytes_in: u64,
+        bytes_out: u64,
+        reason: String,
+        now_ms: i64,
+    },
     /// A paid sandbox that found no room waits, unbilled.
     QueueSandbox {
         now_ms: i64,

@@ -48,4 +48,6 @@ pub enum SandboxError {
     TransferVoided,
     #[error("that credit transfer already reached the sandbox")]
     TransferTaken,
+    #[error("this shell ticket was used already; ask for a new shell URL")]
+    TicketUsed,
 }

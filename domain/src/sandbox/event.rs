@@ -83,6 +83,7 @@ pub enum SandboxEvent {
         label: Option<String>,
         image: String,
         token_hash: Option<String>,
+        #[serde(default)]
         network: NetworkPolicy,
         #[serde(default)]
         runtime: Option<String>,
@@ -144,6 +145,21 @@ pub enum SandboxEvent {
     },
     /// The preview token no longer opens anything.
     PreviewTokenRevoked {
+        at_ms: i64,
+    },
+    /// An interactive shell opened (by a single-use ticket's `ticket_nonce`,
+    /// or by a credential in a header). What is typed is never recorded.
+    ShellOpened {
+        shell_id: String,
+        ticket_nonce: Option<String>,
+        at_ms: i64,
+    },
+    /// The shell closed, with how many bytes went in and came out.
+    ShellClosed {
+        shell_id: String,
+        bytes_in: u64,
+        bytes_out: u64,
+        reason: String,
         at_ms: i64,
     },
     SandboxResumed {
@@ -262,7 +278,9 @@ impl SandboxEvent {
             | SandboxEvent::SandboxQueued { at_ms }
             | SandboxEvent::SandboxDequeued { at_ms }
             | SandboxEvent::PreviewTokenIssued { at_ms, .. }
-            | SandboxEvent::PreviewTokenRevoked { at_ms } => *at_ms,
+            | SandboxEvent::PreviewTokenRevoked { at_ms }
+            | SandboxEvent::ShellOpened { at_ms, .. }
+            | SandboxEvent::ShellClosed { at_ms, .. } => *at_ms,
         }
     }
 }
@@ -295,6 +313,8 @@ impl DomainEvent for SandboxEvent {
             SandboxEvent::SandboxDequeued { .. } => "SandboxDequeued",
             SandboxEvent::PreviewTokenIssued { .. } => "PreviewTokenIssued",
             SandboxEvent::PreviewTokenRevoked { .. } => "PreviewTokenRevoked",
+            SandboxEvent::ShellOpened { .. } => "ShellOpened",
+            SandboxEvent::ShellClosed { .. } => "ShellClosed",
         };
         name.to_string()
     }
@@ -327,7 +347,9 @@ impl DomainEvent for SandboxEvent {
             | SandboxEvent::SandboxQueued { .. }
             | SandboxEvent::SandboxDequeued { .. }
             | SandboxEvent::PreviewTokenIssued { .. }
-            | SandboxEvent::PreviewTokenRevoked { .. } => "1.0",
+            | SandboxEvent::PreviewTokenRevoked { .. }
+            | SandboxEvent::ShellOpened { .. }
+            | SandboxEvent::ShellClosed { .. } => "1.0",
         }
         .to_string()
     }

@@ -122,6 +122,12 @@ pub struct Sandbox {
     /// Hash of the preview token that opens its proxied ports, if any.
     #[serde(default)]
     pub preview_token_hash: Option<String>,
+    /// Shells open now.
+    #[serde(default)]
+    pub open_shells: BTreeSet<String>,
+    /// Nonces of the shell tickets already used (each opens one shell).
+    #[serde(default)]
+    pub used_shell_tickets: BTreeSet<String>,
 }
 
 /// An outgoing payment of a sandbox's balance, reserved before it was made.
@@ -239,6 +245,19 @@ impl Aggregate for Sandbox {
                 self.preview_token_hash = Some(token_hash)
             }
             SandboxEvent::PreviewTokenRevoked { .. } => self.preview_token_hash = None,
+            SandboxEvent::ShellOpened {
+                shell_id,
+                ticket_nonce,
+                ..
+            } => {
+                self.open_shells.insert(shell_id);
+                if let Some(nonce) = ticket_nonce {
+                    self.used_shell_tickets.insert(nonce);
+                }
+            }
+            SandboxEvent::ShellClosed { shell_id, .. } => {
+                self.open_shells.remove(&shell_id);
+            }
             SandboxEvent::SandboxPaused { reason, at_ms } => {
                 self.state = SandboxState::Paused;
                 self.pause_reason = Some(reason);
@@ -528,6 +547,42 @@ impl Sandbox {
                     return Ok(vec![]);
                 }
                 Ok(vec![SandboxEvent::PreviewTokenRevoked { at_ms: now_ms }])
+            }
+            SandboxCommand::OpenShell {
+                shell_id,
+                ticket_nonce,
+                now_ms,
+            } => {
+                self.ensure_running("open a shell")?;
+                if ticket_nonce
+                    .as_ref()
+                    .is_some_and(|n| self.used_shell_tickets.contains(n))
+                {
+                    return Err(SandboxError::TicketUsed);
+                }
+                Ok(vec![SandboxEvent::ShellOpened {
+                    shell_id,
+                    ticket_nonce,
+                    at_ms: now_ms,
+                }])
+            }
+            SandboxCommand::CloseShell {
+                shell_id,
+                bytes_in,
+                bytes_out,
+                reason,
+                now_ms,
+            } => {
+                if !self.open_shells.contains(&shell_id) {
+                    return Ok(vec![]);
+                }
+                Ok(vec![SandboxEvent::ShellClosed {
+                    shell_id,
+                    bytes_in,
+                    bytes_out,
+                    reason,
+                    at_ms: now_ms,
+                }])
             }
             SandboxCommand::PauseSandbox { reason, now_ms } => {
                 self.ensure_alive()?;
