@@ -18,6 +18,9 @@ use tokio::sync::Notify;
 pub struct OutputChunk {
     pub stream: &'static str,
     pub chunk: String,
+    /// Its cursor position (the offset that returns it first).
+    #[serde(skip)]
+    pub seq: usize,
 }
 
 /// Output from a cursor on, and whether more can come.
@@ -151,6 +154,7 @@ impl ExecBuffer {
                 state.head.push(OutputChunk {
                     stream: stream.as_str(),
                     chunk: text,
+                    seq: state.next_seq,
                 });
                 state.next_seq += 1;
             }
@@ -167,6 +171,7 @@ impl ExecBuffer {
         state.tail.push_back(OutputChunk {
             stream: stream.as_str(),
             chunk: text,
+            seq: state.next_seq,
         });
         state.next_seq += 1;
         while state.tail_bytes > tail_budget {
@@ -475,7 +480,8 @@ mod tests {
             second.chunks,
             vec![OutputChunk {
                 stream: "stderr",
-                chunk: "two".into()
+                chunk: "two".into(),
+                seq: 1,
             }]
         );
         let missing = store.read("other", None, Duration::ZERO).await;

@@ -284,6 +284,12 @@ impl App {
         })
     }
 
+    /// The timeout of a background command that names none: the longest
+    /// allowed (a background command is meant to outlive its request).
+    pub fn background_timeout_ms(&self) -> u64 {
+        u64::try_from(self.config.max_exec_timeout.as_millis()).unwrap_or(u64::MAX)
+    }
+
     /// Start a command and wait until it ends (or its timeout, plus a grace
     /// for the kill, has passed): for callers that want the result in one call.
     pub async fn exec_and_wait(

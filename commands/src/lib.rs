@@ -14,6 +14,7 @@ mod error_code;
 mod exec_output;
 mod executions;
 mod files;
+mod lifetimes;
 mod lightning;
 mod listing;
 mod locks;

@@ -12,7 +12,6 @@ use domain::sandbox::{
     BillingMethod, Funding, FundingSource, PauseReason, RefundTarget, SandboxCommand, SandboxState,
 };
 use domain::Msats;
-use domain::TierName;
 use futures::StreamExt;
 use projections::SandboxView;
 use sha2::{Digest, Sha256};
@@ -198,12 +197,16 @@ impl App {
     pub(crate) async fn create_lightning_sandbox(
         self: &Arc<Self>,
         principal: &Principal,
-        tier: TierName,
-        label: Option<String>,
-        network: domain::network::NetworkPolicy,
+        choices: crate::sandboxes::SandboxChoices,
         prepaid_sats: Option<u64>,
         client: Option<&str>,
     ) -> Result<(SandboxView, String), AppError> {
+        let crate::sandboxes::SandboxChoices {
+            tier,
+            label,
+            network,
+            lifetime,
+        } = choices;
         let amount = self.check_sats(prepaid_sats)?;
         self.ensure_room_for_unpaid(client)?;
         let owner = match principal {
@@ -228,6 +231,7 @@ impl App {
             initial_funding: None,
             network,
             runtime: self.runtime.runtime_for(&domain::Tier::of(tier)),
+            lifetime,
             now_ms: self.now_ms(),
         };
         self.sandboxes.execute(&sandbox_id, create).await?;

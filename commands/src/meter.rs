@@ -37,6 +37,7 @@ impl Meter {
                     }
                     app.settle_credit_transfers().await;
                     app.end_long_paused().await;
+                    app.enforce_lifetimes().await;
                     app.start_queued().await;
                 }
             }

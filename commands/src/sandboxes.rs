@@ -6,6 +6,7 @@ use crate::app::{App, MAX_CREDITS_CENTS, MAX_LABEL_CHARS};
 use crate::auth::{hash_secret, new_sandbox_token, Principal};
 use crate::error::{AppError, ErrorCode};
 use domain::account::AccountCommand;
+use domain::lifetime::Lifetime;
 use domain::network::NetworkPolicy;
 use domain::ports::SandboxSpec;
 use domain::sandbox::{
@@ -34,6 +35,18 @@ pub struct CreateSandbox {
     pub client: Option<String>,
     /// Where the sandbox may connect to (the open default when absent).
     pub network: Option<NetworkRequest>,
+    /// Terminate it this long after it starts.
+    pub timeout_secs: Option<u64>,
+    /// Pause it after this long without activity.
+    pub idle_pause_secs: Option<u64>,
+}
+
+/// What a checked create asks for, whatever the billing.
+pub(crate) struct SandboxChoices {
+    pub tier: TierName,
+    pub label: Option<String>,
+    pub network: NetworkPolicy,
+    pub lifetime: Lifetime,
 }
 
 /// The outbound network a client asks for; see `domain::network`.
@@ -123,6 +136,8 @@ impl App {
             .map(NetworkRequest::policy)
             .transpose()?
             .unwrap_or_default();
+        let lifetime = Lifetime::new(request.timeout_secs, request.idle_pause_secs)
+            .map_err(AppError::invalid)?;
         let billing = match request.billing_method.as_deref().map(str::trim) {
             None | Some("") => match (request.default_billing, principal) {
                 (DefaultBilling::ByCaller, Principal::Account(_))
@@ -149,9 +164,12 @@ impl App {
             return self
                 .create_lightning_sandbox(
                     principal,
-                    tier_name,
-                    label,
-                    network,
+                    SandboxChoices {
+                        tier: tier_name,
+                        label,
+                        network,
+                        lifetime,
+                    },
                     request.prepaid_sats,
                     request.client.as_deref(),
                 )
@@ -221,6 +239,7 @@ impl App {
                     }),
                     network,
                     runtime: self.runtime.runtime_for(&tier),
+                    lifetime,
                     now_ms,
                 },
             )

@@ -5,6 +5,7 @@
 pub mod account;
 pub mod chain;
 pub mod execution;
+pub mod lifetime;
 pub mod lightning;
 pub mod metering;
 pub mod money;

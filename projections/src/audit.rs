@@ -431,6 +431,7 @@ mod tests {
                 token_hash: None,
                 network: Default::default(),
                 runtime: None,
+                lifetime: Default::default(),
                 at_ms: 0,
             },
             SandboxEvent::BalanceExtended {
@@ -584,6 +585,7 @@ mod tests {
                         token_hash: None,
                         network: Default::default(),
                         runtime: None,
+                        lifetime: Default::default(),
                         at_ms: 0,
                     },
                     SandboxEvent::BalanceExtended {

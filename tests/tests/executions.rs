@@ -218,3 +218,176 @@ async fn output_is_cumulative_with_cursor_long_poll_and_bounds() {
         "{poll}"
     );
 }
+
+/// One Server-Sent Event: (event, id, data).
+type SseEvent = (String, Option<String>, serde_json::Value);
+
+/// Read events from `response` until `stop` says so (or the stream ends).
+async fn read_events(
+    response: reqwest::Response,
+    mut stop: impl FnMut(&[SseEvent]) -> bool,
+) -> Vec<SseEvent> {
+    use futures::StreamExt;
+    let mut body = response.bytes_stream();
+    let mut buffer = String::new();
+    let mut events = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while !stop(&events) {
+        let Ok(Some(Ok(bytes))) = tokio::time::timeout_at(deadline, body.next()).await else {
+            break;
+        };
+        buffer.push_str(&String::from_utf8_lossy(&bytes));
+        while let Some(end) = buffer.find("\n\n") {
+            let block: String = buffer.drain(..end + 2).collect();
+            let (mut event, mut id, mut data) = (String::from("message"), None, String::new());
+            for line in block.lines() {
+                if let Some(v) = line.strip_prefix("event:") {
+                    event = v.trim().to_string();
+                } else if let Some(v) = line.strip_prefix("id:") {
+                    id = Some(v.trim().to_string());
+                } else if let Some(v) = line.strip_prefix("data:") {
+                    data.push_str(v.trim_start());
+                }
+            }
+            if !data.is_empty() {
+                events.push((event, id, serde_json::from_str(&data).unwrap()));
+            }
+        }
+    }
+    events
+}
+
+fn chunks_of(events: &[SseEvent]) -> String {
+    events
+        .iter()
+        .filter(|(e, _, _)| e == "stdout")
+        .map(|(_, _, d)| d["chunk"].as_str().unwrap())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn background_commands_stream_resume_list_and_stop() {
+    let server = TestServer::start().await;
+    let key = server.account(50).await;
+    let id = server
+        .running_sandbox(&key, json!({"tier": "nano", "initial_credits_cents": 20}))
+        .await;
+    let (status, started) = server
+        .post(
+            &format!("/v1/sandboxes/{id}/exec"),
+            &key,
+            json!({"command": "for i in $(seq 1 60); do echo line-$i; sleep 0.05; done", "background": true}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{started}");
+    assert_eq!(started["background"], true);
+    assert_eq!(
+        started["timeout_ms"], 3_600_000,
+        "no 30 s default for a background command"
+    );
+    let execution = started["execution_id"].as_str().unwrap().to_string();
+    let stream_url = started["stream_url"].as_str().unwrap().to_string();
+    let client = reqwest::Client::new();
+
+    // Read part of the stream, drop the connection, resume from the last id.
+    let first = client
+        .get(&stream_url)
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(first.status(), StatusCode::OK);
+    assert!(first.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/event-stream"));
+    let before = read_events(first, |events| {
+        events.iter().filter(|(e, _, _)| e == "stdout").count() >= 5
+    })
+    .await;
+    let last_id = before
+        .iter()
+        .rev()
+        .find_map(|(_, id, _)| id.clone())
+        .unwrap();
+    let (_, running) = server
+        .get(
+            &format!("/v1/sandboxes/{id}/executions?status=running"),
+            &key,
+        )
+        .await;
+    assert!(
+        running["executions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["execution_id"] == execution.as_str()),
+        "{running}"
+    );
+    let resumed = client
+        .get(&stream_url)
+        .bearer_auth(&key)
+        .header("last-event-id", &last_id)
+        .send()
+        .await
+        .unwrap();
+    let after = read_events(resumed, |events| events.iter().any(|(e, _, _)| e == "end")).await;
+    let expected: String = (1..=60).map(|i| format!("line-{i}\n")).collect();
+    assert_eq!(
+        chunks_of(&before) + &chunks_of(&after),
+        expected,
+        "every byte exactly once across the reconnect"
+    );
+    let (_, _, end) = after.iter().find(|(e, _, _)| e == "end").unwrap();
+    assert_eq!(end["status"], "completed");
+    assert_eq!(end["exit_code"], 0);
+    // ?offset= resumes the same way, here from the start, after the end.
+    let replay = client
+        .get(format!("{stream_url}?offset=0"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap();
+    let all = read_events(replay, |events| events.iter().any(|(e, _, _)| e == "end")).await;
+    assert_eq!(chunks_of(&all), expected);
+    // Another tenant cannot follow it.
+    let stranger = server.account(5).await;
+    let refused = client
+        .get(&stream_url)
+        .bearer_auth(&stranger)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::NOT_FOUND);
+
+    // A background server keeps running until it is stopped.
+    let (_, server_exec) = server
+        .post(
+            &format!("/v1/sandboxes/{id}/exec"),
+            &key,
+            json!({"command": "sleep 300", "background": true}),
+        )
+        .await;
+    let sleeper = server_exec["execution_id"].as_str().unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (_, running) = server
+        .get(
+            &format!("/v1/sandboxes/{id}/executions?status=running"),
+            &key,
+        )
+        .await;
+    assert_eq!(
+        running["executions"].as_array().unwrap().len(),
+        1,
+        "{running}"
+    );
+    let (status, cancelled) = server
+        .delete(&format!("/v1/executions/{sleeper}"), &key)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(cancelled["status"], "cancelled", "{cancelled}");
+    let (_, done) = server
+        .get(&format!("/v1/sandboxes/{id}/executions"), &key)
+        .await;
+    assert_eq!(done["executions"].as_array().unwrap().len(), 2);
+}

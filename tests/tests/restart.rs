@@ -305,6 +305,7 @@ async fn sandboxes_a_dead_process_was_creating_are_provisioned_or_adopted() {
                     token_hash: None,
                     network: Default::default(),
                     runtime: None,
+                    lifetime: Default::default(),
                     initial_funding: Some(Funding {
                         amount,
                         source: FundingSource::Account {

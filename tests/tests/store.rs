@@ -62,6 +62,7 @@ async fn store_suite(location: StoreLocation) {
             token_hash: Some("th".into()),
             network: Default::default(),
             runtime: None,
+            lifetime: Default::default(),
             initial_funding: Some(Funding {
                 amount: Msats(200_000),
                 source: FundingSource::Account {

@@ -104,6 +104,7 @@ async fn new_running_sandbox(bus: &SharedBus<Sandbox>) -> anyhow::Result<String>
             token_hash: None,
             network: Default::default(),
             runtime: None,
+            lifetime: Default::default(),
             initial_funding: Some(Funding {
                 // Enough for every charge the benchmark makes.
                 amount: Msats(1_000_000_000_000_000),

@@ -52,6 +52,14 @@ pub struct CreateParams {
         description = "Outbound network: {\"internet\": false} to cut it, with \"allow\"/\"deny\" lists of IPv4 CIDRs or host names. Default: internet on."
     )]
     pub network: Option<wire::NetworkParams>,
+    #[schemars(
+        description = "Terminate the sandbox (refunding its balance) this many seconds after it starts. Default: never."
+    )]
+    pub timeout_secs: Option<u64>,
+    #[schemars(
+        description = "Pause the sandbox (billing stops) after this many seconds with no command running, no shell open and nothing started. Default: never."
+    )]
+    pub idle_pause_secs: Option<u64>,
 }
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
@@ -77,7 +85,21 @@ pub struct ExecParams {
         description = "Kill the command (and its children) after this many ms; default 30000."
     )]
     pub timeout_ms: Option<u64>,
+    #[schemars(
+        description = "Start it and return at once (for servers, long builds): the answer says how to follow, list and stop it. Without timeout_ms it may run for the longest allowed time."
+    )]
+    pub background: Option<bool>,
     pub sandbox_token: Option<String>,
+}
+
+/// A command that ran this long gets a note on running in the background.
+const LONG_COMMAND_MS: u64 = 10_000;
+
+/// How to follow, list and stop a running command.
+fn follow_note(public_url: &str, sandbox_id: &str, execution_id: &str) -> String {
+    format!(
+        "follow its output as Server-Sent Events at GET {public_url}/v1/executions/{execution_id}/stream (resumable with Last-Event-ID), poll GET {public_url}/v1/executions/{execution_id}, list running commands at GET {public_url}/v1/sandboxes/{sandbox_id}/executions?status=running, stop it with DELETE {public_url}/v1/executions/{execution_id}; its files stay readable with sandbox_read_file (redirect its output to a file to read it here)"
+    )
 }
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
@@ -277,6 +299,8 @@ impl SocktMcp {
                     .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
                     .map(|c| c.0.ip().to_string()),
                 network: p.network.map(Into::into),
+                timeout_secs: p.timeout_secs,
+                idle_pause_secs: p.idle_pause_secs,
             };
             // The model can use a credits sandbox as soon as this returns.
             self.state
@@ -309,6 +333,16 @@ impl SocktMcp {
     ) -> ToolResult {
         let p = &p;
         self.on_sandbox(&parts, &p.sandbox_id, p.sandbox_token.as_deref(), |principal| async move {
+            if p.background == Some(true) {
+                let timeout_ms = p.timeout_ms.unwrap_or_else(|| self.state.app.background_timeout_ms());
+                let started = self.state.app.exec(&principal, &p.sandbox_id, &p.command, p.working_dir.as_deref(), Some(timeout_ms)).await?;
+                return Ok(json!({
+                    "execution_id": started.execution_id,
+                    "status": started.status.as_str(),
+                    "timeout_ms": started.timeout_ms,
+                    "note": follow_note(&self.state.public_url, &p.sandbox_id, &started.execution_id),
+                }));
+            }
             let poll = self.state.app.exec_and_wait(&principal, &p.sandbox_id, &p.command, p.working_dir.as_deref(), p.timeout_ms).await?;
             let (stdout, out_cut) = fit(&poll.output.text_of("stdout"), TEXT_LIMIT);
             let (stderr, err_cut) = fit(&poll.output.text_of("stderr"), TEXT_LIMIT);
@@ -327,6 +361,12 @@ impl SocktMcp {
                     out_cut + err_cut,
                     if poll.output.truncated { format!(", {} more between the head and the tail the server kept", poll.output.omitted_bytes) } else { String::new() },
                     poll.execution.execution_id
+                ));
+            }
+            if poll.execution.duration_ms.unwrap_or(0) >= LONG_COMMAND_MS || poll.execution.exit_code == Some(124) {
+                answer["follow"] = json!(format!(
+                    "long commands can run in the background: call sandbox_exec with background: true, then {}",
+                    follow_note(&self.state.public_url, &p.sandbox_id, &poll.execution.execution_id)
                 ));
             }
             if poll.sandbox.billing == BillingMethod::Lightning {

@@ -18,6 +18,10 @@ pub struct ExecRequest {
     command: String,
     working_dir: Option<String>,
     timeout_ms: Option<u64>,
+    /// Meant to outlive the request: without `timeout_ms`, it may run for
+    /// the longest allowed time. Follow it with the stream, list it, cancel it.
+    #[serde(default)]
+    background: bool,
 }
 
 pub async fn start(
@@ -33,7 +37,8 @@ pub async fn start(
             &id,
             &body.command,
             body.working_dir.as_deref(),
-            body.timeout_ms,
+            body.timeout_ms
+                .or(body.background.then(|| state.app.background_timeout_ms())),
         )
         .await?;
     Ok((
@@ -44,6 +49,8 @@ pub async fn start(
             "sandbox_id": execution.sandbox_id,
             "command": execution.command,
             "timeout_ms": execution.timeout_ms,
+            "background": body.background,
+            "stream_url": format!("{}/v1/executions/{}/stream", state.public_url, execution.execution_id),
         })),
     ))
 }
@@ -68,6 +75,45 @@ pub async fn poll(
         .poll_execution(&caller, &id, query.offset, wait)
         .await?;
     Ok(Json(wire::execution(&poll)))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ListQuery {
+    /// `running`, `completed`, `failed` or `cancelled`; all when absent.
+    status: Option<String>,
+}
+
+/// The sandbox's executions, newest first (running ones are the
+/// background commands still going).
+pub async fn list(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(id): Path<String>,
+    Query(query): Query<ListQuery>,
+) -> ApiResult<Json<Value>> {
+    let mut executions = state.app.sandbox_executions(&caller, &id)?;
+    executions.retain(|e| {
+        query
+            .status
+            .as_deref()
+            .is_none_or(|s| e.status.as_str() == s)
+    });
+    executions.sort_by_key(|e| std::cmp::Reverse(e.started_at_ms));
+    let listed: Vec<Value> = executions
+        .iter()
+        .map(|e| {
+            json!({
+                "execution_id": e.execution_id,
+                "command": e.command,
+                "status": e.status.as_str(),
+                "exit_code": e.exit_code,
+                "started_at_ms": e.started_at_ms,
+                "duration_ms": e.duration_ms,
+                "timeout_ms": e.timeout_ms,
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "executions": listed })))
 }
 
 pub async fn cancel(

@@ -3,6 +3,7 @@
 mod admin;
 mod caller;
 mod csv;
+mod exec_stream;
 mod executions;
 mod files;
 mod json;
@@ -51,6 +52,8 @@ pub fn routes(state: AppState) -> Router<AppState> {
             "/v1/executions/{id}",
             get(executions::poll).delete(executions::cancel),
         )
+        .route("/v1/executions/{id}/stream", get(exec_stream::stream))
+        .route("/v1/sandboxes/{id}/executions", get(executions::list))
         .route("/v1/sandboxes/{id}/files/write", post(files::write))
         .route("/v1/sandboxes/{id}/files/read", post(files::read))
         .route("/v1/sandboxes/{id}/files", get(files::list))

@@ -27,6 +27,8 @@ pub struct CreateRequest {
     initial_credits_cents: Option<u64>,
     label: Option<String>,
     network: Option<wire::NetworkParams>,
+    timeout_secs: Option<u64>,
+    idle_pause_secs: Option<u64>,
 }
 
 fn status_of(state: &AppState, view: projections::SandboxView, token: Option<&str>) -> Value {
@@ -53,6 +55,8 @@ pub async fn create(
         default_billing: DefaultBilling::Credits,
         client: client.map(|Extension(ConnectInfo(addr))| addr.ip().to_string()),
         network: body.network.map(Into::into),
+        timeout_secs: body.timeout_secs,
+        idle_pause_secs: body.idle_pause_secs,
     };
     let (view, token) = state.app.create_sandbox(&caller, request).await?;
     Ok((

@@ -15,6 +15,8 @@ use std::sync::{Arc, Mutex};
 
 /// The command the fake runtime kills as out of memory.
 pub const FAKE_MEMORY_HOG: &str = "fake-memory-hog";
+/// The command the fake runtime runs until it is killed (never, here).
+pub const FAKE_SLEEP: &str = "fake-sleep";
 
 #[derive(Default)]
 pub struct FakeRuntime {
@@ -155,6 +157,9 @@ impl SandboxRuntime for FakeRuntime {
                 code: 137,
                 out_of_memory: true,
             });
+        }
+        if request.command == FAKE_SLEEP {
+            futures::future::pending::<()>().await;
         }
         sink.push(
             OutputStream::Stdout,

@@ -3,6 +3,7 @@
 
 use super::event::{BillingMethod, FundingSource, PauseReason, RefundDestination, RefundTarget};
 use crate::execution::{ExecutionStatus, OutputDigest};
+use crate::lifetime::Lifetime;
 use crate::lightning::Invoice;
 use crate::network::NetworkPolicy;
 use crate::{Msats, TierName};
@@ -27,6 +28,7 @@ pub enum SandboxCommand {
         initial_funding: Option<Funding>,
         network: NetworkPolicy,
         runtime: Option<String>,
+        lifetime: Lifetime,
         now_ms: i64,
     },
     ExtendBalance {

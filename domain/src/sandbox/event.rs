@@ -2,6 +2,7 @@
 //! shape change gets a new version and an upcaster.
 
 use crate::execution::{ExecutionStatus, OutputDigest};
+use crate::lifetime::Lifetime;
 use crate::lightning::Invoice;
 use crate::network::NetworkPolicy;
 use crate::{Msats, TierName};
@@ -29,6 +30,8 @@ impl BillingMethod {
 pub enum PauseReason {
     Requested,
     OutOfBalance,
+    /// Nothing happened in it for its `idle_pause_secs`.
+    Idle,
 }
 
 /// Where money put into a sandbox came from.
@@ -87,6 +90,8 @@ pub enum SandboxEvent {
         network: NetworkPolicy,
         #[serde(default)]
         runtime: Option<String>,
+        #[serde(default)]
+        lifetime: Lifetime,
         at_ms: i64,
     },
     /// Version 1.1: an account source names its transfer.

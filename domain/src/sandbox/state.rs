@@ -5,6 +5,7 @@ use super::error::SandboxError;
 use super::event::{
     BillingMethod, FundingSource, PauseReason, RefundDestination, RefundTarget, SandboxEvent,
 };
+use crate::lifetime::Lifetime;
 use crate::lightning::Invoice;
 use crate::metering;
 use crate::network::NetworkPolicy;
@@ -119,6 +120,16 @@ pub struct Sandbox {
     /// The OCI runtime it runs under (None: the engine's default).
     #[serde(default)]
     pub runtime: Option<String>,
+    /// Its timeout and idle pause.
+    #[serde(default)]
+    pub lifetime: Lifetime,
+    /// When it first started running.
+    #[serde(default)]
+    pub started_at_ms: Option<i64>,
+    /// When something last happened in it (start, resume, a command or a
+    /// shell starting or ending).
+    #[serde(default)]
+    pub last_active_ms: i64,
     /// Hash of the preview token that opens its proxied ports, if any.
     #[serde(default)]
     pub preview_token_hash: Option<String>,
@@ -172,10 +183,12 @@ impl Aggregate for Sandbox {
                 token_hash,
                 network,
                 runtime,
+                lifetime,
                 ..
             } => {
                 self.network = network;
                 self.runtime = runtime;
+                self.lifetime = lifetime;
                 self.owner = owner;
                 self.token_hash = token_hash;
                 self.tier = Some(tier);
@@ -223,12 +236,24 @@ impl Aggregate for Sandbox {
                 self.container_id = Some(container_id);
                 self.state = SandboxState::Running;
                 self.charged_until_ms = Some(at_ms);
+                self.started_at_ms.get_or_insert(at_ms);
+                self.last_active_ms = at_ms;
             }
-            SandboxEvent::ExecStarted { execution_id, .. } => {
+            SandboxEvent::ExecStarted {
+                execution_id,
+                at_ms,
+                ..
+            } => {
                 self.running_executions.insert(execution_id);
+                self.last_active_ms = at_ms;
             }
-            SandboxEvent::ExecFinished { execution_id, .. } => {
+            SandboxEvent::ExecFinished {
+                execution_id,
+                at_ms,
+                ..
+            } => {
                 self.running_executions.remove(&execution_id);
+                self.last_active_ms = at_ms;
             }
             SandboxEvent::UsageCharged {
                 to_ms,
@@ -248,14 +273,18 @@ impl Aggregate for Sandbox {
             SandboxEvent::ShellOpened {
                 shell_id,
                 ticket_nonce,
-                ..
+                at_ms,
             } => {
+                self.last_active_ms = at_ms;
                 self.open_shells.insert(shell_id);
                 if let Some(nonce) = ticket_nonce {
                     self.used_shell_tickets.insert(nonce);
                 }
             }
-            SandboxEvent::ShellClosed { shell_id, .. } => {
+            SandboxEvent::ShellClosed {
+                shell_id, at_ms, ..
+            } => {
+                self.last_active_ms = at_ms;
                 self.open_shells.remove(&shell_id);
             }
             SandboxEvent::SandboxPaused { reason, at_ms } => {
@@ -269,6 +298,7 @@ impl Aggregate for Sandbox {
                 self.pause_reason = None;
                 self.paused_at_ms = None;
                 self.charged_until_ms = Some(at_ms);
+                self.last_active_ms = at_ms;
             }
             SandboxEvent::SandboxTerminated { .. } => {
                 self.state = SandboxState::Terminated;
@@ -408,6 +438,7 @@ impl Sandbox {
                     initial_funding,
                     network,
                     runtime,
+                    lifetime,
                     now_ms,
                 } => {
                     let mut events = vec![SandboxEvent::SandboxCreated {
@@ -420,6 +451,7 @@ impl Sandbox {
                         token_hash,
                         network,
                         runtime,
+                        lifetime,
                         at_ms: now_ms,
                     }];
                     if let Some(funding) = initial_funding {

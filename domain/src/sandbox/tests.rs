@@ -34,6 +34,7 @@ fn created() -> SandboxEvent {
         token_hash: None,
         network: Default::default(),
         runtime: None,
+        lifetime: Default::default(),
         at_ms: T0,
     }
 }
@@ -74,6 +75,7 @@ fn create_with_credits_records_creation_and_funding() {
             token_hash: None,
             network: Default::default(),
             runtime: None,
+            lifetime: Default::default(),
             initial_funding: Some(account_funding(60_000)),
             now_ms: T0,
         })
@@ -107,6 +109,7 @@ fn a_voided_funding_transfer_can_never_create_the_sandbox() {
             token_hash: None,
             network: Default::default(),
             runtime: None,
+            lifetime: Default::default(),
             initial_funding: Some(account_funding(60_000)),
             now_ms: T0,
         })
@@ -164,6 +167,7 @@ fn create_twice_is_refused() {
             token_hash: None,
             network: Default::default(),
             runtime: None,
+            lifetime: Default::default(),
             initial_funding: None,
             now_ms: T0,
         })
@@ -220,6 +224,7 @@ fn a_payment_hash_is_credited_once() {
         token_hash: Some("th".into()),
         network: Default::default(),
         runtime: None,
+        lifetime: Default::default(),
         at_ms: T0,
     };
     let paid = SandboxEvent::BalanceExtended {
@@ -486,6 +491,7 @@ fn lightning_created() -> SandboxEvent {
         token_hash: Some("th".into()),
         network: Default::default(),
         runtime: None,
+        lifetime: Default::default(),
         at_ms: T0,
     }
 }
