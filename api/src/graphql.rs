@@ -127,6 +127,7 @@ pub struct GqlLedgerEntry {
 }
 
 #[derive(SimpleObject)]
+#[graphql(complex)]
 pub struct GqlExecution {
     execution_id: String,
     command: String,
@@ -136,6 +137,41 @@ pub struct GqlExecution {
     duration_ms: Option<u64>,
     stdout_bytes: Option<u64>,
     stderr_bytes: Option<u64>,
+}
+
+/// What an execution printed, as REST and MCP show it: the kept head and
+/// tail, with the bytes left out between them.
+#[derive(SimpleObject)]
+pub struct GqlOutput {
+    /// stdout, with a `[... N bytes omitted ...]` line where the gap is.
+    stdout: String,
+    stderr: String,
+    omitted_bytes: u64,
+    /// False once the output is no longer kept (evicted or lost in a restart).
+    available: bool,
+}
+
+#[ComplexObject]
+impl GqlExecution {
+    /// The output this server keeps for it.
+    async fn output(&self, ctx: &Context<'_>) -> async_graphql::Result<GqlOutput> {
+        let poll = state(ctx)?
+            .app
+            .poll_execution(
+                principal(ctx),
+                &self.execution_id,
+                None,
+                std::time::Duration::ZERO,
+            )
+            .await
+            .map_err(graphql_error)?;
+        Ok(GqlOutput {
+            stdout: poll.output.text_of("stdout"),
+            stderr: poll.output.text_of("stderr"),
+            omitted_bytes: poll.output.omitted_bytes,
+            available: poll.output.available,
+        })
+    }
 }
 
 #[ComplexObject]

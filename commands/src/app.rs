@@ -38,6 +38,7 @@ pub struct App {
     pub(crate) runners: Arc<dyn Runners>,
     pub(crate) outputs: OutputStore,
     pub(crate) running: RunningExecs,
+    pub(crate) stdins: crate::stdin::Stdins,
 }
 impl App {
     pub fn new(
@@ -63,6 +64,7 @@ impl App {
             unpaid_by_client: ByClient::default(),
             runners: Arc::new(SingleProcess::new()),
             running: RunningExecs::default(),
+            stdins: crate::stdin::Stdins::default(),
         })
     }
 

@@ -5,7 +5,9 @@ use crate::app::App;
 use crate::auth::Principal;
 use crate::error::{AppError, ErrorCode};
 use crate::exec_output::{ExecBuffer, OutputSnapshot};
+use domain::env::EnvVars;
 use domain::execution::{ExecutionStatus, KILLED_EXIT_CODE, TIMEOUT_EXIT_CODE};
+use domain::ports::StdinPipe;
 use domain::ports::{resolve_sandbox_path, ExecRequest};
 use domain::sandbox::SandboxCommand;
 use projections::ExecutionView;
@@ -27,6 +29,16 @@ pub struct ExecPoll {
     pub execution: ExecutionView,
     pub output: OutputSnapshot,
     pub sandbox: crate::SandboxStatus,
+}
+
+/// How to run a command, beyond the command itself.
+#[derive(Debug, Clone, Default)]
+pub struct ExecOptions {
+    /// Variables for this command.
+    pub env: EnvVars,
+    /// Open its standard input for `write_stdin` (otherwise it reads
+    /// end-of-file at once).
+    pub stdin: bool,
 }
 
 #[derive(Default)]
@@ -95,6 +107,7 @@ impl App {
         command: &str,
         working_dir: Option<&str>,
         timeout_ms: Option<u64>,
+        options: ExecOptions,
     ) -> Result<ExecutionView, AppError> {
         if command.trim().is_empty() {
             return Err(AppError::invalid("command must not be empty"));
@@ -140,10 +153,17 @@ impl App {
         }
         let buffer = self.outputs.open(&execution_id);
         let cancel = self.running.insert(&execution_id, sandbox_id);
+        let stdin = options.stdin.then(|| {
+            let (sender, pipe) = StdinPipe::open();
+            self.stdins.insert(&execution_id, sender);
+            pipe
+        });
         let request = ExecRequest {
             execution_id: execution_id.clone(),
             command: command.to_string(),
             working_dir,
+            env: options.env,
+            stdin,
         };
         let app = self.clone();
         let sandbox = sandbox_id.to_string();
@@ -235,11 +255,12 @@ impl App {
             }
         }
         self.running.remove(&request.execution_id);
+        self.stdins.close(&request.execution_id);
         buffer.mark_finished();
     }
 
     /// The execution, if it exists and the caller may see its sandbox; otherwise 404.
-    fn authorized_execution(
+    pub(crate) fn authorized_execution(
         &self,
         principal: &Principal,
         execution_id: &str,
@@ -299,9 +320,17 @@ impl App {
         command: &str,
         working_dir: Option<&str>,
         timeout_ms: Option<u64>,
+        options: ExecOptions,
     ) -> Result<ExecPoll, AppError> {
         let started = self
-            .exec(principal, sandbox_id, command, working_dir, timeout_ms)
+            .exec(
+                principal,
+                sandbox_id,
+                command,
+                working_dir,
+                timeout_ms,
+                options,
+            )
             .await?;
         let deadline =
             Instant::now() + Duration::from_millis(started.timeout_ms) + Duration::from_secs(10);

@@ -27,6 +27,7 @@ mod queue;
 mod reconcile;
 mod sandboxes;
 mod shells;
+mod stdin;
 #[cfg(any(test, feature = "test-support"))]
 pub mod testing;
 #[cfg(test)]
@@ -42,6 +43,7 @@ pub use config::AppConfig;
 pub use duties::{Duties, Leadership, LEASE_RENEW};
 pub use error::{AppError, ErrorCode};
 pub use exec_output::{omitted_line, OutputChunk, OutputSnapshot};
+pub use executions::ExecOptions;
 pub use executions::ExecPoll;
 pub use files::{FileRead, FileReadEncoding};
 pub use lightning::{Lightning, LightningConfig, RefundOutcome};
@@ -52,5 +54,6 @@ pub use previews::{ProxyAccess, PREVIEW_TOKEN_PREFIX};
 pub use reconcile::ReconcileReport;
 pub use sandboxes::{CreateSandbox, DefaultBilling, NetworkRequest};
 pub use shells::{OpenShell, RedeemedTicket, TerminalSize, SHELL_TICKET_PREFIX};
+pub use stdin::MAX_STDIN_WRITE;
 pub use utf8_stream::Utf8Stream;
 pub use withdraw_links::{LinkSecret, WithdrawLink};

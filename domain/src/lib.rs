@@ -4,6 +4,7 @@
 
 pub mod account;
 pub mod chain;
+pub mod env;
 pub mod execution;
 pub mod lifetime;
 pub mod lightning;

@@ -391,3 +391,89 @@ async fn background_commands_stream_resume_list_and_stop() {
         .await;
     assert_eq!(done["executions"].as_array().unwrap().len(), 2);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_command_gets_its_own_environment_variables() {
+    let server = TestServer::start().await;
+    let key = server.account(20).await;
+    let id = server
+        .running_sandbox(&key, json!({"tier": "nano", "initial_credits_cents": 5}))
+        .await;
+    let poll = server
+        .exec(
+            &key,
+            &id,
+            json!({"command": "echo \"$GREETING/$HOME\"", "env": {"GREETING": "hello world"}}),
+        )
+        .await;
+    assert_eq!(stream_text(&poll, "stdout"), "hello world//home/sandbox\n");
+    for bad in [json!({"1BAD": "x"}), json!({"SOCKT_EXEC_ID": "x"})] {
+        let (status, body) = server
+            .post(
+                &format!("/v1/sandboxes/{id}/exec"),
+                &key,
+                json!({"command": "true", "env": bad}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    }
+    let timeline: String = server
+        .read
+        .timeline(&id)
+        .iter()
+        .map(|e| e.payload.to_string())
+        .collect();
+    assert!(
+        !timeline.contains("hello world"),
+        "env values are never recorded"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn stdin_reaches_a_running_command_and_closing_it_ends_the_input() {
+    let server = TestServer::start().await;
+    let key = server.account(20).await;
+    let id = server
+        .running_sandbox(&key, json!({"tier": "nano", "initial_credits_cents": 5}))
+        .await;
+    let (status, started) = server
+        .post(
+            &format!("/v1/sandboxes/{id}/exec"),
+            &key,
+            json!({"command": "cat; echo end-of-input", "stdin": true}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{started}");
+    let execution = started["execution_id"].as_str().unwrap().to_string();
+    let stdin = format!("/v1/executions/{execution}/stdin");
+    let (status, written) = server
+        .post(&stdin, &key, json!({"data": "first line\n"}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{written}");
+    assert_eq!(written["written"], 11);
+    let (status, _) = server
+        .post(
+            &stdin,
+            &key,
+            json!({"data": "c2Vjb25kCg==", "encoding": "base64", "close": true}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let done = server.wait_execution(&key, &execution).await;
+    assert_eq!(
+        stream_text(&done, "stdout"),
+        "first line\nsecond\nend-of-input\n"
+    );
+    assert_eq!(done["exit_code"], 0);
+    let (status, _) = server.post(&stdin, &key, json!({"data": "late"})).await;
+    assert_eq!(status, StatusCode::CONFLICT, "the command has ended");
+
+    // Without "stdin": true a command reads end-of-file at once, as before.
+    let poll = server
+        .exec(&key, &id, json!({"command": "cat; echo no-input"}))
+        .await;
+    assert_eq!(stream_text(&poll, "stdout"), "no-input\n");
+    let stranger = server.account(5).await;
+    let (status, _) = server.post(&stdin, &stranger, json!({"data": "x"})).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}

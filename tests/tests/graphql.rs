@@ -127,7 +127,7 @@ async fn queries_show_a_tenant_its_own_sandboxes_in_depth() {
     let detail = gql(
         &server,
         &alice,
-        &format!("{{ sandbox(id: \"{first}\") {{ status events {{ sequence eventType }} ledger {{ kind amountMsats }} executions {{ command exitCode stdoutBytes }} }} }}"),
+        &format!("{{ sandbox(id: \"{first}\") {{ status events {{ sequence eventType }} ledger {{ kind amountMsats }} executions {{ command exitCode stdoutBytes output {{ stdout omittedBytes available }} }} }} }}"),
     )
     .await;
     let sandbox = &detail["data"]["sandbox"];
@@ -145,7 +145,8 @@ async fn queries_show_a_tenant_its_own_sandboxes_in_depth() {
     assert_eq!(sandbox["ledger"][0]["kind"], "deposit");
     assert_eq!(
         sandbox["executions"][0],
-        json!({ "command": "echo hi", "exitCode": 0, "stdoutBytes": 3 })
+        json!({ "command": "echo hi", "exitCode": 0, "stdoutBytes": 3,
+                "output": { "stdout": "hi\n", "omittedBytes": 0, "available": true } })
     );
 
     // Another tenant sees none of it.

@@ -581,11 +581,18 @@ impl SandboxRuntime for DockerRuntime {
             .create_exec(
                 container,
                 CreateExecOptions {
+                    attach_stdin: Some(request.stdin.is_some()),
                     attach_stdout: Some(true),
                     attach_stderr: Some(true),
                     user: Some(SANDBOX_USER.to_string()),
                     working_dir: Some(request.working_dir.clone()),
-                    env: Some(vec![format!("{EXEC_MARKER}={}", request.execution_id)]),
+                    env: Some(
+                        request
+                            .env
+                            .entries()
+                            .chain([format!("{EXEC_MARKER}={}", request.execution_id)])
+                            .collect(),
+                    ),
                     cmd: Some(vec![
                         "/bin/bash".into(),
                         "-lc".into(),
@@ -601,7 +608,19 @@ impl SandboxRuntime for DockerRuntime {
             .start_exec(&exec.id, None::<StartExecOptions>)
             .await
             .map_err(|e| map_err(e, PathContext::WorkingDir(&request.working_dir)))?;
-        if let StartExecResults::Attached { mut output, .. } = started {
+        if let StartExecResults::Attached { mut output, input } = started {
+            if let Some(mut fed) = request.stdin.as_ref().and_then(|pipe| pipe.take()) {
+                let mut input = input;
+                tokio::spawn(async move {
+                    use tokio::io::AsyncWriteExt;
+                    while let Some(bytes) = fed.next().await {
+                        if input.write_all(&bytes).await.is_err() || input.flush().await.is_err() {
+                            return;
+                        }
+                    }
+                    let _ = input.shutdown().await;
+                });
+            }
             while let Some(item) = output.next().await {
                 match item.map_err(|e| map_err(e, PathContext::WorkingDir(&request.working_dir)))? {
                     LogOutput::StdOut { message } | LogOutput::Console { message } => {

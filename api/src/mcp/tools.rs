@@ -89,6 +89,10 @@ pub struct ExecParams {
         description = "Start it and return at once (for servers, long builds): the answer says how to follow, list and stop it. Without timeout_ms it may run for the longest allowed time."
     )]
     pub background: Option<bool>,
+    #[schemars(
+        description = "Environment variables for this command (values are never recorded)."
+    )]
+    pub env: Option<std::collections::BTreeMap<String, String>>,
     pub sandbox_token: Option<String>,
 }
 
@@ -333,9 +337,13 @@ impl SocktMcp {
     ) -> ToolResult {
         let p = &p;
         self.on_sandbox(&parts, &p.sandbox_id, p.sandbox_token.as_deref(), |principal| async move {
+            let options = commands::ExecOptions {
+                env: domain::env::EnvVars::new(p.env.clone().unwrap_or_default()).map_err(AppError::invalid)?,
+                stdin: false,
+            };
             if p.background == Some(true) {
                 let timeout_ms = p.timeout_ms.unwrap_or_else(|| self.state.app.background_timeout_ms());
-                let started = self.state.app.exec(&principal, &p.sandbox_id, &p.command, p.working_dir.as_deref(), Some(timeout_ms)).await?;
+                let started = self.state.app.exec(&principal, &p.sandbox_id, &p.command, p.working_dir.as_deref(), Some(timeout_ms), options).await?;
                 return Ok(json!({
                     "execution_id": started.execution_id,
                     "status": started.status.as_str(),
@@ -343,7 +351,7 @@ impl SocktMcp {
                     "note": follow_note(&self.state.public_url, &p.sandbox_id, &started.execution_id),
                 }));
             }
-            let poll = self.state.app.exec_and_wait(&principal, &p.sandbox_id, &p.command, p.working_dir.as_deref(), p.timeout_ms).await?;
+            let poll = self.state.app.exec_and_wait(&principal, &p.sandbox_id, &p.command, p.working_dir.as_deref(), p.timeout_ms, options).await?;
             let (stdout, out_cut) = fit(&poll.output.text_of("stdout"), TEXT_LIMIT);
             let (stderr, err_cut) = fit(&poll.output.text_of("stderr"), TEXT_LIMIT);
             let mut answer = json!({

@@ -22,6 +22,12 @@ pub struct ExecRequest {
     /// the longest allowed time. Follow it with the stream, list it, cancel it.
     #[serde(default)]
     background: bool,
+    /// Variables for this command (values are never recorded).
+    #[serde(default)]
+    env: std::collections::BTreeMap<String, String>,
+    /// Open its standard input (`POST /v1/executions/{id}/stdin`).
+    #[serde(default)]
+    stdin: bool,
 }
 
 pub async fn start(
@@ -39,6 +45,10 @@ pub async fn start(
             body.working_dir.as_deref(),
             body.timeout_ms
                 .or(body.background.then(|| state.app.background_timeout_ms())),
+            commands::ExecOptions {
+                env: domain::env::EnvVars::new(body.env).map_err(commands::AppError::invalid)?,
+                stdin: body.stdin,
+            },
         )
         .await?;
     Ok((
@@ -114,6 +124,46 @@ pub async fn list(
         })
         .collect();
     Ok(Json(json!({ "executions": listed })))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct StdinRequest {
+    /// Text (or base64 with `encoding: "base64"`) to write.
+    #[serde(default)]
+    data: String,
+    encoding: Option<String>,
+    /// Close the input after writing: the command reads end-of-file.
+    #[serde(default)]
+    close: bool,
+}
+
+/// Write to a running command's standard input (and close it).
+pub async fn stdin(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<StdinRequest>,
+) -> ApiResult<Json<Value>> {
+    let bytes = match body.encoding.as_deref() {
+        None | Some("utf8") => body.data.into_bytes(),
+        Some("base64") => {
+            use base64::Engine;
+            base64::engine::general_purpose::STANDARD
+                .decode(body.data.as_bytes())
+                .map_err(|_| commands::AppError::invalid("data is not valid base64"))?
+        }
+        Some(other) => {
+            return Err(commands::AppError::invalid(format!(
+                "unknown encoding '{other}'; use 'utf8' or 'base64'"
+            ))
+            .into())
+        }
+    };
+    let written = state
+        .app
+        .write_stdin(&caller, &id, bytes, body.close)
+        .await?;
+    Ok(Json(json!({ "written": written, "closed": body.close })))
 }
 
 pub async fn cancel(

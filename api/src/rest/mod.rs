@@ -53,6 +53,7 @@ pub fn routes(state: AppState) -> Router<AppState> {
             get(executions::poll).delete(executions::cancel),
         )
         .route("/v1/executions/{id}/stream", get(exec_stream::stream))
+        .route("/v1/executions/{id}/stdin", post(executions::stdin))
         .route("/v1/sandboxes/{id}/executions", get(executions::list))
         .route("/v1/sandboxes/{id}/files/write", post(files::write))
         .route("/v1/sandboxes/{id}/files/read", post(files::read))

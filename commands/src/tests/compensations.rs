@@ -321,7 +321,14 @@ async fn an_out_of_memory_kill_is_named_in_the_execution() {
     let id = h.running_sandbox(&owner, "nano", 10).await;
     let poll = h
         .app
-        .exec_and_wait(&owner, &id, crate::testing::FAKE_MEMORY_HOG, None, None)
+        .exec_and_wait(
+            &owner,
+            &id,
+            crate::testing::FAKE_MEMORY_HOG,
+            None,
+            None,
+            Default::default(),
+        )
         .await
         .unwrap();
     assert_eq!(

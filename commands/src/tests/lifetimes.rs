@@ -42,6 +42,7 @@ async fn the_timeout_ends_a_sandbox_with_its_refund_and_idleness_pauses_one() {
             crate::testing::FAKE_SLEEP,
             None,
             Some(3_600_000),
+            Default::default(),
         )
         .await
         .unwrap();

@@ -29,6 +29,38 @@ pub struct ExecRequest {
     pub command: String,
     /// Absolute path inside the sandbox.
     pub working_dir: String,
+    /// Variables added to the command's environment.
+    pub env: crate::env::EnvVars,
+    /// Its standard input, when the client asked to write to it (none: the
+    /// command reads end-of-file at once).
+    pub stdin: Option<StdinPipe>,
+}
+
+/// A running command's standard input: the application sends bytes; once
+/// every sender is gone the command reads end-of-file.
+#[derive(Clone)]
+pub struct StdinPipe(Arc<std::sync::Mutex<Option<futures::channel::mpsc::Receiver<Vec<u8>>>>>);
+
+impl std::fmt::Debug for StdinPipe {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("StdinPipe")
+    }
+}
+
+impl StdinPipe {
+    /// Where to send bytes, and the pipe the runtime reads them from.
+    pub fn open() -> (futures::channel::mpsc::Sender<Vec<u8>>, StdinPipe) {
+        let (sender, receiver) = futures::channel::mpsc::channel(16);
+        (
+            sender,
+            StdinPipe(Arc::new(std::sync::Mutex::new(Some(receiver)))),
+        )
+    }
+
+    /// The bytes to feed the command (once).
+    pub fn take(&self) -> Option<futures::channel::mpsc::Receiver<Vec<u8>>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).take()
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
