@@ -238,3 +238,44 @@ async fn a_shell_types_reads_resizes_interrupts_and_closes_cleanly() {
     assert_eq!(status.as_u16(), 200);
     server.assert_audit_passes().await;
 }
+
+/// A sandbox with 20 s of credit: the shell is told its balance is low at
+/// once, and out of balance when it runs dry — then the socket closes.
+#[tokio::test(flavor = "multi_thread")]
+async fn billing_frames_reach_the_shell_and_running_dry_closes_it() {
+    let server = TestServer::start().await;
+    let key = server.account(10).await;
+    let id = server
+        .running_sandbox(&key, json!({"tier": "nano", "initial_credits_cents": 1}))
+        .await;
+    let url = shell_url(&server, &key, &id).await;
+    let mut shell = connect(&url, None).await.unwrap();
+    let mut frames = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while !frames.iter().any(|f: &Value| f["type"] == "close") {
+        let message = tokio::time::timeout_at(deadline, shell.next())
+            .await
+            .unwrap_or_else(|_| panic!("frames so far: {frames:?}"));
+        match message {
+            Some(Ok(Message::Text(text))) => {
+                let frame: Value = serde_json::from_str(text.as_str()).unwrap();
+                if frame["type"] != "stdout" {
+                    frames.push(frame);
+                }
+            }
+            Some(Ok(Message::Close(_))) | None => frames.push(json!({"type": "close"})),
+            _ => {}
+        }
+    }
+    let kinds: Vec<&str> = frames.iter().map(|f| f["type"].as_str().unwrap()).collect();
+    let low = kinds.iter().position(|k| *k == "low_balance");
+    let dry = kinds.iter().position(|k| *k == "out_of_balance");
+    assert!(low.is_some() && dry.is_some() && low < dry, "{frames:?}");
+    assert!(frames[low.unwrap()]["seconds_remaining"].as_u64().unwrap() <= 20);
+    let (_, status) = server.get(&format!("/v1/sandboxes/{id}"), &key).await;
+    assert_eq!(status["status"], "paused");
+    assert_eq!(status["pause_reason"], "out_of_balance");
+    let (code, _) = server.delete(&format!("/v1/sandboxes/{id}"), &key).await;
+    assert_eq!(code.as_u16(), 200);
+    server.assert_audit_passes().await;
+}
