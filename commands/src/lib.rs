@@ -26,6 +26,7 @@ mod queries;
 mod queue;
 mod reconcile;
 mod sandboxes;
+mod sealed_env;
 mod shells;
 mod stdin;
 #[cfg(any(test, feature = "test-support"))]

@@ -206,6 +206,7 @@ impl App {
             label,
             network,
             lifetime,
+            env,
         } = choices;
         let amount = self.check_sats(prepaid_sats)?;
         self.ensure_room_for_unpaid(client)?;
@@ -221,6 +222,7 @@ impl App {
         self.ensure_capacity()?;
         let sandbox_id = uuid::Uuid::new_v4().to_string();
         let token = new_sandbox_token();
+        let env = crate::sealed_env::seal(&self.config.link_secret, &sandbox_id, &env);
         let create = SandboxCommand::CreateSandbox {
             owner,
             tier,
@@ -232,6 +234,7 @@ impl App {
             network,
             runtime: self.runtime.runtime_for(&domain::Tier::of(tier)),
             lifetime,
+            env,
             now_ms: self.now_ms(),
         };
         self.sandboxes.execute(&sandbox_id, create).await?;

@@ -6,6 +6,7 @@ use crate::app::{App, MAX_CREDITS_CENTS, MAX_LABEL_CHARS};
 use crate::auth::{hash_secret, new_sandbox_token, Principal};
 use crate::error::{AppError, ErrorCode};
 use domain::account::AccountCommand;
+use domain::env::EnvVars;
 use domain::lifetime::Lifetime;
 use domain::network::NetworkPolicy;
 use domain::ports::SandboxSpec;
@@ -39,6 +40,8 @@ pub struct CreateSandbox {
     pub timeout_secs: Option<u64>,
     /// Pause it after this long without activity.
     pub idle_pause_secs: Option<u64>,
+    /// Variables every command in it gets (sealed in its events).
+    pub env: std::collections::BTreeMap<String, String>,
 }
 
 /// What a checked create asks for, whatever the billing.
@@ -47,6 +50,7 @@ pub(crate) struct SandboxChoices {
     pub label: Option<String>,
     pub network: NetworkPolicy,
     pub lifetime: Lifetime,
+    pub env: EnvVars,
 }
 
 /// The outbound network a client asks for; see `domain::network`.
@@ -138,6 +142,7 @@ impl App {
             .unwrap_or_default();
         let lifetime = Lifetime::new(request.timeout_secs, request.idle_pause_secs)
             .map_err(AppError::invalid)?;
+        let env = EnvVars::new(request.env).map_err(AppError::invalid)?;
         let billing = match request.billing_method.as_deref().map(str::trim) {
             None | Some("") => match (request.default_billing, principal) {
                 (DefaultBilling::ByCaller, Principal::Account(_))
@@ -169,6 +174,7 @@ impl App {
                         label,
                         network,
                         lifetime,
+                        env,
                     },
                     request.prepaid_sats,
                     request.client.as_deref(),
@@ -240,6 +246,7 @@ impl App {
                     network,
                     runtime: self.runtime.runtime_for(&tier),
                     lifetime,
+                    env: crate::sealed_env::seal(&self.config.link_secret, &sandbox_id, &env),
                     now_ms,
                 },
             )
@@ -355,19 +362,33 @@ impl App {
             return;
         };
         // The policy is the one recorded at create, whoever provisions.
-        let (network, runtime) = match self.load_sandbox(sandbox_id).await {
-            Ok(sandbox) => (sandbox.network, sandbox.runtime),
+        let sandbox = match self.load_sandbox(sandbox_id).await {
+            Ok(sandbox) => sandbox,
             Err(e) => {
                 tracing::error!(sandbox_id, error = %e, "could not load the sandbox to provision it");
                 return;
             }
         };
+        let env = match &sandbox.env {
+            Some(sealed) => {
+                match crate::sealed_env::open(&self.config.link_secret, sandbox_id, sealed) {
+                    Ok(env) => env,
+                    Err(e) => {
+                        self.fail(sandbox_id, &format!("could not start the sandbox: {e}"))
+                            .await;
+                        return;
+                    }
+                }
+            }
+            None => EnvVars::default(),
+        };
         let spec = SandboxSpec {
             sandbox_id: sandbox_id.to_string(),
             image: self.config.sandbox_image.clone(),
             tier,
-            network,
-            runtime,
+            network: sandbox.network,
+            runtime: sandbox.runtime,
+            env,
         };
         match self.runtime.create(&spec).await {
             Ok(container_id) => self.record_started(sandbox_id, &container_id).await,

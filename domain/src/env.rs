@@ -3,7 +3,20 @@
 //! be secrets, so `Debug` shows the names only and nothing here is ever
 //! recorded in an event.
 
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+
+/// A sandbox's environment as its events keep it: the names in clear (the
+/// status shows them), the values sealed with a key of the store's own
+/// (`commands::sealed_env`), never readable from the event log alone.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SealedEnv {
+    pub names: Vec<String>,
+    /// Hex of the 12-byte nonce.
+    pub nonce: String,
+    /// Hex of the sealed JSON of the variables, with its tag.
+    pub sealed: String,
+}
 
 /// Most variables in one set.
 pub const MAX_VARS: usize = 100;
@@ -60,6 +73,29 @@ impl EnvVars {
 
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
+    }
+
+    pub fn names(&self) -> Vec<String> {
+        self.0.keys().cloned().collect()
+    }
+
+    /// The variables as JSON (to be sealed).
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(&self.0).unwrap_or_else(|_| "{}".to_string())
+    }
+
+    /// Variables from their JSON, checked again.
+    pub fn from_json(json: &str) -> Result<EnvVars, String> {
+        let vars: BTreeMap<String, String> =
+            serde_json::from_str(json).map_err(|e| format!("env: {e}"))?;
+        EnvVars::new(vars)
+    }
+
+    /// These variables, then `later` ones (which win).
+    pub fn merged_with(&self, later: &EnvVars) -> EnvVars {
+        let mut all = self.0.clone();
+        all.extend(later.0.clone());
+        EnvVars(all)
     }
 }
 

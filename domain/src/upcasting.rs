@@ -61,6 +61,7 @@ fn sandbox_created_open_network(mut payload: Value) -> Value {
             .entry("network")
             .or_insert_with(|| serde_json::json!({"internet": true, "allow": [], "deny": []}));
         fields.entry("runtime").or_insert(Value::Null);
+        fields.entry("env").or_insert(Value::Null);
         fields
             .entry("lifetime")
             .or_insert_with(|| serde_json::json!({"timeout_secs": null, "idle_pause_secs": null}));

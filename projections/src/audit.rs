@@ -432,6 +432,7 @@ mod tests {
                 network: Default::default(),
                 runtime: None,
                 lifetime: Default::default(),
+                env: None,
                 at_ms: 0,
             },
             SandboxEvent::BalanceExtended {
@@ -586,6 +587,7 @@ mod tests {
                         network: Default::default(),
                         runtime: None,
                         lifetime: Default::default(),
+                        env: None,
                         at_ms: 0,
                     },
                     SandboxEvent::BalanceExtended {

@@ -397,16 +397,35 @@ async fn a_command_gets_its_own_environment_variables() {
     let server = TestServer::start().await;
     let key = server.account(20).await;
     let id = server
-        .running_sandbox(&key, json!({"tier": "nano", "initial_credits_cents": 5}))
+        .running_sandbox(
+            &key,
+            json!({"tier": "nano", "initial_credits_cents": 5,
+                   "env": {"FROM_CREATE": "sealed value", "SHARED": "create"}}),
+        )
         .await;
+    let (_, status) = server.get(&format!("/v1/sandboxes/{id}"), &key).await;
+    assert_eq!(status["env_names"], json!(["FROM_CREATE", "SHARED"]));
     let poll = server
         .exec(
             &key,
             &id,
-            json!({"command": "echo \"$GREETING/$HOME\"", "env": {"GREETING": "hello world"}}),
+            json!({"command": "echo \"$GREETING/$HOME/$FROM_CREATE/$SHARED\"",
+                   "env": {"GREETING": "hello world", "SHARED": "exec"}}),
         )
         .await;
-    assert_eq!(stream_text(&poll, "stdout"), "hello world//home/sandbox\n");
+    assert_eq!(
+        stream_text(&poll, "stdout"),
+        "hello world//home/sandbox/sealed value/exec\n",
+        "create-time variables for every command; a command's own win"
+    );
+    let (status, refused) = server
+        .post(
+            "/v1/sandboxes",
+            &key,
+            json!({"tier": "nano", "env": {"SOCKT_X": "1"}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{refused}");
     for bad in [json!({"1BAD": "x"}), json!({"SOCKT_EXEC_ID": "x"})] {
         let (status, body) = server
             .post(

@@ -306,6 +306,7 @@ async fn sandboxes_a_dead_process_was_creating_are_provisioned_or_adopted() {
                     network: Default::default(),
                     runtime: None,
                     lifetime: Default::default(),
+                    env: None,
                     initial_funding: Some(Funding {
                         amount,
                         source: FundingSource::Account {
@@ -335,6 +336,7 @@ async fn sandboxes_a_dead_process_was_creating_are_provisioned_or_adopted() {
             tier: Tier::of(TierName::Nano),
             network: Default::default(),
             runtime: None,
+            env: Default::default(),
         })
         .await
         .unwrap();

@@ -63,6 +63,7 @@ async fn store_suite(location: StoreLocation) {
             network: Default::default(),
             runtime: None,
             lifetime: Default::default(),
+            env: None,
             initial_funding: Some(Funding {
                 amount: Msats(200_000),
                 source: FundingSource::Account {

@@ -406,11 +406,16 @@ impl DockerRuntime {
             user: Some(SANDBOX_USER.into()),
             working_dir: Some(SANDBOX_HOME.into()),
             hostname: Some("sandbox".into()),
-            env: Some(vec![
-                format!("HOME={SANDBOX_HOME}"),
-                format!("USER={SANDBOX_USER}"),
-                "LANG=C.UTF-8".into(),
-            ]),
+            env: Some(
+                spec.env
+                    .entries()
+                    .chain([
+                        format!("HOME={SANDBOX_HOME}"),
+                        format!("USER={SANDBOX_USER}"),
+                        "LANG=C.UTF-8".into(),
+                    ])
+                    .collect(),
+            ),
             labels: Some(labels),
             host_config: Some(host_config),
             ..Default::default()

@@ -105,6 +105,7 @@ async fn new_running_sandbox(bus: &SharedBus<Sandbox>) -> anyhow::Result<String>
             network: Default::default(),
             runtime: None,
             lifetime: Default::default(),
+            env: None,
             initial_funding: Some(Funding {
                 // Enough for every charge the benchmark makes.
                 amount: Msats(1_000_000_000_000_000),

@@ -60,6 +60,10 @@ pub struct CreateParams {
         description = "Pause the sandbox (billing stops) after this many seconds with no command running, no shell open and nothing started. Default: never."
     )]
     pub idle_pause_secs: Option<u64>,
+    #[schemars(
+        description = "Environment variables for every command in the sandbox (values are never shown again)."
+    )]
+    pub env: Option<std::collections::BTreeMap<String, String>>,
 }
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
@@ -305,6 +309,7 @@ impl SocktMcp {
                 network: p.network.map(Into::into),
                 timeout_secs: p.timeout_secs,
                 idle_pause_secs: p.idle_pause_secs,
+                env: p.env.unwrap_or_default(),
             };
             // The model can use a credits sandbox as soon as this returns.
             self.state

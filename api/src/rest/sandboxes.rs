@@ -29,6 +29,8 @@ pub struct CreateRequest {
     network: Option<wire::NetworkParams>,
     timeout_secs: Option<u64>,
     idle_pause_secs: Option<u64>,
+    #[serde(default)]
+    env: std::collections::BTreeMap<String, String>,
 }
 
 fn status_of(state: &AppState, view: projections::SandboxView, token: Option<&str>) -> Value {
@@ -57,6 +59,7 @@ pub async fn create(
         network: body.network.map(Into::into),
         timeout_secs: body.timeout_secs,
         idle_pause_secs: body.idle_pause_secs,
+        env: body.env,
     };
     let (view, token) = state.app.create_sandbox(&caller, request).await?;
     Ok((

@@ -109,6 +109,7 @@ pub fn sandbox_status(
         "refund_attempts": view.refund_attempts,
         "refund": view.withdraw.as_ref().map(withdraw_json),
         "pause_reason": view.pause_reason,
+        "env_names": view.env.as_ref().map(|e| e.names.clone()).unwrap_or_default(),
         "timeout_secs": view.lifetime.timeout_secs,
         "idle_pause_secs": view.lifetime.idle_pause_secs,
         "ends_at_ms": view.started_at_ms.and_then(|at| view.lifetime.ends_at_ms(at)),

@@ -140,6 +140,7 @@ async fn a_crash_after_an_allocation_is_undone_once_and_the_late_step_refused() 
                 network: Default::default(),
                 runtime: None,
                 lifetime: Default::default(),
+                env: None,
                 initial_funding: Some(Funding {
                     amount: Msats::from_cents(30).unwrap(),
                     source: FundingSource::Account {

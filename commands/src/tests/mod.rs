@@ -9,3 +9,4 @@ mod lightning;
 mod meter;
 mod network;
 mod reconcile;
+mod shells;

@@ -21,6 +21,8 @@ pub struct SandboxSpec {
     /// The OCI runtime to run it under (None: the engine's default), as
     /// recorded at create.
     pub runtime: Option<String>,
+    /// Variables every command in it gets.
+    pub env: crate::env::EnvVars,
 }
 
 #[derive(Debug, Clone)]

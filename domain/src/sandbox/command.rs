@@ -2,6 +2,7 @@
 //! is issued at, so the aggregate stays pure.
 
 use super::event::{BillingMethod, FundingSource, PauseReason, RefundDestination, RefundTarget};
+use crate::env::SealedEnv;
 use crate::execution::{ExecutionStatus, OutputDigest};
 use crate::lifetime::Lifetime;
 use crate::lightning::Invoice;
@@ -29,6 +30,7 @@ pub enum SandboxCommand {
         network: NetworkPolicy,
         runtime: Option<String>,
         lifetime: Lifetime,
+        env: Option<SealedEnv>,
         now_ms: i64,
     },
     ExtendBalance {

@@ -1,6 +1,7 @@
 //! Events of the `Sandbox` stream. Names and shapes are stable once stored: a
 //! shape change gets a new version and an upcaster.
 
+use crate::env::SealedEnv;
 use crate::execution::{ExecutionStatus, OutputDigest};
 use crate::lifetime::Lifetime;
 use crate::lightning::Invoice;
@@ -92,6 +93,9 @@ pub enum SandboxEvent {
         runtime: Option<String>,
         #[serde(default)]
         lifetime: Lifetime,
+        /// Variables for every command, sealed (values never in clear).
+        #[serde(default)]
+        env: Option<SealedEnv>,
         at_ms: i64,
     },
     /// Version 1.1: an account source names its transfer.

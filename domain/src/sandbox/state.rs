@@ -123,6 +123,9 @@ pub struct Sandbox {
     /// Its timeout and idle pause.
     #[serde(default)]
     pub lifetime: Lifetime,
+    /// Variables for every command, sealed.
+    #[serde(default)]
+    pub env: Option<crate::env::SealedEnv>,
     /// When it first started running.
     #[serde(default)]
     pub started_at_ms: Option<i64>,
@@ -184,11 +187,13 @@ impl Aggregate for Sandbox {
                 network,
                 runtime,
                 lifetime,
+                env,
                 ..
             } => {
                 self.network = network;
                 self.runtime = runtime;
                 self.lifetime = lifetime;
+                self.env = env;
                 self.owner = owner;
                 self.token_hash = token_hash;
                 self.tier = Some(tier);
@@ -439,6 +444,7 @@ impl Sandbox {
                     network,
                     runtime,
                     lifetime,
+                    env,
                     now_ms,
                 } => {
                     let mut events = vec![SandboxEvent::SandboxCreated {
@@ -452,6 +458,7 @@ impl Sandbox {
                         network,
                         runtime,
                         lifetime,
+                        env,
                         at_ms: now_ms,
                     }];
                     if let Some(funding) = initial_funding {

@@ -35,6 +35,7 @@ fn created() -> SandboxEvent {
         network: Default::default(),
         runtime: None,
         lifetime: Default::default(),
+        env: None,
         at_ms: T0,
     }
 }
@@ -76,6 +77,7 @@ fn create_with_credits_records_creation_and_funding() {
             network: Default::default(),
             runtime: None,
             lifetime: Default::default(),
+            env: None,
             initial_funding: Some(account_funding(60_000)),
             now_ms: T0,
         })
@@ -110,6 +112,7 @@ fn a_voided_funding_transfer_can_never_create_the_sandbox() {
             network: Default::default(),
             runtime: None,
             lifetime: Default::default(),
+            env: None,
             initial_funding: Some(account_funding(60_000)),
             now_ms: T0,
         })
@@ -168,6 +171,7 @@ fn create_twice_is_refused() {
             network: Default::default(),
             runtime: None,
             lifetime: Default::default(),
+            env: None,
             initial_funding: None,
             now_ms: T0,
         })
@@ -225,6 +229,7 @@ fn a_payment_hash_is_credited_once() {
         network: Default::default(),
         runtime: None,
         lifetime: Default::default(),
+        env: None,
         at_ms: T0,
     };
     let paid = SandboxEvent::BalanceExtended {
@@ -492,6 +497,7 @@ fn lightning_created() -> SandboxEvent {
         network: Default::default(),
         runtime: None,
         lifetime: Default::default(),
+        env: None,
         at_ms: T0,
     }
 }
