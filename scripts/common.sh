@@ -7,16 +7,22 @@ require_docker() {
   fi
 }
 
+# Install a Debian package (as root), or say how when not root.
+apt_install() {
+  local package="$1" otherwise="$2"
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "$package is missing: run 'sudo apt-get install $package'$otherwise" >&2
+    exit 1
+  fi
+  echo "installing $package from Debian's packages..." >&2
+  apt-get update -qq >&2
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$package" >&2
+}
+
 # mmdebstrap builds the default sandbox image without a registry.
 ensure_mmdebstrap() {
   command -v mmdebstrap >/dev/null 2>&1 && return 0
-  if [ "$(id -u)" -ne 0 ]; then
-    echo "mmdebstrap is missing: run 'sudo apt-get install mmdebstrap' (or set SOCKT_SANDBOX_IMAGE to an image you have)" >&2
-    exit 1
-  fi
-  echo "installing mmdebstrap from Debian's packages..." >&2
-  apt-get update -qq >&2
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mmdebstrap >&2
+  apt_install mmdebstrap " (or set SOCKT_SANDBOX_IMAGE to an image you have)"
 }
 
 # The server isolates sandboxes with iptables rules (see README, Isolation):
@@ -30,9 +36,7 @@ ensure_iptables() {
     exit 1
   fi
   command -v iptables-restore >/dev/null 2>&1 && return 0
-  echo "installing iptables from Debian's packages..." >&2
-  apt-get update -qq >&2
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iptables >&2
+  apt_install iptables ""
 }
 
 # gVisor (Debian's `runsc`) registered with Docker as the runtime "runsc",
@@ -45,15 +49,7 @@ ensure_iptables() {
 # apply (README, Isolation).
 ensure_gvisor() {
   local image="$1"
-  if ! command -v runsc >/dev/null 2>&1; then
-    if [ "$(id -u)" -ne 0 ]; then
-      echo "gVisor is missing: run 'sudo apt-get install runsc'" >&2
-      exit 1
-    fi
-    echo "installing gVisor (runsc) from Debian's packages..." >&2
-    apt-get update -qq >&2
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq runsc >&2
-  fi
+  command -v runsc >/dev/null 2>&1 || apt_install runsc " (gVisor)"
   if ! docker info --format '{{json .Runtimes}}' | grep -q '"runsc"'; then
     register_runsc
   fi

@@ -45,11 +45,7 @@ if [ ! -x "$venv/bin/pytest" ] || ! "$venv/bin/python" -c "import sockt, mcp, pl
   "$venv/bin/pip" install -q "sockt==0.2.0" "mcp>=1.20,<2" "pytest>=8" "playwright>=1.40"
 fi
 # The dashboard test drives Debian's Chromium (no browser download).
-if ! command -v chromium >/dev/null 2>&1; then
-  echo "installing Chromium from Debian's packages..." >&2
-  apt-get update -qq >&2
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >&2
-fi
+command -v chromium >/dev/null 2>&1 || apt_install chromium " (the dashboard test's browser)"
 data_dir="$(mktemp -d /tmp/sockt-sdk-test.XXXXXX)"
 log="$data_dir/server.log"
 sockt_wallet_key="$(curl -fsS -X POST "$SOCKT_TEST_LNBITS_URL/api/v1/account" -H 'content-type: application/json' -d '{"name":"sockt"}' \

@@ -101,6 +101,19 @@ struct BufferState {
     streams: [StreamState; 2],
 }
 
+impl BufferState {
+    /// A new chunk at the next cursor position.
+    fn next_chunk(&mut self, stream: OutputStream, text: String) -> OutputChunk {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        OutputChunk {
+            stream: stream.as_str(),
+            chunk: text,
+            seq,
+        }
+    }
+}
+
 /// One execution's output, filled by the runtime and read by polls.
 pub(crate) struct ExecBuffer {
     state: Mutex<BufferState>,
@@ -151,12 +164,8 @@ impl ExecBuffer {
             let rest = text.split_off(cut);
             if !text.is_empty() {
                 state.head_bytes += text.len();
-                state.head.push(OutputChunk {
-                    stream: stream.as_str(),
-                    chunk: text,
-                    seq: state.next_seq,
-                });
-                state.next_seq += 1;
+                let chunk = state.next_chunk(stream, text);
+                state.head.push(chunk);
             }
             text = rest;
             if !text.is_empty() {
@@ -168,12 +177,8 @@ impl ExecBuffer {
             return;
         }
         state.tail_bytes += text.len();
-        state.tail.push_back(OutputChunk {
-            stream: stream.as_str(),
-            chunk: text,
-            seq: state.next_seq,
-        });
-        state.next_seq += 1;
+        let chunk = state.next_chunk(stream, text);
+        state.tail.push_back(chunk);
         while state.tail_bytes > tail_budget {
             let excess = state.tail_bytes - tail_budget;
             let Some(front) = state.tail.front_mut() else {

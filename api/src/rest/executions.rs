@@ -131,7 +131,8 @@ pub struct StdinRequest {
     /// Text (or base64 with `encoding: "base64"`) to write.
     #[serde(default)]
     data: String,
-    encoding: Option<String>,
+    #[serde(default)]
+    encoding: super::files::Encoding,
     /// Close the input after writing: the command reads end-of-file.
     #[serde(default)]
     close: bool,
@@ -144,21 +145,7 @@ pub async fn stdin(
     Path(id): Path<String>,
     JsonBody(body): JsonBody<StdinRequest>,
 ) -> ApiResult<Json<Value>> {
-    let bytes = match body.encoding.as_deref() {
-        None | Some("utf8") => body.data.into_bytes(),
-        Some("base64") => {
-            use base64::Engine;
-            base64::engine::general_purpose::STANDARD
-                .decode(body.data.as_bytes())
-                .map_err(|_| commands::AppError::invalid("data is not valid base64"))?
-        }
-        Some(other) => {
-            return Err(commands::AppError::invalid(format!(
-                "unknown encoding '{other}'; use 'utf8' or 'base64'"
-            ))
-            .into())
-        }
-    };
+    let bytes = body.encoding.decode(body.data, "data")?;
     let written = state
         .app
         .write_stdin(&caller, &id, bytes, body.close)

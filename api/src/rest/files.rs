@@ -23,6 +23,19 @@ pub enum Encoding {
     Base64,
 }
 
+impl Encoding {
+    /// The bytes `text` carries in this encoding (`what` names it in errors).
+    pub fn decode(self, text: String, what: &str) -> Result<Vec<u8>, AppError> {
+        match self {
+            Encoding::Utf8 => Ok(text.into_bytes()),
+            Encoding::Base64 => B64.decode(text.as_bytes()).map_err(|e| AppError::Invalid {
+                code: ErrorCode::InvalidBase64,
+                message: format!("{what} is not valid base64: {e}"),
+            }),
+        }
+    }
+}
+
 #[derive(Debug, Deserialize)]
 pub struct WriteRequest {
     path: String,
@@ -43,15 +56,7 @@ pub async fn write(
     Path(id): Path<String>,
     JsonBody(body): JsonBody<WriteRequest>,
 ) -> ApiResult<Json<Value>> {
-    let bytes = match body.encoding {
-        Encoding::Utf8 => body.content.into_bytes(),
-        Encoding::Base64 => B64
-            .decode(body.content.as_bytes())
-            .map_err(|e| AppError::Invalid {
-                code: ErrorCode::InvalidBase64,
-                message: format!("content is not valid base64: {e}"),
-            })?,
-    };
+    let bytes = body.encoding.decode(body.content, "content")?;
     let (path, size) = state
         .app
         .write_file(&caller, &id, &body.path, bytes, body.create_dirs)
