@@ -47,12 +47,26 @@ impl Traces {
     }
 
     /// After terminate: no container, no policy rule for their addresses,
-    /// and no volume, image or loop device that was not there before.
+    /// and no volume, image or loop device that was not there before. (The
+    /// engine may still be finishing a removal it reported: it gets a few
+    /// seconds.)
     pub fn assert_none_left(&self) {
+        for _ in 0..50 {
+            let any_left = self.sandboxes.iter().any(|(id, _)| {
+                !crate::docker(&["ps", "-aq", "--filter", &format!("name=sockt-{id}")]).is_empty()
+            });
+            if !any_left {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
         let rules = lines("iptables", &["-w", "5", "-S"]);
         for (id, address) in &self.sandboxes {
             let left = crate::docker(&["ps", "-aq", "--filter", &format!("name=sockt-{id}")]);
-            assert!(left.is_empty(), "the container of {id} is left: {left}");
+            assert!(
+                left.is_empty(),
+                "the container of {id} is left after 10 s: {left}"
+            );
             if let Some(address) = address {
                 let ip: std::net::Ipv4Addr = address.parse().unwrap();
                 let chain = format!("SOCKT-P-{:08X}", u32::from(ip));
