@@ -15,6 +15,19 @@ fn lines(program: &str, args: &[&str]) -> BTreeSet<String> {
         .collect()
 }
 
+/// The lines of `rules` (`iptables -S`) that belong to the network policy
+/// of the sandbox at `address`.
+fn policy_rules<'a>(rules: &'a BTreeSet<String>, address: &str) -> Vec<&'a String> {
+    let chain = adapters::docker::policies::chain_of(address.parse().unwrap());
+    rules.iter().filter(|r| r.contains(&chain)).collect()
+}
+
+/// The policy rules iptables holds now for the sandbox at `address`.
+pub fn policy_rules_for(address: &str) -> Vec<String> {
+    let rules = lines("iptables", &["-w", "5", "-S"]);
+    policy_rules(&rules, address).into_iter().cloned().collect()
+}
+
 /// The machine as it was before some sandboxes were terminated.
 pub struct Traces {
     sandboxes: Vec<(String, Option<String>)>,
@@ -68,9 +81,7 @@ impl Traces {
                 "the container of {id} is left after 10 s: {left}"
             );
             if let Some(address) = address {
-                let ip: std::net::Ipv4Addr = address.parse().unwrap();
-                let chain = format!("SOCKT-P-{:08X}", u32::from(ip));
-                let kept: Vec<&String> = rules.iter().filter(|r| r.contains(&chain)).collect();
+                let kept = policy_rules(&rules, address);
                 assert!(kept.is_empty(), "rules left for {id} ({address}): {kept:?}");
             }
         }

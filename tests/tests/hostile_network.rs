@@ -10,7 +10,7 @@
 use serde_json::json;
 use std::process::Command;
 use std::time::Duration;
-use tests::traces::Traces;
+use tests::traces::{policy_rules_for, Traces};
 use tests::{docker, stream_text, TestServer};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -297,23 +297,6 @@ impl Drop for Outside {
             .args(["netns", "del", &self.namespace])
             .status();
     }
-}
-
-/// The per-address policy chains and jumps iptables holds for `ip`.
-fn policy_rules_for(ip: &str) -> Vec<String> {
-    let chain = format!(
-        "SOCKT-P-{:08X}",
-        u32::from(ip.parse::<std::net::Ipv4Addr>().unwrap())
-    );
-    let rules = Command::new("iptables")
-        .args(["-w", "5", "-S"])
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&rules.stdout)
-        .lines()
-        .filter(|line| line.contains(&chain))
-        .map(str::to_string)
-        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread")]

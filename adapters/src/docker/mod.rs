@@ -132,6 +132,11 @@ impl DockerRuntime {
         })
     }
 
+    /// Whether sandboxes join Sockt's isolated network (where policies live).
+    fn is_isolated(&self) -> bool {
+        matches!(self.config.network, NetworkChoice::Isolated { .. })
+    }
+
     pub fn client(&self) -> &Docker {
         &self.docker
     }
@@ -451,7 +456,7 @@ impl DockerRuntime {
         container: &str,
         policy: &NetworkPolicy,
     ) -> Result<(), RuntimeError> {
-        if !matches!(self.config.network, NetworkChoice::Isolated { .. }) {
+        if !self.is_isolated() {
             return if policy.is_open() {
                 Ok(())
             } else {
@@ -547,10 +552,15 @@ impl SandboxRuntime for DockerRuntime {
     }
 
     async fn destroy(&self, container: &str) -> Result<(), RuntimeError> {
-        // The address whose policy chain goes with the container.
-        let with_policy = match self.docker.inspect_container(container, None).await {
-            Ok(info) => policy_of(&info).and_then(|_| address_on(&info, &self.network)),
-            Err(_) => None,
+        // The address whose policy chain goes with the container (policies
+        // exist on the isolated network only).
+        let with_policy = if self.is_isolated() {
+            match self.docker.inspect_container(container, None).await {
+                Ok(info) => policy_of(&info).and_then(|_| address_on(&info, &self.network)),
+                Err(_) => None,
+            }
+        } else {
+            None
         };
         let options = RemoveContainerOptionsBuilder::new()
             .force(true)

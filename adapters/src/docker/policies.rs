@@ -32,8 +32,15 @@ pub struct ResolvedPolicy {
     pub deny: Vec<Cidr>,
 }
 
+impl ResolvedPolicy {
+    /// Whether it adds nothing to the operator's rules.
+    pub fn is_open(&self) -> bool {
+        self.internet && self.allow.is_empty() && self.deny.is_empty()
+    }
+}
+
 /// The chain of the sandbox at `address`.
-fn chain_of(address: Ipv4Addr) -> String {
+pub fn chain_of(address: Ipv4Addr) -> String {
     format!("{CHAIN_PREFIX}{:08X}", u32::from(address))
 }
 
@@ -124,6 +131,7 @@ fn ruleset(address: Ipv4Addr, policy: &ResolvedPolicy, add_jump: bool) -> String
     rules.join("\n") + "\n"
 }
 
+/// The jump from `SOCKT-POLICIES` to `address`'s chain, as arguments.
 fn jump_rule(address: Ipv4Addr) -> [String; 4] {
     [
         "-s".into(),
@@ -133,25 +141,29 @@ fn jump_rule(address: Ipv4Addr) -> [String; 4] {
     ]
 }
 
+/// Whether `SOCKT-POLICIES` jumps to `address`'s chain.
+fn has_jump(address: Ipv4Addr) -> bool {
+    let rule = jump_rule(address);
+    has_rule(POLICIES_CHAIN, &rule.each_ref().map(String::as_str))
+}
+
 /// Give the sandbox now at `address` its policy: write its chain (or remove
 /// the chain a former holder of the address left, for an open policy).
 pub fn apply(address: Ipv4Addr, policy: &ResolvedPolicy) -> anyhow::Result<()> {
-    let open = policy.internet && policy.allow.is_empty() && policy.deny.is_empty();
-    if open {
+    if policy.is_open() {
         return remove(address);
     }
-    let jump = jump_rule(address);
-    let jump: Vec<&str> = jump.iter().map(String::as_str).collect();
-    restore(&ruleset(address, policy, !has_rule(POLICIES_CHAIN, &jump)))
+    restore(&ruleset(address, policy, !has_jump(address)))
 }
 
 /// Remove the chain of `address`, if any.
 pub fn remove(address: Ipv4Addr) -> anyhow::Result<()> {
-    let jump = jump_rule(address);
-    let jump: Vec<&str> = jump.iter().map(String::as_str).collect();
-    while has_rule(POLICIES_CHAIN, &jump) {
-        let mut delete = vec!["-D", POLICIES_CHAIN];
-        delete.extend_from_slice(&jump);
+    let rule = jump_rule(address);
+    let delete: Vec<&str> = ["-D", POLICIES_CHAIN]
+        .into_iter()
+        .chain(rule.iter().map(String::as_str))
+        .collect();
+    while has_jump(address) {
         iptables(&delete)?;
     }
     let chain = chain_of(address);
