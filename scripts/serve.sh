@@ -12,6 +12,8 @@ ensure_iptables
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/sockt-target}"
 echo "building sockt (release)..." >&2
 cargo build --release --bin sockt >&2
+SOCKT_AGENT_BINARY="${SOCKT_AGENT_BINARY:-$(scripts/build-agent.sh)}"
+export SOCKT_AGENT_BINARY
 if [ -z "${SOCKT_ADMIN_TOKEN:-}" ]; then
   echo "note: SOCKT_ADMIN_TOKEN is unset, so the admin endpoints are off; create accounts with" >&2
   echo "      $CARGO_TARGET_DIR/release/sockt accounts create --credits-cents 500" >&2

@@ -18,6 +18,9 @@ echo "== build" >&2
 cargo build --bin sockt
 cargo test --workspace --no-run
 sockt="$CARGO_TARGET_DIR/debug/sockt"
+# Every test server runs its sandboxes with the agent (tests/agent.rs fails without it).
+SOCKT_AGENT_BINARY="$(scripts/build-agent.sh)"
+export SOCKT_AGENT_BINARY
 
 echo "== sandbox image (built once from Debian packages, then reused)" >&2
 "$sockt" image build --data-dir "$CARGO_TARGET_DIR/sockt-image-build"

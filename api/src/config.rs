@@ -192,6 +192,23 @@ pub struct ServeConfig {
     /// tier=runtime, e.g. nano=runsc,micro=runsc).
     #[arg(long, env = "SOCKT_TIER_RUNTIMES", value_delimiter = ',')]
     pub tier_runtimes: Vec<String>,
+    /// The sandbox agent binary (`sockt-agent`, static), mounted into every
+    /// sandbox under the engine's default runtime to run commands, files and
+    /// terminals without Docker round trips. Default: `sockt-agent` beside
+    /// this binary, when it exists; otherwise Docker's exec API serves.
+    #[arg(long, env = "SOCKT_AGENT_BINARY")]
+    pub agent_binary: Option<std::path::PathBuf>,
+    /// Host directory of the agents' per-sandbox sockets (default: DATA_DIR/agents).
+    #[arg(long, env = "SOCKT_AGENT_DIR")]
+    pub agent_dir: Option<std::path::PathBuf>,
+    /// Warm pool: containers started ahead of demand per tier (tier=n,...;
+    /// 0 disables). Creates with no environment and the open network take one.
+    #[arg(long, env = "SOCKT_POOL", default_value = "nano=2,micro=2,small=2")]
+    pub pool: String,
+    /// The most memory the pool may hold, counted in its containers' tier
+    /// limits (MiB).
+    #[arg(long, env = "SOCKT_POOL_MEMORY_MIB", default_value_t = 4096)]
+    pub pool_memory_mib: u64,
     /// LNbits base URL of Sockt's Lightning wallet; Lightning billing is off when unset.
     #[arg(long, env = "SOCKT_LNBITS_URL")]
     pub lnbits_url: Option<String>,

@@ -6,7 +6,7 @@ use crate::metrics::Metrics;
 use crate::rate_limit::CallerLimiter;
 use crate::rest;
 use adapters::clock::SystemClock;
-use adapters::docker::{DockerConfig, DockerRuntime, NetworkChoice};
+use adapters::docker::{AgentConfig, DockerConfig, DockerRuntime, NetworkChoice, PoolConfig};
 use adapters::lightning::{LnbitsGateway, LnurlResolver, OutboundPolicy};
 use adapters::store::StoreLocation;
 use anyhow::Context;
@@ -168,6 +168,32 @@ pub struct Running {
     pub background: tokio::task::JoinHandle<()>,
 }
 
+/// The agent every sandbox gets: the configured binary, or `sockt-agent`
+/// beside this one; None (Docker's exec API) when there is none.
+fn agent_config(config: &ServeConfig, store_secret: &str) -> anyhow::Result<Option<AgentConfig>> {
+    let binary = match &config.agent_binary {
+        Some(binary) => binary.clone(),
+        None => match std::env::current_exe()?.parent() {
+            Some(dir) if dir.join("sockt-agent").is_file() => dir.join("sockt-agent"),
+            _ => {
+                tracing::warn!("no sandbox agent (SOCKT_AGENT_BINARY, or sockt-agent beside this binary): commands and files go through Docker's exec API, which is slower");
+                return Ok(None);
+            }
+        },
+    };
+    Ok(Some(AgentConfig {
+        binary,
+        dir: config
+            .agent_dir
+            .clone()
+            .unwrap_or_else(|| config.image.store.data_dir.join("agents")),
+        // Its own key, derived from the store's secret: any process of this
+        // store talks to any of its agents.
+        key: sockt_agent::protocol::slot_secret(store_secret.as_bytes(), "server-agent-key")
+            .to_vec(),
+    }))
+}
+
 /// Open the store, connect Docker, make sure the image exists, reconcile,
 /// and start the meter. The caller serves `router(running.state)` on the
 /// listener bound at `local_addr`.
@@ -199,10 +225,18 @@ pub async fn bootstrap(config: &ServeConfig, local_addr: SocketAddr) -> anyhow::
         },
         oci_runtime: config.oci_runtime.clone(),
         tier_runtimes: tier_runtimes(&config.tier_runtimes)?,
+        agent: agent_config(config, &stores.link_secret)?,
     };
+    let pool_sizes =
+        PoolConfig::parse_sizes(&config.pool).map_err(|e| anyhow::anyhow!("SOCKT_POOL: {e}"))?;
     let runtime = DockerRuntime::connect(docker_config)
         .await
-        .context("connecting to Docker (is the engine running and its socket reachable?)")?;
+        .context("connecting to Docker (is the engine running and its socket reachable?)")?
+        .with_pool(PoolConfig {
+            sizes: pool_sizes,
+            memory_budget_mib: config.pool_memory_mib,
+            image: config.image.sandbox_image.clone(),
+        });
     let image = &config.image.sandbox_image;
     let outcome = adapters::image::ensure_image(
         runtime.client(),
@@ -216,6 +250,11 @@ pub async fn bootstrap(config: &ServeConfig, local_addr: SocketAddr) -> anyhow::
     .await
     .with_context(|| format!("preparing the sandbox image {image}"))?;
     tracing::info!(image, ?outcome, "sandbox image ready");
+    let runtime = Arc::new(runtime);
+    runtime
+        .start_pool()
+        .await
+        .map_err(|e| anyhow::anyhow!("taking in the warm pool: {e}"))?;
     let stores_instance = stores.instance_id.clone();
 
     let public_url = config
@@ -251,7 +290,7 @@ pub async fn bootstrap(config: &ServeConfig, local_addr: SocketAddr) -> anyhow::
         stores.sandboxes.clone(),
         stores.accounts.clone(),
         stores.read.clone(),
-        Arc::new(runtime),
+        runtime,
         Arc::new(SystemClock),
         app_config,
     )

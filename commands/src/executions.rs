@@ -332,13 +332,25 @@ impl App {
                 options,
             )
             .await?;
-        let deadline =
-            Instant::now() + Duration::from_millis(started.timeout_ms) + Duration::from_secs(10);
+        let wait = Duration::from_millis(started.timeout_ms) + Duration::from_secs(10);
+        self.wait_for_execution(principal, &started.execution_id, wait)
+            .await
+    }
+
+    /// The execution once it has ended, or as it is after `wait`.
+    pub async fn wait_for_execution(
+        &self,
+        principal: &Principal,
+        execution_id: &str,
+        wait: Duration,
+    ) -> Result<ExecPoll, AppError> {
+        let deadline = Instant::now() + wait;
         loop {
+            let left = deadline.saturating_duration_since(Instant::now());
             let poll = self
-                .poll_execution(principal, &started.execution_id, None, MAX_POLL_WAIT)
+                .poll_execution(principal, execution_id, None, left.min(MAX_POLL_WAIT))
                 .await?;
-            if poll.execution.status.is_finished() || Instant::now() >= deadline {
+            if poll.execution.status.is_finished() || left.is_zero() {
                 return Ok(poll);
             }
         }

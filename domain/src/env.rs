@@ -71,6 +71,11 @@ impl EnvVars {
         self.0.iter().map(|(k, v)| format!("{k}={v}"))
     }
 
+    /// Each variable as a (name, value) pair.
+    pub fn pairs(&self) -> impl Iterator<Item = (String, String)> + '_ {
+        self.0.iter().map(|(k, v)| (k.clone(), v.clone()))
+    }
+
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }

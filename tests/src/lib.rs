@@ -111,6 +111,11 @@ impl TestServer {
             "--log-format",
             "text",
         ];
+        // No warm pool unless a test asks for one: dozens of test servers
+        // filling pools at once would only load the engine.
+        if !extra.contains(&"--pool") {
+            args.extend_from_slice(&["--pool", "0"]);
+        }
         args.extend_from_slice(extra);
         let cli = api::config::Cli::try_parse_from(args).unwrap();
         let api::config::Command::Serve(config) = cli.command else {

@@ -1,13 +1,20 @@
 //! The Docker runtime adapter (bollard): one hardened container per sandbox,
-//! commands through Docker's exec API, files through small scripts run by
-//! that API as the sandbox user (`files`).
+//! taken from a warm pool when one waits (`pool`); commands, files and
+//! terminals through the agent inside it (`agent`), or where it has none
+//! through Docker's exec API and small scripts run by it as the sandbox
+//! user (`files`, `shell`).
 
+pub mod agent;
 mod errors;
 mod files;
 pub mod firewall;
 pub mod network;
 pub mod policies;
+pub mod pool;
 mod shell;
+
+pub use agent::AgentConfig;
+pub use pool::PoolConfig;
 
 pub use network::NetworkChoice;
 
@@ -28,6 +35,7 @@ use domain::ports::{
 };
 use errors::{map_err, PathContext};
 use futures::StreamExt;
+use sockt_agent::protocol::{Request, TtySize};
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
 use std::sync::Arc;
@@ -80,6 +88,8 @@ pub struct DockerConfig {
     pub oci_runtime: Option<String>,
     /// Per tier id, an OCI runtime overriding `oci_runtime`.
     pub tier_runtimes: HashMap<String, String>,
+    /// The agent to run in each sandbox (None: Docker's exec API only).
+    pub agent: Option<AgentConfig>,
 }
 
 impl Default for DockerConfig {
@@ -89,6 +99,7 @@ impl Default for DockerConfig {
             network: NetworkChoice::Isolated { allow: Vec::new() },
             oci_runtime: None,
             tier_runtimes: HashMap::new(),
+            agent: None,
         }
     }
 }
@@ -100,6 +111,15 @@ pub struct DockerRuntime {
     network: String,
     /// Per container, the out-of-memory kills already accounted for.
     oom_kills_seen: std::sync::Mutex<HashMap<String, u64>>,
+    agents: Option<agent::Agents>,
+    pool: pool::Pool,
+}
+
+/// What a container is made for.
+#[derive(Clone, Copy)]
+enum Purpose<'a> {
+    Sandbox(&'a str),
+    Pool,
 }
 
 impl DockerRuntime {
@@ -124,12 +144,87 @@ impl DockerRuntime {
             }
             NetworkChoice::Engine(name) => name.clone(),
         };
+        let agents = match &config.agent {
+            Some(agent_config) => {
+                let agents = agent::Agents::new(agent_config.clone())?;
+                agents.sweep(&slots_in_use(&docker).await?, SLOT_SWEEP_AGE);
+                Some(agents)
+            }
+            None => None,
+        };
         Ok(DockerRuntime {
             docker,
             config,
             network,
             oom_kills_seen: std::sync::Mutex::default(),
+            agents,
+            pool: pool::Pool::new(PoolConfig::default()),
         })
+    }
+
+    /// Keep a warm pool of this size (call before `start_pool`).
+    pub fn with_pool(mut self, config: PoolConfig) -> Self {
+        self.pool = pool::Pool::new(config);
+        self
+    }
+
+    /// Take in the pooled containers a previous run left (removing those
+    /// the pool no longer wants), then keep the pool filled in the
+    /// background for as long as the runtime lives.
+    pub async fn start_pool(self: &Arc<Self>) -> Result<(), RuntimeError> {
+        let filters = HashMap::from([(
+            "label".to_string(),
+            vec![
+                pool::LABEL_POOL.to_string(),
+                format!("{LABEL_INSTANCE}={}", self.config.instance),
+            ],
+        )]);
+        let options = ListContainersOptionsBuilder::new()
+            .all(true)
+            .filters(&filters)
+            .build();
+        let found = self
+            .docker
+            .list_containers(Some(options))
+            .await
+            .map_err(|e| map_err(e, PathContext::None))?;
+        for container in found {
+            let waiting = container
+                .names
+                .iter()
+                .flatten()
+                .any(|n| n.trim_start_matches('/').starts_with(pool::POOL_PREFIX));
+            let Some(id) = container.id.clone() else {
+                continue;
+            };
+            if !waiting {
+                continue;
+            }
+            let tier = container
+                .labels
+                .as_ref()
+                .and_then(|l| l.get(pool::LABEL_POOL))
+                .cloned()
+                .unwrap_or_default();
+            let build = container
+                .labels
+                .as_ref()
+                .and_then(|l| l.get(agent::LABEL_AGENT_BUILD));
+            let usable = container.state == Some(ContainerSummaryStateEnum::RUNNING)
+                && container.image.as_deref() == Some(self.pool.image())
+                && build.map(String::as_str) == self.agents.as_ref().map(|a| a.build());
+            if !(usable && self.pool.adopt(&tier, id.clone())) {
+                self.destroy(&id).await?;
+            }
+        }
+        let weak = Arc::downgrade(self);
+        tokio::spawn(keep_pool_filled(weak));
+        Ok(())
+    }
+
+    /// Containers ready in the pool, per tier.
+    pub fn pool_ready(&self) -> std::collections::BTreeMap<String, usize> {
+        self.pool.ready()
     }
 
     /// Whether sandboxes join Sockt's isolated network (where policies live).
@@ -238,6 +333,65 @@ fn split_writable(path: &str) -> Option<(&'static str, &str)> {
     })
 }
 
+/// Agent slots older than this with no container are left-overs.
+const SLOT_SWEEP_AGE: std::time::Duration = std::time::Duration::from_secs(600);
+/// Pool containers made at the same time.
+const POOL_FILL_PARALLEL: usize = 4;
+
+/// The agent slots of every container on the engine.
+async fn slots_in_use(docker: &Docker) -> anyhow::Result<std::collections::HashSet<String>> {
+    let filters = HashMap::from([("label".to_string(), vec![agent::LABEL_AGENT.to_string()])]);
+    let options = ListContainersOptionsBuilder::new()
+        .all(true)
+        .filters(&filters)
+        .build();
+    Ok(docker
+        .list_containers(Some(options))
+        .await?
+        .into_iter()
+        .filter_map(|c| c.labels?.get(agent::LABEL_AGENT).cloned())
+        .collect())
+}
+
+/// Refill the pool whenever it has room, a few containers at a time, until
+/// the runtime is dropped.
+async fn keep_pool_filled(runtime: std::sync::Weak<DockerRuntime>) {
+    loop {
+        let Some(strong) = runtime.upgrade() else {
+            return;
+        };
+        let mut making = tokio::task::JoinSet::new();
+        // After a failure, finish what is under way and wait before retrying.
+        let mut failed = false;
+        loop {
+            for tier in strong.pool.tiers() {
+                while !failed && making.len() < POOL_FILL_PARALLEL && strong.pool.reserve(&tier) {
+                    let maker = strong.clone();
+                    let tier = tier.clone();
+                    making.spawn(async move {
+                        let made = maker.make_pooled(&tier).await;
+                        if let Err(e) = &made {
+                            tracing::warn!(tier, error = %e, "could not make a pooled container");
+                        }
+                        let ok = made.is_ok();
+                        maker.pool.made(&tier, made.ok());
+                        ok
+                    });
+                }
+            }
+            match making.join_next().await {
+                None => break,
+                Some(Ok(true)) => {}
+                Some(_) => failed = true,
+            }
+        }
+        let wake = strong.pool.wake.clone();
+        drop(strong);
+        // Also look again now and then: a failed make is retried.
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(5), wake.notified()).await;
+    }
+}
+
 /// Every OCI runtime the configuration names must be one the engine knows.
 async fn check_runtimes(docker: &Docker, config: &DockerConfig) -> anyhow::Result<()> {
     let named: std::collections::BTreeSet<&String> = config
@@ -270,6 +424,11 @@ fn address_on(info: &ContainerInspectResponse, network: &str) -> Option<Ipv4Addr
         .as_deref()?
         .parse()
         .ok()
+}
+
+/// A label of the container.
+fn label_of(info: &ContainerInspectResponse, label: &str) -> Option<String> {
+    info.config.as_ref()?.labels.as_ref()?.get(label).cloned()
 }
 
 /// The policy a container's label records (open when it has none).
@@ -339,17 +498,17 @@ impl DockerRuntime {
     /// since the last time this was asked (its cgroup's `oom_kill` count
     /// grew: memory.events on cgroup v2, memory.oom_control on v1).
     async fn memory_ran_out(&self, container: &str) -> bool {
-        let script = "cat /sys/fs/cgroup/memory.events 2>/dev/null || cat /sys/fs/cgroup/memory/memory.oom_control";
-        let Ok((_, stdout, _)) = self
-            .run_helper(
-                container,
-                vec!["/bin/sh".into(), "-c".into(), script.into()],
-            )
-            .await
-        else {
-            return false;
-        };
-        let Some(kills) = oom_kills(&String::from_utf8_lossy(&stdout)) else {
+        let mut kills = None;
+        for file in [
+            "/sys/fs/cgroup/memory.events",
+            "/sys/fs/cgroup/memory/memory.oom_control",
+        ] {
+            if let Ok(content) = self.read_file(container, file, 64 * 1024).await {
+                kills = oom_kills(&String::from_utf8_lossy(&content.bytes));
+                break;
+            }
+        }
+        let Some(kills) = kills else {
             return false;
         };
         let mut seen = self
@@ -358,6 +517,22 @@ impl DockerRuntime {
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         let before = seen.insert(container.to_string(), kills).unwrap_or(0);
         kills > before
+    }
+
+    /// A connection to the container's agent carrying `request`; None when
+    /// it has none or it does not answer (then the engine's exec API serves).
+    async fn agent(&self, container: &str, request: &Request) -> Option<agent::Connection> {
+        let agents = self.agents.as_ref()?;
+        let slot = match agents.known(container) {
+            Some(slot) => slot,
+            None => {
+                let info = self.docker.inspect_container(container, None).await.ok()?;
+                let slot = label_of(&info, agent::LABEL_AGENT);
+                agents.remember(container, slot.clone());
+                slot
+            }
+        }?;
+        agents.open(&slot, request).await
     }
 
     /// Whether the container is running or paused.
@@ -370,15 +545,44 @@ impl DockerRuntime {
             .is_some_and(|state| state.running == Some(true) || state.paused == Some(true))
     }
 
-    /// Create and start the sandbox's container (or adopt the one an
-    /// earlier attempt made).
-    async fn create_container(&self, spec: &SandboxSpec) -> Result<String, RuntimeError> {
+    /// Create and start a container: the sandbox's (or adopt the one an
+    /// earlier attempt made), or one for the pool.
+    async fn create_container(
+        &self,
+        spec: &SandboxSpec,
+        purpose: Purpose<'_>,
+    ) -> Result<String, RuntimeError> {
         let mut labels = HashMap::from([
             (LABEL_MANAGED.to_string(), "true".to_string()),
-            (LABEL_SANDBOX.to_string(), spec.sandbox_id.clone()),
             (LABEL_TIER.to_string(), spec.tier.name.as_str().to_string()),
             (LABEL_INSTANCE.to_string(), self.config.instance.clone()),
         ]);
+        let name = match purpose {
+            Purpose::Sandbox(sandbox_id) => {
+                labels.insert(LABEL_SANDBOX.to_string(), sandbox_id.to_string());
+                format!("sockt-{sandbox_id}")
+            }
+            Purpose::Pool => {
+                labels.insert(
+                    pool::LABEL_POOL.to_string(),
+                    spec.tier.name.as_str().to_string(),
+                );
+                format!("{}{}", pool::POOL_PREFIX, uuid::Uuid::new_v4().simple())
+            }
+        };
+        // The agent runs under the engine's default runtime (gVisor keeps
+        // sockets inside its own kernel, out of the server's reach).
+        let slot = match (&self.agents, spec.runtime.as_deref()) {
+            (Some(agents), None | Some("runc")) => Some(agents.prepare_slot()?),
+            _ => None,
+        };
+        if let (Some(agents), Some(slot)) = (&self.agents, &slot) {
+            labels.insert(agent::LABEL_AGENT.to_string(), slot.clone());
+            labels.insert(
+                agent::LABEL_AGENT_BUILD.to_string(),
+                agents.build().to_string(),
+            );
+        }
         if !spec.network.is_open() {
             let policy = serde_json::to_string(&spec.network)
                 .map_err(|e| RuntimeError::Failed(format!("recording the network policy: {e}")))?;
@@ -397,16 +601,29 @@ impl DockerRuntime {
             init: Some(true),
             network_mode: Some(self.network.clone()),
             runtime: spec.runtime.clone(),
+            binds: match (&self.agents, &slot) {
+                (Some(agents), Some(slot)) => Some(agents.binds(slot)),
+                _ => None,
+            },
             ..Default::default()
+        };
+        // The home starts empty: give it the usual dotfiles (PATH for
+        // ~/.local/bin, the prompt), then serve as the agent (or idle).
+        let main = if slot.is_some() {
+            format!(
+                "exec {} {}",
+                sockt_agent::protocol::BINARY_PATH,
+                sockt_agent::protocol::MOUNT_POINT
+            )
+        } else {
+            "exec sleep infinity".to_string()
         };
         let body = ContainerCreateBody {
             image: Some(spec.image.clone()),
-            // The home starts empty: give it the usual dotfiles (PATH for
-            // ~/.local/bin, the prompt), then idle.
             cmd: Some(vec![
                 "/bin/sh".into(),
                 "-c".into(),
-                "cp -n /etc/skel/.[!.]* \"$HOME\"/ 2>/dev/null; exec sleep infinity".into(),
+                format!("cp -n /etc/skel/.[!.]* \"$HOME\"/ 2>/dev/null; {main}"),
             ]),
             user: Some(SANDBOX_USER.into()),
             working_dir: Some(SANDBOX_HOME.into()),
@@ -425,20 +642,32 @@ impl DockerRuntime {
             host_config: Some(host_config),
             ..Default::default()
         };
-        let name = format!("sockt-{}", spec.sandbox_id);
         let options = CreateContainerOptionsBuilder::new().name(&name).build();
-        let created = match self.docker.create_container(Some(options), body).await {
+        let created = self.docker.create_container(Some(options), body).await;
+        let unused_slot = || {
+            if let (Some(agents), Some(slot)) = (&self.agents, &slot) {
+                agents.remove_slot("", slot);
+            }
+        };
+        let created = match created {
             Ok(created) => created,
             // Made before: by a process that died before recording it, or by
             // another process provisioning the same sandbox right now.
-            Err(e) if errors::is_name_conflict(&e) => return self.adopt(&name).await,
+            Err(e) if errors::is_name_conflict(&e) => {
+                unused_slot();
+                return self.adopt(&name).await;
+            }
             Err(e) => {
+                unused_slot();
                 return Err(match map_err(e, PathContext::None) {
                     RuntimeError::ContainerGone => RuntimeError::ImageMissing(spec.image.clone()),
                     other => other,
-                })
+                });
             }
         };
+        if let (Some(agents), Some(slot)) = (&self.agents, &slot) {
+            agents.remember(&created.id, Some(slot.clone()));
+        }
         if let Err(e) = self.docker.start_container(&created.id, None).await {
             if self.is_up(&created.id).await {
                 return Ok(created.id);
@@ -446,7 +675,82 @@ impl DockerRuntime {
             let _ = self.destroy(&created.id).await;
             return Err(map_err(e, PathContext::None));
         }
+        if let (Some(agents), Some(slot)) = (&self.agents, &slot) {
+            if !agents.wait_ready(slot).await {
+                tracing::warn!(container = %created.id, "the sandbox's agent did not start; using Docker's exec API for it");
+            }
+        }
         Ok(created.id)
+    }
+
+    /// A container for the pool, of the tier's runtime, open network and
+    /// no environment of its own.
+    async fn make_pooled(&self, tier: &str) -> Result<String, RuntimeError> {
+        let tier = domain::Tier::of(
+            tier.parse()
+                .map_err(|e: domain::tier::UnknownTier| RuntimeError::Failed(e.to_string()))?,
+        );
+        let spec = SandboxSpec {
+            sandbox_id: String::new(),
+            image: self.pool.image().to_string(),
+            runtime: self.runtime_for(&tier),
+            tier,
+            network: NetworkPolicy::default(),
+            env: domain::env::EnvVars::default(),
+        };
+        self.create_container(&spec, Purpose::Pool).await
+    }
+
+    /// Give the sandbox a container from the pool, if one waits that fits
+    /// the spec exactly: it takes the sandbox's name (which makes the claim
+    /// atomic: a second claim for the same sandbox finds the name taken and
+    /// adopts the first).
+    async fn claim_pooled(&self, spec: &SandboxSpec) -> Option<Result<String, RuntimeError>> {
+        let tier = spec.tier.name.as_str();
+        let fits = self.pool.serves(tier)
+            && spec.env.is_empty()
+            && spec.network.is_open()
+            && spec.image == self.pool.image()
+            && spec.runtime == self.runtime_for(&spec.tier);
+        if !fits {
+            return None;
+        }
+        let name = format!("sockt-{}", spec.sandbox_id);
+        while let Some(container) = self.pool.take(tier) {
+            if !self.is_running(&container).await {
+                let _ = self.destroy(&container).await;
+                continue;
+            }
+            let rename = bollard::query_parameters::RenameContainerOptionsBuilder::new()
+                .name(&name)
+                .build();
+            return Some(
+                match self.docker.rename_container(&container, rename).await {
+                    Ok(()) => Ok(container),
+                    Err(e)
+                        if e.to_string().contains("already in use")
+                            || errors::is_name_conflict(&e) =>
+                    {
+                        let _ = self.destroy(&container).await;
+                        self.adopt(&name).await
+                    }
+                    Err(e) => {
+                        let _ = self.destroy(&container).await;
+                        Err(map_err(e, PathContext::None))
+                    }
+                },
+            );
+        }
+        None
+    }
+
+    async fn is_running(&self, container: &str) -> bool {
+        self.docker
+            .inspect_container(container, None)
+            .await
+            .ok()
+            .and_then(|info| info.state)
+            .is_some_and(|state| state.running == Some(true) && state.paused != Some(true))
     }
 
     /// Give the container its network policy in the kernel (on Sockt's
@@ -522,10 +826,19 @@ impl SandboxRuntime for DockerRuntime {
     }
 
     async fn create(&self, spec: &SandboxSpec) -> Result<String, RuntimeError> {
-        let id = self.create_container(spec).await?;
-        if let Err(e) = self.enforce_policy(&id, &spec.network).await {
-            let _ = self.destroy(&id).await;
-            return Err(e);
+        if let Some(claimed) = self.claim_pooled(spec).await {
+            return claimed;
+        }
+        let id = self
+            .create_container(spec, Purpose::Sandbox(&spec.sandbox_id))
+            .await?;
+        // A new container's address has no chain (destroy and the start-up
+        // reconciliation remove them): only a narrower policy needs rules.
+        if !spec.network.is_open() {
+            if let Err(e) = self.enforce_policy(&id, &spec.network).await {
+                let _ = self.destroy(&id).await;
+                return Err(e);
+            }
         }
         Ok(id)
     }
@@ -553,14 +866,17 @@ impl SandboxRuntime for DockerRuntime {
 
     async fn destroy(&self, container: &str) -> Result<(), RuntimeError> {
         // The address whose policy chain goes with the container (policies
-        // exist on the isolated network only).
-        let with_policy = if self.is_isolated() {
+        // exist on the isolated network only), and its agent's slot.
+        let (with_policy, slot) = if self.is_isolated() || self.agents.is_some() {
             match self.docker.inspect_container(container, None).await {
-                Ok(info) => policy_of(&info).and_then(|_| address_on(&info, &self.network)),
-                Err(_) => None,
+                Ok(info) => (
+                    policy_of(&info).and_then(|_| address_on(&info, &self.network)),
+                    label_of(&info, agent::LABEL_AGENT),
+                ),
+                Err(_) => (None, None),
             }
         } else {
-            None
+            (None, None)
         };
         let options = RemoveContainerOptionsBuilder::new()
             .force(true)
@@ -573,6 +889,9 @@ impl SandboxRuntime for DockerRuntime {
                 RuntimeError::Failed(m) if m.contains("already in progress") => {}
                 other => return Err(other),
             },
+        }
+        if let (Some(agents), Some(slot)) = (&self.agents, &slot) {
+            agents.remove_slot(container, slot);
         }
         if let Some(address) = with_policy {
             tokio::task::spawn_blocking(move || policies::remove(address))
@@ -589,6 +908,17 @@ impl SandboxRuntime for DockerRuntime {
         request: &ExecRequest,
         sink: Arc<dyn OutputSink>,
     ) -> Result<ExecExit, RuntimeError> {
+        let spec = agent::exec_spec(request, (EXEC_MARKER, &request.execution_id));
+        if let Some(connection) = self.agent(container, &Request::Exec(spec)).await {
+            let exit = agent::exec(connection, request, sink).await?;
+            if exit.code == KILLED_EXIT {
+                return Ok(ExecExit {
+                    code: exit.code,
+                    out_of_memory: self.memory_ran_out(container).await,
+                });
+            }
+            return Ok(exit);
+        }
         // The exec's process is a session leader; the marker in its
         // environment (inherited by its children) lets kill_exec find it.
         let exec = self
@@ -676,10 +1006,36 @@ impl SandboxRuntime for DockerRuntime {
         container: &str,
         request: &ShellRequest,
     ) -> Result<ShellIo, RuntimeError> {
+        let spec = agent::shell_spec(
+            SANDBOX_HOME,
+            vec![
+                ("TERM".into(), "xterm-256color".into()),
+                (EXEC_MARKER.into(), request.shell_id.clone()),
+            ],
+            TtySize {
+                cols: request.cols,
+                rows: request.rows,
+            },
+        );
+        if let Some(connection) = self.agent(container, &Request::Exec(spec)).await {
+            return agent::shell(connection).await;
+        }
         shell::open(&self.docker, container, request).await
     }
 
     async fn kill_exec(&self, container: &str, execution_id: &str) -> Result<(), RuntimeError> {
+        let marker = format!("{EXEC_MARKER}={execution_id}");
+        if let Some(connection) = self
+            .agent(
+                container,
+                &Request::Kill {
+                    marker: marker.clone(),
+                },
+            )
+            .await
+        {
+            return agent::done(connection, "").await;
+        }
         // Kill every process carrying the execution's marker, and every
         // process of their sessions (children that cleared their environment).
         let script = "for round in 1 2 3; do \
@@ -690,7 +1046,6 @@ impl SandboxRuntime for DockerRuntime {
                           kill -KILL \"$pid\" 2>/dev/null; \
                         done; \
                       done; exit 0";
-        let marker = format!("{EXEC_MARKER}={execution_id}");
         self.run_helper(
             container,
             vec![
@@ -717,6 +1072,13 @@ impl SandboxRuntime for DockerRuntime {
                 path: path.to_string(),
             });
         }
+        let request = Request::Write {
+            path: path.to_string(),
+            create_dirs,
+        };
+        if let Some(connection) = self.agent(container, &request).await {
+            return agent::write(connection, path, &bytes).await;
+        }
         let cmd = script(
             files::WRITE_SCRIPT,
             [path, if create_dirs { "1" } else { "0" }],
@@ -740,6 +1102,13 @@ impl SandboxRuntime for DockerRuntime {
         path: &str,
         max_bytes: u64,
     ) -> Result<FileContent, RuntimeError> {
+        let request = Request::Read {
+            path: path.to_string(),
+            max_bytes,
+        };
+        if let Some(connection) = self.agent(container, &request).await {
+            return agent::read(connection, path).await;
+        }
         let limit = usize::try_from(max_bytes).unwrap_or(usize::MAX);
         let cmd = script(files::READ_SCRIPT, [path, &max_bytes.to_string()]);
         let (code, bytes, stderr) = self
@@ -760,6 +1129,15 @@ impl SandboxRuntime for DockerRuntime {
         path: &str,
         max_depth: u32,
     ) -> Result<Vec<FileEntry>, RuntimeError> {
+        let request = Request::List {
+            path: path.to_string(),
+            max_depth,
+        };
+        if let Some(connection) = self.agent(container, &request).await {
+            let mut entries = agent::list(connection, path).await?;
+            entries.sort_by(|a, b| a.name.cmp(&b.name));
+            return Ok(entries);
+        }
         let script = "[ -e \"$1\" ] || exit 3; [ -d \"$1\" ] || exit 4; \
                       find \"$1\" -mindepth 1 -maxdepth \"$2\" -printf '%y\\t%s\\t%T@\\t%P\\0' 2>/dev/null; exit 0";
         let (code, stdout, _) = self
@@ -850,7 +1228,7 @@ impl SandboxRuntime for DockerRuntime {
         Ok(containers
             .into_iter()
             .filter_map(|c| {
-                let sandbox_id = c.labels.as_ref()?.get(LABEL_SANDBOX)?.clone();
+                let sandbox_id = sandbox_of(&c)?;
                 let status = match c.state {
                     Some(ContainerSummaryStateEnum::RUNNING) => ContainerStatus::Running,
                     Some(ContainerSummaryStateEnum::PAUSED) => ContainerStatus::Paused,
@@ -864,6 +1242,19 @@ impl SandboxRuntime for DockerRuntime {
             })
             .collect())
     }
+}
+
+/// The sandbox a container serves: its label, or for a container claimed
+/// from the pool its name; None for one still waiting in the pool.
+fn sandbox_of(container: &bollard::models::ContainerSummary) -> Option<String> {
+    if let Some(id) = container.labels.as_ref()?.get(LABEL_SANDBOX) {
+        return Some(id.clone());
+    }
+    let name = container.names.as_ref()?.first()?.trim_start_matches('/');
+    if name.starts_with(pool::POOL_PREFIX) {
+        return None;
+    }
+    name.strip_prefix("sockt-").map(str::to_string)
 }
 
 #[cfg(test)]

@@ -28,7 +28,13 @@ pub struct ExecRequest {
     /// Open its standard input (`POST /v1/executions/{id}/stdin`).
     #[serde(default)]
     stdin: bool,
+    /// Wait up to this long (at most 30 s) for the command to end and answer
+    /// with its result: a short command costs one round trip.
+    wait_ms: Option<u64>,
 }
+
+/// The longest `wait_ms` an exec request may ask for.
+const MAX_EXEC_WAIT_MS: u64 = 30_000;
 
 pub async fn start(
     State(state): State<AppState>,
@@ -51,18 +57,31 @@ pub async fn start(
             },
         )
         .await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(json!({
-            "execution_id": execution.execution_id,
-            "status": execution.status.as_str(),
-            "sandbox_id": execution.sandbox_id,
-            "command": execution.command,
-            "timeout_ms": execution.timeout_ms,
-            "background": body.background,
-            "stream_url": format!("{}/v1/executions/{}/stream", state.public_url, execution.execution_id),
-        })),
-    ))
+    let mut answer = json!({
+        "execution_id": execution.execution_id,
+        "status": execution.status.as_str(),
+        "sandbox_id": execution.sandbox_id,
+        "command": execution.command,
+        "timeout_ms": execution.timeout_ms,
+        "background": body.background,
+        "stream_url": format!("{}/v1/executions/{}/stream", state.public_url, execution.execution_id),
+    });
+    if let Some(wait_ms) = body.wait_ms.filter(|ms| *ms > 0) {
+        let poll = state
+            .app
+            .wait_for_execution(
+                &caller,
+                &execution.execution_id,
+                Duration::from_millis(wait_ms.min(MAX_EXEC_WAIT_MS)),
+            )
+            .await?;
+        if let (Value::Object(answer), Value::Object(result)) =
+            (&mut answer, wire::execution(&poll))
+        {
+            answer.extend(result);
+        }
+    }
+    Ok((StatusCode::CREATED, Json(answer)))
 }
 
 #[derive(Debug, Deserialize)]

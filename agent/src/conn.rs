@@ -1,0 +1,96 @@
+//! One connection: the challenge, then one request dispatched to its
+//! handler. Frames are written through a shared, locked writer so output
+//! threads can interleave whole frames.
+
+use sockt_agent::protocol::{
+    self, json_frame, parse_header, parse_json, Auth, Kind, ProtocolError, Reply, Request,
+};
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::sync::{Arc, Mutex};
+
+/// The sending half of a connection, shared by the threads of one request.
+#[derive(Clone)]
+pub struct Sender(Arc<Mutex<UnixStream>>);
+
+impl Sender {
+    pub fn send(&self, kind: Kind, payload: &[u8]) -> std::io::Result<()> {
+        let mut stream = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        stream.write_all(&protocol::header(kind, payload.len()))?;
+        stream.write_all(payload)
+    }
+
+    pub fn reply(&self, reply: &Reply) -> std::io::Result<()> {
+        let mut stream = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        stream.write_all(&json_frame(reply))
+    }
+
+    pub fn refuse(&self, refusal: protocol::Refusal, detail: String) -> std::io::Result<()> {
+        self.reply(&Reply::Refused { refusal, detail })
+    }
+}
+
+/// The receiving half.
+pub struct Receiver(UnixStream);
+
+impl Receiver {
+    /// The next frame; `None` when the server closed the connection.
+    pub fn next(&mut self) -> std::io::Result<Option<(Kind, Vec<u8>)>> {
+        let mut header = [0u8; 5];
+        match self.0.read_exact(&mut header) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
+            Err(e) => return Err(e),
+        }
+        let (kind, len) = parse_header(header).map_err(invalid)?;
+        let mut payload = vec![0u8; len];
+        self.0.read_exact(&mut payload)?;
+        Ok(Some((kind, payload)))
+    }
+
+    fn json<T: for<'de> serde::Deserialize<'de>>(&mut self) -> std::io::Result<T> {
+        match self.next()? {
+            Some((Kind::Json, payload)) => parse_json(&payload).map_err(invalid),
+            _ => Err(invalid(ProtocolError::Unexpected("expected a JSON frame"))),
+        }
+    }
+}
+
+pub fn invalid(e: ProtocolError) -> std::io::Error {
+    std::io::Error::new(std::io::ErrorKind::InvalidData, e)
+}
+
+fn nonce() -> std::io::Result<String> {
+    let mut bytes = [0u8; 32];
+    std::fs::File::open("/dev/urandom")?.read_exact(&mut bytes)?;
+    Ok(hex::encode(bytes))
+}
+
+pub fn serve(stream: UnixStream, secret: &[u8]) -> std::io::Result<()> {
+    let sender = Sender(Arc::new(Mutex::new(stream.try_clone()?)));
+    let mut receiver = Receiver(stream);
+    let nonce = nonce()?;
+    sender.reply(&Reply::Hello {
+        nonce: nonce.clone(),
+        version: protocol::VERSION,
+    })?;
+    let auth: Auth = receiver.json()?;
+    if !protocol::verify(secret, &nonce, &auth.proof) {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::PermissionDenied,
+            "a client failed the challenge",
+        ));
+    }
+    match receiver.json::<Request>()? {
+        Request::Exec(spec) => crate::exec::run(spec, sender, receiver),
+        Request::Kill { marker } => {
+            crate::kill::kill_marked(&marker);
+            sender.reply(&Reply::Done)
+        }
+        Request::Write { path, create_dirs } => {
+            crate::files::write(&path, create_dirs, &sender, &mut receiver)
+        }
+        Request::Read { path, max_bytes } => crate::files::read(&path, max_bytes, &sender),
+        Request::List { path, max_depth } => crate::files::list(&path, max_depth, &sender),
+    }
+}

@@ -1,0 +1,53 @@
+//! `sockt-agent`: started as the sandbox's main process (as the sandbox
+//! user), it takes its secret from the directory the server mounted at
+//! `/run/sockt`, removes it, makes itself undumpable (so the sandbox's own
+//! processes cannot read its memory), and serves the server on a Unix socket
+//! there: one connection per request, each opened with the challenge only
+//! the server can answer.
+
+mod conn;
+mod exec;
+mod files;
+mod kill;
+mod login_env;
+
+use sockt_agent::protocol::{KEY_NAME, MOUNT_POINT, SOCKET_NAME};
+use std::os::unix::net::UnixListener;
+use std::path::Path;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let dir = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| MOUNT_POINT.into());
+    match serve(Path::new(&dir)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("sockt-agent: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn serve(dir: &Path) -> std::io::Result<()> {
+    let key_file = dir.join(KEY_NAME);
+    let secret = hex::decode(std::fs::read_to_string(&key_file)?.trim())
+        .map_err(|_| std::io::Error::other("the key file does not hold hex"))?;
+    std::fs::remove_file(&key_file)?;
+    rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable)?;
+    let socket = dir.join(SOCKET_NAME);
+    let _ = std::fs::remove_file(&socket);
+    let listener = UnixListener::bind(&socket)?;
+    let secret: &'static [u8] = Vec::leak(secret);
+    for stream in listener.incoming() {
+        let Ok(stream) = stream else { continue };
+        std::thread::spawn(move || {
+            if let Err(e) = conn::serve(stream, secret) {
+                // The server reads the outcome from the replies; a broken
+                // connection is only worth a line on the container's log.
+                eprintln!("sockt-agent: {e}");
+            }
+        });
+    }
+    Ok(())
+}
