@@ -59,8 +59,8 @@ fn pump(
     kind: Kind,
     sender: Sender,
     done: mpsc::Sender<()>,
-) {
-    std::thread::spawn(move || {
+) -> std::io::Result<()> {
+    background(move || {
         let mut buffer = vec![0u8; CHUNK];
         loop {
             match source.read(&mut buffer) {
@@ -75,7 +75,14 @@ fn pump(
             }
         }
         let _ = done.send(());
-    });
+    })
+}
+
+/// Run `work` on a thread of its own. Creating one can fail (the sandbox
+/// is at its process limit): that is an error for the request, never a
+/// panic of the agent.
+pub fn background(work: impl FnOnce() + Send + 'static) -> std::io::Result<()> {
+    std::thread::Builder::new().spawn(work).map(|_| ())
 }
 
 /// Wait for the process, then for its output to drain (bounded), then
@@ -122,15 +129,15 @@ fn run_piped(
     let (done, drained) = mpsc::channel();
     let mut pumps = 0;
     if let Some(stdout) = child.stdout.take() {
-        pump(stdout, Kind::Stdout, sender.clone(), done.clone());
+        pump(stdout, Kind::Stdout, sender.clone(), done.clone())?;
         pumps += 1;
     }
     if let Some(stderr) = child.stderr.take() {
-        pump(stderr, Kind::Stderr, sender.clone(), done.clone());
+        pump(stderr, Kind::Stderr, sender.clone(), done.clone())?;
         pumps += 1;
     }
     let mut stdin = child.stdin.take();
-    std::thread::spawn(move || {
+    background(move || {
         // Input until the server closes it (or the connection ends).
         while let Ok(Some((kind, bytes))) = receiver.next() {
             let failed = match (kind, stdin.as_mut()) {
@@ -143,7 +150,7 @@ fn run_piped(
                 stdin = None;
             }
         }
-    });
+    })?;
     finish(child, pumps, drained, &sender)
 }
 
@@ -190,9 +197,9 @@ fn run_on_terminal(
     sender.reply(&Reply::Started)?;
     let master = std::fs::File::from(master);
     let (done, drained) = mpsc::channel();
-    pump(master.try_clone()?, Kind::Stdout, sender.clone(), done);
+    pump(master.try_clone()?, Kind::Stdout, sender.clone(), done)?;
     let mut input = master;
-    std::thread::spawn(move || {
+    background(move || {
         while let Ok(Some((kind, bytes))) = receiver.next() {
             let written = match kind {
                 Kind::Stdin => input.write_all(&bytes).is_ok(),
@@ -208,7 +215,7 @@ fn run_on_terminal(
                 break;
             }
         }
-    });
+    })?;
     finish(child, 1, drained, &sender)
 }
 

@@ -251,8 +251,9 @@ pub async fn bootstrap(config: &ServeConfig, local_addr: SocketAddr) -> anyhow::
     .with_context(|| format!("preparing the sandbox image {image}"))?;
     tracing::info!(image, ?outcome, "sandbox image ready");
     let runtime = Arc::new(runtime);
+    let shutdown = CancellationToken::new();
     runtime
-        .start_pool()
+        .start_pool(shutdown.clone())
         .await
         .map_err(|e| anyhow::anyhow!("taking in the warm pool: {e}"))?;
     let stores_instance = stores.instance_id.clone();
@@ -300,7 +301,6 @@ pub async fn bootstrap(config: &ServeConfig, local_addr: SocketAddr) -> anyhow::
         Some(lightning) => app.with_lightning(lightning),
         None => app,
     };
-    let shutdown = CancellationToken::new();
     tokio::spawn(stores.feed.clone().run(shutdown.clone()));
     let checkpointing = tokio::spawn(stores.clone().keep_checkpointing(
         Arc::new(SystemClock),

@@ -109,6 +109,11 @@ impl App {
         &self.read
     }
 
+    /// Containers ready in the runtime's warm pool, per tier.
+    pub fn warm_pool(&self) -> std::collections::BTreeMap<String, usize> {
+        self.runtime.warm_pool()
+    }
+
     pub fn now_ms(&self) -> i64 {
         self.clock.now_ms()
     }

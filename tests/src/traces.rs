@@ -1,6 +1,7 @@
 //! What a terminated sandbox could leave on this machine — its container,
-//! the kernel rules of its network policy, Docker volumes, images, loop
-//! devices — checked from outside the server after terminate.
+//! the kernel rules of its network policy, its agent's socket directory,
+//! Docker volumes, images, loop devices — checked from outside the server
+//! after terminate.
 
 use std::collections::BTreeSet;
 use std::process::Command;
@@ -31,6 +32,8 @@ pub fn policy_rules_for(address: &str) -> Vec<String> {
 /// The machine as it was before some sandboxes were terminated.
 pub struct Traces {
     sandboxes: Vec<(String, Option<String>)>,
+    /// The host directories of their agents' sockets.
+    agent_dirs: Vec<String>,
     volumes: BTreeSet<String>,
     images: BTreeSet<String>,
     loop_devices: BTreeSet<String>,
@@ -51,8 +54,21 @@ impl Traces {
                 (id.to_string(), Some(address).filter(|a| !a.is_empty()))
             })
             .collect();
+        let agent_dirs = sandbox_ids
+            .iter()
+            .map(|id| {
+                crate::docker(&[
+                    "inspect",
+                    "-f",
+                    "{{range .Mounts}}{{if eq .Destination \"/run/sockt\"}}{{.Source}}{{end}}{{end}}",
+                    &format!("sockt-{id}"),
+                ])
+            })
+            .filter(|dir| !dir.is_empty())
+            .collect();
         Traces {
             sandboxes,
+            agent_dirs,
             volumes: lines("docker", &["volume", "ls", "-q"]),
             images: lines("docker", &["images", "-q", "--no-trunc"]),
             loop_devices: lines("losetup", &["-a"]),
@@ -84,6 +100,12 @@ impl Traces {
                 let kept = policy_rules(&rules, address);
                 assert!(kept.is_empty(), "rules left for {id} ({address}): {kept:?}");
             }
+        }
+        for dir in &self.agent_dirs {
+            assert!(
+                !std::path::Path::new(dir).exists(),
+                "the agent's directory {dir} is left"
+            );
         }
         for (what, before, now) in [
             (

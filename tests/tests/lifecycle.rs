@@ -347,7 +347,14 @@ async fn containers_are_hardened_and_limited_by_tier() {
     assert_eq!(host["NanoCpus"], 250_000_000);
     assert_eq!(host["Memory"], 256 << 20);
     assert_eq!(host["PidsLimit"], 128);
-    assert!(host["Binds"].is_null(), "no host path is mounted");
+    // The only host paths: the agent binary (read-only) and its socket's
+    // directory, the sandbox's own.
+    let binds: Vec<String> = serde_json::from_value(host["Binds"].clone()).unwrap();
+    assert_eq!(binds.len(), 2, "{binds:?}");
+    assert!(binds.iter().any(|b| b.ends_with(":/opt/sockt/agent:ro")));
+    assert!(binds
+        .iter()
+        .any(|b| b.ends_with(":/run/sockt") && b.contains("/agents/")));
     assert!(!inspect.contains("docker.sock"));
     assert_eq!(info[0]["Config"]["User"], "sandbox");
     let poll = server.exec(&key, &id, json!({"command": "id -u; grep CapEff /proc/self/status; grep NoNewPrivs /proc/self/status; touch /usr/x 2>/dev/null || echo ro; touch /tmp/t ~/h && echo rw"})).await;

@@ -32,6 +32,9 @@ pub const LABEL_AGENT_BUILD: &str = "sockt.agent_build";
 const SANDBOX_UID: u32 = 1000;
 /// How long an agent may take to greet: a frozen (paused) sandbox never does.
 const HELLO_WAIT: Duration = Duration::from_secs(2);
+/// How long a file operation or a kill may take before the agent counts as
+/// stuck (a command's own time is bounded by its timeout instead).
+const REPLY_WAIT: Duration = Duration::from_secs(60);
 /// How long a new container's agent may take to start listening.
 const START_WAIT: Duration = Duration::from_secs(5);
 /// Longest socket path the kernel takes, with room to spare.
@@ -424,7 +427,7 @@ pub fn shell_spec(cwd: &str, env: Vec<(String, String)>, size: TtySize) -> ExecS
 }
 
 /// Wait for a kill or write to be acknowledged.
-pub async fn done(mut connection: Connection, path: &str) -> Result<(), RuntimeError> {
+async fn done_unbounded(mut connection: Connection, path: &str) -> Result<(), RuntimeError> {
     match connection.reply().await? {
         Reply::Done => Ok(()),
         Reply::Refused { refusal, detail } => Err(refused(refusal, path, detail)),
@@ -433,7 +436,7 @@ pub async fn done(mut connection: Connection, path: &str) -> Result<(), RuntimeE
 }
 
 /// Send a file's bytes after a write request, then wait for the verdict.
-pub async fn write(
+async fn write_unbounded(
     mut connection: Connection,
     path: &str,
     bytes: &[u8],
@@ -449,14 +452,17 @@ pub async fn write(
     if sent.is_ok() {
         sent = connection.send(Kind::End, &[]).await;
     }
-    match (done(connection, path).await, sent) {
+    match (done_unbounded(connection, path).await, sent) {
         (Ok(()), Err(e)) => Err(e),
         (verdict, _) => verdict,
     }
 }
 
 /// Receive a file after a read request.
-pub async fn read(mut connection: Connection, path: &str) -> Result<FileContent, RuntimeError> {
+async fn read_unbounded(
+    mut connection: Connection,
+    path: &str,
+) -> Result<FileContent, RuntimeError> {
     let size = match connection.reply().await? {
         Reply::Size { size } => size,
         Reply::Refused { refusal, detail } => return Err(refused(refusal, path, detail)),
@@ -473,7 +479,10 @@ pub async fn read(mut connection: Connection, path: &str) -> Result<FileContent,
 }
 
 /// Receive a listing after a list request.
-pub async fn list(mut connection: Connection, path: &str) -> Result<Vec<FileEntry>, RuntimeError> {
+async fn list_unbounded(
+    mut connection: Connection,
+    path: &str,
+) -> Result<Vec<FileEntry>, RuntimeError> {
     match connection.reply().await? {
         Reply::Entries { entries } => Ok(entries
             .into_iter()
@@ -487,6 +496,35 @@ pub async fn list(mut connection: Connection, path: &str) -> Result<Vec<FileEntr
         Reply::Refused { refusal, detail } => Err(refused(refusal, path, detail)),
         other => Err(broken(format!("unexpected reply {other:?}"))),
     }
+}
+
+/// Bound an agent's answer in time.
+async fn bounded<T>(
+    work: impl std::future::Future<Output = Result<T, RuntimeError>>,
+) -> Result<T, RuntimeError> {
+    tokio::time::timeout(REPLY_WAIT, work)
+        .await
+        .map_err(|_| broken("no answer in time"))?
+}
+
+/// Wait for a kill or write to be acknowledged.
+pub async fn done(connection: Connection, path: &str) -> Result<(), RuntimeError> {
+    bounded(done_unbounded(connection, path)).await
+}
+
+/// Send a file's bytes after a write request, then wait for the verdict.
+pub async fn write(connection: Connection, path: &str, bytes: &[u8]) -> Result<(), RuntimeError> {
+    bounded(write_unbounded(connection, path, bytes)).await
+}
+
+/// Receive a file after a read request.
+pub async fn read(connection: Connection, path: &str) -> Result<FileContent, RuntimeError> {
+    bounded(read_unbounded(connection, path)).await
+}
+
+/// Receive a listing after a list request.
+pub async fn list(connection: Connection, path: &str) -> Result<Vec<FileEntry>, RuntimeError> {
+    bounded(list_unbounded(connection, path)).await
 }
 
 #[cfg(test)]

@@ -170,8 +170,11 @@ impl DockerRuntime {
 
     /// Take in the pooled containers a previous run left (removing those
     /// the pool no longer wants), then keep the pool filled in the
-    /// background for as long as the runtime lives.
-    pub async fn start_pool(self: &Arc<Self>) -> Result<(), RuntimeError> {
+    /// background until `shutdown` (or the runtime is dropped).
+    pub async fn start_pool(
+        self: &Arc<Self>,
+        shutdown: tokio_util::sync::CancellationToken,
+    ) -> Result<(), RuntimeError> {
         let filters = HashMap::from([(
             "label".to_string(),
             vec![
@@ -218,13 +221,13 @@ impl DockerRuntime {
             }
         }
         let weak = Arc::downgrade(self);
-        tokio::spawn(keep_pool_filled(weak));
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = shutdown.cancelled() => {}
+                _ = keep_pool_filled(weak) => {}
+            }
+        });
         Ok(())
-    }
-
-    /// Containers ready in the pool, per tier.
-    pub fn pool_ready(&self) -> std::collections::BTreeMap<String, usize> {
-        self.pool.ready()
     }
 
     /// Whether sandboxes join Sockt's isolated network (where policies live).
@@ -823,6 +826,10 @@ impl SandboxRuntime for DockerRuntime {
             .get(tier.name.as_str())
             .or(self.config.oci_runtime.as_ref())
             .cloned()
+    }
+
+    fn warm_pool(&self) -> std::collections::BTreeMap<String, usize> {
+        self.pool.ready()
     }
 
     async fn create(&self, spec: &SandboxSpec) -> Result<String, RuntimeError> {

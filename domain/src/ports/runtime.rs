@@ -196,6 +196,11 @@ pub trait SandboxRuntime: Send + Sync {
         None
     }
 
+    /// Containers ready in the warm pool, per tier id (empty: no pool).
+    fn warm_pool(&self) -> std::collections::BTreeMap<String, usize> {
+        std::collections::BTreeMap::new()
+    }
+
     /// Open an interactive login shell on a terminal in the running sandbox.
     async fn open_shell(
         &self,

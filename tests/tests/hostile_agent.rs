@@ -1,0 +1,142 @@
+//! Attacks on the agent inside each sandbox, from the sandbox itself: its
+//! socket answers only the server (a client without the sandbox's secret is
+//! cut off before any request runs), its secret is gone from the sandbox
+//! once it started, its memory and environment are closed to the sandbox's
+//! processes, no other sandbox's agent is in reach, and a sandbox that
+//! removes its agent's socket still runs commands (through Docker's exec
+//! API) and leaves nothing behind.
+#![allow(clippy::unwrap_used)]
+
+use serde_json::json;
+use tests::traces::Traces;
+use tests::{stream_text, TestServer};
+
+/// CI runs every test server with the agent (scripts/test.sh builds it).
+fn require_agent() {
+    assert!(
+        std::env::var_os("SOCKT_AGENT_BINARY").is_some(),
+        "SOCKT_AGENT_BINARY is not set: build the agent with scripts/build-agent.sh (scripts/test.sh does)"
+    );
+}
+
+/// Connects to its own agent, answers the challenge with a made-up proof
+/// and asks it to create a file; then looks for the secret and at the
+/// agent's process.
+const PROBE: &str = r#"
+import json, os, socket, struct
+def frame(kind, payload):
+    return bytes([kind]) + struct.pack(">I", len(payload)) + payload
+s = socket.socket(socket.AF_UNIX)
+s.connect("/run/sockt/s")
+header = s.recv(5)
+hello = json.loads(s.recv(struct.unpack(">I", header[1:])[0]))
+print("hello", hello["reply"])
+request = {"op": "exec", "argv": ["/bin/sh", "-c", "touch /tmp/pwned"], "cwd": "/", "env": [], "stdin": False, "tty": None}
+s.sendall(frame(1, json.dumps({"proof": "00" * 32}).encode()) + frame(1, json.dumps(request).encode()))
+try:
+    print("cut off" if s.recv(1) == b"" else "answered")
+except ConnectionResetError:
+    print("cut off")
+print("slot", sorted(os.listdir("/run/sockt")))
+agent = [p for p in os.listdir("/proc") if p.isdigit() and open(f"/proc/{p}/cmdline", "rb").read().split(b"\0")[0] == b"/opt/sockt/agent"]
+print("agents", len(agent))
+for what in ("environ", "mem", "maps"):
+    try:
+        open(f"/proc/{agent[0]}/{what}", "rb").read(1)
+        print(what, "readable")
+    except OSError as e:
+        print(what, "closed")
+"#;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_agent_serves_only_the_server_and_keeps_its_secret() {
+    require_agent();
+    let server = TestServer::start().await;
+    let key = server.account(200).await;
+    let id = server.running_sandbox(&key, json!({"tier": "nano"})).await;
+    let other = server.running_sandbox(&key, json!({"tier": "nano"})).await;
+
+    // Commands run under the agent (their shell's parent is the agent).
+    let poll = server
+        .exec(
+            &key,
+            &id,
+            json!({"command": "tr '\\0' ' ' < /proc/$PPID/cmdline"}),
+        )
+        .await;
+    assert!(
+        stream_text(&poll, "stdout").contains("/opt/sockt/agent"),
+        "{poll}"
+    );
+
+    server
+        .post(
+            &format!("/v1/sandboxes/{id}/files/write"),
+            &key,
+            json!({"path": "probe.py", "content": PROBE}),
+        )
+        .await;
+    let poll = server
+        .exec(&key, &id, json!({"command": "python3 probe.py; ls /tmp"}))
+        .await;
+    let out = stream_text(&poll, "stdout");
+    assert!(out.contains("hello hello\n"), "{poll}");
+    assert!(
+        out.contains("cut off\n"),
+        "a wrong proof is cut off: {poll}"
+    );
+    assert!(!out.contains("pwned"), "the request never ran: {out}");
+    assert!(
+        out.contains("slot ['s']\n"),
+        "the secret is gone; no other sandbox's socket is here: {out}"
+    );
+    assert!(out.contains("agents 1\n"), "{out}");
+    for what in ["environ", "mem", "maps"] {
+        assert!(
+            out.contains(&format!("{what} closed\n")),
+            "the agent's {what} is closed to the sandbox: {out}"
+        );
+    }
+
+    // The sandbox removes its agent's socket: commands still run (through
+    // the engine), and files still read and write.
+    let poll = server
+        .exec(&key, &other, json!({"command": "rm /run/sockt/s"}))
+        .await;
+    assert_eq!(poll["exit_code"], 0, "{poll}");
+    let poll = server
+        .exec(
+            &key,
+            &other,
+            json!({"command": "echo still; tr '\\0' ' ' < /proc/$PPID/cmdline"}),
+        )
+        .await;
+    let out = stream_text(&poll, "stdout");
+    assert!(out.starts_with("still\n"), "{poll}");
+    assert!(!out.contains("/opt/sockt/agent"), "{out}");
+    let (status, _) = server
+        .post(
+            &format!("/v1/sandboxes/{other}/files/write"),
+            &key,
+            json!({"path": "a.txt", "content": "via the engine"}),
+        )
+        .await;
+    assert!(status.is_success());
+    let (_, read) = server
+        .post(
+            &format!("/v1/sandboxes/{other}/files/read"),
+            &key,
+            json!({"path": "a.txt"}),
+        )
+        .await;
+    assert_eq!(read["content"], "via the engine");
+
+    let traces = Traces::before_terminating(&[&id, &other]);
+    for sandbox in [&id, &other] {
+        server
+            .delete(&format!("/v1/sandboxes/{sandbox}"), &key)
+            .await;
+    }
+    traces.assert_none_left();
+    server.assert_audit_passes().await;
+}
