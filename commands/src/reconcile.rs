@@ -50,9 +50,18 @@ impl App {
             };
             if matches!(
                 alive.get(container),
-                Some(ContainerStatus::Running | ContainerStatus::Paused)
+                Some(
+                    ContainerStatus::Running | ContainerStatus::Paused | ContainerStatus::Starting
+                )
             ) {
                 continue;
+            }
+            // A listing under load can miss or misstate a container: only a
+            // direct look that finds it stopped or gone is a death.
+            match self.runtime.container_status(container).await? {
+                Some(ContainerStatus::Stopped) => {}
+                None => {}
+                Some(_) => continue,
             }
             tracing::warn!(sandbox_id = %view.sandbox_id, "the sandbox's container died or vanished");
             if alive.contains_key(container) {
@@ -115,6 +124,10 @@ impl App {
                 (SandboxState::Creating | SandboxState::Starting, _) => {
                     self.provision_in_background(&view.sandbox_id, view.tier);
                     report.sandboxes_provisioned += 1;
+                }
+                (_, Some(ContainerStatus::Starting)) => {
+                    // Started by the engine in a moment (or about to be
+                    // seen stopped by the watch).
                 }
                 (_, None) | (_, Some(ContainerStatus::Stopped)) => {
                     if let (Some(container), Some(ContainerStatus::Stopped)) =

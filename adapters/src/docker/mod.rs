@@ -832,6 +832,28 @@ impl SandboxRuntime for DockerRuntime {
         self.pool.ready()
     }
 
+    async fn container_status(
+        &self,
+        container: &str,
+    ) -> Result<Option<ContainerStatus>, RuntimeError> {
+        let info = match self.docker.inspect_container(container, None).await {
+            Ok(info) => info,
+            Err(e) => {
+                return match map_err(e, PathContext::None) {
+                    RuntimeError::ContainerGone => Ok(None),
+                    other => Err(other),
+                }
+            }
+        };
+        use bollard::models::ContainerStateStatusEnum as State;
+        Ok(Some(match info.state.and_then(|s| s.status) {
+            Some(State::RUNNING) => ContainerStatus::Running,
+            Some(State::PAUSED) => ContainerStatus::Paused,
+            Some(State::CREATED | State::RESTARTING) => ContainerStatus::Starting,
+            _ => ContainerStatus::Stopped,
+        }))
+    }
+
     async fn create(&self, spec: &SandboxSpec) -> Result<String, RuntimeError> {
         if let Some(claimed) = self.claim_pooled(spec).await {
             return claimed;
@@ -1239,6 +1261,9 @@ impl SandboxRuntime for DockerRuntime {
                 let status = match c.state {
                     Some(ContainerSummaryStateEnum::RUNNING) => ContainerStatus::Running,
                     Some(ContainerSummaryStateEnum::PAUSED) => ContainerStatus::Paused,
+                    Some(
+                        ContainerSummaryStateEnum::CREATED | ContainerSummaryStateEnum::RESTARTING,
+                    ) => ContainerStatus::Starting,
                     _ => ContainerStatus::Stopped,
                 };
                 Some(ManagedContainer {

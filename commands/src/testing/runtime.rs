@@ -26,6 +26,8 @@ pub struct FakeRuntime {
     fail_creates: AtomicBool,
     /// sandbox id → the network policy its container was made with
     networks: Mutex<BTreeMap<String, NetworkPolicy>>,
+    /// Containers the listing leaves out (as an engine under load may).
+    unlisted: Mutex<std::collections::BTreeSet<String>>,
 }
 
 impl FakeRuntime {
@@ -69,6 +71,19 @@ impl FakeRuntime {
         self.containers()
             .insert(id.clone(), (sandbox_id.to_string(), status));
         id
+    }
+
+    /// The sandbox's container is missing from listings (but exists).
+    pub fn leave_out_of_listings(&self, sandbox_id: &str) {
+        self.unlisted
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(Self::container_of(sandbox_id));
+    }
+
+    /// The sandbox's container is in this state (behind the application's back).
+    pub fn force_status(&self, sandbox_id: &str, status: ContainerStatus) {
+        let _ = self.set(&Self::container_of(sandbox_id), status);
     }
 
     /// The container disappears (removed by hand, the host rebooted).
@@ -215,15 +230,28 @@ impl SandboxRuntime for FakeRuntime {
     }
 
     async fn list_managed(&self) -> Result<Vec<ManagedContainer>, RuntimeError> {
+        let unlisted = self
+            .unlisted
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
         Ok(self
             .containers()
             .iter()
+            .filter(|(container_id, _)| !unlisted.contains(*container_id))
             .map(|(container_id, (sandbox_id, status))| ManagedContainer {
                 container_id: container_id.clone(),
                 sandbox_id: sandbox_id.clone(),
                 status: *status,
             })
             .collect())
+    }
+
+    async fn container_status(
+        &self,
+        container: &str,
+    ) -> Result<Option<ContainerStatus>, RuntimeError> {
+        Ok(self.containers().get(container).map(|(_, status)| *status))
     }
 
     async fn endpoint(

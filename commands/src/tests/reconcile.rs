@@ -130,3 +130,23 @@ async fn a_new_leader_ends_only_the_executions_of_dead_processes() {
         domain::execution::ExecutionStatus::Running
     );
 }
+
+/// The watch fails a sandbox only when a direct look finds its container
+/// stopped or gone: one still starting, or one a busy engine left out of a
+/// listing, keeps running.
+#[tokio::test]
+async fn the_watch_tells_a_starting_or_unlisted_container_from_a_dead_one() {
+    let h = Harness::new();
+    let owner = h.account(100).await;
+    let starting = h.running_sandbox(&owner, "nano", 10).await;
+    let unlisted = h.running_sandbox(&owner, "nano", 10).await;
+    let dead = h.running_sandbox(&owner, "nano", 10).await;
+    h.runtime.force_status(&starting, ContainerStatus::Starting);
+    h.runtime.leave_out_of_listings(&unlisted);
+    h.runtime.force_status(&dead, ContainerStatus::Stopped);
+
+    assert_eq!(h.app.watch_containers().await.unwrap(), 1);
+    assert_eq!(h.sandbox(&starting).await.state, SandboxState::Running);
+    assert_eq!(h.sandbox(&unlisted).await.state, SandboxState::Running);
+    assert_eq!(h.sandbox(&dead).await.state, SandboxState::Failed);
+}

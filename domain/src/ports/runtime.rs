@@ -104,6 +104,8 @@ pub struct FileContent {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ContainerStatus {
+    /// Made but not (yet) running: being started, or restarting.
+    Starting,
     Running,
     Paused,
     Stopped,
@@ -248,6 +250,19 @@ pub trait SandboxRuntime: Send + Sync {
     ) -> Result<Vec<FileEntry>, RuntimeError>;
     /// Every container this server made, whatever its state.
     async fn list_managed(&self) -> Result<Vec<ManagedContainer>, RuntimeError>;
+    /// One container's state, asked of the runtime directly (None: it does
+    /// not exist). Used to confirm a death before acting on it.
+    async fn container_status(
+        &self,
+        container: &str,
+    ) -> Result<Option<ContainerStatus>, RuntimeError> {
+        Ok(self
+            .list_managed()
+            .await?
+            .into_iter()
+            .find(|c| c.container_id == container)
+            .map(|c| c.status))
+    }
     /// Where the server reaches `port` of a sandbox (for the HTTP proxy).
     async fn endpoint(
         &self,
