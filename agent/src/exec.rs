@@ -6,6 +6,7 @@
 
 use crate::conn::{Receiver, Sender};
 use sockt_agent::protocol::{parse_json, ExecSpec, Kind, Refusal, Reply, TtySize};
+use std::ffi::OsString;
 use std::io::{Read, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
@@ -28,9 +29,12 @@ pub fn run(spec: ExecSpec, sender: Sender, receiver: Receiver) -> std::io::Resul
     command.args(args).current_dir(&spec.cwd);
     if spec.login_env {
         match crate::login_env::current() {
-            Some(environment) => {
-                command.env_clear().envs(environment);
-            }
+            Some(environment) => match direct_if_simple(&spec, &environment) {
+                Some(direct) => command = direct,
+                None => {
+                    command.env_clear().envs(environment);
+                }
+            },
             // Without a captured environment, let bash read the profiles.
             None if program.as_str() == "/bin/bash" => {
                 command.arg0("-bash");
@@ -43,6 +47,49 @@ pub fn run(spec: ExecSpec, sender: Sender, receiver: Receiver) -> std::io::Resul
         Some(size) => run_on_terminal(command, size, sender, receiver),
         None => run_piped(command, spec.stdin, sender, receiver),
     }
+}
+
+/// The value of `name` for the command: its own variables first, then the
+/// login environment.
+fn lookup(spec: &ExecSpec, environment: &[(OsString, OsString)], name: &str) -> Option<String> {
+    spec.env
+        .iter()
+        .rev()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.clone())
+        .or_else(|| {
+            environment
+                .iter()
+                .rev()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.to_string_lossy().to_string())
+        })
+}
+
+/// For `bash -c "<simple command>"`, the program itself in the login
+/// environment, as bash would exec it (see `simple`); the caller adds the
+/// command's own variables.
+fn direct_if_simple(spec: &ExecSpec, environment: &[(OsString, OsString)]) -> Option<Command> {
+    let [bash, dash_c, line] = spec.argv.as_slice() else {
+        return None;
+    };
+    if bash != "/bin/bash" || dash_c != "-c" {
+        return None;
+    }
+    let (program, args) = crate::simple::split(line)?;
+    let path = crate::simple::resolve(program, &lookup(spec, environment, "PATH")?)?;
+    let level = crate::simple::next_shell_level(lookup(spec, environment, "SHLVL").as_deref());
+    let mut command = Command::new(&path);
+    command
+        .arg0(program)
+        .args(args)
+        .current_dir(&spec.cwd)
+        .env_clear()
+        .envs(environment.iter().map(|(k, v)| (k, v)))
+        .env("PWD", &spec.cwd)
+        .env("SHLVL", level)
+        .env("_", &path);
+    Some(command)
 }
 
 fn exit_code(status: std::process::ExitStatus) -> i64 {

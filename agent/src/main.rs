@@ -10,6 +10,7 @@ mod exec;
 mod files;
 mod kill;
 mod login_env;
+mod simple;
 
 use sockt_agent::protocol::{KEY_NAME, MOUNT_POINT, SOCKET_NAME};
 use std::os::unix::net::UnixListener;
@@ -39,6 +40,11 @@ fn serve(dir: &Path) -> std::io::Result<()> {
     let _ = std::fs::remove_file(&socket);
     let listener = UnixListener::bind(&socket)?;
     let secret: &'static [u8] = Vec::leak(secret);
+    // Capture the login environment now, while the sandbox waits (in the
+    // pool, say), rather than on its first command.
+    let _ = exec::background(|| {
+        let _ = login_env::current();
+    });
     for stream in listener.incoming() {
         let Ok(stream) = stream else { continue };
         // Without a thread for it (the sandbox is at its process limit)

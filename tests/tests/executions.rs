@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used)]
 
 use reqwest::StatusCode;
-use serde_json::json;
+use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 use tests::{stream_text, TestServer};
 
@@ -495,4 +495,48 @@ async fn stdin_reaches_a_running_command_and_closing_it_ends_the_input() {
     let stranger = server.account(5).await;
     let (status, _) = server.post(&stdin, &stranger, json!({"data": "x"})).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+/// A simple command (the agent runs it without bash) sees exactly the
+/// environment bash would give it: the same variables as the same program
+/// run by bash, but for the execution's own marker.
+#[tokio::test(flavor = "multi_thread")]
+async fn simple_commands_get_the_environment_bash_would_give_them() {
+    let server = TestServer::start().await;
+    let key = server.account(200).await;
+    let id = server.running_sandbox(&key, json!({"tier": "nano"})).await;
+    let sorted = |poll: &Value| {
+        let mut lines: Vec<String> = stream_text(poll, "stdout")
+            .lines()
+            .filter(|l| !l.starts_with("SOCKT_EXEC_ID="))
+            .map(str::to_string)
+            .collect();
+        lines.sort();
+        lines
+    };
+    let direct = server
+        .exec(
+            &key,
+            &id,
+            json!({"command": "env", "working_dir": "/tmp", "env": {"A": "1"}}),
+        )
+        .await;
+    let through_bash = server
+        .exec(
+            &key,
+            &id,
+            json!({"command": "env; :", "working_dir": "/tmp", "env": {"A": "1"}}),
+        )
+        .await;
+    assert_eq!(sorted(&direct), sorted(&through_bash));
+    assert!(
+        sorted(&direct).contains(&"PWD=/tmp".to_string()),
+        "{direct}"
+    );
+    // A program that is not on PATH still answers as bash does.
+    let missing = server
+        .exec(&key, &id, json!({"command": "no-such-program-here"}))
+        .await;
+    assert_eq!(missing["exit_code"], 127, "{missing}");
+    assert!(stream_text(&missing, "stderr").contains("command not found"));
 }

@@ -1,17 +1,20 @@
-//! `sockt bench`: p50/p95 of Sockt's main operations against a running
-//! server, and of the same operations with the plain docker CLI, measured in
-//! the same run on the same machine and printed as ratios. With
-//! `--stream-events N` it measures the event store instead (see `stream`).
+//! `sockt bench`: Sockt's operations against a running server, measured in
+//! the same run as the same operations through the `docker` CLI and through
+//! the engine's API directly (`engine`), so the ratios say what Sockt adds
+//! over the engine. Scenarios: single operations (`single`), bursts and
+//! concurrency (`load`), status reads under metering, agents looping, idle
+//! sandboxes held. With `--stream-events N` it measures the event store and
+//! the replay instead (`stream`).
 
+mod client;
+mod engine;
+mod load;
+mod single;
 mod stream;
 
-use anyhow::{bail, Context};
-use base64::Engine;
+use anyhow::Context;
 use clap::Args;
 use secrecy::{ExposeSecret, SecretString};
-use serde_json::{json, Value};
-use std::process::Command;
-use std::time::{Duration, Instant};
 
 #[derive(Debug, Clone, Args)]
 pub struct BenchConfig {
@@ -21,17 +24,49 @@ pub struct BenchConfig {
     /// An API key with credits (not needed with --stream-events).
     #[arg(long, env = "SOCKT_API_KEY", hide_env_values = true)]
     pub api_key: Option<SecretString>,
-    /// Samples per operation.
+    /// Samples per single operation.
     #[arg(long, default_value_t = 20)]
     pub iterations: usize,
-    /// Image for the docker CLI baseline (the server's image).
+    /// Image for the baselines (the server's image).
     #[arg(long, env = "SOCKT_SANDBOX_IMAGE", default_value = adapters::image::DEFAULT_IMAGE)]
     pub sandbox_image: String,
     /// Tier of the sandboxes the benchmark creates.
     #[arg(long, default_value = "small")]
     pub tier: String,
+    /// What to measure: single, burst, reads, agents, idle (comma-separated).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "single,burst,reads,agents"
+    )]
+    pub scenarios: Vec<String>,
+    /// burst: how many creates, execs and terminates.
+    #[arg(long, default_value_t = 100)]
+    pub burst: usize,
+    /// burst: creates and terminates in flight at once.
+    #[arg(long, default_value_t = 20)]
+    pub in_flight: usize,
+    /// reads: running (metered) sandboxes held while reading.
+    #[arg(long, default_value_t = 200)]
+    pub read_sandboxes: usize,
+    /// reads: concurrent connections.
+    #[arg(long, default_value_t = 50)]
+    pub read_connections: usize,
+    /// reads and agents: how long to measure, in seconds.
+    #[arg(long, default_value_t = 10)]
+    pub seconds: u64,
+    /// agents: how many agents loop create → exec → terminate.
+    #[arg(long, default_value_t = 50)]
+    pub agents: usize,
+    /// idle: how many idle sandboxes to hold.
+    #[arg(long, default_value_t = 500)]
+    pub idle: usize,
+    /// The server's process id, to report its memory (idle scenario).
+    #[arg(long)]
+    pub server_pid: Option<u32>,
     /// Instead of a server: command latency (pause + resume) on a fresh
-    /// sandbox stream and on one grown to this many events, in a scratch store.
+    /// sandbox stream and on one grown to this many events, and the full
+    /// replay's speed, in a scratch store.
     #[arg(long)]
     pub stream_events: Option<usize>,
     /// With --stream-events: a PostgreSQL server to make the scratch database
@@ -40,141 +75,7 @@ pub struct BenchConfig {
     pub database_url: Option<SecretString>,
 }
 
-struct Client {
-    http: reqwest::Client,
-    url: String,
-    key: String,
-}
-
-impl Client {
-    async fn call(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        body: Option<Value>,
-    ) -> anyhow::Result<Value> {
-        let mut request = self
-            .http
-            .request(method, format!("{}{path}", self.url))
-            .bearer_auth(&self.key);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await?;
-        let status = response.status();
-        let value: Value = response.json().await.unwrap_or(Value::Null);
-        if !status.is_success() {
-            bail!("{path} answered {status}: {value}");
-        }
-        Ok(value)
-    }
-
-    async fn create_running(&self, tier: &str) -> anyhow::Result<String> {
-        let created = self
-            .call(
-                reqwest::Method::POST,
-                "/v1/sandboxes",
-                Some(json!({"tier": tier, "initial_credits_cents": 50})),
-            )
-            .await?;
-        let id = created["sandbox_id"]
-            .as_str()
-            .context("no sandbox_id")?
-            .to_string();
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while Instant::now() < deadline {
-            let status = self
-                .call(reqwest::Method::GET, &format!("/v1/sandboxes/{id}"), None)
-                .await?;
-            match status["status"].as_str() {
-                Some("running") => return Ok(id),
-                Some("failed") | Some("terminated") => bail!("sandbox {id} ended: {status}"),
-                _ => tokio::time::sleep(Duration::from_millis(5)).await,
-            }
-        }
-        bail!("sandbox {id} did not start within 60 s")
-    }
-
-    async fn exec_wait(&self, id: &str, command: &str) -> anyhow::Result<Value> {
-        let started = self
-            .call(
-                reqwest::Method::POST,
-                &format!("/v1/sandboxes/{id}/exec"),
-                Some(json!({"command": command})),
-            )
-            .await?;
-        let execution = started["execution_id"]
-            .as_str()
-            .context("no execution_id")?
-            .to_string();
-        loop {
-            let poll = self
-                .call(
-                    reqwest::Method::GET,
-                    &format!("/v1/executions/{execution}?wait_ms=10000"),
-                    None,
-                )
-                .await?;
-            if poll["status"] != "running" {
-                return Ok(poll);
-            }
-        }
-    }
-
-    async fn terminate(&self, id: &str) {
-        let _ = self
-            .call(
-                reqwest::Method::DELETE,
-                &format!("/v1/sandboxes/{id}"),
-                None,
-            )
-            .await;
-    }
-}
-
-fn docker(args: &[&str]) -> anyhow::Result<String> {
-    let output = Command::new("docker")
-        .args(args)
-        .output()
-        .context("running the docker CLI")?;
-    if !output.status.success() {
-        bail!(
-            "docker {} failed: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&output.stderr)
-        );
-    }
-    Ok(String::from_utf8_lossy(&output.stdout).trim().to_string())
-}
-
-fn docker_run(image: &str) -> anyhow::Result<String> {
-    docker(&[
-        "run",
-        "-d",
-        "--read-only",
-        "--cap-drop",
-        "ALL",
-        "--security-opt",
-        "no-new-privileges:true",
-        "--user",
-        "sandbox",
-        "-v",
-        "/home/sandbox",
-        "-v",
-        "/tmp",
-        "--init",
-        "--cpus",
-        "1",
-        "--memory",
-        "1g",
-        "--pids-limit",
-        "512",
-        image,
-        "sleep",
-        "infinity",
-    ])
-}
-
+/// The `p`th percentile (nearest rank) of `samples`.
 pub(crate) fn percentile(samples: &mut [f64], p: f64) -> f64 {
     samples.sort_by(|a, b| a.total_cmp(b));
     if samples.is_empty() {
@@ -184,37 +85,27 @@ pub(crate) fn percentile(samples: &mut [f64], p: f64) -> f64 {
     samples[rank.min(samples.len() - 1)]
 }
 
-async fn time_async<F, Fut>(n: usize, mut f: F) -> anyhow::Result<Vec<f64>>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = anyhow::Result<()>>,
-{
-    let mut samples = Vec::with_capacity(n);
-    for _ in 0..n {
-        let started = Instant::now();
-        f().await?;
-        samples.push(started.elapsed().as_secs_f64() * 1000.0);
-    }
-    Ok(samples)
+/// Milliseconds since `started`.
+pub(crate) fn ms_since(started: std::time::Instant) -> f64 {
+    started.elapsed().as_secs_f64() * 1000.0
 }
 
-fn time_sync(n: usize, mut f: impl FnMut() -> anyhow::Result<()>) -> anyhow::Result<Vec<f64>> {
-    let mut samples = Vec::with_capacity(n);
-    for _ in 0..n {
-        let started = Instant::now();
-        f()?;
-        samples.push(started.elapsed().as_secs_f64() * 1000.0);
-    }
-    Ok(samples)
-}
-
-fn row(name: &str, mut sockt: Vec<f64>, mut plain: Vec<f64>) {
-    let (s50, s95) = (percentile(&mut sockt, 50.0), percentile(&mut sockt, 95.0));
-    let (d50, d95) = (percentile(&mut plain, 50.0), percentile(&mut plain, 95.0));
+/// One table row: p50 and p95 of Sockt, the CLI and the engine's API, and
+/// Sockt's p50 over each baseline's.
+pub(crate) fn row(name: &str, mut sockt: Vec<f64>, mut cli: Vec<f64>, mut api: Vec<f64>) {
+    let [s50, s95] = [50.0, 95.0].map(|p| percentile(&mut sockt, p));
+    let [c50, c95] = [50.0, 95.0].map(|p| percentile(&mut cli, p));
+    let [a50, a95] = [50.0, 95.0].map(|p| percentile(&mut api, p));
     println!(
-        "| {name} | {s50:.1} | {s95:.1} | {d50:.1} | {d95:.1} | {:.2}x |",
-        s50 / d50
+        "| {name} | {s50:.1} | {s95:.1} | {c50:.1} | {c95:.1} | {a50:.1} | {a95:.1} | {:.2}x | {:.2}x |",
+        s50 / c50,
+        s50 / a50
     );
+}
+
+pub(crate) fn table_header(unit: &str) {
+    println!("| operation | sockt p50 {unit} | sockt p95 {unit} | docker CLI p50 {unit} | docker CLI p95 {unit} | engine API p50 {unit} | engine API p95 {unit} | sockt ÷ CLI | sockt ÷ API |");
+    println!("|---|---|---|---|---|---|---|---|---|");
 }
 
 pub async fn run(config: BenchConfig) -> anyhow::Result<()> {
@@ -225,115 +116,38 @@ pub async fn run(config: BenchConfig) -> anyhow::Result<()> {
         .api_key
         .as_ref()
         .context("--api-key (or SOCKT_API_KEY) is required to benchmark a server")?;
-    let client = Client {
-        http: reqwest::Client::new(),
-        url: config.url.trim_end_matches('/').to_string(),
-        key: key.expose_secret().to_string(),
-    };
-    let n = config.iterations.max(3);
-    let payload = vec![0xA5u8; 1 << 20];
-    let payload_b64 = base64::engine::general_purpose::STANDARD.encode(&payload);
+    let tier = domain::Tier::of(
+        config
+            .tier
+            .parse()
+            .map_err(|e: domain::tier::UnknownTier| anyhow::anyhow!("{e}"))?,
+    );
+    let connections = config
+        .read_connections
+        .max(config.agents)
+        .max(config.in_flight);
+    let client = client::Client::new(&config.url, key.expose_secret(), connections);
+    let engine = engine::Engine::connect(&config.sandbox_image).await?;
+    let health = client
+        .call(reqwest::Method::GET, "/healthz", None)
+        .await
+        .context("asking the server for its health")?;
     println!(
-        "sockt bench: {n} samples per operation against {} and the docker CLI (image {})",
-        client.url, config.sandbox_image
+        "sockt bench against {} (store {}, warm pool ready {}), baselines: docker CLI and the engine API (bollard), image {}, tier {}",
+        client.url, health["store"], health["warm_pool"], config.sandbox_image, config.tier
     );
-    println!();
-    println!(
-        "| operation | sockt p50 ms | sockt p95 ms | docker p50 ms | docker p95 ms | p50 ratio |"
-    );
-    println!("|---|---|---|---|---|---|");
-
-    // create → running, and create → first command done.
-    let mut sockt_create = Vec::with_capacity(n);
-    let mut sockt_first_exec = Vec::with_capacity(n);
-    for _ in 0..n {
-        let started = Instant::now();
-        let id = client.create_running(&config.tier).await?;
-        sockt_create.push(started.elapsed().as_secs_f64() * 1000.0);
-        client.exec_wait(&id, "true").await?;
-        sockt_first_exec.push(started.elapsed().as_secs_f64() * 1000.0);
-        client.terminate(&id).await;
-    }
-    let mut docker_create = Vec::with_capacity(n);
-    let mut docker_first_exec = Vec::with_capacity(n);
-    for _ in 0..n {
-        let started = Instant::now();
-        let container = docker_run(&config.sandbox_image)?;
-        docker_create.push(started.elapsed().as_secs_f64() * 1000.0);
-        docker(&["exec", "-u", "sandbox", &container, "true"])?;
-        docker_first_exec.push(started.elapsed().as_secs_f64() * 1000.0);
-        docker(&["rm", "-f", "-v", &container])?;
-    }
-    row(
-        "create → running (docker: run -d)",
-        sockt_create,
-        docker_create,
-    );
-    row(
-        "create → first `true` done (docker: run -d + exec)",
-        sockt_first_exec,
-        docker_first_exec,
-    );
-
-    let id = client.create_running(&config.tier).await?;
-    let container = docker_run(&config.sandbox_image)?;
-    let result = async {
-        let sockt_exec = time_async(n, || async {
-            let poll = client.exec_wait(&id, "true").await?;
-            if poll["exit_code"] != 0 {
-                bail!("exec true answered {poll}");
-            }
-            Ok(())
-        })
-        .await?;
-        let docker_exec = time_sync(n, || docker(&["exec", "-u", "sandbox", &container, "true"]).map(|_| ()))?;
-        row("exec `true` round trip", sockt_exec, docker_exec);
-
-        let sockt_files = time_async(n, || async {
-            client
-                .call(reqwest::Method::POST, &format!("/v1/sandboxes/{id}/files/write"), Some(json!({"path": "bench.bin", "content": payload_b64, "encoding": "base64"})))
-                .await?;
-            let read = client.call(reqwest::Method::POST, &format!("/v1/sandboxes/{id}/files/read"), Some(json!({"path": "bench.bin", "encoding": "base64"}))).await?;
-            if read["size"] != json!(1 << 20) {
-                bail!("read back {} bytes", read["size"]);
-            }
-            Ok(())
-        })
-        .await?;
-        let dir = std::env::temp_dir().join(format!("sockt-bench-{}", std::process::id()));
-        std::fs::create_dir_all(&dir)?;
-        let src = dir.join("bench.bin");
-        std::fs::write(&src, &payload)?;
-        let dst = dir.join("back.bin");
-        let docker_files = time_sync(n, || {
-            docker(&["cp", &src.to_string_lossy(), &format!("{container}:/home/sandbox/bench.bin")])?;
-            docker(&["cp", &format!("{container}:/home/sandbox/bench.bin"), &dst.to_string_lossy()])?;
-            Ok(())
-        })?;
-        let _ = std::fs::remove_dir_all(&dir);
-        row("1 MiB file write + read (docker: cp in + cp out)", sockt_files, docker_files);
-
-        let window = Duration::from_secs(3);
-        let started = Instant::now();
-        let mut sockt_reads = 0u64;
-        while started.elapsed() < window {
-            client.call(reqwest::Method::GET, &format!("/v1/sandboxes/{id}"), None).await?;
-            sockt_reads += 1;
-        }
-        let sockt_rate = sockt_reads as f64 / started.elapsed().as_secs_f64();
-        let started = Instant::now();
-        let mut docker_reads = 0u64;
-        while started.elapsed() < window {
-            docker(&["inspect", "-f", "{{.State.Status}}", &container])?;
-            docker_reads += 1;
-        }
-        let docker_rate = docker_reads as f64 / started.elapsed().as_secs_f64();
+    for scenario in &config.scenarios {
         println!();
-        println!("status reads per second (one client, sequential): sockt {sockt_rate:.0}/s, docker inspect {docker_rate:.0}/s, ratio {:.1}x", sockt_rate / docker_rate);
-        Ok::<_, anyhow::Error>(())
+        match scenario.as_str() {
+            "single" => single::run(&client, &engine, &config, &tier).await?,
+            "burst" => load::burst(&client, &engine, &config, &tier).await?,
+            "reads" => load::reads(&client, &config).await?,
+            "agents" => load::agents(&client, &config).await?,
+            "idle" => load::idle(&client, &config).await?,
+            other => {
+                anyhow::bail!("unknown scenario {other}: use single, burst, reads, agents, idle")
+            }
+        }
     }
-    .await;
-    client.terminate(&id).await;
-    let _ = docker(&["rm", "-f", "-v", &container]);
-    result
+    Ok(())
 }

@@ -1,0 +1,166 @@
+//! The benchmark's HTTP client of a Sockt server: the calls an agent makes
+//! (create and wait until running, exec with `wait_ms`, files, terminate),
+//! each timed by the caller.
+
+use anyhow::{bail, Context};
+use serde_json::{json, Value};
+use std::time::{Duration, Instant};
+
+#[derive(Clone)]
+pub struct Client {
+    http: reqwest::Client,
+    pub url: String,
+    key: String,
+    /// Where every request's latency goes (ms), when recording.
+    latencies: Option<std::sync::Arc<std::sync::Mutex<Vec<f64>>>>,
+}
+
+impl Client {
+    pub fn new(url: &str, key: &str, connections: usize) -> Client {
+        Client {
+            http: reqwest::Client::builder()
+                .pool_max_idle_per_host(connections.max(1))
+                .build()
+                .unwrap_or_default(),
+            url: url.trim_end_matches('/').to_string(),
+            key: key.to_string(),
+            latencies: None,
+        }
+    }
+
+    /// A client that notes every request's latency; `take_latencies` hands them over.
+    pub fn recording(&self) -> Client {
+        Client {
+            latencies: Some(std::sync::Arc::default()),
+            ..self.clone()
+        }
+    }
+
+    pub fn take_latencies(&self) -> Vec<f64> {
+        self.latencies
+            .as_ref()
+            .map(|l| std::mem::take(&mut *l.lock().unwrap_or_else(|p| p.into_inner())))
+            .unwrap_or_default()
+    }
+
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> anyhow::Result<Value> {
+        let mut request = self
+            .http
+            .request(method, format!("{}{path}", self.url))
+            .bearer_auth(&self.key);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let started = Instant::now();
+        let response = request.send().await?;
+        let status = response.status();
+        let value: Value = response.json().await.unwrap_or(Value::Null);
+        if let Some(latencies) = &self.latencies {
+            latencies
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(super::ms_since(started));
+        }
+        if !status.is_success() {
+            bail!("{path} answered {status}: {value}");
+        }
+        Ok(value)
+    }
+
+    pub async fn status(&self, id: &str) -> anyhow::Result<Value> {
+        self.call(reqwest::Method::GET, &format!("/v1/sandboxes/{id}"), None)
+            .await
+    }
+
+    /// Create a sandbox; its id, once it runs.
+    pub async fn create_running(&self, tier: &str) -> anyhow::Result<String> {
+        let created = self
+            .call(
+                reqwest::Method::POST,
+                "/v1/sandboxes",
+                Some(json!({"tier": tier, "initial_credits_cents": 20})),
+            )
+            .await?;
+        let id = created["sandbox_id"]
+            .as_str()
+            .context("no sandbox_id")?
+            .to_string();
+        let deadline = Instant::now() + Duration::from_secs(120);
+        let mut status = created;
+        while Instant::now() < deadline {
+            match status["status"].as_str() {
+                Some("running") => return Ok(id),
+                Some("failed") | Some("terminated") => bail!("sandbox {id} ended: {status}"),
+                _ => tokio::time::sleep(Duration::from_millis(2)).await,
+            }
+            status = self.status(&id).await?;
+        }
+        bail!("sandbox {id} did not start within 120 s")
+    }
+
+    /// Run a command and wait for its end, in one round trip when it ends
+    /// within the exec's `wait_ms`.
+    pub async fn exec(&self, id: &str, command: &str) -> anyhow::Result<Value> {
+        let mut result = self
+            .call(
+                reqwest::Method::POST,
+                &format!("/v1/sandboxes/{id}/exec"),
+                Some(json!({"command": command, "wait_ms": 10_000})),
+            )
+            .await?;
+        while result["status"] == "running" {
+            let execution = result["execution_id"].as_str().context("no execution_id")?;
+            result = self
+                .call(
+                    reqwest::Method::GET,
+                    &format!("/v1/executions/{execution}?wait_ms=10000"),
+                    None,
+                )
+                .await?;
+        }
+        if result["exit_code"] != 0 {
+            bail!("`{command}` answered {result}");
+        }
+        Ok(result)
+    }
+
+    pub async fn write_and_read(
+        &self,
+        id: &str,
+        payload_b64: &str,
+        size: usize,
+    ) -> anyhow::Result<()> {
+        self.call(
+            reqwest::Method::POST,
+            &format!("/v1/sandboxes/{id}/files/write"),
+            Some(json!({"path": "bench.bin", "content": payload_b64, "encoding": "base64"})),
+        )
+        .await?;
+        let read = self
+            .call(
+                reqwest::Method::POST,
+                &format!("/v1/sandboxes/{id}/files/read"),
+                Some(json!({"path": "bench.bin", "encoding": "base64"})),
+            )
+            .await?;
+        if read["size"] != json!(size) {
+            bail!("read back {} bytes", read["size"]);
+        }
+        Ok(())
+    }
+
+    pub async fn terminate(&self, id: &str) -> anyhow::Result<()> {
+        self.call(
+            reqwest::Method::DELETE,
+            &format!("/v1/sandboxes/{id}"),
+            None,
+        )
+        .await
+        .map(|_| ())
+    }
+}

@@ -1,0 +1,111 @@
+//! One operation at a time: create → running, exec of `true`, 1 MiB write
+//! + read — p50/p95 of each for Sockt, the docker CLI and the engine API.
+
+use super::client::Client;
+use super::engine::{cli, Engine};
+use super::{ms_since, row, table_header, BenchConfig};
+use anyhow::Context;
+use base64::Engine as _;
+use domain::Tier;
+use std::time::Instant;
+
+pub async fn run(
+    client: &Client,
+    engine: &Engine,
+    config: &BenchConfig,
+    tier: &Tier,
+) -> anyhow::Result<()> {
+    let n = config.iterations.max(3);
+    println!("### single operations ({n} samples each)");
+    println!();
+    table_header("ms");
+
+    let (mut sockt, mut docker, mut api) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..n {
+        let started = Instant::now();
+        let id = client.create_running(&config.tier).await?;
+        sockt.push(ms_since(started));
+        client.terminate(&id).await?;
+        // Let the pool refill, as it would between an agent's creates.
+        tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+        let started = Instant::now();
+        let container = cli::run(&config.sandbox_image, tier)?;
+        docker.push(ms_since(started));
+        cli::remove(&container)?;
+        let started = Instant::now();
+        let container = engine.run(tier).await?;
+        api.push(ms_since(started));
+        engine.remove(&container).await?;
+    }
+    row(
+        "create → running (docker: run -d; API: create + start)",
+        sockt,
+        docker,
+        api,
+    );
+
+    let id = client.create_running(&config.tier).await?;
+    let cli_container = cli::run(&config.sandbox_image, tier)?;
+    let api_container = engine.run(tier).await?;
+    let measured = async {
+        let (mut sockt, mut docker, mut api) = (Vec::new(), Vec::new(), Vec::new());
+        for _ in 0..n {
+            let started = Instant::now();
+            client.exec(&id, "true").await?;
+            sockt.push(ms_since(started));
+            let started = Instant::now();
+            cli::exec_true(&cli_container)?;
+            docker.push(ms_since(started));
+            let started = Instant::now();
+            let code = engine.exec(&api_container, &["true"]).await?;
+            api.push(ms_since(started));
+            anyhow::ensure!(code == 0, "the engine's exec of true exited {code}");
+        }
+        row("exec `true` round trip", sockt, docker, api);
+
+        let payload = vec![0xA5u8; 1 << 20];
+        let payload_b64 = base64::engine::general_purpose::STANDARD.encode(&payload);
+        let dir = std::env::temp_dir().join(format!("sockt-bench-{}", std::process::id()));
+        std::fs::create_dir_all(&dir)?;
+        let src = dir.join("bench.bin");
+        std::fs::write(&src, &payload)?;
+        let dst = dir.join("back.bin");
+        let (src, dst) = (src.to_string_lossy(), dst.to_string_lossy());
+        let (mut sockt, mut docker, mut api) = (Vec::new(), Vec::new(), Vec::new());
+        for _ in 0..n {
+            let started = Instant::now();
+            client
+                .write_and_read(&id, &payload_b64, payload.len())
+                .await?;
+            sockt.push(ms_since(started));
+            let started = Instant::now();
+            cli::docker(&[
+                "cp",
+                &src,
+                &format!("{cli_container}:/home/sandbox/bench.bin"),
+            ])?;
+            cli::docker(&[
+                "cp",
+                &format!("{cli_container}:/home/sandbox/bench.bin"),
+                &dst,
+            ])?;
+            docker.push(ms_since(started));
+            let started = Instant::now();
+            engine.write_and_read(&api_container, &payload).await?;
+            api.push(ms_since(started));
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+        row(
+            "1 MiB write + read (docker: cp in + out; API: archive put + get)",
+            sockt,
+            docker,
+            api,
+        );
+        Ok::<_, anyhow::Error>(())
+    }
+    .await;
+    client.terminate(&id).await.context("terminating")?;
+    cli::remove(&cli_container)?;
+    engine.remove(&api_container).await?;
+    measured
+}
