@@ -89,7 +89,7 @@ pub async fn burst(
     let (sandboxes, failed) = oks(made);
     let image = config.sandbox_image.clone();
     let (c_wall, c_lat, made) = concurrently((0..n).collect(), k, |_| {
-        let (image, tier) = (image.clone(), tier.clone());
+        let (image, tier) = (image.clone(), *tier);
         blocking(move || cli::run(&image, &tier))
     })
     .await;
