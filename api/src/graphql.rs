@@ -108,7 +108,9 @@ impl From<TimelineEntry> for GqlEvent {
             sequence: e.sequence as u64,
             event_type: e.event_type,
             at_ms: e.at_ms,
-            payload: async_graphql::Json(e.payload),
+            payload: async_graphql::Json(
+                serde_json::to_value(&e.payload).unwrap_or(serde_json::Value::Null),
+            ),
         }
     }
 }

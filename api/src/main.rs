@@ -9,6 +9,12 @@ use domain::ports::EventLogReader;
 use secrecy::ExposeSecret;
 use std::process::ExitCode;
 
+/// mimalloc: the server allocates from many threads at once (the store's
+/// worker, the runtime's); glibc's allocator spent a third of a replay in
+/// its own locks and bookkeeping.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn init_logs(format: &str) {
     let filter =
         tracing_subscriber::EnvFilter::try_from_env("SOCKT_LOG").unwrap_or_else(|_| "info".into());

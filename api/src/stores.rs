@@ -95,13 +95,21 @@ impl Stores {
         let Some(checkpoints) = &self.checkpoints else {
             return Ok(());
         };
+        // Serialising every view takes a while: on a blocking thread, so
+        // the runtime's workers keep answering reads meanwhile.
+        let read = self.read.clone();
         let (position, payload) = self
             .feed
-            .at_rest(|position| (position, self.read.export()))
+            .at_rest(|position| async move {
+                (
+                    position,
+                    tokio::task::spawn_blocking(move || read.export()).await,
+                )
+            })
             .await;
         let checkpoint = Checkpoint {
             position,
-            payload: payload?,
+            payload: payload??,
         };
         checkpoints.save(READ_MODEL, &checkpoint, now_ms).await
     }

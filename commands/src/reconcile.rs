@@ -36,10 +36,21 @@ impl App {
         // Listed after the views were read: a container recorded in them was
         // made before the listing, so its absence here is real (listing
         // first misread sandboxes that started in between as vanished).
-        let alive: HashMap<String, ContainerStatus> = self
-            .runtime
-            .list_managed()
-            .await?
+        let listed = self.runtime.list_managed().await?;
+        // Containers of ended sandboxes whose removal failed (a terminate
+        // removes them in the background) go now.
+        for container in &listed {
+            let ended = self
+                .read
+                .sandbox(&container.sandbox_id)
+                .is_some_and(|v| v.state.is_ended());
+            if ended {
+                if let Err(e) = self.runtime.destroy(&container.container_id).await {
+                    tracing::warn!(sandbox_id = %container.sandbox_id, error = %e, "could not remove an ended sandbox's container");
+                }
+            }
+        }
+        let alive: HashMap<String, ContainerStatus> = listed
             .into_iter()
             .map(|c| (c.container_id, c.status))
             .collect();

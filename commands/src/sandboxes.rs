@@ -310,17 +310,7 @@ impl App {
 
     /// One account may not take the whole server: its live sandboxes are capped.
     fn ensure_account_room(&self, account_id: &str) -> Result<(), AppError> {
-        let live = self
-            .read
-            .sandboxes_in(&[
-                SandboxState::Creating,
-                SandboxState::Starting,
-                SandboxState::Running,
-                SandboxState::Paused,
-            ])
-            .iter()
-            .filter(|v| v.owner.as_deref() == Some(account_id))
-            .count();
+        let live = self.read.live_sandbox_count_of(account_id);
         if live >= self.config.max_sandboxes_per_account {
             return Err(AppError::RateLimited(format!(
                 "this account already has {live} live sandboxes, its limit; terminate one first"
@@ -605,11 +595,12 @@ impl App {
             ));
         }
         self.running.cancel_sandbox(sandbox_id);
-        {
+        let container = {
             let _guard = self.locks.lock(sandbox_id).await;
             let sandbox = self.load_sandbox(sandbox_id).await?;
+            // Everything in it stops now; billing stops with the record.
             if let Some(container) = sandbox.container_id.as_deref() {
-                self.runtime.destroy(container).await?;
+                self.runtime.halt(container).await?;
             }
             self.sandboxes
                 .execute(
@@ -619,6 +610,19 @@ impl App {
                     },
                 )
                 .await?;
+            sandbox.container_id
+        };
+        // The removal (container, its disk, rules, agent directory) need not
+        // hold up the caller; a crash before it ends is finished by the
+        // reconciliation at start (containers of ended sandboxes go).
+        if let Some(container) = container {
+            let runtime = self.runtime.clone();
+            let sandbox = sandbox_id.to_string();
+            tokio::spawn(async move {
+                if let Err(e) = runtime.destroy(&container).await {
+                    tracing::warn!(sandbox_id = %sandbox, error = %e, "could not remove a terminated sandbox's container; the next start removes it");
+                }
+            });
         }
         self.return_credits(sandbox_id).await;
         let refund = match sandbox.billing {

@@ -112,8 +112,20 @@ fn exec_started_names_its_runner(mut payload: Value) -> Value {
 }
 
 /// `event` as today's code reads it, after every upcaster that applies.
+/// The upcasters, made once.
+static UPCASTERS: std::sync::LazyLock<Vec<Box<dyn EventUpcaster>>> =
+    std::sync::LazyLock::new(upcasters);
+
+/// Whether a stored event of this type and version needs upcasting before
+/// it loads (otherwise it deserialises as it is).
+pub fn needs_upcast(event_type: &str, event_version: &str) -> bool {
+    UPCASTERS
+        .iter()
+        .any(|upcaster| upcaster.can_upcast(event_type, event_version))
+}
+
 pub fn upcast(event: SerializedEvent) -> SerializedEvent {
-    upcasters().iter().fold(event, |event, upcaster| {
+    UPCASTERS.iter().fold(event, |event, upcaster| {
         if upcaster.can_upcast(&event.event_type, &event.event_version) {
             upcaster.upcast(event)
         } else {

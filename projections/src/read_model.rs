@@ -36,11 +36,30 @@ struct Views {
     /// Credit transfers between accounts and sandboxes not complete yet.
     #[serde(default)]
     open_transfers: CreditTransfers,
+    /// Each sandbox's executions, in start order (so a sandbox's end or
+    /// listing looks at its own executions, not at every one).
+    #[serde(default)]
+    executions_by_sandbox: HashMap<String, Vec<String>>,
+    /// Sandboxes holding (or about to hold) a container, in all and per owner.
+    #[serde(default)]
+    live: usize,
+    #[serde(default)]
+    live_by_owner: HashMap<String, usize>,
+}
+
+fn is_live(state: SandboxState) -> bool {
+    matches!(
+        state,
+        SandboxState::Creating
+            | SandboxState::Starting
+            | SandboxState::Running
+            | SandboxState::Paused
+    )
 }
 
 /// The shape of checkpoints; bump it whenever `Views` changes shape, so old
 /// checkpoints are ignored and the views are rebuilt from the events.
-pub const CHECKPOINT_FORMAT: u32 = 2;
+pub const CHECKPOINT_FORMAT: u32 = 3;
 
 #[derive(Serialize)]
 struct Checkpoint<'a> {
@@ -69,7 +88,8 @@ pub struct TimelineEntry {
     pub sequence: usize,
     pub event_type: String,
     pub at_ms: i64,
-    pub payload: serde_json::Value,
+    /// The event itself (serialised, its JSON payload as stored).
+    pub payload: SandboxEvent,
 }
 
 /// Shared, cheaply cloneable handle on every view.
@@ -122,11 +142,13 @@ impl ReadModel {
 
     /// The executions of one sandbox, oldest first.
     pub fn executions_of(&self, sandbox_id: &str) -> Vec<ExecutionView> {
-        let mut list: Vec<ExecutionView> = self
-            .read()
-            .executions
-            .values()
-            .filter(|e| e.sandbox_id == sandbox_id)
+        let views = self.read();
+        let mut list: Vec<ExecutionView> = views
+            .executions_by_sandbox
+            .get(sandbox_id)
+            .into_iter()
+            .flatten()
+            .filter_map(|id| views.executions.get(id))
             .cloned()
             .collect();
         list.sort_by_key(|e| e.started_at_ms);
@@ -211,19 +233,12 @@ impl ReadModel {
 
     /// Sandboxes that hold (or are about to hold) a container.
     pub fn live_sandbox_count(&self) -> usize {
-        self.read()
-            .sandboxes
-            .values()
-            .filter(|s| {
-                matches!(
-                    s.state,
-                    SandboxState::Creating
-                        | SandboxState::Starting
-                        | SandboxState::Running
-                        | SandboxState::Paused
-                )
-            })
-            .count()
+        self.read().live
+    }
+
+    /// The live sandboxes of one owner.
+    pub fn live_sandbox_count_of(&self, owner: &str) -> usize {
+        self.read().live_by_owner.get(owner).copied().unwrap_or(0)
     }
 
     pub fn count_by_state(&self) -> Vec<(SandboxState, usize)> {
@@ -337,7 +352,13 @@ impl ReadModel {
             views.sandboxes.insert(sandbox_id.to_string(), view);
         }
         if let Some(view) = views.sandboxes.get_mut(sandbox_id) {
+            let was_live = is_live(view.state);
             view.apply(event);
+            let now_live = is_live(view.state);
+            if was_live != now_live {
+                let owner = view.owner.clone();
+                Self::count_live(views, owner, now_live);
+            }
         }
         if let Some(transfer_id) = views.open_transfers.record_sandbox_event(sandbox_id, event) {
             views.open_transfers.forget_complete(&transfer_id);
@@ -355,6 +376,11 @@ impl ReadModel {
                 runner,
                 at_ms,
             } => {
+                views
+                    .executions_by_sandbox
+                    .entry(sandbox_id.to_string())
+                    .or_default()
+                    .push(execution_id.clone());
                 views.executions.insert(
                     execution_id.clone(),
                     ExecutionView {
@@ -392,10 +418,17 @@ impl ReadModel {
             }
             SandboxEvent::SandboxTerminated { .. } | SandboxEvent::SandboxFailed { .. } => {
                 // A process that dies with its sandbox ends with it.
-                for view in views.executions.values_mut() {
-                    if view.sandbox_id == sandbox_id && view.status == ExecutionStatus::Running {
-                        view.status = ExecutionStatus::Failed;
-                        view.error = Some("the sandbox ended while the command ran".into());
+                let own = views
+                    .executions_by_sandbox
+                    .get(sandbox_id)
+                    .cloned()
+                    .unwrap_or_default();
+                for id in own {
+                    if let Some(view) = views.executions.get_mut(&id) {
+                        if view.status == ExecutionStatus::Running {
+                            view.status = ExecutionStatus::Failed;
+                            view.error = Some("the sandbox ended while the command ran".into());
+                        }
                     }
                 }
             }
@@ -418,6 +451,17 @@ impl ReadModel {
                     .insert(k1_hash.clone(), sandbox_id.to_string());
             }
             _ => {}
+        }
+    }
+
+    /// A sandbox became live (or stopped being live).
+    fn count_live(views: &mut Views, owner: Option<String>, live: bool) {
+        let adjust = |n: &mut usize| {
+            *n = if live { *n + 1 } else { n.saturating_sub(1) };
+        };
+        adjust(&mut views.live);
+        if let Some(owner) = owner {
+            adjust(views.live_by_owner.entry(owner).or_default());
         }
     }
 
@@ -467,8 +511,7 @@ impl Query<Sandbox> for ReadModel {
                     sequence: envelope.sequence,
                     event_type: cqrs_es::DomainEvent::event_type(&envelope.payload),
                     at_ms: envelope.payload.at_ms(),
-                    payload: serde_json::to_value(&envelope.payload)
-                        .unwrap_or(serde_json::Value::Null),
+                    payload: envelope.payload.clone(),
                 };
                 let timeline = views.timelines.entry(aggregate_id.to_string()).or_default();
                 timeline.push(entry.clone());

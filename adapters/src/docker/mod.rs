@@ -872,6 +872,20 @@ impl SandboxRuntime for DockerRuntime {
         Ok(id)
     }
 
+    async fn halt(&self, container: &str) -> Result<(), RuntimeError> {
+        match self.docker.kill_container(container, None).await {
+            Ok(()) => Ok(()),
+            Err(e) => match map_err(e, PathContext::None) {
+                RuntimeError::ContainerGone => Ok(()),
+                // Not running (stopped, or being removed): nothing runs in it.
+                RuntimeError::Failed(m) if m.contains("is not running") => Ok(()),
+                // A paused container is killed through its removal.
+                RuntimeError::Failed(m) if m.contains("paused") => self.destroy(container).await,
+                other => Err(other),
+            },
+        }
+    }
+
     async fn pause(&self, container: &str) -> Result<(), RuntimeError> {
         match self.docker.pause_container(container).await {
             Ok(()) => Ok(()),

@@ -17,7 +17,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 /// Rows read per query while catching up.
-const BATCH: i64 = 2_000;
+const BATCH: i64 = 5_000;
 /// The longest another process's commit stays unseen.
 const POLL: Duration = Duration::from_millis(250);
 
@@ -49,87 +49,58 @@ impl EventFeed {
 
     /// Run `f` while no event is being delivered, with the position the
     /// subscribers are at (for a consistent checkpoint of their state).
-    pub async fn at_rest<T>(&self, f: impl FnOnce(i64) -> T) -> T {
+    pub async fn at_rest<T, F: std::future::Future<Output = T>>(
+        &self,
+        f: impl FnOnce(i64) -> F,
+    ) -> T {
         let _delivering = self.delivering.lock().await;
-        f(self.position())
+        f(self.position()).await
     }
 
     /// Deliver every event committed after the position; returns how many.
+    /// The next batch is read while this one is delivered (the store's
+    /// worker and the subscribers run side by side).
     pub async fn catch_up(&self) -> anyhow::Result<usize> {
         let _delivering = self.delivering.lock().await;
         let mut delivered = 0;
-        loop {
-            let rows = self.rows_after(self.position()).await?;
+        let mut reading = Some(tokio::spawn(rows_after(self.pool.clone(), self.position())));
+        while let Some(read) = reading.take() {
+            let rows = read.await??;
             let count = rows.len();
             let Some(last) = rows.last().map(|r| r.0) else {
                 break;
             };
+            if count as i64 == BATCH {
+                reading = Some(tokio::spawn(rows_after(self.pool.clone(), last)));
+            }
             self.deliver(rows).await?;
             self.position.store(last, Ordering::SeqCst);
             delivered += count;
-            if (count as i64) < BATCH {
-                break;
-            }
         }
         Ok(delivered)
     }
-
-    async fn rows_after(&self, position: i64) -> Result<Vec<Row>, sqlx::Error> {
-        match &self.pool {
-            Pool::Sqlite(pool) => sqlx::query_as("SELECT position, aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata FROM events WHERE position > ? ORDER BY position LIMIT ?")
-                .bind(position)
-                .bind(BATCH)
-                .fetch_all(pool)
-                .await,
-            Pool::Postgres(pool) => sqlx::query_as("SELECT position, aggregate_type, aggregate_id, sequence, event_type, event_version, payload::text, metadata::text FROM events WHERE position > $1 ORDER BY position LIMIT $2")
-                .bind(position)
-                .bind(BATCH)
-                .fetch_all(pool)
-                .await,
-        }
-    }
-
     /// Hand rows to the subscribers in order, a run of one stream's events per call.
     async fn deliver(&self, rows: Vec<Row>) -> anyhow::Result<()> {
-        let mut run: Vec<SerializedEvent> = Vec::new();
-        for (
-            _,
-            aggregate_type,
-            aggregate_id,
-            sequence,
-            event_type,
-            event_version,
-            payload,
-            metadata,
-        ) in rows
-        {
-            let event = SerializedEvent::new(
-                aggregate_id,
-                usize::try_from(sequence).unwrap_or(0),
-                aggregate_type,
-                event_type,
-                event_version,
-                serde_json::from_str(&payload)?,
-                serde_json::from_str(&metadata)?,
-            );
-            let same_stream = run.last().is_some_and(|last| {
-                last.aggregate_type == event.aggregate_type
-                    && last.aggregate_id == event.aggregate_id
-            });
-            if !same_stream {
-                self.dispatch(std::mem::take(&mut run)).await?;
-            }
-            run.push(event);
+        let mut start = 0;
+        while start < rows.len() {
+            let (kind, id) = (&rows[start].1, &rows[start].2);
+            let end = rows[start..]
+                .iter()
+                .position(|r| &r.1 != kind || &r.2 != id)
+                .map_or(rows.len(), |n| start + n);
+            self.dispatch(&rows[start..end]).await?;
+            start = end;
         }
-        self.dispatch(run).await
+        Ok(())
     }
 
-    async fn dispatch(&self, run: Vec<SerializedEvent>) -> anyhow::Result<()> {
+    /// One stream's run of rows, decoded and handed to its subscriber.
+    async fn dispatch(&self, run: &[Row]) -> anyhow::Result<()> {
         let Some(first) = run.first() else {
             return Ok(());
         };
-        let aggregate_id = first.aggregate_id.clone();
-        match first.aggregate_type.as_str() {
+        let aggregate_id = first.2.clone();
+        match first.1.as_str() {
             Sandbox::TYPE => {
                 let events = envelopes::<Sandbox>(run)?;
                 self.subscribers
@@ -198,24 +169,63 @@ async fn listen(pool: &sqlx::PgPool) -> Option<sqlx::postgres::PgListener> {
     }
 }
 
-fn envelopes<A: Aggregate>(run: Vec<SerializedEvent>) -> anyhow::Result<Vec<EventEnvelope<A>>> {
-    run.into_iter()
-        .map(|stored| {
-            let stored = domain::upcasting::upcast(stored);
-            let metadata: HashMap<String, String> =
-                serde_json::from_value(stored.metadata).unwrap_or_default();
-            Ok(EventEnvelope {
-                aggregate_id: stored.aggregate_id,
-                sequence: stored.sequence,
-                payload: serde_json::from_value(stored.payload).map_err(|e| {
-                    anyhow::anyhow!(
-                        "event {} of {} does not load: {e}",
-                        stored.sequence,
-                        A::TYPE
-                    )
-                })?,
+/// Decode stored rows into events: straight from their JSON when their
+/// version is current, through the upcasters otherwise.
+fn envelopes<A: Aggregate>(run: &[Row]) -> anyhow::Result<Vec<EventEnvelope<A>>> {
+    run.iter()
+        .map(
+            |(
+                _,
+                aggregate_type,
+                aggregate_id,
+                sequence,
+                event_type,
+                event_version,
+                payload,
                 metadata,
-            })
-        })
+            )| {
+                let sequence = usize::try_from(*sequence).unwrap_or(0);
+                let metadata: HashMap<String, String> =
+                    serde_json::from_str(metadata).unwrap_or_default();
+                let loaded = if domain::upcasting::needs_upcast(event_type, event_version) {
+                    let stored = domain::upcasting::upcast(SerializedEvent::new(
+                        aggregate_id.clone(),
+                        sequence,
+                        aggregate_type.clone(),
+                        event_type.clone(),
+                        event_version.clone(),
+                        serde_json::from_str(payload)?,
+                        serde_json::Value::Null,
+                    ));
+                    serde_json::from_value(stored.payload)
+                } else {
+                    serde_json::from_str(payload)
+                };
+                Ok(EventEnvelope {
+                    aggregate_id: aggregate_id.clone(),
+                    sequence,
+                    payload: loaded.map_err(|e| {
+                        anyhow::anyhow!("event {sequence} of {} does not load: {e}", A::TYPE)
+                    })?,
+                    metadata,
+                })
+            },
+        )
         .collect()
+}
+
+/// The stored events after `position`, at most `BATCH`, in order.
+async fn rows_after(pool: Pool, position: i64) -> Result<Vec<Row>, sqlx::Error> {
+    match &pool {
+        Pool::Sqlite(pool) => sqlx::query_as("SELECT position, aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata FROM events WHERE position > ? ORDER BY position LIMIT ?")
+            .bind(position)
+            .bind(BATCH)
+            .fetch_all(pool)
+            .await,
+        Pool::Postgres(pool) => sqlx::query_as("SELECT position, aggregate_type, aggregate_id, sequence, event_type, event_version, payload::text, metadata::text FROM events WHERE position > $1 ORDER BY position LIMIT $2")
+            .bind(position)
+            .bind(BATCH)
+            .fetch_all(pool)
+            .await,
+    }
 }

@@ -72,13 +72,40 @@ impl Client {
         Ok(value)
     }
 
+    /// Read a sandbox's status without parsing it (for load: the client
+    /// shares the machine with the server).
+    pub async fn status_read(&self, id: &str) -> anyhow::Result<()> {
+        let response = self
+            .http
+            .get(format!("{}/v1/sandboxes/{id}", self.url))
+            .bearer_auth(&self.key)
+            .send()
+            .await?;
+        let status = response.status();
+        response.bytes().await?;
+        if !status.is_success() {
+            bail!("status of {id} answered {status}");
+        }
+        Ok(())
+    }
+
     pub async fn status(&self, id: &str) -> anyhow::Result<Value> {
         self.call(reqwest::Method::GET, &format!("/v1/sandboxes/{id}"), None)
             .await
     }
 
-    /// Create a sandbox; its id, once it runs.
+    /// Create a sandbox; its id, once it runs (looking every 2 ms).
     pub async fn create_running(&self, tier: &str) -> anyhow::Result<String> {
+        self.create_running_every(tier, Duration::from_millis(2))
+            .await
+    }
+
+    /// Create a sandbox; its id, once it runs (looking every `every`).
+    pub async fn create_running_every(
+        &self,
+        tier: &str,
+        every: Duration,
+    ) -> anyhow::Result<String> {
         let created = self
             .call(
                 reqwest::Method::POST,
@@ -96,7 +123,7 @@ impl Client {
             match status["status"].as_str() {
                 Some("running") => return Ok(id),
                 Some("failed") | Some("terminated") => bail!("sandbox {id} ended: {status}"),
-                _ => tokio::time::sleep(Duration::from_millis(2)).await,
+                _ => tokio::time::sleep(every).await,
             }
             status = self.status(&id).await?;
         }

@@ -220,7 +220,7 @@ async fn read_load(
             let mut i = c;
             while Instant::now() < deadline {
                 let began = Instant::now();
-                if client.status(&ids[i % ids.len()]).await.is_err() {
+                if client.status_read(&ids[i % ids.len()]).await.is_err() {
                     errors += 1;
                 }
                 latencies.push(ms_since(began));
@@ -279,7 +279,11 @@ pub async fn agents(client: &Client, config: &BenchConfig) -> anyhow::Result<()>
             let mut steps: [Vec<f64>; 3] = Default::default();
             while Instant::now() < deadline {
                 let began = Instant::now();
-                let id = match client.create_running(&tier).await {
+                // As an agent would poll: every 20 ms.
+                let id = match client
+                    .create_running_every(&tier, Duration::from_millis(20))
+                    .await
+                {
                     Ok(id) => id,
                     Err(e) => {
                         errors.push(e);

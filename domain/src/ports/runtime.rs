@@ -216,6 +216,11 @@ pub trait SandboxRuntime: Send + Sync {
     async fn resume(&self, container: &str) -> Result<(), RuntimeError>;
     /// Remove the sandbox and everything it held. Removing a missing one succeeds.
     async fn destroy(&self, container: &str) -> Result<(), RuntimeError>;
+    /// Stop every process of the sandbox at once (the removal may follow
+    /// later, with `destroy`). Halting a missing one succeeds.
+    async fn halt(&self, container: &str) -> Result<(), RuntimeError> {
+        self.destroy(container).await
+    }
     /// Run `/bin/bash -lc command` as the sandbox user, streaming output to
     /// `sink`; returns how it exited.
     async fn exec(
