@@ -440,7 +440,7 @@ async fn a_command_gets_its_own_environment_variables() {
         .read
         .timeline(&id)
         .iter()
-        .map(|e| e.payload.to_string())
+        .map(|e| serde_json::to_string(&e.payload).unwrap())
         .collect();
     assert!(
         !timeline.contains("hello world"),
