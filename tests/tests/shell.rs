@@ -222,14 +222,14 @@ async fn a_shell_types_reads_resizes_interrupts_and_closes_cleanly() {
     let closed: Vec<_> = events
         .iter()
         .filter(|e| e.event_type == "ShellClosed")
-        .map(|e| e.payload.to_string())
+        .map(|e| serde_json::to_string(&e.payload).unwrap())
         .collect();
     assert_eq!(opened, 2, "{closed:?}");
     assert_eq!(closed.len(), 2, "{closed:?}");
     assert!(closed
         .iter()
         .all(|c| c.contains("bytes_in") && c.contains("bytes_out")));
-    let everything: String = events.iter().map(|e| e.payload.to_string()).collect();
+    let everything: String = events.iter().map(|e| serde_json::to_string(&e.payload).unwrap()).collect();
     assert!(
         !everything.contains("stty") && !everything.contains("second-"),
         "keystrokes are never recorded"
