@@ -229,7 +229,10 @@ async fn a_shell_types_reads_resizes_interrupts_and_closes_cleanly() {
     assert!(closed
         .iter()
         .all(|c| c.contains("bytes_in") && c.contains("bytes_out")));
-    let everything: String = events.iter().map(|e| serde_json::to_string(&e.payload).unwrap()).collect();
+    let everything: String = events
+        .iter()
+        .map(|e| serde_json::to_string(&e.payload).unwrap())
+        .collect();
     assert!(
         !everything.contains("stty") && !everything.contains("second-"),
         "keystrokes are never recorded"
