@@ -236,6 +236,11 @@ pub async fn bootstrap(config: &ServeConfig, local_addr: SocketAddr) -> anyhow::
             sizes: pool_sizes,
             memory_budget_mib: config.pool_memory_mib,
             image: config.image.sandbox_image.clone(),
+            owner: match &location {
+                // One process per SQLite store: a restart takes its pool in.
+                StoreLocation::Sqlite(_) => stores.instance_id.clone(),
+                StoreLocation::Postgres(_) => uuid::Uuid::new_v4().simple().to_string(),
+            },
         });
     let image = &config.image.sandbox_image;
     let outcome = adapters::image::ensure_image(

@@ -346,6 +346,36 @@ pub fn stream_text(poll: &Value, stream: &str) -> String {
         .collect()
 }
 
+/// The containers of a store's sandboxes (not those waiting in its warm pool).
+pub fn sandbox_containers_of(instance: &str) -> Vec<String> {
+    docker(&[
+        "ps",
+        "-a",
+        "--filter",
+        &format!("label=sockt.instance={instance}"),
+        "--format",
+        "{{.ID}} {{.Names}}",
+    ])
+    .lines()
+    .filter_map(|line| line.split_once(' '))
+    .filter(|(_, name)| !name.starts_with("sockt-pool-"))
+    .map(|(id, _)| id.to_string())
+    .collect()
+}
+
+/// Remove every container of a store (its pool's too), after a test.
+pub fn remove_containers_of(instance: &str) {
+    let ids = docker(&[
+        "ps",
+        "-aq",
+        "--filter",
+        &format!("label=sockt.instance={instance}"),
+    ]);
+    for id in ids.split_whitespace() {
+        docker(&["rm", "-f", "-v", id]);
+    }
+}
+
 /// `docker` CLI output, for checks from outside the server.
 pub fn docker(args: &[&str]) -> String {
     let output = std::process::Command::new("docker")
@@ -359,15 +389,7 @@ impl Drop for TestServer {
     fn drop(&mut self) {
         self.shutdown.cancel();
         if !self.instance_id.is_empty() {
-            let ids = docker(&[
-                "ps",
-                "-aq",
-                "--filter",
-                &format!("label=sockt.instance={}", self.instance_id),
-            ]);
-            for id in ids.split_whitespace() {
-                docker(&["rm", "-f", "-v", id]);
-            }
+            remove_containers_of(&self.instance_id);
             let _ = std::fs::remove_dir_all(&self.data_dir);
         }
     }

@@ -457,13 +457,11 @@ async fn twenty_kills_and_two_gateway_outages_lose_no_msat() {
     let _ = payers;
     let (_, health) = world.call(Method::GET, "/healthz", "", None).await.unwrap();
     let instance = health["instance"].as_str().unwrap().to_string();
-    let kept = tests::docker(&[
-        "ps",
-        "-aq",
-        "--filter",
-        &format!("label=sockt.instance={instance}"),
-    ]);
-    assert!(kept.trim().is_empty(), "containers left behind: {kept}");
+    // Only the warm pool's waiting containers remain (taken in by the next
+    // start, or removed here).
+    let kept = tests::sandbox_containers_of(&instance);
+    assert!(kept.is_empty(), "containers left behind: {kept:?}");
     server.kill();
+    tests::remove_containers_of(&instance);
     let _ = std::fs::remove_dir_all(&data_dir);
 }

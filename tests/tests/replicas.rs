@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tests::process::{call, ServerProcess};
-use tests::{docker, postgres_database, sockt_binary, ADMIN_TOKEN};
+use tests::{postgres_database, sockt_binary, ADMIN_TOKEN};
 
 const AGENTS: usize = 6;
 const ROUNDS: usize = 6;
@@ -363,16 +363,12 @@ async fn two_replicas_share_the_work_and_survive_the_leaders_death() {
         String::from_utf8_lossy(&audit.stdout)
     );
     let instance = health[0]["instance"].as_str().unwrap();
-    let left = docker(&[
-        "ps",
-        "-aq",
-        "--filter",
-        &format!("label=sockt.instance={instance}"),
-    ]);
-    for id in left.split_whitespace() {
-        docker(&["rm", "-f", "-v", id]);
-    }
-    assert!(left.is_empty(), "every sandbox's container is gone: {left}");
+    let left = tests::sandbox_containers_of(instance);
+    tests::remove_containers_of(instance);
+    assert!(
+        left.is_empty(),
+        "every sandbox's container is gone: {left:?}"
+    );
     eprintln!(
         "takeover after kill -9 of the leader: {} ms",
         took_over.as_millis()

@@ -175,22 +175,7 @@ impl DockerRuntime {
         self: &Arc<Self>,
         shutdown: tokio_util::sync::CancellationToken,
     ) -> Result<(), RuntimeError> {
-        let filters = HashMap::from([(
-            "label".to_string(),
-            vec![
-                pool::LABEL_POOL.to_string(),
-                format!("{LABEL_INSTANCE}={}", self.config.instance),
-            ],
-        )]);
-        let options = ListContainersOptionsBuilder::new()
-            .all(true)
-            .filters(&filters)
-            .build();
-        let found = self
-            .docker
-            .list_containers(Some(options))
-            .await
-            .map_err(|e| map_err(e, PathContext::None))?;
+        let found = self.list_ours(pool::LABEL_POOL.to_string()).await?;
         for container in found {
             let waiting = container
                 .names
@@ -209,11 +194,11 @@ impl DockerRuntime {
                 .and_then(|l| l.get(pool::LABEL_POOL))
                 .cloned()
                 .unwrap_or_default();
-            let build = container
-                .labels
-                .as_ref()
-                .and_then(|l| l.get(agent::LABEL_AGENT_BUILD));
-            let usable = container.state == Some(ContainerSummaryStateEnum::RUNNING)
+            let label = |name: &str| container.labels.as_ref().and_then(|l| l.get(name));
+            let build = label(agent::LABEL_AGENT_BUILD);
+            let usable = label(pool::LABEL_POOL_OWNER).map(String::as_str)
+                == Some(self.pool.owner())
+                && container.state == Some(ContainerSummaryStateEnum::RUNNING)
                 && container.image.as_deref() == Some(self.pool.image())
                 && build.map(String::as_str) == self.agents.as_ref().map(|a| a.build());
             if !(usable && self.pool.adopt(&tier, id.clone())) {
@@ -228,6 +213,25 @@ impl DockerRuntime {
             }
         });
         Ok(())
+    }
+
+    /// This store's containers (in any state) that carry `label`.
+    async fn list_ours(
+        &self,
+        label: String,
+    ) -> Result<Vec<bollard::models::ContainerSummary>, RuntimeError> {
+        let filters = HashMap::from([(
+            "label".to_string(),
+            vec![label, format!("{LABEL_INSTANCE}={}", self.config.instance)],
+        )]);
+        let options = ListContainersOptionsBuilder::new()
+            .all(true)
+            .filters(&filters)
+            .build();
+        self.docker
+            .list_containers(Some(options))
+            .await
+            .map_err(|e| map_err(e, PathContext::None))
     }
 
     /// Whether sandboxes join Sockt's isolated network (where policies live).
@@ -570,6 +574,10 @@ impl DockerRuntime {
                     pool::LABEL_POOL.to_string(),
                     spec.tier.name.as_str().to_string(),
                 );
+                labels.insert(
+                    pool::LABEL_POOL_OWNER.to_string(),
+                    self.pool.owner().to_string(),
+                );
                 format!("{}{}", pool::POOL_PREFIX, uuid::Uuid::new_v4().simple())
             }
         };
@@ -720,7 +728,7 @@ impl DockerRuntime {
         }
         let name = format!("sockt-{}", spec.sandbox_id);
         while let Some(container) = self.pool.take(tier) {
-            if !self.is_running(&container).await {
+            if !self.still_waiting(&container).await {
                 let _ = self.destroy(&container).await;
                 continue;
             }
@@ -747,13 +755,19 @@ impl DockerRuntime {
         None
     }
 
-    async fn is_running(&self, container: &str) -> bool {
-        self.docker
-            .inspect_container(container, None)
-            .await
-            .ok()
-            .and_then(|info| info.state)
-            .is_some_and(|state| state.running == Some(true) && state.paused != Some(true))
+    /// Whether a pooled container still runs, unclaimed.
+    async fn still_waiting(&self, container: &str) -> bool {
+        let Ok(info) = self.docker.inspect_container(container, None).await else {
+            return false;
+        };
+        let unclaimed = info
+            .name
+            .as_deref()
+            .is_some_and(|n| n.trim_start_matches('/').starts_with(pool::POOL_PREFIX));
+        unclaimed
+            && info
+                .state
+                .is_some_and(|state| state.running == Some(true) && state.paused != Some(true))
     }
 
     /// Give the container its network policy in the kernel (on Sockt's
@@ -1252,22 +1266,7 @@ impl SandboxRuntime for DockerRuntime {
     }
 
     async fn list_managed(&self) -> Result<Vec<ManagedContainer>, RuntimeError> {
-        let filters = HashMap::from([(
-            "label".to_string(),
-            vec![
-                format!("{LABEL_MANAGED}=true"),
-                format!("{LABEL_INSTANCE}={}", self.config.instance),
-            ],
-        )]);
-        let options = ListContainersOptionsBuilder::new()
-            .all(true)
-            .filters(&filters)
-            .build();
-        let containers = self
-            .docker
-            .list_containers(Some(options))
-            .await
-            .map_err(|e| map_err(e, PathContext::None))?;
+        let containers = self.list_ours(format!("{LABEL_MANAGED}=true")).await?;
         Ok(containers
             .into_iter()
             .filter_map(|c| {

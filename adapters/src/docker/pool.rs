@@ -13,6 +13,10 @@ use std::sync::Mutex;
 pub const POOL_PREFIX: &str = "sockt-pool-";
 /// The label marking a container as made for the pool (its tier).
 pub const LABEL_POOL: &str = "sockt.pool";
+/// The label naming the pool that made a waiting container: a process
+/// takes in only its own pool's containers at start (another live process
+/// of the same store may be holding the others).
+pub const LABEL_POOL_OWNER: &str = "sockt.pool_owner";
 
 /// How large the pool is.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -24,6 +28,10 @@ pub struct PoolConfig {
     pub memory_budget_mib: u64,
     /// The image pooled containers run (creates asking for another are made cold).
     pub image: String,
+    /// Whose pool this is: the same across restarts of a single-process
+    /// store (so a restart takes its containers in), unique per process
+    /// where several processes share a store.
+    pub owner: String,
 }
 
 impl PoolConfig {
@@ -87,6 +95,10 @@ impl Pool {
 
     pub(super) fn image(&self) -> &str {
         &self.config.image
+    }
+
+    pub(super) fn owner(&self) -> &str {
+        &self.config.owner
     }
 
     pub(super) fn serves(&self, tier: &str) -> bool {
@@ -174,6 +186,7 @@ mod tests {
             sizes: PoolConfig::parse_sizes(sizes).unwrap_or_default(),
             memory_budget_mib: budget,
             image: "img".into(),
+            owner: "me".into(),
         })
     }
 

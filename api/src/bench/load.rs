@@ -253,15 +253,33 @@ pub async fn reads(client: &Client, config: &BenchConfig) -> anyhow::Result<()> 
     );
     let ids = hold(client, "nano", config.read_sandboxes, config.in_flight).await?;
     anyhow::ensure!(!ids.is_empty(), "no sandbox started");
-    let (rate, mut latencies, errors) =
-        read_load(client, &ids, config.read_connections, config.seconds).await;
+    read_then_release(
+        client,
+        ids,
+        config.read_connections,
+        config.seconds,
+        config.in_flight,
+    )
+    .await;
+    Ok(())
+}
+
+/// Read the statuses of `ids` from `connections` clients for `seconds`,
+/// report, check they all still run, and terminate them.
+async fn read_then_release(
+    client: &Client,
+    ids: Vec<String>,
+    connections: usize,
+    seconds: u64,
+    in_flight: usize,
+) {
+    let (rate, mut latencies, errors) = read_load(client, &ids, connections, seconds).await;
     let stopped = not_running(client, &ids).await;
     println!(
-        "reads: {rate:.0}/s, {}; {errors} errors; sandboxes not running afterwards: {stopped}",
+        "status reads ({connections} connections, {seconds} s): {rate:.0}/s, {}; {errors} errors; sandboxes not running afterwards: {stopped}",
         summary(&mut latencies)
     );
-    release(client, ids, config.in_flight).await;
-    Ok(())
+    release(client, ids, in_flight).await;
 }
 
 pub async fn agents(client: &Client, config: &BenchConfig) -> anyhow::Result<()> {
@@ -393,12 +411,6 @@ pub async fn idle(client: &Client, config: &BenchConfig) -> anyhow::Result<()> {
             percentile(&mut charged, 50.0)
         );
     }
-    let (rate, mut latencies, errors) = read_load(client, &ids, 10, 5).await;
-    let stopped = not_running(client, &ids).await;
-    println!(
-        "status reads meanwhile (10 connections): {rate:.0}/s, {}; {errors} errors; not running: {stopped}",
-        summary(&mut latencies)
-    );
-    release(client, ids, config.in_flight).await;
+    read_then_release(client, ids, 10, 5, config.in_flight).await;
     Ok(())
 }
