@@ -363,6 +363,20 @@ pub fn sandbox_containers_of(instance: &str) -> Vec<String> {
     .collect()
 }
 
+/// The containers `docker ps -a --filter <filter>` still lists once they
+/// are gone or ten seconds have passed (a terminate removes its container
+/// in the background, after stopping everything in it).
+pub async fn containers_left(filter: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let left = docker(&["ps", "-aq", "--filter", filter]);
+        if left.is_empty() || Instant::now() >= deadline {
+            return left;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// Remove every container of a store (its pool's too), after a test.
 pub fn remove_containers_of(instance: &str) {
     let ids = docker(&[

@@ -75,16 +75,29 @@ impl Traces {
         }
     }
 
+    /// Whether anything of the sandboxes is still there: a container, a
+    /// policy rule, an agent directory.
+    fn any_left(&self) -> bool {
+        let rules = lines("iptables", &["-w", "5", "-S"]);
+        self.sandboxes.iter().any(|(id, address)| {
+            !crate::docker(&["ps", "-aq", "--filter", &format!("name=sockt-{id}")]).is_empty()
+                || address
+                    .as_ref()
+                    .is_some_and(|a| !policy_rules(&rules, a).is_empty())
+        }) || self
+            .agent_dirs
+            .iter()
+            .any(|dir| std::path::Path::new(dir).exists())
+    }
+
     /// After terminate: no container, no policy rule for their addresses,
-    /// and no volume, image or loop device that was not there before. (The
-    /// engine may still be finishing a removal it reported: it gets a few
-    /// seconds.)
+    /// no agent directory, and no volume, image or loop device that was not
+    /// there before. (A terminate removes the container and what goes with
+    /// it in the background, and the engine may still be finishing a
+    /// removal it reported: they get ten seconds.)
     pub fn assert_none_left(&self) {
         for _ in 0..50 {
-            let any_left = self.sandboxes.iter().any(|(id, _)| {
-                !crate::docker(&["ps", "-aq", "--filter", &format!("name=sockt-{id}")]).is_empty()
-            });
-            if !any_left {
+            if !self.any_left() {
                 break;
             }
             std::thread::sleep(std::time::Duration::from_millis(200));

@@ -216,7 +216,7 @@ async fn lifecycle_under(server_args: &[&str], runtime: &str) {
     assert_eq!(ended["status"], "terminated");
     assert!(ended.to_string().contains("terminated"));
     assert_eq!(
-        docker(&["ps", "-aq", "--filter", &format!("name=sockt-{id}")]),
+        tests::containers_left(&format!("name=sockt-{id}")).await,
         ""
     );
     for (method, path) in [

@@ -6,7 +6,7 @@
 
 use serde_json::json;
 use std::time::Duration;
-use tests::{docker, TestServer};
+use tests::TestServer;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn sandboxes_end_at_their_timeout_and_pause_when_idle() {
@@ -60,7 +60,7 @@ async fn sandboxes_end_at_their_timeout_and_pause_when_idle() {
         )
         .await;
     assert!(ended["refunded_msats"].as_u64().unwrap() > 0, "{ended}");
-    let gone = docker(&["ps", "-aq", "--filter", &format!("name=sockt-{timed}")]);
+    let gone = tests::containers_left(&format!("name=sockt-{timed}")).await;
     assert!(gone.is_empty(), "container left: {gone}");
     let paused = server
         .wait_status(

@@ -106,12 +106,7 @@ async fn creates_take_from_the_pool_which_refills_and_restarts_clean() {
             .await;
         assert!(status.is_success());
     }
-    let left = docker(&[
-        "ps",
-        "-aq",
-        "--filter",
-        &format!("label=sockt.instance={instance}"),
-    ]);
+    let left = tests::containers_left(&format!("label=sockt.instance={instance}")).await;
     assert!(left.is_empty(), "containers left: {left}");
     let agents = server.data_dir.join("agents");
     let slots: Vec<_> = std::fs::read_dir(&agents).unwrap().flatten().collect();

@@ -433,6 +433,15 @@ fn address_on(info: &ContainerInspectResponse, network: &str) -> Option<Ipv4Addr
         .ok()
 }
 
+/// Remove the policy chain of `address` (none there: nothing to do).
+async fn remove_policy(address: Ipv4Addr) -> Result<(), RuntimeError> {
+    let failed = |e: String| RuntimeError::Failed(format!("removing the network policy: {e}"));
+    tokio::task::spawn_blocking(move || policies::remove(address))
+        .await
+        .map_err(|e| failed(e.to_string()))?
+        .map_err(|e| failed(e.to_string()))
+}
+
 /// A label of the container.
 fn label_of(info: &ContainerInspectResponse, label: &str) -> Option<String> {
     info.config.as_ref()?.labels.as_ref()?.get(label).cloned()
@@ -459,7 +468,10 @@ async fn reconcile_policies(docker: &Docker, network: &str) -> anyhow::Result<()
         .filter_map(|c| c.ipv4_address.as_deref()?.split('/').next()?.parse().ok())
         .collect();
     for stale in before.difference(&in_use).copied() {
-        tokio::task::spawn_blocking(move || policies::remove(stale)).await??;
+        // Another server starting now may be removing the same chain.
+        if let Err(e) = remove_policy(stale).await {
+            tracing::warn!(address = %stale, error = %e, "could not remove a stale policy chain");
+        }
     }
     let filters = HashMap::from([("label".to_string(), vec![LABEL_NETWORK.to_string()])]);
     let options = ListContainersOptionsBuilder::new()
@@ -540,6 +552,21 @@ impl DockerRuntime {
             }
         }?;
         agents.open(&slot, request).await
+    }
+
+    /// SIGKILL every process of the container (not waiting for it to stop).
+    async fn kill(&self, container: &str) -> Result<(), RuntimeError> {
+        match self.docker.kill_container(container, None).await {
+            Ok(()) => Ok(()),
+            Err(e) => match map_err(e, PathContext::None) {
+                RuntimeError::ContainerGone => Ok(()),
+                // Not running (stopped, or being removed): nothing runs in it.
+                RuntimeError::Failed(m) if m.contains("is not running") => Ok(()),
+                // A paused container is killed through its removal.
+                RuntimeError::Failed(m) if m.contains("paused") => self.destroy(container).await,
+                other => Err(other),
+            },
+        }
     }
 
     /// Whether the container is running or paused.
@@ -887,17 +914,21 @@ impl SandboxRuntime for DockerRuntime {
     }
 
     async fn halt(&self, container: &str) -> Result<(), RuntimeError> {
-        match self.docker.kill_container(container, None).await {
-            Ok(()) => Ok(()),
-            Err(e) => match map_err(e, PathContext::None) {
-                RuntimeError::ContainerGone => Ok(()),
-                // Not running (stopped, or being removed): nothing runs in it.
-                RuntimeError::Failed(m) if m.contains("is not running") => Ok(()),
-                // A paused container is killed through its removal.
-                RuntimeError::Failed(m) if m.contains("paused") => self.destroy(container).await,
-                other => Err(other),
-            },
+        // A stopped container has no address: its policy chain (found by
+        // address) goes now, while the address is known.
+        let with_policy = if self.is_isolated() {
+            match self.docker.inspect_container(container, None).await {
+                Ok(info) => policy_of(&info).and_then(|_| address_on(&info, &self.network)),
+                Err(_) => None,
+            }
+        } else {
+            None
+        };
+        let halted = self.kill(container).await;
+        if let Some(address) = with_policy {
+            remove_policy(address).await?;
         }
+        halted
     }
 
     async fn pause(&self, container: &str) -> Result<(), RuntimeError> {
@@ -951,10 +982,7 @@ impl SandboxRuntime for DockerRuntime {
             agents.remove_slot(container, slot);
         }
         if let Some(address) = with_policy {
-            tokio::task::spawn_blocking(move || policies::remove(address))
-                .await
-                .map_err(|e| RuntimeError::Failed(format!("removing the network policy: {e}")))?
-                .map_err(|e| RuntimeError::Failed(format!("removing the network policy: {e}")))?;
+            remove_policy(address).await?;
         }
         Ok(())
     }
