@@ -38,17 +38,26 @@ impl App {
         // first misread sandboxes that started in between as vanished).
         let listed = self.runtime.list_managed().await?;
         // Containers of ended sandboxes whose removal failed (a terminate
-        // removes them in the background) go now.
-        for container in &listed {
-            let ended = self
-                .read
-                .sandbox(&container.sandbox_id)
-                .is_some_and(|v| v.state.is_ended());
-            if ended {
-                if let Err(e) = self.runtime.destroy(&container.container_id).await {
-                    tracing::warn!(sandbox_id = %container.sandbox_id, error = %e, "could not remove an ended sandbox's container");
+        // removes them in the background) go now — in a task of their own,
+        // so the meter sharing this loop never waits on the engine.
+        let leftovers: Vec<(String, String)> = listed
+            .iter()
+            .filter(|c| {
+                self.read
+                    .sandbox(&c.sandbox_id)
+                    .is_some_and(|v| v.state.is_ended())
+            })
+            .map(|c| (c.sandbox_id.clone(), c.container_id.clone()))
+            .collect();
+        if !leftovers.is_empty() {
+            let runtime = self.runtime.clone();
+            tokio::spawn(async move {
+                for (sandbox_id, container) in leftovers {
+                    if let Err(e) = runtime.destroy(&container).await {
+                        tracing::warn!(sandbox_id, error = %e, "could not remove an ended sandbox's container");
+                    }
                 }
-            }
+            });
         }
         let alive: HashMap<String, ContainerStatus> = listed
             .into_iter()
