@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# The benchmark run recorded in docs/benchmarks.md: a release server on
+# 127.0.0.1:18081 with a scratch store in /tmp/bench-data, every `sockt bench`
+# scenario against it (with the docker CLI and engine API baselines), then
+# the bursts again without a pool, then the store benchmark. Takes ~10 min
+# and removes every container labelled sockt.managed on this machine.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/sockt-target}"
+cargo build -q --release --bin sockt
+R=$CARGO_TARGET_DIR/release/sockt
+SOCKT_AGENT_BINARY="$(scripts/build-agent.sh)"
+export SOCKT_AGENT_BINARY
+start() { # $1 pool
+  pkill -f "sockt serve --listen 127.0.0.1:18081"; sleep 2
+  docker ps -aq --filter label=sockt.managed | xargs -r docker rm -f >/dev/null
+  rm -rf /tmp/bench-data; mkdir /tmp/bench-data
+  $R serve --listen 127.0.0.1:18081 --data-dir /tmp/bench-data --rate-limit-per-minute 100000000 \
+    --max-sandboxes 700 --max-sandboxes-per-account 700 --pool "$1" --pool-memory-mib 200000 --log-format text > /tmp/bench-server.log 2>&1 &
+  echo $! > /tmp/bench-server.pid
+  sleep 3
+  $R accounts create --data-dir /tmp/bench-data --credits-cents 10000000 | tail -1 > /tmp/bench.key
+  for i in $(seq 120); do
+    r=$(curl -s 127.0.0.1:18081/healthz | python3 -c 'import json,sys;print(sum(json.load(sys.stdin)["warm_pool"].values()))')
+    [ "$r" -ge "$2" ] && break; sleep 1
+  done
+}
+bench() { $R bench --url http://127.0.0.1:18081 --api-key "$(cat /tmp/bench.key)" "$@"; }
+start "small=100,nano=20" 120
+bench --iterations 20 --scenarios single,burst
+sleep 20
+bench --scenarios reads --seconds 10
+bench --scenarios agents --seconds 20
+bench --scenarios idle --idle 500 --server-pid "$(cat /tmp/bench-server.pid)"
+$R projections rebuild --data-dir /tmp/bench-data
+start "0" 0
+bench --scenarios burst
+pkill -f "sockt serve --listen 127.0.0.1:18081"; sleep 2
+docker ps -aq --filter label=sockt.managed | xargs -r docker rm -f >/dev/null
+$R bench --stream-events 20000 --iterations 50
