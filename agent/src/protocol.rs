@@ -6,9 +6,8 @@
 //! followed by one request. Output, input and file bytes travel as raw
 //! frames of their own kind; everything else is JSON.
 
-use hmac::{Hmac, Mac};
+use ring::hmac;
 use serde::{Deserialize, Serialize};
-use sha2::Sha256;
 
 /// The protocol this build speaks. A server uses an agent of an older
 /// version (a container made before an upgrade) through Docker's exec API.
@@ -116,19 +115,18 @@ pub struct Auth {
     pub proof: String,
 }
 
-type HmacSha256 = Hmac<Sha256>;
-
-fn keyed(secret: &[u8]) -> HmacSha256 {
-    // HMAC takes keys of any length.
-    <HmacSha256 as Mac>::new_from_slice(secret).unwrap_or_else(|_| unreachable!())
+/// HMAC-SHA256 of `parts` under `key` (any key length).
+fn mac(key: &[u8], parts: &[&[u8]]) -> hmac::Tag {
+    let mut context = hmac::Context::with_key(&hmac::Key::new(hmac::HMAC_SHA256, key));
+    for part in parts {
+        context.update(part);
+    }
+    context.sign()
 }
 
 /// The proof that the sender holds `secret`, for the agent's `nonce`.
 pub fn proof(secret: &[u8], nonce: &str) -> String {
-    let mut mac = keyed(secret);
-    mac.update(b"sockt-agent-v1:");
-    mac.update(nonce.as_bytes());
-    hex::encode(mac.finalize().into_bytes())
+    hex::encode(mac(secret, &[b"sockt-agent-v1:", nonce.as_bytes()]))
 }
 
 /// Whether `claimed` proves `secret` for `nonce` (in constant time).
@@ -136,20 +134,22 @@ pub fn verify(secret: &[u8], nonce: &str, claimed: &str) -> bool {
     let Ok(claimed) = hex::decode(claimed) else {
         return false;
     };
-    let mut mac = keyed(secret);
-    mac.update(b"sockt-agent-v1:");
-    mac.update(nonce.as_bytes());
-    mac.verify_slice(&claimed).is_ok()
+    let key = hmac::Key::new(hmac::HMAC_SHA256, secret);
+    let message = [b"sockt-agent-v1:".as_slice(), nonce.as_bytes()].concat();
+    hmac::verify(&key, &message, &claimed).is_ok()
 }
 
 /// The secret of one agent slot, from the server's agent key: any server
 /// process holding the key can talk to any of its agents, even after a
 /// restart, without storing per-sandbox secrets.
 pub fn slot_secret(key: &[u8], slot: &str) -> [u8; 32] {
-    let mut mac = keyed(key);
-    mac.update(b"sockt-agent-slot:");
-    mac.update(slot.as_bytes());
-    mac.finalize().into_bytes().into()
+    let tag = mac(key, &[b"sockt-agent-slot:", slot.as_bytes()]);
+    // SHA-256 tags are 32 bytes.
+    let mut secret = [0u8; 32];
+    for (byte, tagged) in secret.iter_mut().zip(tag.as_ref()) {
+        *byte = *tagged;
+    }
+    secret
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
