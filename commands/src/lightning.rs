@@ -7,7 +7,9 @@ use crate::app::App;
 use crate::auth::{hash_secret, new_sandbox_token, Principal};
 use crate::error::{AppError, ErrorCode};
 use crate::payouts::PayOut;
-use domain::lightning::{AddressResolver, Invoice, LightningError, LightningGateway, PaymentState};
+use domain::lightning::{
+    AddressResolver, Invoice, LightningError, LightningGateway, PaymentPush, PaymentState,
+};
 use domain::sandbox::{
     BillingMethod, Funding, FundingSource, PauseReason, RefundTarget, SandboxCommand, SandboxState,
 };
@@ -64,15 +66,16 @@ pub enum RefundOutcome {
     },
 }
 
-/// Open invoices checked with the gateway at once, and how long one check may take.
+/// Gateway calls settlement makes at once (invoice checks, top-up
+/// invoices), and how long one may take.
 const SETTLE_CONCURRENCY: usize = 8;
 const GATEWAY_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long before a sandbox runs low its top-up invoice is issued.
 const TOPUP_LEAD: Duration = Duration::from_secs(3);
 /// How often settlement looks at top-ups, payouts and open invoices.
 const SETTLE_EVERY: Duration = Duration::from_secs(1);
-/// How often open invoices are polled when the gateway pushes payments
-/// (polling is then only the fallback for a lost push).
+/// How often open invoices are polled while the gateway's pushes are
+/// connected (polling is then only the fallback for a lost push).
 const POLL_WITH_PUSH_EVERY: u32 = 10;
 
 /// Settlement: its own task, so a slow gateway or many open invoices never
@@ -88,17 +91,22 @@ impl Settlement {
             .lightning
             .as_ref()
             .and_then(|l| l.gateway.payment_pushes());
-        let pushed = pushes.is_some();
+        // Every tick polls until the pushes say they flow.
+        let mut pushes_flow = false;
         let mut ticks: u32 = 0;
         loop {
             tokio::select! {
                 _ = shutdown.cancelled() => return,
-                Some(payment_hash) = next_push(&mut pushes) => {
-                    let app = app.clone();
-                    tokio::spawn(async move { app.settle_pushed(&payment_hash).await });
-                }
+                Some(push) = next_push(&mut pushes) => match push {
+                    PaymentPush::Connected => pushes_flow = true,
+                    PaymentPush::Disconnected => pushes_flow = false,
+                    PaymentPush::Payment(payment_hash) => {
+                        let app = app.clone();
+                        tokio::spawn(async move { app.settle_pushed(&payment_hash).await });
+                    }
+                },
                 _ = tick.tick() => {
-                    let poll = !pushed || ticks.is_multiple_of(POLL_WITH_PUSH_EVERY);
+                    let poll = !pushes_flow || ticks.is_multiple_of(POLL_WITH_PUSH_EVERY);
                     ticks = ticks.wrapping_add(1);
                     app.lightning_tick(poll).await;
                 }
@@ -107,10 +115,10 @@ impl Settlement {
     }
 }
 
-/// The next pushed payment hash (never, without pushes).
+/// The next push (never, without pushes).
 async fn next_push(
-    pushes: &mut Option<futures::stream::BoxStream<'static, String>>,
-) -> Option<String> {
+    pushes: &mut Option<futures::stream::BoxStream<'static, PaymentPush>>,
+) -> Option<PaymentPush> {
     match pushes {
         Some(stream) => stream.next().await,
         None => std::future::pending().await,
@@ -436,27 +444,33 @@ impl App {
     }
 
     /// Offer a top-up invoice to Lightning sandboxes running low or paused
-    /// empty that have none to pay.
+    /// empty that have none to pay (several at once: one slow answer from
+    /// the gateway holds up no other sandbox's invoice).
     async fn offer_topups(&self) {
         let Ok(lightning) = self.lightning() else {
             return;
         };
         let topup = Msats::from_sats(lightning.config.topup_sats).unwrap_or(Msats(1000));
         let now = self.now_ms();
-        for view in self
+        let wanting = self
             .read
             .sandboxes_in(&[SandboxState::Running, SandboxState::Paused])
-        {
-            let low = match view.state {
-                // A few seconds early: the invoice is there by the time the
-                // status says `low_balance`, not after.
-                SandboxState::Running => view.runs_low_at(
-                    now + TOPUP_LEAD.as_millis() as i64,
-                    self.config.low_balance_secs,
-                ),
-                _ => view.pause_reason == Some(PauseReason::OutOfBalance),
-            };
-            if view.billing == BillingMethod::Lightning && low && view.pending_invoice.is_none() {
+            .into_iter()
+            .filter(|view| {
+                view.billing == BillingMethod::Lightning
+                    && view.pending_invoice.is_none()
+                    && match view.state {
+                        // A few seconds early: the invoice is there by the
+                        // time the status says `low_balance`, not after.
+                        SandboxState::Running => view.runs_low_at(
+                            now + TOPUP_LEAD.as_millis() as i64,
+                            self.config.low_balance_secs,
+                        ),
+                        _ => view.pause_reason == Some(PauseReason::OutOfBalance),
+                    }
+            });
+        futures::stream::iter(wanting)
+            .for_each_concurrent(SETTLE_CONCURRENCY, |view| async move {
                 let issued = tokio::time::timeout(
                     GATEWAY_TIMEOUT,
                     self.issue_invoice(&view.sandbox_id, topup),
@@ -471,8 +485,8 @@ impl App {
                         tracing::warn!(sandbox_id = %view.sandbox_id, "the gateway did not issue a top-up invoice in time")
                     }
                 }
-            }
-        }
+            })
+            .await;
     }
 
     /// After a Lightning sandbox ends: pay its balance to `address`, or

@@ -67,12 +67,24 @@ pub trait LightningGateway: Send + Sync {
     async fn pay(&self, invoice: &Invoice) -> Result<PayOutcome, LightningError>;
     /// Decode and check a BOLT11 string (signature, amount, hash).
     fn decode(&self, bolt11: &str) -> Result<Invoice, LightningError>;
-    /// The payment hashes the gateway pushes as payments happen, if it can
-    /// push: a stream that reconnects by itself and ends only when dropped.
-    /// A hash is a hint to look, never proof of payment.
-    fn payment_pushes(&self) -> Option<futures::stream::BoxStream<'static, String>> {
+    /// What the gateway pushes as payments happen, if it can push: a stream
+    /// that reconnects by itself and ends only when dropped. It says when
+    /// it is connected and when not (so settlement polls while pushes
+    /// cannot arrive); a hash is a hint to look, never proof of payment.
+    fn payment_pushes(&self) -> Option<futures::stream::BoxStream<'static, PaymentPush>> {
         None
     }
+}
+
+/// One item of a gateway's payment pushes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PaymentPush {
+    /// Pushes flow from now on.
+    Connected,
+    /// Pushes stopped (the stream is reconnecting): poll meanwhile.
+    Disconnected,
+    /// A payment with this hash happened (or so the push says).
+    Payment(String),
 }
 
 /// Turns a Lightning Address into an invoice to pay (LNURL-pay, LUD-16).

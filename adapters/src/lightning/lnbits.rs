@@ -139,7 +139,9 @@ impl LightningGateway for LnbitsGateway {
         }
     }
 
-    fn payment_pushes(&self) -> Option<futures::stream::BoxStream<'static, String>> {
+    fn payment_pushes(
+        &self,
+    ) -> Option<futures::stream::BoxStream<'static, domain::lightning::PaymentPush>> {
         Some(super::push::payment_pushes(&self.base, &self.admin_key))
     }
 

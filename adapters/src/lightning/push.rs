@@ -1,11 +1,13 @@
 //! LNbits pushes every payment of a wallet to that wallet's websocket
 //! (`/api/v1/ws/{key}`). The connection goes out from Sockt, so payments are
 //! seen at once even where LNbits cannot reach our webhook. The stream
-//! reconnects with backoff and yields the payment hash of each notification;
-//! settlement then asks LNbits whether it is paid, so a forged or repeated
+//! reconnects with backoff, says when it is connected and when not (so
+//! settlement polls while it is down), and yields the payment hash of each
+//! notification; settlement then asks LNbits whether it is paid, so a forged or repeated
 //! message credits nothing. The URL holds the wallet key (LNbits' design): it
 //! is never logged, and no error that could carry it is either.
 
+use domain::lightning::PaymentPush;
 use futures::stream::BoxStream;
 use futures::{SinkExt, StreamExt};
 use serde_json::Value;
@@ -16,7 +18,7 @@ const FIRST_RETRY: Duration = Duration::from_secs(1);
 const LAST_RETRY: Duration = Duration::from_secs(30);
 
 /// Follow the payment pushes of the wallet with `key` at LNbits `base`.
-pub fn payment_pushes(base: &str, key: &str) -> BoxStream<'static, String> {
+pub fn payment_pushes(base: &str, key: &str) -> BoxStream<'static, PaymentPush> {
     let (found, hashes) = futures::channel::mpsc::unbounded();
     let url = websocket_url(base, key);
     tokio::spawn(async move {
@@ -26,11 +28,14 @@ pub fn payment_pushes(base: &str, key: &str) -> BoxStream<'static, String> {
                 Ok((mut socket, _)) => {
                     tracing::info!("following LNbits payment pushes");
                     retry = FIRST_RETRY;
+                    if found.unbounded_send(PaymentPush::Connected).is_err() {
+                        return;
+                    }
                     while let Some(Ok(message)) = socket.next().await {
                         match message {
                             Message::Text(text) => {
                                 if let Some(hash) = payment_hash_of(&text) {
-                                    if found.unbounded_send(hash).is_err() {
+                                    if found.unbounded_send(PaymentPush::Payment(hash)).is_err() {
                                         return;
                                     }
                                 }
@@ -42,7 +47,12 @@ pub fn payment_pushes(base: &str, key: &str) -> BoxStream<'static, String> {
                             _ => {}
                         }
                     }
-                    tracing::info!("LNbits payment pushes stopped; reconnecting (polling goes on)");
+                    tracing::info!(
+                        "LNbits payment pushes stopped; reconnecting (polling meanwhile)"
+                    );
+                    if found.unbounded_send(PaymentPush::Disconnected).is_err() {
+                        return;
+                    }
                 }
                 Err(_) => {
                     // The error may quote the URL, which holds the key.

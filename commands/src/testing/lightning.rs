@@ -4,7 +4,8 @@
 
 use async_trait::async_trait;
 use domain::lightning::{
-    AddressResolver, Invoice, LightningError, LightningGateway, PayOutcome, PaymentState,
+    AddressResolver, Invoice, LightningError, LightningGateway, PayOutcome, PaymentPush,
+    PaymentState,
 };
 use domain::ports::Clock;
 use domain::Msats;
@@ -33,6 +34,10 @@ pub struct FakeGateway {
     next: Mutex<u64>,
     /// How long each payment-state check takes.
     latency: Mutex<std::time::Duration>,
+    /// The receiving end of the push stream, until `payment_pushes` takes it.
+    pushes: Mutex<Option<futures::channel::mpsc::UnboundedReceiver<PaymentPush>>>,
+    /// Where `push` sends (pushes are offered only once `with_pushes` made them).
+    push_sender: Mutex<Option<futures::channel::mpsc::UnboundedSender<PaymentPush>>>,
 }
 
 impl FakeGateway {
@@ -44,6 +49,22 @@ impl FakeGateway {
             outgoing: Mutex::default(),
             next: Mutex::new(0),
             latency: Mutex::default(),
+            pushes: Mutex::default(),
+            push_sender: Mutex::default(),
+        }
+    }
+
+    /// Offer a push stream (unconnected until `push(PaymentPush::Connected)`).
+    pub fn with_pushes(&self) {
+        let (sender, receiver) = futures::channel::mpsc::unbounded();
+        *self.pushes.lock().unwrap_or_else(|p| p.into_inner()) = Some(receiver);
+        *self.push_sender.lock().unwrap_or_else(|p| p.into_inner()) = Some(sender);
+    }
+
+    /// Send an item down the push stream.
+    pub fn push(&self, item: PaymentPush) {
+        if let Some(sender) = &*self.push_sender.lock().unwrap_or_else(|p| p.into_inner()) {
+            let _ = sender.unbounded_send(item);
         }
     }
 
@@ -193,6 +214,16 @@ impl LightningGateway for FakeGateway {
             amount: Msats(amount),
             expires_at_ms,
         })
+    }
+
+    fn payment_pushes(&self) -> Option<futures::stream::BoxStream<'static, PaymentPush>> {
+        use futures::StreamExt;
+        let receiver = self
+            .pushes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()?;
+        Some(receiver.boxed())
     }
 }
 

@@ -149,6 +149,68 @@ async fn many_open_invoices_and_a_slow_gateway_do_not_hold_up_the_meter() {
     shutdown.cancel();
 }
 
+/// Payments are polled every second while the gateway's pushes are not
+/// flowing (never connected, or dropped), and only now and then while they
+/// flow — when a pushed hash settles at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn settlement_polls_every_tick_while_pushes_are_down() {
+    use crate::lightning::Settlement;
+    use domain::lightning::PaymentPush;
+    use std::time::Duration;
+
+    let h = Harness::new();
+    h.gateway.with_pushes();
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    tokio::spawn(Settlement::run(h.app.clone(), shutdown.clone()));
+    let within = |limit_ms: u64, h: &Harness, id: String| {
+        let read = h.read.clone();
+        async move {
+            let started = std::time::Instant::now();
+            // Credited: no longer awaiting payment.
+            while read.sandbox(&id).map(|v| v.paid_in) == Some(Msats(0)) {
+                if started.elapsed() > Duration::from_millis(limit_ms) {
+                    return false;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            true
+        }
+    };
+
+    // Never connected: a payment nobody pushes is found by the next polls.
+    let (first, _, hash) = lightning_sandbox(&h, 100).await;
+    h.gateway.settle(&hash);
+    assert!(
+        within(2_500, &h, first).await,
+        "not polled while pushes were down"
+    );
+
+    // Connected: polling backs off; a pushed hash is settled at once.
+    h.gateway.push(PaymentPush::Connected);
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    let (second, _, hash) = lightning_sandbox(&h, 100).await;
+    h.gateway.settle(&hash);
+    assert!(
+        !within(2_500, &h, second.clone()).await,
+        "polled every tick although pushes flow"
+    );
+    h.gateway.push(PaymentPush::Payment(hash));
+    assert!(
+        within(1_000, &h, second).await,
+        "a push was not settled at once"
+    );
+
+    // Dropped: polling every tick again.
+    h.gateway.push(PaymentPush::Disconnected);
+    let (third, _, hash) = lightning_sandbox(&h, 100).await;
+    h.gateway.settle(&hash);
+    assert!(
+        within(2_500, &h, third).await,
+        "not polled after the pushes dropped"
+    );
+    shutdown.cancel();
+}
+
 async fn paid_and_running(h: &Harness, sats: u64) -> (String, Principal) {
     let (id, caller, hash) = lightning_sandbox(h, sats).await;
     h.gateway.settle(&hash);
