@@ -2,7 +2,8 @@
 # Run every test: unit and property tests, the store suite on SQLite and a
 # real PostgreSQL, HTTP integration tests against real Docker containers, the
 # kill -9 restart test, Lightning billing against a live LNbits, and the
-# contract tests with the official `sockt` Python SDK 0.2.0 from PyPI.
+# contract tests with the official `sockt` Python SDK 0.2.0 from PyPI, and
+# our TypeScript and Go clients (sdks/) against a live server.
 # Installs and starts what it needs (PostgreSQL, LNbits, the sandbox image).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -83,3 +84,9 @@ mkdir -p "$artefacts"
 SOCKT_API_URL="$url" SOCKT_API_KEY="$key" SOCKT_ADMIN_TOKEN="$admin_token" SOCKT_ARTEFACTS="$artefacts" \
   "$venv/bin/pytest" -q -p no:cacheprovider tests/sdk tests/mcp tests/dashboard
 echo "dashboard screenshot: $artefacts/sockt-dashboard.png" >&2
+
+# Our own clients against the same server: TypeScript (node --test) and Go (go test).
+SOCKT_API_URL="$url" SOCKT_API_KEY="$key" SOCKT_ADMIN_TOKEN="$admin_token" scripts/test-sdks.sh
+
+echo "== audit of the clients' server: every chain intact, every msat accounted for" >&2
+"$sockt" audit --data-dir "$data_dir"

@@ -24,6 +24,8 @@ const PACKAGES: &[&str] = &[
     "python3",
     "python3-pip",
     "python3-venv",
+    // `python` runs python3, as agents and examples expect.
+    "python-is-python3",
     "curl",
     "git",
     "ca-certificates",

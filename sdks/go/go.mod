@@ -1,0 +1,3 @@
+module sockt
+
+go 1.19

@@ -1,0 +1,2 @@
+// The one Node global the example uses (Debian ships no @types/node).
+declare const process: { env: Record<string, string | undefined> };
