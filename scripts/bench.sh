@@ -6,6 +6,9 @@
 # and removes every container labelled sockt.managed on this machine.
 set -uo pipefail
 cd "$(dirname "$0")/.."
+source scripts/common.sh
+# Status reads are also driven by wrk (a load generator in C), beside the bench's own client.
+command -v wrk >/dev/null 2>&1 || apt_install wrk " (the status-read load generator)"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/sockt-target}"
 cargo build -q --release --bin sockt
 R=$CARGO_TARGET_DIR/release/sockt
@@ -25,7 +28,7 @@ start() { # $1 pool
     [ "$r" -ge "$2" ] && break; sleep 1
   done
 }
-bench() { $R bench --url http://127.0.0.1:18081 --api-key "$(cat /tmp/bench.key)" "$@"; }
+bench() { SOCKT_API_KEY="$(cat /tmp/bench.key)" $R bench --url http://127.0.0.1:18081 "$@"; }
 start "small=100,nano=20" 120
 bench --iterations 20 --scenarios single,burst
 sleep 20

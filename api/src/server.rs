@@ -43,6 +43,8 @@ pub struct AppState {
     pub mcp: crate::mcp::McpSettings,
     /// Whether this process runs the background duties.
     pub leadership: Leadership,
+    /// Commits and the transactions they took (SQLite's group commit).
+    pub commit_stats: Option<Arc<adapters::store::CommitStats>>,
 }
 
 /// The whole HTTP surface.
@@ -357,6 +359,7 @@ pub async fn bootstrap(config: &ServeConfig, local_addr: SocketAddr) -> anyhow::
         proxy_origins: crate::rest::ProxyOrigins::new(&public_url_for_state, &config.proxy_domain)?,
         mcp: mcp_settings(config, &public_url_for_state),
         leadership,
+        commit_stats: stores.commit_stats.clone(),
         proxy: reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .no_proxy()

@@ -30,6 +30,8 @@ pub struct Stores {
     pub checkpoints: Option<Arc<Checkpoints>>,
     /// Global position the read model started from (0: the whole log).
     pub started_from: i64,
+    /// Commits and the transactions they took (SQLite's group commit).
+    pub commit_stats: Option<Arc<store::CommitStats>>,
 }
 
 fn subscribers(read: &ReadModel) -> Subscribers {
@@ -86,6 +88,7 @@ async fn open_from(
         feed: opened.feed,
         checkpoints: checkpoints.map(Arc::new),
         started_from: from,
+        commit_stats: opened.commit_stats,
     })
 }
 

@@ -12,6 +12,8 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 const TICK: Duration = Duration::from_millis(500);
+/// Sandboxes charged at once in a tick (their commits share transactions).
+const CHARGES_AT_ONCE: usize = 64;
 /// How often containers are checked for having died behind Sockt's back.
 const WATCH: Duration = Duration::from_secs(5);
 
@@ -47,50 +49,61 @@ impl Meter {
 
 impl App {
     /// Charge every running sandbox that is due, and pause those at zero.
+    /// Charges go out together, so the store writes them in a few
+    /// transactions rather than one per sandbox.
     pub async fn meter_tick(&self) {
+        use futures::StreamExt;
         let interval_ms = self.config.charge_interval.as_millis() as i64;
-        for view in self.read.sandboxes_in(&[SandboxState::Running]) {
-            let now = self.now_ms();
-            let Some(from) = view.charged_until_ms else {
-                continue;
-            };
-            let exhausted = metering::exhausted_at(view.balance, view.msats_per_second, from)
-                .unwrap_or(i64::MAX);
-            let low =
-                !view.low_balance_warned && view.runs_low_at(now, self.config.low_balance_secs);
-            let due = now - from >= interval_ms || now >= exhausted || low;
-            if !due {
-                continue;
+        let now = self.now_ms();
+        let due = self
+            .read
+            .sandboxes_in(&[SandboxState::Running])
+            .into_iter()
+            .filter(|view| {
+                let Some(from) = view.charged_until_ms else {
+                    return false;
+                };
+                let exhausted = metering::exhausted_at(view.balance, view.msats_per_second, from)
+                    .unwrap_or(i64::MAX);
+                let low =
+                    !view.low_balance_warned && view.runs_low_at(now, self.config.low_balance_secs);
+                now - from >= interval_ms || now >= exhausted || low
+            })
+            .map(|view| view.sandbox_id);
+        futures::stream::iter(due)
+            .for_each_concurrent(CHARGES_AT_ONCE, |sandbox_id| async move {
+                self.charge(&sandbox_id).await;
+            })
+            .await;
+    }
+
+    /// Charge one sandbox up to now; pause it if that emptied it.
+    async fn charge(&self, sandbox_id: &str) {
+        {
+            let _guard = self.locks.lock(sandbox_id).await;
+            let charged = self
+                .sandboxes
+                .execute(
+                    sandbox_id,
+                    SandboxCommand::ChargeUsage {
+                        now_ms: self.now_ms(),
+                        low_balance_secs: self.config.low_balance_secs,
+                    },
+                )
+                .await;
+            if let Err(e) = charged {
+                tracing::error!(sandbox_id, error = %e, "could not charge usage");
+                return;
             }
-            {
-                let _guard = self.locks.lock(&view.sandbox_id).await;
-                let charged = self
-                    .sandboxes
-                    .execute(
-                        &view.sandbox_id,
-                        SandboxCommand::ChargeUsage {
-                            now_ms: now,
-                            low_balance_secs: self.config.low_balance_secs,
-                        },
-                    )
-                    .await;
-                if let Err(e) = charged {
-                    tracing::error!(sandbox_id = %view.sandbox_id, error = %e, "could not charge usage");
-                    continue;
-                }
-            }
-            let out_of_balance = self
-                .load_sandbox(&view.sandbox_id)
-                .await
-                .is_ok_and(|s| s.state == SandboxState::Running && s.balance.is_zero());
-            if out_of_balance {
-                tracing::info!(sandbox_id = %view.sandbox_id, "balance exhausted; pausing");
-                if let Err(e) = self
-                    .pause_for(&view.sandbox_id, PauseReason::OutOfBalance)
-                    .await
-                {
-                    tracing::error!(sandbox_id = %view.sandbox_id, error = %e, "could not pause an exhausted sandbox");
-                }
+        }
+        let out_of_balance = self
+            .load_sandbox(sandbox_id)
+            .await
+            .is_ok_and(|s| s.state == SandboxState::Running && s.balance.is_zero());
+        if out_of_balance {
+            tracing::info!(sandbox_id, "balance exhausted; pausing");
+            if let Err(e) = self.pause_for(sandbox_id, PauseReason::OutOfBalance).await {
+                tracing::error!(sandbox_id, error = %e, "could not pause an exhausted sandbox");
             }
         }
     }

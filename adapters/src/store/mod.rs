@@ -9,6 +9,7 @@ mod chained;
 mod checkpoints;
 mod directory;
 mod feed;
+mod group_commit;
 mod lease;
 mod log;
 
@@ -16,6 +17,7 @@ pub use bus::SNAPSHOT_EVERY;
 pub use checkpoints::{Checkpoint, Checkpoints};
 pub use directory::StoreDirectory;
 pub use feed::EventFeed;
+pub use group_commit::CommitStats;
 pub use lease::LeaseError;
 pub use log::StoreLog;
 
@@ -25,8 +27,8 @@ use cqrs_es::Query;
 use domain::account::Account;
 use domain::ports::SharedBus;
 use domain::sandbox::Sandbox;
+use group_commit::{GroupCommitRepository, GroupCommitter};
 use postgres_es::PostgresEventRepository;
-use sqlite_es::SqliteEventRepository;
 use sqlx::postgres::PgPoolOptions;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use std::path::{Path, PathBuf};
@@ -155,6 +157,8 @@ pub struct EventStores {
     pub directory: Arc<StoreDirectory>,
     /// Keeps the subscribers following the store (run it for other processes' commits).
     pub feed: Arc<EventFeed>,
+    /// Commits and the transactions they took (SQLite's group commit; none on PostgreSQL).
+    pub commit_stats: Option<Arc<CommitStats>>,
 }
 
 /// Open (creating and migrating as needed) the store and deliver every
@@ -169,22 +173,28 @@ pub async fn open(
     let identity = migrate(&pool).await?;
     let feed = Arc::new(EventFeed::new(pool.clone(), subscribers, from));
     let replayed = feed.catch_up().await?;
-    let (sandboxes, accounts): (SharedBus<Sandbox>, SharedBus<Account>) = match &pool {
-        Pool::Sqlite(p) => {
-            let repo = || SqliteEventRepository::new(p.clone());
-            (
-                Arc::new(StoreBus::new(repo, feed.clone())),
-                Arc::new(StoreBus::new(repo, feed.clone())),
-            )
-        }
-        Pool::Postgres(p) => {
-            let repo = || PostgresEventRepository::new(p.clone());
-            (
-                Arc::new(StoreBus::new(repo, feed.clone())),
-                Arc::new(StoreBus::new(repo, feed.clone())),
-            )
-        }
-    };
+    let (sandboxes, accounts, commit_stats): (SharedBus<Sandbox>, SharedBus<Account>, _) =
+        match &pool {
+            Pool::Sqlite(p) => {
+                // Both aggregates' commits go through one writer, together.
+                let writer = GroupCommitter::start(p.clone());
+                let stats = writer.stats.clone();
+                let repo = || GroupCommitRepository::new(p.clone(), writer.clone());
+                (
+                    Arc::new(StoreBus::new(repo, feed.clone())),
+                    Arc::new(StoreBus::new(repo, feed.clone())),
+                    Some(stats),
+                )
+            }
+            Pool::Postgres(p) => {
+                let repo = || PostgresEventRepository::new(p.clone());
+                (
+                    Arc::new(StoreBus::new(repo, feed.clone())),
+                    Arc::new(StoreBus::new(repo, feed.clone())),
+                    None,
+                )
+            }
+        };
     Ok(EventStores {
         sandboxes,
         accounts,
@@ -194,6 +204,7 @@ pub async fn open(
         link_secret: identity.link_secret,
         directory: Arc::new(StoreDirectory::new(pool, feed.clone())),
         feed,
+        commit_stats,
     })
 }
 

@@ -9,6 +9,7 @@ use super::engine::{cli, Engine};
 use super::{ms_since, percentile, BenchConfig};
 use domain::Tier;
 use futures::StreamExt;
+use secrecy::ExposeSecret;
 use std::future::Future;
 use std::time::{Duration, Instant};
 
@@ -253,6 +254,29 @@ pub async fn reads(client: &Client, config: &BenchConfig) -> anyhow::Result<()> 
     );
     let ids = hold(client, "nano", config.read_sandboxes, config.in_flight).await?;
     anyhow::ensure!(!ids.is_empty(), "no sandbox started");
+    if super::wrk::available() {
+        let key = config
+            .api_key
+            .as_ref()
+            .map(|k| k.expose_secret().to_string());
+        match super::wrk::reads(
+            &client.url,
+            &key.unwrap_or_default(),
+            &ids,
+            config.read_connections,
+            config.seconds,
+        )
+        .await
+        {
+            Ok(r) => println!(
+                "status reads with wrk ({} connections, {} s): {:.0}/s, p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms; {} errors",
+                config.read_connections, config.seconds, r.rate, r.p50_ms, r.p99_ms, r.max_ms, r.errors
+            ),
+            Err(e) => println!("status reads with wrk: failed: {e:#}"),
+        }
+    } else {
+        println!("(wrk is not installed: only the in-process client reads; apt-get install wrk)");
+    }
     read_then_release(
         client,
         ids,

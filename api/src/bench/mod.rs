@@ -11,6 +11,7 @@ mod engine;
 mod load;
 mod single;
 mod stream;
+mod wrk;
 
 use anyhow::Context;
 use clap::Args;

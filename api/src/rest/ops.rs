@@ -27,7 +27,21 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         .map(|(s, n)| (format!("state=\"{}\"", s.as_str()), n as f64))
         .collect();
     let running = read.running_executions().len() as f64;
+    let (commits, batches) = state.commit_stats.as_ref().map_or((0, 0), |s| {
+        use std::sync::atomic::Ordering::Relaxed;
+        (s.commits.load(Relaxed), s.batches.load(Relaxed))
+    });
     let text = state.metrics.render(&[
+        (
+            "sockt_store_commits",
+            "Aggregate commits written by this process (SQLite; grouped into transactions).",
+            vec![(String::new(), commits as f64)],
+        ),
+        (
+            "sockt_store_commit_transactions",
+            "Transactions (disk syncs) those commits took: commits arriving together share one.",
+            vec![(String::new(), batches as f64)],
+        ),
         ("sockt_sandboxes", "Sandboxes by state.", by_state),
         (
             "sockt_running_executions",
