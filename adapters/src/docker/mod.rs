@@ -4,6 +4,7 @@
 //! through Docker's exec API and small scripts run by it as the sandbox
 //! user (`files`, `shell`).
 
+mod activity;
 pub mod agent;
 mod errors;
 mod files;
@@ -113,6 +114,8 @@ pub struct DockerRuntime {
     oom_kills_seen: std::sync::Mutex<HashMap<String, u64>>,
     agents: Option<agent::Agents>,
     pool: pool::Pool,
+    /// When a sandbox was last served (the pool refills in the quiet).
+    activity: activity::Activity,
 }
 
 /// What a container is made for.
@@ -159,6 +162,7 @@ impl DockerRuntime {
             oom_kills_seen: std::sync::Mutex::default(),
             agents,
             pool: pool::Pool::new(PoolConfig::default()),
+            activity: activity::Activity::new(),
         })
     }
 
@@ -344,6 +348,10 @@ fn split_writable(path: &str) -> Option<(&'static str, &str)> {
 const SLOT_SWEEP_AGE: std::time::Duration = std::time::Duration::from_secs(600);
 /// Pool containers made at the same time.
 const POOL_FILL_PARALLEL: usize = 4;
+/// The refill makes a container once sandboxes have been left alone this
+/// long, or after waiting at most `REFILL_YIELD_AT_MOST` for that.
+const REFILL_QUIET: std::time::Duration = std::time::Duration::from_millis(200);
+const REFILL_YIELD_AT_MOST: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// The agent slots of every container on the engine.
 async fn slots_in_use(docker: &Docker) -> anyhow::Result<std::collections::HashSet<String>> {
@@ -373,6 +381,11 @@ async fn keep_pool_filled(runtime: std::sync::Weak<DockerRuntime>) {
         loop {
             for tier in strong.pool.tiers() {
                 while !failed && making.len() < POOL_FILL_PARALLEL && strong.pool.reserve(&tier) {
+                    // A burst of commands goes first.
+                    strong
+                        .activity
+                        .quiet(REFILL_QUIET, REFILL_YIELD_AT_MOST)
+                        .await;
                     let maker = strong.clone();
                     let tier = tier.clone();
                     making.spawn(async move {
@@ -541,6 +554,7 @@ impl DockerRuntime {
     /// A connection to the container's agent carrying `request`; None when
     /// it has none or it does not answer (then the engine's exec API serves).
     async fn agent(&self, container: &str, request: &Request) -> Option<agent::Connection> {
+        self.activity.touch();
         let agents = self.agents.as_ref()?;
         let slot = match agents.known(container) {
             Some(slot) => slot,
@@ -896,6 +910,7 @@ impl SandboxRuntime for DockerRuntime {
     }
 
     async fn create(&self, spec: &SandboxSpec) -> Result<String, RuntimeError> {
+        self.activity.touch();
         if let Some(claimed) = self.claim_pooled(spec).await {
             return claimed;
         }

@@ -193,6 +193,17 @@ async fn write_in_transaction(
     batch: &[Commit],
 ) -> Result<Vec<Result<(), PersistenceError>>, sqlx::Error> {
     sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await?;
+    if let [only] = batch {
+        // Alone in its batch: its failure is the transaction's.
+        let outcome = write_commit(conn, only).await;
+        let end = if outcome.is_ok() {
+            "COMMIT"
+        } else {
+            "ROLLBACK"
+        };
+        sqlx::query(end).execute(&mut *conn).await?;
+        return Ok(vec![outcome]);
+    }
     let mut outcomes = Vec::with_capacity(batch.len());
     for commit in batch {
         sqlx::query("SAVEPOINT one_commit")
