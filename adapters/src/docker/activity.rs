@@ -72,6 +72,7 @@ mod tests {
                 tokio::time::sleep(Duration::from_millis(10)).await;
             }
         });
+        busy.touch();
         let started = Instant::now();
         busy.quiet(Duration::from_millis(100), Duration::from_millis(200))
             .await;
