@@ -177,6 +177,34 @@ async fn hold(
     Ok(ids)
 }
 
+/// Wait (at most three minutes) until the server's warm pool has stopped
+/// refilling — its ready count unchanged for five seconds — so the reads
+/// measure reads under metering, not the engine making containers.
+async fn settle_pool(client: &Client) {
+    let started = Instant::now();
+    let mut last = None;
+    let mut steady_since = Instant::now();
+    while started.elapsed() < Duration::from_secs(180) {
+        let ready = client
+            .call(reqwest::Method::GET, "/healthz", None)
+            .await
+            .ok()
+            .map(|h| h["warm_pool"].to_string());
+        if ready != last {
+            last = ready;
+            steady_since = Instant::now();
+        } else if steady_since.elapsed() >= Duration::from_secs(5) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    println!(
+        "(waited {:.0} s for the warm pool to settle: {})",
+        started.elapsed().as_secs_f64(),
+        last.unwrap_or_default()
+    );
+}
+
 async fn release(client: &Client, ids: Vec<String>, in_flight: usize) {
     let _ = concurrently(
         ids,
@@ -254,6 +282,7 @@ pub async fn reads(client: &Client, config: &BenchConfig) -> anyhow::Result<()> 
     );
     let ids = hold(client, "nano", config.read_sandboxes, config.in_flight).await?;
     anyhow::ensure!(!ids.is_empty(), "no sandbox started");
+    settle_pool(client).await;
     if super::wrk::available() {
         let key = config
             .api_key
