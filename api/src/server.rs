@@ -22,9 +22,27 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-/// What every handler can reach.
+/// What every handler can reach. Cheap to clone — axum clones it for every
+/// request and every middleware — so it is one shared `AppContext`.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<AppContext>);
+
+impl AppState {
+    pub fn new(context: AppContext) -> AppState {
+        AppState(Arc::new(context))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = AppContext;
+
+    fn deref(&self) -> &AppContext {
+        &self.0
+    }
+}
+
+/// The application and the HTTP layer's settings, shared by every request.
+pub struct AppContext {
     pub app: Arc<App>,
     pub admin_token: Option<SecretString>,
     pub limiter: Arc<CallerLimiter>,
@@ -347,7 +365,7 @@ pub async fn bootstrap(config: &ServeConfig, local_addr: SocketAddr) -> anyhow::
             }
         });
     }
-    let state = AppState {
+    let state = AppState::new(AppContext {
         app,
         admin_token: config.admin_token.clone(),
         limiter,
@@ -364,7 +382,7 @@ pub async fn bootstrap(config: &ServeConfig, local_addr: SocketAddr) -> anyhow::
             .redirect(reqwest::redirect::Policy::none())
             .no_proxy()
             .build()?,
-    };
+    });
     Ok(Running {
         state,
         shutdown,

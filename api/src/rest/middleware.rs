@@ -49,7 +49,12 @@ fn known_caller(state: &AppState, secret: &str) -> Option<String> {
     }
 }
 
-/// Count and time every request by its route template, and log it.
+/// Requests slower than this are logged at info (the rest at debug: one
+/// line per request would cost the busiest path its stderr lock).
+const SLOW_REQUEST_MS: f64 = 1000.0;
+
+/// Count and time every request by its route template, and log it: server
+/// errors as warnings, slow requests at info, the rest at debug.
 pub async fn observe(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = request.method().to_string();
@@ -62,6 +67,12 @@ pub async fn observe(State(state): State<AppState>, request: Request, next: Next
     let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
     let status = response.status().as_u16();
     state.metrics.record(&method, &route, status, elapsed_ms);
-    tracing::info!(target: "sockt::http", %method, %route, status, elapsed_ms, "request");
+    if status >= 500 {
+        tracing::warn!(target: "sockt::http", %method, %route, status, elapsed_ms, "request");
+    } else if elapsed_ms >= SLOW_REQUEST_MS {
+        tracing::info!(target: "sockt::http", %method, %route, status, elapsed_ms, "request");
+    } else {
+        tracing::debug!(target: "sockt::http", %method, %route, status, elapsed_ms, "request");
+    }
     response
 }
