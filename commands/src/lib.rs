@@ -53,7 +53,7 @@ pub use meter::Meter;
 pub use presentation::{SandboxStatus, WarningLevel};
 pub use previews::{ProxyAccess, PREVIEW_TOKEN_PREFIX};
 pub use reconcile::ReconcileReport;
-pub use sandboxes::{CreateSandbox, DefaultBilling, NetworkRequest};
+pub use sandboxes::{CreateSandbox, DefaultBilling, NetworkRequest, CREATE_WAIT, MAX_CREATE_WAIT};
 pub use shells::{OpenShell, RedeemedTicket, TerminalSize, SHELL_TICKET_PREFIX};
 pub use stdin::MAX_STDIN_WRITE;
 pub use utf8_stream::Utf8Stream;

@@ -16,7 +16,7 @@ use domain::sandbox::{
 use domain::{Msats, Tier, TierName};
 use projections::SandboxView;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// How long a sandbox may stay `creating` before the leader provisions it in
 /// place of the process that took the create.
@@ -84,30 +84,53 @@ pub enum DefaultBilling {
     ByCaller,
 }
 
-/// How long `create_sandbox_and_wait` waits for a credits sandbox to run.
-const CREATE_WAIT: Duration = Duration::from_secs(30);
+/// How long an MCP create waits for a credits sandbox to run.
+pub const CREATE_WAIT: Duration = Duration::from_secs(30);
+/// The longest wait a create may ask for.
+pub const MAX_CREATE_WAIT: Duration = Duration::from_secs(60);
 
 impl App {
-    /// Create a sandbox and wait (up to 30 s) until it is no longer being
-    /// created: a credits sandbox is running when this returns, a Lightning
-    /// one awaits its payment. For callers that want it usable at once.
+    /// Create a sandbox and wait (up to `wait`, at most `MAX_CREATE_WAIT`)
+    /// until it is no longer being created: a credits sandbox is running
+    /// when this returns, a Lightning one awaits its payment. For callers
+    /// that want it usable at once, in one round trip.
     pub async fn create_sandbox_and_wait(
         self: &Arc<Self>,
         principal: &Principal,
         request: CreateSandbox,
+        wait: Duration,
     ) -> Result<(SandboxView, String), AppError> {
-        let (mut view, token) = self.create_sandbox(principal, request).await?;
-        let deadline = Instant::now() + CREATE_WAIT;
-        while matches!(view.state, SandboxState::Creating | SandboxState::Starting)
-            && Instant::now() < deadline
-        {
-            tokio::time::sleep(Duration::from_millis(50)).await;
+        let (view, token) = self.create_sandbox(principal, request).await?;
+        let view = self.settled_sandbox(view, wait.min(MAX_CREATE_WAIT)).await;
+        Ok((view, token))
+    }
+
+    /// The sandbox once it is no longer being created or started, or as it
+    /// is when `wait` has passed. Woken by its own events, not by polling.
+    async fn settled_sandbox(&self, mut view: SandboxView, wait: Duration) -> SandboxView {
+        let deadline = tokio::time::Instant::now() + wait;
+        // Subscribed before each look, so no event falls between the two.
+        let mut changes = self.read.subscribe();
+        loop {
             match self.read.sandbox(&view.sandbox_id) {
                 Some(current) => view = current,
-                None => break,
+                None => return view,
+            }
+            if !matches!(view.state, SandboxState::Creating | SandboxState::Starting) {
+                return view;
+            }
+            loop {
+                use tokio::sync::broadcast::error::RecvError;
+                match tokio::time::timeout_at(deadline, changes.recv()).await {
+                    Err(_) | Ok(Err(RecvError::Closed)) => {
+                        return self.read.sandbox(&view.sandbox_id).unwrap_or(view)
+                    }
+                    Ok(Ok(entry)) if entry.sandbox_id != view.sandbox_id => continue,
+                    // Its own event, or events were missed: look again.
+                    Ok(Ok(_)) | Ok(Err(RecvError::Lagged(_))) => break,
+                }
             }
         }
-        Ok((view, token))
     }
 
     /// Create a sandbox; it is provisioned in the background and the returned

@@ -95,6 +95,10 @@ type CreateSandboxParams struct {
 	IdlePauseSecs int64 `json:"idle_pause_secs,omitempty"`
 	// Env holds variables every command sees (kept sealed by the server).
 	Env map[string]string `json:"env,omitempty"`
+	// WaitMs makes the server answer once the sandbox runs (or failed, or
+	// awaits its payment), waiting at most this long (≤ 60000): a ready
+	// sandbox in one round trip.
+	WaitMs int64 `json:"wait_ms,omitempty"`
 }
 
 // CreateSandbox creates a sandbox. A Lightning sandbox starts once its

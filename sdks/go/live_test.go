@@ -82,6 +82,18 @@ func newAccount(t *testing.T, name string, creditsCents int) string {
 	return account.APIKey
 }
 
+func TestCreateWithWaitAnswersRunning(t *testing.T) {
+	ctx := within(t, 2*time.Minute)
+	sb, err := credits(t).CreateSandbox(ctx, sockt.CreateSandboxParams{Tier: "nano", InitialCreditsCents: 5, WaitMs: 60000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sb.Terminate(context.Background(), nil)
+	if sb.Info.Status != "running" {
+		t.Fatalf("a create that waits answered %q", sb.Info.Status)
+	}
+}
+
 func TestCreditsSandboxEndToEnd(t *testing.T) {
 	ctx := within(t, 5*time.Minute)
 	client := credits(t)

@@ -384,3 +384,50 @@ async fn containers_are_hardened_and_limited_by_tier() {
         "{count} processes were forked under a limit of 128"
     );
 }
+
+/// `wait_ms` on a create answers once the sandbox runs: a usable sandbox in
+/// one round trip, woken by its events rather than by polling; a bad wait is
+/// refused.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_create_with_wait_ms_answers_once_running() {
+    let server = TestServer::start().await;
+    let key = server.account(100).await;
+    let (status, ready) = server
+        .post(
+            "/v1/sandboxes",
+            &key,
+            json!({"tier": "nano", "initial_credits_cents": 5, "wait_ms": 60000}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{ready}");
+    assert_eq!(ready["status"], "running", "{ready}");
+    assert!(ready["sandbox_token"].is_string(), "{ready}");
+    let id = ready["sandbox_id"].as_str().unwrap();
+    let poll = server
+        .exec(&key, id, json!({"command": "echo ready"}))
+        .await;
+    assert_eq!(stream_text(&poll, "stdout"), "ready\n");
+
+    let (status, quick) = server
+        .post(
+            "/v1/sandboxes",
+            &key,
+            json!({"tier": "nano", "initial_credits_cents": 5}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{quick}");
+
+    let (status, refused) = server
+        .post(
+            "/v1/sandboxes",
+            &key,
+            json!({"tier": "nano", "initial_credits_cents": 5, "wait_ms": -1}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{refused}");
+    for id in [id, quick["sandbox_id"].as_str().unwrap()] {
+        let (status, ended) = server.delete(&format!("/v1/sandboxes/{id}"), &key).await;
+        assert_eq!(status, StatusCode::OK, "{ended}");
+    }
+    server.assert_audit_passes().await;
+}

@@ -33,13 +33,17 @@ impl Activity {
         Duration::from_millis(now.saturating_sub(self.last_ms.load(Ordering::Relaxed)))
     }
 
-    /// Wait until nothing has been served for `quiet`, or `at_most`.
-    pub(super) async fn quiet(&self, quiet: Duration, at_most: Duration) {
+    /// Wait until nothing has been served for `quiet`, or `at_most`:
+    /// whether it is quiet (false: the wait ended at its cap, still busy).
+    pub(super) async fn quiet(&self, quiet: Duration, at_most: Duration) -> bool {
         let deadline = Instant::now() + at_most;
         loop {
             let idle = self.idle_for();
-            if idle >= quiet || Instant::now() >= deadline {
-                return;
+            if idle >= quiet {
+                return true;
+            }
+            if Instant::now() >= deadline {
+                return false;
             }
             let wait = (quiet - idle).min(deadline.saturating_duration_since(Instant::now()));
             tokio::time::sleep(wait).await;
@@ -56,10 +60,11 @@ mod tests {
         let activity = Activity::new();
         activity.touch();
         let started = Instant::now();
-        activity
+        let calm = activity
             .quiet(Duration::from_millis(100), Duration::from_secs(5))
             .await;
         let waited = started.elapsed();
+        assert!(calm, "the wait ended in the quiet");
         assert!(waited >= Duration::from_millis(90), "{waited:?}");
         assert!(waited < Duration::from_secs(2), "{waited:?}");
 
@@ -74,9 +79,11 @@ mod tests {
         });
         busy.touch();
         let started = Instant::now();
-        busy.quiet(Duration::from_millis(100), Duration::from_millis(200))
+        let calm = busy
+            .quiet(Duration::from_millis(100), Duration::from_millis(200))
             .await;
         let waited = started.elapsed();
+        assert!(!calm, "the wait ended at its cap, still busy");
         assert!(
             waited >= Duration::from_millis(190) && waited < Duration::from_millis(380),
             "{waited:?}"

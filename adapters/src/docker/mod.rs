@@ -346,12 +346,13 @@ fn split_writable(path: &str) -> Option<(&'static str, &str)> {
 
 /// Agent slots older than this with no container are left-overs.
 const SLOT_SWEEP_AGE: std::time::Duration = std::time::Duration::from_secs(600);
-/// Pool containers made at the same time.
+/// Pool containers made at the same time (in the quiet; one at a time
+/// while sandboxes are busy).
 const POOL_FILL_PARALLEL: usize = 4;
 /// The refill makes a container once sandboxes have been left alone this
 /// long, or after waiting at most `REFILL_YIELD_AT_MOST` for that.
 const REFILL_QUIET: std::time::Duration = std::time::Duration::from_millis(200);
-const REFILL_YIELD_AT_MOST: std::time::Duration = std::time::Duration::from_secs(1);
+const REFILL_YIELD_AT_MOST: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// The agent slots of every container on the engine.
 async fn slots_in_use(docker: &Docker) -> anyhow::Result<std::collections::HashSet<String>> {
@@ -381,11 +382,19 @@ async fn keep_pool_filled(runtime: std::sync::Weak<DockerRuntime>) {
         loop {
             for tier in strong.pool.tiers() {
                 while !failed && making.len() < POOL_FILL_PARALLEL && strong.pool.reserve(&tier) {
-                    // A burst of commands goes first.
-                    strong
+                    // A burst of commands goes first; under a steady load
+                    // the pool still refills, one container at a time.
+                    let calm = strong
                         .activity
                         .quiet(REFILL_QUIET, REFILL_YIELD_AT_MOST)
                         .await;
+                    while let Some(done) = making.try_join_next() {
+                        failed |= !matches!(done, Ok(true));
+                    }
+                    if failed || (!calm && !making.is_empty()) {
+                        strong.pool.made(&tier, None);
+                        break;
+                    }
                     let maker = strong.clone();
                     let tier = tier.clone();
                     making.spawn(async move {
@@ -401,8 +410,7 @@ async fn keep_pool_filled(runtime: std::sync::Weak<DockerRuntime>) {
             }
             match making.join_next().await {
                 None => break,
-                Some(Ok(true)) => {}
-                Some(_) => failed = true,
+                Some(done) => failed |= !matches!(done, Ok(true)),
             }
         }
         let wake = strong.pool.wake.clone();

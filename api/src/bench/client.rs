@@ -94,23 +94,30 @@ impl Client {
             .await
     }
 
-    /// Create a sandbox; its id, once it runs (looking every 2 ms).
+    /// Create a sandbox; its id, once it runs: the create itself waits for
+    /// that (`wait_ms`), in one round trip.
     pub async fn create_running(&self, tier: &str) -> anyhow::Result<String> {
-        self.create_running_every(tier, Duration::from_millis(2))
+        self.create_and_poll(tier, Some(60_000), Duration::from_millis(20))
             .await
     }
 
-    /// Create a sandbox; its id, once it runs (looking every `every`).
-    pub async fn create_running_every(
+    /// Create a sandbox, answered at once, and poll its status every
+    /// `every` until it runs (as a client that does not wait would); its id.
+    pub async fn create_polling(&self, tier: &str, every: Duration) -> anyhow::Result<String> {
+        self.create_and_poll(tier, None, every).await
+    }
+
+    async fn create_and_poll(
         &self,
         tier: &str,
+        wait_ms: Option<u64>,
         every: Duration,
     ) -> anyhow::Result<String> {
         let created = self
             .call(
                 reqwest::Method::POST,
                 "/v1/sandboxes",
-                Some(json!({"tier": tier, "initial_credits_cents": 20})),
+                Some(json!({"tier": tier, "initial_credits_cents": 20, "wait_ms": wait_ms})),
             )
             .await?;
         let id = created["sandbox_id"]

@@ -1,7 +1,10 @@
 //! The baselines, measured in the same run as Sockt: the same operations
 //! with the `docker` CLI (what a script would do; each call pays the CLI's
-//! own start-up) and with the engine's API directly through bollard (what
-//! Sockt itself could at best do through the engine). Containers are
+//! own start-up, on the engine's default bridge) and with the engine's API
+//! directly through bollard (what Sockt itself could at best do through the
+//! engine: on Sockt's isolated network when it exists, as sandboxes are —
+//! a user-defined network costs the engine more per start than the
+//! default bridge, for its embedded DNS). Containers are
 //! hardened like sandboxes: read-only root, no capabilities,
 //! no-new-privileges, init, the tier's CPU, memory and pids — but home and
 //! /tmp are anonymous volumes, not tmpfs: the engine's archive API (and so
@@ -87,6 +90,8 @@ pub mod cli {
 pub struct Engine {
     docker: Docker,
     image: String,
+    /// Sockt's isolated network, if the engine has it.
+    network: Option<String>,
 }
 
 impl Engine {
@@ -94,10 +99,22 @@ impl Engine {
         let docker = Docker::connect_with_local_defaults()?
             .negotiate_version()
             .await?;
+        let isolated = adapters::docker::network::ISOLATED;
+        let network = docker
+            .inspect_network(isolated, None)
+            .await
+            .ok()
+            .map(|_| isolated.to_string());
         Ok(Engine {
             docker,
             image: image.to_string(),
+            network,
         })
+    }
+
+    /// The network its containers join (None: the default bridge).
+    pub fn network(&self) -> Option<&str> {
+        self.network.as_deref()
     }
 
     /// Create and start a hardened container; its id.
@@ -117,6 +134,7 @@ impl Engine {
                 security_opt: Some(vec!["no-new-privileges:true".into()]),
                 readonly_rootfs: Some(true),
                 init: Some(true),
+                network_mode: self.network.clone(),
                 ..Default::default()
             }),
             ..Default::default()

@@ -13,13 +13,13 @@ use secrecy::ExposeSecret;
 use std::future::Future;
 use std::time::{Duration, Instant};
 
-/// Run `work` on every item, `in_flight` at a time: the wall time (s), each
-/// item's latency (ms) and results.
+/// Run `work` on every item, `in_flight` at a time: the wall time (s) with
+/// each item's latency (ms), and the results.
 async fn concurrently<I, T, F, Fut>(
     items: Vec<I>,
     in_flight: usize,
     work: F,
-) -> (f64, Vec<f64>, Vec<anyhow::Result<T>>)
+) -> ((f64, Vec<f64>), Vec<anyhow::Result<T>>)
 where
     F: Fn(I) -> Fut,
     Fut: Future<Output = anyhow::Result<T>>,
@@ -39,10 +39,11 @@ where
         .await;
     let wall = started.elapsed().as_secs_f64();
     let (latencies, results) = outcomes.into_iter().unzip();
-    (wall, latencies, results)
+    ((wall, latencies), results)
 }
 
-fn cells(wall: f64, mut latencies: Vec<f64>) -> String {
+/// One step's wall time and latencies: `wall | p50 | p95`.
+fn cells((wall, mut latencies): (f64, Vec<f64>)) -> String {
     format!(
         "{wall:.2} | {:.0} | {:.0}",
         percentile(&mut latencies, 50.0),
@@ -82,66 +83,64 @@ pub async fn burst(
         health["warm_pool"]
     );
     println!();
-    println!("| step | sockt wall s | sockt p50 ms | sockt p95 ms | docker CLI wall s | CLI p50 ms | CLI p95 ms | engine API wall s | API p50 ms | API p95 ms |");
-    println!("|---|---|---|---|---|---|---|---|---|---|");
 
-    let (s_wall, s_lat, made) =
+    // Each contender runs its three steps back to back (as an agent would),
+    // then the warm pool refills before the baselines, so that neither
+    // competes with the other for the CPU.
+    let (created, made) =
         concurrently((0..n).collect(), k, |_| client.create_running(&config.tier)).await;
     let (sandboxes, failed) = oks(made);
+    let (ran, outcomes) = concurrently(sandboxes.clone(), n, |id| async move {
+        client.exec(&id, "true").await
+    })
+    .await;
+    let (_, exec_failures) = oks(outcomes);
+    let (ended, _) = concurrently(
+        sandboxes,
+        k,
+        |id| async move { client.terminate(&id).await },
+    )
+    .await;
+    let sockt = [created, ran, ended];
+    settle_pool(client).await;
+
     let image = config.sandbox_image.clone();
-    let (c_wall, c_lat, made) = concurrently((0..n).collect(), k, |_| {
+    let (created, made) = concurrently((0..n).collect(), k, |_| {
         let (image, tier) = (image.clone(), *tier);
         blocking(move || cli::run(&image, &tier))
     })
     .await;
-    let (cli_containers, _) = oks(made);
-    let (a_wall, a_lat, made) = concurrently((0..n).collect(), k, |_| engine.run(tier)).await;
-    let (api_containers, _) = oks(made);
-    println!(
-        "| {n} creates → running | {} | {} | {} |",
-        cells(s_wall, s_lat),
-        cells(c_wall, c_lat),
-        cells(a_wall, a_lat)
-    );
-
-    let (s_wall, s_lat, ran) = concurrently(sandboxes.clone(), n, |id| async move {
-        client.exec(&id, "true").await
-    })
-    .await;
-    let (_, exec_failures) = oks(ran);
-    let (c_wall, c_lat, _) = concurrently(cli_containers.clone(), n, |c| {
+    let (containers, _) = oks(made);
+    let (ran, _) = concurrently(containers.clone(), n, |c| {
         blocking(move || cli::exec_true(&c))
     })
     .await;
-    let (a_wall, a_lat, _) = concurrently(api_containers.clone(), n, |c| async move {
+    let (ended, _) = concurrently(containers, k, |c| blocking(move || cli::remove(&c))).await;
+    let docker_cli = [created, ran, ended];
+
+    let (created, made) = concurrently((0..n).collect(), k, |_| engine.run(tier)).await;
+    let (containers, _) = oks(made);
+    let (ran, _) = concurrently(containers.clone(), n, |c| async move {
         engine.exec(&c, &["true"]).await
     })
     .await;
-    println!(
-        "| {n} execs of `true` at once | {} | {} | {} |",
-        cells(s_wall, s_lat),
-        cells(c_wall, c_lat),
-        cells(a_wall, a_lat)
-    );
+    let (ended, _) = concurrently(containers, k, |c| async move { engine.remove(&c).await }).await;
+    let engine_api = [created, ran, ended];
 
-    let (s_wall, s_lat, _) = concurrently(sandboxes.clone(), k, |id| async move {
-        client.terminate(&id).await
-    })
-    .await;
-    let (c_wall, c_lat, _) =
-        concurrently(cli_containers, k, |c| blocking(move || cli::remove(&c))).await;
-    let (a_wall, a_lat, _) = concurrently(
-        api_containers,
-        k,
-        |c| async move { engine.remove(&c).await },
-    )
-    .await;
-    println!(
-        "| {n} terminates | {} | {} | {} |",
-        cells(s_wall, s_lat),
-        cells(c_wall, c_lat),
-        cells(a_wall, a_lat)
-    );
+    println!();
+    println!("| step | sockt wall s | sockt p50 ms | sockt p95 ms | docker CLI wall s | CLI p50 ms | CLI p95 ms | engine API wall s | API p50 ms | API p95 ms |");
+    println!("|---|---|---|---|---|---|---|---|---|---|");
+    let steps = [
+        format!("{n} creates → running"),
+        format!("{n} execs of `true` at once"),
+        format!("{n} terminates"),
+    ];
+    for (step, ((s, c), a)) in steps
+        .iter()
+        .zip(sockt.into_iter().zip(docker_cli).zip(engine_api))
+    {
+        println!("| {step} | {} | {} | {} |", cells(s), cells(c), cells(a));
+    }
     println!();
     println!(
         "sandboxes that failed to start: {}; execs that failed: {}",
@@ -161,7 +160,7 @@ async fn hold(
     count: usize,
     in_flight: usize,
 ) -> anyhow::Result<Vec<String>> {
-    let (wall, _, made) = concurrently((0..count).collect(), in_flight, |_| {
+    let ((wall, _), made) = concurrently((0..count).collect(), in_flight, |_| {
         client.create_running(tier)
     })
     .await;
@@ -350,9 +349,11 @@ pub async fn agents(client: &Client, config: &BenchConfig) -> anyhow::Result<()>
             let mut steps: [Vec<f64>; 3] = Default::default();
             while Instant::now() < deadline {
                 let began = Instant::now();
-                // As an agent would poll: every 20 ms.
+                // Every request is one the API answers at once (no
+                // long-poll), so their latencies say how responsive it is:
+                // the agent polls the status every 20 ms.
                 let id = match client
-                    .create_running_every(&tier, Duration::from_millis(20))
+                    .create_polling(&tier, Duration::from_millis(20))
                     .await
                 {
                     Ok(id) => id,

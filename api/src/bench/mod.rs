@@ -134,8 +134,13 @@ pub async fn run(config: BenchConfig) -> anyhow::Result<()> {
         .await
         .context("asking the server for its health")?;
     println!(
-        "sockt bench against {} (store {}, warm pool ready {}), baselines: docker CLI and the engine API (bollard), image {}, tier {}",
-        client.url, health["store"], health["warm_pool"], config.sandbox_image, config.tier
+        "sockt bench against {} (store {}, warm pool ready {}), baselines: docker CLI (default bridge) and the engine API (bollard, network {}), image {}, tier {}",
+        client.url,
+        health["store"],
+        health["warm_pool"],
+        engine.network().unwrap_or("bridge"),
+        config.sandbox_image,
+        config.tier
     );
     for scenario in &config.scenarios {
         println!();

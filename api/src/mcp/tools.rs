@@ -314,7 +314,7 @@ impl SocktMcp {
             // The model can use a credits sandbox as soon as this returns.
             self.state
                 .app
-                .create_sandbox_and_wait(&principal, request)
+                .create_sandbox_and_wait(&principal, request, commands::CREATE_WAIT)
                 .await
         };
         let (current, token) = match created.await {

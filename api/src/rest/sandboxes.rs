@@ -31,6 +31,9 @@ pub struct CreateRequest {
     idle_pause_secs: Option<u64>,
     #[serde(default)]
     env: std::collections::BTreeMap<String, String>,
+    /// Answer once the sandbox runs (or failed, or awaits its payment), or
+    /// after this many milliseconds (at most a minute), whichever is first.
+    wait_ms: Option<u64>,
 }
 
 fn status_of(state: &AppState, view: projections::SandboxView, token: Option<&str>) -> Value {
@@ -61,7 +64,16 @@ pub async fn create(
         idle_pause_secs: body.idle_pause_secs,
         env: body.env,
     };
-    let (view, token) = state.app.create_sandbox(&caller, request).await?;
+    let (view, token) = match body.wait_ms.filter(|ms| *ms > 0) {
+        Some(ms) => {
+            let wait = std::time::Duration::from_millis(ms);
+            state
+                .app
+                .create_sandbox_and_wait(&caller, request, wait)
+                .await?
+        }
+        None => state.app.create_sandbox(&caller, request).await?,
+    };
     Ok((
         StatusCode::CREATED,
         Json(status_of(&state, view, Some(&token))),

@@ -51,6 +51,11 @@ export interface CreateSandboxOptions {
   idlePauseSecs?: number;
   /** Variables every command sees (kept sealed by the server). */
   env?: Record<string, string>;
+  /**
+   * Answer once the sandbox runs (or failed, or awaits its payment), waiting
+   * at most this long (≤ 60000): a ready sandbox in one round trip.
+   */
+  waitMs?: number;
   signal?: AbortSignal;
 }
 
@@ -106,6 +111,7 @@ export class ComputeClient {
         timeout_secs: options.timeoutSecs,
         idle_pause_secs: options.idlePauseSecs,
         env: options.env,
+        wait_ms: options.waitMs,
       },
       signal: options.signal,
     });

@@ -25,6 +25,16 @@ describe('a credits sandbox', () => {
     if (sandbox && sandbox.info.status !== 'terminated') await sandbox.terminate().catch(() => undefined);
   });
 
+  test('a create with waitMs answers once the sandbox runs, in one round trip', async () => {
+    const ready = await client.createSandbox({ tier: 'nano', initialCreditsCents: 5, waitMs: 60_000 });
+    try {
+      assert.equal(ready.info.status, 'running');
+      assert.equal((await ready.exec('echo ready')).stdout, 'ready\n');
+    } finally {
+      await ready.terminate();
+    }
+  });
+
   test('text and binary files round-trip, and the listing shows them', async () => {
     await sandbox.writeFile('notes/hello.txt', 'héllo wörld\n');
     assert.equal(await sandbox.readFile('notes/hello.txt'), 'héllo wörld\n');
