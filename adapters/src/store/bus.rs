@@ -18,21 +18,34 @@ const CONFLICT_TRIES: usize = 5;
 pub(crate) struct StoreBus<R, A>
 where
     R: PersistedEventRepository,
-    A: Aggregate,
+    A: Aggregate + Clone,
 {
     store: ChainedStore<R, A>,
     cqrs: CqrsFramework<A, ChainedStore<R, A>>,
     feed: Arc<EventFeed>,
 }
 
+/// Who commits to an aggregate type's streams.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Writers {
+    /// This process alone: it may keep each aggregate's latest state.
+    OnlyThisProcess,
+    /// Other processes too: every load reads the store.
+    Several,
+}
+
 impl<R, A> StoreBus<R, A>
 where
     R: PersistedEventRepository + 'static,
-    A: Aggregate<Services = ()> + 'static,
+    A: Aggregate<Services = ()> + Clone + 'static,
 {
     /// Commands over `repo`'s store; after each, `feed` delivers what it committed.
-    pub(crate) fn new(repo: impl Fn() -> R, feed: Arc<EventFeed>) -> Self {
+    pub(crate) fn new(repo: impl Fn() -> R, feed: Arc<EventFeed>, writers: Writers) -> Self {
         let store = ChainedStore::new(repo, SNAPSHOT_EVERY);
+        let store = match writers {
+            Writers::OnlyThisProcess => store.remembering_states(),
+            Writers::Several => store,
+        };
         StoreBus {
             cqrs: CqrsFramework::new(store.clone(), Vec::new(), ()),
             store,
@@ -45,7 +58,7 @@ where
 impl<R, A> CommandBus<A> for StoreBus<R, A>
 where
     R: PersistedEventRepository + 'static,
-    A: Aggregate + 'static,
+    A: Aggregate + Clone + 'static,
     A::Command: Clone + Send + 'static,
 {
     async fn execute(

@@ -1,8 +1,20 @@
 //! An event store that chains every commit to the one before it (see
 //! `domain::chain`), so an auditor can detect edited, deleted or reordered
-//! events.
+//! events; snapshots each aggregate every `snapshot_every` events; and,
+//! with one writer, keeps each aggregate's latest state (`states`).
+//!
+//! Commits are written here, not by cqrs-es's snapshot store: that one
+//! builds a snapshot by applying the commit's events again to a state that
+//! command handling has already applied them to, and stops at the multiple
+//! of `snapshot_every` while recording the commit's last sequence — a
+//! commit of several events across that multiple left a snapshot without
+//! its later events, which every load after it then missed.
 
-use cqrs_es::persist::{EventStoreAggregateContext, PersistedEventRepository, PersistedEventStore};
+use super::states::States;
+use cqrs_es::persist::{
+    EventStoreAggregateContext, PersistedEventRepository, PersistedEventStore, PersistenceError,
+    SerializedEvent,
+};
 use cqrs_es::{Aggregate, AggregateError, DomainEvent, EventEnvelope, EventStore};
 use domain::chain::{commit_hash, ChainedEvent, GENESIS, HASH_KEY, PREV_KEY};
 use std::collections::HashMap;
@@ -19,6 +31,9 @@ where
     heads: Arc<Mutex<HashMap<String, (usize, String)>>>,
     /// Reads the newest event of a stream without loading the others.
     repo: Arc<R>,
+    /// Each stream's latest state, when this process is the only writer.
+    states: Option<Arc<States<A>>>,
+    snapshot_every: usize,
 }
 
 impl<R, A> Clone for ChainedStore<R, A>
@@ -31,14 +46,23 @@ where
             inner: self.inner.clone(),
             heads: self.heads.clone(),
             repo: self.repo.clone(),
+            states: self.states.clone(),
+            snapshot_every: self.snapshot_every,
         }
     }
+}
+
+/// Whether a commit of `count` events after `current_sequence` is followed
+/// by a snapshot: when it reaches or crosses a multiple of `every`.
+pub(crate) fn snapshot_due(every: usize, current_sequence: usize, count: usize) -> bool {
+    let every = every.max(1);
+    count > 0 && (current_sequence + count) / every > current_sequence / every
 }
 
 impl<R, A> ChainedStore<R, A>
 where
     R: PersistedEventRepository,
-    A: Aggregate,
+    A: Aggregate + Clone,
 {
     /// A store that keeps a snapshot of each aggregate every
     /// `snapshot_every` events, so loading one costs at most that many events.
@@ -50,7 +74,16 @@ where
             ),
             heads: Arc::new(Mutex::new(HashMap::new())),
             repo: Arc::new(repo()),
+            states: None,
+            snapshot_every: snapshot_every.max(1),
         }
+    }
+
+    /// Keep each aggregate's latest state in memory: only for a store this
+    /// process is the only writer of (of this aggregate type).
+    pub fn remembering_states(mut self) -> Self {
+        self.states = Some(Arc::new(States::new()));
+        self
     }
 
     fn cached(&self, aggregate_id: &str, sequence: usize) -> Option<String> {
@@ -91,7 +124,7 @@ where
 impl<R, A> EventStore<A> for ChainedStore<R, A>
 where
     R: PersistedEventRepository,
-    A: Aggregate,
+    A: Aggregate + Clone,
 {
     type AC = EventStoreAggregateContext<A>;
 
@@ -106,7 +139,15 @@ where
         &self,
         aggregate_id: &str,
     ) -> Result<Self::AC, AggregateError<A::Error>> {
-        self.inner.load_aggregate(aggregate_id).await
+        let Some(states) = &self.states else {
+            return self.inner.load_aggregate(aggregate_id).await;
+        };
+        if let Some(known) = states.get(aggregate_id) {
+            return Ok(known);
+        }
+        let context = self.inner.load_aggregate(aggregate_id).await?;
+        states.loaded(&context);
+        Ok(context)
     }
 
     async fn commit(
@@ -140,11 +181,51 @@ where
         metadata.insert(PREV_KEY.to_string(), prev);
         metadata.insert(HASH_KEY.to_string(), hash.clone());
         let count = events.len();
-        let committed = self.inner.commit(events, context, metadata).await?;
+        let envelopes: Vec<EventEnvelope<A>> = events
+            .into_iter()
+            .zip(first..)
+            .map(|(payload, sequence)| EventEnvelope {
+                aggregate_id: aggregate_id.clone(),
+                sequence,
+                payload,
+                metadata: metadata.clone(),
+            })
+            .collect();
+        let serialized = envelopes
+            .iter()
+            .map(SerializedEvent::try_from)
+            .collect::<Result<Vec<_>, PersistenceError>>()?;
+        // Command handling has applied the events to the loaded state: that
+        // is the state after this commit, the snapshot's when one is due.
+        let snapshot_version = snapshot_due(self.snapshot_every, context.current_sequence, count)
+            .then(|| context.current_snapshot.map_or(1, |version| version + 1));
+        let snapshot = match snapshot_version {
+            Some(version) => Some((
+                aggregate_id.clone(),
+                serde_json::to_value(&context.aggregate)
+                    .map_err(|e| AggregateError::UnexpectedError(Box::new(e)))?,
+                version,
+            )),
+            None => None,
+        };
+        if let Err(e) = self.repo.persist::<A>(&serialized, snapshot).await {
+            if let Some(states) = &self.states {
+                states.forget(&aggregate_id);
+            }
+            return Err(e.into());
+        }
+        if let Some(states) = &self.states {
+            states.committed(EventStoreAggregateContext {
+                aggregate_id: aggregate_id.clone(),
+                aggregate: context.aggregate,
+                current_sequence: context.current_sequence + count,
+                current_snapshot: snapshot_version.or(context.current_snapshot),
+            });
+        }
         self.heads
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .insert(aggregate_id, (first + count - 1, hash));
-        Ok(committed)
+        Ok(envelopes)
     }
 }

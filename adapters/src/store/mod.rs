@@ -12,6 +12,7 @@ mod feed;
 mod group_commit;
 mod lease;
 mod log;
+mod states;
 
 pub use bus::SNAPSHOT_EVERY;
 pub use checkpoints::{Checkpoint, Checkpoints};
@@ -22,7 +23,7 @@ pub use lease::LeaseError;
 pub use log::StoreLog;
 
 use anyhow::Context;
-use bus::StoreBus;
+use bus::{StoreBus, Writers};
 use cqrs_es::Query;
 use domain::account::Account;
 use domain::ports::SharedBus;
@@ -181,16 +182,19 @@ pub async fn open(
                 let stats = writer.stats.clone();
                 let repo = || GroupCommitRepository::new(p.clone(), writer.clone());
                 (
-                    Arc::new(StoreBus::new(repo, feed.clone())),
-                    Arc::new(StoreBus::new(repo, feed.clone())),
+                    // This server is the only writer of sandboxes (the
+                    // store's lease); accounts are also written by `sockt
+                    // accounts` beside it.
+                    Arc::new(StoreBus::new(repo, feed.clone(), Writers::OnlyThisProcess)),
+                    Arc::new(StoreBus::new(repo, feed.clone(), Writers::Several)),
                     Some(stats),
                 )
             }
             Pool::Postgres(p) => {
                 let repo = || PostgresEventRepository::new(p.clone());
                 (
-                    Arc::new(StoreBus::new(repo, feed.clone())),
-                    Arc::new(StoreBus::new(repo, feed.clone())),
+                    Arc::new(StoreBus::new(repo, feed.clone(), Writers::Several)),
+                    Arc::new(StoreBus::new(repo, feed.clone(), Writers::Several)),
                     None,
                 )
             }
