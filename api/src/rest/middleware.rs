@@ -16,14 +16,19 @@ use std::time::Instant;
 /// none) counts against the client's address, so minting fake tokens buys
 /// no extra requests.
 pub async fn rate_limit(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let (parts, body) = request.into_parts();
+    let (mut parts, body) = request.into_parts();
     let secret = presented_secret(&parts).ok().flatten();
-    let key = match secret.as_deref().and_then(|s| known_caller(&state, s)) {
-        Some(caller) => caller,
-        None => match parts.extensions.get::<ConnectInfo<SocketAddr>>() {
-            Some(ConnectInfo(addr)) => format!("addr:{}", addr.ip()),
-            None => "addr:unknown".to_string(),
-        },
+    let known = secret.as_deref().and_then(|s| known_caller(&state, s));
+    let key = match &known {
+        Some(Principal::Admin) => "admin".to_string(),
+        Some(Principal::Account(id)) => format!("account:{id}"),
+        Some(Principal::SandboxToken(hash)) => format!("sandbox:{hash}"),
+        Some(Principal::Anonymous) | None => {
+            match parts.extensions.get::<ConnectInfo<SocketAddr>>() {
+                Some(ConnectInfo(addr)) => format!("addr:{}", addr.ip()),
+                None => "addr:unknown".to_string(),
+            }
+        }
     };
     if let Err(wait) = state.limiter.check(&key) {
         let error = ApiError {
@@ -34,19 +39,24 @@ pub async fn rate_limit(State(state): State<AppState>, request: Request, next: N
         };
         return error.into_response();
     }
+    // The extractor of the caller need not look the credential up again.
+    if let Some(principal) = known {
+        parts.extensions.insert(KnownCaller(principal));
+    }
     next.run(Request::from_parts(parts, body)).await
 }
 
-/// The rate-limit key of a caller this process knows, from memory alone.
-fn known_caller(state: &AppState, secret: &str) -> Option<String> {
+/// The principal of a request's credential, found while rate limiting.
+#[derive(Clone)]
+pub(super) struct KnownCaller(pub Principal);
+
+/// The caller a credential stands for if this process knows it, from
+/// memory alone.
+fn known_caller(state: &AppState, secret: &str) -> Option<Principal> {
     if is_admin_token(state, secret) {
-        return Some("admin".to_string());
+        return Some(Principal::Admin);
     }
-    match state.app.known_principal(secret)? {
-        Principal::Account(id) => Some(format!("account:{id}")),
-        Principal::SandboxToken(hash) => Some(format!("sandbox:{hash}")),
-        Principal::Admin | Principal::Anonymous => None,
-    }
+    state.app.known_principal(secret)
 }
 
 /// Requests slower than this are logged at info (the rest at debug: one
@@ -57,16 +67,16 @@ const SLOW_REQUEST_MS: f64 = 1000.0;
 /// errors as warnings, slow requests at info, the rest at debug.
 pub async fn observe(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let started = Instant::now();
-    let method = request.method().to_string();
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| p.as_str().to_string())
-        .unwrap_or_else(|| "unmatched".to_string());
+    // Cheap clones: a method's name and the route template are shared.
+    let method = request.method().clone();
+    let matched = request.extensions().get::<MatchedPath>().cloned();
+    let route = matched.as_ref().map_or("unmatched", MatchedPath::as_str);
     let response = next.run(request).await;
     let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
     let status = response.status().as_u16();
-    state.metrics.record(&method, &route, status, elapsed_ms);
+    state
+        .metrics
+        .record(method.as_str(), route, status, elapsed_ms);
     if status >= 500 {
         tracing::warn!(target: "sockt::http", %method, %route, status, elapsed_ms, "request");
     } else if elapsed_ms >= SLOW_REQUEST_MS {
