@@ -215,7 +215,7 @@ where
             return Err(e.into());
         }
         if let Some(states) = &self.states {
-            states.committed(EventStoreAggregateContext {
+            states.remember(EventStoreAggregateContext {
                 aggregate_id: aggregate_id.clone(),
                 aggregate: context.aggregate,
                 current_sequence: context.current_sequence + count,

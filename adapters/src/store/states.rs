@@ -16,14 +16,20 @@ use std::sync::Mutex;
 /// this bounds the memory of a store with a long history).
 const MOST_STREAMS: usize = 20_000;
 
-struct Known<A> {
-    aggregate: A,
-    sequence: usize,
-    snapshot: Option<usize>,
-}
+type Context<A> = EventStoreAggregateContext<A>;
 
 pub(crate) struct States<A: Aggregate> {
-    known: Mutex<HashMap<String, Known<A>>>,
+    known: Mutex<HashMap<String, Context<A>>>,
+}
+
+/// A copy of a loaded state (cqrs-es's context is not `Clone`).
+fn copy<A: Aggregate + Clone>(state: &Context<A>) -> Context<A> {
+    EventStoreAggregateContext {
+        aggregate_id: state.aggregate_id.clone(),
+        aggregate: state.aggregate.clone(),
+        current_sequence: state.current_sequence,
+        current_snapshot: state.current_snapshot,
+    }
 }
 
 impl<A: Aggregate + Clone> States<A> {
@@ -33,63 +39,39 @@ impl<A: Aggregate + Clone> States<A> {
         }
     }
 
-    fn known(&self) -> std::sync::MutexGuard<'_, HashMap<String, Known<A>>> {
+    fn known(&self) -> std::sync::MutexGuard<'_, HashMap<String, Context<A>>> {
         self.known.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// The stream's latest state, as a load would give it.
-    pub(crate) fn get(&self, aggregate_id: &str) -> Option<EventStoreAggregateContext<A>> {
-        self.known()
-            .get(aggregate_id)
-            .map(|known| EventStoreAggregateContext {
-                aggregate_id: aggregate_id.to_string(),
-                aggregate: known.aggregate.clone(),
-                current_sequence: known.sequence,
-                current_snapshot: known.snapshot,
-            })
+    pub(crate) fn get(&self, aggregate_id: &str) -> Option<Context<A>> {
+        self.known().get(aggregate_id).map(copy)
     }
 
     /// A state just loaded from the store.
-    pub(crate) fn loaded(&self, context: &EventStoreAggregateContext<A>) {
-        self.keep(
-            &context.aggregate_id,
-            Known {
-                aggregate: context.aggregate.clone(),
-                sequence: context.current_sequence,
-                snapshot: context.current_snapshot,
-            },
-        );
+    pub(crate) fn loaded(&self, state: &Context<A>) {
+        self.remember(copy(state));
     }
 
-    /// A commit left the stream in this state.
-    pub(crate) fn committed(&self, after: EventStoreAggregateContext<A>) {
-        self.keep(
-            &after.aggregate_id,
-            Known {
-                aggregate: after.aggregate,
-                sequence: after.current_sequence,
-                snapshot: after.current_snapshot,
-            },
-        );
+    /// The stream is in this state now (loaded, or left by a commit); kept
+    /// unless a newer one is already known.
+    pub(crate) fn remember(&self, state: Context<A>) {
+        let mut known = self.known();
+        if known
+            .get(&state.aggregate_id)
+            .is_some_and(|held| held.current_sequence >= state.current_sequence)
+        {
+            return;
+        }
+        if known.len() >= MOST_STREAMS && !known.contains_key(&state.aggregate_id) {
+            known.clear();
+        }
+        known.insert(state.aggregate_id.clone(), state);
     }
 
     /// A commit to the stream failed: what is known of it may be stale.
     pub(crate) fn forget(&self, aggregate_id: &str) {
         self.known().remove(aggregate_id);
-    }
-
-    fn keep(&self, aggregate_id: &str, state: Known<A>) {
-        let mut known = self.known();
-        if known
-            .get(aggregate_id)
-            .is_some_and(|held| held.sequence >= state.sequence)
-        {
-            return;
-        }
-        if known.len() >= MOST_STREAMS && !known.contains_key(aggregate_id) {
-            known.clear();
-        }
-        known.insert(aggregate_id.to_string(), state);
     }
 }
 
