@@ -126,8 +126,7 @@ impl App {
         }
         let working_dir =
             resolve_sandbox_path(working_dir.unwrap_or("")).map_err(AppError::invalid)?;
-        let sandbox = self.authorized_aggregate(principal, sandbox_id).await?;
-        let container = App::running_container_of(&sandbox, "run a command")?;
+        self.authorized_aggregate(principal, sandbox_id).await?;
         if self.running.count_for(sandbox_id) >= self.config.max_running_execs {
             return Err(AppError::RateLimited(format!(
                 "{} commands are already running in this sandbox; wait for one to finish",
@@ -135,22 +134,11 @@ impl App {
             )));
         }
         let execution_id = uuid::Uuid::new_v4().to_string();
-        {
-            let _guard = self.locks.lock(sandbox_id).await;
-            self.sandboxes
-                .execute(
-                    sandbox_id,
-                    SandboxCommand::StartExecution {
-                        runner: Some(self.runners.me().to_string()),
-                        execution_id: execution_id.clone(),
-                        command: command.to_string(),
-                        working_dir: working_dir.clone(),
-                        timeout_ms,
-                        now_ms: self.now_ms(),
-                    },
-                )
-                .await?;
-        }
+        let _guard = self.locks.lock(sandbox_id).await;
+        // Decided on the sandbox as it is now, under its lock: the record of
+        // the start can then only fail for the store's sake.
+        let container =
+            App::running_container_of(&self.load_sandbox(sandbox_id).await?, "run a command")?;
         let buffer = self.outputs.open(&execution_id);
         let cancel = self.running.insert(&execution_id, sandbox_id);
         let stdin = options.stdin.then(|| {
@@ -161,10 +149,15 @@ impl App {
         let request = ExecRequest {
             execution_id: execution_id.clone(),
             command: command.to_string(),
-            working_dir,
+            working_dir: working_dir.clone(),
             env: options.env,
             stdin,
         };
+        // The process starts while its start is being recorded (the
+        // store's sync costs as much as starting a short command); its end
+        // is recorded only after its start, and not at all if the start
+        // could not be (the process is then killed).
+        let (recorded, start_recorded) = tokio::sync::oneshot::channel();
         let app = self.clone();
         let sandbox = sandbox_id.to_string();
         tokio::spawn(async move {
@@ -173,11 +166,30 @@ impl App {
                 &container,
                 request,
                 buffer,
-                cancel,
+                (cancel, start_recorded),
                 Duration::from_millis(timeout_ms),
             )
             .await;
         });
+        let started = self
+            .sandboxes
+            .execute(
+                sandbox_id,
+                SandboxCommand::StartExecution {
+                    runner: Some(self.runners.me().to_string()),
+                    execution_id: execution_id.clone(),
+                    command: command.to_string(),
+                    working_dir,
+                    timeout_ms,
+                    now_ms: self.now_ms(),
+                },
+            )
+            .await;
+        if started.is_err() {
+            self.running.cancel(&execution_id);
+        }
+        let _ = recorded.send(started.is_ok());
+        started?;
         self.read
             .execution(&execution_id)
             .ok_or_else(|| AppError::Internal("execution view missing after start".into()))
@@ -189,7 +201,7 @@ impl App {
         container: &str,
         request: ExecRequest,
         buffer: Arc<ExecBuffer>,
-        cancel: CancellationToken,
+        (cancel, start_recorded): (CancellationToken, tokio::sync::oneshot::Receiver<bool>),
         timeout: Duration,
     ) {
         let started = Instant::now();
@@ -233,7 +245,7 @@ impl App {
             ),
         };
         let output = buffer.digest();
-        {
+        if start_recorded.await == Ok(true) {
             let _guard = self.locks.lock(sandbox_id).await;
             let finished = self
                 .sandboxes

@@ -179,7 +179,7 @@ async fn hold(
 /// Wait (at most three minutes) until the server's warm pool has stopped
 /// refilling — its ready count unchanged for five seconds — so the reads
 /// measure reads under metering, not the engine making containers.
-async fn settle_pool(client: &Client) {
+pub(super) async fn settle_pool(client: &Client) {
     let started = Instant::now();
     let mut last = None;
     let mut steady_since = Instant::now();

@@ -44,18 +44,28 @@ pub async fn run(
         api,
     );
 
+    // The pool refills what the creates took before anything else is timed;
+    // then each contender runs its samples back to back, so none is timed
+    // while another's exec or copy is still being cleaned up by the engine.
+    super::load::settle_pool(client).await;
     let id = client.create_running(&config.tier).await?;
     let cli_container = cli::run(&config.sandbox_image, tier)?;
     let api_container = engine.run(tier).await?;
     let measured = async {
-        let (mut sockt, mut docker, mut api) = (Vec::new(), Vec::new(), Vec::new());
+        let mut sockt = Vec::new();
         for _ in 0..n {
             let started = Instant::now();
             client.exec(&id, "true").await?;
             sockt.push(ms_since(started));
+        }
+        let mut docker = Vec::new();
+        for _ in 0..n {
             let started = Instant::now();
             cli::exec_true(&cli_container)?;
             docker.push(ms_since(started));
+        }
+        let mut api = Vec::new();
+        for _ in 0..n {
             let started = Instant::now();
             let code = engine.exec(&api_container, &["true"]).await?;
             api.push(ms_since(started));
@@ -71,13 +81,16 @@ pub async fn run(
         std::fs::write(&src, &payload)?;
         let dst = dir.join("back.bin");
         let (src, dst) = (src.to_string_lossy(), dst.to_string_lossy());
-        let (mut sockt, mut docker, mut api) = (Vec::new(), Vec::new(), Vec::new());
+        let mut sockt = Vec::new();
         for _ in 0..n {
             let started = Instant::now();
             client
                 .write_and_read(&id, &payload_b64, payload.len())
                 .await?;
             sockt.push(ms_since(started));
+        }
+        let mut docker = Vec::new();
+        for _ in 0..n {
             let started = Instant::now();
             cli::docker(&[
                 "cp",
@@ -90,6 +103,9 @@ pub async fn run(
                 &dst,
             ])?;
             docker.push(ms_since(started));
+        }
+        let mut api = Vec::new();
+        for _ in 0..n {
             let started = Instant::now();
             engine.write_and_read(&api_container, &payload).await?;
             api.push(ms_since(started));

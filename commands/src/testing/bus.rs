@@ -7,6 +7,7 @@ use cqrs_es::{Aggregate, AggregateError, CqrsFramework, DomainEvent, EventStore,
 use domain::chain::{commit_hash, ChainedEvent, GENESIS, HASH_KEY, PREV_KEY};
 use domain::ports::{CommandBus, StoredEvent};
 use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
 pub struct MemBus<A: Aggregate> {
@@ -14,6 +15,8 @@ pub struct MemBus<A: Aggregate> {
     cqrs: CqrsFramework<A, MemStore<A>>,
     /// Every stream a command was sent to (the store cannot list them).
     streams: Mutex<BTreeSet<String>>,
+    /// Commits fail (as a store whose disk is full would) while set.
+    refusing: AtomicBool,
 }
 
 impl<A: Aggregate<Services = ()> + Clone + 'static> MemBus<A> {
@@ -23,11 +26,17 @@ impl<A: Aggregate<Services = ()> + Clone + 'static> MemBus<A> {
             cqrs: CqrsFramework::new(store.clone(), vec![Box::new(query)], ()),
             store,
             streams: Mutex::default(),
+            refusing: AtomicBool::new(false),
         }
     }
 }
 
 impl<A: Aggregate> MemBus<A> {
+    /// Make every commit fail (the store is broken), or work again.
+    pub fn refuse_commits(&self, refuse: bool) {
+        self.refusing.store(refuse, Ordering::SeqCst);
+    }
+
     /// Every stored event as the event log would give it to the auditor,
     /// each event chained as its own commit.
     pub async fn stored_events(&self) -> Vec<StoredEvent> {
@@ -89,6 +98,11 @@ where
         aggregate_id: &str,
         command: A::Command,
     ) -> Result<(), AggregateError<A::Error>> {
+        if self.refusing.load(Ordering::SeqCst) {
+            return Err(AggregateError::UnexpectedError(Box::new(
+                std::io::Error::other("the store refused the commit"),
+            )));
+        }
         self.streams
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())

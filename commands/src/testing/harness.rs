@@ -70,6 +70,21 @@ impl Harness {
         }
     }
 
+    /// Make every commit of sandbox events fail, or work again.
+    pub fn refuse_sandbox_commits(&self, refuse: bool) {
+        self.sandbox_store.refuse_commits(refuse);
+    }
+
+    /// Every stored sandbox event's type, in stream order.
+    pub async fn sandbox_event_types(&self) -> Vec<String> {
+        self.sandbox_store
+            .stored_events()
+            .await
+            .into_iter()
+            .map(|e| e.event_type)
+            .collect()
+    }
+
     /// `sockt audit` over everything stored so far.
     pub async fn audit(&self) -> projections::audit::AuditReport {
         let mut events = self.sandbox_store.stored_events().await;

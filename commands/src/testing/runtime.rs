@@ -28,6 +28,8 @@ pub struct FakeRuntime {
     networks: Mutex<BTreeMap<String, NetworkPolicy>>,
     /// Containers the listing leaves out (as an engine under load may).
     unlisted: Mutex<std::collections::BTreeSet<String>>,
+    /// Executions started and killed, by id, in order.
+    exec_log: Mutex<Vec<(&'static str, String)>>,
 }
 
 impl FakeRuntime {
@@ -58,6 +60,21 @@ impl FakeRuntime {
 
     pub fn count(&self) -> usize {
         self.containers().len()
+    }
+
+    /// What happened to executions: ("started" | "killed", execution id), in order.
+    pub fn exec_log(&self) -> Vec<(&'static str, String)> {
+        self.exec_log
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    fn log_exec(&self, what: &'static str, execution_id: &str) {
+        self.exec_log
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push((what, execution_id.to_string()));
     }
 
     /// Make creates fail (the engine refuses), or work again.
@@ -166,6 +183,7 @@ impl SandboxRuntime for FakeRuntime {
         if !self.containers().contains_key(container) {
             return Err(RuntimeError::ContainerGone);
         }
+        self.log_exec("started", &request.execution_id);
         // The fake echoes the command; this one plays a memory hog.
         if request.command == FAKE_MEMORY_HOG {
             return Ok(ExecExit {
@@ -183,7 +201,8 @@ impl SandboxRuntime for FakeRuntime {
         Ok(ExecExit::code(0))
     }
 
-    async fn kill_exec(&self, _container: &str, _execution_id: &str) -> Result<(), RuntimeError> {
+    async fn kill_exec(&self, _container: &str, execution_id: &str) -> Result<(), RuntimeError> {
+        self.log_exec("killed", execution_id);
         Ok(())
     }
 

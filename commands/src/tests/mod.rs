@@ -4,6 +4,7 @@
 
 mod compensations;
 mod duties;
+mod executions;
 mod lifetimes;
 mod lightning;
 mod meter;

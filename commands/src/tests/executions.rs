@@ -1,0 +1,90 @@
+//! Executions start while their start is being recorded: a start the store
+//! cannot record kills the process and leaves nothing behind; an end is
+//! never recorded before its start.
+
+use crate::testing::{Harness, FAKE_SLEEP};
+use std::time::Duration;
+
+#[tokio::test]
+async fn a_command_whose_start_cannot_be_recorded_fails_and_its_process_is_killed() {
+    let h = Harness::new();
+    let owner = h.account(100).await;
+    let id = h.running_sandbox(&owner, "nano", 10).await;
+
+    h.refuse_sandbox_commits(true);
+    let refused = h
+        .app
+        .exec(
+            &owner,
+            &id,
+            FAKE_SLEEP,
+            None,
+            Some(60_000),
+            Default::default(),
+        )
+        .await;
+    assert!(refused.is_err(), "the caller learns the start failed");
+    let mut log = h.runtime.exec_log();
+    for _ in 0..200 {
+        if log.iter().any(|(what, _)| *what == "killed") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        log = h.runtime.exec_log();
+    }
+    match log.as_slice() {
+        [("started", started), ("killed", killed)] => assert_eq!(started, killed),
+        other => panic!("the process must start and then be killed, got {other:?}"),
+    }
+    h.refuse_sandbox_commits(false);
+
+    let types = h.sandbox_event_types().await;
+    assert!(
+        !types.iter().any(|t| t.starts_with("Exec")),
+        "nothing recorded for it: {types:?}"
+    );
+    let next = h
+        .app
+        .exec_and_wait(&owner, &id, "echo next", None, None, Default::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        next.execution.exit_code,
+        Some(0),
+        "the sandbox still runs commands"
+    );
+    let audit = h.audit().await;
+    assert!(audit.passed(), "{:?}", audit.violations);
+}
+
+#[tokio::test]
+async fn every_end_is_recorded_after_its_start() {
+    let h = Harness::new();
+    let owner = h.account(100).await;
+    let id = h.running_sandbox(&owner, "nano", 10).await;
+    for i in 0..20 {
+        let done = h
+            .app
+            .exec_and_wait(
+                &owner,
+                &id,
+                &format!("echo {i}"),
+                None,
+                None,
+                Default::default(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(done.execution.exit_code, Some(0));
+    }
+    let execs: Vec<String> = h
+        .sandbox_event_types()
+        .await
+        .into_iter()
+        .filter(|t| t.starts_with("Exec"))
+        .collect();
+    assert_eq!(execs.len(), 40);
+    for pair in execs.chunks(2) {
+        assert_eq!(pair, ["ExecStarted", "ExecFinished"]);
+    }
+}
