@@ -420,6 +420,104 @@ async fn memory_hogs_and_fork_bombs_stay_in_their_sandbox() {
     traces.assert_none_left();
 }
 
+/// The processes in the cgroup of the container named `name` (host pids),
+/// or None when its cgroup is gone.
+fn container_processes(name: &str) -> Option<Vec<u32>> {
+    let procs = cgroup_procs_file(name)?;
+    let listed = std::fs::read_to_string(procs).ok()?;
+    Some(
+        listed
+            .lines()
+            .filter_map(|l| l.trim().parse().ok())
+            .collect(),
+    )
+}
+
+/// The `cgroup.procs` file of the container's pids cgroup (v1 or v2).
+fn cgroup_procs_file(name: &str) -> Option<String> {
+    let pid = tests::docker(&["inspect", "-f", "{{.State.Pid}}", name]);
+    let cgroups = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()?;
+    cgroups.lines().find_map(|line| {
+        let mut fields = line.splitn(3, ':');
+        let (_, controllers, path) = (fields.next()?, fields.next()?, fields.next()?);
+        if controllers.split(',').any(|c| c == "pids") {
+            Some(format!("/sys/fs/cgroup/pids{path}/cgroup.procs"))
+        } else if controllers.is_empty() {
+            Some(format!("/sys/fs/cgroup{path}/cgroup.procs"))
+        } else {
+            None
+        }
+    })
+}
+
+/// Whether a host process is still running (not gone, not a zombie).
+fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| {
+            let state = stat
+                .rsplit_once(')')?
+                .1
+                .split_whitespace()
+                .next()?
+                .to_string();
+            Some(state != "Z" && state != "X")
+        })
+        .unwrap_or(false)
+}
+
+/// When terminate answers, nothing of the sandbox runs any more: not the
+/// commands, not their background children, not a loop forking as fast as
+/// it can or processes that ignore every catchable signal — however the
+/// server stops the container (through its init, or through the engine).
+#[tokio::test(flavor = "multi_thread")]
+async fn nothing_of_a_terminated_sandbox_runs_when_terminate_answers() {
+    let server = TestServer::start().await;
+    let key = server.account(10).await;
+    let id = server
+        .running_sandbox(&key, json!({"tier": "nano", "initial_credits_cents": 5}))
+        .await;
+    let (status, started) = server
+        .post(
+            &format!("/v1/sandboxes/{id}/exec"),
+            &key,
+            json!({
+                "command": "trap '' TERM HUP INT; (while :; do sleep 600 & sleep 0.01; done) & setsid sh -c 'trap \"\" TERM; sleep 600' & sleep 600",
+                "timeout_ms": 600000
+            }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{started}");
+    let name = format!("sockt-{id}");
+    let mut before = Vec::new();
+    for _ in 0..100 {
+        before = container_processes(&name).unwrap_or_default();
+        if before.len() >= 8 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        before.len() >= 8,
+        "the sandbox runs its processes: {before:?}"
+    );
+
+    let (status, body) = server.delete(&format!("/v1/sandboxes/{id}"), &key).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let running: Vec<u32> = before.iter().copied().filter(|pid| alive(*pid)).collect();
+    assert!(
+        running.is_empty(),
+        "still running after terminate: {running:?}"
+    );
+    let left = container_processes(&name).unwrap_or_default();
+    let left: Vec<u32> = left.into_iter().filter(|pid| alive(*pid)).collect();
+    assert!(
+        left.is_empty(),
+        "processes in its cgroup after terminate: {left:?}"
+    );
+    server.assert_audit_passes().await;
+}
+
 /// The median REST round trip of `true` in sandbox `id`, over `n` runs.
 async fn exec_round_trip(server: &TestServer, key: &str, id: &str, n: usize) -> Duration {
     let mut times = Vec::with_capacity(n);

@@ -9,6 +9,7 @@ pub mod agent;
 mod errors;
 mod files;
 pub mod firewall;
+mod init_kill;
 pub mod network;
 pub mod policies;
 pub mod pool;
@@ -937,17 +938,17 @@ impl SandboxRuntime for DockerRuntime {
     }
 
     async fn halt(&self, container: &str) -> Result<(), RuntimeError> {
+        let info = self.docker.inspect_container(container, None).await.ok();
         // A stopped container has no address: its policy chain (found by
         // address) goes now, while the address is known.
-        let with_policy = if self.is_isolated() {
-            match self.docker.inspect_container(container, None).await {
-                Ok(info) => policy_of(&info).and_then(|_| address_on(&info, &self.network)),
-                Err(_) => None,
-            }
-        } else {
-            None
+        let with_policy = info
+            .as_ref()
+            .filter(|_| self.is_isolated())
+            .and_then(|info| policy_of(info).and_then(|_| address_on(info, &self.network)));
+        let halted = match &info {
+            Some(info) if init_kill::kill_through_init(info).await.is_some() => Ok(()),
+            _ => self.kill(container).await,
         };
-        let halted = self.kill(container).await;
         if let Some(address) = with_policy {
             remove_policy(address).await?;
         }
