@@ -8,6 +8,7 @@
 mod conn;
 mod exec;
 mod files;
+mod home;
 mod kill;
 mod login_env;
 mod simple;
@@ -31,6 +32,10 @@ fn main() -> ExitCode {
 }
 
 fn serve(dir: &Path) -> std::io::Result<()> {
+    // Before the socket exists: a server that can connect finds the home ready.
+    if let Some(home) = std::env::var_os("HOME") {
+        let _ = home::furnish(Path::new("/etc/skel"), Path::new(&home));
+    }
     let key_file = dir.join(KEY_NAME);
     let secret = hex::decode(std::fs::read_to_string(&key_file)?.trim())
         .map_err(|_| std::io::Error::other("the key file does not hold hex"))?;

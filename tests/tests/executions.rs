@@ -540,3 +540,37 @@ async fn simple_commands_get_the_environment_bash_would_give_them() {
     assert_eq!(missing["exit_code"], 127, "{missing}");
     assert!(stream_text(&missing, "stderr").contains("command not found"));
 }
+
+/// A new sandbox's home holds the image's dotfiles (given by the agent as
+/// it starts), and a program put in `~/.local/bin` runs by name in the
+/// next command, as `bash -l` with Debian's `.profile` would find it.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_home_has_its_dotfiles_and_local_bin_is_on_the_path() {
+    let server = TestServer::start().await;
+    let key = server.account(10).await;
+    let id = server.running_sandbox(&key, json!({"tier": "nano", "initial_credits_cents": 5})).await;
+    let poll = server
+        .exec(
+            &key,
+            &id,
+            json!({"command": "ls -A ~ && cmp ~/.bashrc /etc/skel/.bashrc && echo same"}),
+        )
+        .await;
+    let listed = stream_text(&poll, "stdout");
+    for dotfile in [".bashrc", ".profile", "same"] {
+        assert!(
+            listed.lines().any(|l| l == dotfile),
+            "{dotfile} missing: {poll}"
+        );
+    }
+    let poll = server
+        .exec(
+            &key,
+            &id,
+            json!({"command": "mkdir -p ~/.local/bin && printf '#!/bin/sh\\necho mine\\n' > ~/.local/bin/mytool && chmod +x ~/.local/bin/mytool"}),
+        )
+        .await;
+    assert_eq!(poll["exit_code"], 0, "{poll}");
+    let poll = server.exec(&key, &id, json!({"command": "mytool"})).await;
+    assert_eq!(stream_text(&poll, "stdout"), "mine\n", "{poll}");
+}

@@ -668,24 +668,24 @@ impl DockerRuntime {
             },
             ..Default::default()
         };
-        // The home starts empty: give it the usual dotfiles (PATH for
-        // ~/.local/bin, the prompt), then serve as the agent (or idle).
-        let main = if slot.is_some() {
-            format!(
-                "exec {} {}",
-                sockt_agent::protocol::BINARY_PATH,
-                sockt_agent::protocol::MOUNT_POINT
-            )
+        // The home starts empty: it gets the usual dotfiles (PATH for
+        // ~/.local/bin, the prompt) from the agent as it starts, or from a
+        // shell before idling when there is no agent.
+        let command: Vec<String> = if slot.is_some() {
+            vec![
+                sockt_agent::protocol::BINARY_PATH.into(),
+                sockt_agent::protocol::MOUNT_POINT.into(),
+            ]
         } else {
-            "exec sleep infinity".to_string()
+            vec![
+                "/bin/sh".into(),
+                "-c".into(),
+                "cp -n /etc/skel/.[!.]* \"$HOME\"/ 2>/dev/null; exec sleep infinity".into(),
+            ]
         };
         let body = ContainerCreateBody {
             image: Some(spec.image.clone()),
-            cmd: Some(vec![
-                "/bin/sh".into(),
-                "-c".into(),
-                format!("cp -n /etc/skel/.[!.]* \"$HOME\"/ 2>/dev/null; {main}"),
-            ]),
+            cmd: Some(command),
             user: Some(SANDBOX_USER.into()),
             working_dir: Some(SANDBOX_HOME.into()),
             hostname: Some("sandbox".into()),
