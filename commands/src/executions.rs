@@ -133,12 +133,38 @@ impl App {
                 self.config.max_running_execs
             )));
         }
-        let execution_id = uuid::Uuid::new_v4().to_string();
-        let _guard = self.locks.lock(sandbox_id).await;
-        // Decided on the sandbox as it is now, under its lock: the record of
-        // the start can then only fail for the store's sake.
+        let guard = self.locks.lock(sandbox_id).await;
+        // Not cancelled with the request: a caller that goes away midway
+        // leaves a command both started and recorded (its end too), or neither.
+        let app = self.clone();
+        let (sandbox_id, command) = (sandbox_id.to_string(), command.to_string());
+        tokio::spawn(async move {
+            let _guard = guard;
+            app.start_execution(&sandbox_id, command, working_dir, timeout_ms, options)
+                .await
+        })
+        .await
+        .map_err(|e| AppError::Internal(format!("starting the command: {e}")))?
+    }
+
+    /// Start the command and record its start, under the sandbox's lock.
+    /// The process starts while its start is being recorded (the store's
+    /// sync costs as much as starting a short command); its end is recorded
+    /// only after its start, and not at all if the start could not be (the
+    /// process is then killed).
+    async fn start_execution(
+        self: &Arc<Self>,
+        sandbox_id: &str,
+        command: String,
+        working_dir: String,
+        timeout_ms: u64,
+        options: ExecOptions,
+    ) -> Result<ExecutionView, AppError> {
+        // Decided on the sandbox as it is now: the record of the start can
+        // then only fail for the store's sake.
         let container =
             App::running_container_of(&self.load_sandbox(sandbox_id).await?, "run a command")?;
+        let execution_id = uuid::Uuid::new_v4().to_string();
         let buffer = self.outputs.open(&execution_id);
         let cancel = self.running.insert(&execution_id, sandbox_id);
         let stdin = options.stdin.then(|| {
@@ -148,15 +174,11 @@ impl App {
         });
         let request = ExecRequest {
             execution_id: execution_id.clone(),
-            command: command.to_string(),
+            command: command.clone(),
             working_dir: working_dir.clone(),
             env: options.env,
             stdin,
         };
-        // The process starts while its start is being recorded (the
-        // store's sync costs as much as starting a short command); its end
-        // is recorded only after its start, and not at all if the start
-        // could not be (the process is then killed).
         let (recorded, start_recorded) = tokio::sync::oneshot::channel();
         let app = self.clone();
         let sandbox = sandbox_id.to_string();
@@ -178,7 +200,7 @@ impl App {
                 SandboxCommand::StartExecution {
                     runner: Some(self.runners.me().to_string()),
                     execution_id: execution_id.clone(),
-                    command: command.to_string(),
+                    command,
                     working_dir,
                     timeout_ms,
                     now_ms: self.now_ms(),

@@ -548,7 +548,9 @@ async fn simple_commands_get_the_environment_bash_would_give_them() {
 async fn the_home_has_its_dotfiles_and_local_bin_is_on_the_path() {
     let server = TestServer::start().await;
     let key = server.account(10).await;
-    let id = server.running_sandbox(&key, json!({"tier": "nano", "initial_credits_cents": 5})).await;
+    let id = server
+        .running_sandbox(&key, json!({"tier": "nano", "initial_credits_cents": 5}))
+        .await;
     let poll = server
         .exec(
             &key,

@@ -468,8 +468,7 @@ fn alive(pid: u32) -> bool {
 
 /// When terminate answers, nothing of the sandbox runs any more: not the
 /// commands, not their background children, not a loop forking as fast as
-/// it can or processes that ignore every catchable signal — however the
-/// server stops the container (through its init, or through the engine).
+/// it can or processes that ignore every catchable signal.
 #[tokio::test(flavor = "multi_thread")]
 async fn nothing_of_a_terminated_sandbox_runs_when_terminate_answers() {
     let server = TestServer::start().await;

@@ -9,7 +9,6 @@ pub mod agent;
 mod errors;
 mod files;
 pub mod firewall;
-mod init_kill;
 pub mod network;
 pub mod policies;
 pub mod pool;
@@ -117,7 +116,14 @@ pub struct DockerRuntime {
     pool: pool::Pool,
     /// When a sandbox was last served (the pool refills in the quiet).
     activity: activity::Activity,
+    /// Removals under way at once: terminates answer before their
+    /// container goes, and hundreds of removals at once stall the engine
+    /// for minutes (every create and claim behind them times out).
+    removals: tokio::sync::Semaphore,
 }
+
+/// The most containers the engine is asked to remove at once.
+const REMOVALS_AT_ONCE: usize = 4;
 
 /// What a container is made for.
 #[derive(Clone, Copy)]
@@ -161,6 +167,7 @@ impl DockerRuntime {
             config,
             network,
             oom_kills_seen: std::sync::Mutex::default(),
+            removals: tokio::sync::Semaphore::new(REMOVALS_AT_ONCE),
             agents,
             pool: pool::Pool::new(PoolConfig::default()),
             activity: activity::Activity::new(),
@@ -938,17 +945,17 @@ impl SandboxRuntime for DockerRuntime {
     }
 
     async fn halt(&self, container: &str) -> Result<(), RuntimeError> {
-        let info = self.docker.inspect_container(container, None).await.ok();
         // A stopped container has no address: its policy chain (found by
         // address) goes now, while the address is known.
-        let with_policy = info
-            .as_ref()
-            .filter(|_| self.is_isolated())
-            .and_then(|info| policy_of(info).and_then(|_| address_on(info, &self.network)));
-        let halted = match &info {
-            Some(info) if init_kill::kill_through_init(info).await.is_some() => Ok(()),
-            _ => self.kill(container).await,
+        let with_policy = if self.is_isolated() {
+            match self.docker.inspect_container(container, None).await {
+                Ok(info) => policy_of(&info).and_then(|_| address_on(&info, &self.network)),
+                Err(_) => None,
+            }
+        } else {
+            None
         };
+        let halted = self.kill(container).await;
         if let Some(address) = with_policy {
             remove_policy(address).await?;
         }
@@ -977,6 +984,7 @@ impl SandboxRuntime for DockerRuntime {
     }
 
     async fn destroy(&self, container: &str) -> Result<(), RuntimeError> {
+        let _turn = self.removals.acquire().await;
         // The address whose policy chain goes with the container (policies
         // exist on the isolated network only), and its agent's slot.
         let (with_policy, slot) = if self.is_isolated() || self.agents.is_some() {

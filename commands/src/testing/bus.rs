@@ -7,7 +7,7 @@ use cqrs_es::{Aggregate, AggregateError, CqrsFramework, DomainEvent, EventStore,
 use domain::chain::{commit_hash, ChainedEvent, GENESIS, HASH_KEY, PREV_KEY};
 use domain::ports::{CommandBus, StoredEvent};
 use std::collections::BTreeSet;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 
 pub struct MemBus<A: Aggregate> {
@@ -17,6 +17,8 @@ pub struct MemBus<A: Aggregate> {
     streams: Mutex<BTreeSet<String>>,
     /// Commits fail (as a store whose disk is full would) while set.
     refusing: AtomicBool,
+    /// How long each commit takes (a slow disk), in milliseconds.
+    commit_ms: AtomicU64,
 }
 
 impl<A: Aggregate<Services = ()> + Clone + 'static> MemBus<A> {
@@ -27,11 +29,17 @@ impl<A: Aggregate<Services = ()> + Clone + 'static> MemBus<A> {
             store,
             streams: Mutex::default(),
             refusing: AtomicBool::new(false),
+            commit_ms: AtomicU64::new(0),
         }
     }
 }
 
 impl<A: Aggregate> MemBus<A> {
+    /// Make every commit take `ms` milliseconds before it is written.
+    pub fn slow_commits(&self, ms: u64) {
+        self.commit_ms.store(ms, Ordering::SeqCst);
+    }
+
     /// Make every commit fail (the store is broken), or work again.
     pub fn refuse_commits(&self, refuse: bool) {
         self.refusing.store(refuse, Ordering::SeqCst);
@@ -102,6 +110,10 @@ where
             return Err(AggregateError::UnexpectedError(Box::new(
                 std::io::Error::other("the store refused the commit"),
             )));
+        }
+        let delay = self.commit_ms.load(Ordering::SeqCst);
+        if delay > 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
         }
         self.streams
             .lock()

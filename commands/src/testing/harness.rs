@@ -75,6 +75,11 @@ impl Harness {
         self.sandbox_store.refuse_commits(refuse);
     }
 
+    /// Make every commit of sandbox events take `ms` milliseconds.
+    pub fn slow_sandbox_commits(&self, ms: u64) {
+        self.sandbox_store.slow_commits(ms);
+    }
+
     /// Every stored sandbox event's type, in stream order.
     pub async fn sandbox_event_types(&self) -> Vec<String> {
         self.sandbox_store
