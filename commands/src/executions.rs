@@ -217,6 +217,44 @@ impl App {
             .ok_or_else(|| AppError::Internal("execution view missing after start".into()))
     }
 
+    /// Run the command until it exits, times out or is cancelled; a
+    /// command that did not exit is killed with its whole tree.
+    async fn run_to_its_end(
+        &self,
+        container: &str,
+        request: &ExecRequest,
+        buffer: Arc<ExecBuffer>,
+        cancel: &CancellationToken,
+        timeout: Duration,
+    ) -> Ending {
+        let run = self.runtime.exec(container, request, buffer);
+        tokio::pin!(run);
+        let ending = tokio::select! {
+            result = &mut run => Ending::Exited(result),
+            _ = tokio::time::sleep(timeout) => Ending::TimedOut,
+            _ = cancel.cancelled() => Ending::Cancelled,
+        };
+        if matches!(ending, Ending::Exited(_)) {
+            return ending;
+        }
+        let kill = || async {
+            if let Err(e) = self
+                .runtime
+                .kill_exec(container, &request.execution_id)
+                .await
+            {
+                tracing::warn!(execution_id = %request.execution_id, error = %e, "could not kill the process tree");
+            }
+        };
+        kill().await;
+        if tokio::time::timeout(KILL_GRACE, &mut run).await.is_err() {
+            // Still not ended: a process that started only after the kill
+            // (cancelled while starting) dies now.
+            kill().await;
+        }
+        ending
+    }
+
     async fn run_exec(
         &self,
         sandbox_id: &str,
@@ -227,23 +265,13 @@ impl App {
         timeout: Duration,
     ) {
         let started = Instant::now();
-        let run = self.runtime.exec(container, &request, buffer.clone());
-        tokio::pin!(run);
-        let ending = tokio::select! {
-            result = &mut run => Ending::Exited(result),
-            _ = tokio::time::sleep(timeout) => Ending::TimedOut,
-            _ = cancel.cancelled() => Ending::Cancelled,
-        };
-        if !matches!(ending, Ending::Exited(_)) {
-            if let Err(e) = self
-                .runtime
-                .kill_exec(container, &request.execution_id)
+        let ending = if cancel.is_cancelled() {
+            // Cancelled before it started (its start could not be recorded).
+            Ending::Cancelled
+        } else {
+            self.run_to_its_end(container, &request, buffer.clone(), &cancel, timeout)
                 .await
-            {
-                tracing::warn!(execution_id = %request.execution_id, error = %e, "could not kill the process tree");
-            }
-            let _ = tokio::time::timeout(KILL_GRACE, &mut run).await;
-        }
+        };
         let (status, exit_code, error) = match ending {
             Ending::Exited(Ok(exit)) if exit.out_of_memory => (
                 ExecutionStatus::Failed,
