@@ -52,25 +52,14 @@ pub async fn run(
     let cli_container = cli::run(&config.sandbox_image, tier)?;
     let api_container = engine.run(tier).await?;
     let measured = async {
-        let mut sockt = Vec::new();
-        for _ in 0..n {
-            let started = Instant::now();
-            client.exec(&id, "true").await?;
-            sockt.push(ms_since(started));
-        }
-        let mut docker = Vec::new();
-        for _ in 0..n {
-            let started = Instant::now();
-            cli::exec_true(&cli_container)?;
-            docker.push(ms_since(started));
-        }
-        let mut api = Vec::new();
-        for _ in 0..n {
-            let started = Instant::now();
+        let sockt = timed(n, || async { client.exec(&id, "true").await.map(|_| ()) }).await?;
+        let docker = timed(n, || async { cli::exec_true(&cli_container).map(|_| ()) }).await?;
+        let api = timed(n, || async {
             let code = engine.exec(&api_container, &["true"]).await?;
-            api.push(ms_since(started));
             anyhow::ensure!(code == 0, "the engine's exec of true exited {code}");
-        }
+            Ok(())
+        })
+        .await?;
         row("exec `true` round trip", sockt, docker, api);
 
         let payload = vec![0xA5u8; 1 << 20];
@@ -81,17 +70,13 @@ pub async fn run(
         std::fs::write(&src, &payload)?;
         let dst = dir.join("back.bin");
         let (src, dst) = (src.to_string_lossy(), dst.to_string_lossy());
-        let mut sockt = Vec::new();
-        for _ in 0..n {
-            let started = Instant::now();
+        let sockt = timed(n, || async {
             client
                 .write_and_read(&id, &payload_b64, payload.len())
-                .await?;
-            sockt.push(ms_since(started));
-        }
-        let mut docker = Vec::new();
-        for _ in 0..n {
-            let started = Instant::now();
+                .await
+        })
+        .await?;
+        let docker = timed(n, || async {
             cli::docker(&[
                 "cp",
                 &src,
@@ -101,15 +86,14 @@ pub async fn run(
                 "cp",
                 &format!("{cli_container}:/home/sandbox/bench.bin"),
                 &dst,
-            ])?;
-            docker.push(ms_since(started));
-        }
-        let mut api = Vec::new();
-        for _ in 0..n {
-            let started = Instant::now();
-            engine.write_and_read(&api_container, &payload).await?;
-            api.push(ms_since(started));
-        }
+            ])
+            .map(|_| ())
+        })
+        .await?;
+        let api = timed(n, || async {
+            engine.write_and_read(&api_container, &payload).await
+        })
+        .await?;
         let _ = std::fs::remove_dir_all(&dir);
         row(
             "1 MiB write + read (docker: cp in + out; API: archive put + get)",
@@ -124,4 +108,19 @@ pub async fn run(
     cli::remove(&cli_container)?;
     engine.remove(&api_container).await?;
     measured
+}
+
+/// `n` timings of `op` run back to back, in milliseconds.
+async fn timed<F, Fut>(n: usize, mut op: F) -> anyhow::Result<Vec<f64>>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<()>>,
+{
+    let mut samples = Vec::with_capacity(n);
+    for _ in 0..n {
+        let started = Instant::now();
+        op().await?;
+        samples.push(ms_since(started));
+    }
+    Ok(samples)
 }
