@@ -6,8 +6,8 @@
 //! leader left half done) and starts the duties, one that loses it stops them.
 
 use crate::app::App;
-use crate::lightning::Settlement;
 use crate::meter::Meter;
+use crate::settlement::Settlement;
 use domain::ports::LeadershipLease;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;

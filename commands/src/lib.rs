@@ -27,6 +27,7 @@ mod queue;
 mod reconcile;
 mod sandboxes;
 mod sealed_env;
+mod settlement;
 mod shells;
 mod stdin;
 #[cfg(any(test, feature = "test-support"))]

@@ -7,14 +7,11 @@ use crate::app::App;
 use crate::auth::{hash_secret, new_sandbox_token, Principal};
 use crate::error::{AppError, ErrorCode};
 use crate::payouts::PayOut;
-use domain::lightning::{
-    AddressResolver, Invoice, LightningError, LightningGateway, PaymentPush, PaymentState,
-};
+use domain::lightning::{AddressResolver, Invoice, LightningError, LightningGateway, PaymentState};
 use domain::sandbox::{
     BillingMethod, Funding, FundingSource, PauseReason, RefundTarget, SandboxCommand, SandboxState,
 };
 use domain::Msats;
-use futures::StreamExt;
 use projections::SandboxView;
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
@@ -64,85 +61,6 @@ pub enum RefundOutcome {
         amount: Msats,
         k1: String,
     },
-}
-
-/// Gateway calls settlement makes at once (invoice checks, top-up
-/// invoices), and how long one may take.
-const SETTLE_CONCURRENCY: usize = 8;
-const GATEWAY_TIMEOUT: Duration = Duration::from_secs(5);
-/// How long before a sandbox runs low its top-up invoice is issued.
-const TOPUP_LEAD: Duration = Duration::from_secs(3);
-/// How often settlement looks at top-ups, payouts and open invoices.
-const SETTLE_EVERY: Duration = Duration::from_secs(1);
-/// How often open invoices are polled while the gateway's pushes are
-/// connected (polling is then only the fallback for a lost push).
-const POLL_WITH_PUSH_EVERY: u32 = 10;
-
-/// Settlement: its own task, so a slow gateway or many open invoices never
-/// hold up the meter.
-pub struct Settlement;
-
-impl Settlement {
-    /// Run until `shutdown` is cancelled.
-    pub async fn run(app: Arc<App>, shutdown: tokio_util::sync::CancellationToken) {
-        let mut tick = tokio::time::interval(SETTLE_EVERY);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut pushes = app
-            .lightning
-            .as_ref()
-            .and_then(|l| l.gateway.payment_pushes());
-        // Every tick polls until the pushes say they flow.
-        let mut pushes_flow = false;
-        let mut ticks: u32 = 0;
-        loop {
-            tokio::select! {
-                _ = shutdown.cancelled() => return,
-                Some(push) = next_push(&mut pushes) => match push {
-                    PaymentPush::Connected => pushes_flow = true,
-                    PaymentPush::Disconnected => pushes_flow = false,
-                    PaymentPush::Payment(payment_hash) => {
-                        let app = app.clone();
-                        tokio::spawn(async move { app.settle_pushed(&payment_hash).await });
-                    }
-                },
-                _ = tick.tick() => {
-                    let poll = !pushes_flow || ticks.is_multiple_of(POLL_WITH_PUSH_EVERY);
-                    ticks = ticks.wrapping_add(1);
-                    app.lightning_tick(poll).await;
-                }
-            }
-        }
-    }
-}
-
-/// The next push (never, without pushes).
-async fn next_push(
-    pushes: &mut Option<futures::stream::BoxStream<'static, PaymentPush>>,
-) -> Option<PaymentPush> {
-    match pushes {
-        Some(stream) => stream.next().await,
-        None => std::future::pending().await,
-    }
-}
-
-impl App {
-    /// Settle a payment the gateway pushed (only hashes of our open
-    /// invoices are looked at; the gateway is asked whether it is paid).
-    async fn settle_pushed(self: &Arc<Self>, payment_hash: &str) {
-        if self.read.open_invoice(payment_hash).is_none() {
-            return;
-        }
-        match tokio::time::timeout(GATEWAY_TIMEOUT, self.settle_payment(payment_hash)).await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => {
-                tracing::warn!(payment_hash, error = %e, "could not settle a pushed payment; polling will retry")
-            }
-            Err(_) => tracing::warn!(
-                payment_hash,
-                "the gateway did not answer in time; polling will retry"
-            ),
-        }
-    }
 }
 
 /// Refund attempts to a Lightning Address before giving up (across restarts).
@@ -409,84 +327,6 @@ impl App {
         };
         self.sandboxes.execute(sandbox_id, expire).await?;
         Ok(())
-    }
-
-    /// One pass of the settlement watcher: offer a top-up invoice to
-    /// Lightning sandboxes running low or paused empty, follow outgoing
-    /// payments, and (when `poll_invoices`) poll every open invoice.
-    pub async fn lightning_tick(self: &Arc<Self>, poll_invoices: bool) {
-        if self.lightning.is_none() {
-            return;
-        }
-        // Top-ups first: a sandbox running low must see its invoice before
-        // it runs dry, whatever else this pass has to check.
-        self.offer_topups().await;
-        self.follow_payouts().await;
-        if !poll_invoices {
-            return;
-        }
-        futures::stream::iter(self.read.open_invoices())
-            .for_each_concurrent(SETTLE_CONCURRENCY, |(_, invoice)| async move {
-                let checked =
-                    tokio::time::timeout(GATEWAY_TIMEOUT, self.settle_payment(&invoice.payment_hash))
-                        .await;
-                match checked {
-                    Ok(Ok(())) => {}
-                    Ok(Err(e)) => {
-                        tracing::warn!(payment_hash = %invoice.payment_hash, error = %e, "could not check a payment")
-                    }
-                    Err(_) => {
-                        tracing::warn!(payment_hash = %invoice.payment_hash, "the gateway did not answer in time")
-                    }
-                }
-            })
-            .await;
-    }
-
-    /// Offer a top-up invoice to Lightning sandboxes running low or paused
-    /// empty that have none to pay (several at once: one slow answer from
-    /// the gateway holds up no other sandbox's invoice).
-    async fn offer_topups(&self) {
-        let Ok(lightning) = self.lightning() else {
-            return;
-        };
-        let topup = Msats::from_sats(lightning.config.topup_sats).unwrap_or(Msats(1000));
-        let now = self.now_ms();
-        let wanting = self
-            .read
-            .sandboxes_in(&[SandboxState::Running, SandboxState::Paused])
-            .into_iter()
-            .filter(|view| {
-                view.billing == BillingMethod::Lightning
-                    && view.pending_invoice.is_none()
-                    && match view.state {
-                        // A few seconds early: the invoice is there by the
-                        // time the status says `low_balance`, not after.
-                        SandboxState::Running => view.runs_low_at(
-                            now + TOPUP_LEAD.as_millis() as i64,
-                            self.config.low_balance_secs,
-                        ),
-                        _ => view.pause_reason == Some(PauseReason::OutOfBalance),
-                    }
-            });
-        futures::stream::iter(wanting)
-            .for_each_concurrent(SETTLE_CONCURRENCY, |view| async move {
-                let issued = tokio::time::timeout(
-                    GATEWAY_TIMEOUT,
-                    self.issue_invoice(&view.sandbox_id, topup),
-                )
-                .await;
-                match issued {
-                    Ok(Ok(_)) => {}
-                    Ok(Err(e)) => {
-                        tracing::warn!(sandbox_id = %view.sandbox_id, error = %e, "could not issue a top-up invoice")
-                    }
-                    Err(_) => {
-                        tracing::warn!(sandbox_id = %view.sandbox_id, "the gateway did not issue a top-up invoice in time")
-                    }
-                }
-            })
-            .await;
     }
 
     /// After a Lightning sandbox ends: pay its balance to `address`, or

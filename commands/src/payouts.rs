@@ -7,8 +7,10 @@
 
 use crate::app::App;
 use crate::error::AppError;
+use crate::settlement::{GATEWAY_CONCURRENCY, GATEWAY_TIMEOUT};
 use domain::lightning::{Invoice, LightningError, PayOutcome, PaymentState};
 use domain::sandbox::{RefundInFlight, RefundTarget, SandboxCommand};
+use futures::StreamExt;
 use std::sync::Arc;
 
 /// How long after its reservation a payment the gateway has never heard of
@@ -92,21 +94,30 @@ impl App {
 
     /// One pass over the payments in flight: settle those the gateway says
     /// are paid, release those it says definitely failed (or has never heard
-    /// of, a minute after it was reserved), leave the rest.
+    /// of, a minute after it was reserved), leave the rest — several at
+    /// once, each call with a deadline: one that hangs holds up no other.
     pub(crate) async fn follow_payouts(self: &Arc<Self>) {
         let Ok(lightning) = self.lightning() else {
             return;
         };
-        for (sandbox_id, payout) in self.read.payouts_in_flight() {
-            let outcome = match lightning.gateway.payment_state(&payout.payment_hash).await {
-                Ok(PaymentState::Paid) => PayOut::Settled,
-                Ok(PaymentState::Failed) => PayOut::Failed(LightningError::PaymentFailed(
+        let follow = |(sandbox_id, payout): (String, RefundInFlight)| async move {
+            let state = tokio::time::timeout(
+                GATEWAY_TIMEOUT,
+                lightning.gateway.payment_state(&payout.payment_hash),
+            )
+            .await;
+            let outcome = match state {
+                Ok(Ok(PaymentState::Paid)) => PayOut::Settled,
+                Ok(Ok(PaymentState::Failed)) => PayOut::Failed(LightningError::PaymentFailed(
                     "the gateway reports the payment as failed".into(),
                 )),
-                Err(LightningError::Refused(_)) if self.long_unknown(&payout) => PayOut::Failed(
-                    LightningError::PaymentFailed("the gateway never made this payment".into()),
-                ),
-                Ok(PaymentState::Pending) | Err(_) => continue,
+                Ok(Err(LightningError::Refused(_))) if self.long_unknown(&payout) => {
+                    PayOut::Failed(LightningError::PaymentFailed(
+                        "the gateway never made this payment".into(),
+                    ))
+                }
+                // Pending, or no answer (in time): asked again next pass.
+                _ => return,
             };
             {
                 let _guard = self.locks.lock(&sandbox_id).await;
@@ -115,7 +126,7 @@ impl App {
                     .await
                 {
                     tracing::error!(sandbox_id, error = %e, "could not record a refund's outcome");
-                    continue;
+                    return;
                 }
             }
             // A refund to an address that definitely failed is tried again
@@ -127,7 +138,10 @@ impl App {
                 let address = address.clone();
                 tokio::spawn(async move { app.retry_refund(&sandbox_id, Some(&address)).await });
             }
-        }
+        };
+        futures::stream::iter(self.read.payouts_in_flight())
+            .for_each_concurrent(GATEWAY_CONCURRENCY, follow)
+            .await;
     }
 
     fn long_unknown(&self, payout: &RefundInFlight) -> bool {

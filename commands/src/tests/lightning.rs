@@ -116,8 +116,8 @@ async fn without_an_address_the_balance_waits_behind_a_withdraw_link_claimable_o
 /// gateway do not delay a credits sandbox's pause at zero.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn many_open_invoices_and_a_slow_gateway_do_not_hold_up_the_meter() {
-    use crate::lightning::Settlement;
     use crate::meter::Meter;
+    use crate::settlement::Settlement;
     use std::time::{Duration, Instant};
 
     let h = Harness::with_config(crate::AppConfig {
@@ -154,7 +154,7 @@ async fn many_open_invoices_and_a_slow_gateway_do_not_hold_up_the_meter() {
 /// flow — when a pushed hash settles at once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn settlement_polls_every_tick_while_pushes_are_down() {
-    use crate::lightning::Settlement;
+    use crate::settlement::Settlement;
     use domain::lightning::PaymentPush;
     use std::time::Duration;
 
@@ -208,6 +208,45 @@ async fn settlement_polls_every_tick_while_pushes_are_down() {
         within(2_500, &h, third).await,
         "not polled after the pushes dropped"
     );
+    shutdown.cancel();
+}
+
+/// A sandbox running low gets its top-up invoice within a second or two
+/// while every payment check hangs — open invoices being polled and an
+/// outgoing refund being followed: each has its own loop and deadline.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_top_up_invoice_is_offered_in_time_while_payment_checks_hang() {
+    use crate::settlement::Settlement;
+    use std::time::{Duration, Instant};
+
+    let h = Harness::new();
+    let (low, _) = paid_and_running(&h, 100).await;
+    let (refunded, caller) = paid_and_running(&h, 100).await;
+    h.gateway.then_pay(FakePayment::Pending);
+    h.app
+        .terminate(&caller, &refunded, Some("alice@wallet.example"))
+        .await
+        .unwrap();
+    assert_eq!(h.read.payouts_in_flight().len(), 1);
+    for _ in 0..20 {
+        lightning_sandbox(&h, 10).await;
+    }
+    h.gateway.slow(Duration::from_secs(3_600));
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    tokio::spawn(Settlement::run(h.app.clone(), shutdown.clone()));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(h.read.sandbox(&low).unwrap().pending_invoice.is_none());
+
+    // 100 sats of nano last 200 s: after 150 s, 50 s remain (under 60).
+    h.clock.advance_ms(150_000);
+    let ran_low = Instant::now();
+    while h.read.sandbox(&low).unwrap().pending_invoice.is_none() {
+        assert!(
+            ran_low.elapsed() < Duration::from_millis(2_500),
+            "the top-up waited on hanging payment checks"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     shutdown.cancel();
 }
 
