@@ -32,13 +32,16 @@ if [ "$restart" = false ]; then
 fi
 
 base="http://127.0.0.1:$port"
+# No price aggregator and no exchange-rate providers: LNbits would otherwise
+# ask outside hosts for a Bitcoin price on every invoice (seconds each when
+# name resolution times out, which delayed top-up invoices in CI).
 (
   cd "$run"
   LNBITS_DATA_FOLDER="$run/data" LNBITS_EXTENSIONS_PATH="$run/extensions" \
   LNBITS_BACKEND_WALLET_CLASS=FakeWallet LNBITS_BASEURL="$base/" AUTH_HTTPS_ONLY=false \
   LNBITS_LN_ADDRESS_MODE=core_first LNBITS_LNURL_ALLOW_PRIVATE_IPS=true \
   LNBITS_CALLBACK_ALLOW_PRIVATE_IPS=true LNBITS_CALLBACK_URL_RULES='http://127\.0\.0\.1:\d+' \
-  LNBITS_PRICE_AGGREGATOR_ENABLED=false LNBITS_RATE_LIMIT_NO=100000 \
+  LNBITS_PRICE_AGGREGATOR_ENABLED=false LNBITS_EXCHANGE_RATE_PROVIDERS="[]" LNBITS_RATE_LIMIT_NO=100000 \
   exec "$venv/bin/uvicorn" lnbits.__main__:app --host 127.0.0.1 --port "$port" >>"$run/lnbits.log" 2>&1
 ) &
 pid=$!
