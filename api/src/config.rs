@@ -182,6 +182,10 @@ pub struct ServeConfig {
     /// ("none", "bridge", a name).
     #[arg(long, env = "SOCKT_SANDBOX_NETWORK", default_value = "isolated")]
     pub sandbox_network: String,
+    /// Addresses of isolated sandboxes (each gets a routed link of its own;
+    /// must not overlap a network of the host's).
+    #[arg(long, env = "SOCKT_SANDBOX_SUBNET", default_value = adapters::docker::network::DEFAULT_SUBNET)]
+    pub sandbox_subnet: String,
     /// Private ranges isolated sandboxes may reach after all (comma-separated CIDRs).
     #[arg(long, env = "SOCKT_SANDBOX_ALLOW_CIDRS", value_delimiter = ',')]
     pub sandbox_allow_cidrs: Vec<String>,

@@ -237,6 +237,8 @@ pub async fn bootstrap(config: &ServeConfig, local_addr: SocketAddr) -> anyhow::
         network: match config.sandbox_network.as_str() {
             "isolated" => NetworkChoice::Isolated {
                 allow: config.sandbox_allow_cidrs.clone(),
+                subnet: adapters::docker::routed::Subnet::parse(&config.sandbox_subnet)
+                    .map_err(|e| anyhow::anyhow!("SOCKT_SANDBOX_SUBNET: {e}"))?,
             },
             other => {
                 tracing::warn!(network = other, "sandboxes join an engine network as is: they are not isolated from each other or from the host");

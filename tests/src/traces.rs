@@ -1,7 +1,7 @@
 //! What a terminated sandbox could leave on this machine — its container,
-//! the kernel rules of its network policy, its agent's socket directory,
-//! Docker volumes, images, loop devices — checked from outside the server
-//! after terminate.
+//! the kernel rules of its network policy, its routed network link, its
+//! agent's socket directory, Docker volumes, images, loop devices — checked
+//! from outside the server after terminate.
 
 use std::collections::BTreeSet;
 use std::process::Command;
@@ -29,6 +29,26 @@ pub fn policy_rules_for(address: &str) -> Vec<String> {
     policy_rules(&rules, address).into_iter().cloned().collect()
 }
 
+/// The IPv4 address of sandbox `id` on Sockt's isolated network: its
+/// routed link's, or its address on a Docker network; empty if none.
+pub fn sandbox_address(id: &str) -> String {
+    crate::docker(&[
+        "inspect",
+        "-f",
+        "{{with index .Config.Labels \"sockt.address\"}}{{.}}{{else}}{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}{{end}}",
+        &format!("sockt-{id}"),
+    ])
+}
+
+/// Whether the host still has the routed link of `address`.
+fn has_link(address: &str) -> bool {
+    address.parse().is_ok_and(|a| {
+        std::path::Path::new("/sys/class/net")
+            .join(adapters::docker::routed::host_end(a))
+            .exists()
+    })
+}
+
 /// The machine as it was before some sandboxes were terminated.
 pub struct Traces {
     sandboxes: Vec<(String, Option<String>)>,
@@ -45,12 +65,7 @@ impl Traces {
         let sandboxes = sandbox_ids
             .iter()
             .map(|id| {
-                let address = crate::docker(&[
-                    "inspect",
-                    "-f",
-                    "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}",
-                    &format!("sockt-{id}"),
-                ]);
+                let address = sandbox_address(id);
                 (id.to_string(), Some(address).filter(|a| !a.is_empty()))
             })
             .collect();
@@ -83,7 +98,7 @@ impl Traces {
             !crate::docker(&["ps", "-aq", "--filter", &format!("name=sockt-{id}")]).is_empty()
                 || address
                     .as_ref()
-                    .is_some_and(|a| !policy_rules(&rules, a).is_empty())
+                    .is_some_and(|a| !policy_rules(&rules, a).is_empty() || has_link(a))
         }) || self
             .agent_dirs
             .iter()
@@ -112,6 +127,10 @@ impl Traces {
             if let Some(address) = address {
                 let kept = policy_rules(&rules, address);
                 assert!(kept.is_empty(), "rules left for {id} ({address}): {kept:?}");
+                assert!(
+                    !has_link(address),
+                    "the network link of {id} ({address}) is left"
+                );
             }
         }
         for dir in &self.agent_dirs {

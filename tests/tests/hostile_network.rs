@@ -45,13 +45,29 @@ async fn curl_from(server: &TestServer, key: &str, id: &str, url: &str) -> (i64,
     )
 }
 
-fn sandbox_ip(id: &str) -> String {
-    docker(&[
+/// The sandbox's address, and an address of the host it would try: its
+/// Docker network's gateway, or (on a routed link) the engine's default
+/// bridge's — an address of the host's own either way.
+fn sandbox_ip(id: &str) -> (String, String) {
+    let address = tests::traces::sandbox_address(id);
+    let gateway = docker(&[
         "inspect",
         "-f",
-        "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{.Gateway}}{{end}}",
+        "{{range .NetworkSettings.Networks}}{{.Gateway}}{{end}}",
         &format!("sockt-{id}"),
-    ])
+    ]);
+    let host = if gateway.is_empty() {
+        docker(&[
+            "network",
+            "inspect",
+            "bridge",
+            "-f",
+            "{{(index .IPAM.Config 0).Gateway}}",
+        ])
+    } else {
+        gateway
+    };
+    (address, host)
 }
 
 /// Under the engine's default runtime, then under gVisor (the test script
@@ -85,8 +101,7 @@ async fn isolation_under(server_args: &[&str], outside: &Outside) {
         )
         .await;
     assert_eq!(status.as_u16(), 201, "{started}");
-    let addresses = sandbox_ip(&victim);
-    let (victim_ip, gateway) = addresses.trim().split_once(' ').unwrap();
+    let (victim_ip, gateway) = sandbox_ip(&victim);
     let victim_url = format!("http://{victim_ip}:8000/");
     let mut served = false;
     for _ in 0..50 {
@@ -150,6 +165,46 @@ async fn isolation_under(server_args: &[&str], outside: &Outside) {
     assert_eq!(stream_text(&poll, "stdout"), "still here\n");
     let (code, body) = curl_from(&server, &alice, &attacker, &outside.url(2)).await;
     assert_eq!(code, 0, "control: the internet is reachable: {body}");
+
+    // A datagram sent from the victim's address (bound with IP_FREEBIND,
+    // which needs no capability) never leaves the host — the sandbox's
+    // kernel may refuse it already, the host end's reverse-path filter
+    // drops it otherwise; one from the attacker's own address arrives. (Routed links only: on the Docker bridge gVisor
+    // sandboxes join, nothing checks a source address.)
+    if server_args.is_empty() {
+        let catcher = outside.catch_datagrams();
+        let send = format!(
+            "import socket\n\
+             spoof = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n\
+             spoof.setsockopt(socket.SOL_IP, 15, 1)\n\
+             spoof.bind(('{victim_ip}', 0))\n\
+             own = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n\
+             for _ in range(5):\n    \
+                 try: spoof.sendto(b'spoofed', ('{}', {port}))\n    \
+                 except OSError as e: print('refused:', e)\n    \
+                 own.sendto(b'honest', ('{}', {port}))\n",
+            outside.address(2),
+            outside.address(2),
+            port = catcher.port,
+        );
+        let poll = server
+            .exec(
+                &alice,
+                &attacker,
+                json!({"command": format!("python3 -c \"{send}\""), "timeout_ms": 20000}),
+            )
+            .await;
+        assert_eq!(poll["exit_code"], 0, "{poll}");
+        let caught = catcher.caught();
+        assert!(
+            caught.contains("honest"),
+            "control: datagrams arrive: {caught:?}"
+        );
+        assert!(
+            !caught.contains("spoofed"),
+            "a datagram from another sandbox's address left the host"
+        );
+    }
     let traces = Traces::before_terminating(&[&attacker, &victim]);
     for (key, id) in [(&alice, &attacker), (&bob, &victim)] {
         let (status, _) = server.delete(&format!("/v1/sandboxes/{id}"), key).await;
@@ -265,6 +320,37 @@ impl Outside {
         outside
     }
 
+    /// `net.last`
+    fn address(&self, last: u8) -> String {
+        format!("{}.{last}", self.net)
+    }
+
+    /// A UDP listener in the namespace, noting every payload it receives.
+    fn catch_datagrams(&self) -> Datagrams {
+        let port = 19_000 + (std::process::id() % 1000) as u16;
+        let file = std::env::temp_dir().join(format!("sockt-datagrams-{port}"));
+        let _ = std::fs::remove_file(&file);
+        let script = format!(
+            "import socket\n\
+             s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n\
+             s.bind(('0.0.0.0', {port}))\n\
+             while True:\n    \
+                 data, _ = s.recvfrom(2048)\n    \
+                 open('{}', 'ab').write(data + b'\\n')\n",
+            file.display()
+        );
+        let listener = Command::new("ip")
+            .args(["netns", "exec", &self.namespace, "python3", "-c", &script])
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(500));
+        Datagrams {
+            port,
+            file,
+            listener,
+        }
+    }
+
     /// `http://net.last:port/`
     fn url(&self, last: u8) -> String {
         format!("http://{}.{last}:{}/", self.net, self.port)
@@ -286,6 +372,29 @@ impl Outside {
             std::thread::sleep(Duration::from_millis(100));
         }
         panic!("control: the outside server does not answer the host");
+    }
+}
+
+/// What a UDP listener of `Outside` received; stopped when dropped.
+struct Datagrams {
+    port: u16,
+    file: std::path::PathBuf,
+    listener: std::process::Child,
+}
+
+impl Datagrams {
+    /// The payloads received (after a moment for the last to land).
+    fn caught(&self) -> String {
+        std::thread::sleep(Duration::from_millis(500));
+        std::fs::read_to_string(&self.file).unwrap_or_default()
+    }
+}
+
+impl Drop for Datagrams {
+    fn drop(&mut self) {
+        let _ = self.listener.kill();
+        let _ = self.listener.wait();
+        let _ = std::fs::remove_file(&self.file);
     }
 }
 
@@ -404,13 +513,7 @@ async fn a_sandboxs_network_policy_is_enforced_by_the_kernel_survives_a_restart_
     // Terminate removes each sandbox's rules; nothing is left behind.
     let addresses: Vec<String> = [&closed, &narrowed]
         .iter()
-        .map(|id| {
-            sandbox_ip(id)
-                .split_whitespace()
-                .next()
-                .unwrap()
-                .to_string()
-        })
+        .map(|id| sandbox_ip(id).0)
         .collect();
     for address in &addresses {
         assert!(

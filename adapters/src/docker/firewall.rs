@@ -83,19 +83,21 @@ fn ensure_jump(chain: &str, rule: &[&str]) -> anyhow::Result<()> {
 /// chains are replaced at once, never seen empty. Name resolution through
 /// the host's resolvers stays open (Docker's resolver in each container
 /// forwards from the container's own address); then each sandbox's own
-/// policy (`policies`) narrows what follows.
-fn ruleset(chains: &Chains, allowed: &[String], resolvers: &[String]) -> String {
+/// policy (`policies`) narrows what follows. What passes does `passed`:
+/// `RETURN` on a Docker bridge (whose own rules accept it), `ACCEPT` on
+/// the routed links (nothing else would).
+fn ruleset(chains: &Chains, allowed: &[String], resolvers: &[String], passed: &str) -> String {
     let Chains { forward, input } = chains;
     let mut rules = vec![
         "*filter".to_string(),
         format!(":{forward} - [0:0]"),
         format!(":{input} - [0:0]"),
-        format!("-A {forward} -m conntrack --ctstate ESTABLISHED,RELATED -j RETURN"),
+        format!("-A {forward} -m conntrack --ctstate ESTABLISHED,RELATED -j {passed}"),
     ];
     for resolver in resolvers {
         for protocol in ["udp", "tcp"] {
             rules.push(format!(
-                "-A {forward} -d {resolver}/32 -p {protocol} --dport 53 -j RETURN"
+                "-A {forward} -d {resolver}/32 -p {protocol} --dport 53 -j {passed}"
             ));
         }
     }
@@ -106,13 +108,13 @@ fn ruleset(chains: &Chains, allowed: &[String], resolvers: &[String]) -> String 
     rules.extend(
         allowed
             .iter()
-            .map(|range| format!("-A {forward} -d {range} -j RETURN")),
+            .map(|range| format!("-A {forward} -d {range} -j {passed}")),
     );
     rules.extend(BLOCKED_RANGES.iter().map(|range| {
         format!("-A {forward} -d {range} -j REJECT --reject-with icmp-admin-prohibited")
     }));
     rules.extend([
-        format!("-A {forward} -j RETURN"),
+        format!("-A {forward} -j {passed}"),
         format!("-A {input} -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT"),
         format!("-A {input} -p tcp -j REJECT --reject-with tcp-reset"),
         format!("-A {input} -j REJECT --reject-with icmp-admin-prohibited"),
@@ -126,12 +128,49 @@ fn ruleset(chains: &Chains, allowed: &[String], resolvers: &[String]) -> String 
 pub fn guard_bridge(bridge: &str, allowed: &[String]) -> anyhow::Result<()> {
     let chains = chains(bridge);
     super::policies::ensure_chain()?;
-    restore(&ruleset(&chains, allowed, &host_resolvers()))?;
+    restore(&ruleset(&chains, allowed, &host_resolvers(), "RETURN"))?;
     if iptables(&["-L", "DOCKER-USER", "-n"]).is_err() {
         iptables(&["-N", "DOCKER-USER"])?;
     }
     ensure_jump("DOCKER-USER", &["-i", bridge, "-j", &chains.forward])?;
     ensure_jump("INPUT", &["-i", bridge, "-j", &chains.input])?;
+    Ok(())
+}
+
+/// The chain that lets into the routed links only replies.
+const TO_ROUTED: &str = "SOCKT-TO-ROUTED";
+
+/// Install (or rebuild) the rules for the sandboxes' routed links (host
+/// ends `sk…`, addresses of `subnet`): their traffic out is checked as on
+/// the bridge and then accepted (and masqueraded); into them only replies
+/// pass — no sandbox, and no other host, opens a connection to one; to the
+/// host itself they reach nothing. Jumps are taken from `FORWARD` and
+/// `INPUT` directly, first, so they hold whatever the engine's own rules do.
+pub fn guard_routed(subnet: &str, allowed: &[String]) -> anyhow::Result<()> {
+    let chains = chains("sockt-routed");
+    let ends = super::routed::HOST_ENDS;
+    super::policies::ensure_chain()?;
+    let inbound = format!(
+        "*filter\n:{TO_ROUTED} - [0:0]\n\
+         -A {TO_ROUTED} -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT\n\
+         -A {TO_ROUTED} -j REJECT --reject-with icmp-admin-prohibited\n\
+         COMMIT\n"
+    );
+    restore(&inbound)?;
+    restore(&ruleset(&chains, allowed, &host_resolvers(), "ACCEPT"))?;
+    // Inserted first, each ahead of the one before: into the links, then
+    // out of them.
+    ensure_jump("FORWARD", &["-i", ends, "-j", &chains.forward])?;
+    ensure_jump("FORWARD", &["-o", ends, "-j", TO_ROUTED])?;
+    ensure_jump("INPUT", &["-i", ends, "-j", &chains.input])?;
+    let masquerade = ["-s", subnet, "!", "-o", ends, "-j", "MASQUERADE"];
+    let mut check = vec!["-t", "nat", "-C", "POSTROUTING"];
+    check.extend_from_slice(&masquerade);
+    if iptables(&check).is_err() {
+        let mut add = vec!["-t", "nat", "-A", "POSTROUTING"];
+        add.extend_from_slice(&masquerade);
+        iptables(&add)?;
+    }
     Ok(())
 }
 
@@ -206,6 +245,7 @@ mod tests {
             &chains("sockt-isolated"),
             &["10.1.0.0/16".to_string()],
             &["10.255.255.53".to_string()],
+            "RETURN",
         );
         assert!(
             rules.starts_with("*filter\n:SOCKT-FWD-ISOLATED - [0:0]\n:SOCKT-IN-ISOLATED - [0:0]\n")

@@ -12,6 +12,7 @@ pub mod firewall;
 pub mod network;
 pub mod policies;
 pub mod pool;
+pub mod routed;
 mod shell;
 
 pub use agent::AgentConfig;
@@ -97,7 +98,10 @@ impl Default for DockerConfig {
     fn default() -> Self {
         DockerConfig {
             instance: "default".into(),
-            network: NetworkChoice::Isolated { allow: Vec::new() },
+            network: NetworkChoice::Isolated {
+                allow: Vec::new(),
+                subnet: network::default_subnet(),
+            },
             oci_runtime: None,
             tier_runtimes: HashMap::new(),
             agent: None,
@@ -108,8 +112,11 @@ impl Default for DockerConfig {
 pub struct DockerRuntime {
     docker: Docker,
     config: DockerConfig,
-    /// The Docker network sandboxes are attached to.
+    /// The Docker network sandboxes are attached to (those of another
+    /// runtime than the engine's default, when `routed` links the rest).
     network: String,
+    /// Addresses and links of sandboxes on Sockt's isolated network.
+    routed: Option<routed::Routed>,
     /// Per container, the out-of-memory kills already accounted for.
     oom_kills_seen: std::sync::Mutex<HashMap<String, u64>>,
     agents: Option<agent::Agents>,
@@ -143,16 +150,21 @@ impl DockerRuntime {
             .await
             .map_err(|e| anyhow::anyhow!("the Docker engine does not answer: {e}"))?;
         check_runtimes(&docker, &config).await?;
-        let network = match &config.network {
-            NetworkChoice::Isolated { allow } => {
+        let (network, routed) = match &config.network {
+            NetworkChoice::Isolated { allow, subnet } => {
+                routed::check_subnet(*subnet).await?;
                 let (name, bridge) = network::ensure_isolated(&docker).await?;
-                let allow = allow.clone();
-                tokio::task::spawn_blocking(move || firewall::guard_bridge(&bridge, &allow))
-                    .await??;
+                let (allow, cidr) = (allow.clone(), subnet.to_string());
+                tokio::task::spawn_blocking(move || {
+                    firewall::guard_bridge(&bridge, &allow)?;
+                    firewall::guard_routed(&cidr, &allow)
+                })
+                .await??;
+                routed::sweep(&routed_addresses(&docker).await?).await;
                 reconcile_policies(&docker, &name).await?;
-                name
+                (name, Some(routed::Routed::new(*subnet)))
             }
-            NetworkChoice::Engine(name) => name.clone(),
+            NetworkChoice::Engine(name) => (name.clone(), None),
         };
         let agents = match &config.agent {
             Some(agent_config) => {
@@ -166,6 +178,7 @@ impl DockerRuntime {
             docker,
             config,
             network,
+            routed,
             oom_kills_seen: std::sync::Mutex::default(),
             removals: tokio::sync::Semaphore::new(REMOVALS_AT_ONCE),
             agents,
@@ -449,8 +462,29 @@ async fn check_runtimes(docker: &Docker, config: &DockerConfig) -> anyhow::Resul
     Ok(())
 }
 
-/// The container's IPv4 address on `network`.
+/// The container's IPv4 address on Sockt's isolated network: its routed
+/// link's, or else its address on the Docker `network`.
 fn address_on(info: &ContainerInspectResponse, network: &str) -> Option<Ipv4Addr> {
+    routed_address(info).or_else(|| docker_address(info, network))
+}
+
+/// The routed address a container is labelled with, while it holds it: a
+/// stopped container's link went with its namespace, and its address may
+/// be another sandbox's by now.
+fn routed_address(info: &ContainerInspectResponse) -> Option<Ipv4Addr> {
+    use bollard::models::ContainerStateStatusEnum as State;
+    let status = info.state.as_ref()?.status?;
+    if !matches!(
+        status,
+        State::CREATED | State::RUNNING | State::PAUSED | State::RESTARTING
+    ) {
+        return None;
+    }
+    label_of(info, routed::LABEL_ADDRESS)?.parse().ok()
+}
+
+/// The container's IPv4 address on the Docker network `network`.
+fn docker_address(info: &ContainerInspectResponse, network: &str) -> Option<Ipv4Addr> {
     info.network_settings
         .as_ref()?
         .networks
@@ -482,6 +516,22 @@ fn policy_of(info: &ContainerInspectResponse) -> Option<NetworkPolicy> {
     serde_json::from_str(label).ok()
 }
 
+/// The routed addresses labelled on the engine's containers (of every
+/// store, in any state).
+async fn routed_addresses(docker: &Docker) -> anyhow::Result<std::collections::BTreeSet<Ipv4Addr>> {
+    let filters = HashMap::from([("label".to_string(), vec![routed::LABEL_ADDRESS.to_string()])]);
+    let options = ListContainersOptionsBuilder::new()
+        .all(true)
+        .filters(&filters)
+        .build();
+    Ok(docker
+        .list_containers(Some(options))
+        .await?
+        .iter()
+        .filter_map(|c| c.labels.as_ref()?.get(routed::LABEL_ADDRESS)?.parse().ok())
+        .collect())
+}
+
 /// At start, make the kernel's per-sandbox rules match the containers on
 /// the isolated network (of every store: the network is shared): chains of
 /// addresses no container holds go (only those that existed before looking,
@@ -490,12 +540,13 @@ fn policy_of(info: &ContainerInspectResponse) -> Option<NetworkPolicy> {
 async fn reconcile_policies(docker: &Docker, network: &str) -> anyhow::Result<()> {
     let before = tokio::task::spawn_blocking(policies::addresses_with_chains).await??;
     let attached = docker.inspect_network(network, None).await?;
-    let in_use: std::collections::BTreeSet<Ipv4Addr> = attached
+    let mut in_use: std::collections::BTreeSet<Ipv4Addr> = attached
         .containers
         .unwrap_or_default()
         .values()
         .filter_map(|c| c.ipv4_address.as_deref()?.split('/').next()?.parse().ok())
         .collect();
+    in_use.extend(routed_addresses(docker).await?);
     for stale in before.difference(&in_use).copied() {
         // Another server starting now may be removing the same chain.
         if let Err(e) = remove_policy(stale).await {
@@ -656,6 +707,24 @@ impl DockerRuntime {
                 .map_err(|e| RuntimeError::Failed(format!("recording the network policy: {e}")))?;
             labels.insert(LABEL_NETWORK.to_string(), policy);
         }
+        // The engine's default runtime gets a routed link (gVisor's netstack
+        // sees only the links its container starts with: it joins the
+        // Docker network).
+        let routed = match (&self.routed, spec.runtime.as_deref()) {
+            (Some(routed), None | Some("runc")) => match routed.reserve().await {
+                Ok(address) => Some((routed, address)),
+                Err(e) => {
+                    if let (Some(agents), Some(slot)) = (&self.agents, &slot) {
+                        agents.remove_slot("", slot);
+                    }
+                    return Err(e);
+                }
+            },
+            _ => None,
+        };
+        if let Some((_, address)) = routed {
+            labels.insert(routed::LABEL_ADDRESS.to_string(), address.to_string());
+        }
         let memory = (spec.tier.memory_mib as i64) << 20;
         let host_config = HostConfig {
             nano_cpus: Some(spec.tier.millicpus as i64 * 1_000_000),
@@ -667,7 +736,10 @@ impl DockerRuntime {
             readonly_rootfs: Some(true),
             tmpfs: Some(writable_places(spec.tier.disk_mib)),
             init: Some(true),
-            network_mode: Some(self.network.clone()),
+            network_mode: Some(match routed {
+                Some(_) => "none".to_string(),
+                None => self.network.clone(),
+            }),
             runtime: spec.runtime.clone(),
             binds: match (&self.agents, &slot) {
                 (Some(agents), Some(slot)) => Some(agents.binds(slot)),
@@ -712,9 +784,12 @@ impl DockerRuntime {
         };
         let options = CreateContainerOptionsBuilder::new().name(&name).build();
         let created = self.docker.create_container(Some(options), body).await;
-        let unused_slot = || {
+        let unused = || async {
             if let (Some(agents), Some(slot)) = (&self.agents, &slot) {
                 agents.remove_slot("", slot);
+            }
+            if let Some((routed, address)) = routed {
+                routed.release(address).await;
             }
         };
         let created = match created {
@@ -722,11 +797,11 @@ impl DockerRuntime {
             // Made before: by a process that died before recording it, or by
             // another process provisioning the same sandbox right now.
             Err(e) if errors::is_name_conflict(&e) => {
-                unused_slot();
+                unused().await;
                 return self.adopt(&name).await;
             }
             Err(e) => {
-                unused_slot();
+                unused().await;
                 return Err(match map_err(e, PathContext::None) {
                     RuntimeError::ContainerGone => RuntimeError::ImageMissing(spec.image.clone()),
                     other => other,
@@ -738,15 +813,22 @@ impl DockerRuntime {
         }
         if let Err(e) = self.docker.start_container(&created.id, None).await {
             if self.is_up(&created.id).await {
-                return Ok(created.id);
+                return self.link_up(&created.id).await.map(|()| created.id);
             }
             let _ = self.destroy(&created.id).await;
             return Err(map_err(e, PathContext::None));
         }
-        if let (Some(agents), Some(slot)) = (&self.agents, &slot) {
-            if !agents.wait_ready(slot).await {
-                tracing::warn!(container = %created.id, "the sandbox's agent did not start; using Docker's exec API for it");
+        let agent_ready = async {
+            if let (Some(agents), Some(slot)) = (&self.agents, &slot) {
+                if !agents.wait_ready(slot).await {
+                    tracing::warn!(container = %created.id, "the sandbox's agent did not start; using Docker's exec API for it");
+                }
             }
+        };
+        let (linked, ()) = tokio::join!(self.link_up(&created.id), agent_ready);
+        if let Err(e) = linked {
+            let _ = self.destroy(&created.id).await;
+            return Err(e);
         }
         Ok(created.id)
     }
@@ -878,14 +960,38 @@ impl DockerRuntime {
                 "a container named {name} exists and belongs to another Sockt store"
             )));
         }
-        if self.is_up(&id).await {
-            return Ok(id);
+        if !self.is_up(&id).await {
+            match self.docker.start_container(&id, None).await {
+                Ok(()) => {}
+                Err(_) if self.is_up(&id).await => {}
+                Err(e) => return Err(map_err(e, PathContext::None)),
+            }
         }
-        match self.docker.start_container(&id, None).await {
-            Ok(()) => Ok(id),
-            Err(_) if self.is_up(&id).await => Ok(id),
-            Err(e) => Err(map_err(e, PathContext::None)),
+        self.link_up(&id).await?;
+        Ok(id)
+    }
+
+    /// Give a started container its routed link, if it is labelled with an
+    /// address (a link it has already is kept).
+    async fn link_up(&self, container: &str) -> Result<(), RuntimeError> {
+        let Some(routed) = &self.routed else {
+            return Ok(());
+        };
+        let info = self
+            .docker
+            .inspect_container(container, None)
+            .await
+            .map_err(|e| map_err(e, PathContext::None))?;
+        let Some(address) = routed_address(&info) else {
+            return Ok(());
+        };
+        let pid = info.state.as_ref().and_then(|s| s.pid).unwrap_or(0);
+        if pid <= 0 {
+            return Err(RuntimeError::Failed(
+                "the sandbox's container stopped as it started".into(),
+            ));
         }
+        routed.attach(address, pid).await
     }
 }
 
@@ -987,16 +1093,17 @@ impl SandboxRuntime for DockerRuntime {
         let _turn = self.removals.acquire().await;
         // The address whose policy chain goes with the container (policies
         // exist on the isolated network only), and its agent's slot.
-        let (with_policy, slot) = if self.is_isolated() || self.agents.is_some() {
+        let (with_policy, slot, link) = if self.is_isolated() || self.agents.is_some() {
             match self.docker.inspect_container(container, None).await {
                 Ok(info) => (
                     policy_of(&info).and_then(|_| address_on(&info, &self.network)),
                     label_of(&info, agent::LABEL_AGENT),
+                    routed_address(&info),
                 ),
-                Err(_) => (None, None),
+                Err(_) => (None, None, None),
             }
         } else {
-            (None, None)
+            (None, None, None)
         };
         let options = RemoveContainerOptionsBuilder::new()
             .force(true)
@@ -1012,6 +1119,10 @@ impl SandboxRuntime for DockerRuntime {
         }
         if let (Some(agents), Some(slot)) = (&self.agents, &slot) {
             agents.remove_slot(container, slot);
+        }
+        // A link that never moved into the container (it never started).
+        if let (Some(routed), Some(address)) = (&self.routed, link) {
+            routed.release(address).await;
         }
         if let Some(address) = with_policy {
             remove_policy(address).await?;
@@ -1307,6 +1418,9 @@ impl SandboxRuntime for DockerRuntime {
             .inspect_container(container, None)
             .await
             .map_err(|e| map_err(e, PathContext::None))?;
+        if let Some(address) = routed_address(&info) {
+            return Ok(std::net::SocketAddr::new(address.into(), port));
+        }
         let networks = info
             .network_settings
             .and_then(|n| n.networks)

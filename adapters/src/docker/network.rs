@@ -11,11 +11,22 @@ use std::collections::HashMap;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum NetworkChoice {
     /// Sockt's isolated network, reaching beyond it only the internet and
-    /// the ranges in `allow`.
-    Isolated { allow: Vec<String> },
+    /// the ranges in `allow`: routed links with addresses of `subnet` for
+    /// the engine's default runtime (`routed`), the bridge below for others.
+    Isolated {
+        allow: Vec<String>,
+        subnet: super::routed::Subnet,
+    },
     /// A network of the engine's, as is ("none", "bridge", a name): no
     /// isolation beyond what it gives.
     Engine(String),
+}
+
+/// The default subnet of routed sandbox addresses.
+pub const DEFAULT_SUBNET: &str = "10.89.0.0/16";
+
+pub fn default_subnet() -> super::routed::Subnet {
+    super::routed::Subnet::parse(DEFAULT_SUBNET).unwrap_or_else(|e| unreachable!("{e}"))
 }
 
 /// The isolated network's name, which is also its bridge interface's.

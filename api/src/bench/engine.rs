@@ -2,9 +2,9 @@
 //! with the `docker` CLI (what a script would do; each call pays the CLI's
 //! own start-up, on the engine's default bridge) and with the engine's API
 //! directly through bollard (what Sockt itself could at best do through the
-//! engine: on Sockt's isolated network when it exists, as sandboxes are —
-//! a user-defined network costs the engine more per start than the
-//! default bridge, for its embedded DNS). Containers are
+//! engine), both on the engine's default bridge — its cheapest network
+//! (sandboxes get routed links of Sockt's own; on a user-defined network
+//! the engine would pay for an embedded DNS server per start). Containers are
 //! hardened like sandboxes: read-only root, no capabilities,
 //! no-new-privileges, init, the tier's CPU, memory and pids — but home and
 //! /tmp are anonymous volumes, not tmpfs: the engine's archive API (and so
@@ -90,8 +90,6 @@ pub mod cli {
 pub struct Engine {
     docker: Docker,
     image: String,
-    /// Sockt's isolated network, if the engine has it.
-    network: Option<String>,
 }
 
 impl Engine {
@@ -99,22 +97,10 @@ impl Engine {
         let docker = Docker::connect_with_local_defaults()?
             .negotiate_version()
             .await?;
-        let isolated = adapters::docker::network::ISOLATED;
-        let network = docker
-            .inspect_network(isolated, None)
-            .await
-            .ok()
-            .map(|_| isolated.to_string());
         Ok(Engine {
             docker,
             image: image.to_string(),
-            network,
         })
-    }
-
-    /// The network its containers join (None: the default bridge).
-    pub fn network(&self) -> Option<&str> {
-        self.network.as_deref()
     }
 
     /// Create and start a hardened container; its id.
@@ -134,7 +120,6 @@ impl Engine {
                 security_opt: Some(vec!["no-new-privileges:true".into()]),
                 readonly_rootfs: Some(true),
                 init: Some(true),
-                network_mode: self.network.clone(),
                 ..Default::default()
             }),
             ..Default::default()

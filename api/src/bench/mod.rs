@@ -134,11 +134,10 @@ pub async fn run(config: BenchConfig) -> anyhow::Result<()> {
         .await
         .context("asking the server for its health")?;
     println!(
-        "sockt bench against {} (store {}, warm pool ready {}), baselines: docker CLI (default bridge) and the engine API (bollard, network {}), image {}, tier {}",
+        "sockt bench against {} (store {}, warm pool ready {}), baselines: docker CLI and the engine API (bollard), both on the default bridge, image {}, tier {}",
         client.url,
         health["store"],
         health["warm_pool"],
-        engine.network().unwrap_or("bridge"),
         config.sandbox_image,
         config.tier
     );
