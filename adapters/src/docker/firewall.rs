@@ -1,13 +1,14 @@
-//! The kernel's part of sandbox isolation: iptables rules for Sockt's own
-//! sandbox bridge. Forwarded traffic from the bridge (checked in Docker's
-//! `DOCKER-USER` chain) may not reach private, shared, link-local (the cloud
-//! metadata address among them) or other reserved ranges unless the
-//! operator allows a range; traffic from the bridge to the host itself (its
-//! bridge gateway and every other address of the host, any port) is
-//! refused in `INPUT`. Replies to connections the host opened (the proxy)
-//! pass. Sandbox-to-sandbox traffic is cut by the network itself (inter-
-//! container communication off). The rules live in chains of their own,
-//! rebuilt at every start, so they survive server restarts and never pile up.
+//! The kernel's part of sandbox isolation: iptables rules for Sockt's
+//! sandbox links — the routed ones (`routed`, host ends `sbx+`) and the
+//! Docker bridge gVisor sandboxes join. Traffic from a sandbox may not
+//! reach private, shared, link-local (the cloud metadata address among
+//! them) or other reserved ranges unless the operator allows a range;
+//! traffic from a sandbox to the host itself (every address of the host,
+//! any port) is refused in `INPUT`. Replies to connections the host opened
+//! (the proxy) pass. Into a routed link only replies pass, so no sandbox
+//! reaches another; on the bridge, inter-container communication is off.
+//! The rules live in chains of their own, rebuilt at every start, so they
+//! survive server restarts and never pile up.
 
 use std::process::Command;
 

@@ -160,7 +160,8 @@ impl DockerRuntime {
                     firewall::guard_routed(&cidr, &allow)
                 })
                 .await??;
-                routed::sweep(&routed_addresses(&docker).await?).await;
+                let reserved = routed::reservations();
+                routed::sweep(&reserved, &routed_addresses(&docker).await?).await;
                 reconcile_policies(&docker, &name).await?;
                 (name, Some(routed::Routed::new(*subnet)))
             }

@@ -1,5 +1,7 @@
-//! Sockt's own sandbox network: one bridge per Docker engine, shared by
-//! every Sockt store on it (containers stay labelled with their store),
+//! Where sandboxes are attached. Sockt's isolated network gives sandboxes
+//! of the engine's default runtime routed links of its own (`routed`), and
+//! the rest (gVisor) a Docker bridge: one per engine, shared by every
+//! Sockt store on it (containers stay labelled with their store),
 //! inter-container traffic off (a sandbox cannot reach another), its
 //! interface named so that `firewall` can guard it.
 

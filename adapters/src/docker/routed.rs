@@ -17,7 +17,7 @@
 //! and `sbw…`, before the container exists, which is labelled with it); the
 //! `sbw…` end moves into the container when it starts. The pair goes with
 //! the container's network namespace (when the container stops); `sweep`
-//! removes pairs whose address no container holds.
+//! removes reservations no container holds.
 
 use domain::ports::RuntimeError;
 use std::collections::BTreeSet;
@@ -100,9 +100,9 @@ fn waiting_end(address: Ipv4Addr) -> String {
     format!("sbw{:08x}", u32::from(address))
 }
 
-/// The address a host end belongs to.
-fn address_of_end(name: &str) -> Option<Ipv4Addr> {
-    let hex = name.strip_prefix("sbx")?;
+/// The address a waiting end (a reservation) belongs to.
+fn address_of_waiting(name: &str) -> Option<Ipv4Addr> {
+    let hex = name.strip_prefix("sbw")?;
     (hex.len() == 8)
         .then(|| u32::from_str_radix(hex, 16).ok())
         .flatten()
@@ -220,26 +220,37 @@ impl Routed {
         let (end, waiting) = (host_end(address), waiting_end(address));
         let failed =
             |e: String| RuntimeError::Failed(format!("linking the sandbox's network: {e}"));
-        let mut host = if link_exists(&waiting) {
-            format!("link set dev {waiting} netns {pid}\n")
+        let rest = format!("link set dev {end} up\nroute replace {address}/32 dev {end}\n");
+        let move_in = format!("link set dev {waiting} netns {pid}\n{rest}");
+        // Its reservation gone (swept meanwhile, or it never had one): the
+        // pair is made straight into the container.
+        let make_in = format!("link add {end} type veth peer name {waiting} netns {pid}\n{rest}");
+        let linked = if link_exists(&waiting) {
+            match ip_batch(None, &move_in).await {
+                Err(_) if !link_exists(&waiting) && !link_exists(&end) => {
+                    ip_batch(None, &make_in).await
+                }
+                other => other,
+            }
         } else if !link_exists(&end) {
-            // Its reservation was swept (or it never had one): make it now.
-            format!("link add {end} type veth peer name {waiting} netns {pid}\n")
+            ip_batch(None, &make_in).await
         } else {
             return Ok(());
         };
-        host.push_str(&format!(
-            "link set dev {end} up\nroute replace {address}/32 dev {end}\n"
-        ));
-        ip_batch(None, &host).await.map_err(failed)?;
+        linked.map_err(failed)?;
         set_interface(&end, "rp_filter", "1").map_err(failed)?;
         set_interface(&end, "proxy_arp", "1").map_err(failed)?;
+        // The gateway's link address is written in: nothing waits on ARP.
+        let mac = std::fs::read_to_string(format!("/sys/class/net/{end}/address"))
+            .map_err(|e| failed(format!("reading the address of {end}: {e}")))?;
         let inside = format!(
             "link set dev {waiting} name eth0\n\
              addr add {address}/32 dev eth0\n\
              link set dev eth0 up\n\
              route add {GATEWAY} dev eth0 scope link\n\
-             route add default via {GATEWAY} dev eth0\n"
+             neigh replace {GATEWAY} lladdr {} dev eth0 nud permanent\n\
+             route add default via {GATEWAY} dev eth0\n",
+            mac.trim()
         );
         ip_batch(Some(pid), &inside).await.map_err(failed)
     }
@@ -257,19 +268,30 @@ impl Routed {
     }
 }
 
-/// Remove the pairs of addresses no container holds (`in_use`: the
-/// addresses labelled on every container of the engine, of any store).
-pub async fn sweep(in_use: &BTreeSet<Ipv4Addr>) {
+/// The addresses reserved now: pairs whose ends both wait in the host. (A
+/// pair whose end moved into a container is never swept: it goes with
+/// the container's namespace.)
+pub fn reservations() -> BTreeSet<Ipv4Addr> {
     let Ok(entries) = std::fs::read_dir("/sys/class/net") else {
-        return;
+        return BTreeSet::new();
     };
-    let stale: Vec<Ipv4Addr> = entries
+    entries
         .flatten()
-        .filter_map(|entry| address_of_end(&entry.file_name().to_string_lossy()))
-        .filter(|address| !in_use.contains(address))
-        .collect();
-    for address in stale {
-        let end = host_end(address);
+        .filter_map(|entry| address_of_waiting(&entry.file_name().to_string_lossy()))
+        .collect()
+}
+
+/// Remove the reservations among `seen` (taken before `in_use`, the
+/// addresses labelled on the engine's containers of every store, was
+/// listed) that no container holds: left by a process that died between
+/// reserving and making its container. One made since is not among them;
+/// one whose end has moved in meanwhile is kept.
+pub async fn sweep(seen: &BTreeSet<Ipv4Addr>, in_use: &BTreeSet<Ipv4Addr>) {
+    for address in seen.difference(in_use) {
+        if !link_exists(&waiting_end(*address)) {
+            continue;
+        }
+        let end = host_end(*address);
         if let Err(e) = ip_batch(None, &format!("link del {end}\n")).await {
             tracing::warn!(link = %end, error = %e, "could not remove a stale sandbox network link");
         }
@@ -355,9 +377,9 @@ mod tests {
         let address = Ipv4Addr::new(10, 89, 0, 17);
         assert_eq!(host_end(address), "sbx0a590011");
         assert!(host_end(address).len() <= 15 && waiting_end(address).len() <= 15);
-        assert_eq!(address_of_end("sbx0a590011"), Some(address));
-        assert_eq!(address_of_end("sockt-isolated"), None);
-        assert_eq!(address_of_end("sbw0a590011"), None);
+        assert_eq!(address_of_waiting("sbw0a590011"), Some(address));
+        assert_eq!(address_of_waiting("sockt-isolated"), None);
+        assert_eq!(address_of_waiting("sbx0a590011"), None);
     }
 
     #[test]
