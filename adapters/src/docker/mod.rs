@@ -127,10 +127,16 @@ pub struct DockerRuntime {
     /// container goes, and hundreds of removals at once stall the engine
     /// for minutes (every create and claim behind them times out).
     removals: tokio::sync::Semaphore,
+    /// Containers being made and started at once: past a few, the engine
+    /// only shares the CPU among more of them (each takes longer, and the
+    /// sandboxes already running get less of it).
+    starts: tokio::sync::Semaphore,
 }
 
 /// The most containers the engine is asked to remove at once.
 const REMOVALS_AT_ONCE: usize = 4;
+/// The most containers the engine is asked to make and start at once.
+const STARTS_AT_ONCE: usize = 6;
 
 /// What a container is made for.
 #[derive(Clone, Copy)]
@@ -182,6 +188,7 @@ impl DockerRuntime {
             routed,
             oom_kills_seen: std::sync::Mutex::default(),
             removals: tokio::sync::Semaphore::new(REMOVALS_AT_ONCE),
+            starts: tokio::sync::Semaphore::new(STARTS_AT_ONCE),
             agents,
             pool: pool::Pool::new(PoolConfig::default()),
             activity: activity::Activity::new(),
@@ -376,9 +383,10 @@ const POOL_FILL_PARALLEL: usize = 4;
 const REFILL_QUIET: std::time::Duration = std::time::Duration::from_millis(200);
 const REFILL_YIELD_AT_MOST: std::time::Duration = std::time::Duration::from_secs(2);
 
-/// The agent slots of every container on the engine.
-async fn slots_in_use(docker: &Docker) -> anyhow::Result<std::collections::HashSet<String>> {
-    let filters = HashMap::from([("label".to_string(), vec![agent::LABEL_AGENT.to_string()])]);
+/// The values of `label` on every container of the engine that has it (of
+/// every store, in any state).
+async fn label_everywhere(docker: &Docker, label: &str) -> anyhow::Result<Vec<String>> {
+    let filters = HashMap::from([("label".to_string(), vec![label.to_string()])]);
     let options = ListContainersOptionsBuilder::new()
         .all(true)
         .filters(&filters)
@@ -387,7 +395,15 @@ async fn slots_in_use(docker: &Docker) -> anyhow::Result<std::collections::HashS
         .list_containers(Some(options))
         .await?
         .into_iter()
-        .filter_map(|c| c.labels?.get(agent::LABEL_AGENT).cloned())
+        .filter_map(|c| c.labels?.get(label).cloned())
+        .collect())
+}
+
+/// The agent slots of every container on the engine.
+async fn slots_in_use(docker: &Docker) -> anyhow::Result<std::collections::HashSet<String>> {
+    Ok(label_everywhere(docker, agent::LABEL_AGENT)
+        .await?
+        .into_iter()
         .collect())
 }
 
@@ -520,16 +536,10 @@ fn policy_of(info: &ContainerInspectResponse) -> Option<NetworkPolicy> {
 /// The routed addresses labelled on the engine's containers (of every
 /// store, in any state).
 async fn routed_addresses(docker: &Docker) -> anyhow::Result<std::collections::BTreeSet<Ipv4Addr>> {
-    let filters = HashMap::from([("label".to_string(), vec![routed::LABEL_ADDRESS.to_string()])]);
-    let options = ListContainersOptionsBuilder::new()
-        .all(true)
-        .filters(&filters)
-        .build();
-    Ok(docker
-        .list_containers(Some(options))
+    Ok(label_everywhere(docker, routed::LABEL_ADDRESS)
         .await?
         .iter()
-        .filter_map(|c| c.labels.as_ref()?.get(routed::LABEL_ADDRESS)?.parse().ok())
+        .filter_map(|address| address.parse().ok())
         .collect())
 }
 
@@ -784,6 +794,7 @@ impl DockerRuntime {
             ..Default::default()
         };
         let options = CreateContainerOptionsBuilder::new().name(&name).build();
+        let turn = self.starts.acquire().await;
         let created = self.docker.create_container(Some(options), body).await;
         let unused = || async {
             if let (Some(agents), Some(slot)) = (&self.agents, &slot) {
@@ -812,7 +823,9 @@ impl DockerRuntime {
         if let (Some(agents), Some(slot)) = (&self.agents, &slot) {
             agents.remember(&created.id, Some(slot.clone()));
         }
-        if let Err(e) = self.docker.start_container(&created.id, None).await {
+        let started = self.docker.start_container(&created.id, None).await;
+        drop(turn);
+        if let Err(e) = started {
             if self.is_up(&created.id).await {
                 return self.link_up(&created.id).await.map(|()| created.id);
             }
