@@ -12,6 +12,12 @@ use domain::ports::ContainerStatus;
 use domain::sandbox::{SandboxCommand, SandboxState};
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
+
+/// How long after a look finds a sandbox's container dead its sandbox is
+/// failed, if it has not ended meanwhile: a terminate — in this process or
+/// another — kills the container first and records the end just after.
+const DEATH_GRACE: Duration = Duration::from_secs(2);
 
 /// What reconciliation changed.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -27,9 +33,10 @@ pub struct ReconcileReport {
 
 impl App {
     /// While serving: fail running or paused sandboxes whose container died
-    /// or was removed behind Sockt's back, so they stop being billed.
-    /// Returns how many failed.
-    pub async fn watch_containers(&self) -> Result<usize, AppError> {
+    /// or was removed behind Sockt's back, so they stop being billed — each
+    /// `DEATH_GRACE` after the look, in a task of its own, unless it ended
+    /// meanwhile. Returns how many dead containers it found.
+    pub async fn watch_containers(self: &Arc<Self>) -> Result<usize, AppError> {
         let watched = self
             .read
             .sandboxes_in(&[SandboxState::Running, SandboxState::Paused]);
@@ -63,7 +70,7 @@ impl App {
             .into_iter()
             .map(|c| (c.container_id, c.status))
             .collect();
-        let mut failed = 0;
+        let mut dead = Vec::new();
         for view in watched {
             let Some(container) = view.container_id.as_deref() else {
                 continue;
@@ -83,18 +90,34 @@ impl App {
                 None => {}
                 Some(_) => continue,
             }
-            tracing::warn!(sandbox_id = %view.sandbox_id, "the sandbox's container died or vanished");
-            if alive.contains_key(container) {
-                self.runtime.destroy(container).await?;
-            }
-            self.fail(
-                &view.sandbox_id,
-                "the sandbox's container vanished or stopped",
-            )
-            .await;
-            failed += 1;
+            dead.push((
+                view.sandbox_id.clone(),
+                container.to_string(),
+                alive.contains_key(container),
+            ));
         }
-        Ok(failed)
+        let found = dead.len();
+        if found > 0 {
+            let app = self.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(DEATH_GRACE).await;
+                for (sandbox_id, container, listed) in dead {
+                    let failed = app
+                        .fail(&sandbox_id, "the sandbox's container vanished or stopped")
+                        .await;
+                    if !failed {
+                        continue;
+                    }
+                    tracing::warn!(sandbox_id, "the sandbox's container died or vanished");
+                    if listed {
+                        if let Err(e) = app.runtime.destroy(&container).await {
+                            tracing::warn!(sandbox_id, error = %e, "could not remove a dead sandbox's container");
+                        }
+                    }
+                }
+            });
+        }
+        Ok(found)
     }
 
     pub async fn reconcile(self: &Arc<Self>) -> Result<ReconcileReport, AppError> {

@@ -445,8 +445,9 @@ impl App {
         }
     }
 
-    /// Mark a sandbox failed and give its unused credits back.
-    pub(crate) async fn fail(&self, sandbox_id: &str, reason: &str) {
+    /// Mark a sandbox failed and give its unused credits back; whether it
+    /// failed now (not when it had ended already).
+    pub(crate) async fn fail(&self, sandbox_id: &str, reason: &str) -> bool {
         {
             let _guard = self.locks.lock(sandbox_id).await;
             // Terminated (or failed) meanwhile: nothing left to fail.
@@ -455,7 +456,7 @@ impl App {
                 .await
                 .map_or(true, |s| s.state.is_ended())
             {
-                return;
+                return false;
             }
             let failed = self
                 .sandboxes
@@ -469,10 +470,12 @@ impl App {
                 .await;
             if let Err(e) = failed {
                 tracing::warn!(sandbox_id, error = %e, "could not record the failure");
+                return false;
             }
         }
         self.return_credits(sandbox_id).await;
         self.offer_failed_sats(sandbox_id).await;
+        true
     }
 
     /// A failed Lightning sandbox's sats wait behind a withdraw link shown

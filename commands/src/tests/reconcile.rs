@@ -146,7 +146,24 @@ async fn the_watch_tells_a_starting_or_unlisted_container_from_a_dead_one() {
     h.runtime.force_status(&dead, ContainerStatus::Stopped);
 
     assert_eq!(h.app.watch_containers().await.unwrap(), 1);
+    // Failed after the grace a terminate gets to record its end.
+    tokio::time::sleep(std::time::Duration::from_millis(2_500)).await;
     assert_eq!(h.sandbox(&starting).await.state, SandboxState::Running);
     assert_eq!(h.sandbox(&unlisted).await.state, SandboxState::Running);
     assert_eq!(h.sandbox(&dead).await.state, SandboxState::Failed);
+}
+
+/// A terminate kills the container first and records the end just after —
+/// in another process, the watch may look in between: the sandbox it
+/// found dead ends terminated, not failed.
+#[tokio::test]
+async fn a_container_killed_by_a_terminate_is_not_taken_for_a_death() {
+    let h = Harness::new();
+    let owner = h.account(100).await;
+    let id = h.running_sandbox(&owner, "nano", 10).await;
+    h.runtime.force_status(&id, ContainerStatus::Stopped);
+    assert_eq!(h.app.watch_containers().await.unwrap(), 1);
+    h.app.terminate(&owner, &id, None).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(2_500)).await;
+    assert_eq!(h.sandbox(&id).await.state, SandboxState::Terminated);
 }
