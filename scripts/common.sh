@@ -26,7 +26,7 @@ ensure_mmdebstrap() {
 }
 
 # The server isolates sandboxes with iptables rules (see README, Isolation):
-# it needs iptables and the right to change it.
+# it needs iptables, ip and nsenter, and the right to use them.
 ensure_iptables() {
   if [ "${SOCKT_SANDBOX_NETWORK:-isolated}" != isolated ]; then
     return 0
@@ -35,6 +35,9 @@ ensure_iptables() {
     echo "sandbox isolation installs iptables rules: run as root (or set SOCKT_SANDBOX_NETWORK=none)" >&2
     exit 1
   fi
+  # Sandboxes' routed links are made with ip (iproute2) and nsenter (util-linux).
+  command -v ip >/dev/null 2>&1 || apt_install iproute2 " (sandbox network links)"
+  command -v nsenter >/dev/null 2>&1 || apt_install util-linux " (sandbox network links)"
   command -v iptables-restore >/dev/null 2>&1 && return 0
   apt_install iptables ""
 }
