@@ -500,6 +500,14 @@ fn routed_address(info: &ContainerInspectResponse) -> Option<Ipv4Addr> {
     label_of(info, routed::LABEL_ADDRESS)?.parse().ok()
 }
 
+/// The address a container that never started still holds in reserve.
+fn reserved_address(info: &ContainerInspectResponse) -> Option<Ipv4Addr> {
+    use bollard::models::ContainerStateStatusEnum as State;
+    (info.state.as_ref()?.status? == State::CREATED)
+        .then(|| routed_address(info))
+        .flatten()
+}
+
 /// The container's IPv4 address on the Docker network `network`.
 fn docker_address(info: &ContainerInspectResponse, network: &str) -> Option<Ipv4Addr> {
     info.network_settings
@@ -1112,7 +1120,7 @@ impl SandboxRuntime for DockerRuntime {
                 Ok(info) => (
                     policy_of(&info).and_then(|_| address_on(&info, &self.network)),
                     label_of(&info, agent::LABEL_AGENT),
-                    routed_address(&info),
+                    reserved_address(&info),
                 ),
                 Err(_) => (None, None, None),
             }
@@ -1134,7 +1142,9 @@ impl SandboxRuntime for DockerRuntime {
         if let (Some(agents), Some(slot)) = (&self.agents, &slot) {
             agents.remove_slot(container, slot);
         }
-        // A link that never moved into the container (it never started).
+        // The reservation of a container that never started (a started
+        // one's link went with its namespace, and its address may be
+        // another's by the time the removal returns).
         if let (Some(routed), Some(address)) = (&self.routed, link) {
             routed.release(address).await;
         }
