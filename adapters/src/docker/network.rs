@@ -28,7 +28,7 @@ pub enum NetworkChoice {
 pub const DEFAULT_SUBNET: &str = "10.89.0.0/16";
 
 pub fn default_subnet() -> super::routed::Subnet {
-    super::routed::Subnet::parse(DEFAULT_SUBNET).unwrap_or_else(|e| unreachable!("{e}"))
+    super::routed::Subnet::DEFAULT
 }
 
 /// The isolated network's name, which is also its bridge interface's.

@@ -40,6 +40,12 @@ pub struct Subnet {
 }
 
 impl Subnet {
+    /// 10.89.0.0/16, the default.
+    pub const DEFAULT: Subnet = Subnet {
+        network: u32::from_be_bytes([10, 89, 0, 0]),
+        prefix: 16,
+    };
+
     /// Parse `a.b.c.d/n` (n from 8 to 30).
     pub fn parse(text: &str) -> Result<Subnet, String> {
         let bad = || format!("'{text}' is not an IPv4 subnet such as 10.89.0.0/16");
@@ -181,14 +187,18 @@ impl Routed {
         self.subnet
     }
 
+    /// The next address the search tries (the cursor wraps around).
+    fn next_candidate(&self) -> Ipv4Addr {
+        let mut next = self.next.lock().unwrap_or_else(|p| p.into_inner());
+        let this = *next;
+        *next = this.wrapping_add(1);
+        self.subnet.host(this)
+    }
+
     /// Take a free address: its pair is made in the host.
     pub async fn reserve(&self) -> Result<Ipv4Addr, RuntimeError> {
         for _ in 0..self.subnet.hosts() {
-            let address = {
-                let mut next = self.next.lock().unwrap_or_else(|p| p.into_inner());
-                *next = next.wrapping_add(1);
-                self.subnet.host(*next - 1)
-            };
+            let address = self.next_candidate();
             let end = host_end(address);
             if link_exists(&end) {
                 continue;
@@ -370,6 +380,28 @@ mod tests {
         assert!(Subnet::parse("10.89.0.0").is_err());
         assert!(Subnet::parse("10.89.0.0/31").is_err());
         assert!(Subnet::parse("banana/16").is_err());
+    }
+
+    #[test]
+    fn the_default_subnet_is_the_documented_one() {
+        assert_eq!(
+            Subnet::DEFAULT.to_string(),
+            crate::docker::network::DEFAULT_SUBNET
+        );
+        assert_eq!(
+            Subnet::parse(crate::docker::network::DEFAULT_SUBNET),
+            Ok(Subnet::DEFAULT)
+        );
+    }
+
+    #[test]
+    fn the_search_for_a_free_address_wraps_around_without_overflow() {
+        let routed = Routed::new(Subnet::DEFAULT);
+        *routed.next.lock().unwrap() = u32::MAX;
+        let last = routed.next_candidate();
+        let first = routed.next_candidate();
+        assert!(Subnet::DEFAULT.contains(last) && Subnet::DEFAULT.contains(first));
+        assert_eq!(*routed.next.lock().unwrap(), 1);
     }
 
     #[test]
