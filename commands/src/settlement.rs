@@ -10,7 +10,6 @@ use crate::app::App;
 use domain::lightning::PaymentPush;
 use domain::sandbox::{BillingMethod, PauseReason, SandboxState};
 use domain::Msats;
-use futures::future::BoxFuture;
 use futures::StreamExt;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -37,45 +36,30 @@ impl Settlement {
             return;
         }
         let pushes_flow = Arc::new(AtomicBool::new(false));
-        let topups = {
-            let app = app.clone();
-            every_pass(&shutdown, move || {
-                let app = app.clone();
-                Box::pin(async move { app.offer_topups().await })
-            })
-        };
-        let payouts = {
-            let app = app.clone();
-            every_pass(&shutdown, move || {
-                let app = app.clone();
-                Box::pin(async move { app.follow_payouts().await })
-            })
-        };
-        let polls = {
-            let (app, pushes_flow) = (app.clone(), pushes_flow.clone());
-            let mut passes: u32 = 0;
-            every_pass(&shutdown, move || {
-                let due = !pushes_flow.load(Ordering::Relaxed)
-                    || passes.is_multiple_of(POLL_WITH_PUSH_EVERY);
-                passes = passes.wrapping_add(1);
-                let app = app.clone();
-                Box::pin(async move {
-                    if due {
-                        app.poll_open_invoices().await
-                    }
-                })
-            })
-        };
-        let pushes = follow_pushes(app, &shutdown, pushes_flow);
+        let topups = every_pass(&shutdown, || app.offer_topups());
+        let payouts = every_pass(&shutdown, || app.follow_payouts());
+        let mut passes: u32 = 0;
+        let polls = every_pass(&shutdown, || {
+            let due =
+                !pushes_flow.load(Ordering::Relaxed) || passes.is_multiple_of(POLL_WITH_PUSH_EVERY);
+            passes = passes.wrapping_add(1);
+            let app = &app;
+            async move {
+                if due {
+                    app.poll_open_invoices().await
+                }
+            }
+        });
+        let pushes = follow_pushes(app.clone(), &shutdown, pushes_flow.clone());
         tokio::join!(topups, payouts, polls, pushes);
     }
 }
 
 /// Run `pass` every second (a long pass delays only its own next one)
 /// until `shutdown`.
-async fn every_pass(
+async fn every_pass<F: std::future::Future<Output = ()>>(
     shutdown: &CancellationToken,
-    mut pass: impl FnMut() -> BoxFuture<'static, ()>,
+    mut pass: impl FnMut() -> F,
 ) {
     let mut tick = tokio::time::interval(PASS_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

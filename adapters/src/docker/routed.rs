@@ -183,10 +183,6 @@ impl Routed {
         }
     }
 
-    pub fn subnet(&self) -> Subnet {
-        self.subnet
-    }
-
     /// The next address the search tries (the cursor wraps around).
     fn next_candidate(&self) -> Ipv4Addr {
         let mut next = self.next.lock().unwrap_or_else(|p| p.into_inner());
