@@ -14,7 +14,7 @@ use domain::sandbox::FundingSource;
 use domain::sandbox::{Sandbox, SandboxEvent, SandboxState};
 use domain::transfers::{CreditTransfer, CreditTransfers};
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 #[derive(Default, PartialEq, Serialize, Deserialize)]
@@ -24,7 +24,8 @@ struct Views {
     ledgers: HashMap<String, Vec<LedgerEntry>>,
     accounts: HashMap<String, AccountView>,
     statements: HashMap<String, Vec<AccountEntry>>,
-    timelines: HashMap<String, Vec<TimelineEntry>>,
+    /// Ring buffers: a long-lived sandbox drops its oldest entry per new one.
+    timelines: HashMap<String, VecDeque<TimelineEntry>>,
     account_by_key: HashMap<String, String>,
     /// Unpaid, unexpired invoices: payment hash → (sandbox, invoice).
     open_invoices: HashMap<String, (String, Invoice)>,
@@ -136,7 +137,7 @@ impl ReadModel {
         self.read()
             .timelines
             .get(sandbox_id)
-            .cloned()
+            .map(|timeline| timeline.iter().cloned().collect())
             .unwrap_or_default()
     }
 
@@ -514,12 +515,11 @@ impl Query<Sandbox> for ReadModel {
                     payload: envelope.payload.clone(),
                 };
                 let timeline = views.timelines.entry(aggregate_id.to_string()).or_default();
-                timeline.push(entry.clone());
                 // Memory stays bounded for long-lived sandboxes; the store keeps everything.
-                if timeline.len() > TIMELINE_KEPT {
-                    let excess = timeline.len() - TIMELINE_KEPT;
-                    timeline.drain(..excess);
+                if timeline.len() >= TIMELINE_KEPT {
+                    timeline.pop_front();
                 }
+                timeline.push_back(entry.clone());
                 entries.push(entry);
             }
         }
@@ -542,5 +542,37 @@ impl Query<Account> for ReadModel {
                 &envelope.payload,
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn resumed(sequence: usize) -> EventEnvelope<Sandbox> {
+        EventEnvelope {
+            aggregate_id: "s".into(),
+            sequence,
+            payload: SandboxEvent::SandboxResumed {
+                at_ms: sequence as i64,
+            },
+            metadata: HashMap::new(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_timeline_keeps_the_latest_events_in_order() {
+        let model = ReadModel::new();
+        let first: Vec<_> = (1..=TIMELINE_KEPT - 1).map(resumed).collect();
+        model.dispatch("s", &first).await;
+        let rest: Vec<_> = (TIMELINE_KEPT..TIMELINE_KEPT + 5).map(resumed).collect();
+        model.dispatch("s", &rest).await;
+
+        let timeline = model.timeline("s");
+        assert_eq!(timeline.len(), TIMELINE_KEPT);
+        let sequences: Vec<usize> = timeline.iter().map(|e| e.sequence).collect();
+        let expected: Vec<usize> = (5..TIMELINE_KEPT + 5).collect();
+        assert_eq!(sequences, expected);
+        assert!(model.timeline("another").is_empty());
     }
 }
