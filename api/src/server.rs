@@ -239,6 +239,7 @@ pub async fn bootstrap(config: &ServeConfig, local_addr: SocketAddr) -> anyhow::
                 allow: config.sandbox_allow_cidrs.clone(),
                 subnet: adapters::docker::routed::Subnet::parse(&config.sandbox_subnet)
                     .map_err(|e| anyhow::anyhow!("SOCKT_SANDBOX_SUBNET: {e}"))?,
+                names_dir: data_dir.join("names"),
             },
             other => {
                 tracing::warn!(network = other, "sandboxes join an engine network as is: they are not isolated from each other or from the host");

@@ -347,20 +347,29 @@ async fn containers_are_hardened_and_limited_by_tier() {
     assert_eq!(host["NanoCpus"], 250_000_000);
     assert_eq!(host["Memory"], 256 << 20);
     assert_eq!(host["PidsLimit"], 128);
-    // The only host paths: the agent binary (read-only) and its socket's
-    // directory, the sandbox's own.
+    // The only host paths: the agent binary and the name-resolution files
+    // (read-only), and the agent socket's directory, the sandbox's own.
     let binds: Vec<String> = serde_json::from_value(host["Binds"].clone()).unwrap();
-    assert_eq!(binds.len(), 2, "{binds:?}");
+    assert_eq!(binds.len(), 4, "{binds:?}");
     assert!(binds.iter().any(|b| b.ends_with(":/opt/sockt/agent:ro")));
     assert!(binds
         .iter()
         .any(|b| b.ends_with(":/run/sockt") && b.contains("/agents/")));
+    assert!(binds
+        .iter()
+        .any(|b| b.ends_with("/names/hosts:/etc/hosts:ro")));
+    assert!(binds
+        .iter()
+        .any(|b| b.ends_with("/names/resolv.conf:/etc/resolv.conf:ro")));
+    // Networking is Sockt's (a routed link), none of the engine's.
+    assert_eq!(info[0]["Config"]["NetworkDisabled"], true);
+    assert_eq!(info[0]["NetworkSettings"]["Networks"], json!({}));
     assert!(!inspect.contains("docker.sock"));
     assert_eq!(info[0]["Config"]["User"], "sandbox");
-    let poll = server.exec(&key, &id, json!({"command": "id -u; grep CapEff /proc/self/status; grep NoNewPrivs /proc/self/status; touch /usr/x 2>/dev/null || echo ro; touch /tmp/t ~/h && echo rw"})).await;
+    let poll = server.exec(&key, &id, json!({"command": "id -u; grep CapEff /proc/self/status; grep NoNewPrivs /proc/self/status; touch /usr/x 2>/dev/null || echo ro; touch /tmp/t ~/h && echo rw; getent hosts localhost sandbox | wc -l; (echo x >> /etc/hosts || echo x >> /etc/resolv.conf) 2>/dev/null || echo names-ro"})).await;
     assert_eq!(
         stream_text(&poll, "stdout"),
-        "1000\nCapEff:\t0000000000000000\nNoNewPrivs:\t1\nro\nrw\n"
+        "1000\nCapEff:\t0000000000000000\nNoNewPrivs:\t1\nro\nrw\n2\nnames-ro\n"
     );
     // The pids limit holds against a fork burst.
     let burst = "import os, time\nn = 0\ntry:\n    while n < 500:\n        if os.fork() == 0:\n            time.sleep(3)\n            os._exit(0)\n        n += 1\nexcept OSError:\n    pass\nprint(n)\n";

@@ -9,6 +9,8 @@ pub mod agent;
 mod errors;
 mod files;
 pub mod firewall;
+mod kills_first;
+pub mod names;
 pub mod network;
 pub mod policies;
 pub mod pool;
@@ -101,6 +103,7 @@ impl Default for DockerConfig {
             network: NetworkChoice::Isolated {
                 allow: Vec::new(),
                 subnet: network::default_subnet(),
+                names_dir: std::env::temp_dir().join("sockt-names"),
             },
             oci_runtime: None,
             tier_runtimes: HashMap::new(),
@@ -117,6 +120,8 @@ pub struct DockerRuntime {
     network: String,
     /// Addresses and links of sandboxes on Sockt's isolated network.
     routed: Option<routed::Routed>,
+    /// The name-resolution files routed sandboxes mount.
+    names: Option<names::NameFiles>,
     /// Per container, the out-of-memory kills already accounted for.
     oom_kills_seen: std::sync::Mutex<HashMap<String, u64>>,
     agents: Option<agent::Agents>,
@@ -127,6 +132,8 @@ pub struct DockerRuntime {
     /// container goes, and hundreds of removals at once stall the engine
     /// for minutes (every create and claim behind them times out).
     removals: tokio::sync::Semaphore,
+    /// Kills in flight, which starts wait for.
+    kills_first: kills_first::KillsFirst,
     /// Containers being made and started at once: past a few, the engine
     /// only shares the CPU among more of them (each takes longer, and the
     /// sandboxes already running get less of it).
@@ -156,8 +163,12 @@ impl DockerRuntime {
             .await
             .map_err(|e| anyhow::anyhow!("the Docker engine does not answer: {e}"))?;
         check_runtimes(&docker, &config).await?;
-        let (network, routed) = match &config.network {
-            NetworkChoice::Isolated { allow, subnet } => {
+        let (network, routed, names) = match &config.network {
+            NetworkChoice::Isolated {
+                allow,
+                subnet,
+                names_dir,
+            } => {
                 routed::check_subnet(*subnet).await?;
                 let (name, bridge) = network::ensure_isolated(&docker).await?;
                 let (allow, cidr) = (allow.clone(), subnet.to_string());
@@ -169,9 +180,11 @@ impl DockerRuntime {
                 let reserved = routed::reservations();
                 routed::sweep(&reserved, &routed_addresses(&docker).await?).await;
                 reconcile_policies(&docker, &name).await?;
-                (name, Some(routed::Routed::new(*subnet)))
+                let names =
+                    names::NameFiles::write(names_dir, std::path::Path::new("/etc/resolv.conf"))?;
+                (name, Some(routed::Routed::new(*subnet)), Some(names))
             }
-            NetworkChoice::Engine(name) => (name.clone(), None),
+            NetworkChoice::Engine(name) => (name.clone(), None, None),
         };
         let agents = match &config.agent {
             Some(agent_config) => {
@@ -186,8 +199,10 @@ impl DockerRuntime {
             config,
             network,
             routed,
+            names,
             oom_kills_seen: std::sync::Mutex::default(),
             removals: tokio::sync::Semaphore::new(REMOVALS_AT_ONCE),
+            kills_first: kills_first::KillsFirst::default(),
             starts: tokio::sync::Semaphore::new(STARTS_AT_ONCE),
             agents,
             pool: pool::Pool::new(PoolConfig::default()),
@@ -656,7 +671,10 @@ impl DockerRuntime {
 
     /// SIGKILL every process of the container (not waiting for it to stop).
     async fn kill(&self, container: &str) -> Result<(), RuntimeError> {
-        match self.docker.kill_container(container, None).await {
+        let killing = self.kills_first.killing();
+        let killed = self.docker.kill_container(container, None).await;
+        drop(killing);
+        match killed {
             Ok(()) => Ok(()),
             Err(e) => match map_err(e, PathContext::None) {
                 RuntimeError::ContainerGone => Ok(()),
@@ -760,9 +778,16 @@ impl DockerRuntime {
                 None => self.network.clone(),
             }),
             runtime: spec.runtime.clone(),
-            binds: match (&self.agents, &slot) {
-                (Some(agents), Some(slot)) => Some(agents.binds(slot)),
-                _ => None,
+            binds: {
+                let agent = match (&self.agents, &slot) {
+                    (Some(agents), Some(slot)) => agents.binds(slot),
+                    _ => Vec::new(),
+                };
+                let names = match (routed, &self.names) {
+                    (Some(_), Some(names)) => names.binds(),
+                    _ => Vec::new(),
+                };
+                Some([agent, names].concat())
             },
             ..Default::default()
         };
@@ -786,7 +811,14 @@ impl DockerRuntime {
             cmd: Some(command),
             user: Some(SANDBOX_USER.into()),
             working_dir: Some(SANDBOX_HOME.into()),
-            hostname: Some("sandbox".into()),
+            hostname: Some(names::HOSTNAME.into()),
+            // A routed sandbox's namespace is Sockt's to link: the engine
+            // makes it bare, without the endpoint, the start-up hook and
+            // the clean-up at exit its network code would add (costly per
+            // start, and racing concurrent exits into a deadlock of the
+            // engine's, moby/moby#46661, on the engine versions before
+            // the fix).
+            network_disabled: Some(routed.is_some()),
             env: Some(
                 spec.env
                     .entries()
@@ -802,6 +834,7 @@ impl DockerRuntime {
             ..Default::default()
         };
         let options = CreateContainerOptionsBuilder::new().name(&name).build();
+        self.kills_first.start_turn().await;
         let turn = self.starts.acquire().await;
         let created = self.docker.create_container(Some(options), body).await;
         let unused = || async {

@@ -18,6 +18,8 @@ pub enum NetworkChoice {
     Isolated {
         allow: Vec<String>,
         subnet: super::routed::Subnet,
+        /// Where the routed sandboxes' `/etc/hosts` and `resolv.conf` are written.
+        names_dir: std::path::PathBuf,
     },
     /// A network of the engine's, as is ("none", "bridge", a name): no
     /// isolation beyond what it gives.
