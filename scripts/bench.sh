@@ -2,7 +2,7 @@
 # The benchmark run recorded in docs/benchmarks.md: a release server on
 # 127.0.0.1:18081 with a scratch store in /tmp/bench-data, every `sockt bench`
 # scenario against it (with the docker CLI and engine API baselines), then
-# the bursts again without a pool, then the store benchmark. Takes ~10 min
+# the bursts again without a pool, then the store benchmark. Takes ~12 min
 # and removes every container labelled sockt.managed on this machine.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -30,7 +30,7 @@ start() { # $1 pool
 }
 bench() { SOCKT_API_KEY="$(cat /tmp/bench.key)" $R bench --url http://127.0.0.1:18081 "$@"; }
 start "small=100,nano=20" 120
-bench --iterations 20 --scenarios single,burst
+bench --iterations 60 --scenarios single,burst
 sleep 20
 bench --scenarios reads --seconds 10
 bench --scenarios agents --seconds 20
@@ -40,4 +40,4 @@ start "0" 0
 bench --scenarios burst
 pkill -f "sockt serve --listen 127.0.0.1:18081"; sleep 2
 docker ps -aq --filter label=sockt.managed | xargs -r docker rm -f >/dev/null
-$R bench --stream-events 20000 --iterations 50
+$R bench --stream-events 110000 --iterations 50

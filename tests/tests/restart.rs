@@ -151,7 +151,10 @@ async fn kill_dash_nine_then_restart_loses_nothing_and_bills_no_second_twice() {
         ledger["totals"]["paid_in_msats"].as_u64().unwrap(),
         charged + ledger["totals"]["refunded_msats"].as_u64().unwrap()
     );
+    let (_, health) = call(&url, reqwest::Method::GET, "/healthz", "", None).await;
     server.kill();
+    // Its warm pool's containers too (nothing else takes them in).
+    tests::remove_containers_of(health["instance"].as_str().unwrap());
     let _ = std::fs::remove_dir_all(&data_dir);
 }
 
