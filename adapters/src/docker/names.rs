@@ -63,6 +63,11 @@ impl NameFiles {
         use anyhow::Context;
         std::fs::create_dir_all(dir)
             .with_context(|| format!("creating {} for sandboxes' name files", dir.display()))?;
+        // The engine mounts host paths: they must be absolute (a relative
+        // data directory, as `scripts/serve.sh` uses, is not).
+        let dir = &dir
+            .canonicalize()
+            .with_context(|| format!("resolving {}", dir.display()))?;
         let host = std::fs::read_to_string(host_resolv_conf).unwrap_or_default();
         let resolv = resolv_conf(&host);
         if resolv.contains(FALLBACK_RESOLVERS[0]) && !host.contains(FALLBACK_RESOLVERS[0]) {
@@ -150,6 +155,16 @@ mod tests {
         // Written again (a restart): replaced whole, nothing left aside.
         NameFiles::write(&dir.join("names"), &host).unwrap();
         assert_eq!(std::fs::read_dir(dir.join("names")).unwrap().count(), 2);
+        // A relative directory is mounted by its absolute path.
+        let cwd = std::env::current_dir().unwrap();
+        let relative = format!("target-names-{}", uuid::Uuid::new_v4().simple());
+        let files = NameFiles::write(std::path::Path::new(&relative), &host).unwrap();
+        let absolute = cwd.join(&relative).canonicalize().unwrap();
+        assert_eq!(
+            files.binds()[0],
+            format!("{}:/etc/hosts:ro", absolute.join("hosts").display())
+        );
+        std::fs::remove_dir_all(&absolute).unwrap();
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
