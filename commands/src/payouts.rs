@@ -1,9 +1,10 @@
 //! Outgoing payments of a sandbox's balance (refunds to a Lightning Address,
 //! LNURL-withdraw claims): reserved before they are made, so the balance
 //! they use cannot be used twice; followed by payment hash while in flight;
-//! released only on a definite failure. At most one is in flight per
-//! sandbox — the aggregate refuses a second reservation — which is also
-//! what makes a withdraw link claimable once, whichever process is asked.
+//! released only on a definite failure, or once the invoice can no longer be
+//! paid by anyone. At most one is in flight per sandbox — the aggregate
+//! refuses a second reservation — which is also what makes a withdraw link
+//! claimable once, whichever process is asked.
 
 use crate::app::App;
 use crate::error::AppError;
@@ -13,12 +14,17 @@ use domain::sandbox::{RefundInFlight, RefundTarget, SandboxCommand};
 use futures::StreamExt;
 use std::sync::Arc;
 
-/// How long after its reservation a payment the gateway has never heard of
-/// is still waited for before the reservation is released. A gateway
-/// records an outgoing payment (pending) before it sends it, so one it does
-/// not know a minute after we asked was never made — the process that
-/// reserved it died before paying, or the call never reached the gateway.
-const UNKNOWN_PAYMENT_GRACE_MS: i64 = 60 * 1000;
+/// How long after its invoice expired a payment the gateway has never heard
+/// of is released. Not knowing a payment is no proof it will never be made:
+/// a call that timed out on our side may still be queued in the gateway, or
+/// be replayed by a proxy, and lands later. An expired invoice is refused by
+/// the payer's node and the payee's, so past expiry (and this margin for
+/// clocks and calls still under way) the payment can never happen, and the
+/// balance may be paid out to another invoice.
+const UNKNOWN_PAYMENT_MARGIN_MS: i64 = 60 * 1000;
+/// The least time an invoice must still be valid for to be paid: one that
+/// expires while its payment travels would be reserved for nothing.
+const MIN_VALIDITY_MS: i64 = 10 * 1000;
 
 /// Where an outgoing payment stands when `pay_out` returns.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,6 +46,11 @@ impl App {
         target: RefundTarget,
     ) -> Result<PayOut, AppError> {
         let lightning = self.lightning()?;
+        if invoice.expires_at_ms < self.now_ms().saturating_add(MIN_VALIDITY_MS) {
+            return Ok(PayOut::Failed(LightningError::InvalidInvoice(
+                "the invoice has expired or expires within seconds".into(),
+            )));
+        }
         let refund_id = uuid::Uuid::new_v4().to_string();
         let _guard = self.locks.lock(sandbox_id).await;
         self.sandboxes
@@ -94,7 +105,7 @@ impl App {
 
     /// One pass over the payments in flight: settle those the gateway says
     /// are paid, release those it says definitely failed (or has never heard
-    /// of, a minute after it was reserved), leave the rest — several at
+    /// of, once their invoice can no longer be paid), leave the rest — several at
     /// once, each call with a deadline: one that hangs holds up no other.
     pub(crate) async fn follow_payouts(self: &Arc<Self>) {
         let Ok(lightning) = self.lightning() else {
@@ -111,9 +122,9 @@ impl App {
                 Ok(Ok(PaymentState::Failed)) => PayOut::Failed(LightningError::PaymentFailed(
                     "the gateway reports the payment as failed".into(),
                 )),
-                Ok(Err(LightningError::Refused(_))) if self.long_unknown(&payout) => {
+                Ok(Err(LightningError::Refused(_))) if self.unpayable(&payout) => {
                     PayOut::Failed(LightningError::PaymentFailed(
-                        "the gateway never made this payment".into(),
+                        "the gateway never made this payment, and its invoice has expired".into(),
                     ))
                 }
                 // Pending, or no answer (in time): asked again next pass.
@@ -144,10 +155,10 @@ impl App {
             .await;
     }
 
-    fn long_unknown(&self, payout: &RefundInFlight) -> bool {
-        self.now_ms()
-            > payout
-                .reserved_at_ms
-                .saturating_add(UNKNOWN_PAYMENT_GRACE_MS)
+    /// Whether the payment can no longer be made by anyone: its invoice
+    /// expired (a margin ago), and it was reserved at least that long ago.
+    fn unpayable(&self, payout: &RefundInFlight) -> bool {
+        let last_chance = payout.expires_at_ms.max(payout.reserved_at_ms);
+        self.now_ms() > last_chance.saturating_add(UNKNOWN_PAYMENT_MARGIN_MS)
     }
 }

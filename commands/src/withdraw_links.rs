@@ -144,12 +144,6 @@ impl App {
                 message: format!("the invoice must be for at most {} msat", offered.0),
             });
         }
-        if invoice.expires_at_ms < self.now_ms() {
-            return Err(AppError::Invalid {
-                code: ErrorCode::InvalidInvoice,
-                message: "the invoice has expired".into(),
-            });
-        }
         let target = RefundTarget::Withdraw {
             k1_hash: hash_hex(k1),
         };

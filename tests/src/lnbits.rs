@@ -158,6 +158,29 @@ impl Lnbits {
         found["balance"].as_u64().unwrap()
     }
 
+    /// Every payment of `wallet` LNbits knows (incoming and outgoing, any
+    /// status): (payment hash, signed amount in msat, status).
+    pub async fn payments(&self, wallet: &Wallet) -> Vec<(String, i64, String)> {
+        let found = json(
+            self.http
+                .get(format!("{}/api/v1/payments?limit=1000000", self.base))
+                .header("X-Api-Key", &wallet.inkey),
+        )
+        .await;
+        found
+            .as_array()
+            .unwrap_or_else(|| panic!("LNbits listed no payments: {found}"))
+            .iter()
+            .map(|p| {
+                (
+                    p["payment_hash"].as_str().unwrap_or_default().to_string(),
+                    p["amount"].as_i64().unwrap_or_default(),
+                    p["status"].as_str().unwrap_or_default().to_string(),
+                )
+            })
+            .collect()
+    }
+
     /// Claim an LNURL-withdraw link (its plain URL) into `wallet`.
     pub async fn claim_withdraw(&self, wallet: &Wallet, url: &str) -> Value {
         let offer = json(self.http.get(url)).await;

@@ -7,10 +7,14 @@ use std::process::Command;
 
 pub struct LnbitsProcess {
     pub url: String,
+    /// LIGHTNING_INVOICE_EXPIRY it runs with (a restart keeps it).
+    expiry: String,
     pub token: String,
     run: String,
     port: String,
     pid: Option<String>,
+    /// Keep its data folder when dropped (a failed test's evidence).
+    keep: bool,
 }
 
 fn script() -> PathBuf {
@@ -45,9 +49,11 @@ fn value(lines: &[(String, String)], name: &str) -> String {
 }
 
 impl LnbitsProcess {
-    /// A fresh LNbits on a free port.
-    pub fn start() -> LnbitsProcess {
-        let lines = run_script(&[]);
+    /// A fresh LNbits on a free port, whose own invoices (Lightning
+    /// Address payments, withdraw claims) expire after `invoice_expiry_secs`.
+    pub fn start(invoice_expiry_secs: u64) -> LnbitsProcess {
+        let expiry = invoice_expiry_secs.to_string();
+        let lines = run_script(&[("LIGHTNING_INVOICE_EXPIRY", expiry.as_str())]);
         let url = value(&lines, "SOCKT_TEST_LNBITS_URL");
         let port = url.rsplit(':').next().unwrap_or_default().to_string();
         LnbitsProcess {
@@ -56,7 +62,16 @@ impl LnbitsProcess {
             pid: Some(value(&lines, "SOCKT_TEST_LNBITS_PID")),
             url,
             port,
+            expiry,
+            keep: false,
         }
+    }
+
+    /// Leave its data folder (database and log) behind when dropped; the
+    /// folder's path, for a failing test's message.
+    pub fn keep_data(&mut self) -> &str {
+        self.keep = true;
+        &self.run
     }
 
     /// Kill it (`kill -9`): payments in flight are cut off.
@@ -85,6 +100,7 @@ impl LnbitsProcess {
         let lines = run_script(&[
             ("SOCKT_TEST_LNBITS_RUN", self.run.as_str()),
             ("SOCKT_TEST_LNBITS_PORT", self.port.as_str()),
+            ("LIGHTNING_INVOICE_EXPIRY", self.expiry.as_str()),
         ]);
         self.pid = Some(value(&lines, "SOCKT_TEST_LNBITS_PID"));
     }
@@ -93,6 +109,8 @@ impl LnbitsProcess {
 impl Drop for LnbitsProcess {
     fn drop(&mut self) {
         self.stop();
-        let _ = std::fs::remove_dir_all(&self.run);
+        if !self.keep {
+            let _ = std::fs::remove_dir_all(&self.run);
+        }
     }
 }

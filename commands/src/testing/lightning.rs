@@ -177,6 +177,12 @@ impl LightningGateway for FakeGateway {
     }
 
     async fn pay(&self, invoice: &Invoice) -> Result<PayOutcome, LightningError> {
+        // As every node does: an expired invoice is not paid.
+        if invoice.expires_at_ms < self.clock.now_ms() {
+            return Err(LightningError::PaymentFailed(
+                "the invoice has expired".into(),
+            ));
+        }
         let outcome = self
             .outcomes
             .lock()

@@ -339,16 +339,11 @@ async fn an_unknown_outcome_is_released_only_on_a_definite_failure() {
     assert!(sandbox.money_is_conserved());
 }
 
-/// A crash right after a refund was reserved, before it was paid: the
-/// gateway never hears of it, so after a minute the reservation is released
-/// and the balance can be paid out again — never earlier, in case the call
-/// is still on its way.
-#[tokio::test]
-async fn a_refund_reserved_by_a_process_that_died_before_paying_is_released() {
-    use domain::lightning::LightningGateway;
+/// A terminated sandbox whose refund (to `invoice`) was reserved by a
+/// process that then stopped: the payment may or may not be on its way.
+async fn refund_reserved_then_crashed(h: &Harness, invoice: &domain::lightning::Invoice) -> String {
     use domain::sandbox::{RefundTarget, SandboxCommand};
-    let h = Harness::new();
-    let (id, caller) = paid_and_running(&h, 100).await;
+    let (id, caller) = paid_and_running(h, 100).await;
     h.app.pause(&caller, &id).await.unwrap();
     h.sandboxes
         .execute(
@@ -359,10 +354,6 @@ async fn a_refund_reserved_by_a_process_that_died_before_paying_is_released() {
         )
         .await
         .unwrap();
-    let invoice = h
-        .gateway
-        .decode(&h.gateway.invoice_string(Msats(100_000)))
-        .unwrap();
     h.sandboxes
         .execute(
             &id,
@@ -370,7 +361,7 @@ async fn a_refund_reserved_by_a_process_that_died_before_paying_is_released() {
                 refund_id: "r".into(),
                 amount: invoice.amount,
                 payment_hash: invoice.payment_hash.clone(),
-                expires_at_ms: h.app.now_ms() + 3_600_000,
+                expires_at_ms: invoice.expires_at_ms,
                 target: RefundTarget::LightningAddress {
                     address: "alice@wallet.example".into(),
                 },
@@ -379,13 +370,34 @@ async fn a_refund_reserved_by_a_process_that_died_before_paying_is_released() {
         )
         .await
         .unwrap();
-    h.app.follow_payouts().await;
-    assert_eq!(
-        h.sandbox(&id).await.reserved,
-        Msats(100_000),
-        "too early to tell"
-    );
-    h.clock.advance_ms(61_000);
+    id
+}
+
+/// A crash right after a refund was reserved, before it was paid: the
+/// gateway never hears of it. The reservation holds while the invoice can
+/// still be paid (the call may be on its way), and is released once it
+/// expired — never earlier.
+#[tokio::test]
+async fn a_refund_reserved_by_a_process_that_died_before_paying_is_released_once_its_invoice_expired(
+) {
+    use domain::lightning::LightningGateway;
+    let h = Harness::new();
+    let invoice = h
+        .gateway
+        .decode(&h.gateway.invoice_string(Msats(100_000)))
+        .unwrap();
+    let id = refund_reserved_then_crashed(&h, &invoice).await;
+    for wait_ms in [0, 61_000, 500_000] {
+        h.clock.advance_ms(wait_ms);
+        h.app.follow_payouts().await;
+        assert_eq!(
+            h.sandbox(&id).await.reserved,
+            Msats(100_000),
+            "the invoice is still payable after {wait_ms} ms more"
+        );
+    }
+    h.clock
+        .advance_ms(invoice.expires_at_ms - h.app.now_ms() + 61_000);
     h.app.follow_payouts().await;
     let sandbox = h.sandbox(&id).await;
     assert_eq!(
@@ -394,6 +406,50 @@ async fn a_refund_reserved_by_a_process_that_died_before_paying_is_released() {
     );
     assert_eq!(h.gateway.paid_msats(), 0, "nothing was paid");
     assert!(h.audit().await.passed(), "{:?}", h.audit().await.violations);
+}
+
+/// The call that paid a reserved refund reached the gateway only minutes
+/// later (queued behind an outage): the payment is settled, and the balance
+/// was never paid out a second time meanwhile.
+#[tokio::test]
+async fn a_refund_whose_payment_lands_minutes_late_is_settled_and_paid_once() {
+    use domain::lightning::LightningGateway;
+    let h = Harness::new();
+    let invoice = h
+        .gateway
+        .decode(&h.gateway.invoice_string(Msats(100_000)))
+        .unwrap();
+    let id = refund_reserved_then_crashed(&h, &invoice).await;
+    h.clock.advance_ms(120_000);
+    h.app.follow_payouts().await;
+    h.gateway.pay(&invoice).await.unwrap();
+    h.app.follow_payouts().await;
+    let sandbox = h.sandbox(&id).await;
+    assert_eq!(
+        (sandbox.reserved, sandbox.refunded, sandbox.balance),
+        (Msats(0), Msats(100_000), Msats(0))
+    );
+    assert_eq!(h.gateway.payments_made(), 1);
+    assert!(h.audit().await.passed(), "{:?}", h.audit().await.violations);
+}
+
+/// An invoice that has expired, or expires before a payment could reach
+/// it, is refused before anything is reserved.
+#[tokio::test]
+async fn an_invoice_about_to_expire_is_refused_before_any_reservation() {
+    let h = Harness::new();
+    let (id, caller) = paid_and_running(&h, 100).await;
+    let (_, refund) = h.app.terminate(&caller, &id, None).await.unwrap();
+    let Some(RefundOutcome::Withdraw { amount, k1 }) = refund else {
+        panic!("{refund:?}");
+    };
+    let bolt11 = h.gateway.invoice_string(amount);
+    h.clock.advance_ms(600_000 - 5_000);
+    let refused = h.app.claim_withdraw(&k1, &bolt11).await.unwrap_err();
+    assert!(refused.to_string().contains("expire"), "{refused}");
+    let sandbox = h.sandbox(&id).await;
+    assert_eq!((sandbox.reserved, sandbox.refunded), (Msats(0), Msats(0)));
+    assert_eq!(h.gateway.payments_made(), 0);
 }
 
 /// Ten wallets claiming one withdraw link at once: one payment is made.
