@@ -181,6 +181,118 @@ async fn store_suite(location: StoreLocation) {
     );
     assert_eq!(directory.account_for_key_hash("ffff").await, None);
     assert_eq!(directory.account_for_key_hash("%' OR 1=1 --").await, None);
+
+    two_processes_write_one_account(&live, &other, account, t0).await;
+    commits_at_once_each_read_their_own_write(&live, t0).await;
+}
+
+/// Fifty commits at once (their catch-ups coalesce): each caller finds its
+/// own write in the read model the moment its command returns.
+async fn commits_at_once_each_read_their_own_write(live: &stores::Stores, t0: i64) {
+    let opens = (0..50).map(|i| {
+        let live = live.clone();
+        async move {
+            let key_hash = format!("burst{i:02}");
+            live.accounts
+                .execute(
+                    &format!("burst-{i}"),
+                    AccountCommand::OpenAccount {
+                        name: "burst".into(),
+                        key_hash: key_hash.clone(),
+                        now_ms: t0,
+                    },
+                )
+                .await
+                .unwrap();
+            live.read.account_by_key_hash(&key_hash).is_some()
+        }
+    });
+    let seen = futures::future::join_all(opens).await;
+    assert!(seen.iter().all(|s| *s), "{seen:?}");
+}
+
+/// Both processes keep the account's state in memory; each acts on a state
+/// the other has moved past, and the store keeps the account exact.
+async fn two_processes_write_one_account(
+    live: &stores::Stores,
+    other: &stores::Stores,
+    account: &str,
+    t0: i64,
+) {
+    let balance = |s: &stores::Stores| {
+        let s = s.accounts.clone();
+        let account = account.to_string();
+        async move { s.load(&account).await.unwrap().balance }
+    };
+    let start = balance(live).await;
+    let allocate = |transfer: &str, amount: u64| AccountCommand::AllocateCredits {
+        sandbox_id: format!("sb-{transfer}"),
+        transfer_id: transfer.to_string(),
+        amount: Msats(amount),
+        now_ms: t0,
+    };
+    // `live` remembers the account; `other` deposits behind its back.
+    live.accounts
+        .execute(account, allocate("a", 10_000))
+        .await
+        .unwrap();
+    other
+        .accounts
+        .execute(
+            account,
+            AccountCommand::DepositCredits {
+                cents: 1_000,
+                now_ms: t0,
+            },
+        )
+        .await
+        .unwrap();
+    // Only possible with the deposit: refused on the remembered state, so
+    // checked against the stored one.
+    let deposited = 1_000 * domain::money::MSATS_PER_CENT;
+    live.accounts
+        .execute(account, allocate("b", start.0 - 10_000 + deposited / 2))
+        .await
+        .expect("allowed by the deposit another process made");
+    // `other`'s state is stale now: its commit is refused by the store and
+    // made again on the stored state.
+    other
+        .accounts
+        .execute(
+            account,
+            AccountCommand::ReturnCredits {
+                sandbox_id: "sb-a".into(),
+                transfer_id: "a".into(),
+                amount: Msats(10_000),
+                now_ms: t0,
+            },
+        )
+        .await
+        .unwrap();
+    // A repeat decided on `live`'s stale state (where "a" is not returned
+    // yet) would return it twice: the store refuses that commit, and on the
+    // stored state the repeat records nothing.
+    live.accounts
+        .execute(
+            account,
+            AccountCommand::ReturnCredits {
+                sandbox_id: "sb-a".into(),
+                transfer_id: "a".into(),
+                amount: Msats(10_000),
+                now_ms: t0,
+            },
+        )
+        .await
+        .unwrap();
+    let expected = Msats(deposited / 2 + 10_000);
+    assert_eq!(balance(live).await, expected);
+    assert_eq!(balance(other).await, expected);
+    // A refusal the stored state confirms stays a refusal.
+    assert!(live
+        .accounts
+        .execute(account, allocate("c", expected.0 + 1))
+        .await
+        .is_err());
 }
 
 #[tokio::test]

@@ -23,14 +23,19 @@ where
     store: ChainedStore<R, A>,
     cqrs: CqrsFramework<A, ChainedStore<R, A>>,
     feed: Arc<EventFeed>,
+    writers: Writers,
 }
 
-/// Who commits to an aggregate type's streams.
+/// Who commits to an aggregate type's streams. Either way a command
+/// decides on the state this process remembers (no store read); with
+/// several writers that state may be stale, so a commit on it is refused
+/// (and run again on the stored state), a refusal is checked once against
+/// the stored state, and `load` reads the store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Writers {
-    /// This process alone: it may keep each aggregate's latest state.
+    /// This process alone: what it remembers is the stream's state.
     OnlyThisProcess,
-    /// Other processes too: every load reads the store.
+    /// Other processes too (`sockt accounts`, other servers of a store).
     Several,
 }
 
@@ -41,15 +46,16 @@ where
 {
     /// Commands over `repo`'s store; after each, `feed` delivers what it committed.
     pub(crate) fn new(repo: impl Fn() -> R, feed: Arc<EventFeed>, writers: Writers) -> Self {
-        let store = ChainedStore::new(repo, SNAPSHOT_EVERY);
+        let store = ChainedStore::new(repo, SNAPSHOT_EVERY).remembering_states();
         let store = match writers {
-            Writers::OnlyThisProcess => store.remembering_states(),
-            Writers::Several => store,
+            Writers::OnlyThisProcess => store,
+            Writers::Several => store.shared_with_other_writers(),
         };
         StoreBus {
             cqrs: CqrsFramework::new(store.clone(), Vec::new(), ()),
             store,
             feed,
+            writers,
         }
     }
 }
@@ -67,9 +73,15 @@ where
         command: A::Command,
     ) -> Result<(), AggregateError<A::Error>> {
         let mut tries = 1;
+        // Whether a refusal was decided on the stored state.
+        let mut refused_on_stored = self.writers == Writers::OnlyThisProcess;
         loop {
             match self.cqrs.execute(aggregate_id, command.clone()).await {
                 Err(AggregateError::AggregateConflict) if tries < CONFLICT_TRIES => tries += 1,
+                Err(AggregateError::UserError(_)) if !refused_on_stored => {
+                    self.store.forget(aggregate_id);
+                    refused_on_stored = true;
+                }
                 Err(e) => return Err(e),
                 Ok(()) => break,
             }
@@ -82,6 +94,10 @@ where
     }
 
     async fn load(&self, aggregate_id: &str) -> Result<A, AggregateError<A::Error>> {
-        Ok(self.store.load_aggregate(aggregate_id).await?.aggregate)
+        let context = match self.writers {
+            Writers::OnlyThisProcess => self.store.load_aggregate(aggregate_id).await?,
+            Writers::Several => self.store.load_stored(aggregate_id).await?,
+        };
+        Ok(context.aggregate)
     }
 }

@@ -1,7 +1,7 @@
 //! An event store that chains every commit to the one before it (see
 //! `domain::chain`), so an auditor can detect edited, deleted or reordered
-//! events; snapshots each aggregate every `snapshot_every` events; and,
-//! with one writer, keeps each aggregate's latest state (`states`).
+//! events; snapshots each aggregate every `snapshot_every` events; and may
+//! keep each aggregate's latest state (`states`).
 //!
 //! Commits are written here, not by cqrs-es's snapshot store: that one
 //! builds a snapshot by applying the commit's events again to a state that
@@ -31,8 +31,10 @@ where
     heads: Arc<Mutex<HashMap<String, (usize, String)>>>,
     /// Reads the newest event of a stream without loading the others.
     repo: Arc<R>,
-    /// Each stream's latest state, when this process is the only writer.
+    /// Each stream's latest state known to this process, when kept.
     states: Option<Arc<States<A>>>,
+    /// Other processes commit to these streams too: a kept state may be stale.
+    shared: bool,
     snapshot_every: usize,
 }
 
@@ -47,6 +49,7 @@ where
             heads: self.heads.clone(),
             repo: self.repo.clone(),
             states: self.states.clone(),
+            shared: self.shared,
             snapshot_every: self.snapshot_every,
         }
     }
@@ -75,15 +78,44 @@ where
             heads: Arc::new(Mutex::new(HashMap::new())),
             repo: Arc::new(repo()),
             states: None,
+            shared: false,
             snapshot_every: snapshot_every.max(1),
         }
     }
 
-    /// Keep each aggregate's latest state in memory: only for a store this
-    /// process is the only writer of (of this aggregate type).
+    /// Keep each aggregate's latest state in memory, as this process last
+    /// loaded or committed it. Where other processes write the same streams
+    /// too, a kept state may be stale: a commit decided on it is refused by
+    /// the store (its sequence is taken), which forgets it.
     pub fn remembering_states(mut self) -> Self {
         self.states = Some(Arc::new(States::new()));
         self
+    }
+
+    /// Other processes commit to these streams too: a decision to record
+    /// nothing, which no commit checks, is checked against the store.
+    pub fn shared_with_other_writers(mut self) -> Self {
+        self.shared = true;
+        self
+    }
+
+    /// The stream as the store has it now (remembered from here on).
+    pub async fn load_stored(
+        &self,
+        aggregate_id: &str,
+    ) -> Result<EventStoreAggregateContext<A>, AggregateError<A::Error>> {
+        let context = self.inner.load_aggregate(aggregate_id).await?;
+        if let Some(states) = &self.states {
+            states.loaded(&context);
+        }
+        Ok(context)
+    }
+
+    /// Drop what is remembered of the stream: the next load reads the store.
+    pub fn forget(&self, aggregate_id: &str) {
+        if let Some(states) = &self.states {
+            states.forget(aggregate_id);
+        }
     }
 
     fn cached(&self, aggregate_id: &str, sequence: usize) -> Option<String> {
@@ -92,6 +124,23 @@ where
             .get(aggregate_id)
             .filter(|(s, _)| *s == sequence)
             .map(|(_, h)| h.clone())
+    }
+
+    /// Refuse (as a lost race) a decision made on a state the store has
+    /// moved past: the state is forgotten and the command runs again.
+    async fn check_current(
+        &self,
+        context: &EventStoreAggregateContext<A>,
+    ) -> Result<(), AggregateError<A::Error>> {
+        let later = self
+            .repo
+            .get_last_events::<A>(&context.aggregate_id, context.current_sequence)
+            .await?;
+        if later.iter().any(|e| e.sequence > context.current_sequence) {
+            self.forget(&context.aggregate_id);
+            return Err(AggregateError::AggregateConflict);
+        }
+        Ok(())
     }
 
     /// The chain hash of the stream's last commit, at `sequence`.
@@ -142,12 +191,10 @@ where
         let Some(states) = &self.states else {
             return self.inner.load_aggregate(aggregate_id).await;
         };
-        if let Some(known) = states.get(aggregate_id) {
-            return Ok(known);
+        match states.get(aggregate_id) {
+            Some(known) => Ok(known),
+            None => self.load_stored(aggregate_id).await,
         }
-        let context = self.inner.load_aggregate(aggregate_id).await?;
-        states.loaded(&context);
-        Ok(context)
     }
 
     async fn commit(
@@ -157,6 +204,9 @@ where
         mut metadata: HashMap<String, String>,
     ) -> Result<Vec<EventEnvelope<A>>, AggregateError<A::Error>> {
         if events.is_empty() {
+            if self.shared && self.states.is_some() {
+                self.check_current(&context).await?;
+            }
             return self.inner.commit(events, context, metadata).await;
         }
         let aggregate_id = context.aggregate_id.clone();

@@ -11,7 +11,7 @@ use cqrs_es::{Aggregate, EventEnvelope};
 use domain::account::Account;
 use domain::sandbox::Sandbox;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -28,6 +28,14 @@ pub struct EventFeed {
     delivering: tokio::sync::Mutex<()>,
     /// Global position of the last event delivered.
     position: AtomicI64,
+    /// Catch-ups asked for so far (each numbered), and the highest number
+    /// a finished catch-up had been asked for before it began reading:
+    /// every commit made before that ask has been delivered. Callers that
+    /// queue behind a catch-up which began after they asked are done when
+    /// it finishes — a burst of commits costs a couple of reads, not one
+    /// each.
+    asked: AtomicU64,
+    covered: AtomicU64,
 }
 
 type Row = (i64, String, String, i64, String, String, String, String);
@@ -39,6 +47,8 @@ impl EventFeed {
             subscribers,
             delivering: tokio::sync::Mutex::new(()),
             position: AtomicI64::new(position),
+            asked: AtomicU64::new(0),
+            covered: AtomicU64::new(0),
         }
     }
 
@@ -57,11 +67,27 @@ impl EventFeed {
         f(self.position()).await
     }
 
-    /// Deliver every event committed after the position; returns how many.
+    /// Deliver every event committed before this call (and any after it
+    /// that the reads find); returns how many this call delivered (none
+    /// when a catch-up that began after it was asked for delivered them).
     /// The next batch is read while this one is delivered (the store's
     /// worker and the subscribers run side by side).
     pub async fn catch_up(&self) -> anyhow::Result<usize> {
+        let ask = self.asked.fetch_add(1, Ordering::SeqCst) + 1;
         let _delivering = self.delivering.lock().await;
+        if self.covered.load(Ordering::SeqCst) >= ask {
+            return Ok(0);
+        }
+        let asked_before_reading = self.asked.load(Ordering::SeqCst);
+        let delivered = self.deliver_all().await?;
+        self.covered
+            .fetch_max(asked_before_reading, Ordering::SeqCst);
+        Ok(delivered)
+    }
+
+    /// Read and deliver every event after the position (the caller holds
+    /// `delivering`).
+    async fn deliver_all(&self) -> anyhow::Result<usize> {
         let mut delivered = 0;
         let mut reading = Some(tokio::spawn(rows_after(self.pool.clone(), self.position())));
         while let Some(read) = reading.take() {

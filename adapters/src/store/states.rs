@@ -1,11 +1,11 @@
-//! The latest state of each aggregate, kept in memory by a process that is
-//! its store's only writer of that aggregate type (a SQLite store serves
-//! one server; see `lease`), so that a command or a check loads it without
-//! reading the snapshot and the events after it. Correct only with a
-//! single writer: whoever else commits to these streams bypasses it.
-//! A state enters on load and on commit, only ever replaced by a newer
-//! one (a load racing a commit cannot put an older state back); a failed
-//! commit forgets the stream.
+//! The latest state of each aggregate this process knows, kept in memory so
+//! that a command loads it without reading the snapshot and the events
+//! after it. Where this process is the only writer of the aggregate type (a
+//! SQLite store's sandboxes: see `lease`) it is the stream's state; where
+//! others write too it may be stale, which the store catches (see
+//! `chained` and `bus`). A state enters on load and on commit, only ever
+//! replaced by a newer one (a load racing a commit cannot put an older
+//! state back); a failed commit forgets the stream.
 
 use cqrs_es::persist::EventStoreAggregateContext;
 use cqrs_es::Aggregate;
