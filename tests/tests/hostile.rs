@@ -517,6 +517,67 @@ async fn nothing_of_a_terminated_sandbox_runs_when_terminate_answers() {
     server.assert_audit_passes().await;
 }
 
+/// A container of the sandbox image running processes that ignore every
+/// catchable signal and a loop forking as fast as it can; its name, full
+/// id, init PID and processes (once at least eight run).
+fn stubborn_container(name: &str) -> (String, i64, Vec<u32>) {
+    let _ = tests::docker(&["rm", "-f", name]);
+    let id = tests::docker(&[
+        "run", "-d", "--name", name, "--label", "sockt.test=direct-kill",
+        adapters::image::DEFAULT_IMAGE, "sh", "-c",
+        "trap '' TERM HUP INT; (while :; do sleep 600 & sleep 0.01; done) & setsid sh -c 'trap \"\" TERM; sleep 600' & sleep 600",
+    ]);
+    assert_eq!(id.len(), 64, "started: {id}");
+    let pid: i64 = tests::docker(&["inspect", "-f", "{{.State.Pid}}", name])
+        .parse()
+        .unwrap();
+    let mut processes = Vec::new();
+    for _ in 0..100 {
+        processes = container_processes(name).unwrap_or_default();
+        if processes.len() >= 8 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(processes.len() >= 8, "{processes:?}");
+    (id, pid, processes)
+}
+
+/// Terminate kills a sandbox's processes itself (its init, through a
+/// pidfd): when that returns, every process of the container is gone —
+/// and a PID that is not the named container's is never signalled, even
+/// when it is another sandbox's.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_direct_kill_ends_the_whole_container_and_never_another() {
+    use adapters::docker::direct_kill::{kill_container_init, DirectKillError};
+    let (target_id, target_pid, target_processes) = stubborn_container("sockt-test-direct-kill-a");
+    let (_, other_pid, other_processes) = stubborn_container("sockt-test-direct-kill-b");
+
+    let refused = kill_container_init(&target_id, other_pid, Duration::from_secs(2)).await;
+    assert!(
+        matches!(refused, Err(DirectKillError::NotTheContainer(_))),
+        "{refused:?}"
+    );
+    assert!(
+        other_processes.iter().all(|pid| alive(*pid)),
+        "the other container was touched"
+    );
+
+    kill_container_init(&target_id, target_pid, Duration::from_secs(2))
+        .await
+        .expect("killed directly");
+    let running: Vec<u32> = target_processes
+        .iter()
+        .copied()
+        .filter(|pid| alive(*pid))
+        .collect();
+    assert!(running.is_empty(), "still running: {running:?}");
+    assert!(other_processes.iter().all(|pid| alive(*pid)));
+    for name in ["sockt-test-direct-kill-a", "sockt-test-direct-kill-b"] {
+        tests::docker(&["rm", "-f", name]);
+    }
+}
+
 /// The median REST round trip of `true` in sandbox `id`, over `n` runs.
 async fn exec_round_trip(server: &TestServer, key: &str, id: &str, n: usize) -> Duration {
     let mut times = Vec::with_capacity(n);

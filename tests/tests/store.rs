@@ -231,6 +231,12 @@ async fn two_processes_write_one_account(
         amount: Msats(amount),
         now_ms: t0,
     };
+    let return_a = || AccountCommand::ReturnCredits {
+        sandbox_id: "sb-a".into(),
+        transfer_id: "a".into(),
+        amount: Msats(10_000),
+        now_ms: t0,
+    };
     // `live` remembers the account; `other` deposits behind its back.
     live.accounts
         .execute(account, allocate("a", 10_000))
@@ -256,34 +262,11 @@ async fn two_processes_write_one_account(
         .expect("allowed by the deposit another process made");
     // `other`'s state is stale now: its commit is refused by the store and
     // made again on the stored state.
-    other
-        .accounts
-        .execute(
-            account,
-            AccountCommand::ReturnCredits {
-                sandbox_id: "sb-a".into(),
-                transfer_id: "a".into(),
-                amount: Msats(10_000),
-                now_ms: t0,
-            },
-        )
-        .await
-        .unwrap();
+    other.accounts.execute(account, return_a()).await.unwrap();
     // A repeat decided on `live`'s stale state (where "a" is not returned
     // yet) would return it twice: the store refuses that commit, and on the
     // stored state the repeat records nothing.
-    live.accounts
-        .execute(
-            account,
-            AccountCommand::ReturnCredits {
-                sandbox_id: "sb-a".into(),
-                transfer_id: "a".into(),
-                amount: Msats(10_000),
-                now_ms: t0,
-            },
-        )
-        .await
-        .unwrap();
+    live.accounts.execute(account, return_a()).await.unwrap();
     let expected = Msats(deposited / 2 + 10_000);
     assert_eq!(balance(live).await, expected);
     assert_eq!(balance(other).await, expected);

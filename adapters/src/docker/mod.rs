@@ -6,9 +6,11 @@
 
 mod activity;
 pub mod agent;
+pub mod direct_kill;
 mod errors;
 mod files;
 pub mod firewall;
+mod inits;
 mod kills_first;
 pub mod names;
 pub mod network;
@@ -134,6 +136,8 @@ pub struct DockerRuntime {
     removals: tokio::sync::Semaphore,
     /// Kills in flight, which starts wait for.
     kills_first: kills_first::KillsFirst,
+    /// Init PIDs of running containers, to halt them without the engine.
+    inits: inits::Inits,
     /// Containers being made and started at once: past a few, the engine
     /// only shares the CPU among more of them (each takes longer, and the
     /// sandboxes already running get less of it).
@@ -203,6 +207,7 @@ impl DockerRuntime {
             oom_kills_seen: std::sync::Mutex::default(),
             removals: tokio::sync::Semaphore::new(REMOVALS_AT_ONCE),
             kills_first: kills_first::KillsFirst::default(),
+            inits: inits::Inits::default(),
             starts: tokio::sync::Semaphore::new(STARTS_AT_ONCE),
             agents,
             pool: pool::Pool::new(PoolConfig::default()),
@@ -543,6 +548,25 @@ async fn remove_policy(address: Ipv4Addr) -> Result<(), RuntimeError> {
         .await
         .map_err(|e| failed(e.to_string()))?
         .map_err(|e| failed(e.to_string()))
+}
+
+/// How long a directly killed container's processes may take to be gone
+/// before the engine is asked to kill it.
+const DIRECT_KILL_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// A running, unpaused runc container's full id and init PID: one whose
+/// processes `direct_kill` can end (a frozen one takes no signal; another
+/// runtime's init PID may not be the sandbox's).
+fn directly_killable(info: &ContainerInspectResponse) -> Option<(String, i64)> {
+    let state = info.state.as_ref()?;
+    let runc = info
+        .host_config
+        .as_ref()
+        .and_then(|h| h.runtime.as_deref())
+        .is_none_or(|runtime| runtime == "runc");
+    let live = state.running == Some(true) && state.paused != Some(true);
+    (runc && live).then_some(())?;
+    Some((info.id.clone()?, state.pid?))
 }
 
 /// A label of the container.
@@ -971,6 +995,8 @@ impl DockerRuntime {
         container: &str,
         policy: &NetworkPolicy,
     ) -> Result<(), RuntimeError> {
+        // Halting it removes its rules, found by its address: the engine's way.
+        self.inits.forget(container);
         if !self.is_isolated() {
             return if policy.is_open() {
                 Ok(())
@@ -1046,7 +1072,11 @@ impl DockerRuntime {
                 "the sandbox's container stopped as it started".into(),
             ));
         }
-        routed.attach(address, pid).await
+        routed.attach(address, pid).await?;
+        if let Some((id, pid)) = directly_killable(&info).filter(|(id, _)| id == container) {
+            self.inits.started(&id, pid);
+        }
+        Ok(())
     }
 }
 
@@ -1106,17 +1136,31 @@ impl SandboxRuntime for DockerRuntime {
     }
 
     async fn halt(&self, container: &str) -> Result<(), RuntimeError> {
+        if let Some(pid) = self.inits.take_for_halt(container) {
+            match direct_kill::kill_container_init(container, pid, DIRECT_KILL_WAIT).await {
+                Ok(()) => return Ok(()),
+                Err(e) => tracing::debug!(container, error = %e, "halting the engine's way"),
+            }
+        }
+        let info = self.docker.inspect_container(container, None).await.ok();
         // A stopped container has no address: its policy chain (found by
         // address) goes now, while the address is known.
-        let with_policy = if self.is_isolated() {
-            match self.docker.inspect_container(container, None).await {
-                Ok(info) => policy_of(&info).and_then(|_| address_on(&info, &self.network)),
-                Err(_) => None,
+        let with_policy = info
+            .as_ref()
+            .filter(|_| self.is_isolated())
+            .and_then(|info| policy_of(info).and_then(|_| address_on(info, &self.network)));
+        let halted = match info.as_ref().and_then(directly_killable) {
+            Some((id, pid)) => {
+                match direct_kill::kill_container_init(&id, pid, DIRECT_KILL_WAIT).await {
+                    Ok(()) => Ok(()),
+                    Err(e) => {
+                        tracing::debug!(container, error = %e, "killing through the engine");
+                        self.kill(container).await
+                    }
+                }
             }
-        } else {
-            None
+            None => self.kill(container).await,
         };
-        let halted = self.kill(container).await;
         if let Some(address) = with_policy {
             remove_policy(address).await?;
         }
@@ -1124,6 +1168,7 @@ impl SandboxRuntime for DockerRuntime {
     }
 
     async fn pause(&self, container: &str) -> Result<(), RuntimeError> {
+        self.inits.paused(container, true);
         match self.docker.pause_container(container).await {
             Ok(()) => Ok(()),
             Err(e) => match map_err(e, PathContext::None) {
@@ -1136,7 +1181,10 @@ impl SandboxRuntime for DockerRuntime {
 
     async fn resume(&self, container: &str) -> Result<(), RuntimeError> {
         match self.docker.unpause_container(container).await {
-            Ok(()) => Ok(()),
+            Ok(()) => {
+                self.inits.paused(container, false);
+                Ok(())
+            }
             Err(e) => match map_err(e, PathContext::None) {
                 RuntimeError::Failed(m) if m.contains("not paused") => Ok(()),
                 other => Err(other),
@@ -1145,6 +1193,7 @@ impl SandboxRuntime for DockerRuntime {
     }
 
     async fn destroy(&self, container: &str) -> Result<(), RuntimeError> {
+        self.inits.forget(container);
         let _turn = self.removals.acquire().await;
         // The address whose policy chain goes with the container (policies
         // exist on the isolated network only), and its agent's slot.
