@@ -213,6 +213,12 @@ pub struct ServeConfig {
     /// limits (MiB).
     #[arg(long, env = "SOCKT_POOL_MEMORY_MIB", default_value_t = 4096)]
     pub pool_memory_mib: u64,
+    /// How many busy host processes the sandboxes together weigh when the
+    /// CPU is contended (a cgroup of Sockt's, under the engine's cgroupfs
+    /// driver; each sandbox keeps its tier's CPU limit). 0: the engine's
+    /// default group.
+    #[arg(long, env = "SOCKT_SANDBOX_CPU_WEIGHT", default_value_t = adapters::docker::DEFAULT_SANDBOX_CPU_WEIGHT)]
+    pub sandbox_cpu_weight: u32,
     /// LNbits base URL of Sockt's Lightning wallet; Lightning billing is off when unset.
     #[arg(long, env = "SOCKT_LNBITS_URL")]
     pub lnbits_url: Option<String>,

@@ -249,6 +249,7 @@ pub async fn bootstrap(config: &ServeConfig, local_addr: SocketAddr) -> anyhow::
         oci_runtime: config.oci_runtime.clone(),
         tier_runtimes: tier_runtimes(&config.tier_runtimes)?,
         agent: agent_config(config, &stores.link_secret)?,
+        sandbox_cpu_weight: config.sandbox_cpu_weight,
     };
     let pool_sizes =
         PoolConfig::parse_sizes(&config.pool).map_err(|e| anyhow::anyhow!("SOCKT_POOL: {e}"))?;

@@ -347,6 +347,22 @@ async fn containers_are_hardened_and_limited_by_tier() {
     assert_eq!(host["NanoCpus"], 250_000_000);
     assert_eq!(host["Memory"], 256 << 20);
     assert_eq!(host["PidsLimit"], 128);
+    // Under the cgroupfs driver the sandboxes share Sockt's weighted group
+    // (eight busy host processes' worth); under systemd, the engine's default.
+    if docker(&["info", "-f", "{{.CgroupDriver}}"]) == "cgroupfs" {
+        assert_eq!(host["CgroupParent"], "/sockt");
+        let (file, weight) = if docker(&["info", "-f", "{{.CgroupVersion}}"]) == "2" {
+            ("/sys/fs/cgroup/sockt/cpu.weight", "800")
+        } else {
+            ("/sys/fs/cgroup/cpu/sockt/cpu.shares", "8192")
+        };
+        assert_eq!(std::fs::read_to_string(file).unwrap().trim(), weight);
+        let pid = docker(&["inspect", "-f", "{{.State.Pid}}", &name]);
+        let groups = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+        assert!(groups.contains("/sockt/"), "{groups}");
+    } else {
+        assert_eq!(host["CgroupParent"], "");
+    }
     // The only host paths: the agent binary and the name-resolution files
     // (read-only), and the agent socket's directory, the sandbox's own.
     let binds: Vec<String> = serde_json::from_value(host["Binds"].clone()).unwrap();

@@ -6,6 +6,7 @@
 
 mod activity;
 pub mod agent;
+pub mod cpu_group;
 pub mod direct_kill;
 mod errors;
 mod files;
@@ -96,6 +97,9 @@ pub struct DockerConfig {
     pub tier_runtimes: HashMap<String, String>,
     /// The agent to run in each sandbox (None: Docker's exec API only).
     pub agent: Option<AgentConfig>,
+    /// How many busy host processes the sandboxes together weigh, when the
+    /// CPU is contended (see `cpu_group`; 0: the engine's default group).
+    pub sandbox_cpu_weight: u32,
 }
 
 impl Default for DockerConfig {
@@ -110,9 +114,13 @@ impl Default for DockerConfig {
             oci_runtime: None,
             tier_runtimes: HashMap::new(),
             agent: None,
+            sandbox_cpu_weight: DEFAULT_SANDBOX_CPU_WEIGHT,
         }
     }
 }
+
+/// The sandboxes' CPU weight unless configured: eight busy host processes.
+pub const DEFAULT_SANDBOX_CPU_WEIGHT: u32 = 8;
 
 pub struct DockerRuntime {
     docker: Docker,
@@ -138,6 +146,8 @@ pub struct DockerRuntime {
     kills_first: kills_first::KillsFirst,
     /// Init PIDs of running containers, to halt them without the engine.
     inits: inits::Inits,
+    /// The weighted cgroup containers start under (None: the engine's default).
+    cgroup_parent: Option<String>,
     /// Containers being made and started at once: past a few, the engine
     /// only shares the CPU among more of them (each takes longer, and the
     /// sandboxes already running get less of it).
@@ -198,9 +208,11 @@ impl DockerRuntime {
             }
             None => None,
         };
+        let cgroup_parent = cpu_group::prepare(&docker, config.sandbox_cpu_weight).await;
         Ok(DockerRuntime {
             docker,
             config,
+            cgroup_parent,
             network,
             routed,
             names,
@@ -802,6 +814,7 @@ impl DockerRuntime {
                 None => self.network.clone(),
             }),
             runtime: spec.runtime.clone(),
+            cgroup_parent: self.cgroup_parent.clone(),
             binds: {
                 let agent = match (&self.agents, &slot) {
                     (Some(agents), Some(slot)) => agents.binds(slot),
