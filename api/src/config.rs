@@ -216,7 +216,8 @@ pub struct ServeConfig {
     /// How many busy host processes the sandboxes together weigh when the
     /// CPU is contended (a cgroup of Sockt's, under the engine's cgroupfs
     /// driver; each sandbox keeps its tier's CPU limit). 0: the engine's
-    /// default group.
+    /// default group (a heavier group also favours the sandboxes over this
+    /// server: a spinning sandbox slows other tenants' calls).
     #[arg(long, env = "SOCKT_SANDBOX_CPU_WEIGHT", default_value_t = adapters::docker::DEFAULT_SANDBOX_CPU_WEIGHT)]
     pub sandbox_cpu_weight: u32,
     /// LNbits base URL of Sockt's Lightning wallet; Lightning billing is off when unset.

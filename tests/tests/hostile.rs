@@ -551,17 +551,19 @@ fn stubborn_container(name: &str) -> (String, i64, Vec<u32>) {
 async fn a_direct_kill_ends_the_whole_container_and_never_another() {
     use adapters::docker::direct_kill::{kill_container_init, DirectKillError};
     let (target_id, target_pid, target_processes) = stubborn_container("sockt-test-direct-kill-a");
-    let (_, other_pid, other_processes) = stubborn_container("sockt-test-direct-kill-b");
+    let (_, other_pid, _) = stubborn_container("sockt-test-direct-kill-b");
+    // Its loop's short sleeps come and go; its init and the rest stay.
+    let other_untouched = || {
+        alive(other_pid as u32)
+            && container_processes("sockt-test-direct-kill-b").is_some_and(|p| p.len() >= 8)
+    };
 
     let refused = kill_container_init(&target_id, other_pid, Duration::from_secs(2)).await;
     assert!(
         matches!(refused, Err(DirectKillError::NotTheContainer(_))),
         "{refused:?}"
     );
-    assert!(
-        other_processes.iter().all(|pid| alive(*pid)),
-        "the other container was touched"
-    );
+    assert!(other_untouched(), "the other container was touched");
 
     kill_container_init(&target_id, target_pid, Duration::from_secs(2))
         .await
@@ -572,7 +574,7 @@ async fn a_direct_kill_ends_the_whole_container_and_never_another() {
         .filter(|pid| alive(*pid))
         .collect();
     assert!(running.is_empty(), "still running: {running:?}");
-    assert!(other_processes.iter().all(|pid| alive(*pid)));
+    assert!(other_untouched(), "the other container was touched");
     for name in ["sockt-test-direct-kill-a", "sockt-test-direct-kill-b"] {
         tests::docker(&["rm", "-f", name]);
     }

@@ -328,6 +328,36 @@ async fn ledgers_and_statements_export_as_csv() {
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
 
+/// Asked for (`--sandbox-cpu-weight`), under the engine's cgroupfs driver
+/// the sandboxes share Sockt's own cgroup with that weight; under systemd
+/// they stay in the engine's.
+#[tokio::test(flavor = "multi_thread")]
+async fn sandboxes_share_a_weighted_cgroup_when_asked() {
+    let server = TestServer::start_with(&["--sandbox-cpu-weight", "3"]).await;
+    let key = server.account(10).await;
+    let id = server
+        .running_sandbox(&key, json!({"tier": "nano", "initial_credits_cents": 5}))
+        .await;
+    let name = format!("sockt-{id}");
+    let parent = docker(&["inspect", "-f", "{{.HostConfig.CgroupParent}}", &name]);
+    if docker(&["info", "-f", "{{.CgroupDriver}}"]) == "cgroupfs" {
+        assert_eq!(parent, "/sockt");
+        let (file, weight) = if docker(&["info", "-f", "{{.CgroupVersion}}"]) == "2" {
+            ("/sys/fs/cgroup/sockt/cpu.weight", "300")
+        } else {
+            ("/sys/fs/cgroup/cpu/sockt/cpu.shares", "3072")
+        };
+        assert_eq!(std::fs::read_to_string(file).unwrap().trim(), weight);
+        let pid = docker(&["inspect", "-f", "{{.State.Pid}}", &name]);
+        let groups = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+        assert!(groups.contains("/sockt/"), "{groups}");
+    } else {
+        assert_eq!(parent, "");
+    }
+    let (status, _) = server.delete(&format!("/v1/sandboxes/{id}"), &key).await;
+    assert_eq!(status, StatusCode::OK);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn containers_are_hardened_and_limited_by_tier() {
     let server = TestServer::start().await;
@@ -347,22 +377,8 @@ async fn containers_are_hardened_and_limited_by_tier() {
     assert_eq!(host["NanoCpus"], 250_000_000);
     assert_eq!(host["Memory"], 256 << 20);
     assert_eq!(host["PidsLimit"], 128);
-    // Under the cgroupfs driver the sandboxes share Sockt's weighted group
-    // (eight busy host processes' worth); under systemd, the engine's default.
-    if docker(&["info", "-f", "{{.CgroupDriver}}"]) == "cgroupfs" {
-        assert_eq!(host["CgroupParent"], "/sockt");
-        let (file, weight) = if docker(&["info", "-f", "{{.CgroupVersion}}"]) == "2" {
-            ("/sys/fs/cgroup/sockt/cpu.weight", "800")
-        } else {
-            ("/sys/fs/cgroup/cpu/sockt/cpu.shares", "8192")
-        };
-        assert_eq!(std::fs::read_to_string(file).unwrap().trim(), weight);
-        let pid = docker(&["inspect", "-f", "{{.State.Pid}}", &name]);
-        let groups = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
-        assert!(groups.contains("/sockt/"), "{groups}");
-    } else {
-        assert_eq!(host["CgroupParent"], "");
-    }
+    // By default the sandboxes stay in the engine's cgroup.
+    assert_eq!(host["CgroupParent"], "");
     // The only host paths: the agent binary and the name-resolution files
     // (read-only), and the agent socket's directory, the sandbox's own.
     let binds: Vec<String> = serde_json::from_value(host["Binds"].clone()).unwrap();

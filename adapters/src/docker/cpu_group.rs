@@ -9,6 +9,10 @@
 //! when the machine is contended. Under the systemd driver (whose slices
 //! systemd weighs), or without the rights to write the cgroup tree, the
 //! engine's default group stays, and the server says so.
+//!
+//! Off by default: the weight favours the sandboxes over the server as
+//! well as the engine, so one tenant spinning at its limit slows every
+//! other tenant's calls (the hostile suite's CPU-hog test fails at 8).
 
 use bollard::models::{SystemInfoCgroupDriverEnum, SystemInfoCgroupVersionEnum};
 use bollard::Docker;

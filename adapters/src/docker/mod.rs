@@ -119,8 +119,12 @@ impl Default for DockerConfig {
     }
 }
 
-/// The sandboxes' CPU weight unless configured: eight busy host processes.
-pub const DEFAULT_SANDBOX_CPU_WEIGHT: u32 = 8;
+/// The sandboxes' CPU weight unless configured: none of Sockt's (the
+/// engine's group). A heavier group favours the sandboxes over the server
+/// itself, so one tenant's spinning sandbox slows every other tenant's
+/// calls (`tests/hostile.rs`); an operator whose engine keeps the CPU busy
+/// may choose otherwise (see `cpu_group`).
+pub const DEFAULT_SANDBOX_CPU_WEIGHT: u32 = 0;
 
 pub struct DockerRuntime {
     docker: Docker,
@@ -130,8 +134,6 @@ pub struct DockerRuntime {
     network: String,
     /// Addresses and links of sandboxes on Sockt's isolated network.
     routed: Option<routed::Routed>,
-    /// The name-resolution files routed sandboxes mount.
-    names: Option<names::NameFiles>,
     /// Per container, the out-of-memory kills already accounted for.
     oom_kills_seen: std::sync::Mutex<HashMap<String, u64>>,
     agents: Option<agent::Agents>,
@@ -177,7 +179,7 @@ impl DockerRuntime {
             .await
             .map_err(|e| anyhow::anyhow!("the Docker engine does not answer: {e}"))?;
         check_runtimes(&docker, &config).await?;
-        let (network, routed, names) = match &config.network {
+        let (network, routed) = match &config.network {
             NetworkChoice::Isolated {
                 allow,
                 subnet,
@@ -196,9 +198,9 @@ impl DockerRuntime {
                 reconcile_policies(&docker, &name).await?;
                 let names =
                     names::NameFiles::write(names_dir, std::path::Path::new("/etc/resolv.conf"))?;
-                (name, Some(routed::Routed::new(*subnet)), Some(names))
+                (name, Some(routed::Routed::new(*subnet, names)))
             }
-            NetworkChoice::Engine(name) => (name.clone(), None, None),
+            NetworkChoice::Engine(name) => (name.clone(), None),
         };
         let agents = match &config.agent {
             Some(agent_config) => {
@@ -215,7 +217,6 @@ impl DockerRuntime {
             cgroup_parent,
             network,
             routed,
-            names,
             oom_kills_seen: std::sync::Mutex::default(),
             removals: tokio::sync::Semaphore::new(REMOVALS_AT_ONCE),
             kills_first: kills_first::KillsFirst::default(),
@@ -820,9 +821,9 @@ impl DockerRuntime {
                     (Some(agents), Some(slot)) => agents.binds(slot),
                     _ => Vec::new(),
                 };
-                let names = match (routed, &self.names) {
-                    (Some(_), Some(names)) => names.binds(),
-                    _ => Vec::new(),
+                let names = match routed {
+                    Some((routed, _)) => routed.name_binds(),
+                    None => Vec::new(),
                 };
                 Some([agent, names].concat())
             },

@@ -167,20 +167,29 @@ fn set_interface(end: &str, setting: &str, value: &str) -> Result<(), String> {
 /// Hands out addresses of the subnet and links them to containers.
 pub struct Routed {
     subnet: Subnet,
+    /// The `/etc/hosts` and `/etc/resolv.conf` every routed sandbox mounts
+    /// (it starts without the engine's networking, which would write them).
+    names: super::names::NameFiles,
     /// Where the search for a free address goes on (round robin: a freed
     /// address is not handed out again at once).
     next: std::sync::Mutex<u32>,
 }
 
 impl Routed {
-    pub fn new(subnet: Subnet) -> Routed {
+    pub fn new(subnet: Subnet, names: super::names::NameFiles) -> Routed {
         // Processes start their search at different places (fewer tries
         // on addresses another has just taken).
         let start = uuid::Uuid::new_v4().as_u128() as u32;
         Routed {
             subnet,
+            names,
             next: std::sync::Mutex::new(start),
         }
+    }
+
+    /// The read-only mounts of the name files, for a routed container.
+    pub fn name_binds(&self) -> Vec<String> {
+        self.names.binds()
     }
 
     /// The next address the search tries (the cursor wraps around).
@@ -392,12 +401,18 @@ mod tests {
 
     #[test]
     fn the_search_for_a_free_address_wraps_around_without_overflow() {
-        let routed = Routed::new(Subnet::DEFAULT);
+        let dir = std::env::temp_dir().join(format!("sockt-routed-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let host = dir.join("resolv.conf");
+        std::fs::write(&host, "nameserver 203.0.113.53\n").unwrap();
+        let names = super::super::names::NameFiles::write(&dir.join("names"), &host).unwrap();
+        let routed = Routed::new(Subnet::DEFAULT, names);
         *routed.next.lock().unwrap() = u32::MAX;
         let last = routed.next_candidate();
         let first = routed.next_candidate();
         assert!(Subnet::DEFAULT.contains(last) && Subnet::DEFAULT.contains(first));
         assert_eq!(*routed.next.lock().unwrap(), 1);
+        let _ = std::fs::remove_dir_all(dir);
     }
 
     #[test]

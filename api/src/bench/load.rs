@@ -421,9 +421,13 @@ fn rss_kib(pid: u32) -> Option<u64> {
         .ok()
 }
 
-/// The memory a container's cgroup is charged (cgroup v1 or v2), in bytes.
+/// The memory a container's cgroup is charged (cgroup v1 or v2; under
+/// Sockt's own group or the engine's), in bytes.
 fn cgroup_memory(container_id: &str) -> Option<u64> {
+    let sockt = adapters::docker::cpu_group::PARENT;
     [
+        format!("/sys/fs/cgroup/memory{sockt}/{container_id}/memory.usage_in_bytes"),
+        format!("/sys/fs/cgroup{sockt}/{container_id}/memory.current"),
         format!("/sys/fs/cgroup/memory/docker/{container_id}/memory.usage_in_bytes"),
         format!("/sys/fs/cgroup/system.slice/docker-{container_id}.scope/memory.current"),
         format!("/sys/fs/cgroup/docker/{container_id}/memory.current"),
@@ -455,7 +459,9 @@ pub async fn idle(client: &Client, config: &BenchConfig) -> anyhow::Result<()> {
         ),
         _ => println!("server memory: pass --server-pid to measure it"),
     }
-    if !charged.is_empty() {
+    if charged.is_empty() {
+        println!("container memory: no container's cgroup found in a known place");
+    } else {
         let total: f64 = charged.iter().sum();
         println!(
             "container memory (cgroup, {} containers): {:.1} MiB in all, {:.2} MiB per sandbox (median {:.2})",
