@@ -582,6 +582,17 @@ fn directly_killable(info: &ContainerInspectResponse) -> Option<(String, i64)> {
     Some((info.id.clone()?, state.pid?))
 }
 
+/// Whether `direct_kill` ended the container (else the engine kills it).
+async fn killed_directly(container_id: &str, pid: i64) -> bool {
+    match direct_kill::kill_container_init(container_id, pid, DIRECT_KILL_WAIT).await {
+        Ok(()) => true,
+        Err(e) => {
+            tracing::debug!(container_id, error = %e, "killing through the engine");
+            false
+        }
+    }
+}
+
 /// A label of the container.
 fn label_of(info: &ContainerInspectResponse, label: &str) -> Option<String> {
     info.config.as_ref()?.labels.as_ref()?.get(label).cloned()
@@ -1151,9 +1162,8 @@ impl SandboxRuntime for DockerRuntime {
 
     async fn halt(&self, container: &str) -> Result<(), RuntimeError> {
         if let Some(pid) = self.inits.take_for_halt(container) {
-            match direct_kill::kill_container_init(container, pid, DIRECT_KILL_WAIT).await {
-                Ok(()) => return Ok(()),
-                Err(e) => tracing::debug!(container, error = %e, "halting the engine's way"),
+            if killed_directly(container, pid).await {
+                return Ok(());
             }
         }
         let info = self.docker.inspect_container(container, None).await.ok();
@@ -1164,16 +1174,8 @@ impl SandboxRuntime for DockerRuntime {
             .filter(|_| self.is_isolated())
             .and_then(|info| policy_of(info).and_then(|_| address_on(info, &self.network)));
         let halted = match info.as_ref().and_then(directly_killable) {
-            Some((id, pid)) => {
-                match direct_kill::kill_container_init(&id, pid, DIRECT_KILL_WAIT).await {
-                    Ok(()) => Ok(()),
-                    Err(e) => {
-                        tracing::debug!(container, error = %e, "killing through the engine");
-                        self.kill(container).await
-                    }
-                }
-            }
-            None => self.kill(container).await,
+            Some((id, pid)) if killed_directly(&id, pid).await => Ok(()),
+            _ => self.kill(container).await,
         };
         if let Some(address) = with_policy {
             remove_policy(address).await?;

@@ -23,7 +23,6 @@ where
     store: ChainedStore<R, A>,
     cqrs: CqrsFramework<A, ChainedStore<R, A>>,
     feed: Arc<EventFeed>,
-    writers: Writers,
 }
 
 /// Who commits to an aggregate type's streams. Either way a command
@@ -55,7 +54,6 @@ where
             cqrs: CqrsFramework::new(store.clone(), Vec::new(), ()),
             store,
             feed,
-            writers,
         }
     }
 }
@@ -74,7 +72,7 @@ where
     ) -> Result<(), AggregateError<A::Error>> {
         let mut tries = 1;
         // Whether a refusal was decided on the stored state.
-        let mut refused_on_stored = self.writers == Writers::OnlyThisProcess;
+        let mut refused_on_stored = !self.store.is_shared();
         loop {
             match self.cqrs.execute(aggregate_id, command.clone()).await {
                 Err(AggregateError::AggregateConflict) if tries < CONFLICT_TRIES => tries += 1,
@@ -94,9 +92,10 @@ where
     }
 
     async fn load(&self, aggregate_id: &str) -> Result<A, AggregateError<A::Error>> {
-        let context = match self.writers {
-            Writers::OnlyThisProcess => self.store.load_aggregate(aggregate_id).await?,
-            Writers::Several => self.store.load_stored(aggregate_id).await?,
+        let context = if self.store.is_shared() {
+            self.store.load_stored(aggregate_id).await?
+        } else {
+            self.store.load_aggregate(aggregate_id).await?
         };
         Ok(context.aggregate)
     }

@@ -99,6 +99,11 @@ where
         self
     }
 
+    /// Whether other processes commit to these streams too.
+    pub fn is_shared(&self) -> bool {
+        self.shared
+    }
+
     /// The stream as the store has it now (remembered from here on).
     pub async fn load_stored(
         &self,
