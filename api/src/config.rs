@@ -216,10 +216,15 @@ pub struct ServeConfig {
     /// How many busy host processes the sandboxes together weigh when the
     /// CPU is contended (a cgroup of Sockt's, under the engine's cgroupfs
     /// driver; each sandbox keeps its tier's CPU limit). 0: the engine's
-    /// default group (a heavier group also favours the sandboxes over this
-    /// server: a spinning sandbox slows other tenants' calls).
-    #[arg(long, env = "SOCKT_SANDBOX_CPU_WEIGHT", default_value_t = adapters::docker::DEFAULT_SANDBOX_CPU_WEIGHT)]
+    /// default group.
+    #[arg(long, env = "SOCKT_SANDBOX_CPU_WEIGHT", default_value_t = adapters::docker::cpu_group::DEFAULT_WEIGHT)]
     pub sandbox_cpu_weight: u32,
+    /// How many busy host processes this server weighs when the CPU is
+    /// contended: started in the root cgroup (from a shell), it moves into
+    /// a cgroup of its own with that weight; one a supervisor placed stays
+    /// where it is. 0: stay in the root group.
+    #[arg(long, env = "SOCKT_SERVER_CPU_WEIGHT", default_value_t = adapters::docker::cpu_group::DEFAULT_WEIGHT)]
+    pub server_cpu_weight: u32,
     /// LNbits base URL of Sockt's Lightning wallet; Lightning billing is off when unset.
     #[arg(long, env = "SOCKT_LNBITS_URL")]
     pub lnbits_url: Option<String>,

@@ -88,6 +88,17 @@ pub async fn serve(
     .await
 }
 
+/// Give this server its CPU weight against the engine (see `cpu_group`).
+fn place_server(weight: u32) {
+    match adapters::docker::cpu_group::place_server(weight) {
+        Ok((group, true)) => tracing::info!(group, weight, "the server runs in a weighted cgroup"),
+        Ok((group, false)) => tracing::info!(group, "the server stays in its cgroup"),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot weight the server's cgroup; it stays in the root group")
+        }
+    }
+}
+
 /// `tier=runtime` pairs (SOCKT_TIER_RUNTIMES), checked against the tiers.
 fn tier_runtimes(pairs: &[String]) -> anyhow::Result<HashMap<String, String>> {
     pairs
@@ -230,6 +241,7 @@ pub async fn bootstrap(config: &ServeConfig, local_addr: SocketAddr) -> anyhow::
             .map(|s| s.expose_secret()),
         data_dir,
     );
+    place_server(config.server_cpu_weight);
     let stores = crate::stores::open(&location).await?;
     tracing::info!(backend = stores.backend, checkpoint_position = stores.started_from, replayed = stores.replayed, instance = %stores.instance_id, "event store open");
     let docker_config = DockerConfig {

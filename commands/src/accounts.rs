@@ -69,7 +69,6 @@ impl App {
                 "credits_cents must be between 1 and {MAX_CREDITS_CENTS}"
             )));
         }
-        let _guard = self.locks.lock(account_id).await;
         self.accounts
             .execute(
                 account_id,

@@ -70,7 +70,6 @@ impl App {
         transfer_id: &str,
         amount: Msats,
     ) -> Result<(), AppError> {
-        let _guard = self.locks.lock(account_id).await;
         self.accounts
             .execute(
                 account_id,
@@ -113,7 +112,6 @@ impl App {
             Err(AggregateError::UserError(SandboxError::TransferTaken)) => return Ok(false),
             Err(e) => return Err(e.into()),
         }
-        let _guard = self.locks.lock(account_id).await;
         self.accounts
             .execute(
                 account_id,
@@ -223,20 +221,17 @@ impl App {
             sandbox_id,
             &uuid::Uuid::new_v4().simple().to_string(),
         );
-        {
-            let _guard = self.locks.lock(&owner).await;
-            self.accounts
-                .execute(
-                    &owner,
-                    AccountCommand::AllocateCredits {
-                        sandbox_id: sandbox_id.to_string(),
-                        transfer_id: transfer_id.clone(),
-                        amount,
-                        now_ms,
-                    },
-                )
-                .await?;
-        }
+        self.accounts
+            .execute(
+                &owner,
+                AccountCommand::AllocateCredits {
+                    sandbox_id: sandbox_id.to_string(),
+                    transfer_id: transfer_id.clone(),
+                    amount,
+                    now_ms,
+                },
+            )
+            .await?;
         let extended = {
             let _guard = self.locks.lock(sandbox_id).await;
             self.sandboxes

@@ -23,6 +23,7 @@ const DEATH_GRACE: Duration = Duration::from_secs(2);
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct ReconcileReport {
     pub containers_removed: usize,
+    /// Sandboxes whose container is dead, failed `DEATH_GRACE` later.
     pub sandboxes_failed: usize,
     /// Sandboxes a dead process was creating, provisioned or adopted now.
     pub sandboxes_provisioned: usize,
@@ -83,13 +84,10 @@ impl App {
             ) {
                 continue;
             }
-            // A listing under load can miss or misstate a container: only a
-            // direct look that finds it stopped or gone is a death.
-            match self.runtime.container_status(container).await? {
-                Some(ContainerStatus::Stopped) => {}
-                None => {}
-                Some(_) => continue,
+            if !self.confirmed_dead(container).await? {
+                continue;
             }
+            tracing::info!(sandbox_id = %view.sandbox_id, container, listed = ?alive.get(container), "a running sandbox's container is dead");
             dead.push((
                 view.sandbox_id.clone(),
                 container.to_string(),
@@ -97,31 +95,58 @@ impl App {
             ));
         }
         let found = dead.len();
-        if found > 0 {
-            let app = self.clone();
-            tokio::spawn(async move {
-                tokio::time::sleep(DEATH_GRACE).await;
-                for (sandbox_id, container, listed) in dead {
-                    let failed = app
-                        .fail(&sandbox_id, "the sandbox's container vanished or stopped")
-                        .await;
-                    if !failed {
-                        continue;
-                    }
-                    tracing::warn!(sandbox_id, "the sandbox's container died or vanished");
-                    if listed {
-                        if let Err(e) = app.runtime.destroy(&container).await {
-                            tracing::warn!(sandbox_id, error = %e, "could not remove a dead sandbox's container");
-                        }
+        self.fail_after_grace(dead);
+        Ok(found)
+    }
+
+    /// Fail the sandboxes of containers found dead (sandbox, container,
+    /// whether the engine still lists it) `DEATH_GRACE` from now, in a task
+    /// of their own, unless they ended meanwhile; remove what is left.
+    fn fail_after_grace(self: &Arc<Self>, dead: Vec<(String, String, bool)>) {
+        if dead.is_empty() {
+            return;
+        }
+        let app = self.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(DEATH_GRACE).await;
+            for (sandbox_id, container, listed) in dead {
+                let failed = app
+                    .fail(&sandbox_id, "the sandbox's container vanished or stopped")
+                    .await;
+                if !failed {
+                    continue;
+                }
+                tracing::warn!(sandbox_id, "the sandbox's container died or vanished");
+                if listed {
+                    if let Err(e) = app.runtime.destroy(&container).await {
+                        tracing::warn!(sandbox_id, error = %e, "could not remove a dead sandbox's container");
                     }
                 }
-            });
-        }
-        Ok(found)
+            }
+        });
+    }
+
+    /// A listing under load can miss or misstate a container: only a direct
+    /// look that finds it stopped or gone is a death.
+    async fn confirmed_dead(&self, container: &str) -> Result<bool, AppError> {
+        Ok(matches!(
+            self.runtime.container_status(container).await?,
+            Some(ContainerStatus::Stopped) | None
+        ))
     }
 
     pub async fn reconcile(self: &Arc<Self>) -> Result<ReconcileReport, AppError> {
         let mut report = ReconcileReport::default();
+        let live = [
+            SandboxState::Creating,
+            SandboxState::Starting,
+            SandboxState::Running,
+            SandboxState::Paused,
+        ];
+        // Read before the listing, as the watch does: this process (or
+        // another) keeps serving while it reconciles, and a sandbox whose
+        // container started after the listing must not look vanished.
+        let live_views = self.read.sandboxes_in(&live);
         let containers = self.runtime.list_managed().await?;
         let mut by_sandbox: HashMap<String, Vec<(String, ContainerStatus)>> = HashMap::new();
         for c in containers {
@@ -143,19 +168,17 @@ impl App {
                             && s.container_id.as_deref() == Some(container_id.as_str()))
                 });
                 if !owned {
+                    tracing::info!(sandbox_id, container_id, state = ?sandbox.as_ref().map(|s| s.state), "removing a container no live sandbox owns");
                     self.runtime.destroy(container_id).await?;
                     report.containers_removed += 1;
                 }
             }
         }
 
-        let live = [
-            SandboxState::Creating,
-            SandboxState::Starting,
-            SandboxState::Running,
-            SandboxState::Paused,
-        ];
-        for view in self.read.sandboxes_in(&live) {
+        // Failed after the grace a terminate in another process gets to
+        // record its end, as the watch does.
+        let mut dead = Vec::new();
+        for view in live_views {
             let status = view.container_id.as_deref().and_then(|container| {
                 by_sandbox
                     .get(&view.sandbox_id)?
@@ -173,17 +196,13 @@ impl App {
                     // seen stopped by the watch).
                 }
                 (_, None) | (_, Some(ContainerStatus::Stopped)) => {
-                    if let (Some(container), Some(ContainerStatus::Stopped)) =
-                        (view.container_id.as_deref(), status)
-                    {
-                        self.runtime.destroy(container).await?;
+                    let container = view.container_id.clone().unwrap_or_default();
+                    if !container.is_empty() && !self.confirmed_dead(&container).await? {
+                        continue;
                     }
-                    self.fail(
-                        &view.sandbox_id,
-                        "the sandbox's container vanished or stopped",
-                    )
-                    .await;
-                    report.sandboxes_failed += 1;
+                    let listed = status.is_some();
+                    tracing::info!(sandbox_id = %view.sandbox_id, container, ?status, "a live sandbox's container is dead");
+                    dead.push((view.sandbox_id.clone(), container, listed));
                 }
                 (SandboxState::Paused, Some(ContainerStatus::Running)) => {
                     if let Some(container) = view.container_id.as_deref() {
@@ -198,6 +217,9 @@ impl App {
                 _ => {}
             }
         }
+
+        report.sandboxes_failed = dead.len();
+        self.fail_after_grace(dead);
 
         for execution in self.read.running_executions() {
             // A live process still runs it (a leader change, not a restart).

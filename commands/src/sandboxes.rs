@@ -234,20 +234,17 @@ impl App {
         let token = new_sandbox_token();
         let now_ms = self.now_ms();
         let transfer_id = domain::transfers::funding_transfer_id(&sandbox_id);
-        {
-            let _guard = self.locks.lock(&account_id).await;
-            self.accounts
-                .execute(
-                    &account_id,
-                    AccountCommand::AllocateCredits {
-                        sandbox_id: sandbox_id.clone(),
-                        transfer_id: transfer_id.clone(),
-                        amount,
-                        now_ms,
-                    },
-                )
-                .await?;
-        }
+        self.accounts
+            .execute(
+                &account_id,
+                AccountCommand::AllocateCredits {
+                    sandbox_id: sandbox_id.clone(),
+                    transfer_id: transfer_id.clone(),
+                    amount,
+                    now_ms,
+                },
+            )
+            .await?;
         let created = self
             .sandboxes
             .execute(

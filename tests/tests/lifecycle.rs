@@ -328,31 +328,55 @@ async fn ledgers_and_statements_export_as_csv() {
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
 
-/// Asked for (`--sandbox-cpu-weight`), under the engine's cgroupfs driver
-/// the sandboxes share Sockt's own cgroup with that weight; under systemd
-/// they stay in the engine's.
+/// By default, under the engine's cgroupfs driver, the sandboxes share
+/// Sockt's own cgroup weighted like eight busy host processes (under
+/// systemd they stay in the engine's); and the server, started in the root
+/// group, moves into a group of its own with the same weight (this test
+/// process is the server: one a supervisor placed elsewhere stays there).
 #[tokio::test(flavor = "multi_thread")]
-async fn sandboxes_share_a_weighted_cgroup_when_asked() {
-    let server = TestServer::start_with(&["--sandbox-cpu-weight", "3"]).await;
+async fn sandboxes_and_the_server_run_in_weighted_cgroups() {
+    let server = TestServer::start().await;
     let key = server.account(10).await;
     let id = server
         .running_sandbox(&key, json!({"tier": "nano", "initial_credits_cents": 5}))
         .await;
     let name = format!("sockt-{id}");
     let parent = docker(&["inspect", "-f", "{{.HostConfig.CgroupParent}}", &name]);
+    let v2 = docker(&["info", "-f", "{{.CgroupVersion}}"]) == "2";
+    let weight_of = |group: &str| {
+        let file = if v2 {
+            format!("/sys/fs/cgroup{group}/cpu.weight")
+        } else {
+            format!("/sys/fs/cgroup/cpu{group}/cpu.shares")
+        };
+        std::fs::read_to_string(&file).unwrap().trim().to_string()
+    };
+    let eight = if v2 { "800" } else { "8192" };
     if docker(&["info", "-f", "{{.CgroupDriver}}"]) == "cgroupfs" {
         assert_eq!(parent, "/sockt");
-        let (file, weight) = if docker(&["info", "-f", "{{.CgroupVersion}}"]) == "2" {
-            ("/sys/fs/cgroup/sockt/cpu.weight", "300")
-        } else {
-            ("/sys/fs/cgroup/cpu/sockt/cpu.shares", "3072")
-        };
-        assert_eq!(std::fs::read_to_string(file).unwrap().trim(), weight);
+        assert_eq!(weight_of("/sockt"), eight);
         let pid = docker(&["inspect", "-f", "{{.State.Pid}}", &name]);
         let groups = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
         assert!(groups.contains("/sockt/"), "{groups}");
     } else {
         assert_eq!(parent, "");
+    }
+    let own = std::fs::read_to_string("/proc/self/cgroup").unwrap();
+    let cpu_line = own
+        .lines()
+        .find(|l| {
+            let controllers = l.split(':').nth(1).unwrap_or("");
+            if v2 {
+                controllers.is_empty()
+            } else {
+                controllers.split(',').any(|c| c == "cpu")
+            }
+        })
+        .unwrap();
+    let group = cpu_line.splitn(3, ':').nth(2).unwrap();
+    assert_ne!(group, "/", "the server left the root group: {own}");
+    if group == "/sockt-server" {
+        assert_eq!(weight_of(group), eight);
     }
     let (status, _) = server.delete(&format!("/v1/sandboxes/{id}"), &key).await;
     assert_eq!(status, StatusCode::OK);
@@ -377,8 +401,6 @@ async fn containers_are_hardened_and_limited_by_tier() {
     assert_eq!(host["NanoCpus"], 250_000_000);
     assert_eq!(host["Memory"], 256 << 20);
     assert_eq!(host["PidsLimit"], 128);
-    // By default the sandboxes stay in the engine's cgroup.
-    assert_eq!(host["CgroupParent"], "");
     // The only host paths: the agent binary and the name-resolution files
     // (read-only), and the agent socket's directory, the sandbox's own.
     let binds: Vec<String> = serde_json::from_value(host["Binds"].clone()).unwrap();

@@ -184,6 +184,92 @@ async fn store_suite(location: StoreLocation) {
 
     two_processes_write_one_account(&live, &other, account, t0).await;
     commits_at_once_each_read_their_own_write(&live, t0).await;
+    one_accounts_commands_at_once(&live, &other, t0).await;
+}
+
+/// Sixty allocations of one account at once, from two processes, for more
+/// than it holds: each process decides its queued commands in turn and
+/// commits them together; exactly the fifty the balance covers land, the
+/// other ten are refused alone, each caller sees its own outcome in the
+/// read model, and on SQLite the commands took far fewer commits.
+async fn one_accounts_commands_at_once(live: &stores::Stores, other: &stores::Stores, t0: i64) {
+    let account = "acct-busy";
+    live.accounts
+        .execute(
+            account,
+            AccountCommand::OpenAccount {
+                name: "busy".into(),
+                key_hash: "busy01".into(),
+                now_ms: t0,
+            },
+        )
+        .await
+        .unwrap();
+    live.accounts
+        .execute(
+            account,
+            AccountCommand::DepositCredits {
+                cents: 1,
+                now_ms: t0,
+            },
+        )
+        .await
+        .unwrap();
+    let each = domain::money::MSATS_PER_CENT / 50;
+    let commits_before = commit_count(live);
+    let allocations = (0..60).map(|i| {
+        let process = if i % 4 == 0 { other } else { live };
+        let (accounts, read) = (process.accounts.clone(), process.read.clone());
+        async move {
+            let transfer_id = format!("busy-{i}");
+            let outcome = accounts
+                .execute(
+                    account,
+                    AccountCommand::AllocateCredits {
+                        sandbox_id: format!("sb-busy-{i}"),
+                        transfer_id: transfer_id.clone(),
+                        amount: Msats(each),
+                        now_ms: t0,
+                    },
+                )
+                .await;
+            let seen = read
+                .account(account)
+                .is_some_and(|a| a.balance.0 <= domain::money::MSATS_PER_CENT - each);
+            (outcome, seen)
+        }
+    });
+    let outcomes = futures::future::join_all(allocations).await;
+    let landed = outcomes.iter().filter(|(o, _)| o.is_ok()).count();
+    assert_eq!(landed, 50, "{outcomes:?}");
+    for (outcome, seen) in &outcomes {
+        match outcome {
+            Ok(()) => assert!(seen, "a caller sees its own allocation"),
+            Err(e) => assert!(
+                matches!(
+                    e,
+                    cqrs_es::AggregateError::UserError(
+                        domain::account::AccountError::InsufficientCredits { .. }
+                    )
+                ),
+                "{e}"
+            ),
+        }
+    }
+    let stored = live.accounts.load(account).await.unwrap();
+    assert_eq!(stored.balance, Msats(0));
+    if let Some(commits) = commit_count(live) {
+        let taken = commits - commits_before.unwrap_or(0);
+        assert!(
+            taken <= 20,
+            "45 commands of one process took {taken} commits"
+        );
+    }
+}
+
+fn commit_count(stores: &stores::Stores) -> Option<u64> {
+    let stats = stores.commit_stats.as_ref()?;
+    Some(stats.commits.load(std::sync::atomic::Ordering::SeqCst))
 }
 
 /// Fifty commits at once (their catch-ups coalesce): each caller finds its

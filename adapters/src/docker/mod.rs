@@ -114,17 +114,10 @@ impl Default for DockerConfig {
             oci_runtime: None,
             tier_runtimes: HashMap::new(),
             agent: None,
-            sandbox_cpu_weight: DEFAULT_SANDBOX_CPU_WEIGHT,
+            sandbox_cpu_weight: cpu_group::DEFAULT_WEIGHT,
         }
     }
 }
-
-/// The sandboxes' CPU weight unless configured: none of Sockt's (the
-/// engine's group). A heavier group favours the sandboxes over the server
-/// itself, so one tenant's spinning sandbox slows every other tenant's
-/// calls (`tests/hostile.rs`); an operator whose engine keeps the CPU busy
-/// may choose otherwise (see `cpu_group`).
-pub const DEFAULT_SANDBOX_CPU_WEIGHT: u32 = 0;
 
 pub struct DockerRuntime {
     docker: Docker,

@@ -12,6 +12,7 @@ mod feed;
 mod group_commit;
 mod lease;
 mod log;
+mod queues;
 mod states;
 
 pub use bus::SNAPSHOT_EVERY;

@@ -1,20 +1,23 @@
 //! An in-memory event store behind the command-bus port: cqrs-es's
 //! `MemStore`, with the read model as its query, so views stay current.
+//! As the port promises, one stream's commands are decided in turn.
 
 use async_trait::async_trait;
 use cqrs_es::mem_store::MemStore;
 use cqrs_es::{Aggregate, AggregateError, CqrsFramework, DomainEvent, EventStore, Query};
 use domain::chain::{commit_hash, ChainedEvent, GENESIS, HASH_KEY, PREV_KEY};
 use domain::ports::{CommandBus, StoredEvent};
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 pub struct MemBus<A: Aggregate> {
     store: MemStore<A>,
     cqrs: CqrsFramework<A, MemStore<A>>,
     /// Every stream a command was sent to (the store cannot list them).
     streams: Mutex<BTreeSet<String>>,
+    /// One stream's commands wait for each other.
+    turns: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     /// Commits fail (as a store whose disk is full would) while set.
     refusing: AtomicBool,
     /// How long each commit takes (a slow disk), in milliseconds.
@@ -28,6 +31,7 @@ impl<A: Aggregate<Services = ()> + Clone + 'static> MemBus<A> {
             cqrs: CqrsFramework::new(store.clone(), vec![Box::new(query)], ()),
             store,
             streams: Mutex::default(),
+            turns: Mutex::default(),
             refusing: AtomicBool::new(false),
             commit_ms: AtomicU64::new(0),
         }
@@ -106,6 +110,14 @@ where
         aggregate_id: &str,
         command: A::Command,
     ) -> Result<(), AggregateError<A::Error>> {
+        let turn = self
+            .turns
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .entry(aggregate_id.to_string())
+            .or_default()
+            .clone();
+        let _turn = turn.lock().await;
         if self.refusing.load(Ordering::SeqCst) {
             return Err(AggregateError::UnexpectedError(Box::new(
                 std::io::Error::other("the store refused the commit"),

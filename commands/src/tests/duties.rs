@@ -29,6 +29,8 @@ async fn a_process_leads_only_while_it_holds_the_lease() {
     lease.0.store(true, Ordering::SeqCst);
     duties.step(&shutdown).await.unwrap();
     assert!(leadership.is_leading());
+    // Failed after the grace a terminate elsewhere gets to record its end.
+    tokio::time::sleep(std::time::Duration::from_millis(2_500)).await;
     assert_eq!(
         h.sandbox(&vanished).await.state,
         SandboxState::Failed,

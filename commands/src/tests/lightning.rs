@@ -571,6 +571,7 @@ async fn a_failed_lightning_sandbox_shows_its_withdraw_link_and_refunds() {
     let (id, caller) = paid_and_running(&h, 100).await;
     h.runtime.vanish(&id);
     h.app.reconcile().await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(2_500)).await;
     assert_eq!(h.sandbox(&id).await.state, SandboxState::Failed);
     let status = h.app.present(h.app.sandbox(&caller, &id).unwrap());
     let shown = status.withdraw.clone().expect("the status shows the link");

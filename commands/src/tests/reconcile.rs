@@ -20,6 +20,8 @@ async fn strays_go_and_vanished_containers_fail_their_sandbox() {
     let report = h.app.reconcile().await.unwrap();
     assert_eq!(report.containers_removed, 1);
     assert_eq!(report.sandboxes_failed, 1);
+    // Failed after the grace a terminate elsewhere gets to record its end.
+    tokio::time::sleep(std::time::Duration::from_millis(2_500)).await;
     assert_eq!(h.sandbox(&vanished).await.state, SandboxState::Failed);
     assert_eq!(h.sandbox(&kept).await.state, SandboxState::Running);
     assert_eq!(h.runtime.count(), 1);
@@ -166,4 +168,23 @@ async fn a_container_killed_by_a_terminate_is_not_taken_for_a_death() {
     h.app.terminate(&owner, &id, None).await.unwrap();
     tokio::time::sleep(std::time::Duration::from_millis(2_500)).await;
     assert_eq!(h.sandbox(&id).await.state, SandboxState::Terminated);
+}
+
+/// A new leader keeps serving while it reconciles: a running sandbox whose
+/// container a listing left out (started after it, or missed by a busy
+/// engine) is not taken for a death — only a direct look decides.
+#[tokio::test]
+async fn reconciliation_fails_only_what_a_direct_look_finds_dead() {
+    let h = Harness::new();
+    let owner = h.account(100).await;
+    let unlisted = h.running_sandbox(&owner, "nano", 10).await;
+    let dead = h.running_sandbox(&owner, "nano", 10).await;
+    h.runtime.leave_out_of_listings(&unlisted);
+    h.runtime.force_status(&dead, ContainerStatus::Stopped);
+
+    let report = h.app.reconcile().await.unwrap();
+    assert_eq!(report.sandboxes_failed, 1);
+    tokio::time::sleep(std::time::Duration::from_millis(2_500)).await;
+    assert_eq!(h.sandbox(&unlisted).await.state, SandboxState::Running);
+    assert_eq!(h.sandbox(&dead).await.state, SandboxState::Failed);
 }

@@ -10,6 +10,9 @@ use std::sync::Arc;
 #[async_trait]
 pub trait CommandBus<A: Aggregate>: Send + Sync {
     /// Load the aggregate, let it decide on `command`, and commit its events.
+    /// One stream's commands are decided one after another, each on the
+    /// state the one before it left (callers need no lock of their own);
+    /// an implementation may commit several of them together.
     async fn execute(
         &self,
         aggregate_id: &str,
