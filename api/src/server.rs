@@ -22,6 +22,10 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+/// How long a graceful stop waits for terminated sandboxes' containers
+/// still being removed.
+const REMOVALS_AT_STOP: Duration = Duration::from_secs(10);
+
 /// What every handler can reach. Cheap to clone — axum clones it for every
 /// request and every middleware — so it is one shared `AppContext`.
 #[derive(Clone)]
@@ -361,9 +365,11 @@ pub async fn bootstrap(config: &ServeConfig, local_addr: SocketAddr) -> anyhow::
         "background duties run in the process holding the leader lease"
     );
     let duties = tokio::spawn(duties.run(shutdown.clone()));
+    let stopping = app.clone();
     let background = tokio::spawn(async move {
         let _ = duties.await;
         let _ = checkpointing.await;
+        stopping.finish_removals(REMOVALS_AT_STOP).await;
     });
     let limit = NonZeroU32::new(config.rate_limit_per_minute)
         .context("SOCKT_RATE_LIMIT_PER_MINUTE must be at least 1")?;

@@ -39,6 +39,9 @@ pub struct App {
     pub(crate) outputs: OutputStore,
     pub(crate) running: RunningExecs,
     pub(crate) stdins: crate::stdin::Stdins,
+    /// Removals of terminated sandboxes' containers under way (a graceful
+    /// stop lets them finish).
+    pub(crate) removals: tokio_util::task::TaskTracker,
 }
 impl App {
     pub fn new(
@@ -65,6 +68,7 @@ impl App {
             runners: Arc::new(SingleProcess::new()),
             running: RunningExecs::default(),
             stdins: crate::stdin::Stdins::default(),
+            removals: tokio_util::task::TaskTracker::new(),
         })
     }
 

@@ -636,12 +636,13 @@ impl App {
             sandbox.container_id
         };
         // The removal (container, its disk, rules, agent directory) need not
-        // hold up the caller; a crash before it ends is finished by the
-        // reconciliation at start (containers of ended sandboxes go).
+        // hold up the caller; a graceful stop lets it finish, and a crash
+        // before it ends is finished by the reconciliation at start
+        // (containers of ended sandboxes go).
         if let Some(container) = container {
             let runtime = self.runtime.clone();
             let sandbox = sandbox_id.to_string();
-            tokio::spawn(async move {
+            self.removals.spawn(async move {
                 if let Err(e) = runtime.destroy(&container).await {
                     tracing::warn!(sandbox_id = %sandbox, error = %e, "could not remove a terminated sandbox's container; the next start removes it");
                 }
@@ -655,6 +656,22 @@ impl App {
             _ => None,
         };
         Ok((self.authorized_sandbox(principal, sandbox_id)?, refund))
+    }
+}
+
+impl App {
+    /// On a graceful stop: wait (at most `within`) for the removals of
+    /// terminated sandboxes' containers still under way.
+    pub async fn finish_removals(&self, within: std::time::Duration) {
+        self.removals.close();
+        if tokio::time::timeout(within, self.removals.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                "stopping with container removals under way; the next start finishes them"
+            );
+        }
     }
 }
 

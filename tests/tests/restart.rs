@@ -381,3 +381,23 @@ async fn a_second_server_on_one_sqlite_store_is_refused() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("SQLite serves one process"), "{stderr}");
 }
+
+/// A graceful stop lets the removals of terminated sandboxes' containers
+/// finish: nothing of a sandbox terminated just before outlives the server.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_graceful_stop_finishes_removing_terminated_containers() {
+    let server = TestServer::start().await;
+    let key = server.account(10).await;
+    let id = server
+        .running_sandbox(&key, json!({"tier": "nano", "initial_credits_cents": 5}))
+        .await;
+    let (status, _) = server.delete(&format!("/v1/sandboxes/{id}"), &key).await;
+    assert_eq!(status, StatusCode::OK);
+    let data_dir = server.stop().await;
+    let left = docker(&["ps", "-aq", "--filter", &format!("name=sockt-{id}")]);
+    assert_eq!(
+        left, "",
+        "the terminated sandbox's container outlived the stop"
+    );
+    let _ = std::fs::remove_dir_all(data_dir);
+}

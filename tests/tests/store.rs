@@ -19,27 +19,7 @@ async fn store_suite(location: StoreLocation) {
     let live = stores::open(&location).await.unwrap();
     let t0 = 1_800_000_000_000i64;
     let account = "acct-1";
-    live.accounts
-        .execute(
-            account,
-            AccountCommand::OpenAccount {
-                name: "n".into(),
-                key_hash: "ab12".into(),
-                now_ms: t0,
-            },
-        )
-        .await
-        .unwrap();
-    live.accounts
-        .execute(
-            account,
-            AccountCommand::DepositCredits {
-                cents: 100,
-                now_ms: t0,
-            },
-        )
-        .await
-        .unwrap();
+    open_funded_account(&live, account, "ab12", 100, t0).await;
     live.accounts
         .execute(
             account,
@@ -194,27 +174,7 @@ async fn store_suite(location: StoreLocation) {
 /// read model, and on SQLite the commands took far fewer commits.
 async fn one_accounts_commands_at_once(live: &stores::Stores, other: &stores::Stores, t0: i64) {
     let account = "acct-busy";
-    live.accounts
-        .execute(
-            account,
-            AccountCommand::OpenAccount {
-                name: "busy".into(),
-                key_hash: "busy01".into(),
-                now_ms: t0,
-            },
-        )
-        .await
-        .unwrap();
-    live.accounts
-        .execute(
-            account,
-            AccountCommand::DepositCredits {
-                cents: 1,
-                now_ms: t0,
-            },
-        )
-        .await
-        .unwrap();
+    open_funded_account(live, account, "busy01", 1, t0).await;
     let each = domain::money::MSATS_PER_CENT / 50;
     let commits_before = commit_count(live);
     let allocations = (0..60).map(|i| {
@@ -264,6 +224,27 @@ async fn one_accounts_commands_at_once(live: &stores::Stores, other: &stores::St
             taken <= 20,
             "45 commands of one process took {taken} commits"
         );
+    }
+}
+
+/// Open `account` (found by `key_hash`) with `cents` of credits.
+async fn open_funded_account(
+    stores: &stores::Stores,
+    account: &str,
+    key_hash: &str,
+    cents: u64,
+    now_ms: i64,
+) {
+    let commands = [
+        AccountCommand::OpenAccount {
+            name: account.into(),
+            key_hash: key_hash.into(),
+            now_ms,
+        },
+        AccountCommand::DepositCredits { cents, now_ms },
+    ];
+    for command in commands {
+        stores.accounts.execute(account, command).await.unwrap();
     }
 }
 
