@@ -41,7 +41,19 @@ trap stop_lnbits EXIT
 
 echo "== Rust tests" >&2
 unset SOCKT_DATABASE_URL SOCKT_DATA_DIR SOCKT_LISTEN SOCKT_SANDBOX_IMAGE SOCKT_ADMIN_TOKEN
+# Test servers leave their instance ids here: one dropped while a
+# provision was in flight may see that container made after its own
+# clean-up (a restart would reconcile it; a test server never restarts).
+export SOCKT_TEST_INSTANCES_DIR="$(mktemp -d /tmp/sockt-test-instances.XXXXXX)"
 cargo test --workspace -- --test-threads 4
+swept=0
+for instance in $(ls "$SOCKT_TEST_INSTANCES_DIR"); do
+  for id in $(docker ps -aq --filter "label=sockt.instance=$instance"); do
+    docker rm -f -v "$id" >/dev/null && swept=$((swept + 1))
+  done
+done
+rm -rf "$SOCKT_TEST_INSTANCES_DIR"
+echo "containers left by test servers, removed: $swept" >&2
 
 echo "== a server for the Python clients" >&2
 if [ ! -x "$venv/bin/pytest" ] || ! "$venv/bin/python" -c "import sockt, mcp, playwright" 2>/dev/null; then

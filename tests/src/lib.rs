@@ -12,7 +12,7 @@ use clap::Parser;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use sqlx::Connection;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
@@ -126,6 +126,7 @@ impl TestServer {
         let url = format!("http://{address}");
         let running = api::bootstrap(&config, address).await.unwrap();
         let instance_id = running.state.instance_id.clone();
+        note_instance(&instance_id);
         let read = running.state.app.read_model().clone();
         let shutdown = running.shutdown.clone();
         let router = api::router(running.state);
@@ -378,6 +379,16 @@ pub async fn containers_left(filter: &str) -> String {
 }
 
 /// Remove every container of a store (its pool's too), after a test.
+/// Where scripts/test.sh asks test servers to leave their instance ids:
+/// a server dropped while a provision was in flight may see its container
+/// made after its clean-up, and the script removes those after the tests.
+fn note_instance(instance: &str) {
+    if let Ok(dir) = std::env::var("SOCKT_TEST_INSTANCES_DIR") {
+        let _ = std::fs::create_dir_all(&dir);
+        let _ = std::fs::write(Path::new(&dir).join(instance), "");
+    }
+}
+
 pub fn remove_containers_of(instance: &str) {
     let ids = docker(&[
         "ps",

@@ -339,6 +339,10 @@ pub async fn agents(client: &Client, config: &BenchConfig) -> anyhow::Result<()>
         "### {} agents looping create → exec `true` → terminate for {} s (tier {})",
         config.agents, config.seconds, config.tier
     );
+    // From a quiet engine, as the bursts start: a scenario just before
+    // (the reads' 200 terminates) may still be removing containers and
+    // refilling the pool.
+    settle_pool(client).await;
     let recording = client.recording();
     let deadline = Instant::now() + Duration::from_secs(config.seconds);
     let loops = (0..config.agents).map(|_| {
