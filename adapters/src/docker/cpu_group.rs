@@ -111,16 +111,11 @@ fn write_weight(version: &SystemInfoCgroupVersionEnum, target: &WeightFile) -> s
 /// like `weight` busy host processes. Returns the group it runs in after,
 /// and whether it moved; an error where the tree cannot be written.
 pub fn place_server(weight: u32) -> std::io::Result<(String, bool)> {
-    let version = if Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
-        SystemInfoCgroupVersionEnum::_2
-    } else {
-        SystemInfoCgroupVersionEnum::_1
-    };
-    let own = std::fs::read_to_string("/proc/self/cgroup")?;
-    let group = cpu_group_of(&own, &version).unwrap_or("/").to_string();
+    let group = own_cpu_group()?;
     if weight == 0 || group != "/" {
         return Ok((group, false));
     }
+    let version = host_version();
     let target = weight_file(&version, SERVER_GROUP, weight);
     write_weight(&version, &target)?;
     std::fs::write(
@@ -128,6 +123,23 @@ pub fn place_server(weight: u32) -> std::io::Result<(String, bool)> {
         std::process::id().to_string(),
     )?;
     Ok((SERVER_GROUP.to_string(), true))
+}
+
+/// The cgroup whose CPU weight applies to this process ("/": the root).
+pub fn own_cpu_group() -> std::io::Result<String> {
+    let own = std::fs::read_to_string("/proc/self/cgroup")?;
+    Ok(cpu_group_of(&own, &host_version())
+        .unwrap_or("/")
+        .to_string())
+}
+
+/// The host's cgroup version, from its mounted hierarchy.
+fn host_version() -> SystemInfoCgroupVersionEnum {
+    if Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
+        SystemInfoCgroupVersionEnum::_2
+    } else {
+        SystemInfoCgroupVersionEnum::_1
+    }
 }
 
 /// The group whose CPU weight applies to a process, from its
