@@ -68,13 +68,12 @@ fn location(store: &StoreConfig) -> adapters::store::StoreLocation {
 /// The application over the store, for account commands (which touch no container).
 async fn application(store: &StoreConfig) -> anyhow::Result<std::sync::Arc<commands::App>> {
     let stores = api::stores::open(&location(store)).await?;
-    let runtime = adapters::docker::DockerRuntime::connect(Default::default()).await?;
     let clock = std::sync::Arc::new(adapters::clock::SystemClock);
     Ok(commands::App::new(
         stores.sandboxes,
         stores.accounts,
         stores.read,
-        std::sync::Arc::new(runtime),
+        std::sync::Arc::new(adapters::no_containers::NoContainers),
         clock,
         commands::AppConfig::default(),
     ))
@@ -86,9 +85,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Image {
             command: ImageCommand::Build(config),
         } => {
-            let runtime = adapters::docker::DockerRuntime::connect(Default::default()).await?;
+            let engine = adapters::docker::engine().await?;
             let outcome = adapters::image::ensure_image(
-                runtime.client(),
+                &engine,
                 &config.sandbox_image,
                 &config.store.data_dir.join("image-build"),
                 &|line| eprintln!("[image] {line}"),

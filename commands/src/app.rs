@@ -118,6 +118,11 @@ impl App {
         self.runtime.warm_pool()
     }
 
+    /// Terminated sandboxes whose containers are still being removed.
+    pub fn removals_in_flight(&self) -> usize {
+        self.removals.len()
+    }
+
     pub fn now_ms(&self) -> i64 {
         self.clock.now_ms()
     }

@@ -26,6 +26,38 @@ async fn wait_running(url: &str, key: &str, id: &str) {
     wait_state(url, key, id, "running").await;
 }
 
+/// Account commands work on the store alone: they never set up what a
+/// running server owns on the engine (its sandboxes' network rules, its
+/// cgroup weight), so they run with no engine reachable at all.
+#[test]
+fn account_commands_need_no_engine() {
+    let data_dir = temp_dir("sockt-accounts-cli");
+    let env = [
+        ("SOCKT_DATA_DIR", data_dir.to_str().unwrap()),
+        ("DOCKER_HOST", "unix:///nonexistent/docker.sock"),
+    ];
+    let created = tests::run_sockt(&["accounts", "create", "--credits-cents", "100"], &env);
+    let account = created
+        .split_whitespace()
+        .nth(1)
+        .expect("the account's id follows 'account'");
+    let deposited = tests::run_sockt(
+        &[
+            "accounts",
+            "deposit",
+            "--account-id",
+            account,
+            "--credits-cents",
+            "50",
+        ],
+        &env,
+    );
+    assert!(
+        deposited.contains("now holds 150 cents"),
+        "{created}\n{deposited}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn kill_dash_nine_then_restart_loses_nothing_and_bills_no_second_twice() {
     let data_dir = temp_dir("sockt-restart");

@@ -161,16 +161,24 @@ enum Purpose<'a> {
     Pool,
 }
 
+/// A client of the local engine, on an API version both speak; nothing
+/// else is set up (a tool that only builds an image uses this).
+pub async fn engine() -> anyhow::Result<Docker> {
+    let docker = Docker::connect_with_local_defaults()?
+        .negotiate_version()
+        .await?;
+    docker
+        .ping()
+        .await
+        .map_err(|e| anyhow::anyhow!("the Docker engine does not answer: {e}"))?;
+    Ok(docker)
+}
+
 impl DockerRuntime {
-    /// Connect to the local engine and agree on an API version.
+    /// Connect to the local engine and set up what sandboxes need (their
+    /// network and its rules, their cgroup): for the server alone.
     pub async fn connect(config: DockerConfig) -> anyhow::Result<DockerRuntime> {
-        let docker = Docker::connect_with_local_defaults()?
-            .negotiate_version()
-            .await?;
-        docker
-            .ping()
-            .await
-            .map_err(|e| anyhow::anyhow!("the Docker engine does not answer: {e}"))?;
+        let docker = engine().await?;
         check_runtimes(&docker, &config).await?;
         let (network, routed) = match &config.network {
             NetworkChoice::Isolated {

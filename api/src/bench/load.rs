@@ -177,19 +177,25 @@ async fn hold(
 }
 
 /// Wait (at most three minutes) until the server's warm pool has stopped
-/// refilling — its ready count unchanged for five seconds — so the reads
-/// measure reads under metering, not the engine making containers.
+/// refilling — its ready count unchanged for five seconds — and no
+/// terminated sandbox's container is still being removed, so a scenario
+/// measures its own load, not the engine making or removing containers
+/// for the one before.
 pub(super) async fn settle_pool(client: &Client) {
     let started = Instant::now();
     let mut last = None;
     let mut steady_since = Instant::now();
     while started.elapsed() < Duration::from_secs(180) {
-        let ready = client
+        let health = client
             .call(reqwest::Method::GET, "/healthz", None)
             .await
-            .ok()
-            .map(|h| h["warm_pool"].to_string());
-        if ready != last {
+            .ok();
+        // Containers still being removed keep the engine busy too.
+        let removing = health
+            .as_ref()
+            .map_or(0, |h| h["removing"].as_u64().unwrap_or(0));
+        let ready = health.map(|h| format!("{}, removing {removing}", h["warm_pool"]));
+        if ready != last || removing > 0 {
             last = ready;
             steady_since = Instant::now();
         } else if steady_since.elapsed() >= Duration::from_secs(5) {
@@ -198,7 +204,7 @@ pub(super) async fn settle_pool(client: &Client) {
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     println!(
-        "(waited {:.0} s for the warm pool to settle: {})",
+        "(waited {:.0} s for the warm pool to settle and removals to end: {})",
         started.elapsed().as_secs_f64(),
         last.unwrap_or_default()
     );

@@ -30,6 +30,8 @@ pub struct FakeRuntime {
     unlisted: Mutex<std::collections::BTreeSet<String>>,
     /// Executions started and killed, by id, in order.
     exec_log: Mutex<Vec<(&'static str, String)>>,
+    /// Removals wait while a test holds this (as an engine's may take a while).
+    removals_gate: tokio::sync::RwLock<()>,
 }
 
 impl FakeRuntime {
@@ -56,6 +58,11 @@ impl FakeRuntime {
             .unwrap_or_else(|p| p.into_inner())
             .get(sandbox_id)
             .cloned()
+    }
+
+    /// Hold every removal (`destroy`) until the guard is dropped.
+    pub async fn hold_removals(&self) -> tokio::sync::RwLockWriteGuard<'_, ()> {
+        self.removals_gate.write().await
     }
 
     pub fn count(&self) -> usize {
@@ -170,6 +177,12 @@ impl SandboxRuntime for FakeRuntime {
     }
 
     async fn destroy(&self, container: &str) -> Result<(), RuntimeError> {
+        let _open = self.removals_gate.read().await;
+        self.containers().remove(container);
+        Ok(())
+    }
+
+    async fn halt(&self, container: &str) -> Result<(), RuntimeError> {
         self.containers().remove(container);
         Ok(())
     }

@@ -56,6 +56,25 @@ async fn terminate_returns_the_unused_balance_once() {
 }
 
 #[tokio::test]
+async fn removals_of_terminated_sandboxes_are_counted_until_they_end() {
+    let h = Harness::new();
+    let owner = h.account(100).await;
+    let id = h.running_sandbox(&owner, "nano", 10).await;
+    let held = h.runtime.hold_removals().await;
+    h.app.terminate(&owner, &id, None).await.unwrap();
+    assert_eq!(h.app.removals_in_flight(), 1, "the removal waits");
+    drop(held);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while h.app.removals_in_flight() > 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the removal never ended"
+        );
+        tokio::task::yield_now().await;
+    }
+}
+
+#[tokio::test]
 async fn another_tenant_cannot_act_on_a_sandbox() {
     let h = Harness::new();
     let owner = h.account(100).await;
