@@ -138,9 +138,16 @@ pub async fn status(
     State(state): State<AppState>,
     Caller(caller): Caller,
     Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
-    let view = state.app.sandbox(&caller, &id)?;
-    Ok(Json(status_of(&state, view, None)))
+) -> ApiResult<axum::response::Response> {
+    use axum::response::IntoResponse;
+    let view = state.app.present(state.app.sandbox(&caller, &id)?);
+    let status = wire::SandboxStatusJson {
+        view: &view,
+        public_url: &state.public_url,
+        proxy: &state.proxy_origins,
+        token: None,
+    };
+    Ok(Json(status).into_response())
 }
 
 pub async fn pause(

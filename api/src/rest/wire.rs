@@ -77,46 +77,85 @@ pub fn withdraw_json(link: &commands::WithdrawLink) -> Value {
     json!({ "destination": "lnurl_withdraw", "status": "claimable", "amount_msats": link.amount.0, "lnurl": super::lightning::lnurl(&link.url), "url": link.url })
 }
 
-/// The sandbox status object.
+/// The sandbox status object, written straight to JSON (the status read
+/// is the busiest path: no map of values is built for it).
+pub struct SandboxStatusJson<'a> {
+    pub view: &'a SandboxStatus,
+    pub public_url: &'a str,
+    pub proxy: &'a super::ProxyOrigins,
+    pub token: Option<&'a str>,
+}
+
+impl serde::Serialize for SandboxStatusJson<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let view = self.view;
+        let id = &view.sandbox_id;
+        let mut map = serializer.serialize_map(Some(31))?;
+        map.serialize_entry("sandbox_id", id)?;
+        map.serialize_entry("status", view.state.as_str())?;
+        map.serialize_entry("tier", view.tier.as_str())?;
+        map.serialize_entry("runtime", view.runtime.as_deref().unwrap_or("docker"))?;
+        map.serialize_entry("billing_method", view.billing.as_str())?;
+        map.serialize_entry("template", &view.image)?;
+        map.serialize_entry("label", &view.label)?;
+        map.serialize_entry("consumed_msats", &view.consumed.0)?;
+        map.serialize_entry("msats_per_second", &view.msats_per_second)?;
+        map.serialize_entry("sats_per_second", &(view.msats_per_second as f64 / 1000.0))?;
+        map.serialize_entry("prepaid_balance_msats", &view.balance.0)?;
+        map.serialize_entry("seconds_remaining", &view.seconds_remaining)?;
+        map.serialize_entry("warning_level", &view.warning.map(WarningLevel::as_str))?;
+        map.serialize_entry("next_poll_secs", &view.next_poll_secs)?;
+        map.serialize_entry("pending_invoice", &pending_invoice(view))?;
+        map.serialize_entry("sandbox_token", &self.token)?;
+        map.serialize_entry(
+            "proxy_url",
+            &format_args!("{}/v1/sandboxes/{id}/proxy/", self.public_url),
+        )?;
+        // The app itself lives on an origin of its own (proxy_url redirects there).
+        map.serialize_entry(
+            "proxy_url_template",
+            &format_args!("{}/{{path}}", self.proxy.origin(id, "{port}")),
+        )?;
+        map.serialize_entry("paid_in_msats", &view.paid_in.0)?;
+        map.serialize_entry("refunded_msats", &view.refunded.0)?;
+        map.serialize_entry("refund_attempts", &view.refund_attempts)?;
+        map.serialize_entry("refund", &view.withdraw.as_ref().map(withdraw_json))?;
+        map.serialize_entry("pause_reason", &view.pause_reason)?;
+        let no_env: &[String] = &[];
+        map.serialize_entry(
+            "env_names",
+            view.env.as_ref().map_or(no_env, |e| e.names.as_slice()),
+        )?;
+        map.serialize_entry("timeout_secs", &view.lifetime.timeout_secs)?;
+        map.serialize_entry("idle_pause_secs", &view.lifetime.idle_pause_secs)?;
+        map.serialize_entry(
+            "ends_at_ms",
+            &view
+                .started_at_ms
+                .and_then(|at| view.lifetime.ends_at_ms(at)),
+        )?;
+        map.serialize_entry("network", &view.network)?;
+        map.serialize_entry("error", &view.failure)?;
+        map.serialize_entry("created_at_ms", &view.created_at_ms)?;
+        map.end()
+    }
+}
+
+/// The sandbox status object, as a value to embed or extend.
 pub fn sandbox_status(
     view: &SandboxStatus,
     public_url: &str,
     proxy: &super::ProxyOrigins,
     token: Option<&str>,
 ) -> Value {
-    json!({
-        "sandbox_id": view.sandbox_id,
-        "status": view.state.as_str(),
-        "tier": view.tier.as_str(),
-        "runtime": view.runtime.as_deref().unwrap_or("docker"),
-        "billing_method": view.billing.as_str(),
-        "template": view.image,
-        "label": view.label,
-        "consumed_msats": view.consumed.0,
-        "msats_per_second": view.msats_per_second,
-        "sats_per_second": view.msats_per_second as f64 / 1000.0,
-        "prepaid_balance_msats": view.balance.0,
-        "seconds_remaining": view.seconds_remaining,
-        "warning_level": view.warning.map(WarningLevel::as_str),
-        "next_poll_secs": view.next_poll_secs,
-        "pending_invoice": pending_invoice(view),
-        "sandbox_token": token,
-        "proxy_url": format!("{public_url}/v1/sandboxes/{}/proxy/", view.sandbox_id),
-        // The app itself lives on an origin of its own (proxy_url redirects there).
-        "proxy_url_template": format!("{}/{{path}}", proxy.origin(&view.sandbox_id, "{port}")),
-        "paid_in_msats": view.paid_in.0,
-        "refunded_msats": view.refunded.0,
-        "refund_attempts": view.refund_attempts,
-        "refund": view.withdraw.as_ref().map(withdraw_json),
-        "pause_reason": view.pause_reason,
-        "env_names": view.env.as_ref().map(|e| e.names.clone()).unwrap_or_default(),
-        "timeout_secs": view.lifetime.timeout_secs,
-        "idle_pause_secs": view.lifetime.idle_pause_secs,
-        "ends_at_ms": view.started_at_ms.and_then(|at| view.lifetime.ends_at_ms(at)),
-        "network": view.network,
-        "error": view.failure,
-        "created_at_ms": view.created_at_ms,
+    serde_json::to_value(SandboxStatusJson {
+        view,
+        public_url,
+        proxy,
+        token,
     })
+    .unwrap_or(Value::Null)
 }
 
 pub fn tiers() -> Value {
