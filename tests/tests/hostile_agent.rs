@@ -4,7 +4,8 @@
 //! once it started, its memory and environment are closed to the sandbox's
 //! processes, no other sandbox's agent is in reach, and a sandbox that
 //! removes its agent's socket still runs commands (through Docker's exec
-//! API) and leaves nothing behind.
+//! API) and leaves nothing behind; one that puts an impostor behind it
+//! cannot make the server hold more of a file than was asked for.
 #![allow(clippy::unwrap_used)]
 
 use serde_json::json;
@@ -137,6 +138,79 @@ async fn the_agent_serves_only_the_server_and_keeps_its_secret() {
             .delete(&format!("/v1/sandboxes/{sandbox}"), &key)
             .await;
     }
+    traces.assert_none_left();
+    server.assert_audit_passes().await;
+}
+
+/// Takes the agent's socket and answers every read with far more than was
+/// asked for: 64 frames of 1 MiB, then silence.
+const IMPOSTOR: &str = r#"
+import json, os, socket, struct
+def frame(kind, payload):
+    return bytes([kind]) + struct.pack(">I", len(payload)) + payload
+os.unlink("/run/sockt/s")
+listener = socket.socket(socket.AF_UNIX)
+listener.bind("/run/sockt/s")
+listener.listen(8)
+open("/tmp/impostor-ready", "w").close()
+while True:
+    s, _ = listener.accept()
+    try:
+        s.sendall(frame(1, json.dumps({"reply": "hello", "nonce": "00", "version": 1}).encode()))
+        s.recv(65536)
+        s.sendall(frame(1, json.dumps({"reply": "size", "size": 10}).encode()))
+        chunk = frame(6, b"x" * (1 << 20))
+        for _ in range(64):
+            s.sendall(chunk)
+    except OSError:
+        pass
+"#;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_impostor_behind_the_agents_socket_cannot_flood_a_read() {
+    require_agent();
+    let server = TestServer::start().await;
+    let key = server.account(200).await;
+    let id = server.running_sandbox(&key, json!({"tier": "nano"})).await;
+    server
+        .post(
+            &format!("/v1/sandboxes/{id}/files/write"),
+            &key,
+            json!({"path": "impostor.py", "content": IMPOSTOR}),
+        )
+        .await;
+    let poll = server
+        .exec(
+            &key,
+            &id,
+            json!({"command": "setsid python3 impostor.py > /dev/null 2>&1 < /dev/null & for i in $(seq 50); do test -e /tmp/impostor-ready && break; sleep 0.1; done; test -e /tmp/impostor-ready"}),
+        )
+        .await;
+    assert_eq!(poll["exit_code"], 0, "the impostor listens: {poll}");
+
+    let began = std::time::Instant::now();
+    let (status, answer) = server
+        .post(
+            &format!("/v1/sandboxes/{id}/files/read"),
+            &key,
+            json!({"path": "anything", "max_bytes": 1000}),
+        )
+        .await;
+    assert_eq!(
+        status,
+        reqwest::StatusCode::INTERNAL_SERVER_ERROR,
+        "{answer}"
+    );
+    assert!(
+        began.elapsed() < std::time::Duration::from_secs(10),
+        "refused at the first frame past max_bytes, not held until a timeout: {:?}",
+        began.elapsed()
+    );
+    let (status, _) = server.get(&format!("/v1/sandboxes/{id}"), &key).await;
+    assert!(status.is_success(), "the server still answers");
+
+    let traces = Traces::before_terminating(&[&id]);
+    server.delete(&format!("/v1/sandboxes/{id}"), &key).await;
     traces.assert_none_left();
     server.assert_audit_passes().await;
 }

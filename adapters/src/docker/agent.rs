@@ -288,14 +288,16 @@ async fn read_frame(read: &mut OwnedReadHalf) -> Result<(Kind, Vec<u8>), Runtime
     Ok((kind, payload))
 }
 
+/// Header and payload go out in one vectored write, the payload uncopied
+/// (a file's megabyte travels as it is).
 async fn send_frame(
     write: &mut OwnedWriteHalf,
     kind: Kind,
     payload: &[u8],
 ) -> Result<(), RuntimeError> {
-    let mut bytes = protocol::header(kind, payload.len()).to_vec();
-    bytes.extend_from_slice(payload);
-    write.write_all(&bytes).await.map_err(broken)
+    let header = protocol::header(kind, payload.len());
+    let mut frame = bytes::Buf::chain(header.as_slice(), payload);
+    write.write_all_buf(&mut frame).await.map_err(broken)
 }
 
 /// The port's error for a refusal about `path`.
@@ -458,21 +460,42 @@ async fn write_unbounded(
     }
 }
 
-/// Receive a file after a read request.
+/// Receive a file after a read request for at most `max_bytes`. Each
+/// frame is read straight into the file's buffer. The sandbox may have put
+/// an impostor behind the agent's socket: more than was asked for is
+/// refused, not held.
 async fn read_unbounded(
     mut connection: Connection,
     path: &str,
+    max_bytes: u64,
 ) -> Result<FileContent, RuntimeError> {
     let size = match connection.reply().await? {
         Reply::Size { size } => size,
         Reply::Refused { refusal, detail } => return Err(refused(refusal, path, detail)),
         other => return Err(broken(format!("unexpected reply {other:?}"))),
     };
-    let mut bytes = Vec::new();
+    let most = usize::try_from(max_bytes).unwrap_or(usize::MAX);
+    let expected = usize::try_from(size).unwrap_or(usize::MAX).min(most);
+    let mut bytes = Vec::with_capacity(expected);
     loop {
-        match connection.frame().await? {
-            (Kind::Data, chunk) => bytes.extend_from_slice(&chunk),
-            (Kind::End, _) => return Ok(FileContent { bytes, size }),
+        let mut header = [0u8; 5];
+        connection
+            .read
+            .read_exact(&mut header)
+            .await
+            .map_err(broken)?;
+        match parse_header(header).map_err(broken)? {
+            (Kind::Data, len) if len <= most - bytes.len() => {
+                let filled = bytes.len();
+                bytes.resize(filled + len, 0);
+                connection
+                    .read
+                    .read_exact(&mut bytes[filled..])
+                    .await
+                    .map_err(broken)?;
+            }
+            (Kind::Data, _) => return Err(broken("sent more of the file than was asked for")),
+            (Kind::End, 0) => return Ok(FileContent { bytes, size }),
             _ => return Err(broken("unexpected frame in a file")),
         }
     }
@@ -518,8 +541,12 @@ pub async fn write(connection: Connection, path: &str, bytes: &[u8]) -> Result<(
 }
 
 /// Receive a file after a read request.
-pub async fn read(connection: Connection, path: &str) -> Result<FileContent, RuntimeError> {
-    bounded(read_unbounded(connection, path)).await
+pub async fn read(
+    connection: Connection,
+    path: &str,
+    max_bytes: u64,
+) -> Result<FileContent, RuntimeError> {
+    bounded(read_unbounded(connection, path, max_bytes)).await
 }
 
 /// Receive a listing after a list request.

@@ -1458,7 +1458,7 @@ impl SandboxRuntime for DockerRuntime {
             max_bytes,
         };
         if let Some(connection) = self.agent(container, &request).await {
-            return agent::read(connection, path).await;
+            return agent::read(connection, path, max_bytes).await;
         }
         let limit = usize::try_from(max_bytes).unwrap_or(usize::MAX);
         let cmd = script(files::READ_SCRIPT, [path, &max_bytes.to_string()]);
