@@ -706,6 +706,10 @@ async fn api_keys_are_never_accepted_in_the_url() {
     assert_eq!(admin.status(), StatusCode::UNAUTHORIZED);
     let allowed = by_url(token).await.unwrap();
     assert_eq!(allowed.status(), StatusCode::OK);
+    // Terminated once it runs: a container still being made when the
+    // terminate lands goes only when its start ends, which the hostile
+    // suite's own load can push past the traces' ten seconds.
+    server.wait_for_state(&key, id, "running").await;
     let traces = Traces::before_terminating(&[id]);
     let (status, _) = server.delete(&format!("/v1/sandboxes/{id}"), &key).await;
     assert_eq!(status, StatusCode::OK);
