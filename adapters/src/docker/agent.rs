@@ -279,10 +279,15 @@ impl Connection {
     }
 }
 
-async fn read_frame(read: &mut OwnedReadHalf) -> Result<(Kind, Vec<u8>), RuntimeError> {
+/// A frame's kind and payload length, its payload still unread.
+async fn read_header(read: &mut OwnedReadHalf) -> Result<(Kind, usize), RuntimeError> {
     let mut header = [0u8; 5];
     read.read_exact(&mut header).await.map_err(broken)?;
-    let (kind, len) = parse_header(header).map_err(broken)?;
+    parse_header(header).map_err(broken)
+}
+
+async fn read_frame(read: &mut OwnedReadHalf) -> Result<(Kind, Vec<u8>), RuntimeError> {
+    let (kind, len) = read_header(read).await?;
     let mut payload = vec![0u8; len];
     read.read_exact(&mut payload).await.map_err(broken)?;
     Ok((kind, payload))
@@ -478,13 +483,7 @@ async fn read_unbounded(
     let expected = usize::try_from(size).unwrap_or(usize::MAX).min(most);
     let mut bytes = Vec::with_capacity(expected);
     loop {
-        let mut header = [0u8; 5];
-        connection
-            .read
-            .read_exact(&mut header)
-            .await
-            .map_err(broken)?;
-        match parse_header(header).map_err(broken)? {
+        match read_header(&mut connection.read).await? {
             (Kind::Data, len) if len <= most - bytes.len() => {
                 let filled = bytes.len();
                 bytes.resize(filled + len, 0);
