@@ -32,6 +32,10 @@ pub struct FakeRuntime {
     exec_log: Mutex<Vec<(&'static str, String)>>,
     /// Removals wait while a test holds this (as an engine's may take a while).
     removals_gate: tokio::sync::RwLock<()>,
+    /// Creates wait while a test holds this (a container still being made).
+    creates_gate: tokio::sync::RwLock<()>,
+    /// Containers made so far (each create that succeeded).
+    made: std::sync::atomic::AtomicUsize,
 }
 
 impl FakeRuntime {
@@ -63,6 +67,17 @@ impl FakeRuntime {
     /// Hold every removal (`destroy`) until the guard is dropped.
     pub async fn hold_removals(&self) -> tokio::sync::RwLockWriteGuard<'_, ()> {
         self.removals_gate.write().await
+    }
+
+    /// Hold every create (the container is still being made) until the
+    /// guard is dropped.
+    pub async fn hold_creates(&self) -> tokio::sync::RwLockWriteGuard<'_, ()> {
+        self.creates_gate.write().await
+    }
+
+    /// How many creates have made (or adopted) a container so far.
+    pub fn made(&self) -> usize {
+        self.made.load(Ordering::SeqCst)
     }
 
     pub fn count(&self) -> usize {
@@ -129,6 +144,7 @@ impl FakeRuntime {
 #[async_trait]
 impl SandboxRuntime for FakeRuntime {
     async fn create(&self, spec: &SandboxSpec) -> Result<String, RuntimeError> {
+        let _open = self.creates_gate.read().await;
         if self.fail_creates.load(Ordering::SeqCst) {
             return Err(RuntimeError::Failed("the engine refused".into()));
         }
@@ -144,6 +160,7 @@ impl SandboxRuntime for FakeRuntime {
         if entry.1 == ContainerStatus::Stopped {
             entry.1 = ContainerStatus::Running;
         }
+        self.made.fetch_add(1, Ordering::SeqCst);
         Ok(id)
     }
 

@@ -75,6 +75,53 @@ async fn removals_of_terminated_sandboxes_are_counted_until_they_end() {
 }
 
 #[tokio::test]
+async fn a_sandbox_terminated_while_its_container_is_made_loses_the_container() {
+    let h = Harness::new();
+    let owner = h.account(100).await;
+    let making = h.runtime.hold_creates().await;
+    let (view, _) = h
+        .app
+        .create_sandbox(
+            &owner,
+            CreateSandbox {
+                tier: "nano".into(),
+                initial_credits_cents: Some(40),
+                ..CreateSandbox::default()
+            },
+        )
+        .await
+        .unwrap();
+    let id = view.sandbox_id;
+    h.yield_a_while().await;
+    assert_eq!(h.sandbox(&id).await.state, SandboxState::Creating);
+    h.app.terminate(&owner, &id, None).await.unwrap();
+    assert_eq!(
+        h.app.account(&owner).unwrap().balance,
+        Msats::from_cents(100).unwrap()
+    );
+    // The engine finishes making the container only now: the sandbox has
+    // ended, so its start is not recorded and the container goes.
+    drop(making);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while h.runtime.made() == 0 || h.runtime.count() > 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the late container was never removed"
+        );
+        tokio::task::yield_now().await;
+    }
+    let sandbox = h.sandbox(&id).await;
+    assert_eq!(sandbox.state, SandboxState::Terminated);
+    assert_eq!(sandbox.container_id, None, "a start recorded after the end");
+    assert_eq!(
+        h.app.account(&owner).unwrap().balance,
+        Msats::from_cents(100).unwrap()
+    );
+    let audit = h.audit().await;
+    assert!(audit.passed(), "{:?}", audit.violations);
+}
+
+#[tokio::test]
 async fn another_tenant_cannot_act_on_a_sandbox() {
     let h = Harness::new();
     let owner = h.account(100).await;
