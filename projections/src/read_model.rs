@@ -364,7 +364,7 @@ impl ReadModel {
         if let Some(transfer_id) = views.open_transfers.record_sandbox_event(sandbox_id, event) {
             views.open_transfers.forget_complete(&transfer_id);
         }
-        let ledger = views.ledgers.entry(sandbox_id.to_string()).or_default();
+        let ledger = value_of(&mut views.ledgers, sandbox_id);
         if let Some(entry) = entry_for(sequence, event, ledger.last()) {
             ledger.push(entry);
         }
@@ -497,16 +497,27 @@ impl ReadModel {
 #[async_trait]
 impl Query<Sandbox> for ReadModel {
     async fn dispatch(&self, aggregate_id: &str, events: &[EventEnvelope<Sandbox>]) {
-        let mut entries = Vec::with_capacity(events.len());
+        // Nobody listening (a replay, a quiet server): the run's events
+        // that later ones in it push out of the timeline are never made.
+        let listening = self.changes.receiver_count() > 0;
+        let kept_from = if listening {
+            0
+        } else {
+            events.len().saturating_sub(TIMELINE_KEPT)
+        };
+        let mut entries = Vec::new();
         {
             let mut views = self.write();
-            for envelope in events {
+            for (index, envelope) in events.iter().enumerate() {
                 Self::apply_sandbox_event(
                     &mut views,
                     aggregate_id,
                     envelope.sequence,
                     &envelope.payload,
                 );
+                if index < kept_from {
+                    continue;
+                }
                 let entry = TimelineEntry {
                     sandbox_id: aggregate_id.to_string(),
                     sequence: envelope.sequence,
@@ -514,20 +525,31 @@ impl Query<Sandbox> for ReadModel {
                     at_ms: envelope.payload.at_ms(),
                     payload: envelope.payload.clone(),
                 };
-                let timeline = views.timelines.entry(aggregate_id.to_string()).or_default();
+                let timeline = value_of(&mut views.timelines, aggregate_id);
                 // Memory stays bounded for long-lived sandboxes; the store keeps everything.
                 if timeline.len() >= TIMELINE_KEPT {
                     timeline.pop_front();
                 }
-                timeline.push_back(entry.clone());
-                entries.push(entry);
+                if listening {
+                    entries.push(entry.clone());
+                }
+                timeline.push_back(entry);
             }
         }
         for entry in entries {
-            // Nobody listening is fine.
+            // A listener gone meanwhile is fine.
             let _ = self.changes.send(entry);
         }
     }
+}
+
+/// The map's value at `key`, made empty first if there is none (without
+/// allocating the key when it is there, as `entry` would on every call).
+fn value_of<'a, V: Default>(map: &'a mut HashMap<String, V>, key: &str) -> &'a mut V {
+    if !map.contains_key(key) {
+        map.insert(key.to_string(), V::default());
+    }
+    map.get_mut(key).expect("inserted just above")
 }
 
 #[async_trait]
@@ -574,5 +596,27 @@ mod tests {
         let expected: Vec<usize> = (5..TIMELINE_KEPT + 5).collect();
         assert_eq!(sequences, expected);
         assert!(model.timeline("another").is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_long_run_keeps_its_latest_events_and_a_listener_hears_all() {
+        let run: Vec<_> = (1..=TIMELINE_KEPT + 10).map(resumed).collect();
+        let expected: Vec<usize> = (11..=TIMELINE_KEPT + 10).collect();
+
+        let quiet = ReadModel::new();
+        quiet.dispatch("s", &run).await;
+        let kept: Vec<usize> = quiet.timeline("s").iter().map(|e| e.sequence).collect();
+        assert_eq!(kept, expected);
+
+        let heard = ReadModel::new();
+        let mut listener = heard.subscribe();
+        heard.dispatch("s", &run).await;
+        let kept: Vec<usize> = heard.timeline("s").iter().map(|e| e.sequence).collect();
+        assert_eq!(kept, expected);
+        let mut received = Vec::new();
+        while let Ok(entry) = listener.try_recv() {
+            received.push(entry.sequence);
+        }
+        assert_eq!(received, (1..=TIMELINE_KEPT + 10).collect::<Vec<_>>());
     }
 }
