@@ -94,7 +94,8 @@ pub async fn serve(
 
 /// Give this server its CPU weight against the engine (see `cpu_group`).
 fn place_server(weight: u32) {
-    match adapters::docker::cpu_group::place_server(weight) {
+    match adapters::docker::cpu_group::place_self(adapters::docker::cpu_group::SERVER_GROUP, weight)
+    {
         Ok((group, true)) => tracing::info!(group, weight, "the server runs in a weighted cgroup"),
         Ok((group, false)) => tracing::info!(group, "the server stays in its cgroup"),
         Err(e) => {

@@ -25,6 +25,10 @@ use std::path::Path;
 pub const PARENT: &str = "/sockt";
 /// The cgroup the server moves itself into from the root group.
 pub const SERVER_GROUP: &str = "/sockt-server";
+/// The cgroup `sockt bench` moves its load generator into (and the `wrk`
+/// and `docker` it runs), weighted like the server: a client on the same
+/// small machine as the engine otherwise measures its own wait for a core.
+pub const BENCH_GROUP: &str = "/sockt-bench";
 /// Each group's weight unless configured, in busy host processes: enough
 /// that the engine's threads, busy starting and removing containers, no
 /// longer hold up sandboxes' commands and the calls that run them.
@@ -107,22 +111,23 @@ fn write_weight(version: &SystemInfoCgroupVersionEnum, target: &WeightFile) -> s
     )
 }
 
-/// Move this process from the root group into `SERVER_GROUP`, weighted
-/// like `weight` busy host processes. Returns the group it runs in after,
-/// and whether it moved; an error where the tree cannot be written.
-pub fn place_server(weight: u32) -> std::io::Result<(String, bool)> {
-    let group = own_cpu_group()?;
-    if weight == 0 || group != "/" {
-        return Ok((group, false));
+/// Move this process from the root group into `group` (`SERVER_GROUP`,
+/// `BENCH_GROUP`), weighted like `weight` busy host processes. Returns the
+/// group it runs in after, and whether it moved; an error where the tree
+/// cannot be written.
+pub fn place_self(group: &str, weight: u32) -> std::io::Result<(String, bool)> {
+    let own = own_cpu_group()?;
+    if weight == 0 || own != "/" {
+        return Ok((own, false));
     }
     let version = host_version();
-    let target = weight_file(&version, SERVER_GROUP, weight);
+    let target = weight_file(&version, group, weight);
     write_weight(&version, &target)?;
     std::fs::write(
         Path::new(&target.dir).join("cgroup.procs"),
         std::process::id().to_string(),
     )?;
-    Ok((SERVER_GROUP.to_string(), true))
+    Ok((group.to_string(), true))
 }
 
 /// The cgroup whose CPU weight applies to this process ("/": the root).

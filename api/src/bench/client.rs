@@ -72,6 +72,17 @@ impl Client {
         Ok(value)
     }
 
+    /// The server's Prometheus metrics, as text.
+    pub async fn metrics_text(&self) -> anyhow::Result<String> {
+        let response = self
+            .http
+            .get(format!("{}/metrics", self.url))
+            .send()
+            .await?
+            .error_for_status()?;
+        Ok(response.text().await?)
+    }
+
     /// Read a sandbox's status without parsing it (for load: the client
     /// shares the machine with the server).
     pub async fn status_read(&self, id: &str) -> anyhow::Result<()> {

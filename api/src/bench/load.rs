@@ -289,6 +289,7 @@ pub async fn reads(client: &Client, config: &BenchConfig) -> anyhow::Result<()> 
     anyhow::ensure!(!ids.is_empty(), "no sandbox started");
     settle_pool(client).await;
     if super::wrk::available() {
+        let server_before = super::server_side::Histogram::of(client).await;
         let key = config
             .api_key
             .as_ref()
@@ -308,6 +309,8 @@ pub async fn reads(client: &Client, config: &BenchConfig) -> anyhow::Result<()> 
             ),
             Err(e) => println!("status reads with wrk: failed: {e:#}"),
         }
+        let server = super::server_side::Histogram::of(client).await;
+        println!("  {}", server.since(&server_before).summary());
     } else {
         println!("(wrk is not installed: only the in-process client reads; apt-get install wrk)");
     }
@@ -349,6 +352,7 @@ pub async fn agents(client: &Client, config: &BenchConfig) -> anyhow::Result<()>
     // (the reads' 200 terminates) may still be removing containers and
     // refilling the pool.
     settle_pool(client).await;
+    let server_before = super::server_side::Histogram::of(client).await;
     let recording = client.recording();
     let deadline = Instant::now() + Duration::from_secs(config.seconds);
     let loops = (0..config.agents).map(|_| {
@@ -389,6 +393,9 @@ pub async fn agents(client: &Client, config: &BenchConfig) -> anyhow::Result<()>
         }
     });
     let results = futures::future::join_all(loops).await;
+    let server = super::server_side::Histogram::of(client)
+        .await
+        .since(&server_before);
     let mut latencies = recording.take_latencies();
     let cycles: usize = results.iter().map(|r| r.0).sum();
     let mut steps: [Vec<f64>; 3] = Default::default();
@@ -406,6 +413,7 @@ pub async fn agents(client: &Client, config: &BenchConfig) -> anyhow::Result<()>
         summary(&mut latencies),
         errors.len()
     );
+    println!("  {}", server.summary());
     for (name, mut samples) in ["create → running", "exec `true`", "terminate"]
         .into_iter()
         .zip(steps)

@@ -9,6 +9,7 @@
 mod client;
 mod engine;
 mod load;
+mod server_side;
 mod single;
 mod stream;
 mod wrk;
@@ -62,6 +63,12 @@ pub struct BenchConfig {
     /// idle: how many idle sandboxes to hold.
     #[arg(long, default_value_t = 500)]
     pub idle: usize,
+    /// The load generator's CPU weight (and that of the `wrk` and `docker`
+    /// it runs), in busy host processes, in the cgroup `/sockt-bench`: like
+    /// the server's, so that on a machine the engine keeps busy the client
+    /// does not measure its own wait for a core. 0 leaves it where it is.
+    #[arg(long, env = "SOCKT_BENCH_CPU_WEIGHT", default_value_t = adapters::docker::cpu_group::DEFAULT_WEIGHT)]
+    pub client_cpu_weight: u32,
     /// The server's process id, to report its memory (idle scenario).
     #[arg(long)]
     pub server_pid: Option<u32>,
@@ -127,6 +134,10 @@ pub async fn run(config: BenchConfig) -> anyhow::Result<()> {
         .read_connections
         .max(config.agents)
         .max(config.in_flight);
+    let placed = adapters::docker::cpu_group::place_self(
+        adapters::docker::cpu_group::BENCH_GROUP,
+        config.client_cpu_weight,
+    );
     let client = client::Client::new(&config.url, key.expose_secret(), connections);
     let engine = engine::Engine::connect(&config.sandbox_image).await?;
     let health = client
@@ -141,6 +152,14 @@ pub async fn run(config: BenchConfig) -> anyhow::Result<()> {
         config.sandbox_image,
         config.tier
     );
+    match placed {
+        Ok((group, true)) => println!(
+            "load generator: cgroup {group}, weighted like {} busy processes (--client-cpu-weight)",
+            config.client_cpu_weight
+        ),
+        Ok((group, false)) => println!("load generator: stays in cgroup {group}, unweighted"),
+        Err(e) => println!("load generator: cannot be weighted ({e}); it stays in the root cgroup"),
+    }
     for scenario in &config.scenarios {
         println!();
         match scenario.as_str() {
