@@ -258,12 +258,21 @@ async fn rows_after(pool: Pool, position: i64) -> Result<Vec<Row>, sqlx::Error> 
 
 /// A batch of SQLite rows packed into one (sqlx hands rows over from its
 /// SQLite thread one at a time, a wake-up each, which was most of what a
-/// replay cost): the events after `?1`, at most `?2`, as [`unpack`] reads them.
-const PACKED_AS_SCANNED: &str = "SELECT count(*), group_concat(position || char(31) || aggregate_type || char(31) || aggregate_id || char(31) || sequence || char(31) || event_type || char(31) || event_version || char(31) || payload, char(30)) \
-     FROM (SELECT * FROM events WHERE position > ? ORDER BY position LIMIT ?)";
-/// The same batch, concatenated in order whatever the query plan.
-const PACKED_IN_ORDER: &str = "SELECT count(*), group_concat(position || char(31) || aggregate_type || char(31) || aggregate_id || char(31) || sequence || char(31) || event_type || char(31) || event_version || char(31) || payload, char(30) ORDER BY position) \
-     FROM (SELECT * FROM events WHERE position > ? ORDER BY position LIMIT ?)";
+/// replay cost): the events after `?1`, at most `?2`, as [`unpack`] reads
+/// them, concatenated with the aggregate's `order` clause.
+macro_rules! packed_batch {
+    ($order:literal) => {
+        concat!(
+            "SELECT count(*), group_concat(position || char(31) || aggregate_type || char(31) || aggregate_id || char(31) || sequence || char(31) || event_type || char(31) || event_version || char(31) || payload, char(30)",
+            $order,
+            ") FROM (SELECT * FROM events WHERE position > ? ORDER BY position LIMIT ?)"
+        )
+    };
+}
+/// In the order the subquery scans (checked by `unpack`).
+const PACKED_AS_SCANNED: &str = packed_batch!("");
+/// In order whatever the query plan.
+const PACKED_IN_ORDER: &str = packed_batch!(" ORDER BY position");
 
 async fn unpack_batch(
     pool: &sqlx::SqlitePool,
