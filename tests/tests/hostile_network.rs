@@ -536,3 +536,34 @@ async fn a_sandboxs_network_policy_is_enforced_by_the_kernel_survives_a_restart_
     }
     server.assert_audit_passes().await;
 }
+
+/// Servers starting at once on a fresh machine each make sure the
+/// firewall's chains exist: whichever is second finds the chain made, and
+/// neither fails (before, one failed with "Chain already exists").
+#[test]
+fn servers_starting_at_once_all_find_the_firewalls_chains() {
+    const CHAIN: &str = "SOCKT-TEST-RACE";
+    let delete = || {
+        let _ = Command::new("iptables")
+            .args(["-w", "5", "-X", CHAIN])
+            .status();
+    };
+    delete();
+    for round in 0..5 {
+        let outcomes: Vec<_> = std::thread::scope(|scope| {
+            let starts: Vec<_> = (0..8)
+                .map(|_| scope.spawn(|| adapters::docker::firewall::ensure_chain(CHAIN)))
+                .collect();
+            starts.into_iter().map(|s| s.join().unwrap()).collect()
+        });
+        let listed = Command::new("iptables")
+            .args(["-w", "5", "-L", CHAIN, "-n"])
+            .status()
+            .unwrap();
+        delete();
+        for outcome in outcomes {
+            assert!(outcome.is_ok(), "round {round}: {outcome:?}");
+        }
+        assert!(listed.success(), "round {round}: the chain was made");
+    }
+}

@@ -70,6 +70,20 @@ pub(super) fn has_rule(chain: &str, rule: &[&str]) -> bool {
     iptables(&args).is_ok()
 }
 
+/// Create `chain` unless it exists. Made first and looked for after, so
+/// that two servers starting at once both succeed (one of them creates it).
+pub fn ensure_chain(chain: &str) -> anyhow::Result<()> {
+    match iptables(&["-N", chain]) {
+        Ok(()) => Ok(()),
+        Err(_) if iptables(&["-L", chain, "-n"]).is_ok() => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Servers of one process (tests run many) install their guards one at a
+/// time, so none inserts a jump another has just checked for.
+static GUARDING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// Put the jump `rule` first in `chain` unless it is there already.
 fn ensure_jump(chain: &str, rule: &[&str]) -> anyhow::Result<()> {
     if has_rule(chain, rule) {
@@ -128,11 +142,10 @@ fn ruleset(chains: &Chains, allowed: &[String], resolvers: &[String], passed: &s
 /// ranges the operator lets sandboxes reach after all.
 pub fn guard_bridge(bridge: &str, allowed: &[String]) -> anyhow::Result<()> {
     let chains = chains(bridge);
-    super::policies::ensure_chain()?;
+    let _one_at_a_time = GUARDING.lock().unwrap_or_else(|e| e.into_inner());
+    ensure_chain(super::policies::POLICIES_CHAIN)?;
     restore(&ruleset(&chains, allowed, &host_resolvers(), "RETURN"))?;
-    if iptables(&["-L", "DOCKER-USER", "-n"]).is_err() {
-        iptables(&["-N", "DOCKER-USER"])?;
-    }
+    ensure_chain("DOCKER-USER")?;
     ensure_jump("DOCKER-USER", &["-i", bridge, "-j", &chains.forward])?;
     ensure_jump("INPUT", &["-i", bridge, "-j", &chains.input])?;
     Ok(())
@@ -150,7 +163,8 @@ const TO_ROUTED: &str = "SOCKT-TO-ROUTED";
 pub fn guard_routed(subnet: &str, allowed: &[String]) -> anyhow::Result<()> {
     let chains = chains("sockt-routed");
     let ends = super::routed::HOST_ENDS;
-    super::policies::ensure_chain()?;
+    let _one_at_a_time = GUARDING.lock().unwrap_or_else(|e| e.into_inner());
+    ensure_chain(super::policies::POLICIES_CHAIN)?;
     let inbound = format!(
         "*filter\n:{TO_ROUTED} - [0:0]\n\
          -A {TO_ROUTED} -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT\n\

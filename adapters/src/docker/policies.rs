@@ -53,14 +53,6 @@ fn address_of(chain: &str) -> Option<Ipv4Addr> {
         .map(Ipv4Addr::from)
 }
 
-/// Create `SOCKT-POLICIES` unless it exists (the bridge's chain jumps to it).
-pub(super) fn ensure_chain() -> anyhow::Result<()> {
-    if iptables(&["-L", POLICIES_CHAIN, "-n"]).is_err() {
-        iptables(&["-N", POLICIES_CHAIN])?;
-    }
-    Ok(())
-}
-
 /// Resolve the policy's host names (IPv4 only; a name that does not
 /// resolve adds nothing).
 pub async fn resolve(policy: &NetworkPolicy) -> ResolvedPolicy {
