@@ -161,11 +161,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let elapsed = started.elapsed();
             let second = api::stores::rebuild(&location).await?;
             let (sandboxes, executions, accounts) = first.read.counts();
+            let replay = first.replay_time.as_secs_f64();
             println!(
-                "rebuilt {sandboxes} sandboxes, {executions} executions and {accounts} accounts from {} events in {:.3} s ({:.0} events/s)",
+                "rebuilt {sandboxes} sandboxes, {executions} executions and {accounts} accounts from {} events: replayed in {replay:.3} s ({:.0} events/s), {:.3} s in all with opening the store",
                 first.replayed,
+                first.replayed as f64 / replay.max(1e-9),
                 elapsed.as_secs_f64(),
-                first.replayed as f64 / elapsed.as_secs_f64().max(1e-9)
             );
             if !first.read.same_as(&second.read) {
                 anyhow::bail!("two rebuilds of the same log differ");

@@ -20,6 +20,8 @@ pub struct Stores {
     pub backend: &'static str,
     /// Events delivered to the read model on open.
     pub replayed: usize,
+    /// How long delivering them took (opening the store aside).
+    pub replay_time: std::time::Duration,
     pub instance_id: String,
     /// The secret LNURL-withdraw links derive from (never logged).
     pub link_secret: String,
@@ -82,6 +84,7 @@ async fn open_from(
         read,
         backend: opened.backend,
         replayed: opened.replayed,
+        replay_time: opened.replay_time,
         instance_id: opened.instance_id,
         link_secret: opened.link_secret,
         directory: opened.directory,

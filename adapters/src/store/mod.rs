@@ -151,6 +151,8 @@ pub struct EventStores {
     pub backend: &'static str,
     /// Events delivered to the subscribers on open.
     pub replayed: usize,
+    /// How long delivering them took.
+    pub replay_time: std::time::Duration,
     /// This store's identity, made on first open.
     pub instance_id: String,
     /// The secret LNURL-withdraw links derive from, made on first open.
@@ -174,7 +176,9 @@ pub async fn open(
     let pool = location.connect(8).await?;
     let identity = migrate(&pool).await?;
     let feed = Arc::new(EventFeed::new(pool.clone(), subscribers, from));
+    let replay_started = std::time::Instant::now();
     let replayed = feed.catch_up().await?;
+    let replay_time = replay_started.elapsed();
     let (sandboxes, accounts, commit_stats): (SharedBus<Sandbox>, SharedBus<Account>, _) =
         match &pool {
             Pool::Sqlite(p) => {
@@ -205,6 +209,7 @@ pub async fn open(
         accounts,
         backend: location.backend(),
         replayed,
+        replay_time,
         instance_id: identity.id,
         link_secret: identity.link_secret,
         directory: Arc::new(StoreDirectory::new(pool, feed.clone())),
@@ -226,13 +231,24 @@ struct Identity {
 
 /// Bring the schema up to date; returns the store's identity.
 async fn migrate(pool: &Pool) -> anyhow::Result<Identity> {
+    match pool {
+        Pool::Sqlite(pool) => sqlx::migrate!("migrations/sqlite")
+            .run(pool)
+            .await
+            .context("migrating the SQLite event store")?,
+        Pool::Postgres(pool) => sqlx::migrate!("migrations/postgres")
+            .run(pool)
+            .await
+            .context("migrating the PostgreSQL event store")?,
+    }
+    // Written once: a store already made is only read, so opening one a
+    // live server writes waits for none of its commits.
+    if let Some(identity) = made_identity(pool).await? {
+        return Ok(identity);
+    }
     let secret = hex::encode(rand::random::<[u8; 32]>());
-    let (id, link_secret) = match pool {
+    match pool {
         Pool::Sqlite(pool) => {
-            sqlx::migrate!("migrations/sqlite")
-                .run(pool)
-                .await
-                .context("migrating the SQLite event store")?;
             sqlx::query("INSERT INTO sockt_instance (id) SELECT ? WHERE NOT EXISTS (SELECT 1 FROM sockt_instance)")
                 .bind(new_instance_id())
                 .execute(pool)
@@ -241,15 +257,8 @@ async fn migrate(pool: &Pool) -> anyhow::Result<Identity> {
                 .bind(&secret)
                 .execute(pool)
                 .await?;
-            sqlx::query_as::<_, (String, String)>("SELECT id, link_secret FROM sockt_instance")
-                .fetch_one(pool)
-                .await?
         }
         Pool::Postgres(pool) => {
-            sqlx::migrate!("migrations/postgres")
-                .run(pool)
-                .await
-                .context("migrating the PostgreSQL event store")?;
             sqlx::query("INSERT INTO sockt_instance (id) SELECT $1 WHERE NOT EXISTS (SELECT 1 FROM sockt_instance) ON CONFLICT DO NOTHING")
                 .bind(new_instance_id())
                 .execute(pool)
@@ -258,12 +267,21 @@ async fn migrate(pool: &Pool) -> anyhow::Result<Identity> {
                 .bind(&secret)
                 .execute(pool)
                 .await?;
-            sqlx::query_as::<_, (String, String)>("SELECT id, link_secret FROM sockt_instance")
-                .fetch_one(pool)
-                .await?
         }
+    }
+    made_identity(pool)
+        .await?
+        .context("the store's identity was not recorded")
+}
+
+/// The store's identity, once made.
+async fn made_identity(pool: &Pool) -> anyhow::Result<Option<Identity>> {
+    const MADE: &str = "SELECT id, link_secret FROM sockt_instance WHERE link_secret IS NOT NULL";
+    let made: Option<(String, String)> = match pool {
+        Pool::Sqlite(pool) => sqlx::query_as(MADE).fetch_optional(pool).await?,
+        Pool::Postgres(pool) => sqlx::query_as(MADE).fetch_optional(pool).await?,
     };
-    Ok(Identity { id, link_secret })
+    Ok(made.map(|(id, link_secret)| Identity { id, link_secret }))
 }
 
 fn new_instance_id() -> String {

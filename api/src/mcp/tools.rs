@@ -6,8 +6,7 @@ use super::render::{self, fit, TEXT_LIMIT};
 use crate::rest::wire;
 use crate::server::AppState;
 use axum::http::request::Parts;
-use base64::Engine;
-use commands::{AppError, CreateSandbox, DefaultBilling, ErrorCode, Principal};
+use commands::{AppError, CreateSandbox, DefaultBilling, Principal};
 use domain::sandbox::{BillingMethod, SandboxState};
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::tool::Extension;
@@ -173,7 +172,6 @@ pub struct ExtendParams {
 }
 
 const MAX_LISTED: usize = 500;
-const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
 const READ_DEFAULT: u64 = 64 * 1024;
 
 impl SocktMcp {
@@ -404,15 +402,12 @@ impl SocktMcp {
             &p.sandbox_id,
             p.sandbox_token.as_deref(),
             |principal| async move {
-                let bytes = if is_base64(p.encoding.as_deref())? {
-                    B64.decode(p.content.as_bytes())
-                        .map_err(|e| AppError::Invalid {
-                            code: ErrorCode::InvalidBase64,
-                            message: format!("content is not valid base64: {e}"),
-                        })?
+                let encoding = if is_base64(p.encoding.as_deref())? {
+                    crate::rest::Encoding::Base64
                 } else {
-                    p.content.as_bytes().to_vec()
+                    crate::rest::Encoding::Utf8
                 };
+                let bytes = encoding.decode(p.content.clone(), "content")?;
                 let (path, size) = self
                     .state
                     .app
@@ -444,7 +439,7 @@ impl SocktMcp {
             let file = self.state.app.read_file(&principal, &p.sandbox_id, &p.path, Some(p.max_bytes.unwrap_or(READ_DEFAULT))).await?;
             let mut answer = json!({ "path": file.path, "size": file.size, "truncated": file.truncated });
             if base64 {
-                answer["content_b64"] = json!(B64.encode(&file.bytes));
+                answer["content_b64"] = json!(crate::rest::encode_base64(&file.bytes));
             } else {
                 answer["content"] = json!(crate::rest::utf8_text(file.bytes, file.truncated)?);
             }

@@ -22,7 +22,7 @@ use axum::routing::{any, get, post};
 use axum::Router;
 
 pub use caller::{principal_for as caller_principal, Caller};
-pub use files::utf8_text;
+pub use files::{encode_base64, utf8_text, Encoding};
 pub use lightning::refund_json;
 pub use proxy_origin::ProxyOrigins;
 
