@@ -3,7 +3,7 @@
 //! Authorization header, or nobody), calls the application, and renders.
 
 use super::render::{self, fit, TEXT_LIMIT};
-use crate::rest::wire;
+use crate::rest::{wire, Encoding};
 use crate::server::AppState;
 use axum::http::request::Parts;
 use commands::{AppError, CreateSandbox, DefaultBilling, Principal};
@@ -402,12 +402,8 @@ impl SocktMcp {
             &p.sandbox_id,
             p.sandbox_token.as_deref(),
             |principal| async move {
-                let encoding = if is_base64(p.encoding.as_deref())? {
-                    crate::rest::Encoding::Base64
-                } else {
-                    crate::rest::Encoding::Utf8
-                };
-                let bytes = encoding.decode(p.content.clone(), "content")?;
+                let bytes =
+                    encoding_named(p.encoding.as_deref())?.decode(p.content.clone(), "content")?;
                 let (path, size) = self
                     .state
                     .app
@@ -435,13 +431,12 @@ impl SocktMcp {
     ) -> ToolResult {
         let p = &p;
         self.on_sandbox(&parts, &p.sandbox_id, p.sandbox_token.as_deref(), |principal| async move {
-            let base64 = is_base64(p.encoding.as_deref())?;
+            let encoding = encoding_named(p.encoding.as_deref())?;
             let file = self.state.app.read_file(&principal, &p.sandbox_id, &p.path, Some(p.max_bytes.unwrap_or(READ_DEFAULT))).await?;
             let mut answer = json!({ "path": file.path, "size": file.size, "truncated": file.truncated });
-            if base64 {
-                answer["content_b64"] = json!(crate::rest::encode_base64(&file.bytes));
-            } else {
-                answer["content"] = json!(crate::rest::utf8_text(file.bytes, file.truncated)?);
+            match encoding {
+                Encoding::Base64 => answer["content_b64"] = json!(crate::rest::encode_base64(&file.bytes)),
+                Encoding::Utf8 => answer["content"] = json!(crate::rest::utf8_text(file.bytes, file.truncated)?),
             }
             if file.truncated {
                 answer["note"] = json!(format!(
@@ -599,10 +594,10 @@ impl SocktMcp {
 }
 
 /// Whether an `encoding` argument asks for base64.
-fn is_base64(encoding: Option<&str>) -> Result<bool, AppError> {
+fn encoding_named(encoding: Option<&str>) -> Result<Encoding, AppError> {
     match encoding.unwrap_or("utf8") {
-        "utf8" | "utf-8" | "text" => Ok(false),
-        "base64" => Ok(true),
+        "utf8" | "utf-8" | "text" => Ok(Encoding::Utf8),
+        "base64" => Ok(Encoding::Base64),
         other => Err(AppError::invalid(format!(
             "encoding must be utf8 or base64, not '{other}'"
         ))),
