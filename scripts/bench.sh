@@ -16,7 +16,7 @@ SOCKT_AGENT_BINARY="$(scripts/build-agent.sh)"
 export SOCKT_AGENT_BINARY
 start() { # $1 pool
   pkill -f "sockt serve --listen 127.0.0.1:18081"; sleep 2
-  docker ps -aq --filter label=sockt.managed | xargs -r docker rm -f >/dev/null
+  docker ps -aq --filter label=sockt.managed | xargs -r docker rm -f >/dev/null 2>&1
   rm -rf /tmp/bench-data; mkdir /tmp/bench-data
   $R serve --listen 127.0.0.1:18081 --data-dir /tmp/bench-data --rate-limit-per-minute 100000000 \
     --max-sandboxes 700 --max-sandboxes-per-account 700 --pool "$1" --pool-memory-mib 200000 --log-format text > /tmp/bench-server.log 2>&1 &
@@ -40,5 +40,5 @@ $R projections rebuild --data-dir /tmp/bench-data
 start "0" 0
 bench --scenarios burst
 pkill -f "sockt serve --listen 127.0.0.1:18081"; sleep 2
-docker ps -aq --filter label=sockt.managed | xargs -r docker rm -f >/dev/null
+docker ps -aq --filter label=sockt.managed | xargs -r docker rm -f >/dev/null 2>&1
 $R bench --stream-events 110000 --iterations 50

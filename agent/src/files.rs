@@ -45,6 +45,13 @@ pub fn read(path: &str, max_bytes: u64, sender: &Sender) -> std::io::Result<()> 
         size: metadata.len(),
     })?;
     let mut left = max_bytes;
+    if let Ok(sending) = usize::try_from(left.min(metadata.len())) {
+        if sending > CHUNK {
+            // The kernel doubles the size asked for, for its bookkeeping:
+            // room enough for the frames' headers.
+            sender.make_room(sending);
+        }
+    }
     let mut buffer = vec![0u8; CHUNK];
     while left > 0 {
         let want = usize::try_from(left.min(CHUNK as u64)).unwrap_or(CHUNK);

@@ -52,8 +52,11 @@ pub async fn run(
     let cli_container = cli::run(&config.sandbox_image, tier)?;
     let api_container = engine.run(tier).await?;
     let measured = async {
+        engine_settles().await;
         let sockt = timed(n, || async { client.exec(&id, "true").await.map(|_| ()) }).await?;
+        engine_settles().await;
         let docker = timed(n, || async { cli::exec_true(&cli_container).map(|_| ()) }).await?;
+        engine_settles().await;
         let api = timed(n, || async {
             let code = engine.exec(&api_container, &["true"]).await?;
             anyhow::ensure!(code == 0, "the engine's exec of true exited {code}");
@@ -70,12 +73,14 @@ pub async fn run(
         std::fs::write(&src, &payload)?;
         let dst = dir.join("back.bin");
         let (src, dst) = (src.to_string_lossy(), dst.to_string_lossy());
+        engine_settles().await;
         let sockt = timed(n, || async {
             client
                 .write_and_read(&id, &payload_b64, payload.len())
                 .await
         })
         .await?;
+        engine_settles().await;
         let docker = timed(n, || async {
             cli::docker(&[
                 "cp",
@@ -90,6 +95,7 @@ pub async fn run(
             .map(|_| ())
         })
         .await?;
+        engine_settles().await;
         let api = timed(n, || async {
             engine.write_and_read(&api_container, &payload).await
         })
@@ -108,6 +114,14 @@ pub async fn run(
     cli::remove(&cli_container)?;
     engine.remove(&api_container).await?;
     measured
+}
+
+/// A pause between one contender's samples and the next one's: the engine
+/// finishes cleaning up after the last execs (their shims and processes
+/// exit for a while after the exit code is known), so no contender's first
+/// samples are timed beside the previous one's leftovers.
+async fn engine_settles() {
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
 }
 
 /// `n` timings of `op` run back to back, in milliseconds.
