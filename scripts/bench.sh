@@ -2,7 +2,7 @@
 # The benchmark run recorded in docs/benchmarks.md: a release server on
 # 127.0.0.1:18081 with a scratch store in /tmp/bench-data, every `sockt bench`
 # scenario against it (with the docker CLI and engine API baselines), then
-# the bursts again without a pool, then the store benchmark. Takes ~12 min
+# the bursts again without a pool, then the store benchmark. Takes ~20 min
 # and removes every container labelled sockt.managed on this machine.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -29,14 +29,21 @@ start() { # $1 pool
   done
 }
 bench() { SOCKT_API_KEY="$(cat /tmp/bench.key)" $R bench --url http://127.0.0.1:18081 "$@"; }
+# Single operations with the pool one agent needs: 120 idle containers
+# (the burst's pool) add their shims' wake-ups to every tail.
+start "small=4" 4
+bench --iterations 60 --scenarios single
 start "small=100,nano=20" 120
-bench --iterations 60 --scenarios single,burst
+bench --scenarios burst
 sleep 20
 # wrk runs flat out: weighted like the server it would take half its CPU.
 bench --scenarios reads --seconds 10 --client-cpu-weight 0
 bench --scenarios agents --seconds 20
-bench --scenarios idle --idle 500 --server-pid "$(cat /tmp/bench-server.pid)"
 $R projections rebuild --data-dir /tmp/bench-data
+# Memory per idle sandbox from a quiet server (after the agents, its heap
+# shrinks while the 500 are made, and the difference says nothing).
+start "nano=20" 20
+bench --scenarios idle --idle 500 --server-pid "$(cat /tmp/bench-server.pid)"
 start "0" 0
 bench --scenarios burst
 pkill -f "sockt serve --listen 127.0.0.1:18081"; sleep 2

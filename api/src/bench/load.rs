@@ -469,11 +469,16 @@ pub async fn idle(client: &Client, config: &BenchConfig) -> anyhow::Result<()> {
         }
     }
     match (before, after) {
-        (Some(before), Some(after)) => println!(
+        (Some(before), Some(after)) if after >= before => println!(
             "server memory: {:.1} MiB before, {:.1} MiB with them: {:.1} KiB per sandbox",
             before as f64 / 1024.0,
             after as f64 / 1024.0,
-            after.saturating_sub(before) as f64 / ids.len().max(1) as f64
+            (after - before) as f64 / ids.len().max(1) as f64
+        ),
+        (Some(before), Some(after)) => println!(
+            "server memory: {:.1} MiB before, {:.1} MiB with them: it fell (memory of earlier work returned meanwhile), so no per-sandbox figure; measure on a quiet server",
+            before as f64 / 1024.0,
+            after as f64 / 1024.0,
         ),
         _ => println!("server memory: pass --server-pid to measure it"),
     }
