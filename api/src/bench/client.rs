@@ -58,6 +58,21 @@ impl Client {
         Ok(value)
     }
 
+    /// POST a JSON body already serialised; the answer's bytes, or an
+    /// error with its status.
+    async fn post(&self, path: &str, body: Vec<u8>) -> anyhow::Result<bytes::Bytes> {
+        let (status, answer) = self
+            .exchange(reqwest::Method::POST, path, Some(body))
+            .await?;
+        if !status.is_success() {
+            bail!(
+                "{path} answered {status}: {}",
+                String::from_utf8_lossy(&answer)
+            );
+        }
+        Ok(answer)
+    }
+
     /// One request with a JSON body already serialised; the answer's status
     /// and bytes. Timed (when recording) from sending to the last byte.
     async fn exchange(
@@ -216,27 +231,12 @@ impl Client {
             content: payload_b64,
             encoding: "base64",
         })?;
-        let write_path = format!("/v1/sandboxes/{id}/files/write");
-        let (status, answer) = self
-            .exchange(reqwest::Method::POST, &write_path, Some(write))
+        self.post(&format!("/v1/sandboxes/{id}/files/write"), write)
             .await?;
-        if !status.is_success() {
-            bail!(
-                "{write_path} answered {status}: {}",
-                String::from_utf8_lossy(&answer)
-            );
-        }
         let read = serde_json::to_vec(&json!({"path": path, "encoding": "base64"}))?;
-        let read_path = format!("/v1/sandboxes/{id}/files/read");
-        let (status, answer) = self
-            .exchange(reqwest::Method::POST, &read_path, Some(read))
+        let answer = self
+            .post(&format!("/v1/sandboxes/{id}/files/read"), read)
             .await?;
-        if !status.is_success() {
-            bail!(
-                "{read_path} answered {status}: {}",
-                String::from_utf8_lossy(&answer)
-            );
-        }
         let read: Read = serde_json::from_slice(&answer).context("reading the file back")?;
         if read.size != size as u64 || read.content_b64.len() != payload_b64.len() {
             bail!(
