@@ -2,7 +2,7 @@
 # The benchmark run recorded in docs/benchmarks.md: a release server on
 # 127.0.0.1:18081 with a scratch store in /tmp/bench-data, every `sockt bench`
 # scenario against it (with the docker CLI and engine API baselines), then
-# the bursts again without a pool, then the store benchmark. Takes ~20 min
+# the bursts again without a pool, then the store benchmark. Takes ~12–20 min
 # and removes every container labelled sockt.managed on this machine.
 set -uo pipefail
 cd "$(dirname "$0")/.."
