@@ -50,20 +50,19 @@ impl Client {
         body: Option<Value>,
     ) -> anyhow::Result<Value> {
         let body = body.map(|b| serde_json::to_vec(&b)).transpose()?;
-        let (status, answer) = self.exchange(method, path, body).await?;
-        let value: Value = serde_json::from_slice(&answer).unwrap_or(Value::Null);
-        if !status.is_success() {
-            bail!("{path} answered {status}: {value}");
-        }
-        Ok(value)
+        let answer = self.succeeded(method, path, body).await?;
+        Ok(serde_json::from_slice(&answer).unwrap_or(Value::Null))
     }
 
-    /// POST a JSON body already serialised; the answer's bytes, or an
-    /// error with its status.
-    async fn post(&self, path: &str, body: Vec<u8>) -> anyhow::Result<bytes::Bytes> {
-        let (status, answer) = self
-            .exchange(reqwest::Method::POST, path, Some(body))
-            .await?;
+    /// A request whose answer must be a success: its bytes, or an error
+    /// with its status and text.
+    async fn succeeded(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Vec<u8>>,
+    ) -> anyhow::Result<bytes::Bytes> {
+        let (status, answer) = self.exchange(method, path, body).await?;
         if !status.is_success() {
             bail!(
                 "{path} answered {status}: {}",
@@ -231,11 +230,16 @@ impl Client {
             content: payload_b64,
             encoding: "base64",
         })?;
-        self.post(&format!("/v1/sandboxes/{id}/files/write"), write)
-            .await?;
+        let post = reqwest::Method::POST;
+        self.succeeded(
+            post.clone(),
+            &format!("/v1/sandboxes/{id}/files/write"),
+            Some(write),
+        )
+        .await?;
         let read = serde_json::to_vec(&json!({"path": path, "encoding": "base64"}))?;
         let answer = self
-            .post(&format!("/v1/sandboxes/{id}/files/read"), read)
+            .succeeded(post, &format!("/v1/sandboxes/{id}/files/read"), Some(read))
             .await?;
         let read: Read = serde_json::from_slice(&answer).context("reading the file back")?;
         if read.size != size as u64 || read.content_b64.len() != payload_b64.len() {

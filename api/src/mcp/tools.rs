@@ -593,7 +593,7 @@ impl SocktMcp {
     }
 }
 
-/// Whether an `encoding` argument asks for base64.
+/// The encoding an `encoding` argument names (utf8 when absent).
 fn encoding_named(encoding: Option<&str>) -> Result<Encoding, AppError> {
     match encoding.unwrap_or("utf8") {
         "utf8" | "utf-8" | "text" => Ok(Encoding::Utf8),
