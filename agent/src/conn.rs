@@ -29,19 +29,12 @@ impl Sender {
         self.reply(&Reply::Refused { refusal, detail })
     }
 
-    /// Ask the kernel to buffer up to `bytes` unread by the server (within
-    /// the host's `net.core.wmem_max`; best effort), so a file's frames go
-    /// out in a few writes rather than in turns with the server's reads.
-    /// Each turn is a wake-up on both sides, and on a busy machine a wake-up
-    /// can wait for a scheduler tick: most of a 1 MiB read's slow tail.
+    /// Room in the kernel for `bytes` unread by the server (`protocol::make_room`).
     pub fn make_room(&self, bytes: usize) {
         let stream = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        let _ = rustix::net::sockopt::set_socket_send_buffer_size(&*stream, bytes.min(MAX_ROOM));
+        protocol::make_room(&*stream, bytes);
     }
 }
-
-/// The most a connection asks the kernel to buffer for the server.
-const MAX_ROOM: usize = 4 << 20;
 
 /// The receiving half.
 pub struct Receiver(UnixStream);
@@ -105,26 +98,5 @@ pub fn serve(stream: UnixStream, secret: &[u8]) -> std::io::Result<()> {
         }
         Request::Read { path, max_bytes } => crate::files::read(&path, max_bytes, &sender),
         Request::List { path, max_depth } => crate::files::list(&path, max_depth, &sender),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_large_read_gets_room_for_its_frames_within_the_hosts_limit() {
-        let (ours, _server) = UnixStream::pair().unwrap();
-        let buffer = || rustix::net::sockopt::socket_send_buffer_size(&ours).unwrap();
-        let before = buffer();
-        let sender = Sender(Arc::new(Mutex::new(ours.try_clone().unwrap())));
-        sender.make_room(1 << 20);
-        let host_limit: usize = std::fs::read_to_string("/proc/sys/net/core/wmem_max")
-            .unwrap()
-            .trim()
-            .parse()
-            .unwrap();
-        // The kernel doubles what it is asked for, capped at twice the host's limit.
-        assert_eq!(buffer(), (2 << 20).min(2 * host_limit).max(before));
     }
 }

@@ -46,11 +46,7 @@ pub fn read(path: &str, max_bytes: u64, sender: &Sender) -> std::io::Result<()> 
     })?;
     let mut left = max_bytes;
     if let Ok(sending) = usize::try_from(left.min(metadata.len())) {
-        if sending > CHUNK {
-            // The kernel doubles the size asked for, for its bookkeeping:
-            // room enough for the frames' headers.
-            sender.make_room(sending);
-        }
+        sender.make_room(sending);
     }
     let mut buffer = vec![0u8; CHUNK];
     while left > 0 {

@@ -23,6 +23,23 @@ pub const MOUNT_POINT: &str = "/run/sockt";
 /// Where the agent binary is mounted inside the sandbox (read-only).
 pub const BINARY_PATH: &str = "/opt/sockt/agent";
 
+/// A transfer longer than this asks the kernel for a send buffer that holds it.
+const ROOM_FROM: usize = 64 * 1024;
+/// The most send buffer one connection asks the kernel for.
+const MAX_ROOM: usize = 4 << 20;
+
+/// Before sending a file's `bytes` on `socket`, either side asks the kernel
+/// to buffer them unread (within the host's `net.core.wmem_max`; best
+/// effort; the kernel doubles what it is asked for, room for the frames'
+/// headers), so a megabyte goes out in one or two writes rather than in
+/// turns with the other side's reads. Each turn is a wake-up on both sides,
+/// and on a busy machine one can wait for a scheduler tick.
+pub fn make_room(socket: impl std::os::fd::AsFd, bytes: usize) {
+    if bytes > ROOM_FROM {
+        let _ = rustix::net::sockopt::set_socket_send_buffer_size(socket, bytes.min(MAX_ROOM));
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
     /// A `Request`, `Auth` or `Reply` as JSON.
@@ -255,6 +272,23 @@ pub enum Reply {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_large_transfer_gets_room_within_the_hosts_limit_and_a_small_one_none() {
+        let (ours, _theirs) = std::os::unix::net::UnixStream::pair().unwrap();
+        let buffer = || rustix::net::sockopt::socket_send_buffer_size(&ours).unwrap();
+        let before = buffer();
+        make_room(&ours, ROOM_FROM);
+        assert_eq!(buffer(), before, "a small transfer keeps the default");
+        make_room(&ours, 1 << 20);
+        let host_limit: usize = std::fs::read_to_string("/proc/sys/net/core/wmem_max")
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        // The kernel doubles what it is asked for, capped at twice the host's limit.
+        assert_eq!(buffer(), (2 << 20).min(2 * host_limit).max(before));
+    }
 
     #[test]
     fn headers_round_trip_and_refuse_oversized_frames() {

@@ -448,6 +448,8 @@ async fn write_unbounded(
     path: &str,
     bytes: &[u8],
 ) -> Result<(), RuntimeError> {
+    let socket: &UnixStream = connection.write.as_ref();
+    protocol::make_room(socket, bytes.len());
     // The agent may refuse before reading everything; its reply says why.
     let mut sent = Ok(());
     for chunk in bytes.chunks(protocol::MAX_FRAME) {
