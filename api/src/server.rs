@@ -11,6 +11,7 @@ use adapters::lightning::{LnbitsGateway, LnurlResolver, OutboundPolicy};
 use adapters::store::StoreLocation;
 use anyhow::Context;
 use axum::extract::DefaultBodyLimit;
+use axum::serve::ListenerExt;
 use axum::Router;
 use commands::{App, AppConfig, Duties, Leadership, Lightning, LightningConfig};
 use secrecy::{ExposeSecret, SecretString};
@@ -78,18 +79,29 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Serve `router` on `listener` until `shutdown` is cancelled.
+/// Serve `router` on `listener` until `shutdown` is cancelled. Every
+/// connection sends at once (TCP_NODELAY): without it the last part of an
+/// answer can wait for the client's delayed acknowledgement of the rest —
+/// milliseconds on a file's megabyte, and on a terminal's keystrokes.
 pub async fn serve(
     listener: TcpListener,
     router: Router,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
+    let listener = listener.tap_io(send_at_once);
     axum::serve(
         listener,
         router.into_make_service_with_connect_info::<SocketAddr>(),
     )
     .with_graceful_shutdown(async move { shutdown.cancelled().await })
     .await
+}
+
+/// A connection's segments go out as soon as they are written (TCP_NODELAY).
+fn send_at_once(connection: &mut tokio::net::TcpStream) {
+    if let Err(e) = connection.set_nodelay(true) {
+        tracing::debug!(error = %e, "cannot set TCP_NODELAY on a connection");
+    }
 }
 
 /// Give this server its CPU weight against the engine (see `cpu_group`).
@@ -411,4 +423,23 @@ pub async fn bootstrap(config: &ServeConfig, local_addr: SocketAddr) -> anyhow::
         shutdown,
         background,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_served_connection_sends_at_once() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let (client, accepted) = tokio::join!(tokio::net::TcpStream::connect(address), async {
+            listener.accept().await.unwrap().0
+        });
+        let _client = client.unwrap();
+        let mut accepted = accepted;
+        assert!(!accepted.nodelay().unwrap(), "the kernel's default batches");
+        send_at_once(&mut accepted);
+        assert!(accepted.nodelay().unwrap());
+    }
 }
