@@ -63,7 +63,7 @@ pub async fn run(
             Ok(())
         })
         .await?;
-        row("exec `true` round trip", sockt, docker, api);
+        let exec_firsts = row_of("exec `true` round trip", sockt, docker, api);
 
         let payload = vec![0xA5u8; 1 << 20];
         let payload_b64 = base64::engine::general_purpose::STANDARD.encode(&payload);
@@ -101,12 +101,18 @@ pub async fn run(
         })
         .await?;
         let _ = std::fs::remove_dir_all(&dir);
-        row(
+        let file_firsts = row_of(
             "1 MiB write + read (docker: cp in + out; API: archive put + get)",
             sockt,
             docker,
             api,
         );
+        println!();
+        println!(
+            "First call of each contender, ms (the first of its {WARM_UP} untimed warm-up calls; not in the table):"
+        );
+        println!("- {exec_firsts}");
+        println!("- {file_firsts}");
         Ok::<_, anyhow::Error>(())
     }
     .await;
@@ -124,17 +130,53 @@ async fn engine_settles() {
     tokio::time::sleep(std::time::Duration::from_secs(1)).await;
 }
 
-/// `n` timings of `op` run back to back, in milliseconds.
-async fn timed<F, Fut>(n: usize, mut op: F) -> anyhow::Result<Vec<f64>>
+/// Calls each contender makes before its timed samples. A client's first
+/// megabytes on a connection are slow for reasons of its own (its
+/// allocator's first large buffers, the TCP windows growing after an idle
+/// pause): measured, the first three 1 MiB round trips took 15–30 ms and
+/// the rest 3–5. They are reported apart (`Samples::first`).
+const WARM_UP: usize = 3;
+
+/// A contender's timings of one operation, in milliseconds.
+struct Samples {
+    /// The first call, made cold and left out of `timed`.
+    first: f64,
+    /// `n` calls after the warm-up, back to back.
+    timed: Vec<f64>,
+}
+
+/// `op` run `WARM_UP` times untimed, then `n` times timed.
+async fn timed<F, Fut>(n: usize, mut op: F) -> anyhow::Result<Samples>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = anyhow::Result<()>>,
 {
+    let mut first = 0.0;
+    for round in 0..WARM_UP {
+        let started = Instant::now();
+        op().await?;
+        if round == 0 {
+            first = ms_since(started);
+        }
+    }
     let mut samples = Vec::with_capacity(n);
     for _ in 0..n {
         let started = Instant::now();
         op().await?;
         samples.push(ms_since(started));
     }
-    Ok(samples)
+    Ok(Samples {
+        first,
+        timed: samples,
+    })
+}
+
+/// One row from three contenders' samples; the line naming their first calls.
+fn row_of(name: &str, sockt: Samples, docker: Samples, api: Samples) -> String {
+    let firsts = format!(
+        "{name}: sockt {:.1}, docker CLI {:.1}, engine API {:.1}",
+        sockt.first, docker.first, api.first
+    );
+    row(name, sockt.timed, docker.timed, api.timed);
+    firsts
 }
