@@ -100,3 +100,39 @@ pub fn serve(stream: UnixStream, secret: &[u8]) -> std::io::Result<()> {
         Request::List { path, max_depth } => crate::files::list(&path, max_depth, &sender),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_files_megabyte_waits_whole_in_the_kernel_before_the_server_reads() {
+        let path = std::env::temp_dir().join(format!("sockt-agent-read-{}", std::process::id()));
+        std::fs::write(&path, vec![7u8; 1 << 20]).unwrap();
+        let (ours, mut server) = UnixStream::pair().unwrap();
+        let sender = Sender(Arc::new(Mutex::new(ours)));
+        let file = path.to_string_lossy().into_owned();
+        let reading = std::thread::spawn(move || crate::files::read(&file, u64::MAX, &sender));
+        // The size, sixteen 64 KiB frames and the end, each with its header.
+        let frames = json_frame(&Reply::Size { size: 1 << 20 }).len() + 16 * (5 + (64 << 10)) + 5;
+        let host_limit: usize = std::fs::read_to_string("/proc/sys/net/core/wmem_max")
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        // The kernel doubles what it is asked for, capped at twice the
+        // host's limit; without room it queues about one default buffer.
+        let room = frames.min(host_limit * 3 / 2);
+        let queued = || rustix::io::ioctl_fionread(&server).unwrap() as usize;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while queued() < room && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        let waiting = queued();
+        let mut sent = vec![0u8; frames];
+        server.read_exact(&mut sent).unwrap();
+        reading.join().unwrap().unwrap();
+        let _ = std::fs::remove_file(&path);
+        assert!(waiting >= room, "queued {waiting} of {room}");
+    }
+}

@@ -570,6 +570,38 @@ mod tests {
         assert!(!is_statically_linked(&[]));
     }
 
+    #[tokio::test]
+    async fn a_files_megabyte_waits_whole_in_the_kernel_before_the_agent_reads() {
+        let (server, mut agent) = UnixStream::pair().unwrap();
+        let (read, write) = server.into_split();
+        let megabyte = vec![7u8; 1 << 20];
+        let writing = tokio::spawn(async move {
+            write_unbounded(Connection { read, write }, "/home/sandbox/f", &megabyte).await
+        });
+        // The agent reads nothing yet: what the server could send is queued.
+        let frames = (1 << 20) + 2 * 5;
+        let host_limit: usize = std::fs::read_to_string("/proc/sys/net/core/wmem_max")
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        // The kernel doubles what it is asked for, capped at twice the
+        // host's limit; without room it queues about one default buffer
+        // (219,264 bytes here, against 1,048,586 with it).
+        let room = frames.min(host_limit * 3 / 2);
+        let queued = || rustix::io::ioctl_fionread(&agent).unwrap() as usize;
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while queued() < room && std::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(queued() >= room, "queued {} of {room}", queued());
+        let mut sent = vec![0u8; frames];
+        agent.read_exact(&mut sent).await.unwrap();
+        assert_eq!(&sent[5..10], &[7; 5]);
+        agent.write_all(&json_frame(&Reply::Done)).await.unwrap();
+        writing.await.unwrap().unwrap();
+    }
+
     #[test]
     fn refusals_become_the_ports_errors() {
         assert_eq!(
