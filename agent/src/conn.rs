@@ -115,14 +115,7 @@ mod tests {
         let reading = std::thread::spawn(move || crate::files::read(&file, u64::MAX, &sender));
         // The size, sixteen 64 KiB frames and the end, each with its header.
         let frames = json_frame(&Reply::Size { size: 1 << 20 }).len() + 16 * (5 + (64 << 10)) + 5;
-        let host_limit: usize = std::fs::read_to_string("/proc/sys/net/core/wmem_max")
-            .unwrap()
-            .trim()
-            .parse()
-            .unwrap();
-        // The kernel doubles what it is asked for, capped at twice the
-        // host's limit; without room it queues about one default buffer.
-        let room = frames.min(host_limit * 3 / 2);
+        let room = protocol::room_made_for(frames);
         let queued = || rustix::io::ioctl_fionread(&server).unwrap() as usize;
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
         while queued() < room && std::time::Instant::now() < deadline {

@@ -40,6 +40,20 @@ pub fn make_room(socket: impl std::os::fd::AsFd, bytes: usize) {
     }
 }
 
+/// For tests of `make_room`'s callers: how much of a transfer of `bytes`
+/// the kernel holds unread once room was made for it on this host. It
+/// doubles what it is asked for, capped at twice `net.core.wmem_max`;
+/// without room it holds about one default buffer (~210 KiB), which this
+/// exceeds on any host.
+#[doc(hidden)]
+pub fn room_made_for(bytes: usize) -> usize {
+    let host_limit = std::fs::read_to_string("/proc/sys/net/core/wmem_max")
+        .ok()
+        .and_then(|text| text.trim().parse::<usize>().ok())
+        .unwrap_or(212_992);
+    bytes.min(host_limit * 3 / 2)
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
     /// A `Request`, `Auth` or `Reply` as JSON.

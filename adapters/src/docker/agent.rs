@@ -580,15 +580,7 @@ mod tests {
         });
         // The agent reads nothing yet: what the server could send is queued.
         let frames = (1 << 20) + 2 * 5;
-        let host_limit: usize = std::fs::read_to_string("/proc/sys/net/core/wmem_max")
-            .unwrap()
-            .trim()
-            .parse()
-            .unwrap();
-        // The kernel doubles what it is asked for, capped at twice the
-        // host's limit; without room it queues about one default buffer
-        // (219,264 bytes here, against 1,048,586 with it).
-        let room = frames.min(host_limit * 3 / 2);
+        let room = protocol::room_made_for(frames);
         let queued = || rustix::io::ioctl_fionread(&agent).unwrap() as usize;
         let deadline = std::time::Instant::now() + Duration::from_secs(5);
         while queued() < room && std::time::Instant::now() < deadline {
