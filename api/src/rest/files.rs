@@ -109,20 +109,18 @@ pub async fn read(
         }
         Encoding::Base64 => {
             answer["encoding"] = json!("base64");
-            Ok(with_base64(answer, "content_b64", &file.bytes))
+            Ok(with_base64(answer, &file.bytes))
         }
     }
 }
 
-/// The JSON object `head` with `field` added: `bytes` as base64, encoded
-/// straight into the answer's body. Base64 needs no escaping, so a file's
-/// megabyte is neither copied into a JSON value nor scanned again to
-/// serialise it (`field` is one of ours, a plain name).
-fn with_base64(head: Value, field: &'static str, bytes: &[u8]) -> Response {
+/// The JSON object `head` with `content_b64` added: `bytes` as base64,
+/// encoded straight into the answer's body. Base64 needs no escaping, so a
+/// file's megabyte is neither copied into a JSON value nor scanned again to
+/// serialise it.
+fn with_base64(head: Value, bytes: &[u8]) -> Response {
     let mut body = Vec::with_capacity(256 + bytes.len().div_ceil(3) * 4);
-    body.extend_from_slice(b"{\"");
-    body.extend_from_slice(field.as_bytes());
-    body.extend_from_slice(b"\":\"");
+    body.extend_from_slice(b"{\"content_b64\":\"");
     base64_simd::STANDARD.encode_append(bytes, &mut body);
     body.push(b'"');
     if let Value::Object(fields) = head {
@@ -227,7 +225,7 @@ mod tests {
         let long = vec![0xA5u8; 70_001];
         for bytes in [&b""[..], b"a", &long] {
             let head = json!({"path": "/home/sandbox/a \"quoted\" \\ name", "size": 3, "truncated": false});
-            let answer = with_base64(head.clone(), "content_b64", bytes);
+            let answer = with_base64(head.clone(), bytes);
             assert_eq!(answer.headers()[header::CONTENT_TYPE], "application/json");
             let body =
                 futures::executor::block_on(axum::body::to_bytes(answer.into_body(), usize::MAX))
