@@ -173,6 +173,10 @@ pub struct ServeConfig {
     /// refund (0: never).
     #[arg(long, env = "SOCKT_PAUSED_TTL", default_value_t = 7 * 24 * 3600)]
     pub paused_ttl: u64,
+    /// Seconds a sandbox paused because its balance ran out may wait for
+    /// a top-up before it is terminated (0: only SOCKT_PAUSED_TTL applies).
+    #[arg(long, env = "SOCKT_UNFUNDED_GRACE_SECS", default_value_t = 600)]
+    pub unfunded_grace_secs: u64,
     /// Seconds a paid Lightning sandbox waits for room (`queued`) before it
     /// ends with its refund.
     #[arg(long, env = "SOCKT_MAX_QUEUE_WAIT_SECS", default_value_t = 600)]

@@ -339,6 +339,8 @@ pub async fn bootstrap(config: &ServeConfig, local_addr: SocketAddr) -> anyhow::
         max_awaiting_payment_per_client: config.max_awaiting_payment_per_client,
         max_sandboxes_per_account: config.max_sandboxes_per_account,
         paused_ttl: (config.paused_ttl > 0).then(|| Duration::from_secs(config.paused_ttl)),
+        unfunded_grace: (config.unfunded_grace_secs > 0)
+            .then(|| Duration::from_secs(config.unfunded_grace_secs)),
         max_queue_wait: Duration::from_secs(config.max_queue_wait_secs),
         link_secret: commands::LinkSecret::new(stores.link_secret.clone()),
         ..AppConfig::default()

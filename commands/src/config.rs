@@ -34,6 +34,10 @@ pub struct AppConfig {
     /// A sandbox paused this long is terminated and its balance refunded
     /// (None: never).
     pub paused_ttl: Option<Duration>,
+    /// A sandbox paused because its balance ran out is terminated this
+    /// long after (None: only `paused_ttl` applies): unfunded, it would
+    /// otherwise hold a slot, its memory and its disk for nothing.
+    pub unfunded_grace: Option<Duration>,
     /// How long a paid sandbox waits for room before it ends with a refund.
     pub max_queue_wait: Duration,
     /// The store's secret that LNURL-withdraw link secrets derive from
@@ -60,6 +64,7 @@ impl Default for AppConfig {
             max_awaiting_payment_per_client: 20,
             max_sandboxes_per_account: 20,
             paused_ttl: Some(Duration::from_secs(7 * 24 * 3600)),
+            unfunded_grace: Some(Duration::from_secs(600)),
             max_queue_wait: Duration::from_secs(600),
             link_secret: crate::LinkSecret::random(),
         }

@@ -5,7 +5,9 @@
 use crate::testing::Harness;
 use crate::{CreateSandbox, Principal};
 use domain::account::AccountCommand;
-use domain::sandbox::{BillingMethod, Funding, FundingSource, SandboxCommand, SandboxState};
+use domain::sandbox::{
+    BillingMethod, Funding, FundingSource, PauseReason, SandboxCommand, SandboxState,
+};
 use domain::{transfers, Msats, TierName};
 
 #[tokio::test]
@@ -377,6 +379,56 @@ async fn a_sandbox_paused_too_long_is_terminated_with_its_refund() {
         h.app.account(&owner).unwrap().balance,
         Msats::from_cents(90).unwrap().saturating_sub(old_charged)
     );
+}
+
+/// A sandbox paused because its balance ran out ends after the short
+/// unfunded grace (a cent must not hold a slot for the paused TTL); one
+/// its owner paused waits the whole TTL.
+#[tokio::test]
+async fn a_sandbox_out_of_balance_ends_after_the_unfunded_grace() {
+    let h = Harness::with_config(crate::AppConfig {
+        paused_ttl: Some(std::time::Duration::from_secs(7 * 24 * 3600)),
+        unfunded_grace: Some(std::time::Duration::from_secs(600)),
+        ..crate::AppConfig::default()
+    });
+    let owner = h.account(100).await;
+    // nano: 500 msat/s; 1 cent lasts 20 s.
+    let unfunded = h.running_sandbox(&owner, "nano", 1).await;
+    let requested = h.running_sandbox(&owner, "nano", 10).await;
+    h.app.pause(&owner, &requested).await.unwrap();
+    h.clock.advance_ms(25_000);
+    h.app.meter_tick().await;
+    let paused = h.sandbox(&unfunded).await;
+    assert_eq!(paused.state, SandboxState::Paused);
+    assert_eq!(paused.pause_reason, Some(PauseReason::OutOfBalance));
+
+    h.clock.advance_ms(590_000);
+    assert_eq!(h.app.end_long_paused().await, 0, "still within its grace");
+    h.clock.advance_ms(15_000);
+    assert_eq!(h.app.end_long_paused().await, 1);
+    assert_eq!(h.sandbox(&unfunded).await.state, SandboxState::Terminated);
+    assert_eq!(h.sandbox(&requested).await.state, SandboxState::Paused);
+    assert_eq!(h.runtime.status(&unfunded), None, "its container is gone");
+}
+
+/// With no grace configured, an unfunded pause waits the paused TTL like
+/// any other.
+#[tokio::test]
+async fn without_an_unfunded_grace_only_the_paused_ttl_applies() {
+    let h = Harness::with_config(crate::AppConfig {
+        paused_ttl: Some(std::time::Duration::from_secs(3600)),
+        unfunded_grace: None,
+        ..crate::AppConfig::default()
+    });
+    let owner = h.account(100).await;
+    let unfunded = h.running_sandbox(&owner, "nano", 1).await;
+    h.clock.advance_ms(25_000);
+    h.app.meter_tick().await;
+    assert_eq!(h.sandbox(&unfunded).await.state, SandboxState::Paused);
+    h.clock.advance_ms(3_000_000);
+    assert_eq!(h.app.end_long_paused().await, 0);
+    h.clock.advance_ms(700_000);
+    assert_eq!(h.app.end_long_paused().await, 1);
 }
 
 /// A command the kernel killed for lack of memory ends failed, exit 137,
