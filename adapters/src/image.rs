@@ -31,9 +31,19 @@ const PACKAGES: &[&str] = &[
     "ca-certificates",
     "less",
     "nano",
+    // `ls -l` and `stat` where coreutils' fail (gVisor, see HOOKS).
+    "busybox",
 ];
+/// After the packages: the sandbox user; busybox's `ls` and `stat` in
+/// /usr/lib/sockt/statx-free for runtimes that refuse coreutils' `statx`
+/// (Debian's gVisor 20221219 refuses `AT_NO_AUTOMOUNT`: "Invalid
+/// argument"), which a login shell puts first on PATH only where
+/// coreutils' `stat` fails — runc sandboxes keep coreutils; no package
+/// caches.
 const HOOKS: &[&str] = &[
     "chroot \"$1\" useradd --create-home --uid 1000 --user-group --shell /bin/bash sandbox",
+    "mkdir -p \"$1\"/usr/lib/sockt/statx-free && for tool in ls stat; do ln -s /bin/busybox \"$1\"/usr/lib/sockt/statx-free/$tool; done",
+    "printf '%s\\n' '# Sockt: where coreutils cannot statx (older gVisor), busybox ls and stat come first.' 'if ! /usr/bin/stat / >/dev/null 2>&1; then PATH=/usr/lib/sockt/statx-free:$PATH; fi' > \"$1\"/etc/profile.d/sockt-statx.sh",
     "rm -rf \"$1\"/var/cache/apt/archives/*.deb \"$1\"/var/lib/apt/lists/*",
 ];
 

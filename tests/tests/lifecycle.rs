@@ -140,6 +140,20 @@ async fn lifecycle_under(server_args: &[&str], runtime: &str) {
         stream_text(&poll, "stdout"),
         "sandbox:sandbox\n40aff2e9d2d8922e\n"
     );
+    // The everyday tools an agent starts with work under every runtime
+    // (under gVisor, busybox's `ls` and `stat` stand in for coreutils').
+    let poll = server
+        .exec(
+            &key,
+            &id,
+            json!({"command": "ls -la data && stat -c '%s %U' data/all.bin && du -s data >/dev/null && cp -a data data2 && ls data2"}),
+        )
+        .await;
+    assert_eq!(poll["exit_code"], 0, "{poll}");
+    let out = stream_text(&poll, "stdout");
+    assert!(out.contains(" all.bin\n"), "ls -la lists the file: {out}");
+    assert!(out.contains("256 sandbox\n"), "stat: {out}");
+    assert!(out.ends_with("all.bin\n"), "cp -a: {out}");
     let (_, listing) = server
         .get(
             &format!("/v1/sandboxes/{id}/files?path=.&recursive=true&max_depth=2"),
