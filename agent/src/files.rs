@@ -4,7 +4,9 @@
 //! is refused.
 
 use crate::conn::{Receiver, Sender};
-use sockt_agent::protocol::{Entry, Kind, Refusal, Reply};
+use sockt_agent::protocol::{
+    json_frame, Entry, Kind, Refusal, Reply, MAX_FRAME, MAX_LISTED_ENTRIES,
+};
 use std::io::{ErrorKind, Read, Write};
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
@@ -26,21 +28,50 @@ fn refuse(sender: &Sender, path: &str, error: &std::io::Error) -> std::io::Resul
     sender.refuse(refusal_of(error), format!("{path}: {error}"))
 }
 
+/// Open without blocking: a FIFO would otherwise wait for its other end
+/// (forever), and a socket or device is nothing to serve. What is not a
+/// regular file is refused at once — checked on the opened file, so no
+/// rename in between can swap one in.
+fn open_regular(path: &str, options: &mut std::fs::OpenOptions) -> Result<std::fs::File, Refused> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = options
+        .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
+        .open(path)
+        .map_err(|e| match e.raw_os_error() {
+            // A FIFO without a reader, a socket.
+            Some(code) if code == rustix::io::Errno::NXIO.raw_os_error() => {
+                Refused(Refusal::NotRegular, e.to_string())
+            }
+            _ => Refused::from(e),
+        })?;
+    let metadata = file.metadata().map_err(Refused::from)?;
+    if metadata.is_dir() {
+        return Err(Refused(Refusal::IsDirectory, String::new()));
+    }
+    if !metadata.is_file() {
+        return Err(Refused(Refusal::NotRegular, String::new()));
+    }
+    Ok(file)
+}
+
 pub fn read(path: &str, max_bytes: u64, sender: &Sender) -> std::io::Result<()> {
-    let mut file = match std::fs::File::open(path) {
+    // A special file is refused before it is opened (opening a device
+    // may act on it); the opened file is checked again.
+    if let Ok(found) = std::fs::metadata(path) {
+        if !found.is_file() && !found.is_dir() {
+            return sender.refuse(Refusal::NotRegular, path.into());
+        }
+    }
+    let mut file = match open_regular(path, std::fs::OpenOptions::new().read(true)) {
         Ok(file) => file,
-        Err(e) => return refuse(sender, path, &e),
+        Err(Refused(refusal, detail)) => {
+            return sender.refuse(refusal, format!("{path}: {detail}"))
+        }
     };
     let metadata = match file.metadata() {
         Ok(metadata) => metadata,
         Err(e) => return refuse(sender, path, &e),
     };
-    if metadata.is_dir() {
-        return sender.refuse(Refusal::IsDirectory, path.into());
-    }
-    if !metadata.is_file() {
-        return sender.refuse(Refusal::NotRegular, path.into());
-    }
     sender.reply(&Reply::Size {
         size: metadata.len(),
     })?;
@@ -70,13 +101,11 @@ pub fn write(
     receiver: &mut Receiver,
 ) -> std::io::Result<()> {
     let target = Path::new(path);
+    // Truncated only once it is known to be a regular file.
     let opened = prepare(target, create_dirs).and_then(|()| {
-        std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(target)
-            .map_err(Refused::from)
+        let file = open_regular(path, std::fs::OpenOptions::new().write(true).create(true))?;
+        file.set_len(0).map_err(Refused::from)?;
+        Ok(file)
     });
     let mut failure: Option<Refused> = None;
     let mut file = match opened {
@@ -132,10 +161,11 @@ fn prepare(target: &Path, create_dirs: bool) -> Result<(), Refused> {
             _ => Refused(Refusal::PermissionDenied, e.to_string()),
         })?;
     }
-    if target.is_dir() {
-        return Err(Refused(Refusal::IsDirectory, String::new()));
+    match std::fs::metadata(target) {
+        Ok(found) if found.is_dir() => Err(Refused(Refusal::IsDirectory, String::new())),
+        Ok(found) if !found.is_file() => Err(Refused(Refusal::NotRegular, String::new())),
+        _ => Ok(()),
     }
-    Ok(())
 }
 
 pub fn list(path: &str, max_depth: u32, sender: &Sender) -> std::io::Result<()> {
@@ -146,19 +176,39 @@ pub fn list(path: &str, max_depth: u32, sender: &Sender) -> std::io::Result<()> 
         Ok(_) => {}
     }
     let mut entries = Vec::new();
-    walk(root, "", max_depth, &mut entries);
-    sender.reply(&Reply::Entries { entries })
+    let too_many = || {
+        sender.refuse(
+            Refusal::TooManyEntries,
+            format!("{path}: more than {MAX_LISTED_ENTRIES} entries"),
+        )
+    };
+    if walk(root, "", max_depth, &mut entries).is_err() {
+        return too_many();
+    }
+    let reply = Reply::Entries { entries };
+    // Long names can fill a frame before the count is reached.
+    if json_frame(&reply).len() > MAX_FRAME + 5 {
+        return too_many();
+    }
+    sender.reply(&reply)
 }
 
-/// Entries under `dir` (named relative to the listed root), `depth` levels down.
-fn walk(dir: &Path, prefix: &str, depth: u32, entries: &mut Vec<Entry>) {
+/// The listing is longer than a reply may be.
+struct TooMany;
+
+/// Entries under `dir` (named relative to the listed root), `depth` levels
+/// down; stops as soon as there are more than a listing may hold.
+fn walk(dir: &Path, prefix: &str, depth: u32, entries: &mut Vec<Entry>) -> Result<(), TooMany> {
     if depth == 0 {
-        return;
+        return Ok(());
     }
     let Ok(read) = std::fs::read_dir(dir) else {
-        return;
+        return Ok(());
     };
     for entry in read.flatten() {
+        if entries.len() >= MAX_LISTED_ENTRIES {
+            return Err(TooMany);
+        }
         let name = format!("{prefix}{}", entry.file_name().to_string_lossy());
         let Ok(metadata) = entry.path().symlink_metadata() else {
             continue;
@@ -171,7 +221,8 @@ fn walk(dir: &Path, prefix: &str, depth: u32, entries: &mut Vec<Entry>) {
             is_dir,
         });
         if is_dir {
-            walk(&entry.path(), &format!("{name}/"), depth - 1, entries);
+            walk(&entry.path(), &format!("{name}/"), depth - 1, entries)?;
         }
     }
+    Ok(())
 }

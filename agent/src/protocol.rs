@@ -14,6 +14,9 @@ use serde::{Deserialize, Serialize};
 pub const VERSION: u32 = 1;
 /// Largest frame either side accepts.
 pub const MAX_FRAME: usize = 1 << 20;
+/// The most entries one listing answers; a longer one is refused (list a
+/// narrower path or fewer levels).
+pub const MAX_LISTED_ENTRIES: usize = 10_000;
 /// The socket's file name in the agent's directory.
 pub const SOCKET_NAME: &str = "s";
 /// The file the server leaves the secret in; the agent reads and removes it.
@@ -239,6 +242,8 @@ pub enum Refusal {
     IsDirectory,
     NotADirectory,
     NotRegular,
+    /// A listing longer than `MAX_LISTED_ENTRIES` (or than a frame).
+    TooManyEntries,
     PermissionDenied,
     NoSpace,
     WorkingDirMissing,

@@ -215,6 +215,14 @@ impl From<RuntimeError> for AppError {
                 code: ErrorCode::NotADirectory,
                 message,
             },
+            RuntimeError::NotRegularFile(_) => AppError::Invalid {
+                code: ErrorCode::NotARegularFile,
+                message,
+            },
+            RuntimeError::TooManyEntries { .. } => AppError::Invalid {
+                code: ErrorCode::TooManyEntries,
+                message,
+            },
             RuntimeError::NotWritable { .. } | RuntimeError::PermissionDenied(_) => {
                 AppError::Denied {
                     code: ErrorCode::PermissionDenied,

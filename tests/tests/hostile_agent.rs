@@ -2,10 +2,10 @@
 //! socket answers only the server (a client without the sandbox's secret is
 //! cut off before any request runs), its secret is gone from the sandbox
 //! once it started, its memory and environment are closed to the sandbox's
-//! processes, no other sandbox's agent is in reach, and a sandbox that
-//! removes its agent's socket still runs commands (through Docker's exec
-//! API) and leaves nothing behind; one that puts an impostor behind it
-//! cannot make the server hold more of a file than was asked for.
+//! processes, no other sandbox's agent is in reach, and its directory —
+//! on the host's disk — is sealed once it listens: the sandbox writes
+//! nothing there (not through the files API by a symlink either), and
+//! cannot remove or replace the socket.
 #![allow(clippy::unwrap_used)]
 
 use serde_json::json;
@@ -99,38 +99,41 @@ async fn the_agent_serves_only_the_server_and_keeps_its_secret() {
         );
     }
 
-    // The sandbox removes its agent's socket: commands still run (through
-    // the engine), and files still read and write.
-    let poll = server
-        .exec(&key, &other, json!({"command": "rm /run/sockt/s"}))
-        .await;
-    assert_eq!(poll["exit_code"], 0, "{poll}");
+    // The agent's directory lies on the host's disk, outside every quota:
+    // once the agent is up it is root's, so the sandbox neither writes
+    // there nor removes the socket — directly or through the files API by
+    // a symlink.
     let poll = server
         .exec(
             &key,
             &other,
-            json!({"command": "echo still; tr '\\0' ' ' < /proc/$PPID/cmdline"}),
+            json!({"command": "rm -f /run/sockt/s; dd if=/dev/zero of=/run/sockt/fill bs=1M count=8 2>&1; ln -sfn /run/sockt ~/agentdir; ls /run/sockt"}),
         )
         .await;
     let out = stream_text(&poll, "stdout");
-    assert!(out.starts_with("still\n"), "{poll}");
-    assert!(!out.contains("/opt/sockt/agent"), "{out}");
-    let (status, _) = server
+    assert!(out.contains("Permission denied"), "{poll}");
+    assert!(out.ends_with("s\n"), "only the socket is there: {poll}");
+    let (status, answer) = server
         .post(
             &format!("/v1/sandboxes/{other}/files/write"),
             &key,
-            json!({"path": "a.txt", "content": "via the engine"}),
+            json!({"path": "agentdir/viaapi", "content": "on the host's disk"}),
         )
         .await;
-    assert!(status.is_success());
-    let (_, read) = server
-        .post(
-            &format!("/v1/sandboxes/{other}/files/read"),
+    assert_eq!(status, reqwest::StatusCode::FORBIDDEN, "{answer}");
+    let poll = server
+        .exec(
             &key,
-            json!({"path": "a.txt"}),
+            &other,
+            json!({"command": "ls /run/sockt; tr '\\0' ' ' < /proc/$PPID/cmdline"}),
         )
         .await;
-    assert_eq!(read["content"], "via the engine");
+    let out = stream_text(&poll, "stdout");
+    assert!(out.starts_with("s\n"), "nothing was written: {poll}");
+    assert!(
+        out.contains("/opt/sockt/agent"),
+        "the agent still serves: {out}"
+    );
 
     let traces = Traces::before_terminating(&[&id, &other]);
     for sandbox in [&id, &other] {
@@ -142,32 +145,27 @@ async fn the_agent_serves_only_the_server_and_keeps_its_secret() {
     server.assert_audit_passes().await;
 }
 
-/// Takes the agent's socket and answers every read with far more than was
-/// asked for: 64 frames of 1 MiB, then silence.
+/// Tries to take the agent's socket (to answer the server's requests
+/// itself).
 const IMPOSTOR: &str = r#"
-import json, os, socket, struct
-def frame(kind, payload):
-    return bytes([kind]) + struct.pack(">I", len(payload)) + payload
-os.unlink("/run/sockt/s")
+import os, socket
+try:
+    os.unlink("/run/sockt/s")
+except OSError as e:
+    print("unlink refused:", e.strerror)
 listener = socket.socket(socket.AF_UNIX)
-listener.bind("/run/sockt/s")
-listener.listen(8)
-open("/tmp/impostor-ready", "w").close()
-while True:
-    s, _ = listener.accept()
-    try:
-        s.sendall(frame(1, json.dumps({"reply": "hello", "nonce": "00", "version": 1}).encode()))
-        s.recv(65536)
-        s.sendall(frame(1, json.dumps({"reply": "size", "size": 10}).encode()))
-        chunk = frame(6, b"x" * (1 << 20))
-        for _ in range(64):
-            s.sendall(chunk)
-    except OSError:
-        pass
+try:
+    listener.bind("/run/sockt/impostor")
+except OSError as e:
+    print("bind refused:", e.strerror)
 "#;
 
+/// The sandbox cannot put an impostor behind its agent's socket: the slot
+/// is sealed once the agent listens, and the agent keeps serving. (Were one
+/// there, the server would refuse more of a file than it asked for: a unit
+/// test of `adapters::docker::agent` floods a read.)
 #[tokio::test(flavor = "multi_thread")]
-async fn an_impostor_behind_the_agents_socket_cannot_flood_a_read() {
+async fn the_sandbox_cannot_replace_its_agents_socket() {
     require_agent();
     let server = TestServer::start().await;
     let key = server.account(200).await;
@@ -180,34 +178,20 @@ async fn an_impostor_behind_the_agents_socket_cannot_flood_a_read() {
         )
         .await;
     let poll = server
-        .exec(
-            &key,
-            &id,
-            json!({"command": "setsid python3 impostor.py > /dev/null 2>&1 < /dev/null & for i in $(seq 50); do test -e /tmp/impostor-ready && break; sleep 0.1; done; test -e /tmp/impostor-ready"}),
-        )
+        .exec(&key, &id, json!({"command": "python3 impostor.py"}))
         .await;
-    assert_eq!(poll["exit_code"], 0, "the impostor listens: {poll}");
-
-    let began = std::time::Instant::now();
+    let out = stream_text(&poll, "stdout");
+    assert!(out.contains("unlink refused: Permission denied"), "{poll}");
+    assert!(out.contains("bind refused: Permission denied"), "{poll}");
     let (status, answer) = server
         .post(
             &format!("/v1/sandboxes/{id}/files/read"),
             &key,
-            json!({"path": "anything", "max_bytes": 1000}),
+            json!({"path": "impostor.py", "max_bytes": 1000}),
         )
         .await;
-    assert_eq!(
-        status,
-        reqwest::StatusCode::INTERNAL_SERVER_ERROR,
-        "{answer}"
-    );
-    assert!(
-        began.elapsed() < std::time::Duration::from_secs(10),
-        "refused at the first frame past max_bytes, not held until a timeout: {:?}",
-        began.elapsed()
-    );
-    let (status, _) = server.get(&format!("/v1/sandboxes/{id}"), &key).await;
-    assert!(status.is_success(), "the server still answers");
+    assert!(status.is_success(), "{answer}");
+    assert_eq!(answer["content"], IMPOSTOR);
 
     let traces = Traces::before_terminating(&[&id]);
     server.delete(&format!("/v1/sandboxes/{id}"), &key).await;

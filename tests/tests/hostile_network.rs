@@ -1,7 +1,8 @@
 //! Network attacks from inside a sandbox (tenant A), against real
 //! containers: another tenant's sandbox, the Docker host (its bridge gateway,
-//! any port) and a link-local address (a dummy interface of this test's own
-//! at 169.254.77.1, never the real metadata address) are all out of reach.
+//! any port, any of its IPv6 addresses) and a link-local address (a dummy
+//! interface of this test's own at 169.254.77.1, never the real metadata
+//! address) are all out of reach.
 //! Each probe is paired with a control showing the target does answer, so a
 //! refusal means isolation, not a dead target. Probes go only to addresses
 //! this test set up on this machine.
@@ -156,6 +157,87 @@ async fn isolation_under(server_args: &[&str], outside: &Outside) {
     assert_ne!(code, 0, "reached a link-local address: {body}");
     drop(link);
 
+    // IPv6: sandboxes speak IPv4 only. The host's side of the attacker's
+    // link (its routed end, or the bridge) holds no IPv6 address, and no
+    // IPv6 address of the host answers — link-local ones included, which
+    // no IPv4 rule covers — though the host reaches the listener on [::1].
+    let port = listener("[::]:0").await;
+    let control = reqwest::get(format!("http://[::1]:{port}/")).await.unwrap();
+    assert!(
+        control.status().is_success(),
+        "control: the IPv6 listener answers"
+    );
+    let host_side = if server_args.is_empty() {
+        let address: std::net::Ipv4Addr = sandbox_ip(&attacker).0.parse().unwrap();
+        format!("sbx{:08x}", u32::from(address))
+    } else {
+        "sockt-isolated".to_string()
+    };
+    let on_host_side = Command::new("ip")
+        .args(["-6", "-o", "addr", "show", "dev", &host_side])
+        .output()
+        .unwrap();
+    assert!(on_host_side.status.success(), "{host_side} exists");
+    assert_eq!(
+        String::from_utf8_lossy(&on_host_side.stdout),
+        "",
+        "no IPv6 address on {host_side}"
+    );
+    if server_args.is_empty() {
+        let poll = server
+            .exec(
+                &alice,
+                &attacker,
+                json!({"command": "cat /proc/net/if_inet6"}),
+            )
+            .await;
+        let inside = stream_text(&poll, "stdout");
+        assert!(
+            !inside.contains("eth0"),
+            "the sandbox's end has no IPv6 address either: {inside}"
+        );
+    }
+    let targets = host_ipv6_addresses();
+    assert!(!targets.is_empty(), "control: the host has IPv6 addresses");
+    let probe = format!(
+        "import socket, threading\n\
+         def probe(address):\n    \
+             host = address + '%eth0' if address.startswith('fe80') else address\n    \
+             try:\n        \
+                 info = socket.getaddrinfo(host, {port}, socket.AF_INET6, socket.SOCK_STREAM)[0]\n        \
+                 s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)\n        \
+                 s.settimeout(3)\n        \
+                 s.connect(info[4])\n        \
+                 print('reached', address)\n    \
+             except OSError:\n        \
+                 pass\n\
+         threads = [threading.Thread(target=probe, args=(a,)) for a in {targets:?}]\n\
+         [t.start() for t in threads]\n\
+         [t.join() for t in threads]\n\
+         print('probed', len(threads))\n"
+    );
+    let (status, _) = server
+        .post(
+            &format!("/v1/sandboxes/{attacker}/files/write"),
+            &alice,
+            json!({"path": "probe6.py", "content": probe}),
+        )
+        .await;
+    assert!(status.is_success());
+    let poll = server
+        .exec(
+            &alice,
+            &attacker,
+            json!({"command": "python3 probe6.py", "timeout_ms": 30000}),
+        )
+        .await;
+    let out = stream_text(&poll, "stdout");
+    assert!(out.contains("probed"), "{poll}");
+    assert!(
+        !out.contains("reached"),
+        "reached the host over IPv6: {out}"
+    );
+
     // The attacker's sandbox still works, and reaches the internet (an
     // address of the test's own outside every blocked range): the refusals
     // above are isolation, not a sandbox that reaches nothing.
@@ -211,6 +293,23 @@ async fn isolation_under(server_args: &[&str], outside: &Outside) {
         assert_eq!(status.as_u16(), 200);
     }
     traces.assert_none_left();
+}
+
+/// Every IPv6 address of the host but loopback (as `ip` lists them).
+fn host_ipv6_addresses() -> Vec<String> {
+    let output = Command::new("ip")
+        .args(["-6", "-o", "addr", "show"])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|line| {
+            let mut words = line.split_whitespace().skip_while(|w| *w != "inet6");
+            words.next()?;
+            let address = words.next()?.split('/').next()?.to_string();
+            (address != "::1").then_some(address)
+        })
+        .collect()
 }
 
 /// An interface of the test's own (a dummy one, or an empty bridge where

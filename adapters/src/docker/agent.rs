@@ -17,7 +17,7 @@ use sockt_agent::protocol::{
     TtySize, KEY_NAME, SOCKET_NAME,
 };
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -37,6 +37,10 @@ const HELLO_WAIT: Duration = Duration::from_secs(2);
 const REPLY_WAIT: Duration = Duration::from_secs(60);
 /// How long a new container's agent may take to start listening.
 const START_WAIT: Duration = Duration::from_secs(5);
+/// How long a slot stays open for an agent that missed `START_WAIT`.
+const LATE_START_WAIT: Duration = Duration::from_secs(120);
+/// A sealed slot: root's, read-only to everyone else.
+const SEALED_MODE: u32 = 0o755;
 /// Longest socket path the kernel takes, with room to spare.
 const MAX_SOCKET_PATH: usize = 100;
 
@@ -186,13 +190,17 @@ impl Agents {
     }
 
     /// Remove slot directories older than `age` that no listed container
-    /// uses (left by containers removed behind the server's back).
+    /// uses (left by containers removed behind the server's back); seal
+    /// those in use whose agent is up (an older server left them open).
     pub fn sweep(&self, in_use: &std::collections::HashSet<String>, age: Duration) {
         let Ok(entries) = std::fs::read_dir(&self.config.dir) else {
             return;
         };
         for entry in entries.flatten() {
             let name = entry.file_name().to_string_lossy().to_string();
+            if in_use.contains(&name) && entry.path().join(SOCKET_NAME).exists() {
+                seal_logged(&entry.path());
+            }
             let old = entry
                 .metadata()
                 .and_then(|m| m.modified())
@@ -215,16 +223,33 @@ impl Agents {
     }
 
     /// Wait until a new container's agent listens (or give up: the
-    /// container is then served through the engine's exec API).
+    /// container is then served through the engine's exec API), then seal
+    /// its slot either way.
     pub async fn wait_ready(&self, slot: &str) -> bool {
         let socket = self.slot_dir(slot).join(SOCKET_NAME);
         let deadline = tokio::time::Instant::now() + START_WAIT;
         while tokio::time::Instant::now() < deadline {
             if socket.exists() {
+                seal_logged(&self.slot_dir(slot));
                 return true;
             }
             tokio::time::sleep(Duration::from_millis(2)).await;
         }
+        // A late agent still needs its slot open to take its secret and
+        // bind: sealed as soon as it did.
+        let dir = self.slot_dir(slot);
+        tokio::spawn(async move {
+            let deadline = tokio::time::Instant::now() + LATE_START_WAIT;
+            while tokio::time::Instant::now() < deadline {
+                if dir.join(SOCKET_NAME).exists() || !dir.exists() {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            if dir.exists() {
+                seal_logged(&dir);
+            }
+        });
         false
     }
 
@@ -249,6 +274,22 @@ impl Agents {
         opening.extend_from_slice(&json_frame(request));
         connection.write.write_all(&opening).await.ok()?;
         Some(connection)
+    }
+}
+
+/// Give a slot back to root once its agent took its secret and bound its
+/// socket: the sandbox (whose user the agent is) can then neither write
+/// there — the slot lies on the host's disk, outside every quota — nor
+/// remove or replace the socket. The server (root) still connects.
+pub fn seal(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::os::unix::fs::chown(dir, Some(0), Some(0))?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(SEALED_MODE))
+}
+
+fn seal_logged(dir: &Path) {
+    if let Err(e) = seal(dir) {
+        tracing::warn!(dir = %dir.display(), error = %e, "could not seal an agent's directory");
     }
 }
 
@@ -315,7 +356,11 @@ fn refused(refusal: Refusal, path: &str, detail: String) -> RuntimeError {
         )),
         Refusal::IsDirectory => RuntimeError::IsDirectory(path.to_string()),
         Refusal::NotADirectory => RuntimeError::NotADirectory(path.to_string()),
-        Refusal::NotRegular => RuntimeError::FileNotFound(format!("{path} (not a regular file)")),
+        Refusal::NotRegular => RuntimeError::NotRegularFile(path.to_string()),
+        Refusal::TooManyEntries => RuntimeError::TooManyEntries {
+            path: path.to_string(),
+            limit: protocol::MAX_LISTED_ENTRIES,
+        },
         Refusal::PermissionDenied => RuntimeError::PermissionDenied(path.to_string()),
         Refusal::NoSpace => RuntimeError::NoSpace(path.to_string()),
         Refusal::WorkingDirMissing => RuntimeError::FileNotFound(format!("working_dir {path}")),
@@ -592,6 +637,40 @@ mod tests {
         assert_eq!(&sent[5..10], &[7; 5]);
         agent.write_all(&json_frame(&Reply::Done)).await.unwrap();
         writing.await.unwrap().unwrap();
+    }
+
+    /// Whatever answers behind the socket (an impostor, say) cannot make
+    /// the server hold more of a file than was asked for: the first frame
+    /// past `max_bytes` ends the read.
+    #[tokio::test]
+    async fn a_read_refuses_more_than_was_asked_for() {
+        let (server, mut impostor) = UnixStream::pair().unwrap();
+        let (read, write) = server.into_split();
+        let reading = tokio::spawn(async move {
+            read_unbounded(Connection { read, write }, "/home/sandbox/f", 1000).await
+        });
+        impostor
+            .write_all(&json_frame(&Reply::Size { size: 10 }))
+            .await
+            .unwrap();
+        let flood = tokio::spawn(async move {
+            let mut chunk = protocol::header(Kind::Data, 1 << 20).to_vec();
+            chunk.resize(5 + (1 << 20), b'x');
+            for _ in 0..64 {
+                if impostor.write_all(&chunk).await.is_err() {
+                    break;
+                }
+            }
+        });
+        let answer = tokio::time::timeout(Duration::from_secs(5), reading)
+            .await
+            .expect("refused at the first frame, not after the flood")
+            .unwrap();
+        assert!(
+            matches!(&answer, Err(RuntimeError::Failed(e)) if e.contains("more of the file than was asked for")),
+            "{answer:?}"
+        );
+        flood.abort();
     }
 
     #[test]

@@ -36,6 +36,8 @@ if [ ! -d "$dir" ]; then
   mkdir -p -- "$dir" 2>/dev/null || exit 5
 fi
 [ -d "$1" ] && exit 4
+# A FIFO would hold the write until something reads it.
+[ -e "$1" ] && [ ! -f "$1" ] && exit 6
 ( : > "$1" ) 2>/dev/null || exit 5
 exec cat > "$1"
 
@@ -47,7 +49,7 @@ pub fn refusal(code: i64, path: &str, stderr: &[u8]) -> RuntimeError {
         MISSING => RuntimeError::FileNotFound(path.to_string()),
         DIRECTORY => RuntimeError::IsDirectory(path.to_string()),
         DENIED => RuntimeError::PermissionDenied(path.to_string()),
-        NOT_REGULAR => RuntimeError::FileNotFound(format!("{path} (not a regular file)")),
+        NOT_REGULAR => RuntimeError::NotRegularFile(path.to_string()),
         _ => {
             let detail = String::from_utf8_lossy(stderr);
             let detail = detail.trim();

@@ -43,24 +43,56 @@ fn chains(bridge: &str) -> Chains {
 }
 
 pub(super) fn iptables(args: &[&str]) -> anyhow::Result<()> {
-    let output = Command::new("iptables")
+    run_tables("iptables", args)
+}
+
+/// Run `program` (iptables or ip6tables), waiting for the lock.
+fn run_tables(program: &str, args: &[&str]) -> anyhow::Result<()> {
+    let output = Command::new(program)
         .args(["-w", "5"])
         .args(args)
         .output()
         .map_err(|e| {
             anyhow::anyhow!(
-                "running iptables: {e} (install iptables, or see SOCKT_SANDBOX_NETWORK)"
+                "running {program}: {e} (install iptables, or see SOCKT_SANDBOX_NETWORK)"
             )
         })?;
     if output.status.success() {
         Ok(())
     } else {
         anyhow::bail!(
-            "iptables {}: {}",
+            "{program} {}: {}",
             args.join(" "),
             String::from_utf8_lossy(&output.stderr).trim()
         )
     }
+}
+
+/// Refuse every IPv6 packet arriving from the sandbox links named by
+/// `interfaces` (`sbx+`, the bridge), to the host or through it:
+/// sandboxes speak IPv4 only, and these rules stand even where an
+/// interface's own IPv6 switch (`routed::disable_ipv6`) was turned back on
+/// (an engine restart remakes its bridge). A kernel without IPv6 has
+/// nothing to refuse.
+pub fn refuse_ipv6(interfaces: &[&str]) -> anyhow::Result<()> {
+    if !std::path::Path::new("/proc/net/if_inet6").exists() {
+        return Ok(());
+    }
+    let _one_at_a_time = GUARDING.lock().unwrap_or_else(|e| e.into_inner());
+    for interface in interfaces {
+        for chain in ["INPUT", "FORWARD"] {
+            let rule = ["-i", interface, "-j", "DROP"];
+            let mut check = vec!["-C", chain];
+            check.extend_from_slice(&rule);
+            if run_tables("ip6tables", &check).is_ok() {
+                continue;
+            }
+            let mut insert = vec!["-I", chain, "1"];
+            insert.extend_from_slice(&rule);
+            run_tables("ip6tables", &insert)?;
+        }
+    }
+    Ok(())
 }
 
 /// Whether a rule exists (`iptables -C`).

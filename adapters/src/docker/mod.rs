@@ -191,7 +191,16 @@ impl DockerRuntime {
                 let (allow, cidr) = (allow.clone(), subnet.to_string());
                 tokio::task::spawn_blocking(move || {
                     firewall::guard_bridge(&bridge, &allow)?;
-                    firewall::guard_routed(&cidr, &allow)
+                    firewall::guard_routed(&cidr, &allow)?;
+                    // IPv4 only: the host answers nothing over IPv6 on the
+                    // bridge, and no IPv6 packet from a sandbox passes.
+                    if std::path::Path::new("/sys/class/net")
+                        .join(&bridge)
+                        .exists()
+                    {
+                        routed::disable_ipv6(&bridge).map_err(anyhow::Error::msg)?;
+                    }
+                    firewall::refuse_ipv6(&[&bridge, routed::HOST_ENDS])
                 })
                 .await??;
                 let reserved = routed::reservations();
@@ -825,6 +834,14 @@ impl DockerRuntime {
             network_mode: Some(match routed {
                 Some(_) => "none".to_string(),
                 None => self.network.clone(),
+            }),
+            // The routed link moves in after start: it comes up with IPv6
+            // off, as the host's end does (loopback keeps `::1`).
+            sysctls: routed.map(|_| {
+                HashMap::from([(
+                    "net.ipv6.conf.default.disable_ipv6".to_string(),
+                    "1".to_string(),
+                )])
             }),
             runtime: spec.runtime.clone(),
             cgroup_parent: self.cgroup_parent.clone(),
@@ -1489,8 +1506,11 @@ impl SandboxRuntime for DockerRuntime {
             entries.sort_by(|a, b| a.name.cmp(&b.name));
             return Ok(entries);
         }
+        // One entry past the limit tells a listing too long.
         let script = "[ -e \"$1\" ] || exit 3; [ -d \"$1\" ] || exit 4; \
-                      find \"$1\" -mindepth 1 -maxdepth \"$2\" -printf '%y\\t%s\\t%T@\\t%P\\0' 2>/dev/null; exit 0";
+                      find \"$1\" -mindepth 1 -maxdepth \"$2\" -printf '%y\\t%s\\t%T@\\t%P\\0' 2>/dev/null \
+                      | head -z -n \"$3\"; exit 0";
+        let limit = sockt_agent::protocol::MAX_LISTED_ENTRIES;
         let (code, stdout, _) = self
             .run_helper(
                 container,
@@ -1501,6 +1521,7 @@ impl SandboxRuntime for DockerRuntime {
                     "sockt-ls".into(),
                     path.into(),
                     max_depth.to_string(),
+                    (limit + 1).to_string(),
                 ],
             )
             .await?;
@@ -1508,6 +1529,12 @@ impl SandboxRuntime for DockerRuntime {
             3 => return Err(RuntimeError::FileNotFound(path.to_string())),
             4 => return Err(RuntimeError::NotADirectory(path.to_string())),
             _ => {}
+        }
+        if stdout.split(|b| *b == 0).filter(|r| !r.is_empty()).count() > limit {
+            return Err(RuntimeError::TooManyEntries {
+                path: path.to_string(),
+                limit,
+            });
         }
         let mut entries: Vec<FileEntry> = stdout
             .split(|b| *b == 0)

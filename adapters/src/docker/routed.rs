@@ -164,6 +164,18 @@ fn set_interface(end: &str, setting: &str, value: &str) -> Result<(), String> {
         .map_err(|e| format!("setting {setting} on {end}: {e}"))
 }
 
+/// Turn IPv6 off on a host interface: the kernel then drops every IPv6
+/// packet that arrives on it, so a sandbox reaches nothing of the host's
+/// over IPv6 (link-local included, which no IPv4 rule covers). A kernel
+/// without IPv6 has nothing to turn off.
+pub fn disable_ipv6(interface: &str) -> Result<(), String> {
+    let setting = format!("/proc/sys/net/ipv6/conf/{interface}/disable_ipv6");
+    if !Path::new("/proc/sys/net/ipv6").exists() {
+        return Ok(());
+    }
+    std::fs::write(&setting, "1").map_err(|e| format!("turning IPv6 off on {interface}: {e}"))
+}
+
 /// Hands out addresses of the subnet and links them to containers.
 pub struct Routed {
     subnet: Subnet,
@@ -213,7 +225,11 @@ impl Routed {
                 waiting_end(address)
             );
             match ip_batch(None, &batch).await {
-                Ok(()) => return Ok(address),
+                Ok(()) => {
+                    // Before the link is ever up: no IPv6 address, ever.
+                    disable_ipv6(&end).map_err(RuntimeError::Failed)?;
+                    return Ok(address);
+                }
                 // Taken by another process just now.
                 Err(e) if e.contains("File exists") => continue,
                 Err(e) => {
@@ -239,20 +255,26 @@ impl Routed {
         let move_in = format!("link set dev {waiting} netns {pid}\n{rest}");
         // Its reservation gone (swept meanwhile, or it never had one): the
         // pair is made straight into the container.
-        let make_in = format!("link add {end} type veth peer name {waiting} netns {pid}\n{rest}");
+        // Its host end gets IPv6 turned off before it is up.
+        let make_in = || async {
+            let add = format!("link add {end} type veth peer name {waiting} netns {pid}\n");
+            ip_batch(None, &add).await?;
+            disable_ipv6(&end)?;
+            ip_batch(None, &rest).await
+        };
         let linked = if link_exists(&waiting) {
             match ip_batch(None, &move_in).await {
-                Err(_) if !link_exists(&waiting) && !link_exists(&end) => {
-                    ip_batch(None, &make_in).await
-                }
+                Err(_) if !link_exists(&waiting) && !link_exists(&end) => make_in().await,
                 other => other,
             }
         } else if !link_exists(&end) {
-            ip_batch(None, &make_in).await
+            make_in().await
         } else {
             return Ok(());
         };
         linked.map_err(failed)?;
+        // Idempotent; a reservation made by an older server had it on.
+        disable_ipv6(&end).map_err(failed)?;
         set_interface(&end, "rp_filter", "1").map_err(failed)?;
         set_interface(&end, "proxy_arp", "1").map_err(failed)?;
         // The gateway's link address is written in: nothing waits on ARP.

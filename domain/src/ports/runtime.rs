@@ -129,6 +129,12 @@ pub enum RuntimeError {
     NotADirectory(String),
     #[error("{path} is not writable: files can be written under {SANDBOX_HOME} and /tmp")]
     NotWritable { path: String },
+    /// A FIFO, socket or device: the files API serves regular files only.
+    #[error("{0} is not a regular file (a FIFO, socket or device): files are read and written only when regular")]
+    NotRegularFile(String),
+    /// A listing longer than one answer may be.
+    #[error("listing {path} finds more than {limit} entries: list a narrower path or fewer levels (max_depth)")]
+    TooManyEntries { path: String, limit: usize },
     /// The sandbox user may not read or write it.
     #[error("permission denied: the sandbox user may not access {0}")]
     PermissionDenied(String),
