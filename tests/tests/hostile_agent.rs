@@ -4,8 +4,9 @@
 //! once it started, its memory and environment are closed to the sandbox's
 //! processes, no other sandbox's agent is in reach, and a sandbox that
 //! removes its agent's socket still runs commands (through Docker's exec
-//! API) and leaves nothing behind; one that puts an impostor behind it
-//! cannot make the server hold more of a file than was asked for.
+//! API), has its processes stopped (the agent spared) and leaves nothing
+//! behind; one that puts an impostor behind it cannot make the server hold
+//! more of a file than was asked for.
 #![allow(clippy::unwrap_used)]
 
 use serde_json::json;
@@ -138,6 +139,56 @@ async fn the_agent_serves_only_the_server_and_keeps_its_secret() {
             .delete(&format!("/v1/sandboxes/{sandbox}"), &key)
             .await;
     }
+    traces.assert_none_left();
+    server.assert_audit_passes().await;
+}
+
+/// A sandbox that cut its agent off (as one of an older agent, or of
+/// another runtime, has none to ask) still has its processes stopped,
+/// through the engine: every one but the init and the agent, which the
+/// container lives by.
+#[tokio::test(flavor = "multi_thread")]
+async fn without_its_agent_a_sandboxs_processes_still_stop_and_the_agent_lives() {
+    require_agent();
+    let server = TestServer::start().await;
+    let key = server.account(20).await;
+    let id = server
+        .running_sandbox(&key, json!({"tier": "nano", "initial_credits_cents": 5}))
+        .await;
+    let poll = server
+        .exec(
+            &key,
+            &id,
+            json!({"command": "rm /run/sockt/s; sleep 1000 >/dev/null 2>&1 & setsid sleep 1001 >/dev/null 2>&1 &"}),
+        )
+        .await;
+    assert_eq!(poll["exit_code"], 0, "{poll}");
+    let (status, body) = server
+        .post(
+            &format!("/v1/sandboxes/{id}/processes/kill"),
+            &key,
+            json!({}),
+        )
+        .await;
+    assert_eq!(status.as_u16(), 200, "{body}");
+    assert!(body["killed"].as_u64().unwrap_or(0) >= 2, "{body}");
+    let poll = server
+        .exec(
+            &key,
+            &id,
+            json!({"command": "ps -e -o comm= | sort | tr '\\n' ' '"}),
+        )
+        .await;
+    assert_eq!(
+        stream_text(&poll, "stdout"),
+        "agent bash docker-init ps sort tr ",
+        "no sleep is left, the agent lives: {poll}"
+    );
+    let (_, status) = server.get(&format!("/v1/sandboxes/{id}"), &key).await;
+    assert_eq!(status["status"], "running", "{status}");
+
+    let traces = Traces::before_terminating(&[&id]);
+    server.delete(&format!("/v1/sandboxes/{id}"), &key).await;
     traces.assert_none_left();
     server.assert_audit_passes().await;
 }
