@@ -46,6 +46,9 @@ impl SandboxRuntime for NoContainers {
     async fn kill_exec(&self, _: &str, _: &str) -> Result<(), RuntimeError> {
         Err(refused())
     }
+    async fn kill_processes(&self, _: &str) -> Result<u32, RuntimeError> {
+        Err(refused())
+    }
     async fn write_file(&self, _: &str, _: &str, _: Vec<u8>, _: bool) -> Result<(), RuntimeError> {
         Err(refused())
     }

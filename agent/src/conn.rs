@@ -8,6 +8,7 @@ use sockt_agent::protocol::{
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 /// The sending half of a connection, shared by the threads of one request.
 #[derive(Clone)]
@@ -72,7 +73,8 @@ fn nonce() -> std::io::Result<String> {
     Ok(hex::encode(bytes))
 }
 
-pub fn serve(stream: UnixStream, secret: &[u8]) -> std::io::Result<()> {
+/// The challenge, then the request of a client that answered it.
+fn open(stream: UnixStream, secret: &[u8]) -> std::io::Result<(Sender, Receiver, Request)> {
     let sender = Sender(Arc::new(Mutex::new(stream.try_clone()?)));
     let mut receiver = Receiver(stream);
     let nonce = nonce()?;
@@ -87,17 +89,53 @@ pub fn serve(stream: UnixStream, secret: &[u8]) -> std::io::Result<()> {
             "a client failed the challenge",
         ));
     }
-    match receiver.json::<Request>()? {
+    let request = receiver.json::<Request>()?;
+    Ok((sender, receiver, request))
+}
+
+pub fn serve(stream: UnixStream, secret: &[u8]) -> std::io::Result<()> {
+    let (sender, mut receiver, request) = open(stream, secret)?;
+    match request {
         Request::Exec(spec) => crate::exec::run(spec, sender, receiver),
-        Request::Kill { marker } => {
-            crate::kill::kill_marked(&marker);
-            sender.reply(&Reply::Done)
-        }
         Request::Write { path, create_dirs } => {
             crate::files::write(&path, create_dirs, &sender, &mut receiver)
         }
         Request::Read { path, max_bytes } => crate::files::read(&path, max_bytes, &sender),
         Request::List { path, max_depth } => crate::files::list(&path, max_depth, &sender),
+        kill => serve_kill(kill, &sender),
+    }
+}
+
+/// How long a connection served without a thread of its own may take.
+const SHORT_OF_THREADS_WAIT: Duration = Duration::from_secs(2);
+
+/// A connection for which no thread could be made (the sandbox is at its
+/// process limit, a fork bomb say), served on the accepting thread within
+/// `SHORT_OF_THREADS_WAIT`: a kill, which makes room, is served; anything
+/// else is refused.
+pub fn serve_short_of_threads(stream: UnixStream, secret: &[u8]) -> std::io::Result<()> {
+    stream.set_read_timeout(Some(SHORT_OF_THREADS_WAIT))?;
+    stream.set_write_timeout(Some(SHORT_OF_THREADS_WAIT))?;
+    let (sender, _receiver, request) = open(stream, secret)?;
+    match request {
+        Request::Kill { .. } | Request::KillAll => serve_kill(request, &sender),
+        _ => sender.refuse(
+            protocol::Refusal::Failed,
+            "the sandbox is at its process limit: stop some of its processes first".into(),
+        ),
+    }
+}
+
+fn serve_kill(request: Request, sender: &Sender) -> std::io::Result<()> {
+    match request {
+        Request::Kill { marker } => {
+            crate::kill::kill_marked(&marker);
+            sender.reply(&Reply::Done)
+        }
+        Request::KillAll => sender.reply(&Reply::Killed {
+            count: crate::kill_all::kill_all(),
+        }),
+        _ => sender.refuse(protocol::Refusal::Failed, "not a kill".into()),
     }
 }
 

@@ -10,6 +10,7 @@ mod exec;
 mod files;
 mod home;
 mod kill;
+mod kill_all;
 mod login_env;
 mod simple;
 
@@ -53,14 +54,33 @@ fn serve(dir: &Path) -> std::io::Result<()> {
     for stream in listener.incoming() {
         let Ok(stream) = stream else { continue };
         // Without a thread for it (the sandbox is at its process limit)
-        // the connection is dropped: the server sees it fail.
-        let _ = exec::background(move || {
-            if let Err(e) = conn::serve(stream, secret) {
-                // The server reads the outcome from the replies; a broken
-                // connection is only worth a line on the container's log.
-                eprintln!("sockt-agent: {e}");
+        // the connection is served here, for kills only.
+        let waiting = std::sync::Arc::new(std::sync::Mutex::new(Some(stream)));
+        let taken = waiting.clone();
+        let served = exec::background(move || {
+            if let Some(stream) = take(&taken) {
+                log_failure(conn::serve(stream, secret));
             }
         });
+        if served.is_err() {
+            if let Some(stream) = take(&waiting) {
+                log_failure(conn::serve_short_of_threads(stream, secret));
+            }
+        }
     }
     Ok(())
+}
+
+fn take(
+    waiting: &std::sync::Mutex<Option<std::os::unix::net::UnixStream>>,
+) -> Option<std::os::unix::net::UnixStream> {
+    waiting.lock().unwrap_or_else(|p| p.into_inner()).take()
+}
+
+/// The server reads the outcome from the replies; a broken connection is
+/// only worth a line on the container's log.
+fn log_failure(served: std::io::Result<()>) {
+    if let Err(e) = served {
+        eprintln!("sockt-agent: {e}");
+    }
 }

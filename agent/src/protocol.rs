@@ -217,6 +217,9 @@ pub enum Request {
     Kill {
         marker: String,
     },
+    /// Kill every process of the sandbox but the agent and PID 1; answered
+    /// with `Killed`. An agent of an older build closes the connection.
+    KillAll,
     /// `Data` frames then `End` follow.
     Write {
         path: String,
@@ -275,6 +278,10 @@ pub enum Reply {
     },
     /// A write or kill is complete.
     Done,
+    /// A `KillAll` is complete: how many processes it killed.
+    Killed {
+        count: u32,
+    },
     /// A read: the file's whole size; `Data` frames and `End` follow.
     Size {
         size: u64,
@@ -351,5 +358,7 @@ mod tests {
         let text = serde_json::to_string(&request).unwrap_or_default();
         assert_eq!(text, r#"{"op":"read","path":"/tmp/a","max_bytes":5}"#);
         assert_eq!(parse_json::<Request>(text.as_bytes()), Ok(request));
+        let text = serde_json::to_string(&Request::KillAll).unwrap_or_default();
+        assert_eq!(text, r#"{"op":"kill_all"}"#);
     }
 }

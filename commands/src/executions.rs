@@ -82,12 +82,16 @@ impl RunningExecs {
             .count()
     }
 
-    pub(crate) fn cancel_sandbox(&self, sandbox_id: &str) {
-        for (s, token) in self.lock().values() {
+    /// Cancel every execution of the sandbox running here; their ids.
+    pub(crate) fn cancel_sandbox(&self, sandbox_id: &str) -> Vec<String> {
+        let mut cancelled = Vec::new();
+        for (execution_id, (s, token)) in self.lock().iter() {
             if s == sandbox_id {
                 token.cancel();
+                cancelled.push(execution_id.clone());
             }
         }
+        cancelled
     }
 }
 
@@ -432,19 +436,27 @@ impl App {
             });
         }
         if self.running.cancel(execution_id) {
-            let deadline = Instant::now() + KILL_GRACE * 2;
-            while Instant::now() < deadline {
-                if self
-                    .read
-                    .execution(execution_id)
-                    .is_some_and(|e| e.status.is_finished())
-                {
-                    break;
-                }
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
+            self.wait_until_recorded_ended(&[execution_id.to_string()])
+                .await;
         }
         self.poll_execution(principal, execution_id, None, Duration::ZERO)
             .await
+    }
+
+    /// Wait (at most twice the kill grace) until the end of each cancelled
+    /// execution is recorded.
+    pub(crate) async fn wait_until_recorded_ended(&self, execution_ids: &[String]) {
+        let deadline = Instant::now() + KILL_GRACE * 2;
+        while Instant::now() < deadline {
+            let ended = execution_ids.iter().all(|id| {
+                self.read
+                    .execution(id)
+                    .is_none_or(|e| e.status.is_finished())
+            });
+            if ended {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 }

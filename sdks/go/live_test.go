@@ -242,6 +242,25 @@ func TestCreditsSandboxEndToEnd(t *testing.T) {
 	}
 	shell.Close()
 
+	// Every process stops: a running command ends cancelled, a background one is killed.
+	if _, err := sb.Exec(ctx, "sleep 600 >/dev/null 2>&1 & echo started", nil); err != nil {
+		t.Fatal(err)
+	}
+	running, err := sb.Start(ctx, "sleep 601", sockt.StartOptions{Background: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stopped, err := sb.KillProcesses(ctx)
+	if err != nil || stopped.SandboxID != sb.ID || stopped.Killed < 1 || len(stopped.CancelledExecutions) != 1 || stopped.CancelledExecutions[0] != running.ID {
+		t.Fatalf("kill processes: %+v %v", stopped, err)
+	}
+	if ended, err := running.Wait(ctx, nil); err != nil || ended.Status != "cancelled" {
+		t.Fatalf("the running command: %+v %v", ended, err)
+	}
+	if left, err := sb.Exec(ctx, "pgrep -c sleep || true", nil); err != nil || strings.TrimSpace(left.Stdout) != "0" {
+		t.Fatalf("processes left: %+v %v", left, err)
+	}
+
 	// Pause, resume, terminate with the refund.
 	if status, err := sb.Pause(ctx); err != nil || status.Status != "paused" {
 		t.Fatalf("pause: %+v %v", status, err)
@@ -249,6 +268,9 @@ func TestCreditsSandboxEndToEnd(t *testing.T) {
 	var conflict *sockt.ConflictError
 	if _, err := sb.Exec(ctx, "true", nil); !errors.As(err, &conflict) {
 		t.Fatalf("exec while paused: %v", err)
+	}
+	if _, err := sb.KillProcesses(ctx); !errors.As(err, &conflict) {
+		t.Fatalf("kill processes while paused: %v", err)
 	}
 	if status, err := sb.Resume(ctx); err != nil || status.Status != "running" {
 		t.Fatalf("resume: %+v %v", status, err)

@@ -196,6 +196,18 @@ func (s *Sandbox) ListFiles(ctx context.Context, path string, options *ListFiles
 	return answer.Entries, nil
 }
 
+// KillProcesses stops every process in the sandbox but its agent: running
+// commands end "cancelled", and what they left in the background (servers,
+// a fork bomb) is killed. The sandbox keeps running with its files (a
+// *ConflictError when it is paused).
+func (s *Sandbox) KillProcesses(ctx context.Context) (*ProcessesKilled, error) {
+	var stopped ProcessesKilled
+	if err := s.do(ctx, "POST", "/processes/kill", nil, nil, &stopped); err != nil {
+		return nil, err
+	}
+	return &stopped, nil
+}
+
 // Pause pauses the sandbox (billing stops; files and processes are kept).
 func (s *Sandbox) Pause(ctx context.Context) (*SandboxStatus, error) {
 	return s.remember(s.call(ctx, "POST", "/pause", nil, nil))

@@ -95,6 +95,16 @@ type Refund struct {
 	LNURL string `json:"lnurl"`
 }
 
+// ProcessesKilled is what Sandbox.KillProcesses did.
+type ProcessesKilled struct {
+	SandboxID string `json:"sandbox_id"`
+	// Killed counts the processes killed besides the cancelled commands'.
+	Killed int64 `json:"killed"`
+	// CancelledExecutions are the commands that were running; they ended
+	// "cancelled".
+	CancelledExecutions []string `json:"cancelled_executions"`
+}
+
 // TerminateResult is the sandbox as it ended and its refund.
 type TerminateResult struct {
 	Status SandboxStatus

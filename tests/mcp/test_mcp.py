@@ -21,6 +21,7 @@ LNBITS = os.environ["SOCKT_TEST_LNBITS_URL"]
 TOOLS = {
     "sandbox_create", "sandbox_exec", "sandbox_write_file", "sandbox_read_file", "sandbox_list_files",
     "sandbox_status", "sandbox_pause", "sandbox_resume", "sandbox_terminate", "sandbox_extend_balance",
+    "sandbox_kill_processes",
 }
 
 
@@ -49,7 +50,7 @@ async def fails(session, tool, **arguments):
     return result.content[0].text
 
 
-def test_the_ten_tools_are_listed_with_schemas():
+def test_the_eleven_tools_are_listed_with_schemas():
     async def scenario(session):
         tools = (await session.list_tools()).tools
         assert {t.name for t in tools} == TOOLS
@@ -91,9 +92,16 @@ def test_an_agent_session_with_credits():
         assert "bytes omitted" in huge["stdout"] and "between the head and the tail" in huge["note"], huge.get("note")
         failing = await call(session, "sandbox_exec", sandbox_id=sid, command="echo oops >&2; exit 4")
         assert failing["exit_code"] == 4 and failing["stderr"] == "oops\n"
+        await call(session, "sandbox_exec", sandbox_id=sid, command="sleep 600 >/dev/null 2>&1 & echo started")
+        stopped = await call(session, "sandbox_kill_processes", sandbox_id=sid)
+        assert stopped["killed"] >= 1 and stopped["cancelled_executions"] == [], stopped
+        left = await call(session, "sandbox_exec", sandbox_id=sid, command="pgrep -c sleep || true")
+        assert left["stdout"] == "0\n", left
         paused = await call(session, "sandbox_pause", sandbox_id=sid)
         assert paused["status"] == "paused"
         refused = await fails(session, "sandbox_exec", sandbox_id=sid, command="true")
+        assert "sandbox_resume" in refused
+        refused = await fails(session, "sandbox_kill_processes", sandbox_id=sid)
         assert "sandbox_resume" in refused
         resumed = await call(session, "sandbox_resume", sandbox_id=sid)
         assert resumed["status"] == "running"

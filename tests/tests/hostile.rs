@@ -424,6 +424,156 @@ async fn memory_hogs_and_fork_bombs_stay_in_their_sandbox() {
     traces.assert_none_left();
 }
 
+/// A runaway needs no terminate: a fork bomb outliving its command (which
+/// completes while the bomb holds the sandbox at its process limit) and a
+/// background `sleep` are stopped by `POST /v1/sandboxes/{id}/processes/kill`,
+/// which leaves only the init and the agent; the sandbox runs commands
+/// again at once. Another tenant's call is not found, a paused sandbox's
+/// refused.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_sandboxs_processes_stop_without_terminating_it_fork_bomb_and_all() {
+    let server = TestServer::start().await;
+    let key = server.account(20).await;
+    let stranger = server.account(5).await;
+    let id = server
+        .running_sandbox(&key, json!({"tier": "nano", "initial_credits_cents": 5}))
+        .await;
+    let kill = format!("/v1/sandboxes/{id}/processes/kill");
+    let poll = server
+        .exec(
+            &key,
+            &id,
+            json!({"command": "sleep 1000 >/dev/null 2>&1 & bomb() { bomb | bomb & }; bomb", "timeout_ms": 60000}),
+        )
+        .await;
+    assert_eq!(poll["status"], "completed", "{poll}");
+    // A second after its command ended, the bomb still forks away (its
+    // processes come and go; nano allows 128).
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let name = format!("sockt-{id}");
+    let bombed = until_live(&name, 50).await;
+    assert!(bombed >= 50, "the bomb outlives its command: {bombed}");
+
+    let (status, body) = server.post(&kill, &stranger, json!({})).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    let (status, body) = server.post(&kill, &key, json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["sandbox_id"], id.as_str(), "{body}");
+    // The sleep at least; most of the bomb goes with its process group.
+    assert!(body["killed"].as_u64().unwrap_or(0) >= 1, "{body}");
+    let left: Vec<u32> = container_processes(&name)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|pid| alive(*pid))
+        .collect();
+    assert_eq!(
+        left.len(),
+        2,
+        "only the init and the agent are left: {left:?}"
+    );
+    let poll = server
+        .exec(&key, &id, json!({"command": "ps -e -o comm="}))
+        .await;
+    let mut seen: Vec<String> = tests::stream_text(&poll, "stdout")
+        .lines()
+        .map(str::to_string)
+        .collect();
+    seen.sort();
+    assert_eq!(seen, ["agent", "docker-init", "ps"], "{poll}");
+
+    server
+        .post(&format!("/v1/sandboxes/{id}/pause"), &key, json!({}))
+        .await;
+    let (status, body) = server.post(&kill, &key, json!({})).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(body["code"], "sandbox_paused", "{body}");
+
+    let traces = Traces::before_terminating(&[&id]);
+    let (status, body) = server.delete(&format!("/v1/sandboxes/{id}"), &key).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    traces.assert_none_left();
+    server.assert_audit_passes().await;
+}
+
+/// A cancelled command takes every process it started with it, as a timed
+/// out one does — background children, one in a session of its own, and a
+/// fork bomb holding the sandbox at its process limit (where the agent has
+/// no thread to spare for the kill).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cancelled_fork_bomb_takes_every_process_it_started_with_it() {
+    let server = TestServer::start().await;
+    let key = server.account(20).await;
+    let id = server
+        .running_sandbox(&key, json!({"tier": "nano", "initial_credits_cents": 5}))
+        .await;
+    let (status, started) = server
+        .post(
+            &format!("/v1/sandboxes/{id}/exec"),
+            &key,
+            json!({
+                "command": "sleep 1001 & setsid sleep 1002 & bomb() { bomb | bomb & }; bomb; exec sleep 1000",
+                "timeout_ms": 600000
+            }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{started}");
+    let name = format!("sockt-{id}");
+    let bombed = until_live(&name, 100).await;
+    assert!(
+        bombed >= 100,
+        "the bomb nears nano's 128 processes: {bombed}"
+    );
+
+    let execution = started["execution_id"].as_str().unwrap();
+    let (status, cancelled) = server
+        .delete(&format!("/v1/executions/{execution}"), &key)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{cancelled}");
+    assert_eq!(cancelled["status"], "cancelled", "{cancelled}");
+    let mut left = live_processes(&name);
+    for _ in 0..40 {
+        if left <= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        left = live_processes(&name);
+    }
+    assert_eq!(left, 2, "only the init and the agent are left");
+    let poll = server
+        .exec(&key, &id, json!({"command": "pgrep -c sleep || true"}))
+        .await;
+    assert_eq!(tests::stream_text(&poll, "stdout"), "0\n", "{poll}");
+
+    let traces = Traces::before_terminating(&[&id]);
+    let (status, body) = server.delete(&format!("/v1/sandboxes/{id}"), &key).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    traces.assert_none_left();
+    server.assert_audit_passes().await;
+}
+
+/// How many processes of the container named `name` run (not zombies).
+fn live_processes(name: &str) -> usize {
+    container_processes(name)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|pid| alive(*pid))
+        .count()
+}
+
+/// Wait (at most ten seconds) until at least `count` processes of the
+/// container named `name` run; how many ran last.
+async fn until_live(name: &str, count: usize) -> usize {
+    let mut live = 0;
+    for _ in 0..200 {
+        live = live_processes(name);
+        if live >= count {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    live
+}
+
 /// The processes in the cgroup of the container named `name` (host pids),
 /// or None when its cgroup is gone.
 fn container_processes(name: &str) -> Option<Vec<u32>> {

@@ -5,7 +5,9 @@
 //! processes, no other sandbox's agent is in reach, and its directory —
 //! on the host's disk — is sealed once it listens: the sandbox writes
 //! nothing there (not through the files API by a symlink either), and
-//! cannot remove or replace the socket.
+//! cannot remove or replace the socket; one whose agent cannot be reached
+//! (an older server's container) still has its processes stopped, the
+//! agent spared.
 #![allow(clippy::unwrap_used)]
 
 use serde_json::json;
@@ -141,6 +143,66 @@ async fn the_agent_serves_only_the_server_and_keeps_its_secret() {
             .delete(&format!("/v1/sandboxes/{sandbox}"), &key)
             .await;
     }
+    traces.assert_none_left();
+    server.assert_audit_passes().await;
+}
+
+/// A sandbox whose agent cannot be reached (its socket gone from the
+/// host, as for a container an older server made; one of another runtime
+/// has none to ask) still has its processes stopped, through the engine:
+/// every one but the init and the agent, which the container lives by.
+#[tokio::test(flavor = "multi_thread")]
+async fn without_its_agent_a_sandboxs_processes_still_stop_and_the_agent_lives() {
+    require_agent();
+    let server = TestServer::start().await;
+    let key = server.account(20).await;
+    let id = server
+        .running_sandbox(&key, json!({"tier": "nano", "initial_credits_cents": 5}))
+        .await;
+    let poll = server
+        .exec(
+            &key,
+            &id,
+            json!({"command": "sleep 1000 >/dev/null 2>&1 & setsid sleep 1001 >/dev/null 2>&1 &"}),
+        )
+        .await;
+    assert_eq!(poll["exit_code"], 0, "{poll}");
+    // The sandbox cannot remove its agent's socket (its slot is sealed):
+    // the host does.
+    let slot = tests::docker(&[
+        "inspect",
+        "-f",
+        "{{range .Mounts}}{{if eq .Destination \"/run/sockt\"}}{{.Source}}{{end}}{{end}}",
+        &format!("sockt-{id}"),
+    ]);
+    assert!(!slot.is_empty(), "the sandbox has an agent slot");
+    std::fs::remove_file(std::path::Path::new(&slot).join("s")).unwrap();
+    let (status, body) = server
+        .post(
+            &format!("/v1/sandboxes/{id}/processes/kill"),
+            &key,
+            json!({}),
+        )
+        .await;
+    assert_eq!(status.as_u16(), 200, "{body}");
+    assert!(body["killed"].as_u64().unwrap_or(0) >= 2, "{body}");
+    let poll = server
+        .exec(
+            &key,
+            &id,
+            json!({"command": "ps -e -o comm= | sort | tr '\\n' ' '"}),
+        )
+        .await;
+    assert_eq!(
+        stream_text(&poll, "stdout"),
+        "agent bash docker-init ps sort tr ",
+        "no sleep is left, the agent lives: {poll}"
+    );
+    let (_, status) = server.get(&format!("/v1/sandboxes/{id}"), &key).await;
+    assert_eq!(status["status"], "running", "{status}");
+
+    let traces = Traces::before_terminating(&[&id]);
+    server.delete(&format!("/v1/sandboxes/{id}"), &key).await;
     traces.assert_none_left();
     server.assert_audit_passes().await;
 }

@@ -296,6 +296,7 @@ async fn health_metrics_and_openapi() {
         "/v1/sandboxes/{id}/files",
         "/v1/sandboxes/{id}/pause",
         "/v1/sandboxes/{id}/resume",
+        "/v1/sandboxes/{id}/processes/kill",
         "/v1/sandboxes/{id}/balance",
         "/v1/sandboxes/{id}/ledger",
         "/v1/account",

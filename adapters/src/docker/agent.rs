@@ -581,6 +581,18 @@ pub async fn done(connection: Connection, path: &str) -> Result<(), RuntimeError
     bounded(done_unbounded(connection, path)).await
 }
 
+/// Wait for a kill-all to be done: how many processes it killed.
+pub async fn killed(mut connection: Connection) -> Result<u32, RuntimeError> {
+    bounded(async move {
+        match connection.reply().await? {
+            Reply::Killed { count } => Ok(count),
+            Reply::Refused { detail, .. } => Err(RuntimeError::Failed(detail)),
+            other => Err(broken(format!("unexpected reply {other:?}"))),
+        }
+    })
+    .await
+}
+
 /// Send a file's bytes after a write request, then wait for the verdict.
 pub async fn write(connection: Connection, path: &str, bytes: &[u8]) -> Result<(), RuntimeError> {
     bounded(write_unbounded(connection, path, bytes)).await

@@ -19,6 +19,7 @@ pub mod policies;
 pub mod pool;
 pub mod routed;
 mod shell;
+mod sweep;
 
 pub use agent::AgentConfig;
 pub use pool::PoolConfig;
@@ -1426,6 +1427,21 @@ impl SandboxRuntime for DockerRuntime {
         )
         .await
         .map(|_| ())
+    }
+
+    async fn kill_processes(&self, container: &str) -> Result<u32, RuntimeError> {
+        if let Some(connection) = self.agent(container, &Request::KillAll).await {
+            match agent::killed(connection).await {
+                Ok(count) => return Ok(count),
+                // An agent of an older build closes the connection on a
+                // request it does not know: Docker's exec API does it.
+                Err(e) => {
+                    tracing::debug!(container, error = %e, "the agent did not kill; through the engine")
+                }
+            }
+        }
+        let (code, stdout, stderr) = self.run_helper(container, sweep::command()).await?;
+        sweep::killed(code, &stdout, &stderr)
     }
 
     async fn write_file(

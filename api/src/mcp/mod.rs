@@ -1,4 +1,4 @@
-//! The MCP server at `/v1/mcp` (Streamable HTTP, rmcp): the ten `sandbox_*`
+//! The MCP server at `/v1/mcp` (Streamable HTTP, rmcp): the eleven `sandbox_*`
 //! tools for LLM agents, calling the same application functions as REST.
 
 mod render;

@@ -1,4 +1,4 @@
-//! The ten `sandbox_*` tools. Each resolves who is calling (an explicit
+//! The eleven `sandbox_*` tools. Each resolves who is calling (an explicit
 //! `sandbox_token`, a token this session remembers, the API key of the
 //! Authorization header, or nobody), calls the application, and renders.
 
@@ -532,6 +532,31 @@ impl SocktMcp {
                     self.state.app.resume(&principal, &p.sandbox_id).await?,
                     None,
                 ))
+            },
+        )
+        .await
+    }
+
+    #[tool(
+        description = "Stop every process in the sandbox but its agent: running commands end cancelled, and what they left in the background (servers, runaway loops, a fork bomb) is killed. The sandbox keeps running with its files and balance; it must be running (resume a paused one first)."
+    )]
+    async fn sandbox_kill_processes(
+        &self,
+        Extension(parts): Extension<Parts>,
+        Parameters(p): Parameters<SandboxParams>,
+    ) -> ToolResult {
+        let p = &p;
+        self.on_sandbox(
+            &parts,
+            &p.sandbox_id,
+            p.sandbox_token.as_deref(),
+            |principal| async move {
+                let stopped = self
+                    .state
+                    .app
+                    .kill_processes(&principal, &p.sandbox_id)
+                    .await?;
+                Ok(wire::processes_killed(&p.sandbox_id, &stopped))
             },
         )
         .await

@@ -11,6 +11,7 @@ mod lightning;
 mod middleware;
 mod ops;
 mod previews;
+mod processes;
 mod proxy;
 mod proxy_origin;
 mod sandboxes;
@@ -39,6 +40,7 @@ pub fn routes(state: AppState) -> Router<AppState> {
         )
         .route("/v1/sandboxes/{id}/pause", post(sandboxes::pause))
         .route("/v1/sandboxes/{id}/resume", post(sandboxes::resume))
+        .route("/v1/sandboxes/{id}/processes/kill", post(processes::kill))
         .route(
             "/v1/sandboxes/{id}/balance",
             post(sandboxes::extend_balance),

@@ -228,6 +228,15 @@ pub fn ledger(view: &SandboxView, entries: &[LedgerEntry]) -> Value {
     })
 }
 
+/// What stopping a sandbox's processes did.
+pub fn processes_killed(sandbox_id: &str, stopped: &commands::ProcessesKilled) -> Value {
+    json!({
+        "sandbox_id": sandbox_id,
+        "killed": stopped.killed,
+        "cancelled_executions": stopped.cancelled,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::rfc3339;

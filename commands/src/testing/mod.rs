@@ -15,7 +15,7 @@ pub use bus::MemBus;
 pub use clock::ManualClock;
 pub use harness::Harness;
 pub use lightning::{FakeGateway, FakePayment, FakeResolver};
-pub use runtime::{FakeRuntime, FAKE_MEMORY_HOG, FAKE_SLEEP};
+pub use runtime::{FakeRuntime, FAKE_DAEMON, FAKE_MEMORY_HOG, FAKE_SLEEP};
 
 /// A lease whose holder the test decides.
 #[derive(Clone, Default)]

@@ -15,8 +15,11 @@ use std::sync::{Arc, Mutex};
 
 /// The command the fake runtime kills as out of memory.
 pub const FAKE_MEMORY_HOG: &str = "fake-memory-hog";
-/// The command the fake runtime runs until it is killed (never, here).
+/// The command the fake runtime runs until it is killed.
 pub const FAKE_SLEEP: &str = "fake-sleep";
+/// The command that ends at once, leaving a process of its own in the
+/// background until the sandbox's processes are killed.
+pub const FAKE_DAEMON: &str = "fake-daemon";
 
 #[derive(Default)]
 pub struct FakeRuntime {
@@ -30,6 +33,11 @@ pub struct FakeRuntime {
     unlisted: Mutex<std::collections::BTreeSet<String>>,
     /// Executions started and killed, by id, in order.
     exec_log: Mutex<Vec<(&'static str, String)>>,
+    /// Executions killed so far, and a wake-up for those waiting to be.
+    killed: Mutex<std::collections::BTreeSet<String>>,
+    kills: tokio::sync::Notify,
+    /// Background processes left by `FAKE_DAEMON`, per container.
+    daemons: Mutex<BTreeMap<String, u32>>,
     /// Removals wait while a test holds this (as an engine's may take a while).
     removals_gate: tokio::sync::RwLock<()>,
     /// Creates wait while a test holds this (a container still being made).
@@ -84,7 +92,8 @@ impl FakeRuntime {
         self.containers().len()
     }
 
-    /// What happened to executions: ("started" | "killed", execution id), in order.
+    /// What happened to executions: ("started" | "killed", execution id),
+    /// and sweeps: ("killed processes", container id), in order.
     pub fn exec_log(&self) -> Vec<(&'static str, String)> {
         self.exec_log
             .lock()
@@ -128,6 +137,25 @@ impl FakeRuntime {
     /// The container disappears (removed by hand, the host rebooted).
     pub fn vanish(&self, sandbox_id: &str) {
         self.containers().remove(&Self::container_of(sandbox_id));
+    }
+
+    /// Wait until `kill_exec` kills the execution; it then exits as killed.
+    async fn until_killed(&self, execution_id: &str) -> ExecExit {
+        loop {
+            let killed = self.kills.notified();
+            tokio::pin!(killed);
+            // Registered before the look, so a kill in between wakes it.
+            killed.as_mut().enable();
+            if self
+                .killed
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .contains(execution_id)
+            {
+                return ExecExit::code(137);
+            }
+            killed.await;
+        }
     }
 
     fn set(&self, container: &str, status: ContainerStatus) -> Result<(), RuntimeError> {
@@ -222,7 +250,15 @@ impl SandboxRuntime for FakeRuntime {
             });
         }
         if request.command == FAKE_SLEEP {
-            futures::future::pending::<()>().await;
+            return Ok(self.until_killed(&request.execution_id).await);
+        }
+        if request.command == FAKE_DAEMON {
+            *self
+                .daemons
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .entry(container.to_string())
+                .or_default() += 1;
         }
         sink.push(
             OutputStream::Stdout,
@@ -233,7 +269,24 @@ impl SandboxRuntime for FakeRuntime {
 
     async fn kill_exec(&self, _container: &str, execution_id: &str) -> Result<(), RuntimeError> {
         self.log_exec("killed", execution_id);
+        self.killed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(execution_id.to_string());
+        self.kills.notify_waiters();
         Ok(())
+    }
+
+    /// Logged as ("killed processes", container); kills what `FAKE_DAEMON`
+    /// left (a `FAKE_SLEEP` still running is not tracked by container and
+    /// runs on).
+    async fn kill_processes(&self, container: &str) -> Result<u32, RuntimeError> {
+        if !self.containers().contains_key(container) {
+            return Err(RuntimeError::ContainerGone);
+        }
+        self.log_exec("killed processes", container);
+        let mut daemons = self.daemons.lock().unwrap_or_else(|p| p.into_inner());
+        Ok(daemons.remove(container).unwrap_or(0))
     }
 
     async fn write_file(

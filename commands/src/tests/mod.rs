@@ -9,5 +9,6 @@ mod lifetimes;
 mod lightning;
 mod meter;
 mod network;
+mod processes;
 mod reconcile;
 mod shells;

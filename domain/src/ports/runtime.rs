@@ -237,6 +237,10 @@ pub trait SandboxRuntime: Send + Sync {
     ) -> Result<ExecExit, RuntimeError>;
     /// Kill the whole process tree of a running execution.
     async fn kill_exec(&self, container: &str, execution_id: &str) -> Result<(), RuntimeError>;
+    /// Kill every process of the running sandbox but its agent (and its
+    /// init): what commands left running in the background, whatever
+    /// started them. Returns how many were killed.
+    async fn kill_processes(&self, container: &str) -> Result<u32, RuntimeError>;
     /// Write a file (absolute path), owned by the sandbox user.
     async fn write_file(
         &self,

@@ -18,6 +18,7 @@ export type {
   ExecutionStatus,
   FileEntry,
   Invoice,
+  ProcessesKilled,
   Refund,
   SandboxState,
   SandboxStatus,

@@ -1,6 +1,6 @@
 /**
- * A sandbox: run commands, read and write files, pause, resume, top up,
- * terminate. A Lightning sandbox carries its own token and uses it for
+ * A sandbox: run commands, read and write files, stop its processes, pause,
+ * resume, top up, terminate. A Lightning sandbox carries its own token and uses it for
  * every call; a credits sandbox uses the client's API key.
  */
 
@@ -12,8 +12,8 @@ import { Execution } from './execution.js';
 import type { OutputCallbacks } from './execution.js';
 import { Shell } from './shell.js';
 import type { ShellOptions } from './shell.js';
-import { toFileEntry, toRefund, toStatus } from './types.js';
-import type { ExecResult, FileEntry, Invoice, SandboxStatus, TerminateResult } from './types.js';
+import { toFileEntry, toProcessesKilled, toRefund, toStatus } from './types.js';
+import type { ExecResult, FileEntry, Invoice, ProcessesKilled, SandboxStatus, TerminateResult } from './types.js';
 
 type Json = Record<string, unknown>;
 
@@ -171,6 +171,15 @@ export class Sandbox {
       signal: options.signal,
     });
     return Array.isArray(answer.entries) ? (answer.entries as Json[]).map(toFileEntry) : [];
+  }
+
+  /**
+   * Stop every process in the sandbox but its agent: running commands end
+   * `cancelled`, and what they left in the background (servers, a fork bomb)
+   * is killed. The sandbox keeps running with its files (409 when paused).
+   */
+  async killProcesses(signal?: AbortSignal): Promise<ProcessesKilled> {
+    return toProcessesKilled(await this.call('POST', '/processes/kill', { signal }));
   }
 
   /** Pause (billing stops; files and processes are kept). */

@@ -89,6 +89,16 @@ export interface TerminateResult {
   refund: Refund;
 }
 
+/** What {@link Sandbox.killProcesses} did. */
+export interface ProcessesKilled {
+  sandboxId: string;
+  /** Processes killed besides the cancelled commands'. */
+  killed: number;
+  /** The commands that were running; they ended `cancelled`. */
+  cancelledExecutions: string[];
+  raw: Json;
+}
+
 export interface ExecResult {
   executionId: string;
   status: ExecutionStatus;
@@ -185,5 +195,14 @@ export function toRefund(v: unknown): Refund {
     paymentHash: strOrNull(r.payment_hash),
     lnurl: strOrNull(r.lnurl),
     raw: r,
+  };
+}
+
+export function toProcessesKilled(v: Json): ProcessesKilled {
+  return {
+    sandboxId: str(v.sandbox_id),
+    killed: num(v.killed),
+    cancelledExecutions: Array.isArray(v.cancelled_executions) ? v.cancelled_executions.map(String) : [],
+    raw: v,
   };
 }

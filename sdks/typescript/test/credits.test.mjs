@@ -1,7 +1,7 @@
 // A credits sandbox driven end to end through @sockt/client against the
 // live server: create → wait → files (text, binary, listing) → exec (output,
 // exit code, streamed callbacks, timeout, abort, stdin, background stream)
-// → pause/resume → terminate with the refund to the account.
+// → killProcesses → pause/resume → terminate with the refund to the account.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ComputeClient, ConflictError, GoneError, NotFoundError } from '../dist/index.js';
@@ -136,10 +136,23 @@ describe('a credits sandbox', () => {
     assert.match(screen, /ts-shell-42/);
   });
 
+  test('killProcesses stops running and background commands, and the sandbox runs on', async () => {
+    await sandbox.exec('sleep 600 >/dev/null 2>&1 & echo started');
+    const running = await sandbox.startExec('sleep 601', { background: true });
+    const stopped = await sandbox.killProcesses();
+    assert.equal(stopped.sandboxId, sandbox.id);
+    assert.deepEqual(stopped.cancelledExecutions, [running.id]);
+    assert.ok(stopped.killed >= 1, JSON.stringify(stopped.raw));
+    assert.equal((await running.wait()).status, 'cancelled');
+    const left = await sandbox.exec('pgrep -c sleep || true');
+    assert.equal(left.stdout.trim(), '0');
+  });
+
   test('pause stops commands and resume brings the files back', async () => {
     const paused = await sandbox.pause();
     assert.equal(paused.status, 'paused');
     await assert.rejects(sandbox.exec('true'), ConflictError);
+    await assert.rejects(sandbox.killProcesses(), ConflictError);
     const resumed = await sandbox.resume();
     assert.equal(resumed.status, 'running');
     assert.equal(await sandbox.readFile('notes/hello.txt'), 'héllo wörld\n');

@@ -1,0 +1,20 @@
+//! Stopping every process of a sandbox but its agent, over REST: the
+//! running commands end `cancelled`, the rest (background servers, a fork
+//! bomb) is killed, and the sandbox keeps running.
+
+use super::caller::Caller;
+use super::wire;
+use crate::error::ApiResult;
+use crate::server::AppState;
+use axum::extract::{Path, State};
+use axum::Json;
+use serde_json::Value;
+
+pub async fn kill(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let stopped = state.app.kill_processes(&caller, &id).await?;
+    Ok(Json(wire::processes_killed(&id, &stopped)))
+}

@@ -1,0 +1,41 @@
+//! Stopping every process of a running sandbox but its agent, short of
+//! terminating it: what its commands left running in the background (a
+//! server, a fork bomb). The commands still running end `cancelled`, as a
+//! cancel ends them, then every other process is killed; the sandbox, its
+//! files and its balance stay.
+
+use crate::app::App;
+use crate::auth::Principal;
+use crate::error::AppError;
+
+/// What stopping a sandbox's processes did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProcessesKilled {
+    /// The executions that were running (they ended `cancelled`).
+    pub cancelled: Vec<String>,
+    /// How many processes were killed besides the cancelled commands'.
+    pub killed: u32,
+}
+
+impl App {
+    /// Cancel the sandbox's running commands and kill every other process
+    /// in it but its agent. The sandbox must be running (409 when paused).
+    pub async fn kill_processes(
+        &self,
+        principal: &Principal,
+        sandbox_id: &str,
+    ) -> Result<ProcessesKilled, AppError> {
+        let sandbox = self.authorized_aggregate(principal, sandbox_id).await?;
+        App::running_container_of(&sandbox, "stop its processes")?;
+        // Each ends as a cancel ends it (its tree killed, its end recorded)
+        // before the sweep, which would otherwise end it first.
+        let cancelled = self.running.cancel_sandbox(sandbox_id);
+        self.wait_until_recorded_ended(&cancelled).await;
+        // Under the sandbox's lock, so no pause freezes it meanwhile.
+        let _guard = self.locks.lock(sandbox_id).await;
+        let container =
+            App::running_container_of(&self.load_sandbox(sandbox_id).await?, "stop its processes")?;
+        let killed = self.runtime.kill_processes(&container).await?;
+        Ok(ProcessesKilled { cancelled, killed })
+    }
+}
