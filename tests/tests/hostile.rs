@@ -355,6 +355,7 @@ async fn a_sandbox_cannot_write_beyond_its_tiers_disk() {
 /// sandbox keep answering; both sandboxes end cleanly.
 #[tokio::test(flavor = "multi_thread")]
 async fn memory_hogs_and_fork_bombs_stay_in_their_sandbox() {
+    let _alone = HEAVY.lock().await;
     let server = TestServer::start().await;
     let key = server.account(20).await;
     let hog = server
@@ -432,6 +433,7 @@ async fn memory_hogs_and_fork_bombs_stay_in_their_sandbox() {
 /// refused.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_sandboxs_processes_stop_without_terminating_it_fork_bomb_and_all() {
+    let _alone = HEAVY.lock().await;
     let server = TestServer::start().await;
     let key = server.account(20).await;
     let stranger = server.account(5).await;
@@ -501,6 +503,7 @@ async fn a_sandboxs_processes_stop_without_terminating_it_fork_bomb_and_all() {
 /// no thread to spare for the kill).
 #[tokio::test(flavor = "multi_thread")]
 async fn a_cancelled_fork_bomb_takes_every_process_it_started_with_it() {
+    let _alone = HEAVY.lock().await;
     let server = TestServer::start().await;
     let key = server.account(20).await;
     let id = server
@@ -744,6 +747,11 @@ async fn a_direct_kill_ends_the_whole_container_and_never_another() {
     }
 }
 
+/// The fork bombs and hogs take their turns: the CPU hog test measures a
+/// neighbour's speed, which another test's bomb on the same two cores
+/// would skew.
+static HEAVY: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// The median REST round trip of `true` in sandbox `id`, over `n` runs.
 async fn exec_round_trip(server: &TestServer, key: &str, id: &str, n: usize) -> Duration {
     let mut times = Vec::with_capacity(n);
@@ -765,6 +773,7 @@ async fn exec_round_trip(server: &TestServer, key: &str, id: &str, n: usize) -> 
 /// process, the hog made it 100–130 ms against 30 ms idle.)
 #[tokio::test(flavor = "multi_thread")]
 async fn a_cpu_hog_leaves_its_neighbours_their_speed() {
+    let _alone = HEAVY.lock().await;
     let server = TestServer::start().await;
     let key = server.account(40).await;
     let hog = server
