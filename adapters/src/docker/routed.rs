@@ -167,13 +167,18 @@ fn set_interface(end: &str, setting: &str, value: &str) -> Result<(), String> {
 /// Turn IPv6 off on a host interface: the kernel then drops every IPv6
 /// packet that arrives on it, so a sandbox reaches nothing of the host's
 /// over IPv6 (link-local included, which no IPv4 rule covers). A kernel
-/// without IPv6 has nothing to turn off.
+/// without IPv6 has nothing to turn off, nor has an interface gone
+/// meanwhile (another server's sweep took a fresh reservation: `attach`
+/// makes the pair again, and turns it off then).
 pub fn disable_ipv6(interface: &str) -> Result<(), String> {
     let setting = format!("/proc/sys/net/ipv6/conf/{interface}/disable_ipv6");
     if !Path::new("/proc/sys/net/ipv6").exists() {
         return Ok(());
     }
-    std::fs::write(&setting, "1").map_err(|e| format!("turning IPv6 off on {interface}: {e}"))
+    match std::fs::write(&setting, "1") {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        other => other.map_err(|e| format!("turning IPv6 off on {interface}: {e}")),
+    }
 }
 
 /// Hands out addresses of the subnet and links them to containers.
