@@ -2,7 +2,15 @@
 //! (subscriptions, graphql-ws and graphql-transport-ws protocols). Same
 //! credentials as REST: an API key sees its own account's sandboxes, a
 //! sandbox token its one sandbox, the admin token everything. Depth and
-//! complexity are limited.
+//! complexity are limited, a request body to `body::MAX_BODY_BYTES`, and
+//! operations over WebSocket count against the caller's rate limit
+//! (`gate`).
+
+mod body;
+mod gate;
+
+pub use body::MAX_BODY_BYTES;
+pub use gate::MAX_LIVE_OPERATIONS;
 
 use crate::error::graphql_error;
 use crate::rest::Caller;
@@ -10,15 +18,16 @@ use crate::server::AppState;
 use async_graphql::{
     ComplexObject, Context, Data, EmptyMutation, Object, Schema, SimpleObject, Subscription,
 };
-use async_graphql_axum::{GraphQLProtocol, GraphQLRequest, GraphQLResponse, GraphQLWebSocket};
-use axum::extract::{State, WebSocketUpgrade};
-use axum::response::Response;
+use async_graphql_axum::{GraphQLProtocol, GraphQLResponse, GraphQLWebSocket};
+use axum::extract::{ConnectInfo, Request, State, WebSocketUpgrade};
+use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use commands::{Principal, SandboxStatus};
 use domain::sandbox::SandboxState;
 use domain::Tier;
 use futures::Stream;
 use projections::TimelineEntry;
+use std::net::SocketAddr;
 
 pub type SocktSchema = Schema<QueryRoot, EmptyMutation, SubscriptionRoot>;
 
@@ -429,30 +438,40 @@ impl SubscriptionRoot {
     }
 }
 
-/// Queries and mutations over HTTP, as the caller.
+/// Queries and mutations over HTTP, as the caller; the body is read to at
+/// most `MAX_BODY_BYTES`.
 pub async fn http(
     Extension(schema): Extension<SocktSchema>,
     Caller(caller): Caller,
-    request: GraphQLRequest,
-) -> GraphQLResponse {
-    schema
-        .execute(request.into_inner().data(caller))
-        .await
-        .into()
+    request: Request,
+) -> Response {
+    match body::graphql_request(request).await {
+        Ok(request) => {
+            GraphQLResponse::from(schema.execute(request.data(caller)).await).into_response()
+        }
+        Err(refused) => refused,
+    }
 }
 
-/// Subscriptions over WebSocket; credentials come in the connection_init
-/// payload as `{"Authorization": "Bearer ..."}`.
+/// Subscriptions (and queries) over WebSocket; credentials come in the
+/// connection_init payload as `{"Authorization": "Bearer ..."}`. Every
+/// operation passes the connection's gate (`gate`), and no message may
+/// exceed `MAX_BODY_BYTES`.
 pub async fn websocket(
     State(state): State<AppState>,
     Extension(schema): Extension<SocktSchema>,
+    client: Option<Extension<ConnectInfo<SocketAddr>>>,
     protocol: GraphQLProtocol,
     upgrade: WebSocketUpgrade,
 ) -> Response {
+    let client = client.map(|Extension(ConnectInfo(address))| address.ip());
+    let gated = gate::Gated::new(schema, state.limiter.clone(), client);
     upgrade
         .protocols(async_graphql::http::ALL_WEBSOCKET_PROTOCOLS)
+        .max_message_size(MAX_BODY_BYTES)
+        .max_frame_size(MAX_BODY_BYTES)
         .on_upgrade(move |socket| {
-            GraphQLWebSocket::new(socket, schema, protocol)
+            GraphQLWebSocket::new(socket, gated, protocol)
                 .on_connection_init(move |payload| async move {
                     let secret = ["Authorization", "authorization"]
                         .iter()

@@ -2,7 +2,8 @@
 //! a real container: the owner reaches a web server inside it, strangers do
 //! not, the API's routes are never served there and the API origin only
 //! redirects; a preview token opens it to a browser without the owner's
-//! credentials until it is revoked; Sockt's credentials never reach the app.
+//! credentials until it is revoked; Sockt's credentials never reach the app;
+//! an app's cookies stay on its own origin (no `Domain` gets through).
 #![allow(clippy::unwrap_used)]
 
 use reqwest::{header, StatusCode};
@@ -257,4 +258,84 @@ async fn proxied_apps_live_on_their_own_origin_for_the_owner_or_a_preview_token(
     assert_eq!(status, StatusCode::OK);
     traces.assert_none_left();
     server.assert_audit_passes().await;
+}
+
+/// An app that sets cookies for the proxy's whole domain (and one of its own).
+const COOKIE_TOSSING_APP: &str = r#"
+import http.server
+class Toss(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200)
+        self.send_header("content-length", "2")
+        self.send_header("set-cookie", "toss=1; Domain=localhost; Path=/; HttpOnly")
+        self.send_header("set-cookie", "spaced=2;path=/; DOMAIN = .localhost ;SameSite=Lax")
+        self.send_header("set-cookie", "own=3; Max-Age=60")
+        self.end_headers()
+        self.wfile.write(b"ok")
+    def log_message(self, *args):
+        pass
+http.server.ThreadingHTTPServer(("0.0.0.0", 8000), Toss).serve_forever()
+"#;
+
+/// Cookie tossing: an app setting `Domain=<proxy domain>` would set cookies
+/// for every other sandbox's origin. Every Set-Cookie reaches the browser
+/// host-only, its other attributes as the app wrote them.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_sandbox_app_cannot_set_cookies_for_other_origins() {
+    let server = TestServer::start().await;
+    let key = server.account(50).await;
+    let id = server
+        .running_sandbox(&key, json!({"tier": "nano", "initial_credits_cents": 10}))
+        .await;
+    let (status, _) = server
+        .post(
+            &format!("/v1/sandboxes/{id}/files/write"),
+            &key,
+            json!({"path": "toss.py", "content": COOKIE_TOSSING_APP}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let started = server
+        .exec(
+            &key,
+            &id,
+            json!({"command": "nohup python3 toss.py >/dev/null 2>&1 &"}),
+        )
+        .await;
+    assert_eq!(started["exit_code"], 0, "{started}");
+    let port = server.url.rsplit(':').next().unwrap().to_string();
+    let host = format!("{id}-8000.localhost");
+    let client = client_for(&server, std::slice::from_ref(&host));
+    let mut cookies = Vec::new();
+    for _ in 0..50 {
+        let response = client
+            .get(format!("http://{host}:{port}/"))
+            .bearer_auth(&key)
+            .send()
+            .await
+            .unwrap();
+        if response.status() == StatusCode::OK {
+            cookies = response
+                .headers()
+                .get_all(header::SET_COOKIE)
+                .iter()
+                .map(|v| v.to_str().unwrap().to_string())
+                .collect();
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        cookies,
+        [
+            "toss=1; Path=/; HttpOnly",
+            "spaced=2;path=/;SameSite=Lax",
+            "own=3; Max-Age=60"
+        ]
+    );
+
+    let traces = Traces::before_terminating(&[&id]);
+    let (status, _) = server.delete(&format!("/v1/sandboxes/{id}"), &key).await;
+    assert_eq!(status, StatusCode::OK);
+    traces.assert_none_left();
 }

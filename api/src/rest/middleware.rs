@@ -3,6 +3,7 @@
 
 use super::caller::{is_admin_token, presented_secret};
 use crate::error::ApiError;
+use crate::rate_limit::{bucket_of, retry_after_secs};
 use crate::server::AppState;
 use axum::extract::{ConnectInfo, MatchedPath, Request, State};
 use axum::middleware::Next;
@@ -19,23 +20,17 @@ pub async fn rate_limit(State(state): State<AppState>, request: Request, next: N
     let (mut parts, body) = request.into_parts();
     let secret = presented_secret(&parts).ok().flatten();
     let known = secret.as_deref().and_then(|s| known_caller(&state, s));
-    let key = match &known {
-        Some(Principal::Admin) => "admin".to_string(),
-        Some(Principal::Account(id)) => format!("account:{id}"),
-        Some(Principal::SandboxToken(hash)) => format!("sandbox:{hash}"),
-        Some(Principal::Anonymous) | None => {
-            match parts.extensions.get::<ConnectInfo<SocketAddr>>() {
-                Some(ConnectInfo(addr)) => format!("addr:{}", addr.ip()),
-                None => "addr:unknown".to_string(),
-            }
-        }
-    };
+    let client = parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(addr)| addr.ip());
+    let key = bucket_of(known.as_ref(), client);
     if let Err(wait) = state.limiter.check(&key) {
         let error = ApiError {
             error: AppError::RateLimited(
                 "rate limit exceeded; retry after the time in Retry-After".into(),
             ),
-            retry_after_secs: Some(wait.as_secs_f64().ceil() as u64),
+            retry_after_secs: Some(retry_after_secs(wait)),
         };
         return error.into_response();
     }

@@ -13,6 +13,7 @@ mod ops;
 mod previews;
 mod processes;
 mod proxy;
+mod proxy_cookie;
 mod proxy_origin;
 mod sandboxes;
 mod shell;

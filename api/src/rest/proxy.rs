@@ -7,7 +7,7 @@
 //! token rides in the fragment, which no request carries, and a script of
 //! Sockt's posts it back in the header (`preview_login`). Sockt's
 //! credentials are never forwarded, and `/.sockt/` is Sockt's on every
-//! proxy origin.
+//! proxy origin. The app's cookies stay host-only (`proxy_cookie`).
 //! The old path form on the API origin (`/v1/sandboxes/{id}/proxy/{port}/…`)
 //! only redirects to the proxy origin. Only sandbox addresses Docker reports
 //! are ever dialled.
@@ -193,6 +193,7 @@ async fn proxied(
             kept.remove(name);
         }
         kept.remove("keep-alive");
+        super::proxy_cookie::host_only(&mut kept);
         *headers = kept;
     }
     response
