@@ -651,7 +651,7 @@ fn servers_starting_at_once_all_find_the_firewalls_chains() {
     for round in 0..5 {
         let outcomes: Vec<_> = std::thread::scope(|scope| {
             let starts: Vec<_> = (0..8)
-                .map(|_| scope.spawn(|| adapters::docker::firewall::ensure_chain(CHAIN)))
+                .map(|_| scope.spawn(|| adapters::docker::iptables::ensure_chain(CHAIN)))
                 .collect();
             starts.into_iter().map(|s| s.join().unwrap()).collect()
         });

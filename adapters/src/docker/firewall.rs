@@ -10,7 +10,7 @@
 //! The rules live in chains of their own, rebuilt at every start, so they
 //! survive server restarts and never pile up.
 
-use std::process::Command;
+use super::iptables::{ensure_chain, has_rule, iptables, restore, run_tables};
 
 /// Ranges a sandbox may not reach unless the operator allows them.
 pub const BLOCKED_RANGES: [&str; 10] = [
@@ -42,32 +42,6 @@ fn chains(bridge: &str) -> Chains {
     }
 }
 
-pub(super) fn iptables(args: &[&str]) -> anyhow::Result<()> {
-    run_tables("iptables", args)
-}
-
-/// Run `program` (iptables or ip6tables), waiting for the lock.
-fn run_tables(program: &str, args: &[&str]) -> anyhow::Result<()> {
-    let output = Command::new(program)
-        .args(["-w", "5"])
-        .args(args)
-        .output()
-        .map_err(|e| {
-            anyhow::anyhow!(
-                "running {program}: {e} (install iptables, or see SOCKT_SANDBOX_NETWORK)"
-            )
-        })?;
-    if output.status.success() {
-        Ok(())
-    } else {
-        anyhow::bail!(
-            "{program} {}: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&output.stderr).trim()
-        )
-    }
-}
-
 /// Refuse every IPv6 packet arriving from the sandbox links named by
 /// `interfaces` (`sbx+`, the bridge), to the host or through it:
 /// sandboxes speak IPv4 only, and these rules stand even where an
@@ -93,23 +67,6 @@ pub fn refuse_ipv6(interfaces: &[&str]) -> anyhow::Result<()> {
         }
     }
     Ok(())
-}
-
-/// Whether a rule exists (`iptables -C`).
-pub(super) fn has_rule(chain: &str, rule: &[&str]) -> bool {
-    let mut args = vec!["-C", chain];
-    args.extend_from_slice(rule);
-    iptables(&args).is_ok()
-}
-
-/// Create `chain` unless it exists. Made first and looked for after, so
-/// that two servers starting at once both succeed (one of them creates it).
-pub fn ensure_chain(chain: &str) -> anyhow::Result<()> {
-    match iptables(&["-N", chain]) {
-        Ok(()) => Ok(()),
-        Err(_) if iptables(&["-L", chain, "-n"]).is_ok() => Ok(()),
-        Err(e) => Err(e),
-    }
 }
 
 /// Servers of one process (tests run many) install their guards one at a
@@ -237,32 +194,6 @@ fn resolvers_in(resolv_conf: &str) -> Vec<String> {
         .filter(|ip| !ip.is_loopback())
         .map(|ip| ip.to_string())
         .collect()
-}
-
-/// Apply an `iptables-restore` text without flushing the chains it does
-/// not declare, as one transaction.
-pub(super) fn restore(text: &str) -> anyhow::Result<()> {
-    use std::io::Write;
-    let mut restore = Command::new("iptables-restore")
-        .args(["-w", "5", "--noflush"])
-        .stdin(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .map_err(|e| {
-            anyhow::anyhow!(
-                "running iptables-restore: {e} (install iptables, or see SOCKT_SANDBOX_NETWORK)"
-            )
-        })?;
-    if let Some(mut stdin) = restore.stdin.take() {
-        stdin.write_all(text.as_bytes())?;
-    }
-    let output = restore.wait_with_output()?;
-    anyhow::ensure!(
-        output.status.success(),
-        "iptables-restore: {}",
-        String::from_utf8_lossy(&output.stderr).trim()
-    );
-    Ok(())
 }
 
 /// Remove every rule `guard_bridge` installed for `bridge`.

@@ -11,7 +11,7 @@
 //! and never applies to another sandbox. Host names are resolved (IPv4) when
 //! the rules are written.
 
-use super::firewall::{has_rule, iptables, restore};
+use super::iptables::{has_rule, iptables, restore};
 use domain::network::{Cidr, Destination, NetworkPolicy};
 use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
