@@ -10,7 +10,7 @@ source scripts/common.sh
 # Status reads are also driven by wrk (a load generator in C), beside the bench's own client.
 command -v wrk >/dev/null 2>&1 || apt_install wrk " (the status-read load generator)"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/sockt-target}"
-cargo build -q --release --bin sockt
+cargo build -q --release --bin sockt --bin sockt-bench
 R=$CARGO_TARGET_DIR/release/sockt
 SOCKT_AGENT_BINARY="$(scripts/build-agent.sh)"
 export SOCKT_AGENT_BINARY

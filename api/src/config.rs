@@ -44,8 +44,14 @@ pub enum Command {
         #[command(subcommand)]
         command: ProjectionsCommand,
     },
-    /// Measure Sockt against the plain docker CLI on this machine.
-    Bench(crate::bench::BenchConfig),
+    /// Measure Sockt against the plain docker CLI on this machine (runs
+    /// `sockt-bench`, installed beside `sockt`; `sockt bench --help` lists
+    /// its options).
+    #[command(disable_help_flag = true)]
+    Bench {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<std::ffi::OsString>,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -2,7 +2,6 @@
 //! (wire-compatible with the Sockt clients), the MCP server, operability
 //! endpoints, and the `sockt` command line.
 
-pub mod bench;
 pub mod config;
 pub mod error;
 pub mod graphql;

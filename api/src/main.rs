@@ -28,6 +28,22 @@ fn init_logs(format: &str) {
     }
 }
 
+/// Hand over to `sockt-bench`: the one beside this binary, else the first
+/// on the PATH (the benchmark is a crate of its own, not part of the server).
+fn run_bench(args: Vec<std::ffi::OsString>) -> anyhow::Result<()> {
+    use std::os::unix::process::CommandExt;
+    let beside = std::env::current_exe()
+        .ok()
+        .map(|exe| exe.with_file_name("sockt-bench"))
+        .filter(|path| path.is_file());
+    let program = beside.unwrap_or_else(|| "sockt-bench".into());
+    let error = std::process::Command::new(&program).args(args).exec();
+    anyhow::bail!(
+        "running {}: {error} (build it with `cargo build --release -p sockt-bench`)",
+        program.display()
+    )
+}
+
 async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     init_logs(&config.log_format);
     let listener = tokio::net::TcpListener::bind(config.listen)
@@ -138,7 +154,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             );
             Ok(())
         }
-        Command::Bench(config) => api::bench::run(config).await,
+        Command::Bench { args } => run_bench(args),
         Command::Audit { store, json } => {
             let events = location(&store).log().read_all().await?;
             let report = projections::audit::audit(&events);

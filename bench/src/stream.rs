@@ -36,7 +36,7 @@ pub async fn run(
 }
 
 async fn measure(location: &StoreLocation, events: usize, n: usize) -> anyhow::Result<()> {
-    let stores = crate::stores::open(location).await?;
+    let stores = api::stores::open(location).await?;
     let bus = stores.sandboxes;
     println!(
         "sockt bench --stream-events {events}: pause + resume commands on a {} store, snapshot every {SNAPSHOT_EVERY} events, {n} samples each",
@@ -91,7 +91,7 @@ async fn measure(location: &StoreLocation, events: usize, n: usize) -> anyhow::R
         long_p50 / fresh_p50.max(1e-9)
     );
     let started = Instant::now();
-    let rebuilt = crate::stores::rebuild(location).await?;
+    let rebuilt = api::stores::rebuild(location).await?;
     let elapsed = started.elapsed().as_secs_f64().max(1e-9);
     println!(
         "full replay into a fresh read model: {} events in {elapsed:.3} s ({:.0} events/s)",
