@@ -13,8 +13,8 @@ pub use body::MAX_BODY_BYTES;
 pub use gate::MAX_LIVE_OPERATIONS;
 
 use crate::error::graphql_error;
-use crate::rest::Caller;
-use crate::server::AppState;
+use crate::presentation::Caller;
+use crate::state::AppState;
 use async_graphql::{
     ComplexObject, Context, Data, EmptyMutation, Object, Schema, SimpleObject, Subscription,
 };
@@ -30,6 +30,14 @@ use projections::TimelineEntry;
 use std::net::SocketAddr;
 
 pub type SocktSchema = Schema<QueryRoot, EmptyMutation, SubscriptionRoot>;
+
+/// GraphQL over HTTP at `/v1/graphql` and over WebSocket at `/v1/graphql/ws`.
+pub fn routes(state: AppState) -> axum::Router<AppState> {
+    axum::Router::new()
+        .route("/v1/graphql", axum::routing::post(http))
+        .route("/v1/graphql/ws", axum::routing::get(websocket))
+        .layer(Extension(schema(state)))
+}
 
 pub fn schema(state: AppState) -> SocktSchema {
     Schema::build(QueryRoot, EmptyMutation, SubscriptionRoot)
@@ -477,7 +485,7 @@ pub async fn websocket(
                         .iter()
                         .find_map(|k| payload.get(*k).and_then(|v| v.as_str()))
                         .map(str::to_string);
-                    let principal = crate::rest::caller_principal(&state, secret.as_deref())
+                    let principal = crate::presentation::principal_for(&state, secret.as_deref())
                         .await
                         .map_err(graphql_error)?;
                     let mut data = Data::default();

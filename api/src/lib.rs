@@ -1,15 +1,20 @@
-//! The composition root and the transports: configuration, the REST API
-//! (wire-compatible with the Sockt clients), the MCP server, operability
-//! endpoints, and the `sockt` command line.
+//! The composition root (`server`) and the transports side by side: the
+//! REST API (wire-compatible with the Sockt clients), the MCP server,
+//! GraphQL, the dashboard and operability endpoints (`ops`); what they
+//! share lives in `presentation` and `state`, which none of them owns.
 
 pub mod config;
 pub mod error;
 pub mod graphql;
 pub mod mcp;
 pub mod metrics;
+mod middleware;
+mod ops;
+pub mod presentation;
 pub mod rate_limit;
 pub mod rest;
 pub mod server;
+pub mod state;
 pub mod stores;
 
 pub use server::{bootstrap, router, serve, AppState, Running};

@@ -86,8 +86,8 @@ async fn application(store: &StoreConfig) -> anyhow::Result<std::sync::Arc<comma
     let stores = api::stores::open(&location(store)).await?;
     let clock = std::sync::Arc::new(adapters::clock::SystemClock);
     Ok(commands::App::new(
-        stores.sandboxes,
-        stores.accounts,
+        stores.events.sandboxes,
+        stores.events.accounts,
         stores.read,
         std::sync::Arc::new(adapters::no_containers::NoContainers),
         clock,
@@ -177,11 +177,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let elapsed = started.elapsed();
             let second = api::stores::rebuild(&location).await?;
             let (sandboxes, executions, accounts) = first.read.counts();
-            let replay = first.replay_time.as_secs_f64();
+            let replay = first.events.replay_time.as_secs_f64();
             println!(
                 "rebuilt {sandboxes} sandboxes, {executions} executions and {accounts} accounts from {} events: replayed in {replay:.3} s ({:.0} events/s), {:.3} s in all with opening the store",
-                first.replayed,
-                first.replayed as f64 / replay.max(1e-9),
+                first.events.replayed,
+                first.events.replayed as f64 / replay.max(1e-9),
                 elapsed.as_secs_f64(),
             );
             if !first.read.same_as(&second.read) {

@@ -4,7 +4,8 @@
 use crate::config::ServeConfig;
 use crate::metrics::Metrics;
 use crate::rate_limit::CallerLimiter;
-use crate::rest;
+pub use crate::state::{AppContext, AppState};
+use crate::{graphql, mcp, middleware, ops, rest};
 use adapters::clock::SystemClock;
 use adapters::docker::{AgentConfig, DockerConfig, DockerRuntime, NetworkChoice, PoolConfig};
 use adapters::lightning::{LnbitsGateway, LnurlResolver, OutboundPolicy};
@@ -13,8 +14,8 @@ use anyhow::Context;
 use axum::extract::DefaultBodyLimit;
 use axum::serve::ListenerExt;
 use axum::Router;
-use commands::{App, AppConfig, Duties, Leadership, Lightning, LightningConfig};
-use secrecy::{ExposeSecret, SecretString};
+use commands::{App, AppConfig, Duties, Lightning, LightningConfig};
+use secrecy::ExposeSecret;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::num::NonZeroU32;
@@ -27,54 +28,37 @@ use tokio_util::sync::CancellationToken;
 /// still being removed.
 const REMOVALS_AT_STOP: Duration = Duration::from_secs(10);
 
-/// What every handler can reach. Cheap to clone — axum clones it for every
-/// request and every middleware — so it is one shared `AppContext`.
-#[derive(Clone)]
-pub struct AppState(Arc<AppContext>);
-
-impl AppState {
-    pub fn new(context: AppContext) -> AppState {
-        AppState(Arc::new(context))
-    }
-}
-
-impl std::ops::Deref for AppState {
-    type Target = AppContext;
-
-    fn deref(&self) -> &AppContext {
-        &self.0
-    }
-}
-
-/// The application and the HTTP layer's settings, shared by every request.
-pub struct AppContext {
-    pub app: Arc<App>,
-    pub admin_token: Option<SecretString>,
-    pub limiter: Arc<CallerLimiter>,
-    pub metrics: Arc<Metrics>,
-    pub public_url: String,
-    pub store_backend: &'static str,
-    /// Where the read model started: a checkpoint's position (0: none) and
-    /// the events replayed after it.
-    pub read_model_start: (i64, usize),
-    /// The store's identity, also the label on this server's containers.
-    pub instance_id: String,
-    /// HTTP client of the sandbox proxy.
-    pub proxy: reqwest::Client,
-    /// The proxy's own origins.
-    pub proxy_origins: crate::rest::ProxyOrigins,
-    pub mcp: crate::mcp::McpSettings,
-    /// Whether this process runs the background duties.
-    pub leadership: Leadership,
-    /// Commits and the transactions they took (SQLite's group commit).
-    pub commit_stats: Option<Arc<adapters::store::CommitStats>>,
-}
-
-/// The whole HTTP surface.
+/// The whole HTTP surface: the REST API, MCP at `/v1/mcp` and GraphQL at
+/// `/v1/graphql` side by side under one per-caller rate limit, then the
+/// dashboard and the operability endpoints; sandbox apps by their host
+/// (the proxy) before any of them, every request observed.
 pub fn router(state: AppState) -> Router {
     // Room for a base64-encoded file of the largest allowed size, plus JSON.
     let body_limit = (state.app.config().max_file_bytes as usize / 3 + 1) * 4 + (64 << 10);
-    rest::routes(state.clone())
+    let v1 = Router::new()
+        .merge(rest::routes())
+        .nest_service(
+            "/v1/mcp",
+            mcp::router(state.clone()).with_state(state.clone()),
+        )
+        .merge(graphql::routes(state.clone()))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            middleware::rate_limit,
+        ));
+    Router::new()
+        .merge(v1)
+        .merge(ops::routes())
+        .fallback(ops::not_found)
+        .method_not_allowed_fallback(ops::method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            rest::proxy_by_host,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            middleware::observe,
+        ))
         .layer(DefaultBodyLimit::max(body_limit))
         .with_state(state)
 }
@@ -260,9 +244,9 @@ pub async fn bootstrap(config: &ServeConfig, local_addr: SocketAddr) -> anyhow::
     );
     place_server(config.server_cpu_weight);
     let stores = crate::stores::open(&location).await?;
-    tracing::info!(backend = stores.backend, checkpoint_position = stores.started_from, replayed = stores.replayed, instance = %stores.instance_id, "event store open");
+    tracing::info!(backend = stores.events.backend, checkpoint_position = stores.started_from, replayed = stores.events.replayed, instance = %stores.events.instance_id, "event store open");
     let docker_config = DockerConfig {
-        instance: stores.instance_id.clone(),
+        instance: stores.events.instance_id.clone(),
         network: match config.sandbox_network.as_str() {
             "isolated" => NetworkChoice::Isolated {
                 allow: config.sandbox_allow_cidrs.clone(),
@@ -277,7 +261,7 @@ pub async fn bootstrap(config: &ServeConfig, local_addr: SocketAddr) -> anyhow::
         },
         oci_runtime: config.oci_runtime.clone(),
         tier_runtimes: tier_runtimes(&config.tier_runtimes)?,
-        agent: agent_config(config, &stores.link_secret)?,
+        agent: agent_config(config, &stores.events.link_secret)?,
         sandbox_cpu_weight: config.sandbox_cpu_weight,
     };
     let pool_sizes =
@@ -291,7 +275,7 @@ pub async fn bootstrap(config: &ServeConfig, local_addr: SocketAddr) -> anyhow::
             image: config.image.sandbox_image.clone(),
             owner: match &location {
                 // One process per SQLite store: a restart takes its pool in.
-                StoreLocation::Sqlite(_) => stores.instance_id.clone(),
+                StoreLocation::Sqlite(_) => stores.events.instance_id.clone(),
                 StoreLocation::Postgres(_) => uuid::Uuid::new_v4().simple().to_string(),
             },
         });
@@ -314,7 +298,7 @@ pub async fn bootstrap(config: &ServeConfig, local_addr: SocketAddr) -> anyhow::
         .start_pool(shutdown.clone())
         .await
         .map_err(|e| anyhow::anyhow!("taking in the warm pool: {e}"))?;
-    let stores_instance = stores.instance_id.clone();
+    let stores_instance = stores.events.instance_id.clone();
 
     let public_url = config
         .public_url
@@ -342,26 +326,26 @@ pub async fn bootstrap(config: &ServeConfig, local_addr: SocketAddr) -> anyhow::
         unfunded_grace: (config.unfunded_grace_secs > 0)
             .then(|| Duration::from_secs(config.unfunded_grace_secs)),
         max_queue_wait: Duration::from_secs(config.max_queue_wait_secs),
-        link_secret: commands::LinkSecret::new(stores.link_secret.clone()),
+        link_secret: commands::LinkSecret::new(stores.events.link_secret.clone()),
         ..AppConfig::default()
     };
     let lightning = lightning_services(config, &public_url)?;
     let public_url_for_state = public_url.clone();
     let app = App::new(
-        stores.sandboxes.clone(),
-        stores.accounts.clone(),
+        stores.events.sandboxes.clone(),
+        stores.events.accounts.clone(),
         stores.read.clone(),
         runtime,
         Arc::new(SystemClock),
         app_config,
     )
-    .with_directory(stores.directory.clone())
+    .with_directory(stores.events.directory.clone())
     .with_runners(location.runners().await?);
     let app = match lightning {
         Some(lightning) => app.with_lightning(lightning),
         None => app,
     };
-    tokio::spawn(stores.feed.clone().run(shutdown.clone()));
+    tokio::spawn(stores.events.feed.clone().run(shutdown.clone()));
     let checkpointing = tokio::spawn(stores.clone().keep_checkpointing(
         Arc::new(SystemClock),
         Duration::from_secs(config.checkpoint_interval_secs.max(1)),
@@ -409,12 +393,15 @@ pub async fn bootstrap(config: &ServeConfig, local_addr: SocketAddr) -> anyhow::
         metrics: Arc::new(Metrics::default()),
         public_url,
         store_backend: location.backend(),
-        read_model_start: (stores.started_from, stores.replayed),
+        read_model_start: (stores.started_from, stores.events.replayed),
         instance_id: stores_instance,
-        proxy_origins: crate::rest::ProxyOrigins::new(&public_url_for_state, &config.proxy_domain)?,
+        proxy_origins: crate::presentation::ProxyOrigins::new(
+            &public_url_for_state,
+            &config.proxy_domain,
+        )?,
         mcp: mcp_settings(config, &public_url_for_state),
         leadership,
-        commit_stats: stores.commit_stats.clone(),
+        commit_stats: stores.events.commit_stats.clone(),
         proxy: reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .no_proxy()

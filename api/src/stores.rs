@@ -2,38 +2,20 @@
 //! delivers its whole log to the read model on open, then every later commit
 //! of this process or another.
 
-use adapters::store::{
-    self, Checkpoint, Checkpoints, EventFeed, StoreDirectory, StoreLocation, Subscribers,
-};
-use domain::account::Account;
-use domain::ports::SharedBus;
-use domain::sandbox::Sandbox;
+use adapters::store::{self, Checkpoint, Checkpoints, StoreLocation, Subscribers};
 use projections::ReadModel;
 use std::sync::Arc;
 
-/// The command buses, the read model they feed, and the store's identity.
+/// The event store (its command buses, identity and feed) and the read
+/// model it feeds.
 #[derive(Clone)]
 pub struct Stores {
-    pub sandboxes: SharedBus<Sandbox>,
-    pub accounts: SharedBus<Account>,
+    pub events: store::EventStores,
     pub read: ReadModel,
-    pub backend: &'static str,
-    /// Events delivered to the read model on open.
-    pub replayed: usize,
-    /// How long delivering them took (opening the store aside).
-    pub replay_time: std::time::Duration,
-    pub instance_id: String,
-    /// The secret LNURL-withdraw links derive from (never logged).
-    pub link_secret: String,
-    pub directory: Arc<StoreDirectory>,
-    /// Run it to follow other processes' commits.
-    pub feed: Arc<EventFeed>,
     /// Where the read model is checkpointed (None: a rebuild that writes none).
     pub checkpoints: Option<Arc<Checkpoints>>,
     /// Global position the read model started from (0: the whole log).
     pub started_from: i64,
-    /// Commits and the transactions they took (SQLite's group commit).
-    pub commit_stats: Option<Arc<store::CommitStats>>,
 }
 
 fn subscribers(read: &ReadModel) -> Subscribers {
@@ -77,21 +59,12 @@ async fn open_from(
     from: i64,
     checkpoints: Option<Checkpoints>,
 ) -> anyhow::Result<Stores> {
-    let opened = store::open(location, subscribers(&read), from).await?;
+    let events = store::open(location, subscribers(&read), from).await?;
     Ok(Stores {
-        sandboxes: opened.sandboxes,
-        accounts: opened.accounts,
+        events,
         read,
-        backend: opened.backend,
-        replayed: opened.replayed,
-        replay_time: opened.replay_time,
-        instance_id: opened.instance_id,
-        link_secret: opened.link_secret,
-        directory: opened.directory,
-        feed: opened.feed,
         checkpoints: checkpoints.map(Arc::new),
         started_from: from,
-        commit_stats: opened.commit_stats,
     })
 }
 
@@ -105,6 +78,7 @@ impl Stores {
         // the runtime's workers keep answering reads meanwhile.
         let read = self.read.clone();
         let (position, payload) = self
+            .events
             .feed
             .at_rest(|position| async move {
                 (

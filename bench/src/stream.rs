@@ -37,7 +37,7 @@ pub async fn run(
 
 async fn measure(location: &StoreLocation, events: usize, n: usize) -> anyhow::Result<()> {
     let stores = api::stores::open(location).await?;
-    let bus = stores.sandboxes;
+    let bus = stores.events.sandboxes;
     println!(
         "sockt bench --stream-events {events}: pause + resume commands on a {} store, snapshot every {SNAPSHOT_EVERY} events, {n} samples each",
         location.backend()
@@ -95,8 +95,8 @@ async fn measure(location: &StoreLocation, events: usize, n: usize) -> anyhow::R
     let elapsed = started.elapsed().as_secs_f64().max(1e-9);
     println!(
         "full replay into a fresh read model: {} events in {elapsed:.3} s ({:.0} events/s)",
-        rebuilt.replayed,
-        rebuilt.replayed as f64 / elapsed
+        rebuilt.events.replayed,
+        rebuilt.events.replayed as f64 / elapsed
     );
     Ok(())
 }

@@ -288,7 +288,26 @@ impl TestServer {
         }
     }
 
-    /// An anonymous Lightning sandbox of `sats`, paid by `agent` and
+    /// An anonymous Lightning sandbox of `tier` and `sats`, created and
+    /// awaiting its first payment.
+    pub async fn lightning_sandbox(&self, tier: &str, sats: u64) -> LightningSandbox {
+        let (status, created) = self
+            .call(
+                Method::POST,
+                "/v1/sandboxes",
+                None,
+                Some(json!({"tier": tier, "billing_method": "lightning", "prepaid_sats": sats})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{created}");
+        LightningSandbox {
+            id: created["sandbox_id"].as_str().unwrap().to_string(),
+            token: created["sandbox_token"].as_str().unwrap().to_string(),
+            created,
+        }
+    }
+
+    /// An anonymous nano Lightning sandbox of `sats`, paid by `agent` and
     /// running: (id, sandbox token).
     pub async fn paid_lightning_sandbox(
         &self,
@@ -296,32 +315,17 @@ impl TestServer {
         agent: &lnbits::Wallet,
         sats: u64,
     ) -> (String, String) {
-        let (status, created) = self
-            .call(
-                Method::POST,
-                "/v1/sandboxes",
-                None,
-                Some(json!({"tier": "nano", "billing_method": "lightning", "prepaid_sats": sats})),
-            )
-            .await;
-        assert_eq!(status, StatusCode::CREATED, "{created}");
-        let id = created["sandbox_id"].as_str().unwrap().to_string();
-        let token = created["sandbox_token"].as_str().unwrap().to_string();
-        lnbits
-            .pay(
-                agent,
-                created["pending_invoice"]["bolt11"].as_str().unwrap(),
-            )
-            .await;
+        let sandbox = self.lightning_sandbox("nano", sats).await;
+        lnbits.pay(agent, sandbox.bolt11()).await;
         self.wait_status(
-            &token,
-            &id,
+            &sandbox.token,
+            &sandbox.id,
             Duration::from_secs(90),
             |s| s["status"] == "running",
             "running",
         )
         .await;
-        (id, token)
+        (sandbox.id, sandbox.token)
     }
 
     /// `sockt audit` over the server's store: it must pass.
@@ -417,5 +421,27 @@ impl Drop for TestServer {
             remove_containers_of(&self.instance_id);
             let _ = std::fs::remove_dir_all(&self.data_dir);
         }
+    }
+}
+
+/// A Lightning sandbox as its create answered: its id, its token, and the
+/// whole answer (with the invoice to pay).
+pub struct LightningSandbox {
+    pub id: String,
+    pub token: String,
+    pub created: Value,
+}
+
+impl LightningSandbox {
+    /// The BOLT11 invoice that funds it.
+    pub fn bolt11(&self) -> &str {
+        self.created["pending_invoice"]["bolt11"].as_str().unwrap()
+    }
+
+    /// That invoice's payment hash.
+    pub fn payment_hash(&self) -> &str {
+        self.created["pending_invoice"]["payment_hash"]
+            .as_str()
+            .unwrap()
     }
 }

@@ -66,6 +66,13 @@ impl Lnbits {
         }
     }
 
+    /// A new wallet holding `sats`.
+    pub async fn funded_wallet(&self, name: &str, sats: u64) -> Wallet {
+        let wallet = self.wallet(name).await;
+        self.fund(&wallet, sats).await;
+        wallet
+    }
+
     pub async fn fund(&self, wallet: &Wallet, sats: u64) {
         let answer = json(
             self.http

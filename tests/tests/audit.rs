@@ -147,20 +147,9 @@ async fn the_auditor_passes_a_clean_sqlite_store_and_catches_tampering() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_auditor_catches_tampering_in_postgres() {
-    let Ok(admin_url) = std::env::var("SOCKT_TEST_DATABASE_URL") else {
-        if std::env::var("CI").is_ok() {
-            panic!("SOCKT_TEST_DATABASE_URL is not set: CI must run the PostgreSQL audit test");
-        }
-        eprintln!("SKIPPED: the PostgreSQL audit test needs SOCKT_TEST_DATABASE_URL (scripts/test.sh sets it)");
+    let Some(url) = tests::postgres_database().await else {
         return;
     };
-    let name = format!("sockt_audit_{}", uuid::Uuid::new_v4().simple());
-    let mut admin = sqlx::PgConnection::connect(&admin_url).await.unwrap();
-    sqlx::query(&format!("CREATE DATABASE {name}"))
-        .execute(&mut admin)
-        .await
-        .unwrap();
-    let url = format!("{}/{name}", admin_url.rsplit_once('/').unwrap().0);
 
     let server = TestServer::start_with(&["--database-url", &url]).await;
     let id = scenario(&server).await;

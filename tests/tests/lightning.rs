@@ -8,7 +8,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use std::time::Duration;
 use tests::lnbits::Lnbits;
-use tests::{stream_text, TestServer};
+use tests::{stream_text, LightningSandbox, TestServer};
 
 async fn wait_status(
     server: &TestServer,
@@ -59,22 +59,11 @@ async fn pay_use_top_up_run_dry_pay_again_and_get_refunded_to_an_address() {
         ],
     )
     .await;
-    let agent = lnbits.wallet("agent").await;
-    lnbits.fund(&agent, 1_000).await;
+    let agent = lnbits.funded_wallet("agent", 1_000).await;
 
     // Anonymous create: an invoice and a token, no account.
-    let (status, created) = server
-        .call(
-            Method::POST,
-            "/v1/sandboxes",
-            None,
-            Some(json!({"tier": "micro", "billing_method": "lightning", "prepaid_sats": 10})),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let LightningSandbox { id, token, created } = server.lightning_sandbox("micro", 10).await;
     assert_eq!(created["status"], "awaiting_payment");
-    let id = created["sandbox_id"].as_str().unwrap().to_string();
-    let token = created["sandbox_token"].as_str().unwrap().to_string();
     let invoice = &created["pending_invoice"];
     assert_eq!(invoice["amount_msats"], 10_000);
     assert!(invoice["bolt11"].as_str().unwrap().starts_with("lnbc"));
@@ -225,8 +214,7 @@ async fn without_an_address_the_balance_waits_behind_an_lnurl_withdraw_link() {
         return;
     };
     let server = TestServer::start_lightning(&lnbits, &[]).await;
-    let agent = lnbits.wallet("agent").await;
-    lnbits.fund(&agent, 1_000).await;
+    let agent = lnbits.funded_wallet("agent", 1_000).await;
     let (id, token) = server.paid_lightning_sandbox(&lnbits, &agent, 200).await;
 
     // The explicit extend-balance operation answers with a top-up invoice.
@@ -274,29 +262,12 @@ async fn replayed_notifications_credit_once_and_expired_invoices_never() {
     };
     let server =
         TestServer::start_lightning(&lnbits, &["--lightning-invoice-expiry-secs", "10"]).await;
-    let agent = lnbits.wallet("agent").await;
-    lnbits.fund(&agent, 1_000).await;
+    let agent = lnbits.funded_wallet("agent", 1_000).await;
 
-    let (_, created) = server
-        .call(
-            Method::POST,
-            "/v1/sandboxes",
-            None,
-            Some(json!({"tier": "nano", "billing_method": "lightning", "prepaid_sats": 50})),
-        )
-        .await;
-    let id = created["sandbox_id"].as_str().unwrap().to_string();
-    let token = created["sandbox_token"].as_str().unwrap().to_string();
-    let hash = created["pending_invoice"]["payment_hash"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    lnbits
-        .pay(
-            &agent,
-            created["pending_invoice"]["bolt11"].as_str().unwrap(),
-        )
-        .await;
+    let sandbox = server.lightning_sandbox("nano", 50).await;
+    let hash = sandbox.payment_hash().to_string();
+    lnbits.pay(&agent, sandbox.bolt11()).await;
+    let LightningSandbox { id, token, .. } = sandbox;
     // LNbits double-encodes webhook bodies; send it several times, both ways.
     let inner = json!({ "payment_hash": hash }).to_string();
     for body in [json!(inner), json!({ "payment_hash": hash }), json!(inner)] {
@@ -318,16 +289,11 @@ async fn replayed_notifications_credit_once_and_expired_invoices_never() {
     assert_eq!(later["paid_in_msats"], 50_000, "credited once: {running}");
 
     // An unpaid invoice expires and is never credited: its sandbox ends `expired`.
-    let (_, waiting) = server
-        .call(
-            Method::POST,
-            "/v1/sandboxes",
-            None,
-            Some(json!({"tier": "nano", "billing_method": "lightning", "prepaid_sats": 5})),
-        )
-        .await;
-    let waiting_id = waiting["sandbox_id"].as_str().unwrap().to_string();
-    let waiting_token = waiting["sandbox_token"].as_str().unwrap().to_string();
+    let LightningSandbox {
+        id: waiting_id,
+        token: waiting_token,
+        ..
+    } = server.lightning_sandbox("nano", 5).await;
     let expired = wait_status(
         &server,
         &waiting_token,
@@ -379,26 +345,12 @@ async fn a_payment_made_while_the_server_is_down_is_credited_on_restart() {
     let mut flags = lnbits.serve_flags(&sockt_wallet);
     flags.extend(["--lightning-webhooks", "false"]);
     let server = TestServer::start_with(&flags).await;
-    let agent = lnbits.wallet("agent").await;
-    lnbits.fund(&agent, 1_000).await;
-    let (_, created) = server
-        .call(
-            Method::POST,
-            "/v1/sandboxes",
-            None,
-            Some(json!({"tier": "nano", "billing_method": "lightning", "prepaid_sats": 20})),
-        )
-        .await;
-    let id = created["sandbox_id"].as_str().unwrap().to_string();
-    let token = created["sandbox_token"].as_str().unwrap().to_string();
+    let agent = lnbits.funded_wallet("agent", 1_000).await;
+    let sandbox = server.lightning_sandbox("nano", 20).await;
     let data_dir = server.stop().await;
 
-    lnbits
-        .pay(
-            &agent,
-            created["pending_invoice"]["bolt11"].as_str().unwrap(),
-        )
-        .await;
+    lnbits.pay(&agent, sandbox.bolt11()).await;
+    let LightningSandbox { id, token, .. } = sandbox;
 
     let server = TestServer::start_in(data_dir, &flags).await;
     let running = wait_status(

@@ -4,11 +4,11 @@
 //! stranded, nothing is paid twice, and the audit stays clean.
 #![allow(clippy::unwrap_used)]
 
-use reqwest::{Method, StatusCode};
+use reqwest::StatusCode;
 use serde_json::{json, Value};
 use std::time::Duration;
 use tests::lnbits::Lnbits;
-use tests::TestServer;
+use tests::{LightningSandbox, TestServer};
 
 /// With webhooks off, a payment is seen through LNbits' websocket push at
 /// once — well before the fallback poll (every 10 s while pushes flow).
@@ -18,26 +18,12 @@ async fn a_payment_is_seen_through_the_gateway_push_without_a_webhook() {
         return;
     };
     let server = TestServer::start_lightning(&lnbits, &["--lightning-webhooks", "false"]).await;
-    let agent = lnbits.wallet("agent").await;
-    lnbits.fund(&agent, 1_000).await;
+    let agent = lnbits.funded_wallet("agent", 1_000).await;
     // Let the first poll pass: from now on only a push sees a payment early.
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let (_, created) = server
-        .call(
-            Method::POST,
-            "/v1/sandboxes",
-            None,
-            Some(json!({"tier": "nano", "billing_method": "lightning", "prepaid_sats": 20})),
-        )
-        .await;
-    let id = created["sandbox_id"].as_str().unwrap().to_string();
-    let token = created["sandbox_token"].as_str().unwrap().to_string();
-    lnbits
-        .pay(
-            &agent,
-            created["pending_invoice"]["bolt11"].as_str().unwrap(),
-        )
-        .await;
+    let sandbox = server.lightning_sandbox("nano", 20).await;
+    lnbits.pay(&agent, sandbox.bolt11()).await;
+    let LightningSandbox { id, token, .. } = sandbox;
     let paid = server
         .wait_status(
             &token,
@@ -61,8 +47,7 @@ async fn a_payment_after_terminate_is_refunded_through_the_link_already_held() {
         return;
     };
     let server = TestServer::start_lightning(&lnbits, &[]).await;
-    let agent = lnbits.wallet("agent").await;
-    lnbits.fund(&agent, 1_000).await;
+    let agent = lnbits.funded_wallet("agent", 1_000).await;
     let (id, token) = server.paid_lightning_sandbox(&lnbits, &agent, 100).await;
     let (status, topped) = server
         .post(
@@ -129,8 +114,7 @@ async fn a_failed_lightning_sandbox_shows_a_withdraw_link_for_its_sats() {
         return;
     };
     let server = TestServer::start_lightning(&lnbits, &[]).await;
-    let agent = lnbits.wallet("agent").await;
-    lnbits.fund(&agent, 1_000).await;
+    let agent = lnbits.funded_wallet("agent", 1_000).await;
     let (id, token) = server.paid_lightning_sandbox(&lnbits, &agent, 100).await;
     let container = server
         .read

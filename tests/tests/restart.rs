@@ -315,6 +315,7 @@ async fn sandboxes_a_dead_process_was_creating_are_provisioned_or_adopted() {
         let id = uuid::Uuid::new_v4().to_string();
         let transfer_id = domain::transfers::funding_transfer_id(&id);
         stores
+            .events
             .accounts
             .execute(
                 &account_id,
@@ -328,6 +329,7 @@ async fn sandboxes_a_dead_process_was_creating_are_provisioned_or_adopted() {
             .await
             .unwrap();
         stores
+            .events
             .sandboxes
             .execute(
                 &id,

@@ -20,7 +20,8 @@ async fn store_suite(location: StoreLocation) {
     let t0 = 1_800_000_000_000i64;
     let account = "acct-1";
     open_funded_account(&live, account, "ab12", 100, t0).await;
-    live.accounts
+    live.events
+        .accounts
         .execute(
             account,
             AccountCommand::AllocateCredits {
@@ -90,10 +91,15 @@ async fn store_suite(location: StoreLocation) {
         },
     ];
     for command in sandbox_commands {
-        live.sandboxes.execute("sb-1", command).await.unwrap();
+        live.events
+            .sandboxes
+            .execute("sb-1", command)
+            .await
+            .unwrap();
     }
     // A command against the ended stream is refused and stores nothing.
     assert!(live
+        .events
         .sandboxes
         .execute(
             "sb-1",
@@ -114,13 +120,13 @@ async fn store_suite(location: StoreLocation) {
 
     // A second handle replays exactly what the first one built live.
     let replayed = stores::open(&location).await.unwrap();
-    assert_eq!(replayed.replayed, 3 + 12);
+    assert_eq!(replayed.events.replayed, 3 + 12);
     assert_eq!(replayed.read.sandbox("sb-1"), live.read.sandbox("sb-1"));
     assert_eq!(replayed.read.ledger("sb-1"), live.read.ledger("sb-1"));
     assert_eq!(replayed.read.execution("e1"), live.read.execution("e1"));
     assert_eq!(replayed.read.account(account), live.read.account(account));
     assert_eq!(
-        replayed.instance_id, live.instance_id,
+        replayed.events.instance_id, live.events.instance_id,
         "the store keeps its identity"
     );
     assert_eq!(
@@ -137,6 +143,7 @@ async fn store_suite(location: StoreLocation) {
     // Accounts another process opens are found by key hash.
     let other = stores::open(&location).await.unwrap();
     other
+        .events
         .accounts
         .execute(
             "acct-2",
@@ -148,7 +155,7 @@ async fn store_suite(location: StoreLocation) {
         )
         .await
         .unwrap();
-    let directory = live.directory.clone();
+    let directory = live.events.directory.clone();
     assert!(live.read.account_by_key_hash("cd34").is_none());
     assert_eq!(
         directory.account_for_key_hash("cd34").await.as_deref(),
@@ -179,7 +186,7 @@ async fn one_accounts_commands_at_once(live: &stores::Stores, other: &stores::St
     let commits_before = commit_count(live);
     let allocations = (0..60).map(|i| {
         let process = if i % 4 == 0 { other } else { live };
-        let (accounts, read) = (process.accounts.clone(), process.read.clone());
+        let (accounts, read) = (process.events.accounts.clone(), process.read.clone());
         async move {
             let transfer_id = format!("busy-{i}");
             let outcome = accounts
@@ -216,7 +223,7 @@ async fn one_accounts_commands_at_once(live: &stores::Stores, other: &stores::St
             ),
         }
     }
-    let stored = live.accounts.load(account).await.unwrap();
+    let stored = live.events.accounts.load(account).await.unwrap();
     assert_eq!(stored.balance, Msats(0));
     if let Some(commits) = commit_count(live) {
         let taken = commits - commits_before.unwrap_or(0);
@@ -244,12 +251,17 @@ async fn open_funded_account(
         AccountCommand::DepositCredits { cents, now_ms },
     ];
     for command in commands {
-        stores.accounts.execute(account, command).await.unwrap();
+        stores
+            .events
+            .accounts
+            .execute(account, command)
+            .await
+            .unwrap();
     }
 }
 
 fn commit_count(stores: &stores::Stores) -> Option<u64> {
-    let stats = stores.commit_stats.as_ref()?;
+    let stats = stores.events.commit_stats.as_ref()?;
     Some(stats.commits.load(std::sync::atomic::Ordering::SeqCst))
 }
 
@@ -260,7 +272,8 @@ async fn commits_at_once_each_read_their_own_write(live: &stores::Stores, t0: i6
         let live = live.clone();
         async move {
             let key_hash = format!("burst{i:02}");
-            live.accounts
+            live.events
+                .accounts
                 .execute(
                     &format!("burst-{i}"),
                     AccountCommand::OpenAccount {
@@ -287,7 +300,7 @@ async fn two_processes_write_one_account(
     t0: i64,
 ) {
     let balance = |s: &stores::Stores| {
-        let s = s.accounts.clone();
+        let s = s.events.accounts.clone();
         let account = account.to_string();
         async move { s.load(&account).await.unwrap().balance }
     };
@@ -305,11 +318,13 @@ async fn two_processes_write_one_account(
         now_ms: t0,
     };
     // `live` remembers the account; `other` deposits behind its back.
-    live.accounts
+    live.events
+        .accounts
         .execute(account, allocate("a", 10_000))
         .await
         .unwrap();
     other
+        .events
         .accounts
         .execute(
             account,
@@ -323,22 +338,33 @@ async fn two_processes_write_one_account(
     // Only possible with the deposit: refused on the remembered state, so
     // checked against the stored one.
     let deposited = 1_000 * domain::money::MSATS_PER_CENT;
-    live.accounts
+    live.events
+        .accounts
         .execute(account, allocate("b", start.0 - 10_000 + deposited / 2))
         .await
         .expect("allowed by the deposit another process made");
     // `other`'s state is stale now: its commit is refused by the store and
     // made again on the stored state.
-    other.accounts.execute(account, return_a()).await.unwrap();
+    other
+        .events
+        .accounts
+        .execute(account, return_a())
+        .await
+        .unwrap();
     // A repeat decided on `live`'s stale state (where "a" is not returned
     // yet) would return it twice: the store refuses that commit, and on the
     // stored state the repeat records nothing.
-    live.accounts.execute(account, return_a()).await.unwrap();
+    live.events
+        .accounts
+        .execute(account, return_a())
+        .await
+        .unwrap();
     let expected = Msats(deposited / 2 + 10_000);
     assert_eq!(balance(live).await, expected);
     assert_eq!(balance(other).await, expected);
     // A refusal the stored state confirms stays a refusal.
     assert!(live
+        .events
         .accounts
         .execute(account, allocate("c", expected.0 + 1))
         .await
@@ -430,13 +456,23 @@ async fn stored_events_of_every_version_load_through_the_store() {
     pool.close().await;
 
     let reopened = stores::open(&location).await.unwrap();
-    assert_eq!(reopened.replayed, fixtures.len());
+    assert_eq!(reopened.events.replayed, fixtures.len());
     assert_eq!(
-        reopened.sandboxes.load("fixture-Sandbox").await.unwrap(),
+        reopened
+            .events
+            .sandboxes
+            .load("fixture-Sandbox")
+            .await
+            .unwrap(),
         sandbox
     );
     assert_eq!(
-        reopened.accounts.load("fixture-Account").await.unwrap(),
+        reopened
+            .events
+            .accounts
+            .load("fixture-Account")
+            .await
+            .unwrap(),
         account
     );
     assert!(reopened.read.sandbox("fixture-Sandbox").is_some());
@@ -523,7 +559,7 @@ async fn a_restart_resumes_the_read_model_from_its_checkpoint() {
     let rebuilt = stores::rebuild(&StoreLocation::Sqlite(data_dir.join("events.db")))
         .await
         .unwrap();
-    assert_eq!(rebuilt.replayed as i64, from);
+    assert_eq!(rebuilt.events.replayed as i64, from);
     assert!(
         rebuilt.read.same_as(&server.read),
         "a checkpoint restores exactly what a rebuild builds"

@@ -3,15 +3,16 @@
 
 mod render;
 mod sessions;
+pub mod settings;
 mod tools;
 
-use crate::server::AppState;
+use crate::state::AppState;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use sessions::SessionOwners;
+pub use settings::{McpSettings, SessionOwners};
 pub use tools::SocktMcp;
 
 /// The MCP endpoint: the service, with sessions bound to their opener.
@@ -36,15 +37,4 @@ fn service(state: AppState) -> StreamableHttpService<SocktMcp, LocalSessionManag
         Arc::new(sessions),
         config,
     )
-}
-
-/// Settings of the MCP endpoint.
-#[derive(Clone)]
-pub struct McpSettings {
-    /// `Host` header values accepted (rmcp refuses others, against DNS rebinding).
-    pub allowed_hosts: Vec<String>,
-    /// An idle session is closed after this many seconds.
-    pub session_idle_secs: u64,
-    /// Who opened each session.
-    pub owners: Arc<SessionOwners>,
 }

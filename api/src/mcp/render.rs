@@ -2,7 +2,7 @@
 //! text cut to a head and a tail with a note), billing notices, and errors
 //! that say what to do next.
 
-use crate::rest::wire;
+use crate::presentation::wire;
 use commands::{AppError, ErrorCode, SandboxStatus, WarningLevel};
 use projections::SandboxView;
 use rmcp::model::{CallToolResult, ContentBlock};
@@ -58,7 +58,7 @@ pub fn billing(view: &SandboxStatus) -> Value {
         );
     }
     if let Some(link) = &view.withdraw {
-        notice["refund"] = wire::withdraw_json(link);
+        notice["refund"] = crate::presentation::refunds::withdraw_json(link);
         notice["action"] =
             json!("claim the unused sats by opening refund.lnurl with your Lightning wallet");
     }

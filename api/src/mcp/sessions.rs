@@ -3,47 +3,14 @@
 //! key, a key on an anonymous session, or none on a keyed one — is answered
 //! as if the session did not exist, so a leaked session id is not a key.
 
-use crate::server::AppState;
+use crate::state::AppState;
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const SESSION_HEADER: &str = "mcp-session-id";
-
-/// Which credential opened each live session (by a hash of its header).
-#[derive(Default)]
-pub struct SessionOwners {
-    owners: Mutex<HashMap<String, (String, Instant)>>,
-}
-
-impl SessionOwners {
-    /// Whether `credential` may use `session`: its opener, or a session this
-    /// process never saw (rmcp answers those itself).
-    fn allows(&self, session: &str, credential: &str) -> bool {
-        let mut owners = self.owners.lock().unwrap_or_else(|p| p.into_inner());
-        match owners.get_mut(session) {
-            Some((owner, seen)) if owner == credential => {
-                *seen = Instant::now();
-                true
-            }
-            Some(_) => false,
-            None => true,
-        }
-    }
-
-    fn record(&self, session: &str, credential: &str, idle: Duration) {
-        let mut owners = self.owners.lock().unwrap_or_else(|p| p.into_inner());
-        owners.retain(|_, (_, seen)| seen.elapsed() < idle * 2);
-        owners.insert(
-            session.to_string(),
-            (credential.to_string(), Instant::now()),
-        );
-    }
-}
 
 /// A hash of the request's Authorization header (empty without one).
 fn credential(headers: &HeaderMap) -> String {

@@ -3,8 +3,9 @@
 //! Authorization header, or nobody), calls the application, and renders.
 
 use super::render::{self, fit, TEXT_LIMIT};
-use crate::rest::{wire, Encoding};
-use crate::server::AppState;
+use crate::presentation::encoding::{encode_base64, utf8_text, Encoding};
+use crate::presentation::wire;
+use crate::state::AppState;
 use axum::http::request::Parts;
 use commands::{AppError, CreateSandbox, DefaultBilling, Principal};
 use domain::sandbox::{BillingMethod, SandboxState};
@@ -206,7 +207,7 @@ impl SocktMcp {
         let value = value
             .to_str()
             .map_err(|_| AppError::Unauthorized("malformed Authorization header".into()))?;
-        crate::rest::caller_principal(&self.state, Some(value)).await
+        crate::presentation::principal_for(&self.state, Some(value)).await
     }
 
     /// Who may act on `sandbox_id`: an explicit token, this session's token, or the header.
@@ -435,8 +436,8 @@ impl SocktMcp {
             let file = self.state.app.read_file(&principal, &p.sandbox_id, &p.path, Some(p.max_bytes.unwrap_or(READ_DEFAULT))).await?;
             let mut answer = json!({ "path": file.path, "size": file.size, "truncated": file.truncated });
             match encoding {
-                Encoding::Base64 => answer["content_b64"] = json!(crate::rest::encode_base64(&file.bytes)),
-                Encoding::Utf8 => answer["content"] = json!(crate::rest::utf8_text(file.bytes, file.truncated)?),
+                Encoding::Base64 => answer["content_b64"] = json!(encode_base64(&file.bytes)),
+                Encoding::Utf8 => answer["content"] = json!(utf8_text(file.bytes, file.truncated)?),
             }
             if file.truncated {
                 answer["note"] = json!(format!(
@@ -575,7 +576,7 @@ impl SocktMcp {
             let (view, refund) = self.state.app.terminate(&principal, &p.sandbox_id, p.lightning_address.as_deref()).await?;
             let refund = match refund {
                 None => json!({ "destination": "account", "amount_msats": view.refunded.0 }),
-                Some(outcome) => crate::rest::refund_json(&self.state, outcome),
+                Some(outcome) => crate::presentation::refunds::refund_json(&self.state, outcome),
             };
             Ok(json!({ "sandbox_id": view.sandbox_id, "status": view.state.as_str(), "terminated": true, "consumed_msats": view.charged.0, "refund": refund }))
         })

@@ -1,10 +1,10 @@
 //! Account endpoints: the caller's own account, and the admin endpoints that
 //! open accounts and deposit credits (admin token only).
 
-use super::caller::Caller;
 use super::json::JsonBody;
 use crate::error::ApiResult;
-use crate::server::AppState;
+use crate::presentation::Caller;
+use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;

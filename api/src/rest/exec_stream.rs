@@ -7,9 +7,9 @@
 //! `Last-Event-ID` (or `?offset=`) gets every chunk after the last one it
 //! saw, exactly once.
 
-use super::caller::Caller;
 use crate::error::ApiResult;
-use crate::server::AppState;
+use crate::presentation::Caller;
+use crate::state::AppState;
 use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};

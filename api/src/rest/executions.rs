@@ -1,11 +1,11 @@
 //! Execution endpoints: start a command, poll it (cumulative output by
 //! default, `offset` cursor and `wait_ms` long-poll optional), cancel it.
 
-use super::caller::Caller;
 use super::json::JsonBody;
-use super::wire;
 use crate::error::ApiResult;
-use crate::server::AppState;
+use crate::presentation::wire;
+use crate::presentation::Caller;
+use crate::state::AppState;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::Json;
@@ -151,7 +151,7 @@ pub struct StdinRequest {
     #[serde(default)]
     data: String,
     #[serde(default)]
-    encoding: super::files::Encoding,
+    encoding: crate::presentation::encoding::Encoding,
     /// Close the input after writing: the command reads end-of-file.
     #[serde(default)]
     close: bool,

@@ -1,49 +1,12 @@
 //! Lightning endpoints: the gateway's payment webhook, and the LNURL-withdraw
 //! link (LUD-03) through which a wallet claims a terminated sandbox's balance.
 
-use crate::server::AppState;
+use crate::state::AppState;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::Json;
-use bech32::{Bech32, Hrp};
-use commands::{RefundOutcome, WithdrawLink};
 use serde::Deserialize;
 use serde_json::{json, Value};
-
-/// A withdraw link as a bech32 `LNURL1...` string (LUD-01).
-pub fn lnurl(url: &str) -> Option<String> {
-    let hrp = Hrp::parse("lnurl").ok()?;
-    bech32::encode::<Bech32>(hrp, url.as_bytes())
-        .ok()
-        .map(|s| s.to_uppercase())
-}
-
-pub fn refund_json(state: &AppState, outcome: RefundOutcome) -> Value {
-    match outcome {
-        RefundOutcome::Nothing => {
-            json!({ "destination": "none", "status": "nothing_to_refund", "amount_msats": 0 })
-        }
-        RefundOutcome::Paid {
-            amount,
-            payment_hash,
-        } => {
-            json!({ "destination": "lightning_address", "status": "paid", "amount_msats": amount.0, "payment_hash": payment_hash })
-        }
-        RefundOutcome::Pending {
-            amount,
-            payment_hash,
-        } => {
-            json!({ "destination": "lightning_address", "status": "pending", "amount_msats": amount.0, "payment_hash": payment_hash })
-        }
-        RefundOutcome::Retrying { amount, reason } => {
-            json!({ "destination": "lightning_address", "status": "retrying", "amount_msats": amount.0, "reason": reason })
-        }
-        RefundOutcome::Withdraw { amount, k1 } => super::wire::withdraw_json(&WithdrawLink {
-            url: state.app.withdraw_url(&k1),
-            amount,
-        }),
-    }
-}
 
 /// LNbits posts the payment (its body is JSON encoded twice). Only the
 /// payment hash is taken from it; the gateway is asked whether it is paid.
@@ -108,19 +71,5 @@ pub async fn withdraw_callback(
     match state.app.claim_withdraw(&k1, &pr).await {
         Ok(_) => Json(json!({ "status": "OK" })),
         Err(e) => lnurl_error(e.to_string()),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::lnurl;
-
-    #[test]
-    fn lnurls_are_bech32_of_the_url() {
-        let encoded = lnurl("https://example.com/v1/lnurl/withdraw/abc").unwrap();
-        assert!(encoded.starts_with("LNURL1"));
-        let (hrp, data) = bech32::decode(&encoded.to_lowercase()).unwrap();
-        assert_eq!(hrp.as_str(), "lnurl");
-        assert_eq!(data, b"https://example.com/v1/lnurl/withdraw/abc");
     }
 }

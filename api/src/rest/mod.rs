@@ -1,35 +1,29 @@
 //! The REST API, wire-compatible with the `sockt` Python SDK and the Go CLI.
 
 mod admin;
-mod caller;
 mod csv;
 mod exec_stream;
 mod executions;
 mod files;
 mod json;
 mod lightning;
-mod middleware;
-mod ops;
 mod previews;
 mod processes;
 mod proxy;
 mod proxy_cookie;
-mod proxy_origin;
 mod sandboxes;
 mod shell;
-pub mod wire;
 
-use crate::server::AppState;
+use crate::state::AppState;
 use axum::routing::{any, get, post};
 use axum::Router;
 
-pub use caller::{principal_for as caller_principal, Caller};
-pub use files::{encode_base64, utf8_text, Encoding};
-pub use lightning::refund_json;
-pub use proxy_origin::ProxyOrigins;
+pub use proxy::by_host as proxy_by_host;
 
-pub fn routes(state: AppState) -> Router<AppState> {
-    let v1 = Router::new()
+/// The REST API's routes under `/v1` (`server::router` mounts them beside
+/// MCP, GraphQL and the dashboard).
+pub fn routes() -> Router<AppState> {
+    Router::new()
         .route("/v1/sandboxes/tiers", get(sandboxes::tiers))
         .route(
             "/v1/sandboxes",
@@ -79,34 +73,7 @@ pub fn routes(state: AppState) -> Router<AppState> {
             "/v1/lnurl/withdraw/{k1}/callback",
             get(lightning::withdraw_callback),
         )
-        .nest_service(
-            "/v1/mcp",
-            crate::mcp::router(state.clone()).with_state(state.clone()),
-        )
-        .route("/v1/graphql", post(crate::graphql::http))
-        .route("/v1/graphql/ws", get(crate::graphql::websocket))
-        .layer(axum::Extension(crate::graphql::schema(state.clone())))
         .route("/v1/account", get(admin::my_account))
         .route("/v1/admin/accounts", post(admin::create_account))
         .route("/v1/admin/accounts/{id}/credits", post(admin::deposit))
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            middleware::rate_limit,
-        ));
-    Router::new()
-        .merge(v1)
-        .route("/healthz", get(ops::healthz))
-        .route("/dashboard", get(ops::dashboard))
-        .route("/metrics", get(ops::metrics))
-        .route("/v1/openapi.json", get(ops::openapi))
-        .fallback(ops::not_found)
-        .method_not_allowed_fallback(ops::method_not_allowed)
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            proxy::by_host,
-        ))
-        .layer(axum::middleware::from_fn_with_state(
-            state,
-            middleware::observe,
-        ))
 }

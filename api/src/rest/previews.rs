@@ -1,9 +1,9 @@
 //! Preview tokens over REST: the owner issues one (shown once, with the
 //! address that opens a port in a browser) or revokes it.
 
-use super::caller::Caller;
 use crate::error::ApiResult;
-use crate::server::AppState;
+use crate::presentation::Caller;
+use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;

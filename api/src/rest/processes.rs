@@ -2,10 +2,10 @@
 //! running commands end `cancelled`, the rest (background servers, a fork
 //! bomb) is killed, and the sandbox keeps running.
 
-use super::caller::Caller;
-use super::wire;
 use crate::error::ApiResult;
-use crate::server::AppState;
+use crate::presentation::wire;
+use crate::presentation::Caller;
+use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::Json;
 use serde_json::Value;

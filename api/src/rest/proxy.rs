@@ -12,9 +12,9 @@
 //! only redirects to the proxy origin. Only sandbox addresses Docker reports
 //! are ever dialled.
 
-use super::caller::principal_for;
 use crate::error::{ApiError, ApiResult};
-use crate::server::AppState;
+use crate::presentation::principal_for;
+use crate::state::AppState;
 use axum::body::Body;
 use axum::extract::{Path, Request, State};
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};

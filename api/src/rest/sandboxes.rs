@@ -1,11 +1,11 @@
 //! Sandbox endpoints: tiers, create, status, pause, resume, terminate,
 //! balance and ledger.
 
-use super::caller::Caller;
 use super::json::{optional_json, JsonBody};
-use super::wire;
 use crate::error::ApiResult;
-use crate::server::AppState;
+use crate::presentation::wire;
+use crate::presentation::Caller;
+use crate::state::AppState;
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::StatusCode;
@@ -191,7 +191,7 @@ pub async fn terminate(
     let mut status = status_of(&state, view, None);
     let refund = match refund {
         None => json!({ "destination": "account", "amount_msats": refunded.0 }),
-        Some(outcome) => super::lightning::refund_json(&state, outcome),
+        Some(outcome) => crate::presentation::refunds::refund_json(&state, outcome),
     };
     if let Value::Object(map) = &mut status {
         map.insert("terminated".into(), json!(true));

@@ -9,10 +9,10 @@
 //! Pause and terminate close the socket with an `error` frame saying why;
 //! a client that goes leaves no process behind.
 
-use super::caller::Caller;
-use super::wire;
 use crate::error::{ApiError, ApiResult};
-use crate::server::AppState;
+use crate::presentation::wire;
+use crate::presentation::Caller;
+use crate::state::AppState;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, Query, State};
 use axum::response::Response;

@@ -4,7 +4,7 @@
 //! refused, never used.
 
 use crate::error::ApiError;
-use crate::server::AppState;
+use crate::state::AppState;
 use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
@@ -14,8 +14,12 @@ use secrecy::ExposeSecret;
 /// The authenticated caller of a request (possibly anonymous).
 pub struct Caller(pub Principal);
 
+/// The principal of a request's credential, found while rate limiting.
+#[derive(Clone)]
+pub(crate) struct KnownCaller(pub Principal);
+
 /// The secret a request carries, if any.
-pub(super) fn presented_secret(parts: &Parts) -> Result<Option<String>, AppError> {
+pub(crate) fn presented_secret(parts: &Parts) -> Result<Option<String>, AppError> {
     if let Some(value) = parts.headers.get(AUTHORIZATION) {
         let value = value
             .to_str()
@@ -58,7 +62,7 @@ impl FromRequestParts<AppState> for Caller {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        if let Some(known) = parts.extensions.get::<super::middleware::KnownCaller>() {
+        if let Some(known) = parts.extensions.get::<KnownCaller>() {
             return Ok(Caller(known.0.clone()));
         }
         let secret = presented_secret(parts)?;
@@ -80,7 +84,7 @@ pub async fn principal_for(state: &AppState, secret: Option<&str>) -> Result<Pri
 }
 
 /// Whether `secret` is the configured admin token.
-pub(super) fn is_admin_token(state: &AppState, secret: &str) -> bool {
+pub(crate) fn is_admin_token(state: &AppState, secret: &str) -> bool {
     state
         .admin_token
         .as_ref()

@@ -72,17 +72,12 @@ pub fn pending_invoice(view: &SandboxView) -> Value {
     }
 }
 
-/// A claimable withdraw link, as the terminate answer and the status show it.
-pub fn withdraw_json(link: &commands::WithdrawLink) -> Value {
-    json!({ "destination": "lnurl_withdraw", "status": "claimable", "amount_msats": link.amount.0, "lnurl": super::lightning::lnurl(&link.url), "url": link.url })
-}
-
 /// The sandbox status object, written straight to JSON (the status read
 /// is the busiest path: no map of values is built for it).
 pub struct SandboxStatusJson<'a> {
     pub view: &'a SandboxStatus,
     pub public_url: &'a str,
-    pub proxy: &'a super::ProxyOrigins,
+    pub proxy: &'a super::proxy_origins::ProxyOrigins,
     pub token: Option<&'a str>,
 }
 
@@ -120,7 +115,10 @@ impl serde::Serialize for SandboxStatusJson<'_> {
         map.serialize_entry("paid_in_msats", &view.paid_in.0)?;
         map.serialize_entry("refunded_msats", &view.refunded.0)?;
         map.serialize_entry("refund_attempts", &view.refund_attempts)?;
-        map.serialize_entry("refund", &view.withdraw.as_ref().map(withdraw_json))?;
+        map.serialize_entry(
+            "refund",
+            &view.withdraw.as_ref().map(super::refunds::withdraw_json),
+        )?;
         map.serialize_entry("pause_reason", &view.pause_reason)?;
         let no_env: &[String] = &[];
         map.serialize_entry(
@@ -146,7 +144,7 @@ impl serde::Serialize for SandboxStatusJson<'_> {
 pub fn sandbox_status(
     view: &SandboxStatus,
     public_url: &str,
-    proxy: &super::ProxyOrigins,
+    proxy: &super::proxy_origins::ProxyOrigins,
     token: Option<&str>,
 ) -> Value {
     serde_json::to_value(SandboxStatusJson {

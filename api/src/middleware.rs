@@ -1,10 +1,10 @@
 //! Cross-cutting HTTP behaviour: per-caller rate limiting, and request
 //! metrics with structured access logs.
 
-use super::caller::{is_admin_token, presented_secret};
 use crate::error::ApiError;
+use crate::presentation::caller::{is_admin_token, presented_secret, KnownCaller};
 use crate::rate_limit::{bucket_of, retry_after_secs};
-use crate::server::AppState;
+use crate::state::AppState;
 use axum::extract::{ConnectInfo, MatchedPath, Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -40,10 +40,6 @@ pub async fn rate_limit(State(state): State<AppState>, request: Request, next: N
     }
     next.run(Request::from_parts(parts, body)).await
 }
-
-/// The principal of a request's credential, found while rate limiting.
-#[derive(Clone)]
-pub(super) struct KnownCaller(pub Principal);
 
 /// The caller a credential stands for if this process knows it, from
 /// memory alone.

@@ -1,8 +1,8 @@
-//! Operability: health, Prometheus metrics, the OpenAPI document, and the
-//! JSON answers for unknown routes and methods.
+//! The dashboard and operability: health, Prometheus metrics, the OpenAPI
+//! document, and the JSON answers for unknown routes and methods.
 
 use crate::error::ApiError;
-use crate::server::AppState;
+use crate::state::AppState;
 use axum::extract::State;
 use axum::http::header::CONTENT_TYPE;
 use axum::response::IntoResponse;
@@ -10,8 +10,18 @@ use axum::Json;
 use commands::{AppError, ErrorCode};
 use serde_json::{json, Value};
 
-const OPENAPI: &str = include_str!("../../openapi.json");
-const DASHBOARD: &str = include_str!("../../dashboard/index.html");
+const OPENAPI: &str = include_str!("../openapi.json");
+const DASHBOARD: &str = include_str!("../dashboard/index.html");
+
+/// The dashboard, health, metrics and the OpenAPI document (no rate limit).
+pub fn routes() -> axum::Router<AppState> {
+    use axum::routing::get;
+    axum::Router::new()
+        .route("/healthz", get(healthz))
+        .route("/dashboard", get(dashboard))
+        .route("/metrics", get(metrics))
+        .route("/v1/openapi.json", get(openapi))
+}
 
 pub async fn healthz(State(state): State<AppState>) -> Json<Value> {
     Json(
