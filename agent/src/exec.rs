@@ -4,7 +4,7 @@
 //! (a background child still holding the pipes gets a short grace, as
 //! Docker's exec gives it).
 
-use crate::conn::{Receiver, Sender};
+use crate::frames::{Receiver, Sender};
 use sockt_agent::protocol::{parse_json, ExecSpec, Kind, Refusal, Reply, TtySize};
 use std::ffi::OsString;
 use std::io::{Read, Write};

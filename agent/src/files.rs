@@ -3,7 +3,7 @@
 //! write outside what the sandbox user may write, and what it may not read
 //! is refused.
 
-use crate::conn::{Receiver, Sender};
+use crate::frames::{Receiver, Sender};
 use sockt_agent::protocol::{
     json_frame, Entry, Kind, Refusal, Reply, MAX_FRAME, MAX_LISTED_ENTRIES,
 };

@@ -8,6 +8,7 @@
 mod conn;
 mod exec;
 mod files;
+mod frames;
 mod home;
 mod kill;
 mod kill_all;
