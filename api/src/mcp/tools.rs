@@ -574,10 +574,7 @@ impl SocktMcp {
         let p = &p;
         self.on_sandbox(&parts, &p.sandbox_id, p.sandbox_token.as_deref(), |principal| async move {
             let (view, refund) = self.state.app.terminate(&principal, &p.sandbox_id, p.lightning_address.as_deref()).await?;
-            let refund = match refund {
-                None => json!({ "destination": "account", "amount_msats": view.refunded.0 }),
-                Some(outcome) => crate::presentation::refunds::refund_json(&self.state, outcome),
-            };
+            let refund = crate::presentation::refunds::terminate_refund_json(&self.state, refund, view.refunded);
             Ok(json!({ "sandbox_id": view.sandbox_id, "status": view.state.as_str(), "terminated": true, "consumed_msats": view.charged.0, "refund": refund }))
         })
         .await

@@ -48,6 +48,20 @@ pub fn refund_json(state: &AppState, outcome: RefundOutcome) -> Value {
     }
 }
 
+/// What a terminate answer says of the refund: `refund` when the sandbox
+/// had one of its own (Lightning), else the credits that went back to the
+/// account (`refunded`).
+pub fn terminate_refund_json(
+    state: &AppState,
+    refund: Option<RefundOutcome>,
+    refunded: domain::Msats,
+) -> Value {
+    match refund {
+        None => json!({ "destination": "account", "amount_msats": refunded.0 }),
+        Some(outcome) => refund_json(state, outcome),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::lnurl;

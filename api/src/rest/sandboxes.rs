@@ -189,10 +189,7 @@ pub async fn terminate(
         .await?;
     let refunded = view.refunded;
     let mut status = status_of(&state, view, None);
-    let refund = match refund {
-        None => json!({ "destination": "account", "amount_msats": refunded.0 }),
-        Some(outcome) => crate::presentation::refunds::refund_json(&state, outcome),
-    };
+    let refund = crate::presentation::refunds::terminate_refund_json(&state, refund, refunded);
     if let Value::Object(map) = &mut status {
         map.insert("terminated".into(), json!(true));
         map.insert("result".into(), json!("terminated"));
