@@ -40,6 +40,27 @@ fn client_for(server: &TestServer, hosts: &[String]) -> reqwest::Client {
     builder.build().unwrap()
 }
 
+/// Write `source` to `name` in the sandbox's home and run it there with
+/// python3, in the background.
+async fn serve_app(server: &TestServer, key: &str, id: &str, name: &str, source: &str) {
+    let (status, body) = server
+        .post(
+            &format!("/v1/sandboxes/{id}/files/write"),
+            key,
+            json!({"path": name, "content": source}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let started = server
+        .exec(
+            key,
+            id,
+            json!({"command": format!("nohup python3 {name} >/dev/null 2>&1 &")}),
+        )
+        .await;
+    assert_eq!(started["exit_code"], 0, "{started}");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn proxied_apps_live_on_their_own_origin_for_the_owner_or_a_preview_token() {
     let server = TestServer::start().await;
@@ -48,22 +69,7 @@ async fn proxied_apps_live_on_their_own_origin_for_the_owner_or_a_preview_token(
     let id = server
         .running_sandbox(&key, json!({"tier": "nano", "initial_credits_cents": 10}))
         .await;
-    let (status, _) = server
-        .post(
-            &format!("/v1/sandboxes/{id}/files/write"),
-            &key,
-            json!({"path": "echo.py", "content": ECHO_APP}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK);
-    let started = server
-        .exec(
-            &key,
-            &id,
-            json!({"command": "nohup python3 echo.py >/dev/null 2>&1 &"}),
-        )
-        .await;
-    assert_eq!(started["exit_code"], 0, "{started}");
+    serve_app(&server, &key, &id, "echo.py", ECHO_APP).await;
 
     let port = server.url.rsplit(':').next().unwrap().to_string();
     let host = format!("{id}-8000.localhost");
@@ -287,22 +293,7 @@ async fn a_sandbox_app_cannot_set_cookies_for_other_origins() {
     let id = server
         .running_sandbox(&key, json!({"tier": "nano", "initial_credits_cents": 10}))
         .await;
-    let (status, _) = server
-        .post(
-            &format!("/v1/sandboxes/{id}/files/write"),
-            &key,
-            json!({"path": "toss.py", "content": COOKIE_TOSSING_APP}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK);
-    let started = server
-        .exec(
-            &key,
-            &id,
-            json!({"command": "nohup python3 toss.py >/dev/null 2>&1 &"}),
-        )
-        .await;
-    assert_eq!(started["exit_code"], 0, "{started}");
+    serve_app(&server, &key, &id, "toss.py", COOKIE_TOSSING_APP).await;
     let port = server.url.rsplit(':').next().unwrap().to_string();
     let host = format!("{id}-8000.localhost");
     let client = client_for(&server, std::slice::from_ref(&host));
