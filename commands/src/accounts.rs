@@ -1,8 +1,9 @@
 //! Accounts: opening one (its API key is shown once) and depositing credits.
 
-use crate::app::{App, MAX_CREDITS_CENTS, MAX_LABEL_CHARS};
+use crate::app::App;
 use crate::auth::{hash_secret, new_api_key};
 use crate::error::{AppError, ErrorCode};
+use crate::request_limits::{MAX_CREDITS_CENTS, MAX_LABEL_CHARS};
 use domain::account::AccountCommand;
 use projections::AccountView;
 

@@ -8,21 +8,19 @@ use crate::auth::{hash_secret, Principal, API_KEY_PREFIX, SANDBOX_TOKEN_PREFIX};
 use crate::config::AppConfig;
 use crate::error::AppError;
 use crate::exec_output::OutputStore;
-use crate::executions::RunningExecs;
+use crate::lightning_config::Lightning;
 use crate::locks::{ByClient, InFlight, KeyedLocks};
+use crate::running_execs::RunningExecs;
+use crate::stdin_pipes::Stdins;
 use domain::account::Account;
 use domain::ports::{AccountDirectory, Clock, Runners, SharedBus, SharedRuntime, SingleProcess};
 use domain::sandbox::Sandbox;
 use projections::ReadModel;
 use std::sync::Arc;
 
-/// Largest credit allocation in one request, in cents.
-pub(crate) const MAX_CREDITS_CENTS: u64 = 100_000_000;
-pub(crate) const MAX_LABEL_CHARS: usize = 128;
-
 pub struct App {
     pub(crate) directory: Option<Arc<dyn AccountDirectory>>,
-    pub(crate) lightning: Option<crate::lightning::Lightning>,
+    pub(crate) lightning: Option<Lightning>,
     pub(crate) sandboxes: SharedBus<Sandbox>,
     pub(crate) accounts: SharedBus<Account>,
     pub(crate) read: ReadModel,
@@ -38,7 +36,7 @@ pub struct App {
     pub(crate) runners: Arc<dyn Runners>,
     pub(crate) outputs: OutputStore,
     pub(crate) running: RunningExecs,
-    pub(crate) stdins: crate::stdin::Stdins,
+    pub(crate) stdins: Stdins,
     /// Removals of terminated sandboxes' containers under way (a graceful
     /// stop lets them finish).
     pub(crate) removals: tokio_util::task::TaskTracker,
@@ -67,7 +65,7 @@ impl App {
             unpaid_by_client: ByClient::default(),
             runners: Arc::new(SingleProcess::new()),
             running: RunningExecs::default(),
-            stdins: crate::stdin::Stdins::default(),
+            stdins: Stdins::default(),
             removals: tokio_util::task::TaskTracker::new(),
         })
     }
@@ -95,7 +93,7 @@ impl App {
     }
 
     /// The same application, also billing in sats over Lightning.
-    pub fn with_lightning(self: Arc<Self>, lightning: crate::lightning::Lightning) -> Arc<App> {
+    pub fn with_lightning(self: Arc<Self>, lightning: Lightning) -> Arc<App> {
         match Arc::try_unwrap(self) {
             Ok(mut app) => {
                 app.lightning = Some(lightning);

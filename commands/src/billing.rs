@@ -1,9 +1,10 @@
 //! Billing between an account and its sandboxes: adding credits to a
 //! sandbox, and handing back what a sandbox refunded.
 
-use crate::app::{App, MAX_CREDITS_CENTS};
+use crate::app::App;
 use crate::auth::Principal;
 use crate::error::AppError;
+use crate::request_limits::MAX_CREDITS_CENTS;
 use cqrs_es::AggregateError;
 use domain::account::AccountCommand;
 use domain::sandbox::{

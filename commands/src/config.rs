@@ -1,5 +1,6 @@
 //! The application's settings (a slice of the server configuration).
 
+use crate::link_secret::LinkSecret;
 use std::time::Duration;
 
 #[derive(Debug, Clone)]
@@ -42,7 +43,7 @@ pub struct AppConfig {
     pub max_queue_wait: Duration,
     /// The store's secret that LNURL-withdraw link secrets derive from
     /// (`withdraw_links`); every process of one store shares it.
-    pub link_secret: crate::LinkSecret,
+    pub link_secret: LinkSecret,
 }
 
 impl Default for AppConfig {
@@ -66,7 +67,7 @@ impl Default for AppConfig {
             paused_ttl: Some(Duration::from_secs(7 * 24 * 3600)),
             unfunded_grace: Some(Duration::from_secs(600)),
             max_queue_wait: Duration::from_secs(600),
-            link_secret: crate::LinkSecret::random(),
+            link_secret: LinkSecret::random(),
         }
     }
 }

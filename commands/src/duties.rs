@@ -6,6 +6,7 @@
 //! leader left half done) and starts the duties, one that loses it stops them.
 
 use crate::app::App;
+use crate::error::AppError;
 use crate::meter::Meter;
 use crate::settlement::Settlement;
 use domain::ports::LeadershipLease;
@@ -52,7 +53,7 @@ impl Duties {
     /// Take or renew the lease and start or stop the duties to match.
     /// Returns an error only from the reconciliation of a new leader (which
     /// leads all the same and retries nothing: its duties repair as they go).
-    pub async fn step(&mut self, shutdown: &CancellationToken) -> Result<(), crate::AppError> {
+    pub async fn step(&mut self, shutdown: &CancellationToken) -> Result<(), AppError> {
         let holds = self.lease.hold().await;
         match (holds, &self.leading) {
             (true, None) => {

@@ -4,6 +4,7 @@
 pub use crate::error_code::ErrorCode;
 use cqrs_es::AggregateError;
 use domain::account::AccountError;
+use domain::lightning::LightningError;
 use domain::ports::RuntimeError;
 use domain::sandbox::{SandboxError, SandboxState};
 
@@ -196,6 +197,28 @@ impl From<AccountError> for AppError {
                 message,
             },
         }
+    }
+}
+
+/// The error a failed Lightning call is to the caller.
+pub(crate) fn lightning_error(e: LightningError) -> AppError {
+    match e {
+        LightningError::Unavailable(_) => AppError::Unavailable {
+            code: ErrorCode::LightningUnavailable,
+            message: e.to_string(),
+        },
+        LightningError::Address(_) => AppError::Invalid {
+            code: ErrorCode::InvalidLightningAddress,
+            message: e.to_string(),
+        },
+        LightningError::InvalidInvoice(_) => AppError::Invalid {
+            code: ErrorCode::InvalidInvoice,
+            message: e.to_string(),
+        },
+        LightningError::Refused(_) | LightningError::PaymentFailed(_) => AppError::Unavailable {
+            code: ErrorCode::LightningFailed,
+            message: e.to_string(),
+        },
     }
 }
 

@@ -5,14 +5,14 @@ use crate::app::App;
 use crate::auth::Principal;
 use crate::error::{AppError, ErrorCode};
 use crate::exec_output::{ExecBuffer, OutputSnapshot};
+use crate::sandbox_status::SandboxStatus;
 use domain::env::EnvVars;
 use domain::execution::{ExecutionStatus, KILLED_EXIT_CODE, TIMEOUT_EXIT_CODE};
 use domain::ports::StdinPipe;
 use domain::ports::{resolve_sandbox_path, ExecRequest};
 use domain::sandbox::SandboxCommand;
 use projections::ExecutionView;
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
@@ -22,13 +22,12 @@ const MAX_POLL_WAIT: Duration = Duration::from_secs(30);
 const KILL_GRACE: Duration = Duration::from_secs(5);
 const MAX_COMMAND_BYTES: usize = 256 * 1024;
 
-/// Cancellation handles of the executions running in this process.
 /// An execution as a poll sees it.
 #[derive(Debug, Clone)]
 pub struct ExecPoll {
     pub execution: ExecutionView,
     pub output: OutputSnapshot,
-    pub sandbox: crate::SandboxStatus,
+    pub sandbox: SandboxStatus,
 }
 
 /// How to run a command, beyond the command itself.
@@ -39,60 +38,6 @@ pub struct ExecOptions {
     /// Open its standard input for `write_stdin` (otherwise it reads
     /// end-of-file at once).
     pub stdin: bool,
-}
-
-#[derive(Default)]
-pub(crate) struct RunningExecs {
-    by_id: Mutex<HashMap<String, (String, CancellationToken)>>,
-}
-
-impl RunningExecs {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (String, CancellationToken)>> {
-        self.by_id.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    fn insert(&self, execution_id: &str, sandbox_id: &str) -> CancellationToken {
-        let token = CancellationToken::new();
-        self.lock().insert(
-            execution_id.to_string(),
-            (sandbox_id.to_string(), token.clone()),
-        );
-        token
-    }
-
-    fn remove(&self, execution_id: &str) {
-        self.lock().remove(execution_id);
-    }
-
-    fn cancel(&self, execution_id: &str) -> bool {
-        self.lock()
-            .get(execution_id)
-            .map(|(_, t)| t.cancel())
-            .is_some()
-    }
-
-    pub(crate) fn contains(&self, execution_id: &str) -> bool {
-        self.lock().contains_key(execution_id)
-    }
-
-    fn count_for(&self, sandbox_id: &str) -> usize {
-        self.lock()
-            .values()
-            .filter(|(s, _)| s == sandbox_id)
-            .count()
-    }
-
-    /// Cancel every execution of the sandbox running here; their ids.
-    pub(crate) fn cancel_sandbox(&self, sandbox_id: &str) -> Vec<String> {
-        let mut cancelled = Vec::new();
-        for (execution_id, (s, token)) in self.lock().iter() {
-            if s == sandbox_id {
-                token.cancel();
-                cancelled.push(execution_id.clone());
-            }
-        }
-        cancelled
-    }
 }
 
 enum Ending {

@@ -5,91 +5,24 @@
 
 use crate::app::App;
 use crate::auth::{hash_secret, new_sandbox_token, Principal};
-use crate::error::{AppError, ErrorCode};
-use crate::payouts::PayOut;
-use domain::lightning::{AddressResolver, Invoice, LightningError, LightningGateway, PaymentState};
+use crate::error::{lightning_error, AppError, ErrorCode};
+use crate::lightning_config::Lightning;
+use crate::payout::PayOut;
+use crate::refund_outcome::RefundOutcome;
+use crate::sandbox_choices::SandboxChoices;
+use crate::sealed_env;
+use crate::whole_sats::whole_sats;
+use domain::lightning::{Invoice, PaymentState};
 use domain::sandbox::{
     BillingMethod, Funding, FundingSource, PauseReason, RefundTarget, SandboxCommand, SandboxState,
 };
 use domain::Msats;
 use projections::SandboxView;
-use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Settings of Lightning billing.
-#[derive(Debug, Clone)]
-pub struct LightningConfig {
-    pub min_sats: u64,
-    pub max_sats: u64,
-    pub invoice_expiry_secs: u64,
-    /// Size of the top-up invoice offered when the balance runs low.
-    pub topup_sats: u64,
-    /// Where the gateway posts payment notifications (None: polling only).
-    pub webhook_url: Option<String>,
-}
-
-/// The Lightning side of the application, when configured.
-pub struct Lightning {
-    pub gateway: Arc<dyn LightningGateway>,
-    pub resolver: Arc<dyn AddressResolver>,
-    pub config: LightningConfig,
-}
-
-/// How a terminated Lightning sandbox's balance goes back.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RefundOutcome {
-    /// Nothing (or only sub-sat dust) was left.
-    Nothing,
-    Paid {
-        amount: Msats,
-        payment_hash: String,
-    },
-    /// Paid out of the reserved balance, still in flight: followed by its
-    /// payment hash until it settles (or fails and is retried).
-    Pending {
-        amount: Msats,
-        payment_hash: String,
-    },
-    /// Paying the address failed; it is retried with backoff.
-    Retrying {
-        amount: Msats,
-        reason: String,
-    },
-    /// Claimable once through this LNURL-withdraw secret.
-    Withdraw {
-        amount: Msats,
-        k1: String,
-    },
-}
-
 /// Refund attempts to a Lightning Address before giving up (across restarts).
 pub(crate) const REFUND_ATTEMPTS: u32 = 6;
-
-pub(crate) fn lightning_error(e: LightningError) -> AppError {
-    match e {
-        LightningError::Unavailable(_) => AppError::Unavailable {
-            code: ErrorCode::LightningUnavailable,
-            message: e.to_string(),
-        },
-        LightningError::Address(_) => AppError::Invalid {
-            code: ErrorCode::InvalidLightningAddress,
-            message: e.to_string(),
-        },
-        LightningError::InvalidInvoice(_) => AppError::Invalid {
-            code: ErrorCode::InvalidInvoice,
-            message: e.to_string(),
-        },
-        LightningError::Refused(_) | LightningError::PaymentFailed(_) => AppError::Unavailable {
-            code: ErrorCode::LightningFailed,
-            message: e.to_string(),
-        },
-    }
-}
-
-pub(crate) fn whole_sats(amount: Msats) -> Msats {
-    Msats(amount.0 - amount.0 % 1000)
-}
 
 impl App {
     pub(crate) fn lightning(&self) -> Result<&Lightning, AppError> {
@@ -123,11 +56,11 @@ impl App {
     pub(crate) async fn create_lightning_sandbox(
         self: &Arc<Self>,
         principal: &Principal,
-        choices: crate::sandboxes::SandboxChoices,
+        choices: SandboxChoices,
         prepaid_sats: Option<u64>,
         client: Option<&str>,
     ) -> Result<(SandboxView, String), AppError> {
-        let crate::sandboxes::SandboxChoices {
+        let SandboxChoices {
             tier,
             label,
             network,
@@ -148,7 +81,7 @@ impl App {
         self.ensure_capacity()?;
         let sandbox_id = uuid::Uuid::new_v4().to_string();
         let token = new_sandbox_token();
-        let env = crate::sealed_env::seal(&self.config.link_secret, &sandbox_id, &env);
+        let env = sealed_env::seal(&self.config.link_secret, &sandbox_id, &env);
         let create = SandboxCommand::CreateSandbox {
             owner,
             tier,
@@ -467,8 +400,4 @@ impl App {
             "refund gave up after {REFUND_ATTEMPTS} attempts; the balance stays on the sandbox"
         );
     }
-}
-
-pub(crate) fn hash_hex(secret: &str) -> String {
-    hex::encode(Sha256::digest(secret.as_bytes()))
 }

@@ -8,7 +8,8 @@
 
 use crate::app::App;
 use crate::error::AppError;
-use crate::settlement::{GATEWAY_CONCURRENCY, GATEWAY_TIMEOUT};
+use crate::gateway_limits::{GATEWAY_CONCURRENCY, GATEWAY_TIMEOUT};
+use crate::payout::PayOut;
 use domain::lightning::{Invoice, LightningError, PayOutcome, PaymentState};
 use domain::sandbox::{RefundInFlight, RefundTarget, SandboxCommand};
 use futures::StreamExt;
@@ -25,16 +26,6 @@ const UNKNOWN_PAYMENT_MARGIN_MS: i64 = 60 * 1000;
 /// The least time an invoice must still be valid for to be paid: one that
 /// expires while its payment travels would be reserved for nothing.
 const MIN_VALIDITY_MS: i64 = 10 * 1000;
-
-/// Where an outgoing payment stands when `pay_out` returns.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum PayOut {
-    Settled,
-    /// In flight, or its outcome unknown: the settlement duty follows it.
-    Pending,
-    /// Definitely not paid; the reservation is released.
-    Failed(LightningError),
-}
 
 impl App {
     /// Reserve `invoice.amount` of the sandbox's balance for `target`, pay

@@ -2,9 +2,14 @@
 //! dead process's half-done create is finished by another), failure, pause,
 //! resume and terminate.
 
-use crate::app::{App, MAX_CREDITS_CENTS, MAX_LABEL_CHARS};
+use crate::app::App;
 use crate::auth::{hash_secret, new_sandbox_token, Principal};
 use crate::error::{AppError, ErrorCode};
+use crate::refund_outcome::RefundOutcome;
+use crate::request_limits::{MAX_CREDITS_CENTS, MAX_LABEL_CHARS};
+use crate::sandbox_choices::SandboxChoices;
+use crate::sealed_env;
+use crate::whole_sats::whole_sats;
 use domain::account::AccountCommand;
 use domain::env::EnvVars;
 use domain::lifetime::Lifetime;
@@ -42,15 +47,6 @@ pub struct CreateSandbox {
     pub idle_pause_secs: Option<u64>,
     /// Variables every command in it gets (sealed in its events).
     pub env: std::collections::BTreeMap<String, String>,
-}
-
-/// What a checked create asks for, whatever the billing.
-pub(crate) struct SandboxChoices {
-    pub tier: TierName,
-    pub label: Option<String>,
-    pub network: NetworkPolicy,
-    pub lifetime: Lifetime,
-    pub env: EnvVars,
 }
 
 /// The outbound network a client asks for; see `domain::network`.
@@ -266,7 +262,7 @@ impl App {
                     network,
                     runtime: self.runtime.runtime_for(&tier),
                     lifetime,
-                    env: crate::sealed_env::seal(&self.config.link_secret, &sandbox_id, &env),
+                    env: sealed_env::seal(&self.config.link_secret, &sandbox_id, &env),
                     now_ms,
                 },
             )
@@ -393,16 +389,14 @@ impl App {
             }
         };
         let env = match &sandbox.env {
-            Some(sealed) => {
-                match crate::sealed_env::open(&self.config.link_secret, sandbox_id, sealed) {
-                    Ok(env) => env,
-                    Err(e) => {
-                        self.fail(sandbox_id, &format!("could not start the sandbox: {e}"))
-                            .await;
-                        return;
-                    }
+            Some(sealed) => match sealed_env::open(&self.config.link_secret, sandbox_id, sealed) {
+                Ok(env) => env,
+                Err(e) => {
+                    self.fail(sandbox_id, &format!("could not start the sandbox: {e}"))
+                        .await;
+                    return;
                 }
-            }
+            },
             None => EnvVars::default(),
         };
         let spec = SandboxSpec {
@@ -494,7 +488,7 @@ impl App {
         let Ok(sandbox) = self.load_sandbox(sandbox_id).await else {
             return;
         };
-        let amount = crate::lightning::whole_sats(sandbox.balance);
+        let amount = whole_sats(sandbox.balance);
         if sandbox.billing != Some(BillingMethod::Lightning)
             || amount.is_zero()
             || sandbox.withdraw_k1_hash.is_some()
@@ -597,7 +591,7 @@ impl App {
         principal: &Principal,
         sandbox_id: &str,
         lightning_address: Option<&str>,
-    ) -> Result<(SandboxView, Option<crate::lightning::RefundOutcome>), AppError> {
+    ) -> Result<(SandboxView, Option<RefundOutcome>), AppError> {
         let sandbox = self.authorized_aggregate(principal, sandbox_id).await?;
         // A failed Lightning sandbox still holding sats: terminating it pays
         // them out (to the address given, or behind a withdraw link).

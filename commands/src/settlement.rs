@@ -7,6 +7,7 @@
 //! Every gateway call has a deadline.
 
 use crate::app::App;
+use crate::gateway_limits::{GATEWAY_CONCURRENCY, GATEWAY_TIMEOUT};
 use domain::lightning::PaymentPush;
 use domain::sandbox::{BillingMethod, PauseReason, SandboxState};
 use domain::Msats;
@@ -16,9 +17,6 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
-/// Gateway calls one loop makes at once, and how long one may take.
-pub(crate) const GATEWAY_CONCURRENCY: usize = 8;
-pub(crate) const GATEWAY_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long before a sandbox runs low its top-up invoice is issued.
 const TOPUP_LEAD: Duration = Duration::from_secs(3);
 /// How often each loop makes its pass.

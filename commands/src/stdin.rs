@@ -7,36 +7,9 @@ use crate::app::App;
 use crate::auth::Principal;
 use crate::error::{AppError, ErrorCode};
 use futures::SinkExt;
-use std::collections::HashMap;
-use std::sync::Mutex;
 
 /// Largest write to a command's input at once.
 pub const MAX_STDIN_WRITE: usize = 1 << 20;
-
-type Sender = futures::channel::mpsc::Sender<Vec<u8>>;
-
-/// The open inputs of the commands this process runs, by execution id.
-#[derive(Default)]
-pub(crate) struct Stdins(Mutex<HashMap<String, Sender>>);
-
-impl Stdins {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Sender>> {
-        self.0.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    pub(crate) fn insert(&self, execution_id: &str, sender: Sender) {
-        self.lock().insert(execution_id.to_string(), sender);
-    }
-
-    /// Close the input (the command reads end-of-file).
-    pub(crate) fn close(&self, execution_id: &str) {
-        self.lock().remove(execution_id);
-    }
-
-    fn sender(&self, execution_id: &str) -> Option<Sender> {
-        self.lock().get(execution_id).cloned()
-    }
-}
 
 impl App {
     /// Write `bytes` to the running command's input, then close it when

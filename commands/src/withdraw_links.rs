@@ -7,52 +7,14 @@
 //! outgoing-payment reservation, so it pays once.
 
 use crate::app::App;
-use crate::error::{AppError, ErrorCode};
-use crate::lightning::{hash_hex, lightning_error, whole_sats};
-use crate::payouts::PayOut;
+use crate::auth::hash_secret;
+use crate::error::{lightning_error, AppError, ErrorCode};
+use crate::link_secret::LinkSecret;
+use crate::payout::PayOut;
+use crate::sandbox_status::WithdrawLink;
+use crate::whole_sats::whole_sats;
 use domain::sandbox::{RefundTarget, Sandbox, SandboxCommand};
 use domain::Msats;
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
-
-/// The store's secret that link secrets derive from; never printed.
-#[derive(Clone)]
-pub struct LinkSecret(String);
-
-impl LinkSecret {
-    pub fn new(secret: String) -> LinkSecret {
-        LinkSecret(secret)
-    }
-
-    /// A fresh secret (for a store-less app, as in tests).
-    pub fn random() -> LinkSecret {
-        LinkSecret(hex::encode(rand::random::<[u8; 32]>()))
-    }
-}
-
-impl std::fmt::Debug for LinkSecret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("LinkSecret(redacted)")
-    }
-}
-
-/// A claimable link, as the sandbox's owner is shown it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct WithdrawLink {
-    pub url: String,
-    pub amount: Msats,
-}
-
-impl LinkSecret {
-    /// HMAC-SHA256 (hex) of `message` for `purpose`, keyed by the store's
-    /// secret (None only if the HMAC refused the key, which it never does
-    /// for SHA-256).
-    pub(crate) fn mac(&self, purpose: &str, message: &str) -> Option<String> {
-        let mut mac = Hmac::<Sha256>::new_from_slice(self.0.as_bytes()).ok()?;
-        mac.update(format!("{purpose}:{message}").as_bytes());
-        Some(hex::encode(mac.finalize().into_bytes()))
-    }
-}
 
 /// The secret of the link `nonce` of `sandbox_id`.
 fn derive_k1(link_secret: &LinkSecret, sandbox_id: &str, nonce: &str) -> Option<String> {
@@ -75,7 +37,7 @@ impl App {
             .execute(
                 sandbox_id,
                 SandboxCommand::OfferWithdraw {
-                    k1_hash: hash_hex(&k1),
+                    k1_hash: hash_secret(&k1),
                     nonce: Some(nonce),
                     amount,
                     now_ms: self.now_ms(),
@@ -107,7 +69,7 @@ impl App {
             return None;
         }
         let k1 = derive_k1(&self.config.link_secret, sandbox_id, nonce)?;
-        (sandbox.withdraw_k1_hash.as_deref() == Some(hash_hex(&k1).as_str())).then_some(k1)
+        (sandbox.withdraw_k1_hash.as_deref() == Some(hash_secret(&k1).as_str())).then_some(k1)
     }
 
     /// The LNURL-withdraw offer behind `k1`: (sandbox, amount claimable).
@@ -118,14 +80,15 @@ impl App {
         };
         let sandbox_id = self
             .read
-            .sandbox_for_withdraw(&hash_hex(k1))
+            .sandbox_for_withdraw(&hash_secret(k1))
             .ok_or_else(not_found)?;
         let sandbox = self
             .load_sandbox(&sandbox_id)
             .await
             .map_err(|_| not_found())?;
         let amount = whole_sats(sandbox.balance);
-        if amount.is_zero() || sandbox.withdraw_k1_hash.as_deref() != Some(hash_hex(k1).as_str()) {
+        if amount.is_zero() || sandbox.withdraw_k1_hash.as_deref() != Some(hash_secret(k1).as_str())
+        {
             return Err(not_found());
         }
         Ok((sandbox_id, amount))
@@ -145,7 +108,7 @@ impl App {
             });
         }
         let target = RefundTarget::Withdraw {
-            k1_hash: hash_hex(k1),
+            k1_hash: hash_secret(k1),
         };
         match self.pay_out(&sandbox_id, &invoice, target).await {
             Ok(PayOut::Settled | PayOut::Pending) => Ok(invoice.amount),
@@ -163,7 +126,8 @@ impl App {
 
 #[cfg(test)]
 mod tests {
-    use super::{derive_k1, LinkSecret};
+    use super::derive_k1;
+    use crate::link_secret::LinkSecret;
 
     #[test]
     fn a_link_secret_depends_on_the_store_secret_the_sandbox_and_the_nonce() {
