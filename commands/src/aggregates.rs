@@ -1,6 +1,8 @@
 //! Loading aggregates to decide from. Every command and side effect decides
 //! from the aggregate's current state (its snapshot plus the events after
 //! it), never from a view, which may lag behind another process's commits.
+//! The one exception is named and bounded in `admission`: counts across a
+//! tenant's or the server's sandboxes, which no aggregate holds.
 
 use crate::app::App;
 use crate::auth::Principal;

@@ -40,6 +40,8 @@ pub struct App {
     /// Removals of terminated sandboxes' containers under way (a graceful
     /// stop lets them finish).
     pub(crate) removals: tokio_util::task::TaskTracker,
+    /// Creates admitted and not yet in the view.
+    pub(crate) admissions: crate::admission::Admissions,
 }
 impl App {
     pub fn new(
@@ -67,6 +69,7 @@ impl App {
             running: RunningExecs::default(),
             stdins: Stdins::default(),
             removals: tokio_util::task::TaskTracker::new(),
+            admissions: Default::default(),
         })
     }
 

@@ -3,6 +3,7 @@
 //! that charges running time, Lightning billing, and start-up reconciliation.
 
 mod accounts;
+mod admission;
 mod aggregates;
 mod app;
 mod auth;

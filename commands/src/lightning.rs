@@ -78,7 +78,9 @@ impl App {
             }
             Principal::Anonymous | Principal::SandboxToken(_) => None,
         };
-        self.ensure_capacity()?;
+        // An unpaid sandbox holds no room: the check only turns creates
+        // away while the server is full (a paid one may still queue).
+        drop(self.admit(None)?);
         let sandbox_id = uuid::Uuid::new_v4().to_string();
         let token = new_sandbox_token();
         let env = sealed_env::seal(&self.config.link_secret, &sandbox_id, &env);

@@ -15,7 +15,7 @@ impl App {
     /// A sandbox just paid for: provision it if the server has room (it
     /// counts itself already), else queue it.
     pub(crate) async fn start_or_queue(self: &Arc<Self>, sandbox_id: &str, tier: TierName) {
-        if self.read.live_sandbox_count() <= self.config.max_live_sandboxes {
+        if self.live_with_admitted() <= self.config.max_live_sandboxes {
             self.provision_in_background(sandbox_id, tier);
             return;
         }
@@ -45,7 +45,7 @@ impl App {
         let mut started = 0;
         for view in queued {
             let waited = self.now_ms() - view.queued_at_ms.unwrap_or(i64::MAX);
-            if self.read.live_sandbox_count() < self.config.max_live_sandboxes {
+            if self.live_with_admitted() < self.config.max_live_sandboxes {
                 if self.dequeue(&view.sandbox_id).await {
                     self.provision_in_background(&view.sandbox_id, view.tier);
                     started += 1;

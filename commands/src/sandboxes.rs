@@ -223,8 +223,8 @@ impl App {
         }
         let amount = Msats::from_cents(cents)
             .ok_or_else(|| AppError::invalid("initial_credits_cents is too large"))?;
-        self.ensure_capacity()?;
-        self.ensure_account_room(&account_id)?;
+        // Counted from here until its `SandboxCreated` is in the view.
+        let admitted = self.admit(Some(&account_id))?;
 
         let sandbox_id = uuid::Uuid::new_v4().to_string();
         let token = new_sandbox_token();
@@ -267,6 +267,7 @@ impl App {
                 },
             )
             .await;
+        drop(admitted);
         if let Err(e) = created {
             self.give_back_allocation(&sandbox_id, &account_id, &transfer_id, amount)
                 .await;
@@ -278,15 +279,6 @@ impl App {
             .sandbox(&sandbox_id)
             .ok_or_else(|| AppError::Internal("sandbox view missing after create".into()))?;
         Ok((view, token))
-    }
-
-    pub(crate) fn ensure_capacity(&self) -> Result<(), AppError> {
-        if self.read.live_sandbox_count() >= self.config.max_live_sandboxes {
-            return Err(AppError::NoCapacity(
-                "the server is at its sandbox limit; retry later".into(),
-            ));
-        }
-        Ok(())
     }
 
     /// Terminate, with their refund, sandboxes paused longer than the
@@ -335,17 +327,6 @@ impl App {
             (Some(ttl), Some(grace)) => Some(ttl.min(grace)),
             (ttl, grace) => ttl.or(grace),
         }
-    }
-
-    /// One account may not take the whole server: its live sandboxes are capped.
-    fn ensure_account_room(&self, account_id: &str) -> Result<(), AppError> {
-        let live = self.read.live_sandbox_count_of(account_id);
-        if live >= self.config.max_sandboxes_per_account {
-            return Err(AppError::RateLimited(format!(
-                "this account already has {live} live sandboxes, its limit; terminate one first"
-            )));
-        }
-        Ok(())
     }
 
     /// Provision the sandbox in a task of its own.

@@ -2,6 +2,7 @@
 //! (`crate::testing`): each runs in milliseconds, with a manual clock.
 #![allow(clippy::unwrap_used)]
 
+mod admission;
 mod compensations;
 mod duties;
 mod executions;
