@@ -16,7 +16,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
-/// Longest a poll may wait for new output.
+/// Longest one request holds its caller waiting for an execution: a
+/// poll's wait for new output, an exec request's `wait_ms`.
 const MAX_POLL_WAIT: Duration = Duration::from_secs(30);
 /// How long a killed command gets to report its end.
 const KILL_GRACE: Duration = Duration::from_secs(5);
@@ -345,6 +346,19 @@ impl App {
             .await?;
         let wait = Duration::from_millis(started.timeout_ms) + Duration::from_secs(10);
         self.wait_for_execution(principal, &started.execution_id, wait)
+            .await
+    }
+
+    /// The execution once it has ended, or as it is after the wait a
+    /// caller's request asks for (an exec request's `wait_ms`): at most
+    /// `MAX_POLL_WAIT`, as every request that holds its caller waiting.
+    pub async fn wait_as_asked(
+        &self,
+        principal: &Principal,
+        execution_id: &str,
+        asked: Duration,
+    ) -> Result<ExecPoll, AppError> {
+        self.wait_for_execution(principal, execution_id, asked.min(MAX_POLL_WAIT))
             .await
     }
 

@@ -47,7 +47,8 @@ pub struct SandboxPage {
 
 impl App {
     /// The caller's sandboxes matching `query`, after the `cursor` one, at
-    /// most `limit` (1..=MAX_PAGE); none for an anonymous caller.
+    /// most `limit` (1..=MAX_PAGE); refused (401) to an anonymous caller, in
+    /// every transport.
     pub fn list_sandboxes(
         &self,
         principal: &Principal,
@@ -55,6 +56,12 @@ impl App {
         cursor: Option<&str>,
         limit: usize,
     ) -> Result<SandboxPage, AppError> {
+        if *principal == Principal::Anonymous {
+            return Err(AppError::Unauthorized(
+                "listing sandboxes needs an API key or a sandbox token: send Authorization: Bearer"
+                    .into(),
+            ));
+        }
         let matching: Vec<SandboxView> = self
             .visible_sandboxes(principal)
             .into_iter()

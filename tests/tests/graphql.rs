@@ -174,7 +174,11 @@ async fn queries_show_a_tenant_its_own_sandboxes_in_depth() {
         )
         .await
         .1;
-    assert_eq!(anonymous["data"]["sandboxes"]["totalCount"], 0);
+    // Refused as in REST: the rule is the application's.
+    assert_eq!(
+        anonymous["errors"][0]["extensions"]["code"], "unauthorized",
+        "{anonymous}"
+    );
 
     let stats = gql(&server, ADMIN_TOKEN, "{ stats { burnRateMsatsPerSecond paidInMsats sandboxesByState { state count } } accounts { accountId } tiers { tier } }").await;
     assert_eq!(

@@ -33,9 +33,6 @@ pub struct ExecRequest {
     wait_ms: Option<u64>,
 }
 
-/// The longest `wait_ms` an exec request may ask for.
-const MAX_EXEC_WAIT_MS: u64 = 30_000;
-
 pub async fn start(
     State(state): State<AppState>,
     Caller(caller): Caller,
@@ -69,10 +66,10 @@ pub async fn start(
     if let Some(wait_ms) = body.wait_ms.filter(|ms| *ms > 0) {
         let poll = state
             .app
-            .wait_for_execution(
+            .wait_as_asked(
                 &caller,
                 &execution.execution_id,
-                Duration::from_millis(wait_ms.min(MAX_EXEC_WAIT_MS)),
+                Duration::from_millis(wait_ms),
             )
             .await?;
         if let (Value::Object(answer), Value::Object(result)) =

@@ -97,13 +97,6 @@ pub async fn list(
     Caller(caller): Caller,
     Query(params): Query<ListParams>,
 ) -> ApiResult<Json<Value>> {
-    if caller == commands::Principal::Anonymous {
-        return Err(commands::AppError::Unauthorized(
-            "listing sandboxes needs an API key or a sandbox token: send Authorization: Bearer"
-                .into(),
-        )
-        .into());
-    }
     let query = SandboxQuery {
         states: params
             .status

@@ -17,9 +17,8 @@ use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
 use axum::Json;
-use commands::{OpenShell, Principal, TerminalSize, Utf8Stream, WarningLevel};
+use commands::{OpenShell, Principal, ShellBillingWatch, ShellNotice, TerminalSize, Utf8Stream};
 use domain::ports::ShellInput;
-use domain::sandbox::{PauseReason, SandboxState};
 use futures::{SinkExt, StreamExt};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -130,70 +129,12 @@ enum ClientFrame {
     Resize { cols: u16, rows: u16 },
 }
 
-/// What the shell's sandbox says now, as frames to send (once each).
-#[derive(Default)]
-struct BillingWatch {
-    warned_low: bool,
-    invoice_sent: Option<String>,
-}
-
-impl BillingWatch {
-    /// Frames for what changed, and why the shell must close (if it must).
-    fn look(&mut self, state: &AppState, sandbox_id: &str) -> (Vec<Message>, Option<String>) {
-        let Some(view) = state.app.read_model().sandbox(sandbox_id) else {
-            return (vec![], Some("the sandbox is gone".into()));
-        };
-        let status = state.app.present(view);
-        let mut frames = Vec::new();
-        match status.state {
-            SandboxState::Running => {}
-            SandboxState::Paused if status.pause_reason == Some(PauseReason::OutOfBalance) => {
-                frames.push(billing_frame(
-                    "out_of_balance",
-                    "the sandbox ran out of balance and was paused; extend its balance and resume it",
-                    &status,
-                ));
-                return (frames, Some("out of balance".into()));
-            }
-            SandboxState::Paused => {
-                return (
-                    vec![],
-                    Some("the sandbox was paused; resume it and open a new shell".into()),
-                )
-            }
-            other => return (vec![], Some(format!("the sandbox is {other}"))),
-        }
-        if status.warning == Some(WarningLevel::LowBalance) && !self.warned_low {
-            self.warned_low = true;
-            frames.push(billing_frame(
-                "low_balance",
-                &format!("balance low: about {} s left", status.seconds_remaining),
-                &status,
-            ));
-        } else if status.warning.is_none() {
-            self.warned_low = false;
-        }
-        let invoice = status
-            .pending_invoice
-            .as_ref()
-            .map(|i| i.payment_hash.clone());
-        if invoice.is_some() && invoice != self.invoice_sent {
-            frames.push(billing_frame(
-                "deposit_required",
-                "pay the pending invoice to keep the sandbox running",
-                &status,
-            ));
-        }
-        self.invoice_sent = invoice;
-        (frames, None)
-    }
-}
-
-fn billing_frame(kind: &str, message: &str, status: &commands::SandboxStatus) -> Message {
+/// A billing notice as the shell's client reads it.
+fn billing_frame(notice: ShellNotice, status: &commands::SandboxStatus) -> Message {
     Message::Text(
         json!({
-            "type": kind,
-            "data": message,
+            "type": notice.kind(),
+            "data": notice.message(status),
             "seconds_remaining": status.seconds_remaining,
             "prepaid_balance_msats": status.balance.0,
             "pending_invoice": wire::pending_invoice(status),
@@ -214,7 +155,7 @@ async fn serve(state: AppState, sandbox_id: String, open: OpenShell, socket: Web
     let (mut to_client, mut from_client) = socket.split();
     let mut text = Utf8Stream::default();
     let (mut bytes_in, mut bytes_out) = (0u64, 0u64);
-    let mut watch = BillingWatch::default();
+    let mut watch = ShellBillingWatch::new(&sandbox_id);
     let mut ticker = tokio::time::interval(WATCH_INTERVAL);
     let reason = loop {
         tokio::select! {
@@ -263,11 +204,11 @@ async fn serve(state: AppState, sandbox_id: String, open: OpenShell, socket: Web
                 }
             }
             _ = ticker.tick() => {
-                let (frames, end) = watch.look(&state, &sandbox_id);
-                for message in frames {
-                    let _ = to_client.send(message).await;
+                let look = watch.look(&state.app);
+                for (notice, status) in &look.notices {
+                    let _ = to_client.send(billing_frame(*notice, status)).await;
                 }
-                if let Some(why) = end {
+                if let Some(why) = look.close {
                     let _ = to_client.send(frame("error", &why)).await;
                     break why;
                 }

@@ -59,3 +59,50 @@ async fn a_ticket_opens_one_shell_of_its_sandbox_within_a_minute() {
         "only its owner"
     );
 }
+
+/// A shell's billing watch: a low balance is told once, a requested pause
+/// closes the shell without a notice, running dry is told and closes it,
+/// and so does the end of the sandbox.
+#[tokio::test]
+async fn the_billing_watch_tells_each_notice_once_and_closes_when_billing_stops() {
+    use crate::{ShellBillingWatch, ShellNotice};
+    let h = Harness::new();
+    let owner = h.account(100).await;
+    // nano: 1 cent is 20 s of running, under the 60 s low-balance mark.
+    let id = h.running_sandbox(&owner, "nano", 1).await;
+    let mut watch = ShellBillingWatch::new(&id);
+    let first = watch.look(&h.app);
+    let told: Vec<ShellNotice> = first.notices.iter().map(|(n, _)| *n).collect();
+    assert_eq!(told, [ShellNotice::LowBalance]);
+    assert_eq!(
+        first.notices[0].0.message(&first.notices[0].1),
+        "balance low: about 20 s left"
+    );
+    assert!(first.close.is_none());
+    let again = watch.look(&h.app);
+    assert!(
+        again.notices.is_empty() && again.close.is_none(),
+        "{again:?}"
+    );
+
+    h.app.pause(&owner, &id).await.unwrap();
+    let paused = watch.look(&h.app);
+    assert!(paused.notices.is_empty(), "{paused:?}");
+    assert_eq!(
+        paused.close.as_deref(),
+        Some("the sandbox was paused; resume it and open a new shell")
+    );
+
+    h.app.resume(&owner, &id).await.unwrap();
+    let mut watch = ShellBillingWatch::new(&id);
+    h.clock.advance_ms(25_000);
+    h.app.meter_tick().await;
+    let dry = watch.look(&h.app);
+    let told: Vec<ShellNotice> = dry.notices.iter().map(|(n, _)| *n).collect();
+    assert_eq!(told, [ShellNotice::OutOfBalance]);
+    assert_eq!(dry.close.as_deref(), Some("out of balance"));
+
+    h.app.terminate(&owner, &id, None).await.unwrap();
+    let ended = ShellBillingWatch::new(&id).look(&h.app);
+    assert_eq!(ended.close.as_deref(), Some("the sandbox is terminated"));
+}
