@@ -8,50 +8,9 @@
 //! burst across `n` replicas may pass a limit by the creates the other
 //! `n - 1` have in flight at that moment, never more.
 
+use crate::admission_counts::Admitted;
 use crate::app::App;
 use crate::error::AppError;
-use std::collections::HashMap;
-use std::sync::Mutex;
-
-/// Creates between their admission check and their event in the view.
-#[derive(Default)]
-pub(crate) struct Admissions {
-    pending: Mutex<Pending>,
-}
-
-#[derive(Default)]
-struct Pending {
-    server: usize,
-    by_account: HashMap<String, usize>,
-}
-
-/// A create admitted and counted until dropped (once its sandbox is in
-/// the view, or it failed).
-pub(crate) struct Admitted<'a> {
-    admissions: &'a Admissions,
-    account: Option<String>,
-}
-
-impl Drop for Admitted<'_> {
-    fn drop(&mut self) {
-        let mut pending = self.admissions.lock();
-        pending.server = pending.server.saturating_sub(1);
-        if let Some(account) = &self.account {
-            if let Some(count) = pending.by_account.get_mut(account) {
-                *count = count.saturating_sub(1);
-                if *count == 0 {
-                    pending.by_account.remove(account);
-                }
-            }
-        }
-    }
-}
-
-impl Admissions {
-    fn lock(&self) -> std::sync::MutexGuard<'_, Pending> {
-        self.pending.lock().unwrap_or_else(|p| p.into_inner())
-    }
-}
 
 impl App {
     /// Admit one more live sandbox on the server, and for `account` (its

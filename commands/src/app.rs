@@ -41,7 +41,7 @@ pub struct App {
     /// stop lets them finish).
     pub(crate) removals: tokio_util::task::TaskTracker,
     /// Creates admitted and not yet in the view.
-    pub(crate) admissions: crate::admission::Admissions,
+    pub(crate) admissions: crate::admission_counts::Admissions,
 }
 impl App {
     pub fn new(

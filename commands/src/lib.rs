@@ -4,6 +4,7 @@
 
 mod accounts;
 mod admission;
+mod admission_counts;
 mod aggregates;
 mod app;
 mod auth;

@@ -1,6 +1,6 @@
 //! Rules a `Sandbox` command can break, one variant per rule.
 
-use super::state::SandboxState;
+use super::lifecycle_state::SandboxState;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SandboxError {

@@ -14,6 +14,7 @@ mod event;
 mod executions;
 mod funding;
 mod lifecycle;
+mod lifecycle_state;
 mod refunds;
 mod shells_previews;
 mod state;

@@ -6,6 +6,7 @@
 use super::command::SandboxCommand;
 use super::error::SandboxError;
 use super::event::{BillingMethod, PauseReason, RefundTarget, SandboxEvent};
+pub use super::lifecycle_state::SandboxState;
 use crate::lifetime::Lifetime;
 use crate::lightning::Invoice;
 use crate::network::NetworkPolicy;
@@ -14,57 +15,6 @@ use cqrs_es::event_sink::EventSink;
 use cqrs_es::Aggregate;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
-use std::fmt;
-
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum SandboxState {
-    /// No event yet: the stream does not exist.
-    #[default]
-    Unknown,
-    AwaitingPayment,
-    /// Paid while the server had no room: waits for room, unbilled.
-    Queued,
-    Creating,
-    Starting,
-    Running,
-    Paused,
-    Terminated,
-    Failed,
-    /// Never paid: its first invoice expired.
-    Expired,
-}
-
-impl SandboxState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SandboxState::Unknown => "unknown",
-            SandboxState::AwaitingPayment => "awaiting_payment",
-            SandboxState::Queued => "queued",
-            SandboxState::Creating => "creating",
-            SandboxState::Starting => "starting",
-            SandboxState::Running => "running",
-            SandboxState::Paused => "paused",
-            SandboxState::Terminated => "terminated",
-            SandboxState::Failed => "failed",
-            SandboxState::Expired => "expired",
-        }
-    }
-
-    /// Terminated and failed sandboxes never come back.
-    pub fn is_ended(self) -> bool {
-        matches!(
-            self,
-            SandboxState::Terminated | SandboxState::Failed | SandboxState::Expired
-        )
-    }
-}
-
-impl fmt::Display for SandboxState {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
 
 /// Snapshots of this state are stored; a field added later needs a default
 /// (`serde(default)`), and a snapshot that no longer fits is replayed from
