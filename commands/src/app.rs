@@ -7,11 +7,11 @@
 use crate::auth::{hash_secret, Principal, API_KEY_PREFIX, SANDBOX_TOKEN_PREFIX};
 use crate::config::AppConfig;
 use crate::error::AppError;
-use crate::exec_output::OutputStore;
-use crate::lightning_config::Lightning;
+use crate::executions::output::OutputStore;
+use crate::executions::running::RunningExecs;
+use crate::executions::stdin_pipes::Stdins;
+use crate::lightning::config::Lightning;
 use crate::locks::{ByClient, InFlight, KeyedLocks};
-use crate::running_execs::RunningExecs;
-use crate::stdin_pipes::Stdins;
 use domain::account::Account;
 use domain::ports::{AccountDirectory, Clock, Runners, SharedBus, SharedRuntime, SingleProcess};
 use domain::sandbox::Sandbox;
@@ -41,7 +41,7 @@ pub struct App {
     /// stop lets them finish).
     pub(crate) removals: tokio_util::task::TaskTracker,
     /// Creates admitted and not yet in the view.
-    pub(crate) admissions: crate::admission_counts::Admissions,
+    pub(crate) admissions: crate::sandboxes::admission_counts::Admissions,
 }
 impl App {
     pub fn new(

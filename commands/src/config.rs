@@ -1,6 +1,6 @@
 //! The application's settings (a slice of the server configuration).
 
-use crate::link_secret::LinkSecret;
+use crate::lightning::link_secret::LinkSecret;
 use std::time::Duration;
 
 #[derive(Debug, Clone)]

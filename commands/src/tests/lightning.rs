@@ -116,8 +116,8 @@ async fn without_an_address_the_balance_waits_behind_a_withdraw_link_claimable_o
 /// gateway do not delay a credits sandbox's pause at zero.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn many_open_invoices_and_a_slow_gateway_do_not_hold_up_the_meter() {
-    use crate::meter::Meter;
-    use crate::settlement::Settlement;
+    use crate::background::meter::Meter;
+    use crate::background::settlement::Settlement;
     use std::time::{Duration, Instant};
 
     let h = Harness::with_config(crate::AppConfig {
@@ -154,7 +154,7 @@ async fn many_open_invoices_and_a_slow_gateway_do_not_hold_up_the_meter() {
 /// flow — when a pushed hash settles at once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn settlement_polls_every_tick_while_pushes_are_down() {
-    use crate::settlement::Settlement;
+    use crate::background::settlement::Settlement;
     use domain::lightning::PaymentPush;
     use std::time::Duration;
 
@@ -216,7 +216,7 @@ async fn settlement_polls_every_tick_while_pushes_are_down() {
 /// outgoing refund being followed: each has its own loop and deadline.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_top_up_invoice_is_offered_in_time_while_payment_checks_hang() {
-    use crate::settlement::Settlement;
+    use crate::background::settlement::Settlement;
     use std::time::{Duration, Instant};
 
     let h = Harness::new();

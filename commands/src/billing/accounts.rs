@@ -3,7 +3,7 @@
 use crate::app::App;
 use crate::auth::{hash_secret, new_api_key};
 use crate::error::{AppError, ErrorCode};
-use crate::request_limits::{MAX_CREDITS_CENTS, MAX_LABEL_CHARS};
+use crate::sandboxes::request_limits::{MAX_CREDITS_CENTS, MAX_LABEL_CHARS};
 use domain::account::AccountCommand;
 use projections::AccountView;
 

@@ -7,7 +7,7 @@
 //! Every gateway call has a deadline.
 
 use crate::app::App;
-use crate::gateway_limits::{GATEWAY_CONCURRENCY, GATEWAY_TIMEOUT};
+use crate::lightning::gateway_limits::{GATEWAY_CONCURRENCY, GATEWAY_TIMEOUT};
 use domain::lightning::PaymentPush;
 use domain::sandbox::{BillingMethod, PauseReason, SandboxState};
 use domain::Msats;

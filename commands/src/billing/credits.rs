@@ -4,7 +4,7 @@
 use crate::app::App;
 use crate::auth::Principal;
 use crate::error::AppError;
-use crate::request_limits::MAX_CREDITS_CENTS;
+use crate::sandboxes::request_limits::MAX_CREDITS_CENTS;
 use cqrs_es::AggregateError;
 use domain::account::AccountCommand;
 use domain::sandbox::{

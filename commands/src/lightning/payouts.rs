@@ -8,8 +8,8 @@
 
 use crate::app::App;
 use crate::error::AppError;
-use crate::gateway_limits::{GATEWAY_CONCURRENCY, GATEWAY_TIMEOUT};
-use crate::payout::PayOut;
+use crate::lightning::gateway_limits::{GATEWAY_CONCURRENCY, GATEWAY_TIMEOUT};
+use crate::lightning::payout::PayOut;
 use domain::lightning::{Invoice, LightningError, PayOutcome, PaymentState};
 use domain::sandbox::{RefundInFlight, RefundTarget, SandboxCommand};
 use futures::StreamExt;

@@ -6,9 +6,9 @@
 //! leader left half done) and starts the duties, one that loses it stops them.
 
 use crate::app::App;
+use crate::background::meter::Meter;
+use crate::background::settlement::Settlement;
 use crate::error::AppError;
-use crate::meter::Meter;
-use crate::settlement::Settlement;
 use domain::ports::LeadershipLease;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;

@@ -5,7 +5,7 @@
 //! per invoice).
 
 use crate::app::App;
-use crate::sandbox_status::{SandboxStatus, WarningLevel};
+use crate::queries::sandbox_status::{SandboxStatus, WarningLevel};
 use domain::sandbox::{PauseReason, SandboxState};
 
 /// What the user of a shell is told of its sandbox's money.

@@ -8,9 +8,9 @@
 //! burst across `n` replicas may pass a limit by the creates the other
 //! `n - 1` have in flight at that moment, never more.
 
-use crate::admission_counts::Admitted;
 use crate::app::App;
 use crate::error::AppError;
+use crate::sandboxes::admission_counts::Admitted;
 
 impl App {
     /// Admit one more live sandbox on the server, and for `account` (its

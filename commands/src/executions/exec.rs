@@ -4,8 +4,8 @@
 use crate::app::App;
 use crate::auth::Principal;
 use crate::error::{AppError, ErrorCode};
-use crate::exec_output::{ExecBuffer, OutputSnapshot};
-use crate::sandbox_status::SandboxStatus;
+use crate::executions::output::{ExecBuffer, OutputSnapshot};
+use crate::queries::sandbox_status::SandboxStatus;
 use domain::env::EnvVars;
 use domain::execution::{ExecutionStatus, KILLED_EXIT_CODE, TIMEOUT_EXIT_CODE};
 use domain::ports::StdinPipe;

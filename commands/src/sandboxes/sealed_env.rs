@@ -5,7 +5,7 @@
 //! restart) can open it, while the event log, its exports, the timeline and
 //! the audit never show a value.
 
-use crate::link_secret::LinkSecret;
+use crate::lightning::link_secret::LinkSecret;
 use domain::env::{EnvVars, SealedEnv};
 use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, CHACHA20_POLY1305, NONCE_LEN};
 

@@ -4,7 +4,7 @@
 //! half (a ring: the tail, where errors and summaries are), and counts the
 //! bytes left out between them exactly.
 
-use crate::utf8_stream::Utf8Stream;
+use crate::executions::utf8_stream::Utf8Stream;
 use domain::execution::OutputDigest;
 use domain::ports::{OutputSink, OutputStream};
 use serde::Serialize;

@@ -5,11 +5,11 @@
 use crate::app::App;
 use crate::auth::{hash_secret, new_sandbox_token, Principal};
 use crate::error::{AppError, ErrorCode};
-use crate::refund_outcome::RefundOutcome;
-use crate::request_limits::{MAX_CREDITS_CENTS, MAX_LABEL_CHARS};
-use crate::sandbox_choices::SandboxChoices;
-use crate::sealed_env;
-use crate::whole_sats::whole_sats;
+use crate::lightning::refund_outcome::RefundOutcome;
+use crate::lightning::whole_sats::whole_sats;
+use crate::sandboxes::choices::SandboxChoices;
+use crate::sandboxes::request_limits::{MAX_CREDITS_CENTS, MAX_LABEL_CHARS};
+use crate::sandboxes::sealed_env;
 use domain::account::AccountCommand;
 use domain::env::EnvVars;
 use domain::lifetime::Lifetime;

@@ -3,7 +3,7 @@
 //! when to poll again. REST, MCP and GraphQL render this one value.
 
 use crate::app::App;
-use crate::sandbox_status::{SandboxStatus, WarningLevel};
+use crate::queries::sandbox_status::{SandboxStatus, WarningLevel};
 use domain::sandbox::SandboxState;
 use projections::SandboxView;
 

@@ -9,10 +9,10 @@
 use crate::app::App;
 use crate::auth::hash_secret;
 use crate::error::{lightning_error, AppError, ErrorCode};
-use crate::link_secret::LinkSecret;
-use crate::payout::PayOut;
-use crate::sandbox_status::WithdrawLink;
-use crate::whole_sats::whole_sats;
+use crate::lightning::link_secret::LinkSecret;
+use crate::lightning::payout::PayOut;
+use crate::lightning::whole_sats::whole_sats;
+use crate::queries::sandbox_status::WithdrawLink;
 use domain::sandbox::{RefundTarget, Sandbox, SandboxCommand};
 use domain::Msats;
 
@@ -127,7 +127,7 @@ impl App {
 #[cfg(test)]
 mod tests {
     use super::derive_k1;
-    use crate::link_secret::LinkSecret;
+    use crate::lightning::link_secret::LinkSecret;
 
     #[test]
     fn a_link_secret_depends_on_the_store_secret_the_sandbox_and_the_nonce() {

@@ -6,12 +6,12 @@
 use crate::app::App;
 use crate::auth::{hash_secret, new_sandbox_token, Principal};
 use crate::error::{lightning_error, AppError, ErrorCode};
-use crate::lightning_config::Lightning;
-use crate::payout::PayOut;
-use crate::refund_outcome::RefundOutcome;
-use crate::sandbox_choices::SandboxChoices;
-use crate::sealed_env;
-use crate::whole_sats::whole_sats;
+use crate::lightning::config::Lightning;
+use crate::lightning::payout::PayOut;
+use crate::lightning::refund_outcome::RefundOutcome;
+use crate::lightning::whole_sats::whole_sats;
+use crate::sandboxes::choices::SandboxChoices;
+use crate::sandboxes::sealed_env;
 use domain::lightning::{Invoice, PaymentState};
 use domain::sandbox::{
     BillingMethod, Funding, FundingSource, PauseReason, RefundTarget, SandboxCommand, SandboxState,
