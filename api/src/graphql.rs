@@ -357,6 +357,10 @@ impl QueryRoot {
         id: String,
     ) -> async_graphql::Result<Option<GqlSandbox>> {
         let app = &state(ctx)?.app;
+        // A malformed id names no sandbox, as an unknown one.
+        if domain::ids::SandboxId::parse(&id).is_err() {
+            return Ok(None);
+        }
         Ok(app
             .sandbox(principal(ctx), &id)
             .ok()

@@ -90,6 +90,13 @@ impl AppError {
             message: "no such execution".into(),
         }
     }
+
+    pub fn account_not_found() -> Self {
+        AppError::NotFound {
+            code: ErrorCode::AccountNotFound,
+            message: "no such account".into(),
+        }
+    }
 }
 
 impl From<SandboxError> for AppError {

@@ -6,6 +6,7 @@ pub mod account;
 pub mod chain;
 pub mod env;
 pub mod execution;
+pub mod ids;
 pub mod lifetime;
 pub mod lightning;
 pub mod metering;

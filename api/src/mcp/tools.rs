@@ -256,6 +256,10 @@ impl SocktMcp {
         F: FnOnce(Principal) -> Fut,
         Fut: std::future::Future<Output = Result<Value, AppError>>,
     {
+        // A malformed id is answered as an unknown one, before anything runs.
+        if let Err(e) = crate::presentation::ids::parse::<domain::ids::SandboxId>(sandbox_id) {
+            return Ok(self.failure(e, None, None));
+        }
         let principal = match self.principal_for(parts, sandbox_id, token).await {
             Ok(principal) => principal,
             Err(e) => return Ok(self.failure(e, None, None)),

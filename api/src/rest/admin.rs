@@ -78,6 +78,7 @@ pub async fn deposit(
     JsonBody(body): JsonBody<Deposit>,
 ) -> ApiResult<Json<Value>> {
     require_admin(&caller)?;
+    let id: domain::ids::AccountId = crate::presentation::ids::parse(&id)?;
     Ok(Json(account_json(
         &state.app.deposit_credits(&id, body.credits_cents).await?,
     )))

@@ -8,12 +8,14 @@
 //! saw, exactly once.
 
 use crate::error::ApiResult;
+use crate::presentation::ids::IdPath;
 use crate::presentation::Caller;
 use crate::state::AppState;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use commands::{ExecPoll, Principal};
+use domain::ids::ExecutionId;
 use futures::{Stream, StreamExt};
 use serde::Deserialize;
 use serde_json::json;
@@ -31,7 +33,7 @@ pub struct StreamQuery {
 pub async fn stream(
     State(state): State<AppState>,
     Caller(caller): Caller,
-    Path(id): Path<String>,
+    IdPath(id): IdPath<ExecutionId>,
     Query(query): Query<StreamQuery>,
     headers: HeaderMap,
 ) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
@@ -49,7 +51,7 @@ pub async fn stream(
         Some(Reader {
             state,
             caller,
-            execution_id: id,
+            execution_id: id.to_string(),
             offset,
             gap_told: false,
         }),

@@ -3,12 +3,14 @@
 
 use super::json::JsonBody;
 use crate::error::ApiResult;
+use crate::presentation::ids::IdPath;
 use crate::presentation::wire;
 use crate::presentation::Caller;
 use crate::state::AppState;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::Json;
+use domain::ids::{ExecutionId, SandboxId};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -36,7 +38,7 @@ pub struct ExecRequest {
 pub async fn start(
     State(state): State<AppState>,
     Caller(caller): Caller,
-    Path(id): Path<String>,
+    IdPath(id): IdPath<SandboxId>,
     JsonBody(body): JsonBody<ExecRequest>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let execution = state
@@ -92,7 +94,7 @@ pub struct PollQuery {
 pub async fn poll(
     State(state): State<AppState>,
     Caller(caller): Caller,
-    Path(id): Path<String>,
+    IdPath(id): IdPath<ExecutionId>,
     Query(query): Query<PollQuery>,
 ) -> ApiResult<Json<Value>> {
     let wait = Duration::from_millis(query.wait_ms.unwrap_or(0));
@@ -114,7 +116,7 @@ pub struct ListQuery {
 pub async fn list(
     State(state): State<AppState>,
     Caller(caller): Caller,
-    Path(id): Path<String>,
+    IdPath(id): IdPath<ExecutionId>,
     Query(query): Query<ListQuery>,
 ) -> ApiResult<Json<Value>> {
     let mut executions = state.app.sandbox_executions(&caller, &id)?;
@@ -158,7 +160,7 @@ pub struct StdinRequest {
 pub async fn stdin(
     State(state): State<AppState>,
     Caller(caller): Caller,
-    Path(id): Path<String>,
+    IdPath(id): IdPath<ExecutionId>,
     JsonBody(body): JsonBody<StdinRequest>,
 ) -> ApiResult<Json<Value>> {
     let bytes = body.encoding.decode(body.data, "data")?;
@@ -172,7 +174,7 @@ pub async fn stdin(
 pub async fn cancel(
     State(state): State<AppState>,
     Caller(caller): Caller,
-    Path(id): Path<String>,
+    IdPath(id): IdPath<SandboxId>,
 ) -> ApiResult<Json<Value>> {
     let poll = state.app.cancel_execution(&caller, &id).await?;
     Ok(Json(wire::execution(&poll)))

@@ -4,13 +4,15 @@
 use super::json::JsonBody;
 use crate::error::ApiResult;
 use crate::presentation::encoding::{utf8_text, Encoding};
+use crate::presentation::ids::IdPath;
 use crate::presentation::Caller;
 use crate::state::AppState;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use commands::AppError;
+use domain::ids::SandboxId;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -31,7 +33,7 @@ fn yes() -> bool {
 pub async fn write(
     State(state): State<AppState>,
     Caller(caller): Caller,
-    Path(id): Path<String>,
+    IdPath(id): IdPath<SandboxId>,
     JsonBody(body): JsonBody<WriteRequest>,
 ) -> ApiResult<Json<Value>> {
     let bytes = body.encoding.decode(body.content, "content")?;
@@ -53,7 +55,7 @@ pub struct ReadRequest {
 pub async fn read(
     State(state): State<AppState>,
     Caller(caller): Caller,
-    Path(id): Path<String>,
+    IdPath(id): IdPath<SandboxId>,
     JsonBody(body): JsonBody<ReadRequest>,
 ) -> ApiResult<Response> {
     let file = state
@@ -107,7 +109,7 @@ pub struct ListQuery {
 pub async fn list(
     State(state): State<AppState>,
     Caller(caller): Caller,
-    Path(id): Path<String>,
+    IdPath(id): IdPath<SandboxId>,
     Query(query): Query<ListQuery>,
 ) -> ApiResult<Json<Value>> {
     let recursive = match query.recursive.as_deref() {

@@ -2,17 +2,19 @@
 //! address that opens a port in a browser) or revokes it.
 
 use crate::error::ApiResult;
+use crate::presentation::ids::IdPath;
 use crate::presentation::Caller;
 use crate::state::AppState;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
+use domain::ids::SandboxId;
 use serde_json::{json, Value};
 
 pub async fn issue(
     State(state): State<AppState>,
     Caller(caller): Caller,
-    Path(id): Path<String>,
+    IdPath(id): IdPath<SandboxId>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let token = state.app.issue_preview_token(&caller, &id).await?;
     let origin = state.proxy_origins.origin(&id, "{port}");
@@ -30,7 +32,7 @@ pub async fn issue(
 pub async fn revoke(
     State(state): State<AppState>,
     Caller(caller): Caller,
-    Path(id): Path<String>,
+    IdPath(id): IdPath<SandboxId>,
 ) -> ApiResult<Json<Value>> {
     state.app.revoke_preview_token(&caller, &id).await?;
     Ok(Json(json!({ "revoked": true })))

@@ -3,14 +3,16 @@
 
 use super::json::{optional_json, JsonBody};
 use crate::error::ApiResult;
+use crate::presentation::ids::IdPath;
 use crate::presentation::wire;
 use crate::presentation::Caller;
 use crate::state::AppState;
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, Path, Query, State};
+use axum::extract::{ConnectInfo, Query, State};
 use axum::http::StatusCode;
 use axum::{Extension, Json};
 use commands::{CreateSandbox, DefaultBilling, SandboxQuery};
+use domain::ids::SandboxId;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::net::SocketAddr;
@@ -130,7 +132,7 @@ pub async fn list(
 pub async fn status(
     State(state): State<AppState>,
     Caller(caller): Caller,
-    Path(id): Path<String>,
+    IdPath(id): IdPath<SandboxId>,
 ) -> ApiResult<axum::response::Response> {
     use axum::response::IntoResponse;
     let view = state.app.present(state.app.sandbox(&caller, &id)?);
@@ -146,7 +148,7 @@ pub async fn status(
 pub async fn pause(
     State(state): State<AppState>,
     Caller(caller): Caller,
-    Path(id): Path<String>,
+    IdPath(id): IdPath<SandboxId>,
 ) -> ApiResult<Json<Value>> {
     let view = state.app.pause(&caller, &id).await?;
     Ok(Json(status_of(&state, view, None)))
@@ -155,7 +157,7 @@ pub async fn pause(
 pub async fn resume(
     State(state): State<AppState>,
     Caller(caller): Caller,
-    Path(id): Path<String>,
+    IdPath(id): IdPath<SandboxId>,
 ) -> ApiResult<Json<Value>> {
     let view = state.app.resume(&caller, &id).await?;
     Ok(Json(status_of(&state, view, None)))
@@ -170,7 +172,7 @@ pub struct TerminateRequest {
 pub async fn terminate(
     State(state): State<AppState>,
     Caller(caller): Caller,
-    Path(id): Path<String>,
+    IdPath(id): IdPath<SandboxId>,
     Query(query): Query<TerminateQuery>,
     body: Bytes,
 ) -> ApiResult<Json<Value>> {
@@ -205,7 +207,7 @@ pub struct BalanceRequest {
 pub async fn extend_balance(
     State(state): State<AppState>,
     Caller(caller): Caller,
-    Path(id): Path<String>,
+    IdPath(id): IdPath<SandboxId>,
     JsonBody(body): JsonBody<BalanceRequest>,
 ) -> ApiResult<Json<Value>> {
     let view = state
@@ -218,7 +220,7 @@ pub async fn extend_balance(
 pub async fn ledger(
     State(state): State<AppState>,
     Caller(caller): Caller,
-    Path(id): Path<String>,
+    IdPath(id): IdPath<SandboxId>,
 ) -> ApiResult<Json<Value>> {
     let (view, entries) = state.app.ledger(&caller, &id)?;
     Ok(Json(wire::ledger(&view, &entries)))
@@ -227,7 +229,7 @@ pub async fn ledger(
 pub async fn ledger_csv(
     State(state): State<AppState>,
     Caller(caller): Caller,
-    Path(id): Path<String>,
+    IdPath(id): IdPath<SandboxId>,
 ) -> ApiResult<axum::response::Response> {
     let (_, entries) = state.app.ledger(&caller, &id)?;
     Ok(super::csv::attachment(

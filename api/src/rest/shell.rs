@@ -10,14 +10,16 @@
 //! a client that goes leaves no process behind.
 
 use crate::error::{ApiError, ApiResult};
+use crate::presentation::ids::IdPath;
 use crate::presentation::wire;
 use crate::presentation::Caller;
 use crate::state::AppState;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::response::Response;
 use axum::Json;
 use commands::{OpenShell, Principal, ShellBillingWatch, ShellNotice, TerminalSize, Utf8Stream};
+use domain::ids::SandboxId;
 use domain::ports::ShellInput;
 use futures::{SinkExt, StreamExt};
 use serde::Deserialize;
@@ -32,7 +34,7 @@ const MAX_FRAME_BYTES: usize = 1 << 20;
 pub async fn shell_url(
     State(state): State<AppState>,
     Caller(caller): Caller,
-    Path(id): Path<String>,
+    IdPath(id): IdPath<SandboxId>,
 ) -> ApiResult<Json<Value>> {
     let ticket = state.app.shell_ticket(&caller, &id).await?;
     let base = websocket_base(&state.public_url);
@@ -63,7 +65,7 @@ pub struct ShellParams {
 pub async fn shell(
     State(state): State<AppState>,
     Caller(caller): Caller,
-    Path(id): Path<String>,
+    IdPath(id): IdPath<SandboxId>,
     Query(params): Query<ShellParams>,
     upgrade: WebSocketUpgrade,
 ) -> Result<Response, ApiError> {
@@ -107,7 +109,7 @@ pub async fn shell(
                     .await;
             });
         })
-        .on_upgrade(move |socket| serve(state, id, open, socket)))
+        .on_upgrade(move |socket| serve(state, id.to_string(), open, socket)))
 }
 
 fn frame(kind: &str, data: &str) -> Message {

@@ -2,7 +2,7 @@
 
 use crate::app::App;
 use crate::auth::{hash_secret, new_api_key};
-use crate::error::{AppError, ErrorCode};
+use crate::error::AppError;
 use crate::sandboxes::request_limits::{MAX_CREDITS_CENTS, MAX_LABEL_CHARS};
 use domain::account::AccountCommand;
 use projections::AccountView;
@@ -81,9 +81,6 @@ impl App {
             .await?;
         self.read
             .account(account_id)
-            .ok_or_else(|| AppError::NotFound {
-                code: ErrorCode::AccountNotFound,
-                message: "no such account".into(),
-            })
+            .ok_or_else(AppError::account_not_found)
     }
 }
