@@ -1070,12 +1070,16 @@ async fn the_shell_url_carries_a_ticket() {
         .await;
 }
 
+/// A plain request for the shell: credentials are checked first, then the
+/// missing upgrade is refused in the usual JSON shape.
 #[tokio::test]
-#[ignore = "bug: GET /v1/sandboxes/{id}/shell without a WebSocket upgrade answers axum's text/plain 400 before any credential check, not the JSON error shape"]
 async fn the_shell_refuses_a_plain_request_with_a_json_error() {
-    let (s, _, id) = Server::with_sandbox().await;
+    let (s, alice, id) = Server::with_sandbox().await;
     s.client(None, &id)
         .expect("GET {sb}/shell => 401 unauthorized")
+        .await;
+    s.client(Some(&alice.key), &id)
+        .expect("GET {sb}/shell => 400 invalid_request")
         .await;
 }
 

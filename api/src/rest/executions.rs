@@ -116,7 +116,7 @@ pub struct ListQuery {
 pub async fn list(
     State(state): State<AppState>,
     Caller(caller): Caller,
-    IdPath(id): IdPath<ExecutionId>,
+    IdPath(id): IdPath<SandboxId>,
     Query(query): Query<ListQuery>,
 ) -> ApiResult<Json<Value>> {
     let mut executions = state.app.sandbox_executions(&caller, &id)?;
@@ -174,7 +174,7 @@ pub async fn stdin(
 pub async fn cancel(
     State(state): State<AppState>,
     Caller(caller): Caller,
-    IdPath(id): IdPath<SandboxId>,
+    IdPath(id): IdPath<ExecutionId>,
 ) -> ApiResult<Json<Value>> {
     let poll = state.app.cancel_execution(&caller, &id).await?;
     Ok(Json(wire::execution(&poll)))

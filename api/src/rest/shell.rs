@@ -14,6 +14,7 @@ use crate::presentation::ids::IdPath;
 use crate::presentation::wire;
 use crate::presentation::Caller;
 use crate::state::AppState;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
 use axum::response::Response;
@@ -67,7 +68,7 @@ pub async fn shell(
     Caller(caller): Caller,
     IdPath(id): IdPath<SandboxId>,
     Query(params): Query<ShellParams>,
-    upgrade: WebSocketUpgrade,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
     // Who it is and whether the shell may open, checked before upgrading,
     // so refusals are plain HTTP answers.
@@ -84,6 +85,13 @@ pub async fn shell(
         }
         None => (caller, None),
     };
+    // A plain request is refused in the usual JSON shape, after the
+    // credential checks and before anything is opened.
+    let upgrade = upgrade.map_err(|e| {
+        commands::AppError::invalid(format!(
+            "open the shell over a WebSocket (Connection: upgrade, Upgrade: websocket): {e}"
+        ))
+    })?;
     let size = TerminalSize {
         cols: params.cols.unwrap_or(80),
         rows: params.rows.unwrap_or(24),
