@@ -41,7 +41,7 @@ pub use lightning::link_secret::LinkSecret;
 pub use lightning::refund_outcome::RefundOutcome;
 pub use queries::listing::{SandboxPage, SandboxQuery, MAX_PAGE};
 pub use queries::sandbox_status::{SandboxStatus, WarningLevel, WithdrawLink};
-pub use sandboxes::lifecycle::{
+pub use sandboxes::create::{
     CreateSandbox, DefaultBilling, NetworkRequest, CREATE_WAIT, MAX_CREATE_WAIT,
 };
 pub use sandboxes::previews::{ProxyAccess, PREVIEW_TOKEN_PREFIX};

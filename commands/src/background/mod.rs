@@ -5,6 +5,7 @@
 
 pub(crate) mod duties;
 pub(crate) mod lifetimes;
+pub(crate) mod long_paused;
 pub(crate) mod meter;
 pub(crate) mod queue;
 pub(crate) mod reconcile;

@@ -6,9 +6,11 @@
 pub(crate) mod admission;
 pub(crate) mod admission_counts;
 pub(crate) mod choices;
+pub(crate) mod create;
 pub(crate) mod lifecycle;
 pub(crate) mod previews;
 pub(crate) mod processes;
+pub(crate) mod provision;
 pub(crate) mod request_limits;
 pub(crate) mod sealed_env;
 pub(crate) mod shell_billing;
