@@ -523,7 +523,16 @@ async fn twenty_kills_and_two_gateway_outages_lose_no_msat() {
         paid_in > 0 && refunded > 0,
         "paid {paid_in}, refunded {refunded}"
     );
-    let balance = lnbits.balance_msat(&sockt_wallet).await;
+    // LNbits' balance can lag its own payments for a moment (a payout it
+    // is still settling holds a fee reserve): a real gap stays.
+    let mut balance = lnbits.balance_msat(&sockt_wallet).await;
+    for _ in 0..20 {
+        if balance == paid_in - refunded {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        balance = lnbits.balance_msat(&sockt_wallet).await;
+    }
     if balance != paid_in - refunded {
         let gaps = reconcile(&data_dir, &lnbits.payments(&sockt_wallet).await).await;
         let kept = gateway.keep_data();
