@@ -1,48 +1,70 @@
-//! The application: the `App` every transport calls, what it is built from
-//! (the ports, the views, the settings), and who a caller is. The use cases
-//! live in modules of their own — `accounts`, `sandboxes`, `executions`,
-//! `files`, `billing`, `lightning`, `queries` — each adding to `App`; handlers
-//! hold no rules, these modules and the aggregates do.
+//! The application: the `App` every transport calls, and what it is built
+//! from. `App` is a thin front (`front`) over the use-case services, each
+//! holding only the ports it uses:
+//!
+//! - `Queries` (queries/): the read model — what a caller may see, who a
+//!   caller is, the one presentation of a sandbox; the only holder of views;
+//! - `Sandboxes` (sandboxes/): create, pause, resume, terminate, top up,
+//!   previews, shells; over `Provisioning`, its container's life and room;
+//! - `Executions` (executions/) and `Files` (files.rs): inside a sandbox;
+//! - `Billing` (billing/): accounts, credit transfers, charging usage;
+//! - `Invoices` and `Payouts` (lightning/): money in and money out.
+//!
+//! Services call each other only downward — `Sandboxes` over `Provisioning`
+//! and `Invoices` over `Payouts`, `Billing` and `Queries`, none back up.
+//! The background processes (background/) drive them through `App`.
 
-use crate::auth::{hash_secret, Principal, API_KEY_PREFIX, SANDBOX_TOKEN_PREFIX};
+use crate::aggregates::SandboxStore;
+use crate::billing::Billing;
 use crate::config::AppConfig;
-use crate::error::AppError;
 use crate::executions::output::OutputStore;
-use crate::executions::running::RunningExecs;
-use crate::executions::stdin_pipes::Stdins;
+use crate::executions::Executions;
+use crate::files::Files;
 use crate::lightning::config::Lightning;
-use crate::locks::{ByClient, InFlight, KeyedLocks};
+use crate::lightning::links::WithdrawLinks;
+use crate::lightning::payments::Invoices;
+use crate::lightning::payouts::Payouts;
+use crate::queries::Queries;
+use crate::sandboxes::provision::Provisioning;
+use crate::sandboxes::Sandboxes;
 use domain::account::Account;
 use domain::ports::{AccountDirectory, Clock, Runners, SharedBus, SharedRuntime, SingleProcess};
 use domain::sandbox::Sandbox;
 use projections::ReadModel;
 use std::sync::Arc;
 
+/// The application's front, over its services.
 pub struct App {
-    pub(crate) directory: Option<Arc<dyn AccountDirectory>>,
-    pub(crate) lightning: Option<Lightning>,
-    pub(crate) sandboxes: SharedBus<Sandbox>,
-    pub(crate) accounts: SharedBus<Account>,
-    pub(crate) read: ReadModel,
-    pub(crate) runtime: SharedRuntime,
+    pub(crate) config: Arc<AppConfig>,
     pub(crate) clock: Arc<dyn Clock>,
-    pub(crate) config: AppConfig,
-    pub(crate) locks: KeyedLocks,
-    /// Sandboxes this process is provisioning right now.
-    pub(crate) provisioning: InFlight,
-    /// Unpaid sandboxes by the address that created them.
-    pub(crate) unpaid_by_client: ByClient,
-    /// Which processes are alive (whose executions still run).
-    pub(crate) runners: Arc<dyn Runners>,
-    pub(crate) outputs: OutputStore,
-    pub(crate) running: RunningExecs,
-    pub(crate) stdins: Stdins,
-    /// Removals of terminated sandboxes' containers under way (a graceful
-    /// stop lets them finish).
-    pub(crate) removals: tokio_util::task::TaskTracker,
-    /// Creates admitted and not yet in the view.
-    pub(crate) admissions: crate::sandboxes::admission_counts::Admissions,
+    pub(crate) store: SandboxStore,
+    pub(crate) runtime: SharedRuntime,
+    pub(crate) queries: Arc<Queries>,
+    pub(crate) billing: Arc<Billing>,
+    pub(crate) payouts: Arc<Payouts>,
+    pub(crate) provisioning: Arc<Provisioning>,
+    pub(crate) invoices: Arc<Invoices>,
+    pub(crate) executions: Arc<Executions>,
+    pub(crate) files: Files,
+    pub(crate) sandboxes: Arc<Sandboxes>,
+    /// What it was built from, to build it again with one port more.
+    ports: Ports,
 }
+
+/// The ports and settings an `App` is built from.
+#[derive(Clone)]
+struct Ports {
+    sandboxes: SharedBus<Sandbox>,
+    accounts: SharedBus<Account>,
+    read: ReadModel,
+    runtime: SharedRuntime,
+    clock: Arc<dyn Clock>,
+    config: Arc<AppConfig>,
+    directory: Option<Arc<dyn AccountDirectory>>,
+    lightning: Option<Arc<Lightning>>,
+    runners: Arc<dyn Runners>,
+}
+
 impl App {
     pub fn new(
         sandboxes: SharedBus<Sandbox>,
@@ -52,66 +74,140 @@ impl App {
         clock: Arc<dyn Clock>,
         config: AppConfig,
     ) -> Arc<App> {
-        Arc::new(App {
-            directory: None,
-            lightning: None,
-            outputs: OutputStore::new(config.max_output_bytes, config.output_store_bytes),
+        Arc::new(App::assemble(Ports {
             sandboxes,
             accounts,
             read,
             runtime,
             clock,
-            config,
-            locks: KeyedLocks::default(),
-            provisioning: InFlight::default(),
-            unpaid_by_client: ByClient::default(),
+            config: Arc::new(config),
+            directory: None,
+            lightning: None,
             runners: Arc::new(SingleProcess::new()),
-            running: RunningExecs::default(),
-            stdins: Stdins::default(),
-            removals: tokio_util::task::TaskTracker::new(),
+        }))
+    }
+
+    /// The services, each given the ports it uses and the services below it.
+    fn assemble(ports: Ports) -> App {
+        let Ports {
+            config,
+            clock,
+            runtime,
+            ..
+        } = ports.clone();
+        let store = SandboxStore::new(ports.sandboxes.clone(), clock.clone());
+        let links = WithdrawLinks::new(config.link_secret.clone(), config.public_url.clone());
+        let queries = Arc::new(Queries {
+            read: ports.read.clone(),
+            clock: clock.clone(),
+            config: config.clone(),
+            links: links.clone(),
+            directory: ports.directory.clone(),
+        });
+        let billing = Arc::new(Billing {
+            accounts: ports.accounts.clone(),
+            store: store.clone(),
+            queries: queries.clone(),
+            config: config.clone(),
+        });
+        let payouts = Arc::new(Payouts {
+            store: store.clone(),
+            lightning: ports.lightning.clone(),
+            links,
+            queries: queries.clone(),
+        });
+        let provisioning = Arc::new(Provisioning {
+            store: store.clone(),
+            runtime: runtime.clone(),
+            config: config.clone(),
+            queries: queries.clone(),
+            billing: billing.clone(),
+            payouts: payouts.clone(),
+            provisioning: Default::default(),
             admissions: Default::default(),
-        })
+        });
+        let invoices = Arc::new(Invoices {
+            store: store.clone(),
+            lightning: ports.lightning.clone(),
+            queries: queries.clone(),
+            provisioning: provisioning.clone(),
+            payouts: payouts.clone(),
+        });
+        let executions = Arc::new(Executions {
+            store: store.clone(),
+            runtime: runtime.clone(),
+            config: config.clone(),
+            queries: queries.clone(),
+            runners: ports.runners.clone(),
+            outputs: OutputStore::new(config.max_output_bytes, config.output_store_bytes),
+            running: Default::default(),
+            stdins: Default::default(),
+        });
+        let files = Files {
+            store: store.clone(),
+            runtime: runtime.clone(),
+            config: config.clone(),
+        };
+        let sandboxes = Arc::new(Sandboxes {
+            store: store.clone(),
+            runtime: runtime.clone(),
+            config: config.clone(),
+            queries: queries.clone(),
+            provisioning: provisioning.clone(),
+            billing: billing.clone(),
+            invoices: invoices.clone(),
+            payouts: payouts.clone(),
+            executions: executions.clone(),
+            unpaid_by_client: Default::default(),
+            removals: tokio_util::task::TaskTracker::new(),
+        });
+        App {
+            config,
+            clock,
+            store,
+            runtime,
+            queries,
+            billing,
+            payouts,
+            provisioning,
+            invoices,
+            executions,
+            files,
+            sandboxes,
+            ports,
+        }
+    }
+
+    /// The same application built again with `change` made to its ports
+    /// (before it serves: what the services hold in memory starts empty).
+    fn rebuilt(self: Arc<Self>, change: impl FnOnce(&mut Ports)) -> Arc<App> {
+        match Arc::try_unwrap(self) {
+            Ok(app) => {
+                let mut ports = app.ports;
+                change(&mut ports);
+                Arc::new(App::assemble(ports))
+            }
+            Err(shared) => shared,
+        }
     }
 
     /// The same application, also looking up accounts other processes open.
     pub fn with_directory(self: Arc<Self>, directory: Arc<dyn AccountDirectory>) -> Arc<App> {
-        match Arc::try_unwrap(self) {
-            Ok(mut app) => {
-                app.directory = Some(directory);
-                Arc::new(app)
-            }
-            Err(shared) => shared,
-        }
+        self.rebuilt(|ports| ports.directory = Some(directory))
     }
 
     /// The same application, among other processes on one store.
     pub fn with_runners(self: Arc<Self>, runners: Arc<dyn Runners>) -> Arc<App> {
-        match Arc::try_unwrap(self) {
-            Ok(mut app) => {
-                app.runners = runners;
-                Arc::new(app)
-            }
-            Err(shared) => shared,
-        }
+        self.rebuilt(|ports| ports.runners = runners)
     }
 
     /// The same application, also billing in sats over Lightning.
     pub fn with_lightning(self: Arc<Self>, lightning: Lightning) -> Arc<App> {
-        match Arc::try_unwrap(self) {
-            Ok(mut app) => {
-                app.lightning = Some(lightning);
-                Arc::new(app)
-            }
-            Err(shared) => shared,
-        }
+        self.rebuilt(|ports| ports.lightning = Some(Arc::new(lightning)))
     }
 
     pub fn config(&self) -> &AppConfig {
         &self.config
-    }
-
-    pub fn read_model(&self) -> &ReadModel {
-        &self.read
     }
 
     /// Containers ready in the runtime's warm pool, per tier.
@@ -121,53 +217,10 @@ impl App {
 
     /// Terminated sandboxes whose containers are still being removed.
     pub fn removals_in_flight(&self) -> usize {
-        self.removals.len()
+        self.sandboxes.removals.len()
     }
 
     pub fn now_ms(&self) -> i64 {
         self.clock.now_ms()
-    }
-
-    // ---- identity -------------------------------------------------------
-
-    /// The principal a bearer secret stands for (admin tokens are checked by
-    /// the transport, which holds the configured secret).
-    pub async fn principal_for_secret(&self, secret: &str) -> Result<Principal, AppError> {
-        if secret.starts_with(API_KEY_PREFIX) {
-            let hash = hash_secret(secret);
-            if let Some(account) = self.read.account_by_key_hash(&hash) {
-                return Ok(Principal::Account(account.account_id));
-            }
-            if let Some(directory) = &self.directory {
-                if let Some(account_id) = directory.account_for_key_hash(&hash).await {
-                    return Ok(Principal::Account(account_id));
-                }
-            }
-            return Err(AppError::Unauthorized("unknown API key".into()));
-        }
-        if secret.starts_with(SANDBOX_TOKEN_PREFIX) {
-            return Ok(Principal::SandboxToken(hash_secret(secret)));
-        }
-        Err(AppError::Unauthorized(
-            "unrecognised credentials: send an API key (sockt_live_...) or a sandbox token (sbx_...)".into(),
-        ))
-    }
-
-    /// The principal a secret stands for if this process already knows it
-    /// (an account's key or an existing sandbox's token), looked up in memory
-    /// only: cheap enough to run before a request is even rate limited.
-    pub fn known_principal(&self, secret: &str) -> Option<Principal> {
-        let hash = hash_secret(secret);
-        if secret.starts_with(API_KEY_PREFIX) {
-            return self
-                .read
-                .account_by_key_hash(&hash)
-                .map(|account| Principal::Account(account.account_id));
-        }
-        if secret.starts_with(SANDBOX_TOKEN_PREFIX) && self.read.sandbox_for_token(&hash).is_some()
-        {
-            return Some(Principal::SandboxToken(hash));
-        }
-        None
     }
 }

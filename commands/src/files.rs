@@ -1,10 +1,12 @@
 //! Files inside a sandbox: write, read and list, with paths relative to the
 //! sandbox home and sizes bounded.
 
-use crate::app::App;
+use crate::aggregates::{running_container_of, SandboxStore};
 use crate::auth::Principal;
+use crate::config::AppConfig;
 use crate::error::AppError;
-use domain::ports::{resolve_sandbox_path, FileEntry};
+use domain::ports::{resolve_sandbox_path, FileEntry, SharedRuntime};
+use std::sync::Arc;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FileReadEncoding {
@@ -21,26 +23,18 @@ pub struct FileRead {
     pub truncated: bool,
 }
 
+/// The files' service: the runtime that reaches into a sandbox's
+/// filesystem, the sandbox streams (who may), the size limits.
+pub struct Files {
+    pub(crate) store: SandboxStore,
+    pub(crate) runtime: SharedRuntime,
+    pub(crate) config: Arc<AppConfig>,
+}
+
 /// Deepest recursive listing served.
 const MAX_LIST_DEPTH: u32 = 32;
 
-impl App {
-    /// Where the server reaches `port` of the caller's running sandbox.
-    pub async fn sandbox_endpoint(
-        &self,
-        principal: &Principal,
-        sandbox_id: &str,
-        port: u16,
-    ) -> Result<std::net::SocketAddr, AppError> {
-        if port == 0 {
-            return Err(AppError::invalid("port must be between 1 and 65535"));
-        }
-        let container = self
-            .running_container(principal, sandbox_id, "reach its ports")
-            .await?;
-        Ok(self.runtime.endpoint(&container, port).await?)
-    }
-
+impl Files {
     /// The running sandbox's container, or why there is none.
     async fn running_container(
         &self,
@@ -48,8 +42,8 @@ impl App {
         sandbox_id: &str,
         action: &str,
     ) -> Result<String, AppError> {
-        let sandbox = self.authorized_aggregate(principal, sandbox_id).await?;
-        App::running_container_of(&sandbox, action)
+        let sandbox = self.store.authorized(principal, sandbox_id).await?;
+        running_container_of(&sandbox, action)
     }
 
     pub async fn write_file(

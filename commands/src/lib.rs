@@ -12,6 +12,7 @@ mod error;
 mod error_code;
 mod executions;
 mod files;
+mod front;
 mod lightning;
 mod locks;
 mod queries;
@@ -33,6 +34,7 @@ pub use error::{AppError, ErrorCode};
 pub use executions::exec::ExecOptions;
 pub use executions::exec::ExecPoll;
 pub use executions::output::{omitted_line, OutputChunk, OutputSnapshot};
+pub use executions::processes::ProcessesKilled;
 pub use executions::stdin::MAX_STDIN_WRITE;
 pub use executions::utf8_stream::Utf8Stream;
 pub use files::{FileRead, FileReadEncoding};
@@ -45,6 +47,5 @@ pub use sandboxes::create::{
     CreateSandbox, DefaultBilling, NetworkRequest, CREATE_WAIT, MAX_CREATE_WAIT,
 };
 pub use sandboxes::previews::{ProxyAccess, PREVIEW_TOKEN_PREFIX};
-pub use sandboxes::processes::ProcessesKilled;
 pub use sandboxes::shell_billing::{ShellBillingWatch, ShellLook, ShellNotice};
 pub use sandboxes::shells::{OpenShell, RedeemedTicket, TerminalSize, SHELL_TICKET_PREFIX};

@@ -13,7 +13,7 @@ impl App {
         let (mut ended, mut paused) = (0, 0);
         let now = self.now_ms();
         for view in self
-            .read
+            .queries
             .sandboxes_in(&[SandboxState::Running, SandboxState::Paused])
         {
             let Some(started) = view.started_at_ms else {
@@ -30,6 +30,7 @@ impl App {
                 // behind a withdraw link, shown in its status.
                 let address = view.refund_address.clone();
                 match self
+                    .sandboxes
                     .terminate(&Principal::Admin, id, address.as_deref())
                     .await
                 {
@@ -46,7 +47,7 @@ impl App {
                 && view.lifetime.idle_at(view.last_active_ms, now);
             if idle {
                 tracing::info!(sandbox_id = %id, "pausing a sandbox idle for its idle_pause_secs");
-                match self.pause_for(id, PauseReason::Idle).await {
+                match self.provisioning.pause_for(id, PauseReason::Idle).await {
                     Ok(()) => paused += 1,
                     Err(e) => {
                         tracing::error!(sandbox_id = %id, error = %e, "could not pause an idle sandbox")

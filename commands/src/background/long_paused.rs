@@ -18,7 +18,7 @@ impl App {
     pub(crate) async fn end_long_paused(self: &Arc<Self>) -> usize {
         let now = self.now_ms();
         let mut ended = 0;
-        for view in self.read.sandboxes_in(&[SandboxState::Paused]) {
+        for view in self.queries.sandboxes_in(&[SandboxState::Paused]) {
             let Some(limit) = self.paused_limit(view.pause_reason) else {
                 continue;
             };
@@ -32,6 +32,7 @@ impl App {
             let address = view.refund_address.clone();
             tracing::info!(sandbox_id = %view.sandbox_id, reason = ?view.pause_reason, "terminating a sandbox paused longer than it may be");
             match self
+                .sandboxes
                 .terminate(&Principal::Admin, &view.sandbox_id, address.as_deref())
                 .await
             {

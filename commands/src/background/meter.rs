@@ -6,7 +6,7 @@
 
 use crate::app::App;
 use domain::metering;
-use domain::sandbox::{PauseReason, SandboxCommand, SandboxState};
+use domain::sandbox::{PauseReason, SandboxState};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -31,13 +31,13 @@ impl Meter {
                 _ = shutdown.cancelled() => return,
                 _ = tick.tick() => {
                     app.meter_tick().await;
-                    app.provision_stalled();
+                    app.provisioning.provision_stalled();
                 }
                 _ = watch.tick() => {
                     if let Err(e) = app.watch_containers().await {
                         tracing::error!(error = %e, "could not check the sandboxes' containers");
                     }
-                    app.settle_credit_transfers().await;
+                    app.billing.settle_credit_transfers().await;
                     app.end_long_paused().await;
                     app.enforce_lifetimes().await;
                     app.start_queued().await;
@@ -56,7 +56,7 @@ impl App {
         let interval_ms = self.config.charge_interval.as_millis() as i64;
         let now = self.now_ms();
         let due = self
-            .read
+            .queries
             .sandboxes_in(&[SandboxState::Running])
             .into_iter()
             .filter(|view| {
@@ -79,30 +79,13 @@ impl App {
 
     /// Charge one sandbox up to now; pause it if that emptied it.
     async fn charge(&self, sandbox_id: &str) {
-        {
-            let _guard = self.locks.lock(sandbox_id).await;
-            let charged = self
-                .sandboxes
-                .execute(
-                    sandbox_id,
-                    SandboxCommand::ChargeUsage {
-                        now_ms: self.now_ms(),
-                        low_balance_secs: self.config.low_balance_secs,
-                    },
-                )
-                .await;
-            if let Err(e) = charged {
-                tracing::error!(sandbox_id, error = %e, "could not charge usage");
-                return;
-            }
-        }
-        let out_of_balance = self
-            .load_sandbox(sandbox_id)
-            .await
-            .is_ok_and(|s| s.state == SandboxState::Running && s.balance.is_zero());
-        if out_of_balance {
+        if self.billing.charge_usage(sandbox_id).await {
             tracing::info!(sandbox_id, "balance exhausted; pausing");
-            if let Err(e) = self.pause_for(sandbox_id, PauseReason::OutOfBalance).await {
+            if let Err(e) = self
+                .provisioning
+                .pause_for(sandbox_id, PauseReason::OutOfBalance)
+                .await
+            {
                 tracing::error!(sandbox_id, error = %e, "could not pause an exhausted sandbox");
             }
         }

@@ -7,9 +7,8 @@
 
 use crate::app::App;
 use crate::error::AppError;
-use domain::execution::{ExecutionStatus, OutputDigest};
 use domain::ports::ContainerStatus;
-use domain::sandbox::{SandboxCommand, SandboxState};
+use domain::sandbox::SandboxState;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -39,7 +38,7 @@ impl App {
     /// meanwhile. Returns how many dead containers it found.
     pub async fn watch_containers(self: &Arc<Self>) -> Result<usize, AppError> {
         let watched = self
-            .read
+            .queries
             .sandboxes_in(&[SandboxState::Running, SandboxState::Paused]);
         // Listed after the views were read: a container recorded in them was
         // made before the listing, so its absence here is real (listing
@@ -51,8 +50,8 @@ impl App {
         let leftovers: Vec<(String, String)> = listed
             .iter()
             .filter(|c| {
-                self.read
-                    .sandbox(&c.sandbox_id)
+                self.queries
+                    .view_of(&c.sandbox_id)
                     .is_some_and(|v| v.state.is_ended())
             })
             .map(|c| (c.sandbox_id.clone(), c.container_id.clone()))
@@ -111,6 +110,7 @@ impl App {
             tokio::time::sleep(DEATH_GRACE).await;
             for (sandbox_id, container, listed) in dead {
                 let failed = app
+                    .provisioning
                     .fail(&sandbox_id, "the sandbox's container vanished or stopped")
                     .await;
                 if !failed {
@@ -146,7 +146,7 @@ impl App {
         // Read before the listing, as the watch does: this process (or
         // another) keeps serving while it reconciles, and a sandbox whose
         // container started after the listing must not look vanished.
-        let live_views = self.read.sandboxes_in(&live);
+        let live_views = self.queries.sandboxes_in(&live);
         let containers = self.runtime.list_managed().await?;
         let mut by_sandbox: HashMap<String, Vec<(String, ContainerStatus)>> = HashMap::new();
         for c in containers {
@@ -158,7 +158,7 @@ impl App {
 
         // Containers whose sandbox is not alive, or not the one it recorded.
         for (sandbox_id, found) in &by_sandbox {
-            let sandbox = self.load_sandbox(sandbox_id).await.ok();
+            let sandbox = self.store.load(sandbox_id).await.ok();
             for (container_id, _) in found {
                 // A sandbox being created owns the container made for it,
                 // recorded or not: provisioning adopts it.
@@ -188,7 +188,8 @@ impl App {
             });
             match (view.state, status) {
                 (SandboxState::Creating | SandboxState::Starting, _) => {
-                    self.provision_in_background(&view.sandbox_id, view.tier);
+                    self.provisioning
+                        .provision_in_background(&view.sandbox_id, view.tier);
                     report.sandboxes_provisioned += 1;
                 }
                 (_, Some(ContainerStatus::Starting)) => {
@@ -221,37 +222,10 @@ impl App {
         report.sandboxes_failed = dead.len();
         self.fail_after_grace(dead);
 
-        for execution in self.read.running_executions() {
-            // A live process still runs it (a leader change, not a restart).
-            let alive = match execution.runner.as_deref() {
-                Some(runner) => self.runners.is_alive(runner).await,
-                None => self.running.contains(&execution.execution_id),
-            };
-            if alive {
-                continue;
-            }
-            let _guard = self.locks.lock(&execution.sandbox_id).await;
-            self.sandboxes
-                .execute(
-                    &execution.sandbox_id,
-                    SandboxCommand::FinishExecution {
-                        execution_id: execution.execution_id.clone(),
-                        status: ExecutionStatus::Failed,
-                        exit_code: None,
-                        error: Some(
-                            "the server restarted while the command ran; its output is lost".into(),
-                        ),
-                        duration_ms: 0,
-                        output: OutputDigest::default(),
-                        now_ms: self.now_ms(),
-                    },
-                )
-                .await?;
-            report.executions_ended += 1;
-        }
+        report.executions_ended = self.executions.end_orphaned().await?;
 
-        report.credits_returned += self.settle_credit_transfers().await;
-        report.refunds_resumed = self.resume_refunds();
+        report.credits_returned += self.billing.settle_credit_transfers().await;
+        report.refunds_resumed = self.payouts.resume_refunds();
         Ok(report)
     }
 }

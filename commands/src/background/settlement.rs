@@ -30,12 +30,12 @@ pub struct Settlement;
 impl Settlement {
     /// Run every loop until `shutdown` is cancelled.
     pub async fn run(app: Arc<App>, shutdown: CancellationToken) {
-        if app.lightning.is_none() {
+        if app.invoices.lightning().is_err() {
             return;
         }
         let pushes_flow = Arc::new(AtomicBool::new(false));
         let topups = every_pass(&shutdown, || app.offer_topups());
-        let payouts = every_pass(&shutdown, || app.follow_payouts());
+        let payouts = every_pass(&shutdown, || app.payouts.follow_payouts());
         let mut passes: u32 = 0;
         let polls = every_pass(&shutdown, || {
             let due =
@@ -77,8 +77,9 @@ async fn every_pass<F: std::future::Future<Output = ()>>(
 /// each pushed payment in a task of its own.
 async fn follow_pushes(app: Arc<App>, shutdown: &CancellationToken, pushes_flow: Arc<AtomicBool>) {
     let Some(mut pushes) = app
-        .lightning
-        .as_ref()
+        .invoices
+        .lightning()
+        .ok()
         .and_then(|l| l.gateway.payment_pushes())
     else {
         return;
@@ -107,10 +108,12 @@ impl App {
     /// Settle a payment the gateway pushed (only hashes of our open
     /// invoices are looked at; the gateway is asked whether it is paid).
     async fn settle_pushed(self: &Arc<Self>, payment_hash: &str) {
-        if self.read.open_invoice(payment_hash).is_none() {
+        if self.queries.open_invoice(payment_hash).is_none() {
             return;
         }
-        match tokio::time::timeout(GATEWAY_TIMEOUT, self.settle_payment(payment_hash)).await {
+        match tokio::time::timeout(GATEWAY_TIMEOUT, self.invoices.settle_payment(payment_hash))
+            .await
+        {
             Ok(Ok(())) => {}
             Ok(Err(e)) => {
                 tracing::warn!(payment_hash, error = %e, "could not settle a pushed payment; polling will retry")
@@ -124,10 +127,10 @@ impl App {
 
     /// Ask the gateway about every open invoice, crediting the paid ones.
     async fn poll_open_invoices(self: &Arc<Self>) {
-        futures::stream::iter(self.read.open_invoices())
+        futures::stream::iter(self.queries.open_invoices())
             .for_each_concurrent(GATEWAY_CONCURRENCY, |(_, invoice)| async move {
                 let checked =
-                    tokio::time::timeout(GATEWAY_TIMEOUT, self.settle_payment(&invoice.payment_hash))
+                    tokio::time::timeout(GATEWAY_TIMEOUT, self.invoices.settle_payment(&invoice.payment_hash))
                         .await;
                 match checked {
                     Ok(Ok(())) => {}
@@ -146,13 +149,13 @@ impl App {
     /// empty that have none to pay (several at once: one slow answer from
     /// the gateway holds up no other sandbox's invoice).
     async fn offer_topups(self: &Arc<Self>) {
-        let Ok(lightning) = self.lightning() else {
+        let Ok(lightning) = self.invoices.lightning() else {
             return;
         };
         let topup = Msats::from_sats(lightning.config.topup_sats).unwrap_or(Msats(1000));
         let now = self.now_ms();
         let wanting = self
-            .read
+            .queries
             .sandboxes_in(&[SandboxState::Running, SandboxState::Paused])
             .into_iter()
             .filter(|view| {
@@ -172,7 +175,7 @@ impl App {
             .for_each_concurrent(GATEWAY_CONCURRENCY, |view| async move {
                 let issued = tokio::time::timeout(
                     GATEWAY_TIMEOUT,
-                    self.issue_invoice(&view.sandbox_id, topup),
+                    self.invoices.issue_invoice(&view.sandbox_id, topup),
                 )
                 .await;
                 match issued {

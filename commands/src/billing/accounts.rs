@@ -1,13 +1,13 @@
 //! Accounts: opening one (its API key is shown once) and depositing credits.
 
-use crate::app::App;
 use crate::auth::{hash_secret, new_api_key};
+use crate::billing::Billing;
 use crate::error::AppError;
 use crate::sandboxes::request_limits::{MAX_CREDITS_CENTS, MAX_LABEL_CHARS};
 use domain::account::AccountCommand;
 use projections::AccountView;
 
-impl App {
+impl Billing {
     /// Open an account with an initial deposit; returns its id and API key
     /// (the only time the key is shown).
     pub async fn open_account(
@@ -31,7 +31,7 @@ impl App {
         }
         let account_id = uuid::Uuid::new_v4().to_string();
         let key = new_api_key();
-        let now_ms = self.now_ms();
+        let now_ms = self.store.now_ms();
         self.accounts
             .execute(
                 &account_id,
@@ -54,8 +54,8 @@ impl App {
                 .await?;
         }
         let view = self
-            .read
-            .account(&account_id)
+            .queries
+            .account_view(&account_id)
             .ok_or_else(|| AppError::Internal("account view missing after open".into()))?;
         Ok((view, key))
     }
@@ -75,12 +75,12 @@ impl App {
                 account_id,
                 AccountCommand::DepositCredits {
                     cents,
-                    now_ms: self.now_ms(),
+                    now_ms: self.store.now_ms(),
                 },
             )
             .await?;
-        self.read
-            .account(account_id)
+        self.queries
+            .account_view(account_id)
             .ok_or_else(AppError::account_not_found)
     }
 }

@@ -1,18 +1,13 @@
-//! Billing between an account and its sandboxes: adding credits to a
-//! sandbox, and handing back what a sandbox refunded.
+//! Credits between an account and its sandboxes: allocating them to a
+//! sandbox, handing back what a sandbox refunded, and finishing what a
+//! crash left of either transfer.
 
-use crate::app::App;
-use crate::auth::Principal;
+use crate::billing::Billing;
 use crate::error::AppError;
-use crate::sandboxes::request_limits::MAX_CREDITS_CENTS;
 use cqrs_es::AggregateError;
 use domain::account::AccountCommand;
-use domain::sandbox::{
-    BillingMethod, Funding, FundingSource, PauseReason, SandboxCommand, SandboxError, SandboxState,
-};
+use domain::sandbox::{BillingMethod, SandboxCommand, SandboxError};
 use domain::Msats;
-use projections::SandboxView;
-use std::sync::Arc;
 
 /// How long after it started an allocation that no sandbox took counts as
 /// stranded (a live process completes it within milliseconds). Undoing one
@@ -20,7 +15,7 @@ use std::sync::Arc;
 /// it only fails the request that was still completing it.
 const STRANDED_AFTER_MS: i64 = 10_000;
 
-impl App {
+impl Billing {
     /// Finish what crashes left of credit transfers (a leader duty, run at
     /// takeover and every few seconds, since a dead process's last commits
     /// may reach this one's views only after its takeover): complete the
@@ -28,7 +23,10 @@ impl App {
     /// Returns how many transfers it finished.
     pub(crate) async fn settle_credit_transfers(&self) -> usize {
         let mut finished = 0;
-        for (transfer_id, transfer) in self.read.open_transfers(self.now_ms() - STRANDED_AFTER_MS) {
+        for (transfer_id, transfer) in self
+            .queries
+            .open_transfers(self.store.now_ms() - STRANDED_AFTER_MS)
+        {
             let Some(account_id) = transfer.account_id.clone() else {
                 continue;
             };
@@ -78,7 +76,7 @@ impl App {
                     sandbox_id: sandbox_id.to_string(),
                     transfer_id: transfer_id.to_string(),
                     amount,
-                    now_ms: self.now_ms(),
+                    now_ms: self.store.now_ms(),
                 },
             )
             .await?;
@@ -97,13 +95,13 @@ impl App {
         amount: Msats,
     ) -> Result<bool, AppError> {
         let voided = {
-            let _guard = self.locks.lock(sandbox_id).await;
-            self.sandboxes
+            let _guard = self.store.lock(sandbox_id).await;
+            self.store
                 .execute(
                     sandbox_id,
                     SandboxCommand::VoidTransfer {
                         transfer_id: transfer_id.to_string(),
-                        now_ms: self.now_ms(),
+                        now_ms: self.store.now_ms(),
                     },
                 )
                 .await
@@ -120,7 +118,7 @@ impl App {
                     sandbox_id: sandbox_id.to_string(),
                     transfer_id: transfer_id.to_string(),
                     amount,
-                    now_ms: self.now_ms(),
+                    now_ms: self.store.now_ms(),
                 },
             )
             .await?;
@@ -144,9 +142,33 @@ impl App {
         }
     }
 
+    /// Move `amount` of the account's credits toward the sandbox (the
+    /// transfer's first half; the sandbox's funding is the second).
+    pub(crate) async fn allocate_credits(
+        &self,
+        account_id: &str,
+        sandbox_id: &str,
+        transfer_id: &str,
+        amount: Msats,
+        now_ms: i64,
+    ) -> Result<(), AppError> {
+        self.accounts
+            .execute(
+                account_id,
+                AccountCommand::AllocateCredits {
+                    sandbox_id: sandbox_id.to_string(),
+                    transfer_id: transfer_id.to_string(),
+                    amount,
+                    now_ms,
+                },
+            )
+            .await?;
+        Ok(())
+    }
+
     /// Hand credits a sandbox refunded back to its account (idempotent).
     pub(crate) async fn return_credits(&self, sandbox_id: &str) {
-        let Ok(sandbox) = self.load_sandbox(sandbox_id).await else {
+        let Ok(sandbox) = self.store.load(sandbox_id).await else {
             return;
         };
         let (Some(owner), Some(BillingMethod::Credits)) =
@@ -164,104 +186,5 @@ impl App {
         {
             tracing::error!(sandbox_id, error = %e, "could not return credits; the leader retries");
         }
-    }
-
-    /// Add money to a sandbox: credits from the caller's account (sats come
-    /// with Lightning billing). A sandbox paused for lack of balance resumes.
-    ///
-    /// Credits always move under the owning account's key: `payer` is that
-    /// key's principal when the sandbox itself was reached by its token.
-    pub async fn extend_balance(
-        self: &Arc<Self>,
-        principal: &Principal,
-        sandbox_id: &str,
-        credits_cents: Option<u64>,
-        sats: Option<u64>,
-        payer: Option<&Principal>,
-    ) -> Result<SandboxView, AppError> {
-        let sandbox = self.authorized_aggregate(principal, sandbox_id).await?;
-        if sandbox.state.is_ended() {
-            return Err(AppError::Gone(format!("sandbox is {}", sandbox.state)));
-        }
-        let billing = sandbox.billing.unwrap_or(BillingMethod::Credits);
-        let cents = match (credits_cents, sats, billing) {
-            (Some(cents), None, BillingMethod::Credits) => cents,
-            (None, Some(sats), BillingMethod::Lightning) => {
-                let amount = self.check_sats(Some(sats))?;
-                self.issue_invoice(sandbox_id, amount).await?;
-                return self.authorized_sandbox(principal, sandbox_id);
-            }
-            (_, _, BillingMethod::Credits) => {
-                return Err(AppError::invalid(
-                    "send credits_cents to add credits to a credits sandbox",
-                ))
-            }
-            (_, _, BillingMethod::Lightning) => {
-                return Err(AppError::invalid(
-                    "send sats to get a top-up invoice for a Lightning sandbox",
-                ))
-            }
-        };
-        if cents == 0 || cents > MAX_CREDITS_CENTS {
-            return Err(AppError::invalid(format!(
-                "credits_cents must be between 1 and {MAX_CREDITS_CENTS}"
-            )));
-        }
-        let owner = match (payer.unwrap_or(principal), sandbox.owner.as_deref()) {
-            (Principal::Account(caller), Some(owner)) if caller == owner => owner.to_string(),
-            _ => {
-                return Err(AppError::Forbidden(
-                    "only the owning account's API key can add credits".into(),
-                ))
-            }
-        };
-        let amount = Msats::from_cents(cents)
-            .ok_or_else(|| AppError::invalid("credits_cents is too large"))?;
-        let now_ms = self.now_ms();
-        let transfer_id = domain::transfers::top_up_transfer_id(
-            sandbox_id,
-            &uuid::Uuid::new_v4().simple().to_string(),
-        );
-        self.accounts
-            .execute(
-                &owner,
-                AccountCommand::AllocateCredits {
-                    sandbox_id: sandbox_id.to_string(),
-                    transfer_id: transfer_id.clone(),
-                    amount,
-                    now_ms,
-                },
-            )
-            .await?;
-        let extended = {
-            let _guard = self.locks.lock(sandbox_id).await;
-            self.sandboxes
-                .execute(
-                    sandbox_id,
-                    SandboxCommand::ExtendBalance {
-                        funding: Funding {
-                            amount,
-                            source: FundingSource::Account {
-                                account_id: owner.clone(),
-                                transfer_id: Some(transfer_id.clone()),
-                            },
-                        },
-                        now_ms,
-                    },
-                )
-                .await
-        };
-        if let Err(e) = extended {
-            self.give_back_allocation(sandbox_id, &owner, &transfer_id, amount)
-                .await;
-            return Err(e.into());
-        }
-        let after = self.load_sandbox(sandbox_id).await?;
-        if after.state == SandboxState::Paused
-            && after.pause_reason == Some(PauseReason::OutOfBalance)
-        {
-            self.resume_paused(sandbox_id).await?;
-        }
-        self.authorized_sandbox(principal, sandbox_id)
     }
 }

@@ -1,10 +1,11 @@
 //! Executions: start a command, run it to its end (exit, timeout or cancel),
 //! record how it ended, and serve polls of its output.
 
-use crate::app::App;
+use crate::aggregates::running_container_of;
 use crate::auth::Principal;
 use crate::error::{AppError, ErrorCode};
 use crate::executions::output::{ExecBuffer, OutputSnapshot};
+use crate::executions::Executions;
 use crate::queries::sandbox_status::SandboxStatus;
 use domain::env::EnvVars;
 use domain::execution::{ExecutionStatus, KILLED_EXIT_CODE, TIMEOUT_EXIT_CODE};
@@ -47,7 +48,7 @@ enum Ending {
     Cancelled,
 }
 
-impl App {
+impl Executions {
     /// Start `/bin/bash -lc command` in the sandbox; returns at once with the
     /// running execution.
     pub async fn exec(
@@ -76,21 +77,22 @@ impl App {
         }
         let working_dir =
             resolve_sandbox_path(working_dir.unwrap_or("")).map_err(AppError::invalid)?;
-        self.authorized_aggregate(principal, sandbox_id).await?;
+        self.store.authorized(principal, sandbox_id).await?;
         if self.running.count_for(sandbox_id) >= self.config.max_running_execs {
             return Err(AppError::RateLimited(format!(
                 "{} commands are already running in this sandbox; wait for one to finish",
                 self.config.max_running_execs
             )));
         }
-        let guard = self.locks.lock(sandbox_id).await;
+        let guard = self.store.lock(sandbox_id).await;
         // Not cancelled with the request: a caller that goes away midway
         // leaves a command both started and recorded (its end too), or neither.
-        let app = self.clone();
+        let executions = self.clone();
         let (sandbox_id, command) = (sandbox_id.to_string(), command.to_string());
         tokio::spawn(async move {
             let _guard = guard;
-            app.start_execution(&sandbox_id, command, working_dir, timeout_ms, options)
+            executions
+                .start_execution(&sandbox_id, command, working_dir, timeout_ms, options)
                 .await
         })
         .await
@@ -112,8 +114,7 @@ impl App {
     ) -> Result<ExecutionView, AppError> {
         // Decided on the sandbox as it is now: the record of the start can
         // then only fail for the store's sake.
-        let container =
-            App::running_container_of(&self.load_sandbox(sandbox_id).await?, "run a command")?;
+        let container = running_container_of(&self.store.load(sandbox_id).await?, "run a command")?;
         let execution_id = uuid::Uuid::new_v4().to_string();
         let buffer = self.outputs.open(&execution_id);
         let cancel = self.running.insert(&execution_id, sandbox_id);
@@ -130,21 +131,22 @@ impl App {
             stdin,
         };
         let (recorded, start_recorded) = tokio::sync::oneshot::channel();
-        let app = self.clone();
+        let executions = self.clone();
         let sandbox = sandbox_id.to_string();
         tokio::spawn(async move {
-            app.run_exec(
-                &sandbox,
-                &container,
-                request,
-                buffer,
-                (cancel, start_recorded),
-                Duration::from_millis(timeout_ms),
-            )
-            .await;
+            executions
+                .run_exec(
+                    &sandbox,
+                    &container,
+                    request,
+                    buffer,
+                    (cancel, start_recorded),
+                    Duration::from_millis(timeout_ms),
+                )
+                .await;
         });
         let started = self
-            .sandboxes
+            .store
             .execute(
                 sandbox_id,
                 SandboxCommand::StartExecution {
@@ -153,7 +155,7 @@ impl App {
                     command,
                     working_dir,
                     timeout_ms,
-                    now_ms: self.now_ms(),
+                    now_ms: self.store.now_ms(),
                 },
             )
             .await;
@@ -162,8 +164,8 @@ impl App {
         }
         let _ = recorded.send(started.is_ok());
         started?;
-        self.read
-            .execution(&execution_id)
+        self.queries
+            .execution_view(&execution_id)
             .ok_or_else(|| AppError::Internal("execution view missing after start".into()))
     }
 
@@ -246,9 +248,9 @@ impl App {
         };
         let output = buffer.digest();
         if start_recorded.await == Ok(true) {
-            let _guard = self.locks.lock(sandbox_id).await;
+            let _guard = self.store.lock(sandbox_id).await;
             let finished = self
-                .sandboxes
+                .store
                 .execute(
                     sandbox_id,
                     SandboxCommand::FinishExecution {
@@ -258,7 +260,7 @@ impl App {
                         error,
                         duration_ms: started.elapsed().as_millis() as u64,
                         output,
-                        now_ms: self.now_ms(),
+                        now_ms: self.store.now_ms(),
                     },
                 )
                 .await;
@@ -278,10 +280,11 @@ impl App {
         execution_id: &str,
     ) -> Result<ExecutionView, AppError> {
         let execution = self
-            .read
-            .execution(execution_id)
+            .queries
+            .execution_view(execution_id)
             .ok_or_else(AppError::execution_not_found)?;
-        self.authorized_sandbox(principal, &execution.sandbox_id)
+        self.queries
+            .authorized_sandbox(principal, &execution.sandbox_id)
             .map_err(|_| AppError::execution_not_found())?;
         Ok(execution)
     }
@@ -303,17 +306,17 @@ impl App {
         };
         let output = self.outputs.read(execution_id, offset, wait).await;
         let execution = self
-            .read
-            .execution(execution_id)
+            .queries
+            .execution_view(execution_id)
             .ok_or_else(AppError::execution_not_found)?;
         let sandbox = self
-            .read
-            .sandbox(&execution.sandbox_id)
+            .queries
+            .view_of(&execution.sandbox_id)
             .ok_or_else(AppError::sandbox_not_found)?;
         Ok(ExecPoll {
             execution,
             output,
-            sandbox: self.present(sandbox),
+            sandbox: self.queries.present(sandbox),
         })
     }
 
@@ -408,8 +411,8 @@ impl App {
         let deadline = Instant::now() + KILL_GRACE * 2;
         while Instant::now() < deadline {
             let ended = execution_ids.iter().all(|id| {
-                self.read
-                    .execution(id)
+                self.queries
+                    .execution_view(id)
                     .is_none_or(|e| e.status.is_finished())
             });
             if ended {

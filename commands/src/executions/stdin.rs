@@ -3,15 +3,15 @@
 //! command then reads end-of-file). The pipe lives in the process that runs
 //! the command.
 
-use crate::app::App;
 use crate::auth::Principal;
 use crate::error::{AppError, ErrorCode};
+use crate::executions::Executions;
 use futures::SinkExt;
 
 /// Largest write to a command's input at once.
 pub const MAX_STDIN_WRITE: usize = 1 << 20;
 
-impl App {
+impl Executions {
     /// Write `bytes` to the running command's input, then close it when
     /// `close`; the number of bytes written.
     pub async fn write_stdin(

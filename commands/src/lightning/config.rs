@@ -1,6 +1,7 @@
 //! What Lightning billing is built from when it is configured: the gateway,
 //! the Lightning Address resolver and the settings.
 
+use crate::error::{AppError, ErrorCode};
 use domain::lightning::{AddressResolver, LightningGateway};
 use std::sync::Arc;
 
@@ -21,4 +22,13 @@ pub struct Lightning {
     pub gateway: Arc<dyn LightningGateway>,
     pub resolver: Arc<dyn AddressResolver>,
     pub config: LightningConfig,
+}
+
+/// The Lightning side when it is configured; 503 `lightning_unavailable`
+/// otherwise.
+pub(crate) fn configured(lightning: &Option<Arc<Lightning>>) -> Result<&Lightning, AppError> {
+    lightning.as_deref().ok_or_else(|| AppError::Unavailable {
+        code: ErrorCode::LightningUnavailable,
+        message: "Lightning billing is not configured on this server (SOCKT_LNBITS_URL); use billing_method 'credits' with an API key".into(),
+    })
 }

@@ -6,10 +6,13 @@
 //! refuses a second reservation — which is also what makes a withdraw link
 //! claimable once, whichever process is asked.
 
-use crate::app::App;
+use crate::aggregates::SandboxStore;
 use crate::error::AppError;
+use crate::lightning::config::{configured, Lightning};
 use crate::lightning::gateway_limits::{GATEWAY_CONCURRENCY, GATEWAY_TIMEOUT};
+use crate::lightning::links::WithdrawLinks;
 use crate::lightning::payout::PayOut;
+use crate::queries::Queries;
 use domain::lightning::{Invoice, LightningError, PayOutcome, PaymentState};
 use domain::sandbox::{RefundInFlight, RefundTarget, SandboxCommand};
 use futures::StreamExt;
@@ -27,7 +30,18 @@ const UNKNOWN_PAYMENT_MARGIN_MS: i64 = 60 * 1000;
 /// expires while its payment travels would be reserved for nothing.
 const MIN_VALIDITY_MS: i64 = 10 * 1000;
 
-impl App {
+/// Money out: refunds, withdraw links and the payments they make.
+pub struct Payouts {
+    pub(crate) store: SandboxStore,
+    pub(crate) lightning: Option<Arc<Lightning>>,
+    pub(crate) links: WithdrawLinks,
+    pub(crate) queries: Arc<Queries>,
+}
+
+impl Payouts {
+    pub(crate) fn lightning(&self) -> Result<&Lightning, AppError> {
+        configured(&self.lightning)
+    }
     /// Reserve `invoice.amount` of the sandbox's balance for `target`, pay
     /// the invoice, and record how it ended.
     pub(crate) async fn pay_out(
@@ -37,14 +51,14 @@ impl App {
         target: RefundTarget,
     ) -> Result<PayOut, AppError> {
         let lightning = self.lightning()?;
-        if invoice.expires_at_ms < self.now_ms().saturating_add(MIN_VALIDITY_MS) {
+        if invoice.expires_at_ms < self.store.now_ms().saturating_add(MIN_VALIDITY_MS) {
             return Ok(PayOut::Failed(LightningError::InvalidInvoice(
                 "the invoice has expired or expires within seconds".into(),
             )));
         }
         let refund_id = uuid::Uuid::new_v4().to_string();
-        let _guard = self.locks.lock(sandbox_id).await;
-        self.sandboxes
+        let _guard = self.store.lock(sandbox_id).await;
+        self.store
             .execute(
                 sandbox_id,
                 SandboxCommand::ReserveRefund {
@@ -53,7 +67,7 @@ impl App {
                     payment_hash: invoice.payment_hash.clone(),
                     expires_at_ms: invoice.expires_at_ms,
                     target,
-                    now_ms: self.now_ms(),
+                    now_ms: self.store.now_ms(),
                 },
             )
             .await?;
@@ -81,16 +95,16 @@ impl App {
         let command = match outcome {
             PayOut::Settled => SandboxCommand::SettleRefund {
                 refund_id: refund_id.to_string(),
-                now_ms: self.now_ms(),
+                now_ms: self.store.now_ms(),
             },
             PayOut::Failed(reason) => SandboxCommand::ReleaseRefund {
                 refund_id: refund_id.to_string(),
                 reason: reason.to_string(),
-                now_ms: self.now_ms(),
+                now_ms: self.store.now_ms(),
             },
             PayOut::Pending => return Ok(()),
         };
-        self.sandboxes.execute(sandbox_id, command).await?;
+        self.store.execute(sandbox_id, command).await?;
         Ok(())
     }
 
@@ -122,7 +136,7 @@ impl App {
                 _ => return,
             };
             {
-                let _guard = self.locks.lock(&sandbox_id).await;
+                let _guard = self.store.lock(&sandbox_id).await;
                 if let Err(e) = self
                     .record_payout(&sandbox_id, &payout.refund_id, &outcome)
                     .await
@@ -136,12 +150,14 @@ impl App {
             if let (PayOut::Failed(_), RefundTarget::LightningAddress { address }) =
                 (&outcome, &payout.target)
             {
-                let app = self.clone();
+                let payouts = self.clone();
                 let address = address.clone();
-                tokio::spawn(async move { app.retry_refund(&sandbox_id, Some(&address)).await });
+                tokio::spawn(
+                    async move { payouts.retry_refund(&sandbox_id, Some(&address)).await },
+                );
             }
         };
-        futures::stream::iter(self.read.payouts_in_flight())
+        futures::stream::iter(self.queries.payouts_in_flight())
             .for_each_concurrent(GATEWAY_CONCURRENCY, follow)
             .await;
     }
@@ -150,6 +166,6 @@ impl App {
     /// expired (a margin ago), and it was reserved at least that long ago.
     fn unpayable(&self, payout: &RefundInFlight) -> bool {
         let last_chance = payout.expires_at_ms.max(payout.reserved_at_ms);
-        self.now_ms() > last_chance.saturating_add(UNKNOWN_PAYMENT_MARGIN_MS)
+        self.store.now_ms() > last_chance.saturating_add(UNKNOWN_PAYMENT_MARGIN_MS)
     }
 }

@@ -2,9 +2,9 @@
 //! every transport (REST `GET /v1/sandboxes`, GraphQL `sandboxes`). Newest
 //! first; the cursor is the last sandbox id of the previous page.
 
-use crate::app::App;
 use crate::auth::Principal;
 use crate::error::AppError;
+use crate::queries::Queries;
 use projections::SandboxView;
 
 /// Most sandboxes one page holds.
@@ -45,7 +45,7 @@ pub struct SandboxPage {
     pub total: usize,
 }
 
-impl App {
+impl Queries {
     /// The caller's sandboxes matching `query`, after the `cursor` one, at
     /// most `limit` (1..=MAX_PAGE); refused (401) to an anonymous caller, in
     /// every transport.

@@ -2,12 +2,12 @@
 //! not yet charged, the seconds it lasts, the warning a client reacts to, and
 //! when to poll again. REST, MCP and GraphQL render this one value.
 
-use crate::app::App;
 use crate::queries::sandbox_status::{SandboxStatus, WarningLevel};
+use crate::queries::Queries;
 use domain::sandbox::SandboxState;
 use projections::SandboxView;
 
-impl App {
+impl Queries {
     /// The one presentation of `view`, now.
     pub fn present(&self, view: SandboxView) -> SandboxStatus {
         let now_ms = self.now_ms();
@@ -24,7 +24,7 @@ impl App {
                 SandboxState::Running => 10,
                 _ => 30,
             },
-            withdraw: self.withdraw_link(&view.sandbox_id, &view.core),
+            withdraw: self.links.withdraw_link(&view.sandbox_id, &view.core),
             now_ms,
             view,
         }

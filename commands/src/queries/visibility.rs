@@ -2,14 +2,14 @@
 //! views. Every transport reads through these functions, so the visibility
 //! rule (`Principal::may_see`) is applied in one place.
 
-use crate::app::App;
 use crate::auth::Principal;
 use crate::error::AppError;
+use crate::queries::Queries;
 use projections::{
     AccountEntry, AccountView, ExecutionView, LedgerEntry, SandboxView, TimelineEntry,
 };
 
-impl App {
+impl Queries {
     /// The sandbox, if it exists and the caller may see it; otherwise 404.
     pub(crate) fn authorized_sandbox(
         &self,

@@ -1,15 +1,14 @@
 //! Creating a sandbox: what a client asks for (tier, billing, label,
 //! network, lifetime, environment), checked and admitted, its credits
 //! allocated from the account, then provisioned in the background; or a
-//! Lightning sandbox awaiting its first payment (`lightning::payments`).
+//! Lightning sandbox awaiting its first payment (`create_lightning`).
 
-use crate::app::App;
 use crate::auth::{hash_secret, new_sandbox_token, Principal};
 use crate::error::{AppError, ErrorCode};
 use crate::sandboxes::choices::SandboxChoices;
 use crate::sandboxes::request_limits::{MAX_CREDITS_CENTS, MAX_LABEL_CHARS};
 use crate::sandboxes::sealed_env;
-use domain::account::AccountCommand;
+use crate::sandboxes::Sandboxes;
 use domain::env::EnvVars;
 use domain::lifetime::Lifetime;
 use domain::network::NetworkPolicy;
@@ -77,7 +76,7 @@ pub const CREATE_WAIT: Duration = Duration::from_secs(30);
 /// The longest wait a create may ask for.
 pub const MAX_CREATE_WAIT: Duration = Duration::from_secs(60);
 
-impl App {
+impl Sandboxes {
     /// Create a sandbox and wait (up to `wait`, at most `MAX_CREATE_WAIT`)
     /// until it is no longer being created: a credits sandbox is running
     /// when this returns, a Lightning one awaits its payment. For callers
@@ -98,9 +97,9 @@ impl App {
     async fn settled_sandbox(&self, mut view: SandboxView, wait: Duration) -> SandboxView {
         let deadline = tokio::time::Instant::now() + wait;
         // Subscribed before each look, so no event falls between the two.
-        let mut changes = self.read.subscribe();
+        let mut changes = self.queries.changes();
         loop {
-            match self.read.sandbox(&view.sandbox_id) {
+            match self.queries.view_of(&view.sandbox_id) {
                 Some(current) => view = current,
                 None => return view,
             }
@@ -111,7 +110,7 @@ impl App {
                 use tokio::sync::broadcast::error::RecvError;
                 match tokio::time::timeout_at(deadline, changes.recv()).await {
                     Err(_) | Ok(Err(RecvError::Closed)) => {
-                        return self.read.sandbox(&view.sandbox_id).unwrap_or(view)
+                        return self.queries.view_of(&view.sandbox_id).unwrap_or(view)
                     }
                     Ok(Ok(entry)) if entry.sandbox_id != view.sandbox_id => continue,
                     // Its own event, or events were missed: look again.
@@ -216,25 +215,17 @@ impl App {
         let amount = Msats::from_cents(cents)
             .ok_or_else(|| AppError::invalid("initial_credits_cents is too large"))?;
         // Counted from here until its `SandboxCreated` is in the view.
-        let admitted = self.admit(Some(&account_id))?;
+        let admitted = self.provisioning.admit(Some(&account_id))?;
 
         let sandbox_id = uuid::Uuid::new_v4().to_string();
         let token = new_sandbox_token();
-        let now_ms = self.now_ms();
+        let now_ms = self.store.now_ms();
         let transfer_id = domain::transfers::funding_transfer_id(&sandbox_id);
-        self.accounts
-            .execute(
-                &account_id,
-                AccountCommand::AllocateCredits {
-                    sandbox_id: sandbox_id.clone(),
-                    transfer_id: transfer_id.clone(),
-                    amount,
-                    now_ms,
-                },
-            )
+        self.billing
+            .allocate_credits(&account_id, &sandbox_id, &transfer_id, amount, now_ms)
             .await?;
         let created = self
-            .sandboxes
+            .store
             .execute(
                 &sandbox_id,
                 SandboxCommand::CreateSandbox {
@@ -261,14 +252,16 @@ impl App {
             .await;
         drop(admitted);
         if let Err(e) = created {
-            self.give_back_allocation(&sandbox_id, &account_id, &transfer_id, amount)
+            self.billing
+                .give_back_allocation(&sandbox_id, &account_id, &transfer_id, amount)
                 .await;
             return Err(e.into());
         }
-        self.provision_in_background(&sandbox_id, tier.name);
+        self.provisioning
+            .provision_in_background(&sandbox_id, tier.name);
         let view = self
-            .read
-            .sandbox(&sandbox_id)
+            .queries
+            .view_of(&sandbox_id)
             .ok_or_else(|| AppError::Internal("sandbox view missing after create".into()))?;
         Ok((view, token))
     }

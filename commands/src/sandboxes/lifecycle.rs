@@ -1,48 +1,25 @@
-//! A sandbox's life after its create: pause, resume, terminate (with its
-//! refund), and the wait for removals on a graceful stop.
+//! What a caller asks of a sandbox after its create: pause, resume,
+//! terminate (with its refund); and the wait for removals on a graceful stop.
 
-use crate::app::App;
 use crate::auth::Principal;
 use crate::error::{AppError, ErrorCode};
 use crate::lightning::refund_outcome::RefundOutcome;
+use crate::sandboxes::Sandboxes;
 use domain::sandbox::{BillingMethod, PauseReason, SandboxCommand, SandboxState};
 use projections::SandboxView;
 use std::sync::Arc;
 
-impl App {
+impl Sandboxes {
     pub async fn pause(
         &self,
         principal: &Principal,
         sandbox_id: &str,
     ) -> Result<SandboxView, AppError> {
-        self.authorized_aggregate(principal, sandbox_id).await?;
-        self.pause_for(sandbox_id, PauseReason::Requested).await?;
-        self.authorized_sandbox(principal, sandbox_id)
-    }
-
-    /// Freeze the container, then record the pause (which charges up to now).
-    pub(crate) async fn pause_for(
-        &self,
-        sandbox_id: &str,
-        reason: PauseReason,
-    ) -> Result<(), AppError> {
-        let _guard = self.locks.lock(sandbox_id).await;
-        let sandbox = self.load_sandbox(sandbox_id).await?;
-        if let (SandboxState::Running, Some(container)) =
-            (sandbox.state, sandbox.container_id.as_deref())
-        {
-            self.runtime.pause(container).await?;
-        }
-        self.sandboxes
-            .execute(
-                sandbox_id,
-                SandboxCommand::PauseSandbox {
-                    reason,
-                    now_ms: self.now_ms(),
-                },
-            )
+        self.store.authorized(principal, sandbox_id).await?;
+        self.provisioning
+            .pause_for(sandbox_id, PauseReason::Requested)
             .await?;
-        Ok(())
+        self.queries.authorized_sandbox(principal, sandbox_id)
     }
 
     pub async fn resume(
@@ -50,46 +27,9 @@ impl App {
         principal: &Principal,
         sandbox_id: &str,
     ) -> Result<SandboxView, AppError> {
-        self.authorized_aggregate(principal, sandbox_id).await?;
-        self.resume_paused(sandbox_id).await?;
-        self.authorized_sandbox(principal, sandbox_id)
-    }
-
-    pub(crate) async fn resume_paused(&self, sandbox_id: &str) -> Result<(), AppError> {
-        let _guard = self.locks.lock(sandbox_id).await;
-        let sandbox = self.load_sandbox(sandbox_id).await?;
-        let container = match (sandbox.state, sandbox.container_id.as_deref()) {
-            (SandboxState::Paused, Some(container)) if !sandbox.balance.is_zero() => {
-                container.to_string()
-            }
-            // Anything else is decided (and refused or ignored) by the aggregate.
-            _ => {
-                self.sandboxes
-                    .execute(
-                        sandbox_id,
-                        SandboxCommand::ResumeSandbox {
-                            now_ms: self.now_ms(),
-                        },
-                    )
-                    .await?;
-                return Ok(());
-            }
-        };
-        self.runtime.resume(&container).await?;
-        if let Err(e) = self
-            .sandboxes
-            .execute(
-                sandbox_id,
-                SandboxCommand::ResumeSandbox {
-                    now_ms: self.now_ms(),
-                },
-            )
-            .await
-        {
-            let _ = self.runtime.pause(&container).await;
-            return Err(e.into());
-        }
-        Ok(())
+        self.store.authorized(principal, sandbox_id).await?;
+        self.provisioning.resume_paused(sandbox_id).await?;
+        self.queries.authorized_sandbox(principal, sandbox_id)
     }
 
     /// Remove the container and everything in it, charge up to now and give
@@ -102,7 +42,7 @@ impl App {
         sandbox_id: &str,
         lightning_address: Option<&str>,
     ) -> Result<(SandboxView, Option<RefundOutcome>), AppError> {
-        let sandbox = self.authorized_aggregate(principal, sandbox_id).await?;
+        let sandbox = self.store.authorized(principal, sandbox_id).await?;
         // A failed Lightning sandbox still holding sats: terminating it pays
         // them out (to the address given, or behind a withdraw link).
         let failed_with_sats = sandbox.state == SandboxState::Failed
@@ -128,25 +68,25 @@ impl App {
             }
         }
         if failed_with_sats {
-            let refund = self.refund_lightning(sandbox_id, address).await?;
+            let refund = self.payouts.refund_lightning(sandbox_id, address).await?;
             return Ok((
-                self.authorized_sandbox(principal, sandbox_id)?,
+                self.queries.authorized_sandbox(principal, sandbox_id)?,
                 Some(refund),
             ));
         }
-        self.running.cancel_sandbox(sandbox_id);
+        self.executions.cancel_all_in(sandbox_id);
         let container = {
-            let _guard = self.locks.lock(sandbox_id).await;
-            let sandbox = self.load_sandbox(sandbox_id).await?;
+            let _guard = self.store.lock(sandbox_id).await;
+            let sandbox = self.store.load(sandbox_id).await?;
             // Everything in it stops now; billing stops with the record.
             if let Some(container) = sandbox.container_id.as_deref() {
                 self.runtime.halt(container).await?;
             }
-            self.sandboxes
+            self.store
                 .execute(
                     sandbox_id,
                     SandboxCommand::TerminateSandbox {
-                        now_ms: self.now_ms(),
+                        now_ms: self.store.now_ms(),
                     },
                 )
                 .await?;
@@ -165,18 +105,21 @@ impl App {
                 }
             });
         }
-        self.return_credits(sandbox_id).await;
+        self.billing.return_credits(sandbox_id).await;
         let refund = match sandbox.billing {
             Some(BillingMethod::Lightning) => {
-                Some(self.refund_lightning(sandbox_id, address).await?)
+                Some(self.payouts.refund_lightning(sandbox_id, address).await?)
             }
             _ => None,
         };
-        Ok((self.authorized_sandbox(principal, sandbox_id)?, refund))
+        Ok((
+            self.queries.authorized_sandbox(principal, sandbox_id)?,
+            refund,
+        ))
     }
 }
 
-impl App {
+impl Sandboxes {
     /// On a graceful stop: wait (at most `within`) for the removals of
     /// terminated sandboxes' containers still under way.
     pub async fn finish_removals(&self, within: std::time::Duration) {

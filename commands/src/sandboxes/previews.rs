@@ -4,9 +4,10 @@
 //! old; only its hash is recorded, and it opens the proxy alone — never the
 //! API.
 
-use crate::app::App;
+use crate::aggregates::running_container_of;
 use crate::auth::{hash_secret, random_suffix, Principal};
 use crate::error::AppError;
+use crate::sandboxes::Sandboxes;
 use domain::sandbox::SandboxCommand;
 
 /// What every preview token starts with.
@@ -21,7 +22,22 @@ pub enum ProxyAccess {
     Preview(String),
 }
 
-impl App {
+impl Sandboxes {
+    /// Where the server reaches `port` of the caller's running sandbox.
+    async fn sandbox_endpoint(
+        &self,
+        principal: &Principal,
+        sandbox_id: &str,
+        port: u16,
+    ) -> Result<std::net::SocketAddr, AppError> {
+        if port == 0 {
+            return Err(AppError::invalid("port must be between 1 and 65535"));
+        }
+        let sandbox = self.store.authorized(principal, sandbox_id).await?;
+        let container = running_container_of(&sandbox, "reach its ports")?;
+        Ok(self.runtime.endpoint(&container, port).await?)
+    }
+
     /// Issue a new preview token for the sandbox (shown once), revoking any
     /// earlier one.
     pub async fn issue_preview_token(
@@ -29,15 +45,15 @@ impl App {
         principal: &Principal,
         sandbox_id: &str,
     ) -> Result<String, AppError> {
-        self.authorized_aggregate(principal, sandbox_id).await?;
+        self.store.authorized(principal, sandbox_id).await?;
         let token = format!("{PREVIEW_TOKEN_PREFIX}{}", random_suffix(32));
-        let _guard = self.locks.lock(sandbox_id).await;
-        self.sandboxes
+        let _guard = self.store.lock(sandbox_id).await;
+        self.store
             .execute(
                 sandbox_id,
                 SandboxCommand::IssuePreviewToken {
                     token_hash: hash_secret(&token),
-                    now_ms: self.now_ms(),
+                    now_ms: self.store.now_ms(),
                 },
             )
             .await?;
@@ -50,13 +66,13 @@ impl App {
         principal: &Principal,
         sandbox_id: &str,
     ) -> Result<(), AppError> {
-        self.authorized_aggregate(principal, sandbox_id).await?;
-        let _guard = self.locks.lock(sandbox_id).await;
-        self.sandboxes
+        self.store.authorized(principal, sandbox_id).await?;
+        let _guard = self.store.lock(sandbox_id).await;
+        self.store
             .execute(
                 sandbox_id,
                 SandboxCommand::RevokePreviewToken {
-                    now_ms: self.now_ms(),
+                    now_ms: self.store.now_ms(),
                 },
             )
             .await?;
@@ -80,7 +96,7 @@ impl App {
                 if port == 0 {
                     return Err(AppError::invalid("port must be between 1 and 65535"));
                 }
-                let sandbox = self.load_sandbox(sandbox_id).await?;
+                let sandbox = self.store.load(sandbox_id).await?;
                 let presented = hash_secret(token);
                 let valid = sandbox
                     .preview_token_hash
@@ -89,7 +105,7 @@ impl App {
                 if !valid {
                     return Err(AppError::sandbox_not_found());
                 }
-                let container = App::running_container_of(&sandbox, "reach its ports")?;
+                let container = running_container_of(&sandbox, "reach its ports")?;
                 Ok(self.runtime.endpoint(&container, port).await?)
             }
         }

@@ -2,11 +2,18 @@
 //! half-done create is finished by another, adopting its container), and
 //! a sandbox's failure with its sats offered back.
 
-use crate::app::App;
+use crate::aggregates::SandboxStore;
+use crate::billing::Billing;
+use crate::config::AppConfig;
+use crate::lightning::payouts::Payouts;
 use crate::lightning::whole_sats::whole_sats;
+use crate::locks::InFlight;
+use crate::queries::Queries;
+use crate::sandboxes::admission_counts::Admissions;
 use crate::sandboxes::sealed_env;
 use domain::env::EnvVars;
 use domain::ports::SandboxSpec;
+use domain::ports::SharedRuntime;
 use domain::sandbox::{BillingMethod, SandboxCommand, SandboxState};
 use domain::{Tier, TierName};
 use std::sync::Arc;
@@ -15,21 +22,35 @@ use std::sync::Arc;
 /// place of the process that took the create.
 const PROVISION_GRACE_MS: i64 = 15_000;
 
-impl App {
+/// A sandbox's container through its life, and the room it takes.
+pub struct Provisioning {
+    pub(crate) store: SandboxStore,
+    pub(crate) runtime: SharedRuntime,
+    pub(crate) config: Arc<AppConfig>,
+    pub(crate) queries: Arc<Queries>,
+    pub(crate) billing: Arc<Billing>,
+    pub(crate) payouts: Arc<Payouts>,
+    /// Sandboxes this process is provisioning right now.
+    pub(crate) provisioning: InFlight,
+    /// Creates admitted and not yet in the view.
+    pub(crate) admissions: Admissions,
+}
+
+impl Provisioning {
     /// Provision the sandbox in a task of its own.
     pub(crate) fn provision_in_background(self: &Arc<Self>, sandbox_id: &str, tier: TierName) {
-        let app = self.clone();
+        let provisioning = self.clone();
         let id = sandbox_id.to_string();
-        tokio::spawn(async move { app.provision(&id, Tier::of(tier)).await });
+        tokio::spawn(async move { provisioning.provision(&id, Tier::of(tier)).await });
     }
 
     /// Sandboxes still being created long after their creation whose
     /// provisioning no process here runs (the process that took the create
     /// died): provision them, adopting any container already made.
     pub(crate) fn provision_stalled(self: &Arc<Self>) {
-        let now = self.now_ms();
+        let now = self.store.now_ms();
         for view in self
-            .read
+            .queries
             .sandboxes_in(&[SandboxState::Creating, SandboxState::Starting])
         {
             let stalled = now - view.updated_at_ms > PROVISION_GRACE_MS;
@@ -49,7 +70,7 @@ impl App {
             return;
         };
         // The policy is the one recorded at create, whoever provisions.
-        let sandbox = match self.load_sandbox(sandbox_id).await {
+        let sandbox = match self.store.load(sandbox_id).await {
             Ok(sandbox) => sandbox,
             Err(e) => {
                 tracing::error!(sandbox_id, error = %e, "could not load the sandbox to provision it");
@@ -88,8 +109,8 @@ impl App {
     /// Record that the sandbox runs in `container_id`, unless that is known
     /// already; a sandbox that ended meanwhile loses the container.
     async fn record_started(&self, sandbox_id: &str, container_id: &str) {
-        let _guard = self.locks.lock(sandbox_id).await;
-        let sandbox = match self.load_sandbox(sandbox_id).await {
+        let _guard = self.store.lock(sandbox_id).await;
+        let sandbox = match self.store.load(sandbox_id).await {
             Ok(sandbox) => sandbox,
             Err(e) => {
                 tracing::error!(sandbox_id, error = %e, "could not load the sandbox it started");
@@ -100,12 +121,12 @@ impl App {
             return;
         }
         let recorded = self
-            .sandboxes
+            .store
             .execute(
                 sandbox_id,
                 SandboxCommand::RecordStarted {
                     container_id: container_id.to_string(),
-                    now_ms: self.now_ms(),
+                    now_ms: self.store.now_ms(),
                 },
             )
             .await;
@@ -121,22 +142,23 @@ impl App {
     /// failed now (not when it had ended already).
     pub(crate) async fn fail(&self, sandbox_id: &str, reason: &str) -> bool {
         {
-            let _guard = self.locks.lock(sandbox_id).await;
+            let _guard = self.store.lock(sandbox_id).await;
             // Terminated (or failed) meanwhile: nothing left to fail.
             if self
-                .load_sandbox(sandbox_id)
+                .store
+                .load(sandbox_id)
                 .await
                 .map_or(true, |s| s.state.is_ended())
             {
                 return false;
             }
             let failed = self
-                .sandboxes
+                .store
                 .execute(
                     sandbox_id,
                     SandboxCommand::FailSandbox {
                         reason: reason.to_string(),
-                        now_ms: self.now_ms(),
+                        now_ms: self.store.now_ms(),
                     },
                 )
                 .await;
@@ -145,7 +167,7 @@ impl App {
                 return false;
             }
         }
-        self.return_credits(sandbox_id).await;
+        self.billing.return_credits(sandbox_id).await;
         self.offer_failed_sats(sandbox_id).await;
         true
     }
@@ -153,7 +175,7 @@ impl App {
     /// A failed Lightning sandbox's sats wait behind a withdraw link shown
     /// in its status (terminating it may still send them to an address).
     async fn offer_failed_sats(&self, sandbox_id: &str) {
-        let Ok(sandbox) = self.load_sandbox(sandbox_id).await else {
+        let Ok(sandbox) = self.store.load(sandbox_id).await else {
             return;
         };
         let amount = whole_sats(sandbox.balance);
@@ -163,7 +185,7 @@ impl App {
         {
             return;
         }
-        if let Err(e) = self.offer_withdraw(sandbox_id, amount).await {
+        if let Err(e) = self.payouts.offer_withdraw(sandbox_id, amount).await {
             tracing::warn!(sandbox_id, error = %e, "could not offer a failed sandbox's sats; terminating it offers them again");
         }
     }

@@ -6,9 +6,10 @@
 //! bytes that went in and came out — never what was typed. When the client
 //! goes, every process the shell started is killed.
 
-use crate::app::App;
+use crate::aggregates::running_container_of;
 use crate::auth::{same_secret, Principal};
 use crate::error::AppError;
+use crate::sandboxes::Sandboxes;
 use domain::ports::{ShellIo, ShellRequest};
 use domain::sandbox::SandboxCommand;
 
@@ -46,7 +47,7 @@ impl Default for TerminalSize {
     }
 }
 
-impl App {
+impl Sandboxes {
     /// A ticket opening one shell on the running sandbox for `principal`,
     /// within a minute.
     pub async fn shell_ticket(
@@ -54,15 +55,15 @@ impl App {
         principal: &Principal,
         sandbox_id: &str,
     ) -> Result<String, AppError> {
-        let sandbox = self.authorized_aggregate(principal, sandbox_id).await?;
-        App::running_container_of(&sandbox, "open a shell")?;
+        let sandbox = self.store.authorized(principal, sandbox_id).await?;
+        running_container_of(&sandbox, "open a shell")?;
         let caller = match principal {
             Principal::Account(id) => format!("account:{id}"),
             Principal::SandboxToken(_) => "sandbox".to_string(),
             Principal::Admin => "admin".to_string(),
             Principal::Anonymous => return Err(AppError::sandbox_not_found()),
         };
-        let expires_ms = self.now_ms() + TICKET_TTL_MS;
+        let expires_ms = self.store.now_ms() + TICKET_TTL_MS;
         let nonce = hex::encode(rand::random::<[u8; 16]>());
         let payload = format!("{sandbox_id}|{caller}|{expires_ms}|{nonce}");
         let mac = self
@@ -109,14 +110,14 @@ impl App {
             return Err(invalid());
         };
         let expires_ms: i64 = expires_ms.parse().map_err(|_| invalid())?;
-        if for_sandbox != sandbox_id || self.now_ms() > expires_ms {
+        if for_sandbox != sandbox_id || self.store.now_ms() > expires_ms {
             return Err(invalid());
         }
         let principal = match caller.split_once(':') {
             Some(("account", id)) => Principal::Account(id.to_string()),
             None if caller == "admin" => Principal::Admin,
             None if caller == "sandbox" => {
-                let sandbox = self.load_sandbox(sandbox_id).await?;
+                let sandbox = self.store.load(sandbox_id).await?;
                 Principal::SandboxToken(sandbox.token_hash.ok_or_else(invalid)?)
             }
             _ => return Err(invalid()),
@@ -135,18 +136,18 @@ impl App {
         ticket_nonce: Option<String>,
         size: TerminalSize,
     ) -> Result<OpenShell, AppError> {
-        let sandbox = self.authorized_aggregate(principal, sandbox_id).await?;
-        let container = App::running_container_of(&sandbox, "open a shell")?;
+        let sandbox = self.store.authorized(principal, sandbox_id).await?;
+        let container = running_container_of(&sandbox, "open a shell")?;
         let shell_id = format!("sh_{}", uuid::Uuid::new_v4().simple());
         {
-            let _guard = self.locks.lock(sandbox_id).await;
-            self.sandboxes
+            let _guard = self.store.lock(sandbox_id).await;
+            self.store
                 .execute(
                     sandbox_id,
                     SandboxCommand::OpenShell {
                         shell_id: shell_id.clone(),
                         ticket_nonce,
-                        now_ms: self.now_ms(),
+                        now_ms: self.store.now_ms(),
                     },
                 )
                 .await?;
@@ -183,9 +184,9 @@ impl App {
         if let Err(e) = self.runtime.kill_exec(container, shell_id).await {
             tracing::warn!(sandbox_id, shell_id, error = %e, "could not end a closed shell's processes");
         }
-        let _guard = self.locks.lock(sandbox_id).await;
+        let _guard = self.store.lock(sandbox_id).await;
         let closed = self
-            .sandboxes
+            .store
             .execute(
                 sandbox_id,
                 SandboxCommand::CloseShell {
@@ -193,7 +194,7 @@ impl App {
                     bytes_in,
                     bytes_out,
                     reason: reason.to_string(),
-                    now_ms: self.now_ms(),
+                    now_ms: self.store.now_ms(),
                 },
             )
             .await;

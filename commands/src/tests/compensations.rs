@@ -176,7 +176,7 @@ async fn a_crash_after_an_allocation_is_undone_once_and_the_late_step_refused() 
     allocate_only(&h, &owner, &id, &top_up, 5).await;
     assert_eq!(balance(&h, &owner), Msats::from_cents(55).unwrap());
     assert_eq!(
-        h.app.settle_credit_transfers().await,
+        h.app.billing.settle_credit_transfers().await,
         0,
         "not within the grace"
     );
@@ -188,9 +188,13 @@ async fn a_crash_after_an_allocation_is_undone_once_and_the_late_step_refused() 
     );
 
     h.clock.advance_ms(11_000);
-    assert_eq!(h.app.settle_credit_transfers().await, 2);
+    assert_eq!(h.app.billing.settle_credit_transfers().await, 2);
     assert_eq!(balance(&h, &owner), Msats::from_cents(90).unwrap());
-    assert_eq!(h.app.settle_credit_transfers().await, 0, "undone once");
+    assert_eq!(
+        h.app.billing.settle_credit_transfers().await,
+        0,
+        "undone once"
+    );
     assert!(h.read.open_transfers(i64::MAX).is_empty());
 
     // The process that was only slow comes back: both late steps are refused.
@@ -260,7 +264,7 @@ async fn a_crash_between_void_and_undo_is_finished_by_the_next_pass() {
         .await
         .unwrap();
     h.clock.advance_ms(11_000);
-    assert_eq!(h.app.settle_credit_transfers().await, 1);
+    assert_eq!(h.app.billing.settle_credit_transfers().await, 1);
     assert_eq!(balance(&h, &owner), Msats::from_cents(100).unwrap());
     assert!(h.audit().await.passed(), "{:?}", h.audit().await.violations);
 }
@@ -272,9 +276,10 @@ async fn a_completed_transfer_is_never_undone() {
     let owner = h.account(100).await;
     let id = h.running_sandbox(&owner, "nano", 10).await;
     h.clock.advance_ms(3_600_000);
-    assert_eq!(h.app.settle_credit_transfers().await, 0);
+    assert_eq!(h.app.billing.settle_credit_transfers().await, 0);
     assert_eq!(
         h.app
+            .billing
             .undo_allocation(
                 &id,
                 owner.account_id().unwrap(),
@@ -306,13 +311,13 @@ async fn a_crash_after_a_refund_is_completed_once() {
         .unwrap();
     assert_eq!(balance(&h, &owner), Msats::from_cents(90).unwrap());
     assert_eq!(
-        h.app.settle_credit_transfers().await,
+        h.app.billing.settle_credit_transfers().await,
         1,
         "no grace for refunds"
     );
     assert_eq!(balance(&h, &owner), Msats::from_cents(100).unwrap());
-    assert_eq!(h.app.settle_credit_transfers().await, 0);
-    h.app.return_credits(&id).await;
+    assert_eq!(h.app.billing.settle_credit_transfers().await, 0);
+    h.app.billing.return_credits(&id).await;
     assert_eq!(
         balance(&h, &owner),
         Msats::from_cents(100).unwrap(),

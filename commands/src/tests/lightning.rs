@@ -287,13 +287,13 @@ async fn a_pending_refund_is_reserved_followed_and_settled_once() {
     assert!(sandbox.money_is_conserved());
 
     // Nothing is left to pay twice, however often the refund is retried.
-    h.app.follow_payouts().await;
+    h.app.payouts.follow_payouts().await;
     assert_eq!(h.gateway.payments_made(), 1);
     assert_eq!(h.sandbox(&id).await.reserved, Msats(100_000));
 
     h.gateway.finish_payment(&payment_hash, PaymentState::Paid);
-    h.app.follow_payouts().await;
-    h.app.follow_payouts().await;
+    h.app.payouts.follow_payouts().await;
+    h.app.payouts.follow_payouts().await;
     let sandbox = h.sandbox(&id).await;
     assert_eq!(
         (sandbox.refunded, sandbox.reserved, sandbox.balance),
@@ -320,7 +320,7 @@ async fn an_unknown_outcome_is_released_only_on_a_definite_failure() {
     let Some(RefundOutcome::Pending { payment_hash, .. }) = refund else {
         panic!("{refund:?}");
     };
-    h.app.follow_payouts().await;
+    h.app.payouts.follow_payouts().await;
     assert_eq!(
         h.sandbox(&id).await.reserved,
         Msats(100_000),
@@ -329,7 +329,7 @@ async fn an_unknown_outcome_is_released_only_on_a_definite_failure() {
 
     h.gateway
         .finish_payment(&payment_hash, PaymentState::Failed);
-    h.app.follow_payouts().await;
+    h.app.payouts.follow_payouts().await;
     let sandbox = h.sandbox(&id).await;
     assert_eq!(
         (sandbox.balance, sandbox.reserved),
@@ -389,7 +389,7 @@ async fn a_refund_reserved_by_a_process_that_died_before_paying_is_released_once
     let id = refund_reserved_then_crashed(&h, &invoice).await;
     for wait_ms in [0, 61_000, 500_000] {
         h.clock.advance_ms(wait_ms);
-        h.app.follow_payouts().await;
+        h.app.payouts.follow_payouts().await;
         assert_eq!(
             h.sandbox(&id).await.reserved,
             Msats(100_000),
@@ -398,7 +398,7 @@ async fn a_refund_reserved_by_a_process_that_died_before_paying_is_released_once
     }
     h.clock
         .advance_ms(invoice.expires_at_ms - h.app.now_ms() + 61_000);
-    h.app.follow_payouts().await;
+    h.app.payouts.follow_payouts().await;
     let sandbox = h.sandbox(&id).await;
     assert_eq!(
         (sandbox.reserved, sandbox.balance),
@@ -421,9 +421,9 @@ async fn a_refund_whose_payment_lands_minutes_late_is_settled_and_paid_once() {
         .unwrap();
     let id = refund_reserved_then_crashed(&h, &invoice).await;
     h.clock.advance_ms(120_000);
-    h.app.follow_payouts().await;
+    h.app.payouts.follow_payouts().await;
     h.gateway.pay(&invoice).await.unwrap();
-    h.app.follow_payouts().await;
+    h.app.payouts.follow_payouts().await;
     let sandbox = h.sandbox(&id).await;
     assert_eq!(
         (sandbox.reserved, sandbox.refunded, sandbox.balance),

@@ -4,9 +4,10 @@
 //! cancel ends them, then every other process is killed; the sandbox, its
 //! files and its balance stay.
 
-use crate::app::App;
+use crate::aggregates::running_container_of;
 use crate::auth::Principal;
 use crate::error::AppError;
+use crate::executions::Executions;
 
 /// What stopping a sandbox's processes did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -17,7 +18,7 @@ pub struct ProcessesKilled {
     pub killed: u32,
 }
 
-impl App {
+impl Executions {
     /// Cancel the sandbox's running commands and kill every other process
     /// in it but its agent. The sandbox must be running (409 when paused).
     pub async fn kill_processes(
@@ -25,16 +26,16 @@ impl App {
         principal: &Principal,
         sandbox_id: &str,
     ) -> Result<ProcessesKilled, AppError> {
-        let sandbox = self.authorized_aggregate(principal, sandbox_id).await?;
-        App::running_container_of(&sandbox, "stop its processes")?;
+        let sandbox = self.store.authorized(principal, sandbox_id).await?;
+        running_container_of(&sandbox, "stop its processes")?;
         // Each ends as a cancel ends it (its tree killed, its end recorded)
         // before the sweep, which would otherwise end it first.
         let cancelled = self.running.cancel_sandbox(sandbox_id);
         self.wait_until_recorded_ended(&cancelled).await;
         // Under the sandbox's lock, so no pause freezes it meanwhile.
-        let _guard = self.locks.lock(sandbox_id).await;
+        let _guard = self.store.lock(sandbox_id).await;
         let container =
-            App::running_container_of(&self.load_sandbox(sandbox_id).await?, "stop its processes")?;
+            running_container_of(&self.store.load(sandbox_id).await?, "stop its processes")?;
         let killed = self.runtime.kill_processes(&container).await?;
         Ok(ProcessesKilled { cancelled, killed })
     }
