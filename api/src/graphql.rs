@@ -176,6 +176,7 @@ impl GqlExecution {
     async fn output(&self, ctx: &Context<'_>) -> async_graphql::Result<GqlOutput> {
         let poll = state(ctx)?
             .app
+            .executions()
             .poll_execution(
                 principal(ctx),
                 &self.execution_id,
@@ -199,6 +200,7 @@ impl GqlSandbox {
     async fn events(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<GqlEvent>> {
         Ok(state(ctx)?
             .app
+            .queries()
             .sandbox_timeline(principal(ctx), &self.id)
             .map_err(graphql_error)?
             .into_iter()
@@ -209,6 +211,7 @@ impl GqlSandbox {
     async fn ledger(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<GqlLedgerEntry>> {
         let (_, entries) = state(ctx)?
             .app
+            .queries()
             .ledger(principal(ctx), &self.id)
             .map_err(graphql_error)?;
         Ok(entries
@@ -233,6 +236,7 @@ impl GqlSandbox {
     async fn executions(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<GqlExecution>> {
         Ok(state(ctx)?
             .app
+            .queries()
             .sandbox_executions(principal(ctx), &self.id)
             .map_err(graphql_error)?
             .into_iter()
@@ -332,6 +336,7 @@ impl QueryRoot {
         let app = &state(ctx)?.app;
         let query = filter.unwrap_or_default().into();
         let page = app
+            .queries()
             .list_sandboxes(
                 principal(ctx),
                 &query,
@@ -346,7 +351,7 @@ impl QueryRoot {
             nodes: page
                 .sandboxes
                 .into_iter()
-                .map(|v| GqlSandbox::from_status(&app.present(v)))
+                .map(|v| GqlSandbox::from_status(&app.queries().present(v)))
                 .collect(),
         })
     }
@@ -362,15 +367,17 @@ impl QueryRoot {
             return Ok(None);
         }
         Ok(app
+            .queries()
             .sandbox(principal(ctx), &id)
             .ok()
-            .map(|v| GqlSandbox::from_status(&app.present(v))))
+            .map(|v| GqlSandbox::from_status(&app.queries().present(v))))
     }
 
     /// The caller's account, or every account for the admin token.
     async fn accounts(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<GqlAccount>> {
         Ok(state(ctx)?
             .app
+            .queries()
             .visible_accounts(principal(ctx))
             .into_iter()
             .map(|a| GqlAccount {
@@ -384,7 +391,7 @@ impl QueryRoot {
 
     /// Totals over the sandboxes the caller may see (all of them for the admin token).
     async fn stats(&self, ctx: &Context<'_>) -> async_graphql::Result<Stats> {
-        let visible_views = state(ctx)?.app.visible_sandboxes(principal(ctx));
+        let visible_views = state(ctx)?.app.queries().visible_sandboxes(principal(ctx));
         let mut by_state: std::collections::BTreeMap<&'static str, u64> =
             std::collections::BTreeMap::new();
         for v in &visible_views {
@@ -422,7 +429,7 @@ impl SubscriptionRoot {
     ) -> async_graphql::Result<impl Stream<Item = GqlEvent>> {
         let app = state(ctx)?.app.clone();
         let caller = principal(ctx).clone();
-        let receiver = app.sandbox_events();
+        let receiver = app.queries().sandbox_events();
         Ok(futures::stream::unfold(receiver, move |mut receiver| {
             let app = app.clone();
             let caller = caller.clone();
@@ -437,7 +444,7 @@ impl SubscriptionRoot {
                             {
                                 continue;
                             }
-                            if app.may_see_sandbox(&caller, &entry.sandbox_id) {
+                            if app.queries().may_see_sandbox(&caller, &entry.sandbox_id) {
                                 return Some((GqlEvent::from(entry), receiver));
                             }
                         }

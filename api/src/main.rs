@@ -122,6 +122,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         } => {
             let app = application(&store).await?;
             let (account, key) = app
+                .billing()
                 .open_account(&name, credits_cents)
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -144,6 +145,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         } => {
             let app = application(&store).await?;
             let account = app
+                .billing()
                 .deposit_credits(&account_id, credits_cents)
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;

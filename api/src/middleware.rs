@@ -47,7 +47,7 @@ fn known_caller(state: &AppState, secret: &str) -> Option<Principal> {
     if is_admin_token(state, secret) {
         return Some(Principal::Admin);
     }
-    state.app.known_principal(secret)
+    state.app.queries().known_principal(secret)
 }
 
 /// Requests slower than this are logged at info (the rest at debug: one

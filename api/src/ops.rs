@@ -25,12 +25,12 @@ pub fn routes() -> axum::Router<AppState> {
 
 pub async fn healthz(State(state): State<AppState>) -> Json<Value> {
     Json(
-        json!({ "status": "ok", "store": state.store_backend, "instance": state.instance_id, "leader": state.leadership.is_leading(), "read_model": { "checkpoint_position": state.read_model_start.0, "replayed_at_start": state.read_model_start.1 }, "live_sandboxes": state.app.read_model().live_sandbox_count(), "warm_pool": state.app.warm_pool(), "removing": state.app.removals_in_flight() }),
+        json!({ "status": "ok", "store": state.store_backend, "instance": state.instance_id, "leader": state.leadership.is_leading(), "read_model": { "checkpoint_position": state.read_model_start.0, "replayed_at_start": state.read_model_start.1 }, "live_sandboxes": state.app.queries().read_model().live_sandbox_count(), "warm_pool": state.app.warm_pool(), "removing": state.app.removals_in_flight() }),
     )
 }
 
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    let read = state.app.read_model();
+    let read = state.app.queries().read_model();
     let by_state = read
         .count_by_state()
         .into_iter()

@@ -368,7 +368,7 @@ pub async fn bootstrap(config: &ServeConfig, local_addr: SocketAddr) -> anyhow::
     let background = tokio::spawn(async move {
         let _ = duties.await;
         let _ = checkpointing.await;
-        stopping.finish_removals(REMOVALS_AT_STOP).await;
+        stopping.sandboxes().finish_removals(REMOVALS_AT_STOP).await;
     });
     let limit = NonZeroU32::new(config.rate_limit_per_minute)
         .context("SOCKT_RATE_LIMIT_PER_MINUTE must be at least 1")?;

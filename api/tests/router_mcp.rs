@@ -343,7 +343,7 @@ async fn create_without_a_key_answers_an_invoice_and_the_session_remembers_the_t
 
     let hash = invoice["payment_hash"].as_str().unwrap();
     s.h.gateway.settle(hash);
-    s.h.app.settle_payment(hash).await.unwrap();
+    s.h.app.invoices().settle_payment(hash).await.unwrap();
     s.h.until_state(&id, SandboxState::Running).await;
     // The session uses the token it remembered.
     let status = session.ok("sandbox_status", json!({})).await;

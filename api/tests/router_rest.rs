@@ -177,7 +177,7 @@ async fn a_lightning_sandbox_awaits_its_invoice_then_runs_when_paid() {
 
     let hash = invoice["payment_hash"].as_str().unwrap();
     s.h.gateway.settle(hash);
-    s.h.app.settle_payment(hash).await.unwrap();
+    s.h.app.invoices().settle_payment(hash).await.unwrap();
     s.h.until_state(id, SandboxState::Running).await;
     let status = s.status(token, id).await;
     assert_eq!(status["status"], "running");

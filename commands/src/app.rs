@@ -1,6 +1,7 @@
 //! The application: the `App` every transport calls, and what it is built
-//! from. `App` is a thin front (`front`) over the use-case services, each
-//! holding only the ports it uses:
+//! from. `App` is a thin front over the use-case services, each holding
+//! only the ports it uses; a transport asks `App` for the service and calls
+//! it (`app.sandboxes().terminate(..)`):
 //!
 //! - `Queries` (queries/): the read model — what a caller may see, who a
 //!   caller is, the one presentation of a sandbox; the only holder of views;
@@ -204,6 +205,41 @@ impl App {
     /// The same application, also billing in sats over Lightning.
     pub fn with_lightning(self: Arc<Self>, lightning: Lightning) -> Arc<App> {
         self.rebuilt(|ports| ports.lightning = Some(Arc::new(lightning)))
+    }
+
+    /// What a caller may see, who a caller is, the one presentation.
+    pub fn queries(&self) -> &Arc<Queries> {
+        &self.queries
+    }
+
+    /// Create, pause, resume, terminate, top up; previews and shells.
+    pub fn sandboxes(&self) -> &Arc<Sandboxes> {
+        &self.sandboxes
+    }
+
+    /// Commands run in a sandbox, their output and input.
+    pub fn executions(&self) -> &Arc<Executions> {
+        &self.executions
+    }
+
+    /// A sandbox's files.
+    pub fn files(&self) -> &Files {
+        &self.files
+    }
+
+    /// Accounts and their credits.
+    pub fn billing(&self) -> &Arc<Billing> {
+        &self.billing
+    }
+
+    /// Lightning payments in (settling a payment a gateway reports).
+    pub fn invoices(&self) -> &Arc<Invoices> {
+        &self.invoices
+    }
+
+    /// Lightning payments out (withdraw links).
+    pub fn payouts(&self) -> &Arc<Payouts> {
+        &self.payouts
     }
 
     pub fn config(&self) -> &AppConfig {

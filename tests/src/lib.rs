@@ -127,7 +127,7 @@ impl TestServer {
         let running = api::bootstrap(&config, address).await.unwrap();
         let instance_id = running.state.instance_id.clone();
         note_instance(&instance_id);
-        let read = running.state.app.read_model().clone();
+        let read = running.state.app.queries().read_model().clone();
         let shutdown = running.shutdown.clone();
         let router = api::router(running.state);
         let served = tokio::spawn(async move {

@@ -218,21 +218,21 @@ impl SocktMcp {
         explicit: Option<&str>,
     ) -> Result<Principal, AppError> {
         if let Some(token) = explicit.map(str::trim).filter(|t| !t.is_empty()) {
-            return self.state.app.principal_for_secret(token).await;
+            return self.state.app.queries().principal_for_secret(token).await;
         }
         if let Some(token) = self.remembered(sandbox_id) {
-            return self.state.app.principal_for_secret(&token).await;
+            return self.state.app.queries().principal_for_secret(&token).await;
         }
         self.header_principal(parts).await
     }
 
     /// The sandbox's current view (for billing notices and error hints).
     fn view(&self, principal: &Principal, sandbox_id: &str) -> Option<projections::SandboxView> {
-        self.state.app.sandbox(principal, sandbox_id).ok()
+        self.state.app.queries().sandbox(principal, sandbox_id).ok()
     }
 
     fn status_json(&self, view: projections::SandboxView, token: Option<&str>) -> Value {
-        let status = self.state.app.present(view);
+        let status = self.state.app.queries().present(view);
         let mut answer = wire::sandbox_status(
             &status,
             &self.state.public_url,
@@ -317,6 +317,7 @@ impl SocktMcp {
             // The model can use a credits sandbox as soon as this returns.
             self.state
                 .app
+                .sandboxes()
                 .create_sandbox_and_wait(&principal, request, commands::CREATE_WAIT)
                 .await
         };
@@ -350,8 +351,8 @@ impl SocktMcp {
                 stdin: false,
             };
             if p.background == Some(true) {
-                let timeout_ms = p.timeout_ms.unwrap_or_else(|| self.state.app.background_timeout_ms());
-                let started = self.state.app.exec(&principal, &p.sandbox_id, &p.command, p.working_dir.as_deref(), Some(timeout_ms), options).await?;
+                let timeout_ms = p.timeout_ms.unwrap_or_else(|| self.state.app.executions().background_timeout_ms());
+                let started = self.state.app.executions().exec(&principal, &p.sandbox_id, &p.command, p.working_dir.as_deref(), Some(timeout_ms), options).await?;
                 return Ok(json!({
                     "execution_id": started.execution_id,
                     "status": started.status.as_str(),
@@ -359,7 +360,7 @@ impl SocktMcp {
                     "note": follow_note(&self.state.public_url, &p.sandbox_id, &started.execution_id),
                 }));
             }
-            let poll = self.state.app.exec_and_wait(&principal, &p.sandbox_id, &p.command, p.working_dir.as_deref(), p.timeout_ms, options).await?;
+            let poll = self.state.app.executions().exec_and_wait(&principal, &p.sandbox_id, &p.command, p.working_dir.as_deref(), p.timeout_ms, options).await?;
             let (stdout, out_cut) = fit(&poll.output.text_of("stdout"), TEXT_LIMIT);
             let (stderr, err_cut) = fit(&poll.output.text_of("stderr"), TEXT_LIMIT);
             let mut answer = json!({
@@ -412,6 +413,7 @@ impl SocktMcp {
                 let (path, size) = self
                     .state
                     .app
+                    .files()
                     .write_file(
                         &principal,
                         &p.sandbox_id,
@@ -437,7 +439,7 @@ impl SocktMcp {
         let p = &p;
         self.on_sandbox(&parts, &p.sandbox_id, p.sandbox_token.as_deref(), |principal| async move {
             let encoding = encoding_named(p.encoding.as_deref())?;
-            let file = self.state.app.read_file(&principal, &p.sandbox_id, &p.path, Some(p.max_bytes.unwrap_or(READ_DEFAULT))).await?;
+            let file = self.state.app.files().read_file(&principal, &p.sandbox_id, &p.path, Some(p.max_bytes.unwrap_or(READ_DEFAULT))).await?;
             let mut answer = json!({ "path": file.path, "size": file.size, "truncated": file.truncated });
             match encoding {
                 Encoding::Base64 => answer["content_b64"] = json!(encode_base64(&file.bytes)),
@@ -465,7 +467,7 @@ impl SocktMcp {
         let p = &p;
         self.on_sandbox(&parts, &p.sandbox_id, p.sandbox_token.as_deref(), |principal| async move {
             let path = p.path.as_deref().unwrap_or(".");
-            let (path, entries) = self.state.app.list_files(&principal, &p.sandbox_id, path, p.recursive.unwrap_or(false), p.max_depth).await?;
+            let (path, entries) = self.state.app.files().list_files(&principal, &p.sandbox_id, path, p.recursive.unwrap_or(false), p.max_depth).await?;
             let total = entries.len();
             let shown: Vec<Value> = entries
                 .into_iter()
@@ -495,7 +497,13 @@ impl SocktMcp {
             &p.sandbox_id,
             p.sandbox_token.as_deref(),
             |principal| async move {
-                Ok(self.status_json(self.state.app.sandbox(&principal, &p.sandbox_id)?, None))
+                Ok(self.status_json(
+                    self.state
+                        .app
+                        .queries()
+                        .sandbox(&principal, &p.sandbox_id)?,
+                    None,
+                ))
             },
         )
         .await
@@ -515,7 +523,14 @@ impl SocktMcp {
             &p.sandbox_id,
             p.sandbox_token.as_deref(),
             |principal| async move {
-                Ok(self.status_json(self.state.app.pause(&principal, &p.sandbox_id).await?, None))
+                Ok(self.status_json(
+                    self.state
+                        .app
+                        .sandboxes()
+                        .pause(&principal, &p.sandbox_id)
+                        .await?,
+                    None,
+                ))
             },
         )
         .await
@@ -534,7 +549,11 @@ impl SocktMcp {
             p.sandbox_token.as_deref(),
             |principal| async move {
                 Ok(self.status_json(
-                    self.state.app.resume(&principal, &p.sandbox_id).await?,
+                    self.state
+                        .app
+                        .sandboxes()
+                        .resume(&principal, &p.sandbox_id)
+                        .await?,
                     None,
                 ))
             },
@@ -559,6 +578,7 @@ impl SocktMcp {
                 let stopped = self
                     .state
                     .app
+                    .executions()
                     .kill_processes(&principal, &p.sandbox_id)
                     .await?;
                 Ok(wire::processes_killed(&p.sandbox_id, &stopped))
@@ -577,7 +597,7 @@ impl SocktMcp {
     ) -> ToolResult {
         let p = &p;
         self.on_sandbox(&parts, &p.sandbox_id, p.sandbox_token.as_deref(), |principal| async move {
-            let (view, refund) = self.state.app.terminate(&principal, &p.sandbox_id, p.lightning_address.as_deref()).await?;
+            let (view, refund) = self.state.app.sandboxes().terminate(&principal, &p.sandbox_id, p.lightning_address.as_deref()).await?;
             let refund = crate::presentation::refunds::terminate_refund_json(&self.state, refund, view.refunded);
             Ok(json!({ "sandbox_id": view.sandbox_id, "status": view.state.as_str(), "terminated": true, "consumed_msats": view.charged.0, "refund": refund }))
         })
@@ -604,6 +624,7 @@ impl SocktMcp {
                 Ok(self.status_json(
                     self.state
                         .app
+                        .sandboxes()
                         .extend_balance(
                             &principal,
                             &p.sandbox_id,

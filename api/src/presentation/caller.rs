@@ -80,7 +80,7 @@ pub async fn principal_for(state: &AppState, secret: Option<&str>) -> Result<Pri
     if is_admin_token(state, secret) {
         return Ok(Principal::Admin);
     }
-    state.app.principal_for_secret(secret).await
+    state.app.queries().principal_for_secret(secret).await
 }
 
 /// Whether `secret` is the configured admin token.

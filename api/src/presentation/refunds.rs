@@ -42,7 +42,7 @@ pub fn refund_json(state: &AppState, outcome: RefundOutcome) -> Value {
             json!({ "destination": "lightning_address", "status": "retrying", "amount_msats": amount.0, "reason": reason })
         }
         RefundOutcome::Withdraw { amount, k1 } => withdraw_json(&WithdrawLink {
-            url: state.app.withdraw_url(&k1),
+            url: state.app.payouts().withdraw_url(&k1),
             amount,
         }),
     }

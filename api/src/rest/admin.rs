@@ -36,7 +36,7 @@ pub async fn my_account(
     State(state): State<AppState>,
     Caller(caller): Caller,
 ) -> ApiResult<Json<Value>> {
-    Ok(Json(account_json(&state.app.account(&caller)?)))
+    Ok(Json(account_json(&state.app.queries().account(&caller)?)))
 }
 
 #[derive(Debug, Deserialize)]
@@ -59,6 +59,7 @@ pub async fn create_account(
     require_admin(&caller)?;
     let (view, key) = state
         .app
+        .billing()
         .open_account(&body.name, body.credits_cents)
         .await?;
     let mut answer = account_json(&view);
@@ -80,7 +81,11 @@ pub async fn deposit(
     require_admin(&caller)?;
     let id: domain::ids::AccountId = crate::presentation::ids::parse(&id)?;
     Ok(Json(account_json(
-        &state.app.deposit_credits(&id, body.credits_cents).await?,
+        &state
+            .app
+            .billing()
+            .deposit_credits(&id, body.credits_cents)
+            .await?,
     )))
 }
 
@@ -89,7 +94,7 @@ pub async fn statement(
     State(state): State<AppState>,
     Caller(caller): Caller,
 ) -> ApiResult<Json<Value>> {
-    let (account, entries) = state.app.account_statement(&caller)?;
+    let (account, entries) = state.app.queries().account_statement(&caller)?;
     Ok(Json(
         json!({ "account": account_json(&account), "entries": entries }),
     ))
@@ -99,7 +104,7 @@ pub async fn statement_csv(
     State(state): State<AppState>,
     Caller(caller): Caller,
 ) -> ApiResult<axum::response::Response> {
-    let (account, entries) = state.app.account_statement(&caller)?;
+    let (account, entries) = state.app.queries().account_statement(&caller)?;
     Ok(super::csv::attachment(
         super::csv::account_statement(&entries),
         &format!("sockt-statement-{}.csv", account.account_id),

@@ -45,6 +45,7 @@ pub async fn stream(
     // Refusals (unknown, not the caller's) are plain HTTP answers.
     state
         .app
+        .executions()
         .poll_execution(&caller, &id, Some(offset), Duration::ZERO)
         .await?;
     let events = futures::stream::unfold(
@@ -82,6 +83,7 @@ impl Reader {
         let poll = self
             .state
             .app
+            .executions()
             .poll_execution(
                 &self.caller,
                 &self.execution_id,

@@ -43,13 +43,15 @@ pub async fn start(
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let execution = state
         .app
+        .executions()
         .exec(
             &caller,
             &id,
             &body.command,
             body.working_dir.as_deref(),
-            body.timeout_ms
-                .or(body.background.then(|| state.app.background_timeout_ms())),
+            body.timeout_ms.or(body
+                .background
+                .then(|| state.app.executions().background_timeout_ms())),
             commands::ExecOptions {
                 env: domain::env::EnvVars::new(body.env).map_err(commands::AppError::invalid)?,
                 stdin: body.stdin,
@@ -68,6 +70,7 @@ pub async fn start(
     if let Some(wait_ms) = body.wait_ms.filter(|ms| *ms > 0) {
         let poll = state
             .app
+            .executions()
             .wait_as_asked(
                 &caller,
                 &execution.execution_id,
@@ -100,6 +103,7 @@ pub async fn poll(
     let wait = Duration::from_millis(query.wait_ms.unwrap_or(0));
     let poll = state
         .app
+        .executions()
         .poll_execution(&caller, &id, query.offset, wait)
         .await?;
     Ok(Json(wire::execution(&poll)))
@@ -119,7 +123,7 @@ pub async fn list(
     IdPath(id): IdPath<SandboxId>,
     Query(query): Query<ListQuery>,
 ) -> ApiResult<Json<Value>> {
-    let mut executions = state.app.sandbox_executions(&caller, &id)?;
+    let mut executions = state.app.queries().sandbox_executions(&caller, &id)?;
     executions.retain(|e| {
         query
             .status
@@ -166,6 +170,7 @@ pub async fn stdin(
     let bytes = body.encoding.decode(body.data, "data")?;
     let written = state
         .app
+        .executions()
         .write_stdin(&caller, &id, bytes, body.close)
         .await?;
     Ok(Json(json!({ "written": written, "closed": body.close })))
@@ -176,6 +181,10 @@ pub async fn cancel(
     Caller(caller): Caller,
     IdPath(id): IdPath<ExecutionId>,
 ) -> ApiResult<Json<Value>> {
-    let poll = state.app.cancel_execution(&caller, &id).await?;
+    let poll = state
+        .app
+        .executions()
+        .cancel_execution(&caller, &id)
+        .await?;
     Ok(Json(wire::execution(&poll)))
 }

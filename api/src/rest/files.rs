@@ -39,6 +39,7 @@ pub async fn write(
     let bytes = body.encoding.decode(body.content, "content")?;
     let (path, size) = state
         .app
+        .files()
         .write_file(&caller, &id, &body.path, bytes, body.create_dirs)
         .await?;
     Ok(Json(json!({ "path": path, "size": size, "written": true })))
@@ -60,6 +61,7 @@ pub async fn read(
 ) -> ApiResult<Response> {
     let file = state
         .app
+        .files()
         .read_file(&caller, &id, &body.path, body.max_bytes)
         .await?;
     let mut answer = json!({ "path": file.path, "size": file.size, "truncated": file.truncated });
@@ -124,6 +126,7 @@ pub async fn list(
     };
     let (path, entries) = state
         .app
+        .files()
         .list_files(
             &caller,
             &id,

@@ -21,7 +21,7 @@ pub async fn webhook(State(state): State<AppState>, body: Bytes) -> Json<Value> 
     else {
         return Json(json!({ "ok": false, "reason": "no payment_hash" }));
     };
-    match state.app.settle_payment(hash).await {
+    match state.app.invoices().settle_payment(hash).await {
         Ok(()) => Json(json!({ "ok": true })),
         Err(e) => {
             tracing::warn!(payment_hash = hash, error = %e, "webhook settlement failed; polling will retry");
@@ -38,7 +38,7 @@ pub async fn withdraw_request(
     State(state): State<AppState>,
     Path(k1): Path<String>,
 ) -> Json<Value> {
-    match state.app.withdraw_offer(&k1).await {
+    match state.app.payouts().withdraw_offer(&k1).await {
         Ok((sandbox_id, amount)) => Json(json!({
             "tag": "withdrawRequest",
             "callback": format!("{}/v1/lnurl/withdraw/{k1}/callback", state.public_url),
@@ -68,7 +68,7 @@ pub async fn withdraw_callback(
     let Some(pr) = query.pr else {
         return lnurl_error("pr (the invoice to pay) is missing");
     };
-    match state.app.claim_withdraw(&k1, &pr).await {
+    match state.app.payouts().claim_withdraw(&k1, &pr).await {
         Ok(_) => Json(json!({ "status": "OK" })),
         Err(e) => lnurl_error(e.to_string()),
     }

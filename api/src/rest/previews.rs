@@ -16,7 +16,11 @@ pub async fn issue(
     Caller(caller): Caller,
     IdPath(id): IdPath<SandboxId>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let token = state.app.issue_preview_token(&caller, &id).await?;
+    let token = state
+        .app
+        .sandboxes()
+        .issue_preview_token(&caller, &id)
+        .await?;
     let origin = state.proxy_origins.origin(&id, "{port}");
     Ok((
         StatusCode::CREATED,
@@ -34,6 +38,10 @@ pub async fn revoke(
     Caller(caller): Caller,
     IdPath(id): IdPath<SandboxId>,
 ) -> ApiResult<Json<Value>> {
-    state.app.revoke_preview_token(&caller, &id).await?;
+    state
+        .app
+        .sandboxes()
+        .revoke_preview_token(&caller, &id)
+        .await?;
     Ok(Json(json!({ "revoked": true })))
 }

@@ -17,6 +17,6 @@ pub async fn kill(
     Caller(caller): Caller,
     IdPath(id): IdPath<SandboxId>,
 ) -> ApiResult<Json<Value>> {
-    let stopped = state.app.kill_processes(&caller, &id).await?;
+    let stopped = state.app.executions().kill_processes(&caller, &id).await?;
     Ok(Json(wire::processes_killed(&id, &stopped)))
 }

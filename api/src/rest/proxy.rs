@@ -160,7 +160,11 @@ async fn proxied(
         return preview_login(state, &sandbox_id, port, &page, request).await;
     }
     let access = access_of(state, request.headers()).await?;
-    let target = state.app.proxy_target(&access, &sandbox_id, port).await?;
+    let target = state
+        .app
+        .sandboxes()
+        .proxy_target(&access, &sandbox_id, port)
+        .await?;
     let url = format!(
         "http://{target}{}{}",
         request.uri().path(),
@@ -248,6 +252,7 @@ async fn preview_login(
                 .to_string();
             state
                 .app
+                .sandboxes()
                 .proxy_target(&ProxyAccess::Preview(token.clone()), sandbox_id, port)
                 .await?;
             let secure = if state.proxy_origins.secure() {

@@ -40,7 +40,7 @@ pub struct CreateRequest {
 
 fn status_of(state: &AppState, view: projections::SandboxView, token: Option<&str>) -> Value {
     wire::sandbox_status(
-        &state.app.present(view),
+        &state.app.queries().present(view),
         &state.public_url,
         &state.proxy_origins,
         token,
@@ -71,10 +71,17 @@ pub async fn create(
             let wait = std::time::Duration::from_millis(ms);
             state
                 .app
+                .sandboxes()
                 .create_sandbox_and_wait(&caller, request, wait)
                 .await?
         }
-        None => state.app.create_sandbox(&caller, request).await?,
+        None => {
+            state
+                .app
+                .sandboxes()
+                .create_sandbox(&caller, request)
+                .await?
+        }
     };
     Ok((
         StatusCode::CREATED,
@@ -111,7 +118,7 @@ pub async fn list(
         billing_method: params.billing_method,
         label: params.label,
     };
-    let page = state.app.list_sandboxes(
+    let page = state.app.queries().list_sandboxes(
         &caller,
         &query,
         params.cursor.as_deref(),
@@ -135,7 +142,10 @@ pub async fn status(
     IdPath(id): IdPath<SandboxId>,
 ) -> ApiResult<axum::response::Response> {
     use axum::response::IntoResponse;
-    let view = state.app.present(state.app.sandbox(&caller, &id)?);
+    let view = state
+        .app
+        .queries()
+        .present(state.app.queries().sandbox(&caller, &id)?);
     let status = wire::SandboxStatusJson {
         view: &view,
         public_url: &state.public_url,
@@ -150,7 +160,7 @@ pub async fn pause(
     Caller(caller): Caller,
     IdPath(id): IdPath<SandboxId>,
 ) -> ApiResult<Json<Value>> {
-    let view = state.app.pause(&caller, &id).await?;
+    let view = state.app.sandboxes().pause(&caller, &id).await?;
     Ok(Json(status_of(&state, view, None)))
 }
 
@@ -159,7 +169,7 @@ pub async fn resume(
     Caller(caller): Caller,
     IdPath(id): IdPath<SandboxId>,
 ) -> ApiResult<Json<Value>> {
-    let view = state.app.resume(&caller, &id).await?;
+    let view = state.app.sandboxes().resume(&caller, &id).await?;
     Ok(Json(status_of(&state, view, None)))
 }
 
@@ -180,6 +190,7 @@ pub async fn terminate(
     let address = request.lightning_address.or(query.lightning_address);
     let (view, refund) = state
         .app
+        .sandboxes()
         .terminate(&caller, &id, address.as_deref())
         .await?;
     let refunded = view.refunded;
@@ -212,6 +223,7 @@ pub async fn extend_balance(
 ) -> ApiResult<Json<Value>> {
     let view = state
         .app
+        .sandboxes()
         .extend_balance(&caller, &id, body.credits_cents, body.sats, None)
         .await?;
     Ok(Json(status_of(&state, view, None)))
@@ -222,7 +234,7 @@ pub async fn ledger(
     Caller(caller): Caller,
     IdPath(id): IdPath<SandboxId>,
 ) -> ApiResult<Json<Value>> {
-    let (view, entries) = state.app.ledger(&caller, &id)?;
+    let (view, entries) = state.app.queries().ledger(&caller, &id)?;
     Ok(Json(wire::ledger(&view, &entries)))
 }
 
@@ -231,7 +243,7 @@ pub async fn ledger_csv(
     Caller(caller): Caller,
     IdPath(id): IdPath<SandboxId>,
 ) -> ApiResult<axum::response::Response> {
-    let (_, entries) = state.app.ledger(&caller, &id)?;
+    let (_, entries) = state.app.queries().ledger(&caller, &id)?;
     Ok(super::csv::attachment(
         super::csv::sandbox_ledger(&entries),
         &format!("sockt-ledger-{id}.csv"),

@@ -37,7 +37,7 @@ pub async fn shell_url(
     Caller(caller): Caller,
     IdPath(id): IdPath<SandboxId>,
 ) -> ApiResult<Json<Value>> {
-    let ticket = state.app.shell_ticket(&caller, &id).await?;
+    let ticket = state.app.sandboxes().shell_ticket(&caller, &id).await?;
     let base = websocket_base(&state.public_url);
     Ok(Json(json!({
         "url": format!("{base}/v1/sandboxes/{id}/shell?ticket={ticket}"),
@@ -74,7 +74,7 @@ pub async fn shell(
     // so refusals are plain HTTP answers.
     let (principal, nonce) = match params.ticket.as_deref() {
         Some(ticket) => {
-            let redeemed = state.app.redeem_shell_ticket(&id, ticket).await?;
+            let redeemed = state.app.sandboxes().redeem_shell_ticket(&id, ticket).await?;
             (redeemed.principal, Some(redeemed.nonce))
         }
         None if caller == Principal::Anonymous => {
@@ -98,7 +98,11 @@ pub async fn shell(
     };
     // Opened (and the ticket spent) before upgrading, so a refusal is a
     // plain HTTP answer; a failed upgrade closes it again.
-    let open = state.app.open_shell(&principal, &id, nonce, size).await?;
+    let open = state
+        .app
+        .sandboxes()
+        .open_shell(&principal, &id, nonce, size)
+        .await?;
     let (shell_id, container) = (open.shell_id.clone(), open.container.clone());
     let (failed_state, failed_id) = (state.clone(), id.clone());
     Ok(upgrade
@@ -107,6 +111,7 @@ pub async fn shell(
             tokio::spawn(async move {
                 failed_state
                     .app
+                    .sandboxes()
                     .close_shell(
                         &failed_id,
                         &shell_id,
@@ -229,6 +234,7 @@ async fn serve(state: AppState, sandbox_id: String, open: OpenShell, socket: Web
     drop(input);
     state
         .app
+        .sandboxes()
         .close_shell(
             &sandbox_id,
             &shell_id,

@@ -225,7 +225,13 @@ impl Server {
 
     /// A new account holding `cents` of credits, and its API key.
     pub async fn tenant(&self, cents: u64) -> Tenant {
-        let (view, key) = self.h.app.open_account("tenant", cents).await.unwrap();
+        let (view, key) = self
+            .h
+            .app
+            .billing()
+            .open_account("tenant", cents)
+            .await
+            .unwrap();
         Tenant {
             account_id: view.account_id,
             key,
@@ -269,6 +275,7 @@ impl Server {
         self.h.gateway.settle(&sandbox.payment_hash);
         self.h
             .app
+            .invoices()
             .settle_payment(&sandbox.payment_hash)
             .await
             .unwrap();

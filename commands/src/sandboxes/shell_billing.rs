@@ -73,13 +73,13 @@ impl ShellBillingWatch {
 
     /// What changed since the last look, and whether the shell must close.
     pub fn look(&mut self, app: &App) -> ShellLook {
-        let Some(view) = app.read_model().sandbox(&self.sandbox_id) else {
+        let Some(view) = app.queries().read_model().sandbox(&self.sandbox_id) else {
             return ShellLook {
                 close: Some("the sandbox is gone".into()),
                 ..ShellLook::default()
             };
         };
-        let status = app.present(view);
+        let status = app.queries().present(view);
         let closing = |why: String| ShellLook {
             close: Some(why),
             ..ShellLook::default()

@@ -101,6 +101,7 @@ impl Harness {
     pub async fn account(&self, cents: u64) -> Principal {
         let (account, _key) = self
             .app
+            .billing()
             .open_account("test", cents)
             .await
             .unwrap_or_else(|e| panic!("opening an account: {e}"));
@@ -111,6 +112,7 @@ impl Harness {
     pub async fn running_sandbox(&self, owner: &Principal, tier: &str, cents: u64) -> String {
         let (view, _token) = self
             .app
+            .sandboxes()
             .create_sandbox(
                 owner,
                 CreateSandbox {

@@ -17,6 +17,7 @@ fn limits(server: usize, per_account: usize) -> Harness {
 
 async fn create(h: &Harness, owner: &Principal) -> Result<String, AppError> {
     h.app
+        .sandboxes()
         .create_sandbox(
             owner,
             CreateSandbox {
@@ -73,6 +74,10 @@ async fn failed_and_ended_creates_give_their_place_back() {
         create(&h, &owner).await,
         Err(AppError::NoCapacity(_))
     ));
-    h.app.terminate(&owner, &first, None).await.unwrap();
+    h.app
+        .sandboxes()
+        .terminate(&owner, &first, None)
+        .await
+        .unwrap();
     create(&h, &owner).await.unwrap();
 }

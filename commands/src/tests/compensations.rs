@@ -17,6 +17,7 @@ async fn a_sandbox_whose_container_cannot_be_made_fails_and_returns_its_credits(
     h.runtime.fail_creates(true);
     let (view, _) = h
         .app
+        .sandboxes()
         .create_sandbox(
             &owner,
             CreateSandbox {
@@ -29,7 +30,7 @@ async fn a_sandbox_whose_container_cannot_be_made_fails_and_returns_its_credits(
         .unwrap();
     h.until_state(&view.sandbox_id, SandboxState::Failed).await;
     h.yield_a_while().await;
-    let account = h.app.account(&owner).unwrap();
+    let account = h.app.queries().account(&owner).unwrap();
     assert_eq!(account.balance, Msats::from_cents(100).unwrap());
     assert_eq!(h.runtime.count(), 0);
 }
@@ -40,18 +41,26 @@ async fn terminate_returns_the_unused_balance_once() {
     let owner = h.account(100).await;
     let id = h.running_sandbox(&owner, "nano", 50).await;
     h.clock.advance_ms(4_000);
-    h.app.terminate(&owner, &id, None).await.unwrap();
+    h.app
+        .sandboxes()
+        .terminate(&owner, &id, None)
+        .await
+        .unwrap();
     // nano ran 4 s: 2 000 msat of the 500 000 allocated.
-    let account = h.app.account(&owner).unwrap();
+    let account = h.app.queries().account(&owner).unwrap();
     assert_eq!(account.balance, Msats(1_000_000 - 2_000));
     assert!(
-        h.app.terminate(&owner, &id, None).await.is_err(),
+        h.app
+            .sandboxes()
+            .terminate(&owner, &id, None)
+            .await
+            .is_err(),
         "410 the second time"
     );
     // Reconciliation finishing returns again changes nothing.
     h.app.reconcile().await.unwrap();
     assert_eq!(
-        h.app.account(&owner).unwrap().balance,
+        h.app.queries().account(&owner).unwrap().balance,
         Msats(1_000_000 - 2_000)
     );
     assert_eq!(h.runtime.count(), 0);
@@ -63,7 +72,11 @@ async fn removals_of_terminated_sandboxes_are_counted_until_they_end() {
     let owner = h.account(100).await;
     let id = h.running_sandbox(&owner, "nano", 10).await;
     let held = h.runtime.hold_removals().await;
-    h.app.terminate(&owner, &id, None).await.unwrap();
+    h.app
+        .sandboxes()
+        .terminate(&owner, &id, None)
+        .await
+        .unwrap();
     assert_eq!(h.app.removals_in_flight(), 1, "the removal waits");
     drop(held);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
@@ -83,6 +96,7 @@ async fn a_sandbox_terminated_while_its_container_is_made_loses_the_container() 
     let making = h.runtime.hold_creates().await;
     let (view, _) = h
         .app
+        .sandboxes()
         .create_sandbox(
             &owner,
             CreateSandbox {
@@ -96,9 +110,13 @@ async fn a_sandbox_terminated_while_its_container_is_made_loses_the_container() 
     let id = view.sandbox_id;
     h.yield_a_while().await;
     assert_eq!(h.sandbox(&id).await.state, SandboxState::Creating);
-    h.app.terminate(&owner, &id, None).await.unwrap();
+    h.app
+        .sandboxes()
+        .terminate(&owner, &id, None)
+        .await
+        .unwrap();
     assert_eq!(
-        h.app.account(&owner).unwrap().balance,
+        h.app.queries().account(&owner).unwrap().balance,
         Msats::from_cents(100).unwrap()
     );
     // The engine finishes making the container only now: the sandbox has
@@ -116,7 +134,7 @@ async fn a_sandbox_terminated_while_its_container_is_made_loses_the_container() 
     assert_eq!(sandbox.state, SandboxState::Terminated);
     assert_eq!(sandbox.container_id, None, "a start recorded after the end");
     assert_eq!(
-        h.app.account(&owner).unwrap().balance,
+        h.app.queries().account(&owner).unwrap().balance,
         Msats::from_cents(100).unwrap()
     );
     let audit = h.audit().await;
@@ -129,9 +147,14 @@ async fn another_tenant_cannot_act_on_a_sandbox() {
     let owner = h.account(100).await;
     let other = h.account(100).await;
     let id = h.running_sandbox(&owner, "nano", 10).await;
-    let refused = h.app.pause(&other, &id).await.unwrap_err();
+    let refused = h.app.sandboxes().pause(&other, &id).await.unwrap_err();
     assert_eq!(refused, crate::AppError::sandbox_not_found());
-    assert!(h.app.terminate(&other, &id, None).await.is_err());
+    assert!(h
+        .app
+        .sandboxes()
+        .terminate(&other, &id, None)
+        .await
+        .is_err());
     assert_eq!(h.sandbox(&id).await.state, SandboxState::Running);
 }
 
@@ -160,7 +183,7 @@ async fn allocate_only(
 }
 
 fn balance(h: &Harness, owner: &Principal) -> Msats {
-    h.app.account(owner).unwrap().balance
+    h.app.queries().account(owner).unwrap().balance
 }
 
 /// A crash after the first step of a create or a top-up strands credits in
@@ -339,6 +362,7 @@ async fn an_account_holds_at_most_its_share_of_live_sandboxes() {
     h.running_sandbox(&greedy, "nano", 1).await;
     let refused = h
         .app
+        .sandboxes()
         .create_sandbox(
             &greedy,
             CreateSandbox {
@@ -351,12 +375,16 @@ async fn an_account_holds_at_most_its_share_of_live_sandboxes() {
         .unwrap_err();
     assert_eq!(refused.code(), crate::ErrorCode::RateLimited, "{refused}");
     assert_eq!(
-        h.app.account(&greedy).unwrap().balance,
+        h.app.queries().account(&greedy).unwrap().balance,
         Msats::from_cents(98).unwrap(),
         "nothing was allocated for the refused create"
     );
     h.running_sandbox(&other, "nano", 1).await;
-    h.app.terminate(&greedy, &first, None).await.unwrap();
+    h.app
+        .sandboxes()
+        .terminate(&greedy, &first, None)
+        .await
+        .unwrap();
     h.running_sandbox(&greedy, "nano", 1).await;
 }
 
@@ -371,9 +399,9 @@ async fn a_sandbox_paused_too_long_is_terminated_with_its_refund() {
     let owner = h.account(100).await;
     let old = h.running_sandbox(&owner, "nano", 10).await;
     let recent = h.running_sandbox(&owner, "nano", 10).await;
-    h.app.pause(&owner, &old).await.unwrap();
+    h.app.sandboxes().pause(&owner, &old).await.unwrap();
     h.clock.advance_ms(3_000_000);
-    h.app.pause(&owner, &recent).await.unwrap();
+    h.app.sandboxes().pause(&owner, &recent).await.unwrap();
     h.clock.advance_ms(700_000);
     assert_eq!(h.app.end_long_paused().await, 1);
     assert_eq!(h.sandbox(&old).await.state, SandboxState::Terminated);
@@ -381,7 +409,7 @@ async fn a_sandbox_paused_too_long_is_terminated_with_its_refund() {
     // The old one's unused credits are back; the recent one still holds its 10 cents.
     let old_charged = h.sandbox(&old).await.charged;
     assert_eq!(
-        h.app.account(&owner).unwrap().balance,
+        h.app.queries().account(&owner).unwrap().balance,
         Msats::from_cents(90).unwrap().saturating_sub(old_charged)
     );
 }
@@ -400,7 +428,7 @@ async fn a_sandbox_out_of_balance_ends_after_the_unfunded_grace() {
     // nano: 500 msat/s; 1 cent lasts 20 s.
     let unfunded = h.running_sandbox(&owner, "nano", 1).await;
     let requested = h.running_sandbox(&owner, "nano", 10).await;
-    h.app.pause(&owner, &requested).await.unwrap();
+    h.app.sandboxes().pause(&owner, &requested).await.unwrap();
     h.clock.advance_ms(25_000);
     h.app.meter_tick().await;
     let paused = h.sandbox(&unfunded).await;
@@ -445,6 +473,7 @@ async fn an_out_of_memory_kill_is_named_in_the_execution() {
     let id = h.running_sandbox(&owner, "nano", 10).await;
     let poll = h
         .app
+        .executions()
         .exec_and_wait(
             &owner,
             &id,

@@ -24,6 +24,7 @@ async fn a_command_whose_start_cannot_be_recorded_fails_and_its_process_is_kille
     h.refuse_sandbox_commits(true);
     let refused = h
         .app
+        .executions()
         .exec(
             &owner,
             &id,
@@ -53,6 +54,7 @@ async fn a_command_whose_start_cannot_be_recorded_fails_and_its_process_is_kille
     assert!(recorded.is_empty(), "nothing recorded for it: {recorded:?}");
     let next = h
         .app
+        .executions()
         .exec_and_wait(&owner, &id, "echo next", None, None, Default::default())
         .await
         .unwrap();
@@ -73,6 +75,7 @@ async fn every_end_is_recorded_after_its_start() {
     for i in 0..20 {
         let done = h
             .app
+            .executions()
             .exec_and_wait(
                 &owner,
                 &id,
@@ -100,6 +103,7 @@ async fn a_caller_gone_midway_leaves_a_command_that_ran_recorded_to_its_end() {
     h.slow_sandbox_commits(50);
     let request = h
         .app
+        .executions()
         .exec(&owner, &id, "echo hi", None, None, Default::default());
     // The caller hangs up while the start is being recorded.
     assert!(tokio::time::timeout(Duration::from_millis(10), request)

@@ -19,16 +19,19 @@ async fn the_timeout_ends_a_sandbox_with_its_refund_and_idleness_pauses_one() {
     };
     let (timed, _) = h
         .app
+        .sandboxes()
         .create_sandbox(&owner, create(Some(60), None))
         .await
         .unwrap();
     let (idle, _) = h
         .app
+        .sandboxes()
         .create_sandbox(&owner, create(None, Some(30)))
         .await
         .unwrap();
     let (busy, _) = h
         .app
+        .sandboxes()
         .create_sandbox(&owner, create(None, Some(30)))
         .await
         .unwrap();
@@ -36,6 +39,7 @@ async fn the_timeout_ends_a_sandbox_with_its_refund_and_idleness_pauses_one() {
         h.until_state(id, SandboxState::Running).await;
     }
     h.app
+        .executions()
         .exec(
             &owner,
             &busy.sandbox_id,
@@ -76,6 +80,7 @@ async fn the_timeout_ends_a_sandbox_with_its_refund_and_idleness_pauses_one() {
 
     let refused = h
         .app
+        .sandboxes()
         .create_sandbox(&owner, create(Some(0), None))
         .await
         .unwrap_err();

@@ -10,6 +10,7 @@ use domain::Msats;
 async fn lightning_sandbox(h: &Harness, sats: u64) -> (String, Principal, String) {
     let (view, token) = h
         .app
+        .sandboxes()
         .create_sandbox(
             &Principal::Anonymous,
             CreateSandbox {
@@ -34,7 +35,7 @@ async fn a_payment_reported_twice_is_credited_once_and_starts_the_sandbox() {
     let h = Harness::new();
     let (id, _caller, hash) = lightning_sandbox(&h, 100).await;
     assert_eq!(h.sandbox(&id).await.state, SandboxState::AwaitingPayment);
-    h.app.settle_payment(&hash).await.unwrap();
+    h.app.invoices().settle_payment(&hash).await.unwrap();
     assert_eq!(
         h.sandbox(&id).await.state,
         SandboxState::AwaitingPayment,
@@ -42,8 +43,8 @@ async fn a_payment_reported_twice_is_credited_once_and_starts_the_sandbox() {
     );
 
     h.gateway.settle(&hash);
-    h.app.settle_payment(&hash).await.unwrap();
-    h.app.settle_payment(&hash).await.unwrap();
+    h.app.invoices().settle_payment(&hash).await.unwrap();
+    h.app.invoices().settle_payment(&hash).await.unwrap();
     h.until_state(&id, SandboxState::Running).await;
     let sandbox = h.sandbox(&id).await;
     assert_eq!(sandbox.paid_in, Msats(100_000));
@@ -55,11 +56,12 @@ async fn terminate_pays_the_balance_to_a_lightning_address() {
     let h = Harness::new();
     let (id, caller, hash) = lightning_sandbox(&h, 100).await;
     h.gateway.settle(&hash);
-    h.app.settle_payment(&hash).await.unwrap();
+    h.app.invoices().settle_payment(&hash).await.unwrap();
     h.until_state(&id, SandboxState::Running).await;
     h.clock.advance_ms(10_000);
     let (_, refund) = h
         .app
+        .sandboxes()
         .terminate(&caller, &id, Some("alice@wallet.example"))
         .await
         .unwrap();
@@ -76,11 +78,12 @@ async fn a_failed_refund_is_recorded_and_offered_again_later() {
     let h = Harness::new();
     let (id, caller, hash) = lightning_sandbox(&h, 100).await;
     h.gateway.settle(&hash);
-    h.app.settle_payment(&hash).await.unwrap();
+    h.app.invoices().settle_payment(&hash).await.unwrap();
     h.until_state(&id, SandboxState::Running).await;
     h.gateway.then_pay(FakePayment::Failed("no route".into()));
     let (_, refund) = h
         .app
+        .sandboxes()
         .terminate(&caller, &id, Some("alice@wallet.example"))
         .await
         .unwrap();
@@ -99,16 +102,24 @@ async fn without_an_address_the_balance_waits_behind_a_withdraw_link_claimable_o
     let h = Harness::new();
     let (id, caller, hash) = lightning_sandbox(&h, 100).await;
     h.gateway.settle(&hash);
-    h.app.settle_payment(&hash).await.unwrap();
+    h.app.invoices().settle_payment(&hash).await.unwrap();
     h.until_state(&id, SandboxState::Running).await;
-    let (_, refund) = h.app.terminate(&caller, &id, None).await.unwrap();
+    let (_, refund) = h
+        .app
+        .sandboxes()
+        .terminate(&caller, &id, None)
+        .await
+        .unwrap();
     let Some(RefundOutcome::Withdraw { amount, k1 }) = refund else {
         panic!("{refund:?}");
     };
     let bolt11 = h.gateway.invoice_string(amount);
-    assert_eq!(h.app.claim_withdraw(&k1, &bolt11).await.unwrap(), amount);
+    assert_eq!(
+        h.app.payouts().claim_withdraw(&k1, &bolt11).await.unwrap(),
+        amount
+    );
     let again = h.gateway.invoice_string(amount);
-    assert!(h.app.claim_withdraw(&k1, &again).await.is_err());
+    assert!(h.app.payouts().claim_withdraw(&k1, &again).await.is_err());
     assert_eq!(h.gateway.paid_msats(), amount.0);
 }
 
@@ -224,6 +235,7 @@ async fn a_top_up_invoice_is_offered_in_time_while_payment_checks_hang() {
     let (refunded, caller) = paid_and_running(&h, 100).await;
     h.gateway.then_pay(FakePayment::Pending);
     h.app
+        .sandboxes()
         .terminate(&caller, &refunded, Some("alice@wallet.example"))
         .await
         .unwrap();
@@ -253,7 +265,7 @@ async fn a_top_up_invoice_is_offered_in_time_while_payment_checks_hang() {
 async fn paid_and_running(h: &Harness, sats: u64) -> (String, Principal) {
     let (id, caller, hash) = lightning_sandbox(h, sats).await;
     h.gateway.settle(&hash);
-    h.app.settle_payment(&hash).await.unwrap();
+    h.app.invoices().settle_payment(&hash).await.unwrap();
     h.until_state(&id, SandboxState::Running).await;
     (id, caller)
 }
@@ -268,6 +280,7 @@ async fn a_pending_refund_is_reserved_followed_and_settled_once() {
     h.gateway.then_pay(FakePayment::Pending);
     let (_, refund) = h
         .app
+        .sandboxes()
         .terminate(&caller, &id, Some("alice@wallet.example"))
         .await
         .unwrap();
@@ -314,6 +327,7 @@ async fn an_unknown_outcome_is_released_only_on_a_definite_failure() {
     h.gateway.then_pay(FakePayment::Unreachable);
     let (_, refund) = h
         .app
+        .sandboxes()
         .terminate(&caller, &id, Some("alice@wallet.example"))
         .await
         .unwrap();
@@ -344,7 +358,7 @@ async fn an_unknown_outcome_is_released_only_on_a_definite_failure() {
 async fn refund_reserved_then_crashed(h: &Harness, invoice: &domain::lightning::Invoice) -> String {
     use domain::sandbox::{RefundTarget, SandboxCommand};
     let (id, caller) = paid_and_running(h, 100).await;
-    h.app.pause(&caller, &id).await.unwrap();
+    h.app.sandboxes().pause(&caller, &id).await.unwrap();
     h.sandboxes
         .execute(
             &id,
@@ -439,13 +453,23 @@ async fn a_refund_whose_payment_lands_minutes_late_is_settled_and_paid_once() {
 async fn an_invoice_about_to_expire_is_refused_before_any_reservation() {
     let h = Harness::new();
     let (id, caller) = paid_and_running(&h, 100).await;
-    let (_, refund) = h.app.terminate(&caller, &id, None).await.unwrap();
+    let (_, refund) = h
+        .app
+        .sandboxes()
+        .terminate(&caller, &id, None)
+        .await
+        .unwrap();
     let Some(RefundOutcome::Withdraw { amount, k1 }) = refund else {
         panic!("{refund:?}");
     };
     let bolt11 = h.gateway.invoice_string(amount);
     h.clock.advance_ms(600_000 - 5_000);
-    let refused = h.app.claim_withdraw(&k1, &bolt11).await.unwrap_err();
+    let refused = h
+        .app
+        .payouts()
+        .claim_withdraw(&k1, &bolt11)
+        .await
+        .unwrap_err();
     assert!(refused.to_string().contains("expire"), "{refused}");
     let sandbox = h.sandbox(&id).await;
     assert_eq!((sandbox.reserved, sandbox.refunded), (Msats(0), Msats(0)));
@@ -457,7 +481,12 @@ async fn an_invoice_about_to_expire_is_refused_before_any_reservation() {
 async fn a_withdraw_link_claimed_ten_times_at_once_pays_once() {
     let h = Harness::new();
     let (id, caller) = paid_and_running(&h, 100).await;
-    let (_, refund) = h.app.terminate(&caller, &id, None).await.unwrap();
+    let (_, refund) = h
+        .app
+        .sandboxes()
+        .terminate(&caller, &id, None)
+        .await
+        .unwrap();
     let Some(RefundOutcome::Withdraw { amount, k1 }) = refund else {
         panic!("{refund:?}");
     };
@@ -465,7 +494,7 @@ async fn a_withdraw_link_claimed_ten_times_at_once_pays_once() {
         let app = h.app.clone();
         let k1 = k1.clone();
         let bolt11 = h.gateway.invoice_string(amount);
-        tokio::spawn(async move { app.claim_withdraw(&k1, &bolt11).await })
+        tokio::spawn(async move { app.payouts().claim_withdraw(&k1, &bolt11).await })
     });
     let results = futures::future::join_all(claims).await;
     let paid = results.iter().filter(|r| matches!(r, Ok(Ok(_)))).count();
@@ -483,28 +512,34 @@ async fn a_payment_after_terminate_is_offered_through_the_link_already_held() {
     let (id, caller) = paid_and_running(&h, 100).await;
     let topup = h
         .app
+        .sandboxes()
         .extend_balance(&caller, &id, None, Some(50), None)
         .await
         .unwrap();
     let topup_hash = topup.pending_invoice.clone().unwrap().payment_hash;
-    let (_, refund) = h.app.terminate(&caller, &id, None).await.unwrap();
+    let (_, refund) = h
+        .app
+        .sandboxes()
+        .terminate(&caller, &id, None)
+        .await
+        .unwrap();
     let Some(RefundOutcome::Withdraw { amount, k1 }) = refund else {
         panic!("{refund:?}");
     };
     assert_eq!(amount, Msats(100_000));
 
     h.gateway.settle(&topup_hash);
-    h.app.settle_payment(&topup_hash).await.unwrap();
+    h.app.invoices().settle_payment(&topup_hash).await.unwrap();
     // (past the first retry's delay: nothing may replace the link meanwhile)
     tokio::time::sleep(std::time::Duration::from_millis(1_500)).await;
-    let (_, offered) = h.app.withdraw_offer(&k1).await.unwrap();
+    let (_, offered) = h.app.payouts().withdraw_offer(&k1).await.unwrap();
     assert_eq!(
         offered,
         Msats(150_000),
         "the link offers the late payment too"
     );
     let bolt11 = h.gateway.invoice_string(offered);
-    h.app.claim_withdraw(&k1, &bolt11).await.unwrap();
+    h.app.payouts().claim_withdraw(&k1, &bolt11).await.unwrap();
     let sandbox = h.sandbox(&id).await;
     assert_eq!(
         (sandbox.balance, sandbox.refunded),
@@ -520,7 +555,7 @@ async fn an_unpaid_sandbox_expires_with_its_invoice() {
     let h = Harness::new();
     let (id, _caller, hash) = lightning_sandbox(&h, 100).await;
     h.clock.advance_ms(700_000);
-    h.app.settle_payment(&hash).await.unwrap();
+    h.app.invoices().settle_payment(&hash).await.unwrap();
     let sandbox = h.sandbox(&id).await;
     assert_eq!(sandbox.state, SandboxState::Expired, "{sandbox:?}");
     assert!(sandbox.pending_invoice.is_none());
@@ -538,17 +573,18 @@ async fn unpaid_sandboxes_are_capped_per_client_and_in_all() {
     let create = |client: &'static str| {
         let app = h.app.clone();
         async move {
-            app.create_sandbox(
-                &Principal::Anonymous,
-                CreateSandbox {
-                    tier: "nano".into(),
-                    billing_method: Some("lightning".into()),
-                    prepaid_sats: Some(10),
-                    client: Some(client.into()),
-                    ..CreateSandbox::default()
-                },
-            )
-            .await
+            app.sandboxes()
+                .create_sandbox(
+                    &Principal::Anonymous,
+                    CreateSandbox {
+                        tier: "nano".into(),
+                        billing_method: Some("lightning".into()),
+                        prepaid_sats: Some(10),
+                        client: Some(client.into()),
+                        ..CreateSandbox::default()
+                    },
+                )
+                .await
         }
     };
     for _ in 0..3 {
@@ -573,17 +609,29 @@ async fn a_failed_lightning_sandbox_shows_its_withdraw_link_and_refunds() {
     h.app.reconcile().await.unwrap();
     tokio::time::sleep(std::time::Duration::from_millis(2_500)).await;
     assert_eq!(h.sandbox(&id).await.state, SandboxState::Failed);
-    let status = h.app.present(h.app.sandbox(&caller, &id).unwrap());
+    let status = h
+        .app
+        .queries()
+        .present(h.app.queries().sandbox(&caller, &id).unwrap());
     let shown = status.withdraw.clone().expect("the status shows the link");
     assert_eq!(shown.amount, Msats(100_000));
-    let (_, refund) = h.app.terminate(&caller, &id, None).await.unwrap();
+    let (_, refund) = h
+        .app
+        .sandboxes()
+        .terminate(&caller, &id, None)
+        .await
+        .unwrap();
     let Some(RefundOutcome::Withdraw { amount, k1 }) = refund else {
         panic!("{refund:?}");
     };
     assert_eq!(amount, Msats(100_000));
-    assert_eq!(h.app.withdraw_url(&k1), shown.url, "one link, shown twice");
+    assert_eq!(
+        h.app.payouts().withdraw_url(&k1),
+        shown.url,
+        "one link, shown twice"
+    );
     let bolt11 = h.gateway.invoice_string(amount);
-    h.app.claim_withdraw(&k1, &bolt11).await.unwrap();
+    h.app.payouts().claim_withdraw(&k1, &bolt11).await.unwrap();
     let sandbox = h.sandbox(&id).await;
     assert_eq!(
         (sandbox.balance, sandbox.refunded),
@@ -591,13 +639,18 @@ async fn a_failed_lightning_sandbox_shows_its_withdraw_link_and_refunds() {
     );
     assert!(
         h.app
-            .present(h.app.sandbox(&caller, &id).unwrap())
+            .queries()
+            .present(h.app.queries().sandbox(&caller, &id).unwrap())
             .withdraw
             .is_none(),
         "claimed"
     );
     assert!(
-        h.app.terminate(&caller, &id, None).await.is_err(),
+        h.app
+            .sandboxes()
+            .terminate(&caller, &id, None)
+            .await
+            .is_err(),
         "nothing left: 410"
     );
 }
@@ -611,10 +664,13 @@ async fn a_long_paused_lightning_sandbox_ends_with_a_link_in_its_status() {
         ..crate::AppConfig::default()
     });
     let (id, caller) = paid_and_running(&h, 100).await;
-    h.app.pause(&caller, &id).await.unwrap();
+    h.app.sandboxes().pause(&caller, &id).await.unwrap();
     h.clock.advance_ms(3_601_000);
     assert_eq!(h.app.end_long_paused().await, 1);
-    let status = h.app.present(h.app.sandbox(&caller, &id).unwrap());
+    let status = h
+        .app
+        .queries()
+        .present(h.app.queries().sandbox(&caller, &id).unwrap());
     assert_eq!(status.state, SandboxState::Terminated);
     let link = status.withdraw.clone().expect("a link to claim the sats");
     assert_eq!(link.amount, whole_sats_of(h.sandbox(&id).await.balance));
@@ -640,7 +696,7 @@ async fn a_paid_sandbox_waits_for_room_then_starts_or_is_refunded() {
     let (first, first_caller) = paid_and_running(&h, 100).await;
     for hash in [&hash, &late_hash] {
         h.gateway.settle(hash);
-        h.app.settle_payment(hash).await.unwrap();
+        h.app.invoices().settle_payment(hash).await.unwrap();
         h.clock.advance_ms(1);
     }
     assert_eq!(h.sandbox(&waiting).await.state, SandboxState::Queued);
@@ -648,7 +704,11 @@ async fn a_paid_sandbox_waits_for_room_then_starts_or_is_refunded() {
     assert_eq!(h.runtime.count(), 1, "no container beyond the limit");
     assert_eq!(h.app.start_queued().await, 0, "still no room");
 
-    h.app.terminate(&first_caller, &first, None).await.unwrap();
+    h.app
+        .sandboxes()
+        .terminate(&first_caller, &first, None)
+        .await
+        .unwrap();
     assert_eq!(
         h.app.start_queued().await,
         1,
@@ -665,7 +725,10 @@ async fn a_paid_sandbox_waits_for_room_then_starts_or_is_refunded() {
 
     h.clock.advance_ms(601_000);
     h.app.start_queued().await;
-    let ended = h.app.present(h.app.sandbox(&late_caller, &late).unwrap());
+    let ended = h
+        .app
+        .queries()
+        .present(h.app.queries().sandbox(&late_caller, &late).unwrap());
     assert_eq!(ended.state, SandboxState::Terminated);
     assert_eq!(
         ended.withdraw.clone().map(|l| l.amount),

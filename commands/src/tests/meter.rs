@@ -40,6 +40,7 @@ async fn charges_each_interval_then_pauses_at_zero_and_resumes_after_a_top_up() 
     assert_eq!(h.sandbox(&id).await.charged, Msats(10_000));
 
     h.app
+        .sandboxes()
         .extend_balance(&owner, &id, Some(1), None, None)
         .await
         .unwrap();

@@ -21,6 +21,7 @@ async fn the_policy_is_recorded_and_reaches_the_runtime() {
     let owner = h.account(100).await;
     let (view, _) = h
         .app
+        .sandboxes()
         .create_sandbox(
             &owner,
             request(NetworkRequest {
@@ -41,6 +42,7 @@ async fn the_policy_is_recorded_and_reaches_the_runtime() {
     );
     assert_eq!(
         h.app
+            .queries()
             .read_model()
             .sandbox(&view.sandbox_id)
             .unwrap()
@@ -72,13 +74,14 @@ async fn a_bad_policy_is_refused_before_any_credit_moves() {
     ] {
         let refused = h
             .app
+            .sandboxes()
             .create_sandbox(&owner, request(bad))
             .await
             .unwrap_err();
         assert_eq!(refused.code(), ErrorCode::InvalidNetworkPolicy, "{refused}");
     }
     assert_eq!(
-        h.app.account(&owner).unwrap().balance,
+        h.app.queries().account(&owner).unwrap().balance,
         domain::Msats::from_cents(100).unwrap()
     );
 }

@@ -14,12 +14,14 @@ async fn running_commands_end_cancelled_before_the_rest_is_killed() {
     let id = h.running_sandbox(&owner, "nano", 10).await;
     let daemon = h
         .app
+        .executions()
         .exec_and_wait(&owner, &id, FAKE_DAEMON, None, None, Default::default())
         .await
         .unwrap();
     assert_eq!(daemon.execution.status, ExecutionStatus::Completed);
     let running = h
         .app
+        .executions()
         .exec(
             &owner,
             &id,
@@ -31,7 +33,12 @@ async fn running_commands_end_cancelled_before_the_rest_is_killed() {
         .await
         .unwrap();
 
-    let stopped = h.app.kill_processes(&owner, &id).await.unwrap();
+    let stopped = h
+        .app
+        .executions()
+        .kill_processes(&owner, &id)
+        .await
+        .unwrap();
     assert_eq!(
         stopped.cancelled,
         std::slice::from_ref(&running.execution_id)
@@ -52,6 +59,7 @@ async fn running_commands_end_cancelled_before_the_rest_is_killed() {
 
     let next = h
         .app
+        .executions()
         .exec_and_wait(&owner, &id, "echo next", None, None, Default::default())
         .await
         .unwrap();
@@ -67,7 +75,7 @@ async fn a_paused_sandbox_is_refused_and_another_tenants_is_not_found() {
     let stranger = h.account(100).await;
     let id = h.running_sandbox(&owner, "nano", 10).await;
 
-    let hidden = h.app.kill_processes(&stranger, &id).await;
+    let hidden = h.app.executions().kill_processes(&stranger, &id).await;
     assert!(
         matches!(
             &hidden,
@@ -78,8 +86,8 @@ async fn a_paused_sandbox_is_refused_and_another_tenants_is_not_found() {
         ),
         "{hidden:?}"
     );
-    h.app.pause(&owner, &id).await.unwrap();
-    let refused = h.app.kill_processes(&owner, &id).await;
+    h.app.sandboxes().pause(&owner, &id).await.unwrap();
+    let refused = h.app.executions().kill_processes(&owner, &id).await;
     assert!(
         matches!(
             &refused,

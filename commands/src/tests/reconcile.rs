@@ -27,7 +27,7 @@ async fn strays_go_and_vanished_containers_fail_their_sandbox() {
     assert_eq!(h.runtime.count(), 1);
     // The failed sandbox's 10 cents are back on the account.
     assert_eq!(
-        h.app.account(&owner).unwrap().balance,
+        h.app.queries().account(&owner).unwrap().balance,
         Msats::from_cents(90).unwrap()
     );
 }
@@ -37,7 +37,7 @@ async fn a_paused_sandbox_whose_container_runs_is_paused_again() {
     let h = Harness::new();
     let owner = h.account(100).await;
     let id = h.running_sandbox(&owner, "nano", 10).await;
-    h.app.pause(&owner, &id).await.unwrap();
+    h.app.sandboxes().pause(&owner, &id).await.unwrap();
     h.app
         .runtime
         .resume(&FakeRuntime::container_of(&id))
@@ -54,6 +54,7 @@ async fn creating_sandboxes_are_provisioned_and_an_existing_container_adopted() 
     // A process recorded the create and died before provisioning it...
     let (view, _) = h
         .app
+        .sandboxes()
         .create_sandbox(
             &owner,
             crate::CreateSandbox {
@@ -165,7 +166,11 @@ async fn a_container_killed_by_a_terminate_is_not_taken_for_a_death() {
     let id = h.running_sandbox(&owner, "nano", 10).await;
     h.runtime.force_status(&id, ContainerStatus::Stopped);
     assert_eq!(h.app.watch_containers().await.unwrap(), 1);
-    h.app.terminate(&owner, &id, None).await.unwrap();
+    h.app
+        .sandboxes()
+        .terminate(&owner, &id, None)
+        .await
+        .unwrap();
     tokio::time::sleep(std::time::Duration::from_millis(2_500)).await;
     assert_eq!(h.sandbox(&id).await.state, SandboxState::Terminated);
 }

@@ -11,20 +11,34 @@ async fn a_ticket_opens_one_shell_of_its_sandbox_within_a_minute() {
     let id = h.running_sandbox(&owner, "nano", 10).await;
     let other = h.running_sandbox(&owner, "nano", 10).await;
 
-    let ticket = h.app.shell_ticket(&owner, &id).await.unwrap();
+    let ticket = h.app.sandboxes().shell_ticket(&owner, &id).await.unwrap();
     assert!(
-        h.app.redeem_shell_ticket(&other, &ticket).await.is_err(),
+        h.app
+            .sandboxes()
+            .redeem_shell_ticket(&other, &ticket)
+            .await
+            .is_err(),
         "bound to its sandbox"
     );
     let forged = ticket.replacen("sst_", "sst_00", 1);
     assert!(
-        h.app.redeem_shell_ticket(&id, &forged).await.is_err(),
+        h.app
+            .sandboxes()
+            .redeem_shell_ticket(&id, &forged)
+            .await
+            .is_err(),
         "signed"
     );
-    let redeemed = h.app.redeem_shell_ticket(&id, &ticket).await.unwrap();
+    let redeemed = h
+        .app
+        .sandboxes()
+        .redeem_shell_ticket(&id, &ticket)
+        .await
+        .unwrap();
     assert_eq!(redeemed.principal, owner);
     let shell = h
         .app
+        .sandboxes()
         .open_shell(
             &redeemed.principal,
             &id,
@@ -35,6 +49,7 @@ async fn a_ticket_opens_one_shell_of_its_sandbox_within_a_minute() {
         .unwrap();
     let again = h
         .app
+        .sandboxes()
         .open_shell(
             &redeemed.principal,
             &id,
@@ -44,18 +59,27 @@ async fn a_ticket_opens_one_shell_of_its_sandbox_within_a_minute() {
         .await;
     assert!(again.is_err(), "single use");
     h.app
+        .sandboxes()
         .close_shell(&id, &shell.shell_id, &shell.container, (3, 5), "done")
         .await;
 
-    let late = h.app.shell_ticket(&owner, &id).await.unwrap();
+    let late = h.app.sandboxes().shell_ticket(&owner, &id).await.unwrap();
     h.clock.advance_ms(61_000);
     assert!(
-        h.app.redeem_shell_ticket(&id, &late).await.is_err(),
+        h.app
+            .sandboxes()
+            .redeem_shell_ticket(&id, &late)
+            .await
+            .is_err(),
         "expired"
     );
     let stranger = h.account(10).await;
     assert!(
-        h.app.shell_ticket(&stranger, &id).await.is_err(),
+        h.app
+            .sandboxes()
+            .shell_ticket(&stranger, &id)
+            .await
+            .is_err(),
         "only its owner"
     );
 }
@@ -85,7 +109,7 @@ async fn the_billing_watch_tells_each_notice_once_and_closes_when_billing_stops(
         "{again:?}"
     );
 
-    h.app.pause(&owner, &id).await.unwrap();
+    h.app.sandboxes().pause(&owner, &id).await.unwrap();
     let paused = watch.look(&h.app);
     assert!(paused.notices.is_empty(), "{paused:?}");
     assert_eq!(
@@ -93,7 +117,7 @@ async fn the_billing_watch_tells_each_notice_once_and_closes_when_billing_stops(
         Some("the sandbox was paused; resume it and open a new shell")
     );
 
-    h.app.resume(&owner, &id).await.unwrap();
+    h.app.sandboxes().resume(&owner, &id).await.unwrap();
     let mut watch = ShellBillingWatch::new(&id);
     h.clock.advance_ms(25_000);
     h.app.meter_tick().await;
@@ -102,7 +126,11 @@ async fn the_billing_watch_tells_each_notice_once_and_closes_when_billing_stops(
     assert_eq!(told, [ShellNotice::OutOfBalance]);
     assert_eq!(dry.close.as_deref(), Some("out of balance"));
 
-    h.app.terminate(&owner, &id, None).await.unwrap();
+    h.app
+        .sandboxes()
+        .terminate(&owner, &id, None)
+        .await
+        .unwrap();
     let ended = ShellBillingWatch::new(&id).look(&h.app);
     assert_eq!(ended.close.as_deref(), Some("the sandbox is terminated"));
 }
