@@ -23,6 +23,7 @@ use axum::extract::{ConnectInfo, Request, State, WebSocketUpgrade};
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use commands::{Principal, SandboxStatus};
+use domain::ids::{ExecutionId, SandboxId};
 use domain::sandbox::SandboxState;
 use domain::Tier;
 use futures::Stream;
@@ -179,7 +180,7 @@ impl GqlExecution {
             .executions()
             .poll_execution(
                 principal(ctx),
-                &self.execution_id,
+                &ExecutionId::recorded(self.execution_id.as_str()),
                 None,
                 std::time::Duration::ZERO,
             )
@@ -201,7 +202,7 @@ impl GqlSandbox {
         Ok(state(ctx)?
             .app
             .queries()
-            .sandbox_timeline(principal(ctx), &self.id)
+            .sandbox_timeline(principal(ctx), &SandboxId::recorded(self.id.as_str()))
             .map_err(graphql_error)?
             .into_iter()
             .map(GqlEvent::from)
@@ -212,7 +213,7 @@ impl GqlSandbox {
         let (_, entries) = state(ctx)?
             .app
             .queries()
-            .ledger(principal(ctx), &self.id)
+            .ledger(principal(ctx), &SandboxId::recorded(self.id.as_str()))
             .map_err(graphql_error)?;
         Ok(entries
             .into_iter()
@@ -237,7 +238,7 @@ impl GqlSandbox {
         Ok(state(ctx)?
             .app
             .queries()
-            .sandbox_executions(principal(ctx), &self.id)
+            .sandbox_executions(principal(ctx), &SandboxId::recorded(self.id.as_str()))
             .map_err(graphql_error)?
             .into_iter()
             .map(|e| GqlExecution {
@@ -363,9 +364,9 @@ impl QueryRoot {
     ) -> async_graphql::Result<Option<GqlSandbox>> {
         let app = &state(ctx)?.app;
         // A malformed id names no sandbox, as an unknown one.
-        if domain::ids::SandboxId::parse(&id).is_err() {
+        let Ok(id) = SandboxId::parse(&id) else {
             return Ok(None);
-        }
+        };
         Ok(app
             .queries()
             .sandbox(principal(ctx), &id)
@@ -444,7 +445,10 @@ impl SubscriptionRoot {
                             {
                                 continue;
                             }
-                            if app.queries().may_see_sandbox(&caller, &entry.sandbox_id) {
+                            if app.queries().may_see_sandbox(
+                                &caller,
+                                &SandboxId::recorded(entry.sandbox_id.as_str()),
+                            ) {
                                 return Some((GqlEvent::from(entry), receiver));
                             }
                         }

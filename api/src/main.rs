@@ -143,6 +143,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     credits_cents,
                 },
         } => {
+            let account_id = domain::ids::AccountId::parse(&account_id)?;
             let app = application(&store).await?;
             let account = app
                 .billing()

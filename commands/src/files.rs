@@ -5,6 +5,7 @@ use crate::aggregates::{running_container_of, SandboxStore};
 use crate::auth::Principal;
 use crate::config::AppConfig;
 use crate::error::AppError;
+use domain::ids::SandboxId;
 use domain::ports::{resolve_sandbox_path, FileEntry, SharedRuntime};
 use std::sync::Arc;
 
@@ -49,7 +50,7 @@ impl Files {
     pub async fn write_file(
         &self,
         principal: &Principal,
-        sandbox_id: &str,
+        sandbox_id: &SandboxId,
         path: &str,
         bytes: Vec<u8>,
         create_dirs: bool,
@@ -80,7 +81,7 @@ impl Files {
     pub async fn read_file(
         &self,
         principal: &Principal,
-        sandbox_id: &str,
+        sandbox_id: &SandboxId,
         path: &str,
         max_bytes: Option<u64>,
     ) -> Result<FileRead, AppError> {
@@ -120,7 +121,7 @@ impl Files {
     pub async fn list_files(
         &self,
         principal: &Principal,
-        sandbox_id: &str,
+        sandbox_id: &SandboxId,
         path: &str,
         recursive: bool,
         max_depth: Option<u32>,

@@ -36,6 +36,13 @@ macro_rules! uuid_id {
                 }
             }
 
+            /// An id the server made and recorded itself (read back from
+            /// its views or events): not a caller's text, so not parsed
+            /// again. What a caller sends goes through `parse`.
+            pub fn recorded(id: impl Into<String>) -> $name {
+                $name(id.into())
+            }
+
             pub fn as_str(&self) -> &str {
                 &self.0
             }

@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used)]
 
 use adapters::store::StoreLocation;
-use domain::ports::EventLogReader;
+use domain::ports::{EventLogError, EventLogReader};
 use serde_json::json;
 use sqlx::Connection;
 use std::path::Path;
@@ -137,6 +137,31 @@ async fn the_auditor_passes_a_clean_sqlite_store_and_catches_tampering() {
         assert!(!report.passed(), "{name} went unnoticed");
         assert_names(&serde_json::to_value(&report).unwrap(), &id);
     }
+    // A payload that is no longer JSON is damage the reader reports, naming
+    // the event, never an empty event an audit could pass over.
+    let copy = sqlite_copy(&db, "garbled.db").await;
+    tamper_sqlite(
+        &copy,
+        &format!("UPDATE events SET payload = '{{\"UsageCharged\": ' WHERE rowid = ({charge})"),
+    )
+    .await;
+    let garbled = StoreLocation::Sqlite(copy.into()).log().read_all().await;
+    match garbled {
+        Err(EventLogError::Corrupt {
+            aggregate_id,
+            reason,
+            ..
+        }) => assert!(aggregate_id == id && !reason.is_empty(), "{reason}"),
+        other => panic!("a garbled payload read as {other:?}"),
+    }
+    let missing = StoreLocation::Sqlite(data_dir.join("absent.db"))
+        .log()
+        .read_all()
+        .await;
+    assert!(
+        matches!(missing, Err(EventLogError::Missing(ref path)) if path.ends_with("absent.db")),
+        "{missing:?}"
+    );
     // The command line says so with its exit status, naming the stream.
     let tampered_dir = temp_dir("sockt-audit");
     std::fs::copy(data_dir.join("edited.db"), tampered_dir.join("events.db")).unwrap();

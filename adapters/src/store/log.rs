@@ -21,51 +21,64 @@ impl StoreLocation {
 type Row = (String, String, i64, String, String, String, String);
 
 impl StoreLog {
-    async fn rows(&self) -> anyhow::Result<Vec<Row>> {
+    async fn rows(&self) -> Result<Vec<Row>, EventLogError> {
         if let StoreLocation::Sqlite(path) = &self.location {
             if !path.exists() {
-                anyhow::bail!("no event store at {}", path.display());
+                return Err(EventLogError::Missing(path.display().to_string()));
             }
         }
-        Ok(match self.location.connect_read_only().await? {
+        let unreadable = |e: &dyn std::fmt::Display| EventLogError::Unreadable(format!("{e:#}"));
+        let pool = self
+            .location
+            .connect_read_only()
+            .await
+            .map_err(|e| unreadable(&e))?;
+        let rows = match pool {
             Pool::Sqlite(pool) => sqlx::query_as("SELECT aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata FROM events")
                 .fetch_all(&pool)
-                .await?,
+                .await,
             Pool::Postgres(pool) => sqlx::query_as("SELECT aggregate_type, aggregate_id, sequence, event_type, event_version, payload::text, metadata::text FROM events")
                 .fetch_all(&pool)
-                .await?,
-        })
+                .await,
+        };
+        rows.map_err(|e| unreadable(&e))
     }
+}
+
+/// One row as the event it stores; a row whose JSON does not parse is
+/// damage, reported, never read as an empty event.
+fn stored_event(row: Row) -> Result<StoredEvent, EventLogError> {
+    let (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata) =
+        row;
+    let json = |text: &str| {
+        serde_json::from_str(text).map_err(|e| EventLogError::Corrupt {
+            aggregate_type: aggregate_type.clone(),
+            aggregate_id: aggregate_id.clone(),
+            sequence,
+            reason: e.to_string(),
+        })
+    };
+    let payload = json(&payload)?;
+    let metadata = json(&metadata)?;
+    Ok(StoredEvent {
+        sequence: usize::try_from(sequence).map_err(|_| EventLogError::Corrupt {
+            aggregate_type: aggregate_type.clone(),
+            aggregate_id: aggregate_id.clone(),
+            sequence,
+            reason: "a negative sequence".into(),
+        })?,
+        aggregate_type,
+        aggregate_id,
+        event_type,
+        event_version,
+        payload,
+        metadata,
+    })
 }
 
 #[async_trait]
 impl EventLogReader for StoreLog {
     async fn read_all(&self) -> Result<Vec<StoredEvent>, EventLogError> {
-        let rows = self
-            .rows()
-            .await
-            .map_err(|e| EventLogError(format!("{e:#}")))?;
-        Ok(rows
-            .into_iter()
-            .map(
-                |(
-                    aggregate_type,
-                    aggregate_id,
-                    sequence,
-                    event_type,
-                    event_version,
-                    payload,
-                    metadata,
-                )| StoredEvent {
-                    aggregate_type,
-                    aggregate_id,
-                    sequence: usize::try_from(sequence).unwrap_or(usize::MAX),
-                    event_type,
-                    event_version,
-                    payload: serde_json::from_str(&payload).unwrap_or(serde_json::Value::Null),
-                    metadata: serde_json::from_str(&metadata).unwrap_or(serde_json::Value::Null),
-                },
-            )
-            .collect())
+        self.rows().await?.into_iter().map(stored_event).collect()
     }
 }

@@ -8,6 +8,7 @@ use crate::presentation::wire;
 use crate::state::AppState;
 use axum::http::request::Parts;
 use commands::{AppError, CreateSandbox, DefaultBilling, Principal};
+use domain::ids::SandboxId;
 use domain::sandbox::{BillingMethod, SandboxState};
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::tool::Extension;
@@ -228,7 +229,8 @@ impl SocktMcp {
 
     /// The sandbox's current view (for billing notices and error hints).
     fn view(&self, principal: &Principal, sandbox_id: &str) -> Option<projections::SandboxView> {
-        self.state.app.queries().sandbox(principal, sandbox_id).ok()
+        let id = SandboxId::parse(sandbox_id).ok()?;
+        self.state.app.queries().sandbox(principal, &id).ok()
     }
 
     fn status_json(&self, view: projections::SandboxView, token: Option<&str>) -> Value {
@@ -253,18 +255,19 @@ impl SocktMcp {
         tool: F,
     ) -> ToolResult
     where
-        F: FnOnce(Principal) -> Fut,
+        F: FnOnce(Principal, SandboxId) -> Fut,
         Fut: std::future::Future<Output = Result<Value, AppError>>,
     {
         // A malformed id is answered as an unknown one, before anything runs.
-        if let Err(e) = crate::presentation::ids::parse::<domain::ids::SandboxId>(sandbox_id) {
-            return Ok(self.failure(e, None, None));
-        }
+        let id = match crate::presentation::ids::parse::<SandboxId>(sandbox_id) {
+            Ok(id) => id,
+            Err(e) => return Ok(self.failure(e, None, None)),
+        };
         let principal = match self.principal_for(parts, sandbox_id, token).await {
             Ok(principal) => principal,
             Err(e) => return Ok(self.failure(e, None, None)),
         };
-        match tool(principal.clone()).await {
+        match tool(principal.clone(), id).await {
             Ok(answer) => Ok(render::ok(answer)),
             Err(e) => Ok(self.failure(e, Some(&principal), Some(sandbox_id))),
         }
@@ -345,22 +348,22 @@ impl SocktMcp {
         Parameters(p): Parameters<ExecParams>,
     ) -> ToolResult {
         let p = &p;
-        self.on_sandbox(&parts, &p.sandbox_id, p.sandbox_token.as_deref(), |principal| async move {
+        self.on_sandbox(&parts, &p.sandbox_id, p.sandbox_token.as_deref(), |principal, id| async move {
             let options = commands::ExecOptions {
                 env: domain::env::EnvVars::new(p.env.clone().unwrap_or_default()).map_err(AppError::invalid)?,
                 stdin: false,
             };
             if p.background == Some(true) {
                 let timeout_ms = p.timeout_ms.unwrap_or_else(|| self.state.app.executions().background_timeout_ms());
-                let started = self.state.app.executions().exec(&principal, &p.sandbox_id, &p.command, p.working_dir.as_deref(), Some(timeout_ms), options).await?;
+                let started = self.state.app.executions().exec(&principal, &id, &p.command, p.working_dir.as_deref(), Some(timeout_ms), options).await?;
                 return Ok(json!({
                     "execution_id": started.execution_id,
                     "status": started.status.as_str(),
                     "timeout_ms": started.timeout_ms,
-                    "note": follow_note(&self.state.public_url, &p.sandbox_id, &started.execution_id),
+                    "note": follow_note(&self.state.public_url, &id, &started.execution_id),
                 }));
             }
-            let poll = self.state.app.executions().exec_and_wait(&principal, &p.sandbox_id, &p.command, p.working_dir.as_deref(), p.timeout_ms, options).await?;
+            let poll = self.state.app.executions().exec_and_wait(&principal, &id, &p.command, p.working_dir.as_deref(), p.timeout_ms, options).await?;
             let (stdout, out_cut) = fit(&poll.output.text_of("stdout"), TEXT_LIMIT);
             let (stderr, err_cut) = fit(&poll.output.text_of("stderr"), TEXT_LIMIT);
             let mut answer = json!({
@@ -383,7 +386,7 @@ impl SocktMcp {
             if poll.execution.duration_ms.unwrap_or(0) >= LONG_COMMAND_MS || poll.execution.exit_code == Some(124) {
                 answer["follow"] = json!(format!(
                     "long commands can run in the background: call sandbox_exec with background: true, then {}",
-                    follow_note(&self.state.public_url, &p.sandbox_id, &poll.execution.execution_id)
+                    follow_note(&self.state.public_url, &id, &poll.execution.execution_id)
                 ));
             }
             if poll.sandbox.billing == BillingMethod::Lightning {
@@ -407,7 +410,7 @@ impl SocktMcp {
             &parts,
             &p.sandbox_id,
             p.sandbox_token.as_deref(),
-            |principal| async move {
+            |principal, id| async move {
                 let bytes =
                     encoding_named(p.encoding.as_deref())?.decode(p.content.clone(), "content")?;
                 let (path, size) = self
@@ -416,7 +419,7 @@ impl SocktMcp {
                     .files()
                     .write_file(
                         &principal,
-                        &p.sandbox_id,
+                        &id,
                         &p.path,
                         bytes,
                         p.create_dirs.unwrap_or(true),
@@ -437,9 +440,9 @@ impl SocktMcp {
         Parameters(p): Parameters<ReadParams>,
     ) -> ToolResult {
         let p = &p;
-        self.on_sandbox(&parts, &p.sandbox_id, p.sandbox_token.as_deref(), |principal| async move {
+        self.on_sandbox(&parts, &p.sandbox_id, p.sandbox_token.as_deref(), |principal, id| async move {
             let encoding = encoding_named(p.encoding.as_deref())?;
-            let file = self.state.app.files().read_file(&principal, &p.sandbox_id, &p.path, Some(p.max_bytes.unwrap_or(READ_DEFAULT))).await?;
+            let file = self.state.app.files().read_file(&principal, &id, &p.path, Some(p.max_bytes.unwrap_or(READ_DEFAULT))).await?;
             let mut answer = json!({ "path": file.path, "size": file.size, "truncated": file.truncated });
             match encoding {
                 Encoding::Base64 => answer["content_b64"] = json!(encode_base64(&file.bytes)),
@@ -465,9 +468,9 @@ impl SocktMcp {
         Parameters(p): Parameters<ListParams>,
     ) -> ToolResult {
         let p = &p;
-        self.on_sandbox(&parts, &p.sandbox_id, p.sandbox_token.as_deref(), |principal| async move {
+        self.on_sandbox(&parts, &p.sandbox_id, p.sandbox_token.as_deref(), |principal, id| async move {
             let path = p.path.as_deref().unwrap_or(".");
-            let (path, entries) = self.state.app.files().list_files(&principal, &p.sandbox_id, path, p.recursive.unwrap_or(false), p.max_depth).await?;
+            let (path, entries) = self.state.app.files().list_files(&principal, &id, path, p.recursive.unwrap_or(false), p.max_depth).await?;
             let total = entries.len();
             let shown: Vec<Value> = entries
                 .into_iter()
@@ -496,14 +499,8 @@ impl SocktMcp {
             &parts,
             &p.sandbox_id,
             p.sandbox_token.as_deref(),
-            |principal| async move {
-                Ok(self.status_json(
-                    self.state
-                        .app
-                        .queries()
-                        .sandbox(&principal, &p.sandbox_id)?,
-                    None,
-                ))
+            |principal, id| async move {
+                Ok(self.status_json(self.state.app.queries().sandbox(&principal, &id)?, None))
             },
         )
         .await
@@ -522,13 +519,9 @@ impl SocktMcp {
             &parts,
             &p.sandbox_id,
             p.sandbox_token.as_deref(),
-            |principal| async move {
+            |principal, id| async move {
                 Ok(self.status_json(
-                    self.state
-                        .app
-                        .sandboxes()
-                        .pause(&principal, &p.sandbox_id)
-                        .await?,
+                    self.state.app.sandboxes().pause(&principal, &id).await?,
                     None,
                 ))
             },
@@ -547,13 +540,9 @@ impl SocktMcp {
             &parts,
             &p.sandbox_id,
             p.sandbox_token.as_deref(),
-            |principal| async move {
+            |principal, id| async move {
                 Ok(self.status_json(
-                    self.state
-                        .app
-                        .sandboxes()
-                        .resume(&principal, &p.sandbox_id)
-                        .await?,
+                    self.state.app.sandboxes().resume(&principal, &id).await?,
                     None,
                 ))
             },
@@ -574,14 +563,14 @@ impl SocktMcp {
             &parts,
             &p.sandbox_id,
             p.sandbox_token.as_deref(),
-            |principal| async move {
+            |principal, id| async move {
                 let stopped = self
                     .state
                     .app
                     .executions()
-                    .kill_processes(&principal, &p.sandbox_id)
+                    .kill_processes(&principal, &id)
                     .await?;
-                Ok(wire::processes_killed(&p.sandbox_id, &stopped))
+                Ok(wire::processes_killed(&id, &stopped))
             },
         )
         .await
@@ -596,8 +585,8 @@ impl SocktMcp {
         Parameters(p): Parameters<TerminateParams>,
     ) -> ToolResult {
         let p = &p;
-        self.on_sandbox(&parts, &p.sandbox_id, p.sandbox_token.as_deref(), |principal| async move {
-            let (view, refund) = self.state.app.sandboxes().terminate(&principal, &p.sandbox_id, p.lightning_address.as_deref()).await?;
+        self.on_sandbox(&parts, &p.sandbox_id, p.sandbox_token.as_deref(), |principal, id| async move {
+            let (view, refund) = self.state.app.sandboxes().terminate(&principal, &id, p.lightning_address.as_deref()).await?;
             let refund = crate::presentation::refunds::terminate_refund_json(&self.state, refund, view.refunded);
             Ok(json!({ "sandbox_id": view.sandbox_id, "status": view.state.as_str(), "terminated": true, "consumed_msats": view.charged.0, "refund": refund }))
         })
@@ -618,20 +607,14 @@ impl SocktMcp {
             &parts,
             &p.sandbox_id,
             p.sandbox_token.as_deref(),
-            |principal| async move {
+            |principal, id| async move {
                 // The account's key of the Authorization header pays credits.
                 let payer = self.header_principal(parts_ref).await.ok();
                 Ok(self.status_json(
                     self.state
                         .app
                         .sandboxes()
-                        .extend_balance(
-                            &principal,
-                            &p.sandbox_id,
-                            p.credits_cents,
-                            p.sats,
-                            payer.as_ref(),
-                        )
+                        .extend_balance(&principal, &id, p.credits_cents, p.sats, payer.as_ref())
                         .await?,
                     None,
                 ))

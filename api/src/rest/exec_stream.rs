@@ -52,7 +52,7 @@ pub async fn stream(
         Some(Reader {
             state,
             caller,
-            execution_id: id.to_string(),
+            execution_id: id,
             offset,
             gap_told: false,
         }),
@@ -72,7 +72,7 @@ pub async fn stream(
 struct Reader {
     state: AppState,
     caller: Principal,
-    execution_id: String,
+    execution_id: ExecutionId,
     offset: usize,
     gap_told: bool,
 }

@@ -73,7 +73,7 @@ pub async fn start(
             .executions()
             .wait_as_asked(
                 &caller,
-                &execution.execution_id,
+                &ExecutionId::recorded(execution.execution_id.as_str()),
                 Duration::from_millis(wait_ms),
             )
             .await?;

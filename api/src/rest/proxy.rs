@@ -21,6 +21,7 @@ use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use commands::{AppError, ErrorCode, ProxyAccess};
+use domain::ids::SandboxId;
 use std::time::Duration;
 
 /// Header carrying a preview token.
@@ -155,6 +156,8 @@ async fn proxied(
     port: u16,
     request: Request,
 ) -> ApiResult<Response> {
+    // An origin that names no well-formed id names no sandbox.
+    let sandbox_id = SandboxId::parse(&sandbox_id).map_err(|_| AppError::sandbox_not_found())?;
     if let Some(page) = request.uri().path().strip_prefix(LOGIN_PREFIX) {
         let page = page.to_string();
         return preview_login(state, &sandbox_id, port, &page, request).await;
@@ -217,7 +220,7 @@ const LOGIN_SCRIPT: &str = "const t=decodeURIComponent(location.hash.slice(1));h
 /// POST of the token in the header, answered with the origin's cookie.
 async fn preview_login(
     state: &AppState,
-    sandbox_id: &str,
+    sandbox_id: &SandboxId,
     port: u16,
     page: &str,
     request: Request,

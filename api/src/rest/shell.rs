@@ -122,7 +122,7 @@ pub async fn shell(
                     .await;
             });
         })
-        .on_upgrade(move |socket| serve(state, id.to_string(), open, socket)))
+        .on_upgrade(move |socket| serve(state, id, open, socket)))
 }
 
 fn frame(kind: &str, data: &str) -> Message {
@@ -160,7 +160,7 @@ fn billing_frame(notice: ShellNotice, status: &commands::SandboxStatus) -> Messa
 }
 
 /// Connect the client and the shell until either ends.
-async fn serve(state: AppState, sandbox_id: String, open: OpenShell, socket: WebSocket) {
+async fn serve(state: AppState, sandbox_id: SandboxId, open: OpenShell, socket: WebSocket) {
     let OpenShell {
         shell_id,
         container,

@@ -4,6 +4,7 @@
 
 use crate::app::App;
 use crate::auth::Principal;
+use domain::ids::SandboxId;
 use domain::sandbox::{PauseReason, SandboxState};
 use std::sync::Arc;
 
@@ -31,7 +32,11 @@ impl App {
                 let address = view.refund_address.clone();
                 match self
                     .sandboxes
-                    .terminate(&Principal::Admin, id, address.as_deref())
+                    .terminate(
+                        &Principal::Admin,
+                        &SandboxId::recorded(id.as_str()),
+                        address.as_deref(),
+                    )
                     .await
                 {
                     Ok(_) => ended += 1,

@@ -3,6 +3,7 @@
 
 use crate::app::App;
 use crate::auth::Principal;
+use domain::ids::SandboxId;
 use domain::sandbox::{PauseReason, SandboxState};
 use std::sync::Arc;
 use std::time::Duration;
@@ -33,7 +34,11 @@ impl App {
             tracing::info!(sandbox_id = %view.sandbox_id, reason = ?view.pause_reason, "terminating a sandbox paused longer than it may be");
             match self
                 .sandboxes
-                .terminate(&Principal::Admin, &view.sandbox_id, address.as_deref())
+                .terminate(
+                    &Principal::Admin,
+                    &SandboxId::recorded(view.sandbox_id.as_str()),
+                    address.as_deref(),
+                )
                 .await
             {
                 Ok(_) => ended += 1,

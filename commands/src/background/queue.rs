@@ -6,6 +6,7 @@
 
 use crate::app::App;
 use crate::auth::Principal;
+use domain::ids::SandboxId;
 use domain::sandbox::SandboxState;
 use std::sync::Arc;
 
@@ -30,7 +31,11 @@ impl App {
                 tracing::info!(sandbox_id = %view.sandbox_id, "no room came in time: ending a queued sandbox with its refund");
                 if let Err(e) = self
                     .sandboxes
-                    .terminate(&Principal::Admin, &view.sandbox_id, None)
+                    .terminate(
+                        &Principal::Admin,
+                        &SandboxId::recorded(view.sandbox_id.as_str()),
+                        None,
+                    )
                     .await
                 {
                     tracing::error!(sandbox_id = %view.sandbox_id, error = %e, "could not end a queued sandbox");

@@ -5,6 +5,7 @@ use crate::billing::Billing;
 use crate::error::AppError;
 use crate::sandboxes::request_limits::{MAX_CREDITS_CENTS, MAX_LABEL_CHARS};
 use domain::account::AccountCommand;
+use domain::ids::AccountId;
 use projections::AccountView;
 
 impl Billing {
@@ -62,7 +63,7 @@ impl Billing {
 
     pub async fn deposit_credits(
         &self,
-        account_id: &str,
+        account_id: &AccountId,
         cents: u64,
     ) -> Result<AccountView, AppError> {
         if cents == 0 || cents > MAX_CREDITS_CENTS {

@@ -9,6 +9,7 @@ use crate::executions::Executions;
 use crate::queries::sandbox_status::SandboxStatus;
 use domain::env::EnvVars;
 use domain::execution::{ExecutionStatus, KILLED_EXIT_CODE, TIMEOUT_EXIT_CODE};
+use domain::ids::{ExecutionId, SandboxId};
 use domain::ports::StdinPipe;
 use domain::ports::{resolve_sandbox_path, ExecRequest};
 use domain::sandbox::SandboxCommand;
@@ -54,7 +55,7 @@ impl Executions {
     pub async fn exec(
         self: &Arc<Self>,
         principal: &Principal,
-        sandbox_id: &str,
+        sandbox_id: &SandboxId,
         command: &str,
         working_dir: Option<&str>,
         timeout_ms: Option<u64>,
@@ -294,7 +295,7 @@ impl Executions {
     pub async fn poll_execution(
         &self,
         principal: &Principal,
-        execution_id: &str,
+        execution_id: &ExecutionId,
         offset: Option<usize>,
         wait: Duration,
     ) -> Result<ExecPoll, AppError> {
@@ -331,7 +332,7 @@ impl Executions {
     pub async fn exec_and_wait(
         self: &Arc<Self>,
         principal: &Principal,
-        sandbox_id: &str,
+        sandbox_id: &SandboxId,
         command: &str,
         working_dir: Option<&str>,
         timeout_ms: Option<u64>,
@@ -348,8 +349,12 @@ impl Executions {
             )
             .await?;
         let wait = Duration::from_millis(started.timeout_ms) + Duration::from_secs(10);
-        self.wait_for_execution(principal, &started.execution_id, wait)
-            .await
+        self.wait_for_execution(
+            principal,
+            &ExecutionId::recorded(started.execution_id.as_str()),
+            wait,
+        )
+        .await
     }
 
     /// The execution once it has ended, or as it is after the wait a
@@ -358,7 +363,7 @@ impl Executions {
     pub async fn wait_as_asked(
         &self,
         principal: &Principal,
-        execution_id: &str,
+        execution_id: &ExecutionId,
         asked: Duration,
     ) -> Result<ExecPoll, AppError> {
         self.wait_for_execution(principal, execution_id, asked.min(MAX_POLL_WAIT))
@@ -369,7 +374,7 @@ impl Executions {
     pub async fn wait_for_execution(
         &self,
         principal: &Principal,
-        execution_id: &str,
+        execution_id: &ExecutionId,
         wait: Duration,
     ) -> Result<ExecPoll, AppError> {
         let deadline = Instant::now() + wait;
@@ -388,7 +393,7 @@ impl Executions {
     pub async fn cancel_execution(
         &self,
         principal: &Principal,
-        execution_id: &str,
+        execution_id: &ExecutionId,
     ) -> Result<ExecPoll, AppError> {
         let execution = self.authorized_execution(principal, execution_id)?;
         if execution.status.is_finished() {

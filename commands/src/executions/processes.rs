@@ -8,6 +8,7 @@ use crate::aggregates::running_container_of;
 use crate::auth::Principal;
 use crate::error::AppError;
 use crate::executions::Executions;
+use domain::ids::SandboxId;
 
 /// What stopping a sandbox's processes did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,7 +25,7 @@ impl Executions {
     pub async fn kill_processes(
         &self,
         principal: &Principal,
-        sandbox_id: &str,
+        sandbox_id: &SandboxId,
     ) -> Result<ProcessesKilled, AppError> {
         let sandbox = self.store.authorized(principal, sandbox_id).await?;
         running_container_of(&sandbox, "stop its processes")?;

@@ -6,6 +6,7 @@
 use crate::auth::Principal;
 use crate::error::{AppError, ErrorCode};
 use crate::executions::Executions;
+use domain::ids::ExecutionId;
 use futures::SinkExt;
 
 /// Largest write to a command's input at once.
@@ -17,7 +18,7 @@ impl Executions {
     pub async fn write_stdin(
         &self,
         principal: &Principal,
-        execution_id: &str,
+        execution_id: &ExecutionId,
         bytes: Vec<u8>,
         close: bool,
     ) -> Result<usize, AppError> {

@@ -5,6 +5,7 @@
 use crate::auth::Principal;
 use crate::error::AppError;
 use crate::queries::Queries;
+use domain::ids::SandboxId;
 use projections::{
     AccountEntry, AccountView, ExecutionView, LedgerEntry, SandboxView, TimelineEntry,
 };
@@ -30,7 +31,7 @@ impl Queries {
     pub fn sandbox(
         &self,
         principal: &Principal,
-        sandbox_id: &str,
+        sandbox_id: &SandboxId,
     ) -> Result<SandboxView, AppError> {
         self.authorized_sandbox(principal, sandbox_id)
     }
@@ -38,7 +39,7 @@ impl Queries {
     pub fn ledger(
         &self,
         principal: &Principal,
-        sandbox_id: &str,
+        sandbox_id: &SandboxId,
     ) -> Result<(SandboxView, Vec<LedgerEntry>), AppError> {
         let view = self.authorized_sandbox(principal, sandbox_id)?;
         Ok((view, self.read.ledger(sandbox_id)))
@@ -73,7 +74,7 @@ impl Queries {
     }
 
     /// Whether the caller may see the sandbox (false when it does not exist).
-    pub fn may_see_sandbox(&self, principal: &Principal, sandbox_id: &str) -> bool {
+    pub fn may_see_sandbox(&self, principal: &Principal, sandbox_id: &SandboxId) -> bool {
         self.authorized_sandbox(principal, sandbox_id).is_ok()
     }
 
@@ -81,7 +82,7 @@ impl Queries {
     pub fn sandbox_timeline(
         &self,
         principal: &Principal,
-        sandbox_id: &str,
+        sandbox_id: &SandboxId,
     ) -> Result<Vec<TimelineEntry>, AppError> {
         self.authorized_sandbox(principal, sandbox_id)?;
         Ok(self.read.timeline(sandbox_id))
@@ -91,7 +92,7 @@ impl Queries {
     pub fn sandbox_executions(
         &self,
         principal: &Principal,
-        sandbox_id: &str,
+        sandbox_id: &SandboxId,
     ) -> Result<Vec<ExecutionView>, AppError> {
         self.authorized_sandbox(principal, sandbox_id)?;
         Ok(self.read.executions_of(sandbox_id))

@@ -5,6 +5,7 @@ use crate::auth::Principal;
 use crate::error::{AppError, ErrorCode};
 use crate::lightning::refund_outcome::RefundOutcome;
 use crate::sandboxes::Sandboxes;
+use domain::ids::SandboxId;
 use domain::sandbox::{BillingMethod, PauseReason, SandboxCommand, SandboxState};
 use projections::SandboxView;
 use std::sync::Arc;
@@ -13,7 +14,7 @@ impl Sandboxes {
     pub async fn pause(
         &self,
         principal: &Principal,
-        sandbox_id: &str,
+        sandbox_id: &SandboxId,
     ) -> Result<SandboxView, AppError> {
         self.store.authorized(principal, sandbox_id).await?;
         self.provisioning
@@ -25,7 +26,7 @@ impl Sandboxes {
     pub async fn resume(
         &self,
         principal: &Principal,
-        sandbox_id: &str,
+        sandbox_id: &SandboxId,
     ) -> Result<SandboxView, AppError> {
         self.store.authorized(principal, sandbox_id).await?;
         self.provisioning.resume_paused(sandbox_id).await?;
@@ -39,7 +40,7 @@ impl Sandboxes {
     pub async fn terminate(
         self: &Arc<Self>,
         principal: &Principal,
-        sandbox_id: &str,
+        sandbox_id: &SandboxId,
         lightning_address: Option<&str>,
     ) -> Result<(SandboxView, Option<RefundOutcome>), AppError> {
         let sandbox = self.store.authorized(principal, sandbox_id).await?;

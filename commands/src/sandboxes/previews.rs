@@ -8,6 +8,7 @@ use crate::aggregates::running_container_of;
 use crate::auth::{hash_secret, random_suffix, Principal};
 use crate::error::AppError;
 use crate::sandboxes::Sandboxes;
+use domain::ids::SandboxId;
 use domain::sandbox::SandboxCommand;
 
 /// What every preview token starts with.
@@ -43,7 +44,7 @@ impl Sandboxes {
     pub async fn issue_preview_token(
         &self,
         principal: &Principal,
-        sandbox_id: &str,
+        sandbox_id: &SandboxId,
     ) -> Result<String, AppError> {
         self.store.authorized(principal, sandbox_id).await?;
         let token = format!("{PREVIEW_TOKEN_PREFIX}{}", random_suffix(32));
@@ -64,7 +65,7 @@ impl Sandboxes {
     pub async fn revoke_preview_token(
         &self,
         principal: &Principal,
-        sandbox_id: &str,
+        sandbox_id: &SandboxId,
     ) -> Result<(), AppError> {
         self.store.authorized(principal, sandbox_id).await?;
         let _guard = self.store.lock(sandbox_id).await;
@@ -85,7 +86,7 @@ impl Sandboxes {
     pub async fn proxy_target(
         &self,
         access: &ProxyAccess,
-        sandbox_id: &str,
+        sandbox_id: &SandboxId,
         port: u16,
     ) -> Result<std::net::SocketAddr, AppError> {
         match access {

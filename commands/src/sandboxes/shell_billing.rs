@@ -6,6 +6,7 @@
 
 use crate::app::App;
 use crate::queries::sandbox_status::{SandboxStatus, WarningLevel};
+use domain::ids::SandboxId;
 use domain::sandbox::{PauseReason, SandboxState};
 
 /// What the user of a shell is told of its sandbox's money.
@@ -63,7 +64,7 @@ pub struct ShellBillingWatch {
 }
 
 impl ShellBillingWatch {
-    pub fn new(sandbox_id: &str) -> ShellBillingWatch {
+    pub fn new(sandbox_id: &SandboxId) -> ShellBillingWatch {
         ShellBillingWatch {
             sandbox_id: sandbox_id.to_string(),
             warned_low: false,

@@ -10,6 +10,7 @@ use crate::aggregates::running_container_of;
 use crate::auth::{same_secret, Principal};
 use crate::error::AppError;
 use crate::sandboxes::Sandboxes;
+use domain::ids::SandboxId;
 use domain::ports::{ShellIo, ShellRequest};
 use domain::sandbox::SandboxCommand;
 
@@ -53,7 +54,7 @@ impl Sandboxes {
     pub async fn shell_ticket(
         &self,
         principal: &Principal,
-        sandbox_id: &str,
+        sandbox_id: &SandboxId,
     ) -> Result<String, AppError> {
         let sandbox = self.store.authorized(principal, sandbox_id).await?;
         running_container_of(&sandbox, "open a shell")?;
@@ -81,7 +82,7 @@ impl Sandboxes {
     /// sandbox, not expired. (Single use is checked when the shell opens.)
     pub async fn redeem_shell_ticket(
         &self,
-        sandbox_id: &str,
+        sandbox_id: &SandboxId,
         ticket: &str,
     ) -> Result<RedeemedTicket, AppError> {
         let invalid = || {
@@ -110,7 +111,7 @@ impl Sandboxes {
             return Err(invalid());
         };
         let expires_ms: i64 = expires_ms.parse().map_err(|_| invalid())?;
-        if for_sandbox != sandbox_id || self.store.now_ms() > expires_ms {
+        if for_sandbox != sandbox_id.as_str() || self.store.now_ms() > expires_ms {
             return Err(invalid());
         }
         let principal = match caller.split_once(':') {
@@ -132,7 +133,7 @@ impl Sandboxes {
     pub async fn open_shell(
         &self,
         principal: &Principal,
-        sandbox_id: &str,
+        sandbox_id: &SandboxId,
         ticket_nonce: Option<String>,
         size: TerminalSize,
     ) -> Result<OpenShell, AppError> {
@@ -175,14 +176,14 @@ impl Sandboxes {
     /// with the bytes `(in, out)`.
     pub async fn close_shell(
         &self,
-        sandbox_id: &str,
+        sandbox_id: &SandboxId,
         shell_id: &str,
         container: &str,
         (bytes_in, bytes_out): (u64, u64),
         reason: &str,
     ) {
         if let Err(e) = self.runtime.kill_exec(container, shell_id).await {
-            tracing::warn!(sandbox_id, shell_id, error = %e, "could not end a closed shell's processes");
+            tracing::warn!(%sandbox_id, shell_id, error = %e, "could not end a closed shell's processes");
         }
         let _guard = self.store.lock(sandbox_id).await;
         let closed = self
@@ -199,7 +200,7 @@ impl Sandboxes {
             )
             .await;
         if let Err(e) = closed {
-            tracing::error!(sandbox_id, shell_id, error = %e, "could not record a shell's close");
+            tracing::error!(%sandbox_id, shell_id, error = %e, "could not record a shell's close");
         }
     }
 }

@@ -5,6 +5,7 @@ use crate::auth::Principal;
 use crate::error::AppError;
 use crate::sandboxes::request_limits::MAX_CREDITS_CENTS;
 use crate::sandboxes::Sandboxes;
+use domain::ids::SandboxId;
 use domain::sandbox::{
     BillingMethod, Funding, FundingSource, PauseReason, SandboxCommand, SandboxState,
 };
@@ -21,7 +22,7 @@ impl Sandboxes {
     pub async fn extend_balance(
         self: &Arc<Self>,
         principal: &Principal,
-        sandbox_id: &str,
+        sandbox_id: &SandboxId,
         credits_cents: Option<u64>,
         sats: Option<u64>,
         payer: Option<&Principal>,

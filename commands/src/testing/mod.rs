@@ -49,3 +49,14 @@ impl domain::ports::Runners for FakeRunners {
                 .contains(runner)
     }
 }
+
+/// The sandbox id a test holds as text (a view's, a response's), typed as a
+/// transport's parse types it.
+pub fn sid(id: &str) -> domain::ids::SandboxId {
+    domain::ids::SandboxId::parse(id).expect("a server-made sandbox id")
+}
+
+/// The execution id a test holds as text, typed.
+pub fn eid(id: &str) -> domain::ids::ExecutionId {
+    domain::ids::ExecutionId::parse(id).expect("a server-made execution id")
+}

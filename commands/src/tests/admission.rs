@@ -3,6 +3,7 @@
 //! its check until its sandbox is in the view; a failed create gives its
 //! place back.
 
+use crate::testing::sid;
 use crate::testing::Harness;
 use crate::{AppConfig, AppError, CreateSandbox, Principal};
 use std::sync::Arc;
@@ -76,7 +77,7 @@ async fn failed_and_ended_creates_give_their_place_back() {
     ));
     h.app
         .sandboxes()
-        .terminate(&owner, &first, None)
+        .terminate(&owner, &sid(&first), None)
         .await
         .unwrap();
     create(&h, &owner).await.unwrap();

@@ -2,6 +2,7 @@
 //! fails and its credits go back; a terminated sandbox returns the unused
 //! balance to its account exactly once.
 
+use crate::testing::sid;
 use crate::testing::Harness;
 use crate::{CreateSandbox, Principal};
 use domain::account::AccountCommand;
@@ -43,7 +44,7 @@ async fn terminate_returns_the_unused_balance_once() {
     h.clock.advance_ms(4_000);
     h.app
         .sandboxes()
-        .terminate(&owner, &id, None)
+        .terminate(&owner, &sid(&id), None)
         .await
         .unwrap();
     // nano ran 4 s: 2 000 msat of the 500 000 allocated.
@@ -52,7 +53,7 @@ async fn terminate_returns_the_unused_balance_once() {
     assert!(
         h.app
             .sandboxes()
-            .terminate(&owner, &id, None)
+            .terminate(&owner, &sid(&id), None)
             .await
             .is_err(),
         "410 the second time"
@@ -74,7 +75,7 @@ async fn removals_of_terminated_sandboxes_are_counted_until_they_end() {
     let held = h.runtime.hold_removals().await;
     h.app
         .sandboxes()
-        .terminate(&owner, &id, None)
+        .terminate(&owner, &sid(&id), None)
         .await
         .unwrap();
     assert_eq!(h.app.removals_in_flight(), 1, "the removal waits");
@@ -112,7 +113,7 @@ async fn a_sandbox_terminated_while_its_container_is_made_loses_the_container() 
     assert_eq!(h.sandbox(&id).await.state, SandboxState::Creating);
     h.app
         .sandboxes()
-        .terminate(&owner, &id, None)
+        .terminate(&owner, &sid(&id), None)
         .await
         .unwrap();
     assert_eq!(
@@ -147,12 +148,17 @@ async fn another_tenant_cannot_act_on_a_sandbox() {
     let owner = h.account(100).await;
     let other = h.account(100).await;
     let id = h.running_sandbox(&owner, "nano", 10).await;
-    let refused = h.app.sandboxes().pause(&other, &id).await.unwrap_err();
+    let refused = h
+        .app
+        .sandboxes()
+        .pause(&other, &sid(&id))
+        .await
+        .unwrap_err();
     assert_eq!(refused, crate::AppError::sandbox_not_found());
     assert!(h
         .app
         .sandboxes()
-        .terminate(&other, &id, None)
+        .terminate(&other, &sid(&id), None)
         .await
         .is_err());
     assert_eq!(h.sandbox(&id).await.state, SandboxState::Running);
@@ -382,7 +388,7 @@ async fn an_account_holds_at_most_its_share_of_live_sandboxes() {
     h.running_sandbox(&other, "nano", 1).await;
     h.app
         .sandboxes()
-        .terminate(&greedy, &first, None)
+        .terminate(&greedy, &sid(&first), None)
         .await
         .unwrap();
     h.running_sandbox(&greedy, "nano", 1).await;
@@ -399,9 +405,13 @@ async fn a_sandbox_paused_too_long_is_terminated_with_its_refund() {
     let owner = h.account(100).await;
     let old = h.running_sandbox(&owner, "nano", 10).await;
     let recent = h.running_sandbox(&owner, "nano", 10).await;
-    h.app.sandboxes().pause(&owner, &old).await.unwrap();
+    h.app.sandboxes().pause(&owner, &sid(&old)).await.unwrap();
     h.clock.advance_ms(3_000_000);
-    h.app.sandboxes().pause(&owner, &recent).await.unwrap();
+    h.app
+        .sandboxes()
+        .pause(&owner, &sid(&recent))
+        .await
+        .unwrap();
     h.clock.advance_ms(700_000);
     assert_eq!(h.app.end_long_paused().await, 1);
     assert_eq!(h.sandbox(&old).await.state, SandboxState::Terminated);
@@ -428,7 +438,11 @@ async fn a_sandbox_out_of_balance_ends_after_the_unfunded_grace() {
     // nano: 500 msat/s; 1 cent lasts 20 s.
     let unfunded = h.running_sandbox(&owner, "nano", 1).await;
     let requested = h.running_sandbox(&owner, "nano", 10).await;
-    h.app.sandboxes().pause(&owner, &requested).await.unwrap();
+    h.app
+        .sandboxes()
+        .pause(&owner, &sid(&requested))
+        .await
+        .unwrap();
     h.clock.advance_ms(25_000);
     h.app.meter_tick().await;
     let paused = h.sandbox(&unfunded).await;
@@ -476,7 +490,7 @@ async fn an_out_of_memory_kill_is_named_in_the_execution() {
         .executions()
         .exec_and_wait(
             &owner,
-            &id,
+            &sid(&id),
             crate::testing::FAKE_MEMORY_HOG,
             None,
             None,

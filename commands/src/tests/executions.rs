@@ -3,6 +3,7 @@
 //! never recorded before its start; a caller that goes away midway leaves
 //! a command that ran recorded from start to end.
 
+use crate::testing::sid;
 use crate::testing::{Harness, FAKE_SLEEP};
 use std::time::Duration;
 
@@ -27,7 +28,7 @@ async fn a_command_whose_start_cannot_be_recorded_fails_and_its_process_is_kille
         .executions()
         .exec(
             &owner,
-            &id,
+            &sid(&id),
             FAKE_SLEEP,
             None,
             Some(60_000),
@@ -55,7 +56,14 @@ async fn a_command_whose_start_cannot_be_recorded_fails_and_its_process_is_kille
     let next = h
         .app
         .executions()
-        .exec_and_wait(&owner, &id, "echo next", None, None, Default::default())
+        .exec_and_wait(
+            &owner,
+            &sid(&id),
+            "echo next",
+            None,
+            None,
+            Default::default(),
+        )
         .await
         .unwrap();
     assert_eq!(
@@ -78,7 +86,7 @@ async fn every_end_is_recorded_after_its_start() {
             .executions()
             .exec_and_wait(
                 &owner,
-                &id,
+                &sid(&id),
                 &format!("echo {i}"),
                 None,
                 None,
@@ -101,10 +109,11 @@ async fn a_caller_gone_midway_leaves_a_command_that_ran_recorded_to_its_end() {
     let owner = h.account(100).await;
     let id = h.running_sandbox(&owner, "nano", 10).await;
     h.slow_sandbox_commits(50);
-    let request = h
-        .app
-        .executions()
-        .exec(&owner, &id, "echo hi", None, None, Default::default());
+    let sandbox = sid(&id);
+    let request =
+        h.app
+            .executions()
+            .exec(&owner, &sandbox, "echo hi", None, None, Default::default());
     // The caller hangs up while the start is being recorded.
     assert!(tokio::time::timeout(Duration::from_millis(10), request)
         .await

@@ -1,6 +1,7 @@
 //! Lifetimes chosen at create: the timeout ends a sandbox with its refund,
 //! idleness pauses it, and activity (a running command) keeps it awake.
 
+use crate::testing::sid;
 use crate::testing::Harness;
 use crate::CreateSandbox;
 use domain::sandbox::{PauseReason, SandboxState};
@@ -42,7 +43,7 @@ async fn the_timeout_ends_a_sandbox_with_its_refund_and_idleness_pauses_one() {
         .executions()
         .exec(
             &owner,
-            &busy.sandbox_id,
+            &sid(&busy.sandbox_id),
             crate::testing::FAKE_SLEEP,
             None,
             Some(3_600_000),

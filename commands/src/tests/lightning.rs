@@ -2,6 +2,7 @@
 //! reported, an unpaid sandbox starts when paid, and a terminated sandbox's
 //! balance goes back to a Lightning Address or behind a withdraw link.
 
+use crate::testing::sid;
 use crate::testing::{FakePayment, Harness};
 use crate::{CreateSandbox, Principal, RefundOutcome};
 use domain::sandbox::SandboxState;
@@ -62,7 +63,7 @@ async fn terminate_pays_the_balance_to_a_lightning_address() {
     let (_, refund) = h
         .app
         .sandboxes()
-        .terminate(&caller, &id, Some("alice@wallet.example"))
+        .terminate(&caller, &sid(&id), Some("alice@wallet.example"))
         .await
         .unwrap();
     // 10 s of nano is 5 000 msat: 95 sats back.
@@ -84,7 +85,7 @@ async fn a_failed_refund_is_recorded_and_offered_again_later() {
     let (_, refund) = h
         .app
         .sandboxes()
-        .terminate(&caller, &id, Some("alice@wallet.example"))
+        .terminate(&caller, &sid(&id), Some("alice@wallet.example"))
         .await
         .unwrap();
     assert!(
@@ -107,7 +108,7 @@ async fn without_an_address_the_balance_waits_behind_a_withdraw_link_claimable_o
     let (_, refund) = h
         .app
         .sandboxes()
-        .terminate(&caller, &id, None)
+        .terminate(&caller, &sid(&id), None)
         .await
         .unwrap();
     let Some(RefundOutcome::Withdraw { amount, k1 }) = refund else {
@@ -236,7 +237,7 @@ async fn a_top_up_invoice_is_offered_in_time_while_payment_checks_hang() {
     h.gateway.then_pay(FakePayment::Pending);
     h.app
         .sandboxes()
-        .terminate(&caller, &refunded, Some("alice@wallet.example"))
+        .terminate(&caller, &sid(&refunded), Some("alice@wallet.example"))
         .await
         .unwrap();
     assert_eq!(h.read.payouts_in_flight().len(), 1);
@@ -281,7 +282,7 @@ async fn a_pending_refund_is_reserved_followed_and_settled_once() {
     let (_, refund) = h
         .app
         .sandboxes()
-        .terminate(&caller, &id, Some("alice@wallet.example"))
+        .terminate(&caller, &sid(&id), Some("alice@wallet.example"))
         .await
         .unwrap();
     let Some(RefundOutcome::Pending {
@@ -328,7 +329,7 @@ async fn an_unknown_outcome_is_released_only_on_a_definite_failure() {
     let (_, refund) = h
         .app
         .sandboxes()
-        .terminate(&caller, &id, Some("alice@wallet.example"))
+        .terminate(&caller, &sid(&id), Some("alice@wallet.example"))
         .await
         .unwrap();
     let Some(RefundOutcome::Pending { payment_hash, .. }) = refund else {
@@ -358,7 +359,7 @@ async fn an_unknown_outcome_is_released_only_on_a_definite_failure() {
 async fn refund_reserved_then_crashed(h: &Harness, invoice: &domain::lightning::Invoice) -> String {
     use domain::sandbox::{RefundTarget, SandboxCommand};
     let (id, caller) = paid_and_running(h, 100).await;
-    h.app.sandboxes().pause(&caller, &id).await.unwrap();
+    h.app.sandboxes().pause(&caller, &sid(&id)).await.unwrap();
     h.sandboxes
         .execute(
             &id,
@@ -456,7 +457,7 @@ async fn an_invoice_about_to_expire_is_refused_before_any_reservation() {
     let (_, refund) = h
         .app
         .sandboxes()
-        .terminate(&caller, &id, None)
+        .terminate(&caller, &sid(&id), None)
         .await
         .unwrap();
     let Some(RefundOutcome::Withdraw { amount, k1 }) = refund else {
@@ -484,7 +485,7 @@ async fn a_withdraw_link_claimed_ten_times_at_once_pays_once() {
     let (_, refund) = h
         .app
         .sandboxes()
-        .terminate(&caller, &id, None)
+        .terminate(&caller, &sid(&id), None)
         .await
         .unwrap();
     let Some(RefundOutcome::Withdraw { amount, k1 }) = refund else {
@@ -513,14 +514,14 @@ async fn a_payment_after_terminate_is_offered_through_the_link_already_held() {
     let topup = h
         .app
         .sandboxes()
-        .extend_balance(&caller, &id, None, Some(50), None)
+        .extend_balance(&caller, &sid(&id), None, Some(50), None)
         .await
         .unwrap();
     let topup_hash = topup.pending_invoice.clone().unwrap().payment_hash;
     let (_, refund) = h
         .app
         .sandboxes()
-        .terminate(&caller, &id, None)
+        .terminate(&caller, &sid(&id), None)
         .await
         .unwrap();
     let Some(RefundOutcome::Withdraw { amount, k1 }) = refund else {
@@ -612,13 +613,13 @@ async fn a_failed_lightning_sandbox_shows_its_withdraw_link_and_refunds() {
     let status = h
         .app
         .queries()
-        .present(h.app.queries().sandbox(&caller, &id).unwrap());
+        .present(h.app.queries().sandbox(&caller, &sid(&id)).unwrap());
     let shown = status.withdraw.clone().expect("the status shows the link");
     assert_eq!(shown.amount, Msats(100_000));
     let (_, refund) = h
         .app
         .sandboxes()
-        .terminate(&caller, &id, None)
+        .terminate(&caller, &sid(&id), None)
         .await
         .unwrap();
     let Some(RefundOutcome::Withdraw { amount, k1 }) = refund else {
@@ -640,7 +641,7 @@ async fn a_failed_lightning_sandbox_shows_its_withdraw_link_and_refunds() {
     assert!(
         h.app
             .queries()
-            .present(h.app.queries().sandbox(&caller, &id).unwrap())
+            .present(h.app.queries().sandbox(&caller, &sid(&id)).unwrap())
             .withdraw
             .is_none(),
         "claimed"
@@ -648,7 +649,7 @@ async fn a_failed_lightning_sandbox_shows_its_withdraw_link_and_refunds() {
     assert!(
         h.app
             .sandboxes()
-            .terminate(&caller, &id, None)
+            .terminate(&caller, &sid(&id), None)
             .await
             .is_err(),
         "nothing left: 410"
@@ -664,13 +665,13 @@ async fn a_long_paused_lightning_sandbox_ends_with_a_link_in_its_status() {
         ..crate::AppConfig::default()
     });
     let (id, caller) = paid_and_running(&h, 100).await;
-    h.app.sandboxes().pause(&caller, &id).await.unwrap();
+    h.app.sandboxes().pause(&caller, &sid(&id)).await.unwrap();
     h.clock.advance_ms(3_601_000);
     assert_eq!(h.app.end_long_paused().await, 1);
     let status = h
         .app
         .queries()
-        .present(h.app.queries().sandbox(&caller, &id).unwrap());
+        .present(h.app.queries().sandbox(&caller, &sid(&id)).unwrap());
     assert_eq!(status.state, SandboxState::Terminated);
     let link = status.withdraw.clone().expect("a link to claim the sats");
     assert_eq!(link.amount, whole_sats_of(h.sandbox(&id).await.balance));
@@ -706,7 +707,7 @@ async fn a_paid_sandbox_waits_for_room_then_starts_or_is_refunded() {
 
     h.app
         .sandboxes()
-        .terminate(&first_caller, &first, None)
+        .terminate(&first_caller, &sid(&first), None)
         .await
         .unwrap();
     assert_eq!(
@@ -728,7 +729,7 @@ async fn a_paid_sandbox_waits_for_room_then_starts_or_is_refunded() {
     let ended = h
         .app
         .queries()
-        .present(h.app.queries().sandbox(&late_caller, &late).unwrap());
+        .present(h.app.queries().sandbox(&late_caller, &sid(&late)).unwrap());
     assert_eq!(ended.state, SandboxState::Terminated);
     assert_eq!(
         ended.withdraw.clone().map(|l| l.amount),

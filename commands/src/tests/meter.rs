@@ -1,6 +1,7 @@
 //! The meter: charges running time per interval, warns on low balance,
 //! pauses a sandbox with nothing left and resumes it after a top-up.
 
+use crate::testing::sid;
 use crate::testing::{FakeRuntime, Harness};
 use domain::ports::ContainerStatus;
 use domain::sandbox::{PauseReason, SandboxState};
@@ -41,7 +42,7 @@ async fn charges_each_interval_then_pauses_at_zero_and_resumes_after_a_top_up() 
 
     h.app
         .sandboxes()
-        .extend_balance(&owner, &id, Some(1), None, None)
+        .extend_balance(&owner, &sid(&id), Some(1), None, None)
         .await
         .unwrap();
     assert_eq!(h.sandbox(&id).await.state, SandboxState::Running);

@@ -3,6 +3,7 @@
 //! commands left in the background) is killed; the sandbox keeps running; a paused sandbox is refused and
 //! another tenant's is not found.
 
+use crate::testing::sid;
 use crate::testing::{FakeRuntime, Harness, FAKE_DAEMON, FAKE_SLEEP};
 use crate::{AppError, ErrorCode};
 use domain::execution::ExecutionStatus;
@@ -15,7 +16,14 @@ async fn running_commands_end_cancelled_before_the_rest_is_killed() {
     let daemon = h
         .app
         .executions()
-        .exec_and_wait(&owner, &id, FAKE_DAEMON, None, None, Default::default())
+        .exec_and_wait(
+            &owner,
+            &sid(&id),
+            FAKE_DAEMON,
+            None,
+            None,
+            Default::default(),
+        )
         .await
         .unwrap();
     assert_eq!(daemon.execution.status, ExecutionStatus::Completed);
@@ -24,7 +32,7 @@ async fn running_commands_end_cancelled_before_the_rest_is_killed() {
         .executions()
         .exec(
             &owner,
-            &id,
+            &sid(&id),
             FAKE_SLEEP,
             None,
             Some(60_000),
@@ -36,7 +44,7 @@ async fn running_commands_end_cancelled_before_the_rest_is_killed() {
     let stopped = h
         .app
         .executions()
-        .kill_processes(&owner, &id)
+        .kill_processes(&owner, &sid(&id))
         .await
         .unwrap();
     assert_eq!(
@@ -60,7 +68,14 @@ async fn running_commands_end_cancelled_before_the_rest_is_killed() {
     let next = h
         .app
         .executions()
-        .exec_and_wait(&owner, &id, "echo next", None, None, Default::default())
+        .exec_and_wait(
+            &owner,
+            &sid(&id),
+            "echo next",
+            None,
+            None,
+            Default::default(),
+        )
         .await
         .unwrap();
     assert_eq!(next.execution.exit_code, Some(0), "the sandbox runs on");
@@ -75,7 +90,11 @@ async fn a_paused_sandbox_is_refused_and_another_tenants_is_not_found() {
     let stranger = h.account(100).await;
     let id = h.running_sandbox(&owner, "nano", 10).await;
 
-    let hidden = h.app.executions().kill_processes(&stranger, &id).await;
+    let hidden = h
+        .app
+        .executions()
+        .kill_processes(&stranger, &sid(&id))
+        .await;
     assert!(
         matches!(
             &hidden,
@@ -86,8 +105,8 @@ async fn a_paused_sandbox_is_refused_and_another_tenants_is_not_found() {
         ),
         "{hidden:?}"
     );
-    h.app.sandboxes().pause(&owner, &id).await.unwrap();
-    let refused = h.app.executions().kill_processes(&owner, &id).await;
+    h.app.sandboxes().pause(&owner, &sid(&id)).await.unwrap();
+    let refused = h.app.executions().kill_processes(&owner, &sid(&id)).await;
     assert!(
         matches!(
             &refused,

@@ -3,6 +3,7 @@
 //! process was creating are provisioned or their container adopted, and the
 //! runtime's paused state is brought in line with the log.
 
+use crate::testing::sid;
 use crate::testing::{FakeRuntime, Harness};
 use domain::ports::ContainerStatus;
 use domain::sandbox::SandboxState;
@@ -37,7 +38,7 @@ async fn a_paused_sandbox_whose_container_runs_is_paused_again() {
     let h = Harness::new();
     let owner = h.account(100).await;
     let id = h.running_sandbox(&owner, "nano", 10).await;
-    h.app.sandboxes().pause(&owner, &id).await.unwrap();
+    h.app.sandboxes().pause(&owner, &sid(&id)).await.unwrap();
     h.app
         .runtime
         .resume(&FakeRuntime::container_of(&id))
@@ -168,7 +169,7 @@ async fn a_container_killed_by_a_terminate_is_not_taken_for_a_death() {
     assert_eq!(h.app.watch_containers().await.unwrap(), 1);
     h.app
         .sandboxes()
-        .terminate(&owner, &id, None)
+        .terminate(&owner, &sid(&id), None)
         .await
         .unwrap();
     tokio::time::sleep(std::time::Duration::from_millis(2_500)).await;

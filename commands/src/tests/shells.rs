@@ -1,6 +1,7 @@
 //! Shell tickets: bound to their sandbox, signed by this store, expiring
 //! after a minute, and opening one shell only.
 
+use crate::testing::sid;
 use crate::testing::Harness;
 use crate::TerminalSize;
 
@@ -11,11 +12,16 @@ async fn a_ticket_opens_one_shell_of_its_sandbox_within_a_minute() {
     let id = h.running_sandbox(&owner, "nano", 10).await;
     let other = h.running_sandbox(&owner, "nano", 10).await;
 
-    let ticket = h.app.sandboxes().shell_ticket(&owner, &id).await.unwrap();
+    let ticket = h
+        .app
+        .sandboxes()
+        .shell_ticket(&owner, &sid(&id))
+        .await
+        .unwrap();
     assert!(
         h.app
             .sandboxes()
-            .redeem_shell_ticket(&other, &ticket)
+            .redeem_shell_ticket(&sid(&other), &ticket)
             .await
             .is_err(),
         "bound to its sandbox"
@@ -24,7 +30,7 @@ async fn a_ticket_opens_one_shell_of_its_sandbox_within_a_minute() {
     assert!(
         h.app
             .sandboxes()
-            .redeem_shell_ticket(&id, &forged)
+            .redeem_shell_ticket(&sid(&id), &forged)
             .await
             .is_err(),
         "signed"
@@ -32,7 +38,7 @@ async fn a_ticket_opens_one_shell_of_its_sandbox_within_a_minute() {
     let redeemed = h
         .app
         .sandboxes()
-        .redeem_shell_ticket(&id, &ticket)
+        .redeem_shell_ticket(&sid(&id), &ticket)
         .await
         .unwrap();
     assert_eq!(redeemed.principal, owner);
@@ -41,7 +47,7 @@ async fn a_ticket_opens_one_shell_of_its_sandbox_within_a_minute() {
         .sandboxes()
         .open_shell(
             &redeemed.principal,
-            &id,
+            &sid(&id),
             Some(redeemed.nonce.clone()),
             TerminalSize::default(),
         )
@@ -52,7 +58,7 @@ async fn a_ticket_opens_one_shell_of_its_sandbox_within_a_minute() {
         .sandboxes()
         .open_shell(
             &redeemed.principal,
-            &id,
+            &sid(&id),
             Some(redeemed.nonce),
             TerminalSize::default(),
         )
@@ -60,15 +66,20 @@ async fn a_ticket_opens_one_shell_of_its_sandbox_within_a_minute() {
     assert!(again.is_err(), "single use");
     h.app
         .sandboxes()
-        .close_shell(&id, &shell.shell_id, &shell.container, (3, 5), "done")
+        .close_shell(&sid(&id), &shell.shell_id, &shell.container, (3, 5), "done")
         .await;
 
-    let late = h.app.sandboxes().shell_ticket(&owner, &id).await.unwrap();
+    let late = h
+        .app
+        .sandboxes()
+        .shell_ticket(&owner, &sid(&id))
+        .await
+        .unwrap();
     h.clock.advance_ms(61_000);
     assert!(
         h.app
             .sandboxes()
-            .redeem_shell_ticket(&id, &late)
+            .redeem_shell_ticket(&sid(&id), &late)
             .await
             .is_err(),
         "expired"
@@ -77,7 +88,7 @@ async fn a_ticket_opens_one_shell_of_its_sandbox_within_a_minute() {
     assert!(
         h.app
             .sandboxes()
-            .shell_ticket(&stranger, &id)
+            .shell_ticket(&stranger, &sid(&id))
             .await
             .is_err(),
         "only its owner"
@@ -94,7 +105,7 @@ async fn the_billing_watch_tells_each_notice_once_and_closes_when_billing_stops(
     let owner = h.account(100).await;
     // nano: 1 cent is 20 s of running, under the 60 s low-balance mark.
     let id = h.running_sandbox(&owner, "nano", 1).await;
-    let mut watch = ShellBillingWatch::new(&id);
+    let mut watch = ShellBillingWatch::new(&sid(&id));
     let first = watch.look(&h.app);
     let told: Vec<ShellNotice> = first.notices.iter().map(|(n, _)| *n).collect();
     assert_eq!(told, [ShellNotice::LowBalance]);
@@ -109,7 +120,7 @@ async fn the_billing_watch_tells_each_notice_once_and_closes_when_billing_stops(
         "{again:?}"
     );
 
-    h.app.sandboxes().pause(&owner, &id).await.unwrap();
+    h.app.sandboxes().pause(&owner, &sid(&id)).await.unwrap();
     let paused = watch.look(&h.app);
     assert!(paused.notices.is_empty(), "{paused:?}");
     assert_eq!(
@@ -117,8 +128,8 @@ async fn the_billing_watch_tells_each_notice_once_and_closes_when_billing_stops(
         Some("the sandbox was paused; resume it and open a new shell")
     );
 
-    h.app.sandboxes().resume(&owner, &id).await.unwrap();
-    let mut watch = ShellBillingWatch::new(&id);
+    h.app.sandboxes().resume(&owner, &sid(&id)).await.unwrap();
+    let mut watch = ShellBillingWatch::new(&sid(&id));
     h.clock.advance_ms(25_000);
     h.app.meter_tick().await;
     let dry = watch.look(&h.app);
@@ -128,9 +139,9 @@ async fn the_billing_watch_tells_each_notice_once_and_closes_when_billing_stops(
 
     h.app
         .sandboxes()
-        .terminate(&owner, &id, None)
+        .terminate(&owner, &sid(&id), None)
         .await
         .unwrap();
-    let ended = ShellBillingWatch::new(&id).look(&h.app);
+    let ended = ShellBillingWatch::new(&sid(&id)).look(&h.app);
     assert_eq!(ended.close.as_deref(), Some("the sandbox is terminated"));
 }

@@ -15,10 +15,25 @@ pub struct StoredEvent {
     pub metadata: serde_json::Value,
 }
 
-/// The log could not be read (the store is missing or unreachable).
-#[derive(Debug, Clone, thiserror::Error)]
-#[error("reading the event log: {0}")]
-pub struct EventLogError(pub String);
+/// Why the log could not be read in full.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EventLogError {
+    /// There is no store where one was named (a data dir without one).
+    #[error("reading the event log: no event store at {0}")]
+    Missing(String),
+    /// The store is there but could not be opened or queried.
+    #[error("reading the event log: {0}")]
+    Unreadable(String),
+    /// A stored event's payload or metadata is not JSON: the log is damaged,
+    /// and an audit of it cannot pass.
+    #[error("reading the event log: event {sequence} of {aggregate_type} {aggregate_id} is not JSON ({reason})")]
+    Corrupt {
+        aggregate_type: String,
+        aggregate_id: String,
+        sequence: i64,
+        reason: String,
+    },
+}
 
 #[async_trait]
 pub trait EventLogReader: Send + Sync {
