@@ -1045,6 +1045,17 @@ async fn the_old_proxy_path_redirects_to_the_proxy_origin() {
     s.client(None, &id)
         .expect("GET {sb}/proxy/0/ => 400 invalid_request")
         .await;
+    // The id becomes a host name: one that is not a sandbox id sends
+    // nobody anywhere (an open redirect otherwise).
+    for forged in ["evil.com%2Fx%3F", "evil.com", "x@evil.com"] {
+        let refused = s
+            .get(&format!("/v1/sandboxes/{forged}/proxy/8000/"))
+            .send()
+            .await;
+        assert_eq!(refused.status, StatusCode::NOT_FOUND, "{forged}");
+        assert!(refused.headers.get("location").is_none(), "{forged}");
+        assert_eq!(refused.json()["code"], "sandbox_not_found", "{forged}");
+    }
 }
 
 #[tokio::test]

@@ -11,9 +11,10 @@
 //! - `Billing` (billing/): accounts, credit transfers, charging usage;
 //! - `Invoices` and `Payouts` (lightning/): money in and money out.
 //!
-//! Services call each other only downward — `Sandboxes` over `Provisioning`
-//! and `Invoices` over `Payouts`, `Billing` and `Queries`, none back up.
-//! The background processes (background/) drive them through `App`.
+//! Services call each other only downward — `Sandboxes` over `Invoices`,
+//! `Invoices` over `Provisioning`, `Provisioning` over `Billing` and
+//! `Payouts`, all of them over `Queries` — none back up. The background
+//! processes (background/) drive them through `App`.
 
 use crate::aggregates::SandboxStore;
 use crate::billing::Billing;
@@ -22,8 +23,8 @@ use crate::executions::output::OutputStore;
 use crate::executions::Executions;
 use crate::files::Files;
 use crate::lightning::config::Lightning;
+use crate::lightning::invoices::Invoices;
 use crate::lightning::links::WithdrawLinks;
-use crate::lightning::payments::Invoices;
 use crate::lightning::payouts::Payouts;
 use crate::queries::Queries;
 use crate::sandboxes::provision::Provisioning;
@@ -124,7 +125,7 @@ impl App {
             queries: queries.clone(),
             billing: billing.clone(),
             payouts: payouts.clone(),
-            provisioning: Default::default(),
+            in_flight: Default::default(),
             admissions: Default::default(),
         });
         let invoices = Arc::new(Invoices {
@@ -253,7 +254,7 @@ impl App {
 
     /// Terminated sandboxes whose containers are still being removed.
     pub fn removals_in_flight(&self) -> usize {
-        self.sandboxes.removals.len()
+        self.sandboxes.removals_in_flight()
     }
 
     pub fn now_ms(&self) -> i64 {

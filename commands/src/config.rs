@@ -42,7 +42,7 @@ pub struct AppConfig {
     /// How long a paid sandbox waits for room before it ends with a refund.
     pub max_queue_wait: Duration,
     /// The store's secret that LNURL-withdraw link secrets derive from
-    /// (`withdraw_links`); every process of one store shares it.
+    /// (`lightning::links`); every process of one store shares it.
     pub link_secret: LinkSecret,
 }
 

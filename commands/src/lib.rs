@@ -1,6 +1,8 @@
-//! The write side: the application API every transport calls (REST, MCP,
-//! GraphQL), command dispatch, the executions it runs, the meter
-//! that charges running time, Lightning billing, and start-up reconciliation.
+//! The application: the `App` every transport calls (REST, MCP, GraphQL)
+//! and the use-case services it hands out — sandboxes, executions, files,
+//! billing, Lightning invoices and payouts, and the read side (queries) —
+//! with the background processes that drive them (the meter, settlement,
+//! reconciliation, refund retries).
 
 mod aggregates;
 mod app;
@@ -15,6 +17,7 @@ mod files;
 mod lightning;
 mod locks;
 mod queries;
+mod request_limits;
 mod sandboxes;
 #[cfg(any(test, feature = "test-support"))]
 pub mod testing;
@@ -41,8 +44,8 @@ pub use executions::Executions;
 pub use files::Files;
 pub use files::{FileRead, FileReadEncoding};
 pub use lightning::config::{Lightning, LightningConfig};
+pub use lightning::invoices::Invoices;
 pub use lightning::link_secret::LinkSecret;
-pub use lightning::payments::Invoices;
 pub use lightning::payouts::Payouts;
 pub use lightning::refund_outcome::RefundOutcome;
 pub use queries::listing::{SandboxPage, SandboxQuery, MAX_PAGE};

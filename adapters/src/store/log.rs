@@ -55,7 +55,7 @@ fn stored_event(row: Row) -> Result<StoredEvent, EventLogError> {
             aggregate_type: aggregate_type.clone(),
             aggregate_id: aggregate_id.clone(),
             sequence,
-            reason: e.to_string(),
+            reason: format!("it is not JSON ({e})"),
         })
     };
     let payload = json(&payload)?;
@@ -65,7 +65,7 @@ fn stored_event(row: Row) -> Result<StoredEvent, EventLogError> {
             aggregate_type: aggregate_type.clone(),
             aggregate_id: aggregate_id.clone(),
             sequence,
-            reason: "a negative sequence".into(),
+            reason: "its sequence is negative".into(),
         })?,
         aggregate_type,
         aggregate_id,

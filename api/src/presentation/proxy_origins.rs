@@ -6,6 +6,8 @@
 //! `*.localhost` needs no DNS for local use; a public server points a
 //! wildcard record at itself.
 
+use domain::ids::SandboxId;
+
 /// The proxy's origins, derived from the public URL and the proxy domain.
 #[derive(Debug, Clone)]
 pub struct ProxyOrigins {
@@ -50,7 +52,7 @@ impl ProxyOrigins {
 
     /// The sandbox and port a request's `Host` names, when it is a proxy
     /// origin.
-    pub fn target(&self, host: &str) -> Option<(String, u16)> {
+    pub fn target(&self, host: &str) -> Option<(SandboxId, u16)> {
         let host = host.trim().to_ascii_lowercase();
         // Drop a :port (IPv6 literals are never proxy origins).
         let name = match host.rsplit_once(':') {
@@ -63,11 +65,7 @@ impl ProxyOrigins {
         }
         let (sandbox_id, port) = label.rsplit_once('-')?;
         let port: u16 = port.parse().ok().filter(|p| *p > 0)?;
-        let id_ok = !sandbox_id.is_empty()
-            && sandbox_id
-                .chars()
-                .all(|c| c.is_ascii_hexdigit() || c == '-');
-        id_ok.then(|| (sandbox_id.to_string(), port))
+        Some((SandboxId::parse(sandbox_id).ok()?, port))
     }
 }
 
@@ -101,11 +99,11 @@ mod tests {
         let origins = ProxyOrigins::new("http://127.0.0.1:8080", "localhost").unwrap();
         assert_eq!(
             origins.target(&format!("{ID}-8000.localhost:8080")),
-            Some((ID.to_string(), 8000))
+            Some((SandboxId::parse(ID).unwrap(), 8000))
         );
         assert_eq!(
             origins.target(&format!("{}-3000.LOCALHOST", ID.to_uppercase())),
-            Some((ID.to_string(), 3000))
+            Some((SandboxId::parse(ID).unwrap(), 3000))
         );
         for other in [
             "127.0.0.1:8080",
@@ -118,6 +116,7 @@ mod tests {
             &format!("{ID}-8000.localhost.evil.com"),
             &format!("{ID}-8000.notlocalhost"),
             "zz-8000.localhost",
+            "0b6f1c2e7c1a4e8e9d2f3a4b5c6d7e8f-8000.localhost",
             "[::1]:8080",
         ] {
             assert_eq!(origins.target(other), None, "{other}");

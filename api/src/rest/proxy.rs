@@ -152,12 +152,10 @@ async fn access_of(state: &AppState, headers: &HeaderMap) -> Result<ProxyAccess,
 
 async fn proxied(
     state: &AppState,
-    sandbox_id: String,
+    sandbox_id: SandboxId,
     port: u16,
     request: Request,
 ) -> ApiResult<Response> {
-    // An origin that names no well-formed id names no sandbox.
-    let sandbox_id = SandboxId::parse(&sandbox_id).map_err(|_| AppError::sandbox_not_found())?;
     if let Some(page) = request.uri().path().strip_prefix(LOGIN_PREFIX) {
         let page = page.to_string();
         return preview_login(state, &sandbox_id, port, &page, request).await;
@@ -300,6 +298,9 @@ pub async fn redirect(
             AppError::invalid("the proxy path is /v1/sandboxes/{id}/proxy/{port}/{path}").into(),
         );
     };
+    // The id becomes a host name in the redirect: only a well-formed one
+    // (anything else could point the client at another site).
+    let id = crate::presentation::ids::parse::<SandboxId>(&id)?;
     let port: u16 = port
         .parse()
         .ok()

@@ -219,7 +219,7 @@ async fn serve(state: AppState, sandbox_id: SandboxId, open: OpenShell, socket: 
                 }
             }
             _ = ticker.tick() => {
-                let look = watch.look(&state.app);
+                let look = watch.look(state.app.queries());
                 for (notice, status) in &look.notices {
                     let _ = to_client.send(billing_frame(*notice, status)).await;
                 }

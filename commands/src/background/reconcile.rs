@@ -225,7 +225,7 @@ impl App {
         report.executions_ended = self.executions.end_orphaned().await?;
 
         report.credits_returned += self.billing.settle_credit_transfers().await;
-        report.refunds_resumed = self.payouts.resume_refunds();
+        report.refunds_resumed = self.resume_refunds();
         Ok(report)
     }
 }

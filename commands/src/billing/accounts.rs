@@ -3,7 +3,7 @@
 use crate::auth::{hash_secret, new_api_key};
 use crate::billing::Billing;
 use crate::error::AppError;
-use crate::sandboxes::request_limits::{MAX_CREDITS_CENTS, MAX_LABEL_CHARS};
+use crate::request_limits::{MAX_CREDITS_CENTS, MAX_LABEL_CHARS};
 use domain::account::AccountCommand;
 use domain::ids::AccountId;
 use projections::AccountView;

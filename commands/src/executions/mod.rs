@@ -1,7 +1,8 @@
 //! The executions use case: commands run in a sandbox (`exec`), their
 //! output kept and polled (`output`), the ones running here (`running`),
 //! their standard input (`stdin`, `stdin_pipes`) and text decoding, and
-//! stopping every process of a sandbox (`processes`).
+//! stopping every process of a sandbox (`processes`), and ending what a
+//! dead process was running (`orphans`).
 
 pub(crate) mod exec;
 pub(crate) mod orphans;

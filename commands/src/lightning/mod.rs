@@ -7,9 +7,9 @@
 
 pub(crate) mod config;
 pub(crate) mod gateway_limits;
+pub(crate) mod invoices;
 pub(crate) mod link_secret;
 pub(crate) mod links;
-pub(crate) mod payments;
 pub(crate) mod payout;
 pub(crate) mod payouts;
 pub(crate) mod refund_outcome;

@@ -42,6 +42,7 @@ impl Payouts {
     pub(crate) fn lightning(&self) -> Result<&Lightning, AppError> {
         configured(&self.lightning)
     }
+
     /// Reserve `invoice.amount` of the sandbox's balance for `target`, pay
     /// the invoice, and record how it ended.
     pub(crate) async fn pay_out(

@@ -1,19 +1,17 @@
 //! Refunds of an ended Lightning sandbox's unused balance: paid to a
-//! Lightning Address (retried with backoff, across restarts), or offered
-//! behind an LNURL-withdraw link.
+//! Lightning Address (retried on the schedule of
+//! `background::refund_retries`, across restarts), or offered behind an
+//! LNURL-withdraw link.
 
+use crate::background::refund_retries::{with_backoff, REFUND_ATTEMPTS};
 use crate::error::{lightning_error, AppError};
 use crate::lightning::payout::PayOut;
 use crate::lightning::payouts::Payouts;
 use crate::lightning::refund_outcome::RefundOutcome;
 use crate::lightning::whole_sats::whole_sats;
-use domain::sandbox::{BillingMethod, RefundTarget, SandboxCommand, SandboxState};
+use domain::sandbox::{RefundTarget, SandboxCommand};
 use domain::Msats;
 use std::sync::Arc;
-use std::time::Duration;
-
-/// Refund attempts to a Lightning Address before giving up (across restarts).
-pub(crate) const REFUND_ATTEMPTS: u32 = 6;
 
 impl Payouts {
     /// After a Lightning sandbox ends: pay its balance to `address`, or
@@ -98,61 +96,47 @@ impl Payouts {
         Err(lightning_error(failure))
     }
 
-    /// Start again the refunds a previous process was retrying (after a restart).
-    pub(crate) fn resume_refunds(self: &Arc<Self>) -> usize {
-        let mut resumed = 0;
-        for view in self
-            .queries
-            .sandboxes_in(&[SandboxState::Terminated, SandboxState::Failed])
-        {
-            let due = view.billing == BillingMethod::Lightning
-                && !whole_sats(view.balance).is_zero()
-                && view.refund_attempts > 0
-                && view.refund_attempts < REFUND_ATTEMPTS;
-            if let (true, Some(address)) = (due, view.refund_address.clone()) {
-                let payouts = self.clone();
-                let id = view.sandbox_id.clone();
-                tokio::spawn(async move { payouts.retry_refund(&id, Some(&address)).await });
-                resumed += 1;
-            }
-        }
-        resumed
-    }
-
-    /// Retry a refund with exponential backoff (1 s, 2 s, 4 s, ...). Without
-    /// an address, leave it claimable through a new LNURL-withdraw link.
+    /// Retry a refund on the background's schedule (`refund_retries`:
+    /// backoff, a bounded number of attempts across restarts). Without an
+    /// address, leave it claimable through a new LNURL-withdraw link.
     pub(crate) async fn retry_refund(&self, sandbox_id: &str, address: Option<&str>) {
-        let mut delay = Duration::from_secs(1);
         let done = self
             .store
             .load(sandbox_id)
             .await
             .map(|s| s.refund_attempts)
             .unwrap_or(0);
-        for _ in done.min(REFUND_ATTEMPTS)..REFUND_ATTEMPTS {
-            tokio::time::sleep(delay).await;
-            let Ok(sandbox) = self.store.load(sandbox_id).await else {
-                return;
-            };
-            let amount = whole_sats(sandbox.balance);
-            if amount.is_zero() {
-                return;
-            }
-            let Some(address) = address else {
-                if let Err(e) = self.offer_withdraw(sandbox_id, amount).await {
-                    tracing::warn!(sandbox_id, error = %e, "could not offer a withdraw link");
-                }
-                return;
-            };
-            match self.pay_address(sandbox_id, address, amount).await {
-                Ok(_) => return,
-                Err(e) => tracing::warn!(sandbox_id, error = %e, "refund attempt failed"),
-            }
-            delay *= 2;
+        let finished = with_backoff(done, || self.refund_attempt(sandbox_id, address)).await;
+        if !finished {
+            tracing::error!(
+                sandbox_id,
+                "refund gave up after {REFUND_ATTEMPTS} attempts; the balance stays on the sandbox"
+            );
         }
-        tracing::error!(
-            sandbox_id,
-            "refund gave up after {REFUND_ATTEMPTS} attempts; the balance stays on the sandbox"
-        );
+    }
+
+    /// One attempt at a refund; whether nothing is left to try (paid, offered
+    /// behind a link, nothing to refund, or no such sandbox).
+    async fn refund_attempt(&self, sandbox_id: &str, address: Option<&str>) -> bool {
+        let Ok(sandbox) = self.store.load(sandbox_id).await else {
+            return true;
+        };
+        let amount = whole_sats(sandbox.balance);
+        if amount.is_zero() {
+            return true;
+        }
+        let Some(address) = address else {
+            if let Err(e) = self.offer_withdraw(sandbox_id, amount).await {
+                tracing::warn!(sandbox_id, error = %e, "could not offer a withdraw link");
+            }
+            return true;
+        };
+        match self.pay_address(sandbox_id, address, amount).await {
+            Ok(_) => true,
+            Err(e) => {
+                tracing::warn!(sandbox_id, error = %e, "refund attempt failed");
+                false
+            }
+        }
     }
 }

@@ -8,7 +8,7 @@ use crate::queries::Queries;
 use domain::lightning::Invoice;
 use domain::sandbox::{RefundInFlight, SandboxState};
 use domain::transfers::CreditTransfer;
-use projections::{AccountView, ExecutionView, SandboxView, TimelineEntry};
+use projections::{AccountView, ExecutionView, SandboxView};
 
 impl Queries {
     pub(crate) fn view_of(&self, sandbox_id: &str) -> Option<SandboxView> {
@@ -57,10 +57,5 @@ impl Queries {
 
     pub(crate) fn sandbox_for_withdraw(&self, k1_hash: &str) -> Option<String> {
         self.read.sandbox_for_withdraw(k1_hash)
-    }
-
-    /// Every sandbox event as it is projected.
-    pub(crate) fn changes(&self) -> tokio::sync::broadcast::Receiver<TimelineEntry> {
-        self.read.subscribe()
     }
 }

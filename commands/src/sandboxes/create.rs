@@ -5,8 +5,8 @@
 
 use crate::auth::{hash_secret, new_sandbox_token, Principal};
 use crate::error::{AppError, ErrorCode};
+use crate::request_limits::{MAX_CREDITS_CENTS, MAX_LABEL_CHARS};
 use crate::sandboxes::choices::SandboxChoices;
-use crate::sandboxes::request_limits::{MAX_CREDITS_CENTS, MAX_LABEL_CHARS};
 use crate::sandboxes::sealed_env;
 use crate::sandboxes::Sandboxes;
 use domain::env::EnvVars;
@@ -97,7 +97,7 @@ impl Sandboxes {
     async fn settled_sandbox(&self, mut view: SandboxView, wait: Duration) -> SandboxView {
         let deadline = tokio::time::Instant::now() + wait;
         // Subscribed before each look, so no event falls between the two.
-        let mut changes = self.queries.changes();
+        let mut changes = self.queries.sandbox_events();
         loop {
             match self.queries.view_of(&view.sandbox_id) {
                 Some(current) => view = current,

@@ -121,6 +121,11 @@ impl Sandboxes {
 }
 
 impl Sandboxes {
+    /// Terminated sandboxes whose containers are still being removed.
+    pub fn removals_in_flight(&self) -> usize {
+        self.removals.len()
+    }
+
     /// On a graceful stop: wait (at most `within`) for the removals of
     /// terminated sandboxes' containers still under way.
     pub async fn finish_removals(&self, within: std::time::Duration) {

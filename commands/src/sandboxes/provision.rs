@@ -31,7 +31,7 @@ pub struct Provisioning {
     pub(crate) billing: Arc<Billing>,
     pub(crate) payouts: Arc<Payouts>,
     /// Sandboxes this process is provisioning right now.
-    pub(crate) provisioning: InFlight,
+    pub(crate) in_flight: InFlight,
     /// Creates admitted and not yet in the view.
     pub(crate) admissions: Admissions,
 }
@@ -54,7 +54,7 @@ impl Provisioning {
             .sandboxes_in(&[SandboxState::Creating, SandboxState::Starting])
         {
             let stalled = now - view.updated_at_ms > PROVISION_GRACE_MS;
-            if stalled && !self.provisioning.contains(&view.sandbox_id) {
+            if stalled && !self.in_flight.contains(&view.sandbox_id) {
                 tracing::info!(sandbox_id = %view.sandbox_id, "provisioning a sandbox whose creation stalled");
                 self.provision_in_background(&view.sandbox_id, view.tier);
             }
@@ -66,7 +66,7 @@ impl Provisioning {
     /// Safe to run twice, in one process or two: the second finds the
     /// container started and recorded, and changes nothing.
     pub(crate) async fn provision(&self, sandbox_id: &str, tier: Tier) {
-        let Some(_provisioning) = self.provisioning.begin(sandbox_id) else {
+        let Some(_provisioning) = self.in_flight.begin(sandbox_id) else {
             return;
         };
         // The policy is the one recorded at create, whoever provisions.

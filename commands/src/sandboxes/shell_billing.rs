@@ -4,8 +4,8 @@
 //! balance again only after it was topped up in between, an invoice once
 //! per invoice).
 
-use crate::app::App;
 use crate::queries::sandbox_status::{SandboxStatus, WarningLevel};
+use crate::queries::Queries;
 use domain::ids::SandboxId;
 use domain::sandbox::{PauseReason, SandboxState};
 
@@ -73,14 +73,14 @@ impl ShellBillingWatch {
     }
 
     /// What changed since the last look, and whether the shell must close.
-    pub fn look(&mut self, app: &App) -> ShellLook {
-        let Some(view) = app.queries().read_model().sandbox(&self.sandbox_id) else {
+    pub fn look(&mut self, queries: &Queries) -> ShellLook {
+        let Some(view) = queries.view_of(&self.sandbox_id) else {
             return ShellLook {
                 close: Some("the sandbox is gone".into()),
                 ..ShellLook::default()
             };
         };
-        let status = app.queries().present(view);
+        let status = queries.present(view);
         let closing = |why: String| ShellLook {
             close: Some(why),
             ..ShellLook::default()

@@ -3,7 +3,7 @@
 
 use crate::auth::Principal;
 use crate::error::AppError;
-use crate::sandboxes::request_limits::MAX_CREDITS_CENTS;
+use crate::request_limits::MAX_CREDITS_CENTS;
 use crate::sandboxes::Sandboxes;
 use domain::ids::SandboxId;
 use domain::sandbox::{

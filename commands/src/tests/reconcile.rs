@@ -69,7 +69,7 @@ async fn creating_sandboxes_are_provisioned_and_an_existing_container_adopted() 
     let id = view.sandbox_id;
     {
         // (its provisioning task finds the step under way and does nothing)
-        let _dead = h.app.provisioning.provisioning.begin(&id).unwrap();
+        let _dead = h.app.provisioning.in_flight.begin(&id).unwrap();
         h.yield_a_while().await;
     }
     assert_eq!(h.sandbox(&id).await.state, SandboxState::Creating);

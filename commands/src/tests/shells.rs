@@ -106,7 +106,7 @@ async fn the_billing_watch_tells_each_notice_once_and_closes_when_billing_stops(
     // nano: 1 cent is 20 s of running, under the 60 s low-balance mark.
     let id = h.running_sandbox(&owner, "nano", 1).await;
     let mut watch = ShellBillingWatch::new(&sid(&id));
-    let first = watch.look(&h.app);
+    let first = watch.look(h.app.queries());
     let told: Vec<ShellNotice> = first.notices.iter().map(|(n, _)| *n).collect();
     assert_eq!(told, [ShellNotice::LowBalance]);
     assert_eq!(
@@ -114,14 +114,14 @@ async fn the_billing_watch_tells_each_notice_once_and_closes_when_billing_stops(
         "balance low: about 20 s left"
     );
     assert!(first.close.is_none());
-    let again = watch.look(&h.app);
+    let again = watch.look(h.app.queries());
     assert!(
         again.notices.is_empty() && again.close.is_none(),
         "{again:?}"
     );
 
     h.app.sandboxes().pause(&owner, &sid(&id)).await.unwrap();
-    let paused = watch.look(&h.app);
+    let paused = watch.look(h.app.queries());
     assert!(paused.notices.is_empty(), "{paused:?}");
     assert_eq!(
         paused.close.as_deref(),
@@ -132,7 +132,7 @@ async fn the_billing_watch_tells_each_notice_once_and_closes_when_billing_stops(
     let mut watch = ShellBillingWatch::new(&sid(&id));
     h.clock.advance_ms(25_000);
     h.app.meter_tick().await;
-    let dry = watch.look(&h.app);
+    let dry = watch.look(h.app.queries());
     let told: Vec<ShellNotice> = dry.notices.iter().map(|(n, _)| *n).collect();
     assert_eq!(told, [ShellNotice::OutOfBalance]);
     assert_eq!(dry.close.as_deref(), Some("out of balance"));
@@ -142,6 +142,6 @@ async fn the_billing_watch_tells_each_notice_once_and_closes_when_billing_stops(
         .terminate(&owner, &sid(&id), None)
         .await
         .unwrap();
-    let ended = ShellBillingWatch::new(&sid(&id)).look(&h.app);
+    let ended = ShellBillingWatch::new(&sid(&id)).look(h.app.queries());
     assert_eq!(ended.close.as_deref(), Some("the sandbox is terminated"));
 }

@@ -24,9 +24,10 @@ pub enum EventLogError {
     /// The store is there but could not be opened or queried.
     #[error("reading the event log: {0}")]
     Unreadable(String),
-    /// A stored event's payload or metadata is not JSON: the log is damaged,
-    /// and an audit of it cannot pass.
-    #[error("reading the event log: event {sequence} of {aggregate_type} {aggregate_id} is not JSON ({reason})")]
+    /// A stored event cannot be read (its payload or metadata is not JSON,
+    /// its sequence is negative): the log is damaged, and an audit of it
+    /// cannot pass.
+    #[error("reading the event log: event {sequence} of {aggregate_type} {aggregate_id} is damaged: {reason}")]
     Corrupt {
         aggregate_type: String,
         aggregate_id: String,

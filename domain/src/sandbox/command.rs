@@ -155,7 +155,7 @@ pub enum SandboxCommand {
     },
     /// The unused balance waits behind an LNURL-withdraw link whose secret
     /// `k1` hashes to `k1_hash` (and is derived from `nonce`, so the owner
-    /// can be shown the link again; see `commands::withdraw_links`).
+    /// can be shown the link again; see `commands::lightning::links`).
     OfferWithdraw {
         k1_hash: String,
         nonce: Option<String>,

@@ -27,6 +27,7 @@ impl Invoices {
     pub(crate) fn lightning(&self) -> Result<&Lightning, AppError> {
         configured(&self.lightning)
     }
+
     pub(crate) fn check_sats(&self, sats: Option<u64>) -> Result<Msats, AppError> {
         let config = &self.lightning()?.config;
         let sats = sats.ok_or_else(|| AppError::Invalid {
