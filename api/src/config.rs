@@ -39,6 +39,20 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Copy the live store into a new file (SQLite; for PostgreSQL use pg_dump).
+    Backup {
+        #[command(flatten)]
+        store: StoreConfig,
+        /// The file to write (it must not exist).
+        destination: PathBuf,
+    },
+    /// Bring a backup back into a data directory that holds no store yet.
+    Restore {
+        #[command(flatten)]
+        store: StoreConfig,
+        /// The backup file `sockt backup` wrote.
+        source: PathBuf,
+    },
     /// Read models.
     Projections {
         #[command(subcommand)]

@@ -12,6 +12,7 @@ mod middleware;
 mod ops;
 pub mod presentation;
 pub mod rate_limit;
+pub mod readiness;
 pub mod rest;
 pub mod server;
 pub mod state;

@@ -1,4 +1,5 @@
-//! The `sockt` binary: `serve`, `image build`, `accounts ...`, `bench`.
+//! The `sockt` binary: `serve`, `image build`, `accounts ...`, `audit`,
+//! `backup`, `restore`, `projections rebuild`, `bench`.
 
 use anyhow::Context;
 use api::config::{
@@ -169,6 +170,28 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             if !report.passed() {
                 anyhow::bail!("the audit found {} violation(s)", report.violations.len());
             }
+            Ok(())
+        }
+        Command::Backup { store, destination } => {
+            let copied = adapters::store::backup::backup(&location(&store), &destination).await?;
+            println!(
+                "backed up {} events of store {} into {} ({} bytes); check it with `sockt audit --data-dir` on a restore",
+                copied.events,
+                copied.instance,
+                destination.display(),
+                copied.bytes
+            );
+            Ok(())
+        }
+        Command::Restore { store, source } => {
+            let location = location(&store);
+            let copied = adapters::store::backup::restore(&source, &location).await?;
+            println!(
+                "restored {} events of store {} into {}; `sockt audit` checks it, and `sockt serve` on it reconciles the engine's containers",
+                copied.events,
+                copied.instance,
+                store.data_dir.display()
+            );
             Ok(())
         }
         Command::Projections {

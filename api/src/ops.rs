@@ -18,6 +18,8 @@ pub fn routes() -> axum::Router<AppState> {
     use axum::routing::get;
     axum::Router::new()
         .route("/healthz", get(healthz))
+        .route("/livez", get(livez))
+        .route("/readyz", get(readyz))
         .route("/dashboard", get(dashboard))
         .route("/metrics", get(metrics))
         .route("/v1/openapi.json", get(openapi))
@@ -26,6 +28,40 @@ pub fn routes() -> axum::Router<AppState> {
 pub async fn healthz(State(state): State<AppState>) -> Json<Value> {
     Json(
         json!({ "status": "ok", "store": state.store_backend, "instance": state.instance_id, "leader": state.leadership.is_leading(), "read_model": { "checkpoint_position": state.read_model_start.0, "replayed_at_start": state.read_model_start.1 }, "live_sandboxes": state.app.queries().read_model().live_sandbox_count(), "warm_pool": state.app.warm_pool(), "removing": state.app.removals_in_flight() }),
+    )
+}
+
+/// Live: the process answers (a supervisor restarts one that does not).
+pub async fn livez() -> Json<Value> {
+    Json(json!({ "status": "live" }))
+}
+
+/// Ready: the store and the engine answer and the process is not stopping
+/// (a load balancer sends requests only to ready replicas); 503 otherwise,
+/// naming what does not answer.
+pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
+    let checks = state.readiness.check().await;
+    let stopping = state.stopping.is_cancelled();
+    let ready = !stopping && checks.iter().all(|(_, answer)| answer.is_ok());
+    let checks: serde_json::Map<String, Value> = checks
+        .into_iter()
+        .map(|(name, answer)| {
+            (
+                name.to_string(),
+                json!(answer.err().unwrap_or_else(|| "ok".into())),
+            )
+        })
+        .collect();
+    let status = if ready {
+        axum::http::StatusCode::OK
+    } else {
+        axum::http::StatusCode::SERVICE_UNAVAILABLE
+    };
+    (
+        status,
+        Json(
+            json!({ "status": if ready { "ready" } else { "not_ready" }, "stopping": stopping, "checks": checks }),
+        ),
     )
 }
 

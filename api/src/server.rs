@@ -264,6 +264,7 @@ pub async fn bootstrap(config: &ServeConfig, local_addr: SocketAddr) -> anyhow::
         agent: agent_config(config, &stores.events.link_secret)?,
         sandbox_cpu_weight: config.sandbox_cpu_weight,
     };
+    let runners = location.runners().await?;
     let pool_sizes =
         PoolConfig::parse_sizes(&config.pool).map_err(|e| anyhow::anyhow!("SOCKT_POOL: {e}"))?;
     let runtime = DockerRuntime::connect(docker_config)
@@ -276,7 +277,8 @@ pub async fn bootstrap(config: &ServeConfig, local_addr: SocketAddr) -> anyhow::
             owner: match &location {
                 // One process per SQLite store: a restart takes its pool in.
                 StoreLocation::Sqlite(_) => stores.events.instance_id.clone(),
-                StoreLocation::Postgres(_) => uuid::Uuid::new_v4().simple().to_string(),
+                // Replicas: the others can tell when this one died.
+                StoreLocation::Postgres(_) => runners.me().to_string(),
             },
         });
     let image = &config.image.sandbox_image;
@@ -295,10 +297,14 @@ pub async fn bootstrap(config: &ServeConfig, local_addr: SocketAddr) -> anyhow::
     let runtime = Arc::new(runtime);
     let shutdown = CancellationToken::new();
     runtime
-        .start_pool(shutdown.clone())
+        .start_pool(shutdown.clone(), runners.clone())
         .await
         .map_err(|e| anyhow::anyhow!("taking in the warm pool: {e}"))?;
     let stores_instance = stores.events.instance_id.clone();
+    let pool_runtime = runtime.clone();
+    let readiness = crate::readiness::Readiness::default()
+        .with("store", stores.events.directory.clone())
+        .with("engine", runtime.clone());
 
     let public_url = config
         .public_url
@@ -340,7 +346,7 @@ pub async fn bootstrap(config: &ServeConfig, local_addr: SocketAddr) -> anyhow::
         app_config,
     )
     .with_directory(stores.events.directory.clone())
-    .with_runners(location.runners().await?);
+    .with_runners(runners);
     let app = match lightning {
         Some(lightning) => app.with_lightning(lightning),
         None => app,
@@ -369,6 +375,13 @@ pub async fn bootstrap(config: &ServeConfig, local_addr: SocketAddr) -> anyhow::
         let _ = duties.await;
         let _ = checkpointing.await;
         stopping.sandboxes().finish_removals(REMOVALS_AT_STOP).await;
+        // A server that stops leaves no warm containers behind (its
+        // sandboxes stay, for the next start to take in).
+        match pool_runtime.empty_pool().await {
+            Ok(0) => {}
+            Ok(removed) => tracing::info!(removed, "warm pool emptied"),
+            Err(e) => tracing::warn!(error = %e, "could not empty the warm pool"),
+        }
     });
     let limit = NonZeroU32::new(config.rate_limit_per_minute)
         .context("SOCKT_RATE_LIMIT_PER_MINUTE must be at least 1")?;
@@ -402,6 +415,8 @@ pub async fn bootstrap(config: &ServeConfig, local_addr: SocketAddr) -> anyhow::
         mcp: mcp_settings(config, &public_url_for_state),
         leadership,
         commit_stats: stores.events.commit_stats.clone(),
+        readiness,
+        stopping: shutdown.clone(),
         proxy: reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .no_proxy()

@@ -48,4 +48,8 @@ pub struct AppContext {
     pub leadership: Leadership,
     /// Commits and the transactions they took (SQLite's group commit).
     pub commit_stats: Option<Arc<adapters::store::CommitStats>>,
+    /// What must answer for this process to be ready.
+    pub readiness: crate::readiness::Readiness,
+    /// Cancelled when the process begins to stop (it is no longer ready).
+    pub stopping: tokio_util::sync::CancellationToken,
 }

@@ -1165,6 +1165,18 @@ async fn health_reports_the_store_and_the_live_sandboxes() {
 }
 
 #[tokio::test]
+async fn live_and_ready_answer_without_credentials() {
+    let s = Server::new();
+    let live = s.client(None, "").expect("GET /livez => 200").await;
+    assert_eq!(live, json!({ "status": "live" }));
+    let ready = s.client(None, "").expect("GET /readyz => 200").await;
+    assert_eq!(
+        ready,
+        json!({ "status": "ready", "stopping": false, "checks": {} })
+    );
+}
+
+#[tokio::test]
 async fn metrics_count_requests_by_route_and_sandboxes_by_state() {
     let (s, _, _) = Server::with_sandbox().await;
     let metrics = s.get("/metrics").send().await;

@@ -48,6 +48,8 @@ pub enum ErrorCode {
     RuntimeUnavailable,
     SandboxNotFound,
     SandboxOffline,
+    /// The server is stopping (a restart): reconnect, here or to another replica.
+    ServerStopping,
     SandboxPaused,
     SandboxPortUnreachable,
     SandboxTerminated,
@@ -100,6 +102,7 @@ impl ErrorCode {
             ErrorCode::RuntimeUnavailable => "runtime_unavailable",
             ErrorCode::SandboxNotFound => "sandbox_not_found",
             ErrorCode::SandboxOffline => "sandbox_offline",
+            ErrorCode::ServerStopping => "server_stopping",
             ErrorCode::SandboxPaused => "sandbox_paused",
             ErrorCode::SandboxPortUnreachable => "sandbox_port_unreachable",
             ErrorCode::SandboxTerminated => "sandbox_terminated",

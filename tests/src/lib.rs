@@ -382,17 +382,17 @@ pub async fn containers_left(filter: &str) -> String {
     }
 }
 
-/// Remove every container of a store (its pool's too), after a test.
 /// Where scripts/test.sh asks test servers to leave their instance ids:
 /// a server dropped while a provision was in flight may see its container
 /// made after its clean-up, and the script removes those after the tests.
-fn note_instance(instance: &str) {
+pub fn note_instance(instance: &str) {
     if let Ok(dir) = std::env::var("SOCKT_TEST_INSTANCES_DIR") {
         let _ = std::fs::create_dir_all(&dir);
         let _ = std::fs::write(Path::new(&dir).join(instance), "");
     }
 }
 
+/// Remove every container of a store (its pool's too), after a test.
 pub fn remove_containers_of(instance: &str) {
     let ids = docker(&[
         "ps",

@@ -48,6 +48,22 @@ impl ServerProcess {
         ServerProcess { child, url }
     }
 
+    /// SIGTERM (a clean stop, as an operator's or a supervisor's), and wait
+    /// up to a minute for the process to exit; whether it exited cleanly.
+    pub fn terminate(&mut self) -> bool {
+        let pid = self.child.id().to_string();
+        let signalled = Command::new("kill").args(["-TERM", &pid]).status();
+        assert!(signalled.is_ok_and(|s| s.success()), "kill -TERM {pid}");
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while std::time::Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status.success();
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("sockt serve (pid {pid}) did not exit within a minute of SIGTERM");
+    }
+
     /// `kill -9`, and wait for the process to be gone.
     pub fn kill(&mut self) {
         let _ = self.child.kill();

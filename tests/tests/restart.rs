@@ -435,3 +435,98 @@ async fn a_graceful_stop_finishes_removing_terminated_containers() {
     );
     let _ = std::fs::remove_dir_all(data_dir);
 }
+
+/// SIGTERM while an execution's output streams (SSE) and a shell is open:
+/// the stream ends with an `error` event of code `server_stopping` and a
+/// retry delay, the shell closes with WebSocket code 1012 (service
+/// restart), both of which clients reconnect on, and the process exits at
+/// once, cleanly — a long stream no longer holds a stop for its length.
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_ends_streams_and_shells_with_a_reconnect_code_and_exits_at_once() {
+    use futures::StreamExt;
+    use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+    use tokio_tungstenite::tungstenite::Message;
+
+    let data_dir = temp_dir("sockt-sigterm");
+    let (mut server, url) = spawn_server(&data_dir);
+    let (_, health) = call(&url, reqwest::Method::GET, "/healthz", "", None).await;
+    let instance = health["instance"].as_str().unwrap().to_string();
+    tests::note_instance(&instance);
+    let stdout = tests::run_sockt(
+        &["accounts", "create", "--credits-cents", "20"],
+        &[("SOCKT_DATA_DIR", &data_dir.to_string_lossy())],
+    );
+    let key = stdout.lines().last().unwrap().trim().to_string();
+    let (status, created) = call(
+        &url,
+        reqwest::Method::POST,
+        "/v1/sandboxes",
+        &key,
+        Some(json!({"tier": "nano", "initial_credits_cents": 5})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let id = created["sandbox_id"].as_str().unwrap().to_string();
+    wait_running(&url, &key, &id).await;
+    let (_, started) = call(
+        &url,
+        reqwest::Method::POST,
+        &format!("/v1/sandboxes/{id}/exec"),
+        &key,
+        Some(json!({"command": "echo first; sleep 100", "timeout_ms": 120000})),
+    )
+    .await;
+    let execution = started["execution_id"].as_str().unwrap().to_string();
+    let response = reqwest::Client::new()
+        .get(format!("{url}/v1/executions/{execution}/stream"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let mut body = response.bytes_stream();
+    let mut streamed = String::new();
+    while !streamed.contains("first") {
+        let chunk = tokio::time::timeout(Duration::from_secs(20), body.next())
+            .await
+            .expect("the first output arrives")
+            .unwrap()
+            .unwrap();
+        streamed.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    let (_, shell) = call(
+        &url,
+        reqwest::Method::GET,
+        &format!("/v1/sandboxes/{id}/shell-url"),
+        &key,
+        None,
+    )
+    .await;
+    let (mut socket, _) = tokio_tungstenite::connect_async(shell["url"].as_str().unwrap())
+        .await
+        .unwrap();
+
+    let stopping = std::time::Instant::now();
+    assert!(server.terminate(), "sockt serve exits 0 on SIGTERM");
+    let took = stopping.elapsed();
+    assert!(took < Duration::from_secs(10), "the stop took {took:?}");
+
+    while let Some(Ok(chunk)) = body.next().await {
+        streamed.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    assert!(
+        streamed.contains("event: error") && streamed.contains("\"server_stopping\""),
+        "{streamed}"
+    );
+    assert!(streamed.contains("retry: 1000"), "{streamed}");
+    let close = loop {
+        match tokio::time::timeout(Duration::from_secs(10), socket.next()).await {
+            Ok(Some(Ok(Message::Close(close)))) => break close,
+            Ok(Some(Ok(_))) => continue,
+            other => panic!("the shell did not close with a frame: {other:?}"),
+        }
+    };
+    assert_eq!(close.map(|c| c.code), Some(CloseCode::Restart));
+    tests::remove_containers_of(&instance);
+    let _ = std::fs::remove_dir_all(data_dir);
+}

@@ -100,4 +100,13 @@ impl DockerRuntime {
             .await
             .map_err(|e| map_err(e, PathContext::None))
     }
+
+    /// Whether the engine answers now (readiness).
+    pub async fn answers(&self) -> Result<(), RuntimeError> {
+        self.docker
+            .ping()
+            .await
+            .map(drop)
+            .map_err(|e| map_err(e, PathContext::None))
+    }
 }

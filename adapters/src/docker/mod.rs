@@ -30,6 +30,7 @@ pub mod network;
 pub mod policies;
 mod policy_enforcement;
 pub mod pool;
+mod pool_owners;
 mod pool_refill;
 pub mod routed;
 mod runtime;

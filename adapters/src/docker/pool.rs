@@ -14,8 +14,8 @@ pub const POOL_PREFIX: &str = "sockt-pool-";
 /// The label marking a container as made for the pool (its tier).
 pub const LABEL_POOL: &str = "sockt.pool";
 /// The label naming the pool that made a waiting container: a process
-/// takes in only its own pool's containers at start (another live process
-/// of the same store may be holding the others).
+/// takes in only its own pool's containers at start, and removes those of
+/// owners no longer alive (`pool_owners`).
 pub const LABEL_POOL_OWNER: &str = "sockt.pool_owner";
 
 /// How large the pool is.
@@ -29,8 +29,9 @@ pub struct PoolConfig {
     /// The image pooled containers run (creates asking for another are made cold).
     pub image: String,
     /// Whose pool this is: the same across restarts of a single-process
-    /// store (so a restart takes its containers in), unique per process
-    /// where several processes share a store.
+    /// store (so a restart after a crash takes its containers in); where
+    /// several processes share a store, the process's runner name, so the
+    /// others can tell when it died.
     pub owner: String,
 }
 
@@ -160,6 +161,11 @@ impl Pool {
         }
         self.made(tier, Some(container));
         true
+    }
+
+    /// Forget the ready containers (they were removed).
+    pub(super) fn forget_ready(&self) {
+        self.state().ready.clear();
     }
 
     /// The tiers, in a stable order.

@@ -4,10 +4,11 @@
 
 use super::containers::Purpose;
 use super::errors::{self, map_err, PathContext};
+use super::pool_owners::{self, Fate};
 use super::{agent, pool, DockerRuntime};
 use bollard::models::ContainerSummaryStateEnum;
 use domain::network::NetworkPolicy;
-use domain::ports::{RuntimeError, SandboxRuntime, SandboxSpec};
+use domain::ports::{Runners, RuntimeError, SandboxRuntime, SandboxSpec};
 use std::sync::Arc;
 
 /// Pool containers made at the same time (in the quiet; one at a time
@@ -69,13 +70,31 @@ pub(super) async fn keep_pool_filled(runtime: std::sync::Weak<DockerRuntime>) {
     }
 }
 
+/// Now and then, remove waiting containers of this store's processes that
+/// died (replicas of a shared store outlive each other), until the
+/// runtime is dropped.
+async fn keep_removing_orphans(runtime: std::sync::Weak<DockerRuntime>, runners: Arc<dyn Runners>) {
+    loop {
+        tokio::time::sleep(pool_owners::DEAD_OWNERS_EVERY).await;
+        let Some(strong) = runtime.upgrade() else {
+            return;
+        };
+        if let Err(e) = strong.remove_orphaned_pool(runners.as_ref()).await {
+            tracing::warn!(error = %e, "could not look for pool containers of servers that are gone");
+        }
+    }
+}
+
 impl DockerRuntime {
-    /// Take in the pooled containers a previous run left (removing those
-    /// the pool no longer wants), then keep the pool filled in the
-    /// background until `shutdown` (or the runtime is dropped).
+    /// Take in the pooled containers a previous run of this pool left
+    /// (removing those the pool no longer wants, and those of owners that
+    /// died), then keep the pool filled in the background until `shutdown`
+    /// (or the runtime is dropped), looking for dead owners' containers now
+    /// and then.
     pub async fn start_pool(
         self: &Arc<Self>,
         shutdown: tokio_util::sync::CancellationToken,
+        runners: Arc<dyn Runners>,
     ) -> Result<(), RuntimeError> {
         let found = self.list_ours(pool::LABEL_POOL.to_string()).await?;
         for container in found {
@@ -90,17 +109,19 @@ impl DockerRuntime {
             if !waiting {
                 continue;
             }
-            let tier = container
-                .labels
-                .as_ref()
-                .and_then(|l| l.get(pool::LABEL_POOL))
-                .cloned()
-                .unwrap_or_default();
             let label = |name: &str| container.labels.as_ref().and_then(|l| l.get(name));
+            let owner = label(pool::LABEL_POOL_OWNER).map(String::as_str);
+            match pool_owners::fate(owner, self.pool.owner(), runners.as_ref()).await {
+                Fate::Theirs => continue,
+                Fate::Orphaned => {
+                    self.destroy(&id).await?;
+                    continue;
+                }
+                Fate::Mine => {}
+            }
+            let tier = label(pool::LABEL_POOL).cloned().unwrap_or_default();
             let build = label(agent::LABEL_AGENT_BUILD);
-            let usable = label(pool::LABEL_POOL_OWNER).map(String::as_str)
-                == Some(self.pool.owner())
-                && container.state == Some(ContainerSummaryStateEnum::RUNNING)
+            let usable = container.state == Some(ContainerSummaryStateEnum::RUNNING)
                 && container.image.as_deref() == Some(self.pool.image())
                 && build.map(String::as_str) == self.agents.as_ref().map(|a| a.build());
             if !(usable && self.pool.adopt(&tier, id.clone())) {
@@ -108,10 +129,12 @@ impl DockerRuntime {
             }
         }
         let weak = Arc::downgrade(self);
+        let sweeper = Arc::downgrade(self);
         tokio::spawn(async move {
             tokio::select! {
                 _ = shutdown.cancelled() => {}
                 _ = keep_pool_filled(weak) => {}
+                _ = keep_removing_orphans(sweeper, runners) => {}
             }
         });
         Ok(())

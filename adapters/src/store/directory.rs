@@ -18,6 +18,14 @@ impl StoreDirectory {
         StoreDirectory { pool, feed }
     }
 
+    /// Whether the store answers a query now (readiness).
+    pub async fn answers(&self) -> Result<(), sqlx::Error> {
+        match &self.pool {
+            Pool::Sqlite(p) => sqlx::query("SELECT 1").execute(p).await.map(drop),
+            Pool::Postgres(p) => sqlx::query("SELECT 1").execute(p).await.map(drop),
+        }
+    }
+
     async fn find(&self, key_hash: &str) -> Result<Option<String>, sqlx::Error> {
         let row: Option<(String,)> = match &self.pool {
             Pool::Sqlite(pool) => sqlx::query_as("SELECT aggregate_id FROM events WHERE aggregate_type = 'Account' AND event_type = 'AccountOpened' AND json_extract(payload, '$.AccountOpened.key_hash') = ?")

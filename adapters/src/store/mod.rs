@@ -4,6 +4,7 @@
 //! follows to keep the subscribers the caller hands in (the read model)
 //! current; what they are is the composition root's business.
 
+pub mod backup;
 mod bus;
 mod chained;
 mod checkpoints;

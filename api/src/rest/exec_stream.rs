@@ -3,7 +3,8 @@
 //! stream (`stdout` / `stderr`) whose id is the cursor after it, with data
 //! `{"chunk", "offset"}`; bytes the output bound left out arrive as one
 //! `omitted` event (`{"bytes"}`); the end is an `end` event with the
-//! status, exit code and error. A client that reconnects with
+//! status, exit code and error; a server that stops ends the stream with an
+//! `error` event of code `server_stopping`. A client that reconnects with
 //! `Last-Event-ID` (or `?offset=`) gets every chunk after the last one it
 //! saw, exactly once.
 
@@ -69,6 +70,21 @@ pub async fn stream(
     Ok(Sse::new(events).keep_alive(KeepAlive::default()))
 }
 
+/// The last event of a stream whose server stops: the client reconnects
+/// (to this replica or another) with `Last-Event-ID` and misses nothing.
+fn stopping() -> Event {
+    Event::default()
+        .event("error")
+        .retry(RECONNECT_AFTER)
+        .data(
+            json!({ "code": commands::ErrorCode::ServerStopping.as_str(), "message": "the server is restarting: reconnect with Last-Event-ID to resume" })
+                .to_string(),
+        )
+}
+
+/// How soon a client reconnects after `stopping`.
+const RECONNECT_AFTER: Duration = Duration::from_secs(1);
+
 struct Reader {
     state: AppState,
     caller: Principal,
@@ -80,17 +96,16 @@ struct Reader {
 impl Reader {
     /// The next events, and whether the stream is over.
     async fn next_events(&mut self) -> (Vec<Event>, bool) {
-        let poll = self
-            .state
-            .app
-            .executions()
-            .poll_execution(
+        let executions = self.state.app.executions();
+        let poll = tokio::select! {
+            poll = executions.poll_execution(
                 &self.caller,
                 &self.execution_id,
                 Some(self.offset),
                 READ_WAIT,
-            )
-            .await;
+            ) => poll,
+            _ = self.state.stopping.cancelled() => return (vec![stopping()], true),
+        };
         let poll = match poll {
             Ok(poll) => poll,
             Err(e) => {

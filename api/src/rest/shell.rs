@@ -7,7 +7,8 @@
 //! single-use ticket (the Python SDK connects without headers); the socket
 //! also accepts the credential as `Authorization: Bearer` (the Go CLI).
 //! Pause and terminate close the socket with an `error` frame saying why;
-//! a client that goes leaves no process behind.
+//! a server that stops closes it with code 1012 (service restart), which
+//! clients reconnect on; a client that goes leaves no process behind.
 
 use crate::error::{ApiError, ApiResult};
 use crate::presentation::ids::IdPath;
@@ -129,12 +130,16 @@ fn frame(kind: &str, data: &str) -> Message {
     Message::Text(json!({ "type": kind, "data": data }).to_string().into())
 }
 
-fn close(reason: &str) -> Message {
+fn close(code: u16, reason: &str) -> Message {
     Message::Close(Some(CloseFrame {
-        code: axum::extract::ws::close_code::NORMAL,
+        code,
         reason: reason.into(),
     }))
 }
+
+/// Why a shell closes when its server stops (with close code 1012,
+/// "service restart": a client reconnects, to this replica or another).
+pub const SERVER_STOPPING: &str = "the server is restarting: reconnect";
 
 /// A client frame.
 #[derive(Debug, Deserialize)]
@@ -172,8 +177,13 @@ async fn serve(state: AppState, sandbox_id: SandboxId, open: OpenShell, socket: 
     let (mut bytes_in, mut bytes_out) = (0u64, 0u64);
     let mut watch = ShellBillingWatch::new(&sandbox_id);
     let mut ticker = tokio::time::interval(WATCH_INTERVAL);
+    let mut code = axum::extract::ws::close_code::NORMAL;
     let reason = loop {
         tokio::select! {
+            _ = state.stopping.cancelled() => {
+                code = axum::extract::ws::close_code::RESTART;
+                break SERVER_STOPPING.to_string();
+            }
             message = from_client.next() => {
                 let message = match message {
                     Some(Ok(message)) => message,
@@ -230,7 +240,7 @@ async fn serve(state: AppState, sandbox_id: SandboxId, open: OpenShell, socket: 
             }
         }
     };
-    let _ = to_client.send(close(&reason)).await;
+    let _ = to_client.send(close(code, &reason)).await;
     drop(input);
     state
         .app

@@ -122,6 +122,8 @@ impl Server {
             },
             leadership: Leadership::default(),
             commit_stats: None,
+            readiness: api::readiness::Readiness::default(),
+            stopping: tokio_util::sync::CancellationToken::new(),
         });
         let router = api::router(state);
         Server { h, router }
